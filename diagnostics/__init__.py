@@ -1,0 +1,1 @@
+"""TrainingLog -> Diagnosis: pure functions, no Streamlit (enforced by ruff TID251)."""

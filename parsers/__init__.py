@@ -1,0 +1,139 @@
+"""Turn the files of one training run (bytes + names) into one tidy `TrainingLog`.
+
+from parsers import load
+log = load([("train.log", data), ("solver.prototxt", solver_bytes)])
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from parsers.model import (
+    METRIC_COLUMNS,
+    LogLine,
+    ParseWarning,
+    RunMeta,
+    TrainingLog,
+    empty_metrics,
+    validate_metrics,
+)
+from parsers.registry import ParsedFile, detect, format_modules
+from parsers.source import ParseError, SourceFile, describe_head
+
+__all__ = [
+    "LogLine",
+    "ParseError",
+    "ParseWarning",
+    "ParsedFile",
+    "RunMeta",
+    "SourceFile",
+    "TrainingLog",
+    "detect",
+    "empty_metrics",
+    "load",
+    "load_paths",
+    "validate_metrics",
+]
+
+# Files skipped when a directory is given (checkpoints, images, ...): clearly not logs.
+_IGNORED_SUFFIXES = {".caffemodel", ".solverstate", ".pth", ".pt", ".ckpt", ".png", ".jpg", ".npy"}
+
+
+def load(files: Sequence[tuple[str, bytes]] | Sequence[SourceFile], fmt: str | None = None) -> TrainingLog:
+    """Parse every file of one run and merge them. Raises ParseError when none holds metrics."""
+    sources = [f if isinstance(f, SourceFile) else SourceFile.from_bytes(f[0], f[1]) for f in files]
+    if not sources:
+        raise ParseError("no file was given")
+    modules = format_modules()
+    parsed: list[tuple[SourceFile, str, ParsedFile]] = []
+    failures: list[str] = []
+    for source in sources:
+        if not source.data.strip():
+            failures.append(f"{source.name}: the file is empty")
+            continue
+        file_fmt = fmt if fmt is not None else detect(source)[0]
+        if file_fmt is None:
+            failures.append(_unrecognised(source))
+            continue
+        try:
+            result = modules[file_fmt].parse(source)
+        except ParseError as err:
+            failures.append(f"{source.name}: {err}")
+            continue
+        result.meta.formats = [file_fmt]
+        result.warnings[:0] = [ParseWarning(source.name, 0, note) for note in source.notes]
+        parsed.append((source, file_fmt, result))
+
+    with_metrics = [p for p in parsed if p[2].metrics is not None and len(p[2].metrics)]
+    if not with_metrics:
+        if failures:
+            raise ParseError("\n\n".join(failures))
+        names = ", ".join(s.name for s in sources)
+        raise ParseError(
+            f"{names}: configuration found, but no training metrics. Upload the training log "
+            "(or TensorBoard event file / metrics file) together with the configuration."
+        )
+    return _merge(with_metrics, [p for p in parsed if p not in with_metrics], failures)
+
+
+def load_paths(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -> TrainingLog:
+    """`load` for files on disk; a directory stands for every file below it."""
+    files: list[tuple[str, bytes]] = []
+    for path in map(Path, paths):
+        members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for member in members:
+            if path.is_dir() and (member.suffix in _IGNORED_SUFFIXES or member.name.startswith(".")):
+                continue
+            files.append((member.name, member.read_bytes()))
+    return load(files, fmt=fmt)
+
+
+def _merge(
+    with_metrics: list[tuple[SourceFile, str, ParsedFile]],
+    config_only: list[tuple[SourceFile, str, ParsedFile]],
+    failures: list[str],
+) -> TrainingLog:
+    meta = RunMeta()
+    for _, _, result in with_metrics + config_only:
+        meta.merge(result.meta)
+    meta.format = with_metrics[0][1]
+    frames = []
+    for source, _, result in with_metrics:
+        frame = result.metrics
+        if (frame["source"].astype(str) == "").all():
+            frame = frame.assign(source=pd.Categorical([source.name] * len(frame)))
+        frames.append(frame)
+    metrics = frames[0] if len(frames) == 1 else _concat(frames)
+    lr = metrics.loc[(metrics["metric"] == "lr") & np.isfinite(metrics["value"]), "value"]
+    if len(lr) and meta.peak_lr is None:
+        meta.peak_lr = float(lr.max())
+    if meta.base_lr is None and len(lr):
+        meta.base_lr = float(lr.iloc[0]) if lr.iloc[0] > 0 else meta.peak_lr
+    warnings = [w for _, _, r in with_metrics + config_only for w in r.warnings]
+    warnings += [ParseWarning("", 0, f) for f in failures]
+    return TrainingLog(
+        metrics=metrics,
+        meta=meta,
+        warnings=warnings,
+        skipped_lines=sum(r.skipped_lines for _, _, r in with_metrics + config_only),
+        sources=[s.name for s, _, _ in with_metrics + config_only],
+    )
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    categorical = [c for c, dtype in METRIC_COLUMNS.items() if dtype == "category"]
+    out = pd.concat([f.astype(dict.fromkeys(categorical, str)) for f in frames], ignore_index=True)
+    return out.astype(dict.fromkeys(categorical, "category"))
+
+
+def _unrecognised(source: SourceFile) -> str:
+    kinds = ", ".join(sorted(format_modules()))
+    return (
+        f"{source.name}: no training metrics recognised. Looked for: {kinds}.\n"
+        f"First lines seen:\n{describe_head(source)}"
+    )

@@ -1,0 +1,223 @@
+"""The one shape every log format ends up in: a tidy metrics frame plus typed run facts.
+
+Like tbparse, the rest of the code never knows which format a run came from: diagnostics read
+`TrainingLog.metrics` (long format, one row per logged value) and `TrainingLog.meta` (typed facts
+such as base_lr, BatchNorm settings, whether pretrained weights were loaded, each with the log
+line that states it so that a diagnosis can quote it as evidence).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "val", "test")
+
+# Column order and dtypes of TrainingLog.metrics (the contract every parser honours).
+METRIC_COLUMNS: dict[str, str] = {
+    "step": "int64",  # iteration / global step (epoch-only logs: the epoch number)
+    "epoch": "float64",  # NaN when unknown
+    "split": "category",  # train / val / test
+    "metric": "category",  # canonical name: loss, loss_raw, lr, accuracy, top5, grad_norm, ...
+    "name": "category",  # the name as the log wrote it: "Train net output #1: loss1/loss", "eval_loss"
+    "value": "float64",  # NaN and +-inf are values, never dropped
+    "wall_time": "float64",  # seconds since the first record of the run; NaN when unknown
+    "line": "int64",  # 1-based line (or record) number in `source`; 0 when not applicable
+    "segment": "int64",  # 0, 1, ...: a new segment starts where a run was resumed or appended
+    "source": "category",  # file name the row came from
+}
+
+# Canonical metric names with a fixed meaning (others are the lower-cased original name).
+CANONICAL_METRICS = {
+    "loss": "training objective as the framework reports it (Caffe: the smoothed display loss)",
+    "loss_raw": "per-iteration unsmoothed training loss when a smoothed `loss` exists too",
+    "lr": "learning rate (the first parameter group when there are several)",
+    "accuracy": "top-1 accuracy in [0, 1] or percent as logged",
+    "top5": "top-5 accuracy",
+    "grad_norm": "gradient norm",
+    "perplexity": "perplexity",
+    "map": "mean average precision (detection)",
+}
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """A line of a source file, kept so that evidence can quote it verbatim (as plain text)."""
+
+    source: str
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ParseWarning:
+    source: str
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class BatchNormLayer:
+    """One BatchNorm layer and how it computes statistics in one phase."""
+
+    name: str
+    phase: str  # "train", "test" or "any" (the layer is shared by both phases)
+    use_global_stats: bool | None  # None: not set, so the framework default for the phase applies
+    where: LogLine | None = None
+
+
+@dataclass(frozen=True)
+class WeightFiller:
+    layer: str
+    type: str  # gaussian, xavier, msra, constant, ...
+    std: float | None = None
+    where: LogLine | None = None
+
+
+@dataclass
+class RunMeta:
+    """Facts about the run, whichever format stated them. None means "the log does not say"."""
+
+    framework: str = "unknown"  # caffe, pytorch, keras, tensorflow, mxnet
+    format: str = "unknown"  # detected format id of the file that gave the metrics
+    formats: list[str] = field(default_factory=list)  # every file's detected format
+    # optimisation
+    base_lr: float | None = None
+    peak_lr: float | None = None  # largest lr seen in the metrics (after warm-up)
+    lr_policy: str | None = None  # fixed, step, multistep, poly, exp, inv, cosine, linear, ...
+    lr_params: dict[str, Any] = field(default_factory=dict)  # gamma, stepsize, stepvalue, power, warmup
+    optimizer: str | None = None  # sgd, adam, adamw, rmsprop, adadelta, ...
+    momentum: float | None = None
+    weight_decay: float | None = None
+    batch_size: int | None = None  # per iteration (Caffe: TRAIN data layer batch_size)
+    iter_size: int | None = None
+    max_iter: int | None = None
+    epochs: int | None = None
+    clip_gradients: float | None = None
+    average_loss: int | None = None  # Caffe's display smoothing window
+    display: int | None = None
+    test_interval: int | None = None
+    precision: str | None = None  # fp32, fp16, bf16, mixed
+    # model
+    net_name: str | None = None
+    input_scale: float | None = None  # Caffe transform_param scale
+    mean_file: str | None = None
+    mean_value: list[float] = field(default_factory=list)
+    crop_size: int | None = None
+    input_channels: int | None = None
+    input_size: int | None = None  # spatial size fed to the net (crop, or image size)
+    num_classes: int | None = None  # the last layer's num_output
+    loss_type: str | None = None  # SoftmaxWithLoss, CrossEntropyLoss, ...
+    loss_normalize: bool | None = None  # Caffe loss_param normalize
+    loss_normalization: str | None = None  # Caffe loss_param normalization (VALID, BATCH_SIZE, NONE)
+    weight_fillers: list[WeightFiller] = field(default_factory=list)
+    depth: int | None = None  # number of weight layers (conv + fully connected)
+    has_residual: bool | None = None
+    batchnorm: list[BatchNormLayer] = field(default_factory=list)
+    # initialisation
+    pretrained: bool | None = None  # True: weights were loaded; False: the log shows a from-scratch start
+    pretrained_from: str | None = None
+    resumed: bool = False
+    # where each scalar fact above was read: field name -> line
+    where: dict[str, LogLine] = field(default_factory=dict)
+    # every hyper-parameter echo found, verbatim key -> value text
+    hyperparams: dict[str, str] = field(default_factory=dict)
+    # config comments worth quoting (e.g. "# lr for unnormalized softmax")
+    comments: list[LogLine] = field(default_factory=list)
+
+    def set(self, name: str, value: Any, where: LogLine | None = None) -> None:
+        """Set a fact (only if not known yet) and remember the line that states it."""
+        if getattr(self, name) in (None, [], {}):
+            setattr(self, name, value)
+            if where is not None:
+                self.where[name] = where
+
+    def merge(self, other: RunMeta) -> None:
+        """Fill facts this object lacks from `other` (e.g. a prototxt uploaded beside the log)."""
+        for name in self.__dataclass_fields__:
+            if name in ("where", "hyperparams", "formats", "comments", "resumed"):
+                continue
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine in (None, [], {}, "unknown") and theirs not in (None, [], {}, "unknown"):
+                setattr(self, name, theirs)
+                if name in other.where:
+                    self.where[name] = other.where[name]
+        self.hyperparams = {**other.hyperparams, **self.hyperparams}
+        self.formats += [f for f in other.formats if f not in self.formats]
+        self.comments += other.comments
+        self.resumed = self.resumed or other.resumed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainingLog:
+    """Everything parsed from the files of one training run."""
+
+    metrics: pd.DataFrame
+    meta: RunMeta
+    warnings: list[ParseWarning] = field(default_factory=list)
+    skipped_lines: int = 0
+    sources: list[str] = field(default_factory=list)
+
+    def series(
+        self, metric: str, split: str = "train", name: str | None = None, segment: int | None = None
+    ) -> pd.DataFrame:
+        """One curve (rows sorted by step). When several original names share the canonical
+        metric (e.g. two test nets), the first one in the log is taken unless `name` says."""
+        m = self.metrics
+        rows = m[(m["metric"] == metric) & (m["split"] == split)]
+        if name is not None:
+            rows = rows[rows["name"] == name]
+        elif rows["name"].nunique() > 1:
+            rows = rows[rows["name"] == rows["name"].iloc[0]]
+        if segment is not None:
+            rows = rows[rows["segment"] == segment]
+        return rows.sort_values(["segment", "step"], kind="stable")
+
+    def available(self) -> list[tuple[str, str]]:
+        """(split, metric) pairs present, in a stable order."""
+        pairs = self.metrics[["split", "metric"]].drop_duplicates()
+        return sorted((str(s), str(m)) for s, m in pairs.itertuples(index=False))
+
+
+def empty_metrics() -> pd.DataFrame:
+    return frame_from_columns({name: [] for name in METRIC_COLUMNS})
+
+
+def frame_from_columns(columns: dict[str, Any]) -> pd.DataFrame:
+    """Build a metrics frame with the contract's dtypes from lists/arrays (missing columns get
+    defaults: epoch/wall_time NaN, line/segment 0, source '')."""
+    n = len(columns["step"])
+    defaults: dict[str, Any] = {
+        "epoch": np.full(n, np.nan),
+        "wall_time": np.full(n, np.nan),
+        "line": np.zeros(n, dtype=np.int64),
+        "segment": np.zeros(n, dtype=np.int64),
+        "source": [""] * n,
+        "name": columns.get("metric", [""] * n),
+    }
+    data = {}
+    for col, dtype in METRIC_COLUMNS.items():
+        values = columns[col] if col in columns else defaults[col]
+        if dtype == "category":
+            data[col] = pd.Categorical(np.asarray(values, dtype=object).astype(str))
+        else:
+            data[col] = np.asarray(values, dtype=dtype)
+    return pd.DataFrame(data)
+
+
+def validate_metrics(frame: pd.DataFrame) -> None:
+    """Raise ValueError when a frame breaks the contract (used by tests on every parser)."""
+    if list(frame.columns) != list(METRIC_COLUMNS):
+        raise ValueError(f"columns {list(frame.columns)} != {list(METRIC_COLUMNS)}")
+    for col, dtype in METRIC_COLUMNS.items():
+        if str(frame[col].dtype) != dtype:
+            raise ValueError(f"column {col} has dtype {frame[col].dtype}, expected {dtype}")
+    bad = set(frame["split"].astype(str)) - set(SPLITS)
+    if bad:
+        raise ValueError(f"unknown split values {sorted(bad)}")

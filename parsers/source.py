@@ -1,0 +1,114 @@
+"""Raw input handling: bytes in (uploads arrive as bytes, not paths), decompressed and decoded once.
+
+Logs come gzip-compressed, with CRLF or bare CR (tqdm), in GBK from Chinese machines, cut off
+mid-line or with binary junk. Nothing here raises on such input: text is decoded with
+replacement characters and the count of undecodable bytes is reported as a warning.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from charset_normalizer import from_bytes
+
+GZIP_MAGIC = b"\x1f\x8b"
+# A decompressed upload larger than this is refused rather than exhausting memory (zip bombs).
+MAX_DECOMPRESSED_BYTES = 4 * 1024**3
+
+
+class ParseError(ValueError):
+    """The input holds no training data this tool can read; the message says why, in plain words."""
+
+
+@dataclass
+class SourceFile:
+    """One uploaded file of a run."""
+
+    name: str
+    data: bytes
+    notes: list[str] = field(default_factory=list)  # decoding notes, shown as warnings
+
+    @classmethod
+    def from_bytes(cls, name: str, raw: bytes) -> SourceFile:
+        notes: list[str] = []
+        if raw[:2] == GZIP_MAGIC:
+            raw = _gunzip(raw, notes)
+            if name.endswith(".gz"):
+                name = name[:-3]
+        return cls(name=name, data=raw, notes=notes)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def head_bytes(self, n: int = 64 * 1024) -> bytes:
+        return self.data[:n]
+
+    def head_text(self, n: int = 64 * 1024) -> str:
+        """The first n bytes decoded the same way as `text` (for format sniffing)."""
+        return self.data[:n].decode(self.encoding, errors="replace")
+
+    def looks_binary(self) -> bool:
+        """Text logs have no NUL bytes and few control characters; TFRecord or images do."""
+        head = self.data[:8192]
+        if not head:
+            return False
+        if b"\x00" in head:
+            return True
+        control = sum(1 for b in head if b < 9 or 13 < b < 32)
+        return control / len(head) > 0.05
+
+    @cached_property
+    def encoding(self) -> str:
+        """UTF-8 when the bytes are UTF-8 (the common case, checked cheaply on a sample);
+        otherwise charset-normalizer's best guess (GB18030, CP1252, ...)."""
+        sample = self.data[: 1024 * 1024]
+        try:
+            sample.decode("utf-8")
+            return "utf-8"
+        except UnicodeDecodeError as err:
+            if err.start >= len(sample) - 4:  # a multi-byte character cut by the sample boundary
+                return "utf-8"
+        best = from_bytes(sample).best()
+        return best.encoding if best is not None else "latin-1"
+
+    @cached_property
+    def text(self) -> str:
+        """The whole file as text; CRLF and bare CR (progress bars) become line breaks."""
+        text = self.data.decode(self.encoding, errors="replace")
+        bad = text.count("\ufffd")
+        if bad:
+            self.notes.append(f"{bad} byte(s) could not be decoded as {self.encoding}; shown as \ufffd")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return text
+
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
+
+
+def _gunzip(raw: bytes, notes: list[str]) -> bytes:
+    """Decompress, keeping what was recovered from a truncated or corrupt archive."""
+    try:
+        out = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error):
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = d.decompress(raw, MAX_DECOMPRESSED_BYTES)
+        except zlib.error:
+            out = b""
+        notes.append("the gzip archive is truncated or corrupt; parsed what could be recovered")
+    if len(out) > MAX_DECOMPRESSED_BYTES:
+        raise ParseError("the compressed file expands to more than 4 GiB; refusing to read it")
+    return out
+
+
+def describe_head(source: SourceFile, lines: int = 5) -> str:
+    """The first few lines, for error messages that show what was seen."""
+    if source.looks_binary():
+        return f"(binary data, first bytes: {source.data[:16]!r})"
+    shown = [ln[:120] for ln in source.head_text(8192).splitlines()[:lines]]
+    return "\n".join(f"  {i + 1}: {ln}" for i, ln in enumerate(shown)) or "  (empty)"
