@@ -19,6 +19,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 MAX_DECOMPRESSED_BYTES = 4 * 1024**3
 
 
+# Encodings tried for non-UTF-8 logs. Korean code pages are left out on purpose: on short Chinese
+# samples charset-normalizer prefers them over GB18030, and our users' machines write GBK.
+_CANDIDATE_ENCODINGS = ["gb18030", "big5", "shift_jis", "cp1252", "cp1251", "latin_1"]
+
+
 class ParseError(ValueError):
     """The input holds no training data this tool can read; the message says why, in plain words."""
 
@@ -72,7 +77,7 @@ class SourceFile:
         except UnicodeDecodeError as err:
             if err.start >= len(sample) - 4:  # a multi-byte character cut by the sample boundary
                 return "utf-8"
-        best = from_bytes(sample).best()
+        best = from_bytes(sample, cp_isolation=_CANDIDATE_ENCODINGS).best()
         return best.encoding if best is not None else "latin-1"
 
     @cached_property
