@@ -1,0 +1,291 @@
+"""Loss Doctor: the Streamlit page. Thin: widgets over parsers.load, diagnostics.diagnose, present/, share/.
+
+Log-derived text is only ever shown with st.text / st.code / st.dataframe (never markdown or HTML).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from diagnostics import diagnose
+from diagnostics.model import Diagnosis
+from i18n import LANGUAGES, t
+from parsers import ParseError, TrainingLog, load
+from present import panels
+from present.examples import list_examples
+from present.figures import ChartSettings, RunView, build_figure
+from present.report_html import build_report
+from share.store import SharedRun, ShareNotFound, ShareStore
+
+Files = tuple[tuple[str, bytes], ...]
+MAX_RUN_BYTES = 1024**3
+CODE_LANGUAGES = {"prototxt": "protobuf", "python": "python", "bash": "bash", "yaml": "yaml"}
+VERDICT_BOX = {"healthy": st.success, "nan": st.error, "diverging": st.error}
+BADGE = {"critical": "red", "warning": "orange", "info": "blue"}
+
+st.set_page_config(page_title="Loss Doctor", page_icon="🩺", layout="wide")
+
+
+@st.cache_resource
+def store() -> ShareStore:
+    return ShareStore()
+
+
+@st.cache_data(max_entries=12, show_spinner=False)
+def analyse(files: Files) -> tuple[TrainingLog, Diagnosis | None, str | None]:
+    """Parse + diagnose one run, keyed on its bytes. A failing rule must not hide the curves."""
+    log = load(list(files))
+    try:
+        return log, diagnose(log), None
+    except Exception as err:
+        return log, None, f"{type(err).__name__}: {err}"
+
+
+def human_size(n: int) -> str:
+    return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{n / 1024:.1f} kB"
+
+
+def fingerprint(runs: list[tuple[str, Files]]) -> tuple:
+    """Cheap identity of the inputs (names, sizes, ends) to tell whether a share link is stale."""
+    return tuple((n, len(d), hash(d[:4096]), hash(d[-4096:])) for _, fs in runs for n, d in fs)
+
+
+def shared_runs() -> tuple[list[tuple[str, Files]], str | None]:
+    """Runs of the share link in the URL (settings applied once), or an error key."""
+    share_id = st.query_params.get("d")
+    if not share_id or share_id == st.session_state.get("own_share"):
+        return [], None
+    try:
+        share = store().load(share_id)
+    except ShareNotFound as err:
+        return [], f"ui.error.share_{err}"
+    if st.session_state.get("applied_share") != share_id:
+        st.session_state.applied_share = share_id
+        for key in ("lang", "smoothing", "log_scale"):
+            if key in share.settings:
+                st.session_state[key] = share.settings[key]
+    return [(run.label, tuple(run.files)) for run in share.runs], None
+
+
+def uploaded(files: list | None) -> list[tuple[str, Files]]:
+    if not files:
+        return []
+    label = files[0].name + (f" +{len(files) - 1}" if len(files) > 1 else "")
+    return [(label, tuple((f.name, f.getvalue()) for f in files))]
+
+
+def collect_input(lang: str) -> list[tuple[str, Files]]:
+    modes = ["upload", "paste", "example", "compare"]
+    mode = st.radio(
+        t("ui.input.mode", lang),
+        modes,
+        key="mode",
+        horizontal=True,
+        format_func=lambda m: t(f"ui.input.{m}", lang),
+        label_visibility="collapsed",
+    )
+    if mode == "upload":
+        return uploaded(
+            st.file_uploader(t("ui.upload.label", lang), accept_multiple_files=True, key="upload")
+        )
+    if mode == "paste":
+        text = st.text_area(t("ui.paste.label", lang), height=180, key="paste")
+        return [("pasted.log", (("pasted.log", text.encode("utf-8")),))] if text.strip() else []
+    if mode == "example":
+        examples = {e.name: e for e in list_examples()}
+        if not examples:
+            st.info(t("ui.example.empty", lang))
+            return []
+        picked = st.multiselect(
+            t("ui.example.label", lang),
+            list(examples),
+            default=list(examples)[:1],
+            key="examples",
+            format_func=lambda n: " — ".join(filter(None, [n, examples[n].description])),
+        )
+        return [(name, tuple(examples[name].files())) for name in picked]
+    count = st.number_input(t("ui.compare.count", lang), min_value=2, max_value=6, value=2, key="compare_n")
+    columns = st.columns(int(count))
+    runs = []
+    for i, column in enumerate(columns):
+        with column:
+            files = st.file_uploader(
+                t("ui.compare.run_files", lang, n=i + 1), accept_multiple_files=True, key=f"compare_{i}"
+            )
+            runs += [(f"{t('ui.run_n', lang, n=i + 1)}: {label}", fs) for label, fs in uploaded(files)]
+    return runs
+
+
+def analyse_runs(runs: list[tuple[str, Files]], lang: str) -> list[RunView]:
+    views = []
+    for label, files in runs:
+        size = sum(len(d) for _, d in files)
+        if size > MAX_RUN_BYTES:
+            st.error(
+                t("ui.error.too_large", lang, name="", size=human_size(size), limit=human_size(MAX_RUN_BYTES))
+            )
+            continue
+        try:
+            with st.spinner(t("ui.progress.parsing", lang, size=human_size(size)), show_time=True):
+                log, diagnosis, failure = analyse(files)
+        except ParseError as err:
+            st.error(t("ui.error.parse", lang), icon="🚫")
+            st.code(str(err), language=None, wrap_lines=True)
+            continue
+        if failure:
+            st.warning(t("ui.error.internal", lang))
+            st.code(failure, language=None, wrap_lines=True)
+        views.append(RunView(label, log, diagnosis))
+    return views
+
+
+def show_evidence(items: list[panels.EvidenceView]) -> None:
+    for e in items:
+        st.text(f"• {e.text}")
+        if e.quote is not None:
+            st.code(f"{e.source}:{e.line}  {e.quote}", language=None, wrap_lines=True)
+
+
+def show_diagnosis(view: RunView, lang: str) -> None:
+    d = view.diagnosis
+    if d is None:
+        return
+    v = panels.verdict(d, lang)
+    VERDICT_BOX.get(v.symptom, st.warning)(v.sentence)
+    if d.secondary:
+        st.caption(t("ui.secondary", lang, symptoms=", ".join(panels.secondary_symptoms(d, lang))))
+    st.markdown(f"##### {t('ui.causes', lang)}")
+    causes = panels.causes(d, lang)
+    if not causes:
+        st.caption(t("ui.no_causes", lang))
+    for i, cause in enumerate(causes, 1):
+        with st.container(border=True):
+            st.markdown(f"**{i}. {cause.title}** " + " ".join(f":gray-badge[{r}]" for r in cause.rules))
+            st.progress(
+                min(max(cause.confidence, 0.0), 1.0),
+                text=t("ui.confidence", lang, pct=round(100 * cause.confidence)),
+            )
+            show_evidence(cause.evidence)
+            for fix in cause.fixes:
+                st.text(f"→ {fix.text}")
+                if fix.snippet:
+                    st.code(fix.snippet, language=CODE_LANGUAGES.get(fix.language or ""))
+    findings = panels.findings(d, lang)
+    if findings:
+        st.markdown(f"##### {t('ui.findings', lang)}")
+    for f in findings:
+        with st.expander(f":{BADGE.get(f.severity, 'gray')}-badge[{f.rule}] {f.title}"):
+            show_evidence(f.evidence)
+            for part, text in panels.rule_doc(f.rule, lang):
+                if part != "title":
+                    st.markdown(text)
+
+
+def show_facts(view: RunView, lang: str) -> None:
+    rows = panels.facts(view.log, lang)
+    values = len(view.log.metrics)
+    st.caption(t("ui.progress.done", lang, rows=f"{values:,}", files=len(view.log.sources)))
+    st.text(", ".join(view.log.sources))
+    if rows:
+        frame = pd.DataFrame(rows, columns=[t("ui.fact_name", lang), t("ui.fact_value", lang)])
+        st.dataframe(frame, hide_index=True, width="stretch")
+    warnings = panels.warnings(view.log, lang)
+    if warnings:
+        with st.expander(f"{t('ui.warnings.title', lang)} ({len(warnings)})"):
+            st.code("\n".join(warnings), language=None, wrap_lines=True)
+
+
+def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings) -> None:
+    lang = settings.lang
+    share_col, json_col, html_col = st.columns([1, 1, 1], gap="small")
+    if share_col.button(t("ui.share.button", lang), icon=":material/share:", type="primary", key="share"):
+        prefs = {"lang": lang, "smoothing": settings.smoothing, "log_scale": settings.log_scale}
+        share_id = store().save([SharedRun(label, list(files)) for label, files in runs], prefs)
+        st.session_state.update(own_share=share_id, own_fingerprint=fingerprint(runs))
+        st.query_params["d"] = share_id
+    report = [v.diagnosis.to_json(lang) | {"run": v.label} for v in views if v.diagnosis is not None]
+    json_col.download_button(
+        t("ui.download.json", lang),
+        json.dumps(report, indent=2, ensure_ascii=False),
+        file_name="diagnosis.json",
+        mime="application/json",
+        on_click="ignore",
+    )
+    html_col.download_button(
+        t("ui.download.html", lang),
+        lambda: build_report(views, settings),
+        file_name="loss-doctor-report.html",
+        mime="text/html",
+        on_click="ignore",
+    )
+    if st.query_params.get("d"):
+        st.text(t("ui.share.done", lang))
+        st.code(f"{(st.context.url or '').split('?')[0]}?d={st.query_params['d']}", language=None)
+
+
+def main() -> None:
+    runs, share_error = shared_runs()
+    with st.sidebar:
+        lang = st.radio(t("ui.language", "en"), list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
+        st.subheader(t("ui.settings", lang))
+        smoothing = st.slider(
+            t("ui.smoothing", lang), 0.0, 0.99, 0.6, 0.01, key="smoothing", help=t("ui.smoothing_help", lang)
+        )
+        log_scale = st.toggle(t("ui.log_scale", lang), key="log_scale")
+    st.title(f"🩺 {t('ui.app_title', lang)}")
+    st.caption(t("ui.tagline", lang))
+    if share_error:
+        st.error(t(share_error, lang))
+    if runs:
+        info, button = st.columns([4, 1])
+        info.info(t("ui.share.viewing", lang), icon=":material/link:")
+        if button.button(t("ui.share.new", lang), key="new"):
+            st.query_params.clear()
+            st.rerun()
+    else:
+        runs = collect_input(lang)
+        if st.query_params.get("d") and st.session_state.get("own_fingerprint") != fingerprint(runs):
+            del st.query_params["d"]  # the inputs changed since sharing: the link no longer matches
+    views = analyse_runs(runs, lang)
+    if not views:
+        if not runs:
+            st.info(t("ui.empty_state", lang), icon=":material/upload_file:")
+        return
+    settings = ChartSettings(smoothing=smoothing, log_scale=log_scale, lang=lang)
+    share_and_download(runs, views, settings)
+    figure = build_figure(views, settings)
+    config = {"displaylogo": False, "scrollZoom": True}
+    if len(views) == 1:
+        chart, side = st.columns([3, 2], gap="large")
+        chart.plotly_chart(figure, theme=None, config=config, key="chart")
+        with chart:
+            show_facts(views[0], lang)
+        with side:
+            show_diagnosis(views[0], lang)
+    else:
+        st.plotly_chart(figure, theme=None, config=config, key="chart")
+        rows = panels.differing_parameters([(v.label, v.log) for v in views])
+        st.markdown(f"##### {t('ui.compare.differs', lang)}")
+        if rows:
+            st.dataframe(
+                pd.DataFrame(rows).rename(columns={"parameter": t("ui.compare.parameter", lang)}),
+                hide_index=True,
+            )
+        else:
+            st.caption(t("ui.compare.same", lang))
+        for tab, view in zip(
+            st.tabs([t("ui.run_n", lang, n=i + 1) for i in range(len(views))]), views, strict=True
+        ):
+            with tab:
+                st.text(view.label)
+                diagnosis_col, facts_col = st.columns([3, 2], gap="large")
+                with diagnosis_col:
+                    show_diagnosis(view, lang)
+                with facts_col:
+                    show_facts(view, lang)
+
+
+main()

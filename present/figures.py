@@ -1,0 +1,336 @@
+"""Plotly figures of one or several runs: curves, NaN markers, finding regions, lr decays.
+
+One figure with stacked subplots (loss / accuracy / learning rate / gradient norm) sharing the step
+axis: browsers cap WebGL contexts, so one GL figure per page. Series are downsampled for display
+only (present.downsample); every log-derived string is HTML-escaped because plotly.js renders a
+subset of HTML in names and hover text.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from diagnostics.model import Diagnosis
+from i18n import t
+from parsers.model import TrainingLog
+from present.downsample import DEFAULT_POINTS, downsample, ema
+
+# Panels in display order: key -> metrics drawn in it.
+PANELS: dict[str, tuple[str, ...]] = {
+    "loss": ("loss", "loss_raw"),
+    "quality": ("accuracy", "top5", "map", "perplexity"),
+    "lr": ("lr",),
+    "grad_norm": ("grad_norm",),
+}
+PANEL_HEIGHTS = {"loss": 3.0, "quality": 1.6, "lr": 1.2, "grad_norm": 1.2}
+SPLIT_COLOURS = {"train": "#2563eb", "val": "#ea580c", "test": "#16a34a"}
+RUN_COLOURS = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#0891b2", "#be123c", "#854d0e", "#4b5563")
+SEVERITY_COLOURS = {"critical": "#dc2626", "warning": "#f59e0b", "info": "#3b82f6"}
+NONFINITE_COLOUR = "#dc2626"
+# Above this many points a series is drawn with WebGL.
+GL_THRESHOLD = 1500
+# An lr that falls below this fraction of its previous value counts as a decay.
+LR_DROP_RATIO = 0.7
+MAX_DECAY_MARKS = 30
+
+
+@dataclass
+class RunView:
+    """One run to draw: its label (file name or example name), parsed log and diagnosis."""
+
+    label: str
+    log: TrainingLog
+    diagnosis: Diagnosis | None = None
+
+
+@dataclass(frozen=True)
+class ChartSettings:
+    smoothing: float = 0.6  # EMA weight, 0 = raw only
+    log_scale: bool = False  # loss panel on a log axis
+    lang: str = "en"
+    max_points: int = DEFAULT_POINTS
+
+
+def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings()) -> go.Figure:
+    """The curves of every run overlaid; finding regions and decays of a single run marked."""
+    panels = [key for key in PANELS if any(_series_keys(run.log, key) for run in runs)]
+    if not panels:
+        panels = ["loss"]
+    heights = [PANEL_HEIGHTS[p] for p in panels]
+    fig = make_subplots(
+        rows=len(panels),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.06 if len(panels) > 1 else 0.02,
+        row_heights=[h / sum(heights) for h in heights],
+        subplot_titles=[t(f"ui.panel.{p}", settings.lang) for p in panels],
+    )
+    compare = len(runs) > 1
+    for run_index, run in enumerate(runs):
+        for row, panel in enumerate(panels, start=1):
+            for series_index, (split, metric) in enumerate(_series_keys(run.log, panel)):
+                colour = (
+                    RUN_COLOURS[run_index % len(RUN_COLOURS)]
+                    if compare
+                    else _series_colour(split, metric, series_index)
+                )
+                _add_series(fig, run, split, metric, row, colour, compare, settings)
+    for row, panel in enumerate(panels, start=1):
+        _add_nonfinite_markers(fig, runs, panel, row, settings)
+    if not compare and runs and runs[0].diagnosis is not None:
+        _add_findings(fig, runs[0].diagnosis, settings.lang)
+    for run_index, run in enumerate(runs):
+        if run.diagnosis is not None and run.diagnosis.symptom.onset_step is not None:
+            colour = RUN_COLOURS[run_index % len(RUN_COLOURS)] if compare else "#111827"
+            label = t("ui.chart.onset", settings.lang, symptom=_symptom_title(run.diagnosis, settings.lang))
+            fig.add_vline(
+                x=run.diagnosis.symptom.onset_step,
+                line={"color": colour, "width": 1.5, "dash": "dash"},
+                annotation_text=html.escape(f"{run.label}: {label}" if compare else label),
+                annotation_position="top left",
+                annotation_font_size=11,
+                row="all",
+                col=1,
+            )
+    if runs and "lr" in panels:
+        _add_lr_decays(fig, runs[0].log, panels.index("lr") + 1, settings.lang)
+    if settings.log_scale:
+        fig.update_yaxes(type="log", row=panels.index("loss") + 1, col=1)
+    if "lr" in panels and _spans_decades(runs, "lr"):
+        fig.update_yaxes(type="log", row=panels.index("lr") + 1, col=1, exponentformat="power")
+    fig.update_xaxes(title_text=t("ui.chart.step", settings.lang), row=len(panels), col=1)
+    fig.update_xaxes(showgrid=True, gridcolor="#eef0f3", zeroline=False)
+    fig.update_yaxes(showgrid=True, gridcolor="#eef0f3", zeroline=False)
+    fig.update_layout(
+        height=int(160 * sum(heights) + 80),
+        template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 40, "b": 50},
+        hovermode="x unified" if not compare else "closest",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        font={"size": 12},
+    )
+    return fig
+
+
+def _series_keys(log: TrainingLog, panel: str) -> list[tuple[str, str]]:
+    """(split, metric) pairs of this panel present in the log, train first."""
+    available = set(log.available())
+    metrics = PANELS[panel]
+    if panel == "loss" and not any(m in {a[1] for a in available} for m in metrics):
+        # No canonical loss: fall back to the first metric whose name says "loss" (e.g. loss_cls).
+        metrics = tuple(sorted({m for _, m in available if "loss" in m})[:1])
+    return [(s, m) for m in metrics for s in ("train", "val", "test") if (s, m) in available]
+
+
+def _series_colour(split: str, metric: str, index: int) -> str:
+    if metric in ("loss_raw", "top5"):
+        return "#93c5fd" if split == "train" else "#fdba74"
+    return SPLIT_COLOURS.get(split, RUN_COLOURS[index % len(RUN_COLOURS)])
+
+
+def _trace_name(run: RunView, split: str, metric: str, compare: bool, lang: str) -> str:
+    name = t("ui.chart.series", lang, split=t(f"ui.split.{split}", lang), metric=metric)
+    return html.escape(f"{run.label} · {name}" if compare else name)
+
+
+def _add_series(
+    fig: go.Figure,
+    run: RunView,
+    split: str,
+    metric: str,
+    row: int,
+    colour: str,
+    compare: bool,
+    settings: ChartSettings,
+) -> None:
+    series = run.log.series(metric, split)
+    steps = series["step"].to_numpy(dtype=np.float64)
+    values = series["value"].to_numpy(dtype=np.float64)
+    name = _trace_name(run, split, metric, compare, settings.lang)
+    smooth = settings.smoothing > 0 and metric not in ("lr",) and np.isfinite(values).sum() > 20
+    raw = downsample(steps, values, settings.max_points)
+    trace_type = go.Scattergl if len(raw.x) > GL_THRESHOLD else go.Scatter
+    hover = "step %{x}<br>%{y:.5g}<extra>" + name + "</extra>"
+    fig.add_trace(
+        trace_type(
+            x=raw.x,
+            y=raw.y,
+            mode="lines" if len(raw.x) > 1 else "markers",
+            name=name + (t("ui.chart.raw_suffix", settings.lang) if smooth else ""),
+            line={"color": colour, "width": 1 if smooth else 1.6},
+            opacity=0.25 if smooth else 1.0,
+            legendgroup=name,
+            showlegend=not smooth,
+            hovertemplate=hover,
+        ),
+        row=row,
+        col=1,
+    )
+    if smooth:
+        smoothed = downsample(steps, ema(values, settings.smoothing), settings.max_points)
+        fig.add_trace(
+            trace_type(
+                x=smoothed.x,
+                y=smoothed.y,
+                mode="lines",
+                name=name,
+                line={"color": colour, "width": 1.8},
+                legendgroup=name,
+                hovertemplate=hover,
+            ),
+            row=row,
+            col=1,
+        )
+
+
+def _add_nonfinite_markers(
+    fig: go.Figure, runs: list[RunView], panel: str, row: int, settings: ChartSettings
+) -> None:
+    """Red x markers at the top of the panel for every NaN/inf value, hover says which and where."""
+    xs: list[float] = []
+    texts: list[str] = []
+    tops: list[float] = []
+    for run in runs:
+        for split, metric in _series_keys(run.log, panel):
+            series = run.log.series(metric, split)
+            values = series["value"].to_numpy(dtype=np.float64)
+            finite = np.isfinite(values)
+            if finite.any():
+                tops.append(float(values[finite].max()))
+            bad = ~finite
+            if not bad.any():
+                continue
+            steps = series["step"].to_numpy()[bad]
+            lines = series["line"].to_numpy()[bad]
+            for step, value, line in zip(steps, values[bad], lines, strict=True):
+                xs.append(float(step))
+                texts.append(
+                    html.escape(
+                        t(
+                            "ui.chart.nonfinite_hover",
+                            settings.lang,
+                            metric=f"{split} {metric}",
+                            value=_value_word(value),
+                            step=int(step),
+                            line=int(line),
+                        )
+                    )
+                )
+    if not xs:
+        return
+    top = max(tops) if tops else 1.0
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=[top] * len(xs),
+            mode="markers",
+            marker={"symbol": "x", "color": NONFINITE_COLOUR, "size": 9, "line": {"width": 2}},
+            name=t("ui.chart.nonfinite", settings.lang),
+            text=texts,
+            hovertemplate="%{text}<extra></extra>",
+            showlegend=row == 1,
+            legendgroup="nonfinite",
+        ),
+        row=row,
+        col=1,
+    )
+    fig.add_vline(x=min(xs), line={"color": NONFINITE_COLOUR, "width": 1}, row=row, col=1)
+
+
+def _value_word(value: float) -> str:
+    if np.isnan(value):
+        return "nan"
+    return "inf" if value > 0 else "-inf"
+
+
+def _add_findings(fig: go.Figure, diagnosis: Diagnosis, lang: str) -> None:
+    """Shade each finding's step range (or a line at its step), coloured by severity."""
+    labelled: set[tuple[int, int | None]] = set()
+    for finding in diagnosis.findings:
+        if finding.step is None:
+            continue
+        colour = SEVERITY_COLOURS.get(finding.severity, "#6b7280")
+        key = (finding.step, finding.step_end)
+        label = html.escape(f"{finding.rule} {finding.title(lang)}") if key not in labelled else None
+        labelled.add(key)
+        if finding.step_end is not None and finding.step_end > finding.step:
+            fig.add_vrect(
+                x0=finding.step,
+                x1=finding.step_end,
+                fillcolor=colour,
+                opacity=0.10,
+                line_width=0,
+                annotation_text=label,
+                annotation_position="top left",
+                annotation_font_size=10,
+                annotation_font_color=colour,
+                row="all",
+                col=1,
+            )
+        else:
+            fig.add_vline(
+                x=finding.step,
+                line={"color": colour, "width": 1, "dash": "dot"},
+                annotation_text=label,
+                annotation_position="bottom right",
+                annotation_font_size=10,
+                annotation_font_color=colour,
+                row="all",
+                col=1,
+            )
+
+
+def lr_decay_steps(log: TrainingLog) -> list[int]:
+    """Steps where the learning rate is cut: from the solver's step/multistep schedule when stated,
+    otherwise from drops in the logged lr series."""
+    meta = log.meta
+    policy = (meta.lr_policy or "").lower()
+    last_step = int(log.metrics["step"].max()) if len(log.metrics) else 0
+    if policy == "multistep" and meta.lr_params.get("stepvalue") is not None:
+        values = meta.lr_params["stepvalue"]
+        values = values if isinstance(values, (list, tuple)) else [values]
+        return sorted(int(float(v)) for v in values if float(v) <= max(last_step, 0))[:MAX_DECAY_MARKS]
+    if policy == "step" and meta.lr_params.get("stepsize"):
+        stepsize = int(float(meta.lr_params["stepsize"]))
+        if stepsize > 0:
+            return list(range(stepsize, last_step + 1, stepsize))[:MAX_DECAY_MARKS]
+    lr = log.series("lr", "train")
+    values = lr["value"].to_numpy(dtype=np.float64)
+    steps = lr["step"].to_numpy()
+    if len(values) < 2:
+        return []
+    previous, current = values[:-1], values[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drops = np.isfinite(current) & (previous > 0) & (current < LR_DROP_RATIO * previous)
+    # A smooth schedule (cosine, poly) drops a little every step: only sharp cuts count.
+    return [int(s) for s in steps[1:][drops]][:MAX_DECAY_MARKS]
+
+
+def _add_lr_decays(fig: go.Figure, log: TrainingLog, lr_row: int, lang: str) -> None:
+    for index, step in enumerate(lr_decay_steps(log)):
+        fig.add_vline(
+            x=step,
+            line={"color": "#6b7280", "width": 1, "dash": "dot"},
+            annotation_text=t("ui.chart.lr_decay", lang) if index == 0 else None,
+            annotation_position="top right",
+            annotation_font_size=10,
+            row=lr_row,
+            col=1,
+        )
+
+
+def _spans_decades(runs: list[RunView], metric: str) -> bool:
+    values = np.concatenate(
+        [r.log.series(metric, "train")["value"].to_numpy(dtype=np.float64) for r in runs] or [np.array([])]
+    )
+    values = values[np.isfinite(values) & (values > 0)]
+    return len(values) > 1 and values.max() / values.min() >= 100
+
+
+def _symptom_title(diagnosis: Diagnosis, lang: str) -> str:
+    return t(f"symptoms.{diagnosis.symptom.symptom}.title", lang)

@@ -1,0 +1,234 @@
+"""Turn a Diagnosis and a run's facts into display-ready plain data (strings, numbers, rows).
+
+The page, the HTML report and the tests all read these, so the wording is decided once, in the
+reader's language, from the catalogue. Log-derived strings are returned untouched: each renderer
+escapes or shows them as plain text itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from diagnostics.model import SEVERITY_ORDER, Diagnosis, Evidence, Fix
+from i18n import catalogue, has, t
+from parsers.model import RunMeta, TrainingLog
+
+# Facts shown in the run table, in order (RunMeta field names).
+FACT_FIELDS = (
+    "framework",
+    "format",
+    "net_name",
+    "base_lr",
+    "peak_lr",
+    "lr_policy",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "batch_size",
+    "iter_size",
+    "max_iter",
+    "epochs",
+    "clip_gradients",
+    "precision",
+    "input_scale",
+    "mean_file",
+    "mean_value",
+    "crop_size",
+    "input_channels",
+    "num_classes",
+    "loss_type",
+    "loss_normalize",
+    "loss_normalization",
+    "depth",
+    "has_residual",
+    "pretrained",
+    "pretrained_from",
+)
+# Order of the parts of a rule's documentation when they exist in the catalogue.
+RULE_DOC_PARTS = ("title", "summary", "why", "example", "fix")
+
+
+@dataclass
+class EvidenceView:
+    text: str
+    step: int | None = None
+    source: str | None = None
+    line: int | None = None
+    quote: str | None = None  # verbatim log line: plain text only
+
+
+@dataclass
+class FixView:
+    text: str
+    snippet: str | None = None
+    language: str | None = None
+
+
+@dataclass
+class CauseView:
+    title: str
+    confidence: float
+    rules: list[str]
+    evidence: list[EvidenceView] = field(default_factory=list)
+    fixes: list[FixView] = field(default_factory=list)
+
+
+@dataclass
+class FindingView:
+    rule: str
+    severity: str
+    title: str
+    step: int | None
+    step_end: int | None
+    evidence: list[EvidenceView] = field(default_factory=list)
+
+
+@dataclass
+class Verdict:
+    symptom: str
+    title: str
+    sentence: str
+    confidence: float
+    onset_step: int | None
+    healthy: bool
+
+
+def verdict(diagnosis: Diagnosis, lang: str) -> Verdict:
+    s = diagnosis.symptom
+    title = t(f"symptoms.{s.symptom}.title", lang)
+    if s.onset_step is not None:
+        sentence = t(
+            "ui.verdict.with_onset", lang, title=title, step=s.onset_step, pct=round(100 * s.confidence)
+        )
+    else:
+        sentence = t("ui.verdict.no_onset", lang, title=title, pct=round(100 * s.confidence))
+    return Verdict(s.symptom, title, sentence, s.confidence, s.onset_step, diagnosis.healthy)
+
+
+def secondary_symptoms(diagnosis: Diagnosis, lang: str) -> list[str]:
+    return [t(f"symptoms.{s.symptom}.title", lang) for s in diagnosis.secondary]
+
+
+def _evidence(e: Evidence, lang: str) -> EvidenceView:
+    q = e.quote
+    return EvidenceView(
+        text=e.text(lang),
+        step=e.step,
+        source=q.source if q else None,
+        line=q.line if q else None,
+        quote=q.text if q else None,
+    )
+
+
+def _fix(f: Fix, lang: str) -> FixView:
+    return FixView(text=f.text(lang), snippet=f.snippet, language=f.snippet_lang)
+
+
+def causes(diagnosis: Diagnosis, lang: str) -> list[CauseView]:
+    """Causes ranked by confidence, most likely first."""
+    ranked = sorted(diagnosis.causes, key=lambda c: -c.confidence)
+    return [
+        CauseView(
+            title=c.title(lang),
+            confidence=c.confidence,
+            rules=list(c.rules),
+            evidence=[_evidence(e, lang) for e in c.evidence],
+            fixes=[_fix(f, lang) for f in c.fixes],
+        )
+        for c in ranked
+    ]
+
+
+def findings(diagnosis: Diagnosis, lang: str) -> list[FindingView]:
+    """Findings, most severe first."""
+    ordered = sorted(diagnosis.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
+    return [
+        FindingView(
+            f.rule, f.severity, f.title(lang), f.step, f.step_end, [_evidence(e, lang) for e in f.evidence]
+        )
+        for f in ordered
+    ]
+
+
+def rule_doc(rule: str, lang: str) -> list[tuple[str, str]]:
+    """The rule's documentation parts from the catalogue, as (part, text) pairs."""
+    prefix = f"rules.{rule}."
+    keys = [k for k in catalogue() if k.startswith(prefix)]
+    parts = [p for p in RULE_DOC_PARTS if f"{prefix}{p}" in keys]
+    parts += sorted(k[len(prefix) :] for k in keys if k[len(prefix) :] not in RULE_DOC_PARTS)
+    return [(p, t(f"{prefix}{p}", lang)) for p in parts]
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value)
+    return str(value)
+
+
+def fact_label(name: str, lang: str) -> str:
+    return t(f"ui.fact.{name}", lang) if has(f"ui.fact.{name}") else name
+
+
+def _batchnorm_summary(meta: RunMeta, lang: str) -> str | None:
+    if not meta.batchnorm:
+        return None
+    frozen = [bn for bn in meta.batchnorm if bn.use_global_stats and bn.phase in ("train", "any")]
+    return t("ui.fact.bn_summary", lang, layers=len(meta.batchnorm), frozen=len(frozen))
+
+
+def facts(log: TrainingLog, lang: str) -> list[tuple[str, str]]:
+    """The run's known facts as (label, value) rows; unknown facts are left out."""
+    meta = log.meta
+    rows = []
+    for name in FACT_FIELDS:
+        value = getattr(meta, name)
+        if value in (None, [], "unknown", ""):
+            continue
+        rows.append((fact_label(name, lang), format_value(value)))
+    bn = _batchnorm_summary(meta, lang)
+    if bn:
+        rows.append((t("ui.fact.batchnorm", lang), bn))
+    if meta.lr_params:
+        rows.append(
+            (fact_label("lr_params", lang), format_value(list(f"{k}={v}" for k, v in meta.lr_params.items())))
+        )
+    return rows
+
+
+def run_parameters(log: TrainingLog) -> dict[str, str]:
+    """Everything comparable about a run: typed facts plus every hyper-parameter echo."""
+    out = {name: format_value(getattr(log.meta, name)) for name in FACT_FIELDS}
+    out = {k: v for k, v in out.items() if v not in ("None", "", "unknown")}
+    for key, value in log.meta.hyperparams.items():
+        out.setdefault(key, str(value))
+    return out
+
+
+def differing_parameters(runs: list[tuple[str, TrainingLog]]) -> list[dict[str, str]]:
+    """Rows {parameter, run1, run2, ...} for the parameters whose values differ between runs."""
+    params = [run_parameters(log) for _, log in runs]
+    names = sorted(set().union(*params)) if params else []
+    rows = []
+    for name in names:
+        values = [p.get(name, "—") for p in params]
+        if len(set(values)) > 1:
+            rows.append({"parameter": name, **{label: v for (label, _), v in zip(runs, values, strict=True)}})
+    return rows
+
+
+def warnings(log: TrainingLog, lang: str, limit: int = 50) -> list[str]:
+    """Parse warnings as plain text lines (source:line: message), plus the skipped-line count."""
+    out = []
+    if log.skipped_lines:
+        out.append(t("ui.warnings.skipped", lang, count=log.skipped_lines))
+    for w in log.warnings[:limit]:
+        where = f"{w.source}:{w.line}: " if w.source and w.line else (f"{w.source}: " if w.source else "")
+        out.append(f"{where}{w.message}")
+    if len(log.warnings) > limit:
+        out.append(t("ui.warnings.more", lang, count=len(log.warnings) - limit))
+    return out

@@ -1,0 +1,131 @@
+"""Figures, panels and the HTML report, built from hand-made TrainingLog + Diagnosis objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diagnostics.model import Cause, Diagnosis, Evidence, Finding, Fix, SymptomResult
+from i18n import catalogue
+from parsers.model import BatchNormLayer, LogLine, RunMeta, TrainingLog, frame_from_columns
+from present import panels
+from present.figures import ChartSettings, RunView, build_figure, lr_decay_steps
+from present.report_html import build_report
+
+HOSTILE = "<script>alert('x')</script> **bold** <img src=x onerror=alert(1)>"
+
+
+def _any_key(prefix: str) -> str:
+    keys = [k for k in catalogue() if k.startswith(prefix)]
+    if not keys:
+        pytest.skip(f"no catalogue entry {prefix}* yet")
+    return keys[0]
+
+
+def make_log(n: int = 2000, nan_steps: tuple[int, ...] = (), lr_policy: str | None = None) -> TrainingLog:
+    steps = np.arange(n)
+    loss = np.exp(-steps / (n / 3)) + 0.1
+    loss[list(nan_steps)] = np.nan
+    lr = np.where(steps < n // 2, 0.1, 0.01)
+    val = steps[:: max(n // 20, 1)]
+    frame = frame_from_columns(
+        {
+            "step": np.concatenate([steps, steps, val]),
+            "split": ["train"] * (2 * n) + ["val"] * len(val),
+            "metric": ["loss"] * n + ["lr"] * n + ["loss"] * len(val),
+            "value": np.concatenate([loss, lr, np.full(len(val), 0.5)]),
+            "line": np.concatenate([steps + 1, steps + 1, val + 1]),
+        }
+    )
+    meta = RunMeta(framework="caffe", base_lr=0.1, lr_policy=lr_policy, momentum=0.9)
+    meta.batchnorm = [BatchNormLayer("bn1", "train", True), BatchNormLayer("bn2", "any", None)]
+    return TrainingLog(frame, meta, sources=[f"train{HOSTILE}.log"])
+
+
+def make_diagnosis() -> Diagnosis:
+    evidence_key = _any_key("ui.warnings.skipped")  # a real catalogue sentence with a {count} field
+    rule = _any_key("rules.").split(".")[1]
+    quote = LogLine("train.log", 1234, HOSTILE)
+    return Diagnosis(
+        format="caffe_glog",
+        framework="caffe",
+        symptom=SymptomResult("nan", 0.87, onset_step=1500, rule=rule),
+        causes=[
+            Cause("lr_too_high", 0.4, [Evidence(evidence_key, {"count": 3})], rules=[rule]),
+            Cause(
+                "bn_stats",
+                0.9,
+                [Evidence(evidence_key, {"count": 7}, step=10, quote=quote)],
+                [Fix(evidence_key, {"count": 1}, snippet="use_global_stats: false", snippet_lang="prototxt")],
+                [rule],
+            ),
+        ],
+        findings=[
+            Finding(rule, "warning", [Evidence(evidence_key, {"count": 1})], step=100, step_end=900),
+            Finding(rule, "critical", [Evidence(evidence_key, {"count": 2}, quote=quote)], step=1500),
+        ],
+    )
+
+
+def test_figure_has_panels_nan_markers_and_shaded_findings():
+    log = make_log(nan_steps=(1500, 1501))
+    fig = build_figure([RunView("run", log, make_diagnosis())], ChartSettings(smoothing=0.6))
+    markers = [tr for tr in fig.data if tr.marker.symbol == "x"]
+    assert len(markers) == 1 and list(markers[0].x) == [1500, 1501]
+    assert "nan" in markers[0].text[0] and "1500" in markers[0].text[0]
+    assert [tr.opacity for tr in fig.data if "train" in tr.name and tr.yaxis == "y"] == [0.25, None]
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert rects and rects[0].x0 == 100 and rects[0].x1 == 900
+    assert any(s.type == "line" and s.x0 == 1500 for s in fig.layout.shapes)
+    assert {a.text for a in fig.layout.annotations} >= {"Loss", "Learning rate"}
+
+
+def test_log_scale_and_lr_axis():
+    fig = build_figure([RunView("run", make_log())], ChartSettings(log_scale=True))
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_lr_decays_come_from_solver_params_or_lr_drops():
+    log = make_log(n=1000, lr_policy="multistep")
+    log.meta.lr_params = {"stepvalue": [300, 600, 5000]}
+    assert lr_decay_steps(log) == [300, 600]
+    log.meta.lr_policy, log.meta.lr_params = "step", {"stepsize": 400}
+    assert lr_decay_steps(log) == [400, 800]
+    log.meta.lr_policy = None
+    assert lr_decay_steps(log) == [500]
+
+
+def test_big_series_are_downsampled_with_webgl():
+    fig = build_figure([RunView("run", make_log(n=200_000))], ChartSettings(smoothing=0.0, max_points=3000))
+    train = [tr for tr in fig.data if tr.type == "scattergl"]
+    assert train and all(len(tr.x) <= 3000 for tr in train)
+
+
+def test_compare_overlays_runs_and_lists_differing_parameters():
+    a, b = make_log(), make_log()
+    b.meta.base_lr = 0.01
+    fig = build_figure([RunView("a", a), RunView("b", b)], ChartSettings(smoothing=0.0))
+    assert {tr.name.split(" · ")[0] for tr in fig.data} == {"a", "b"}
+    rows = panels.differing_parameters([("a", a), ("b", b)])
+    assert rows == [{"parameter": "base_lr", "a": "0.1", "b": "0.01"}]
+
+
+def test_panels_rank_causes_and_keep_quotes_verbatim():
+    d = make_diagnosis()
+    causes = panels.causes(d, "en")
+    assert [c.confidence for c in causes] == [0.9, 0.4]
+    assert causes[0].evidence[0].quote == HOSTILE and causes[0].evidence[0].line == 1234
+    assert [f.severity for f in panels.findings(d, "en")] == ["critical", "warning"]
+    verdict = panels.verdict(d, "zh")
+    assert "1500" in verdict.sentence and "87" in verdict.sentence
+    facts = dict(panels.facts(make_log(), "en"))
+    assert facts["base learning rate"] == "0.1" and "1 use global statistics" in facts["BatchNorm"]
+
+
+def test_report_is_standalone_and_escapes_log_text():
+    page = build_report(
+        [RunView(f"run{HOSTILE}", make_log(nan_steps=(5,)), make_diagnosis())], ChartSettings()
+    )
+    assert HOSTILE not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "<script src=" not in page and "Plotly.newPlot" in page and len(page) > 1_000_000
+    assert "use_global_stats: false" in page
