@@ -18,12 +18,17 @@ from present import panels
 from present.examples import list_examples
 from present.figures import ChartSettings, RunView, build_figure
 from present.report_html import build_report
-from share.store import SharedRun, ShareNotFound, ShareStore
+from share.store import SharedRun, ShareNotFound, ShareStore, share_link
 
 Files = tuple[tuple[str, bytes], ...]
 MAX_RUN_BYTES = 1024**3
 CODE_LANGUAGES = {"prototxt": "protobuf", "python": "python", "bash": "bash", "yaml": "yaml"}
 VERDICT_BOX = {"healthy": st.success, "nan": st.error, "diverging": st.error}
+VERDICT_ICON = {
+    "healthy": ":material/check_circle:",
+    "nan": ":material/error:",
+    "diverging": ":material/trending_up:",
+}
 BADGE = {"critical": "red", "warning": "orange", "info": "blue"}
 
 st.set_page_config(page_title="Loss Doctor", page_icon="🩺", layout="wide")
@@ -149,12 +154,15 @@ def show_evidence(items: list[panels.EvidenceView]) -> None:
             st.code(f"{e.source}:{e.line}  {e.quote}", language=None, wrap_lines=True)
 
 
-def show_diagnosis(view: RunView, lang: str) -> None:
+def show_diagnosis(view: RunView, lang: str, index: int) -> None:
     d = view.diagnosis
     if d is None:
         return
     v = panels.verdict(d, lang)
-    VERDICT_BOX.get(v.symptom, st.warning)(v.sentence)
+    with st.container(key=f"verdict-{index}"):
+        VERDICT_BOX.get(v.symptom, st.warning)(
+            v.sentence, icon=VERDICT_ICON.get(v.symptom, ":material/warning:")
+        )
     if d.secondary:
         st.caption(t("ui.secondary", lang, symptoms=", ".join(panels.secondary_symptoms(d, lang))))
     st.markdown(f"##### {t('ui.causes', lang)}")
@@ -200,21 +208,21 @@ def show_facts(view: RunView, lang: str) -> None:
 
 def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings) -> None:
     lang = settings.lang
-    share_col, json_col, html_col = st.columns([1, 1, 1], gap="small")
-    if share_col.button(t("ui.share.button", lang), icon=":material/share:", type="primary", key="share"):
+    bar = st.container(horizontal=True, gap="small")
+    if bar.button(t("ui.share.button", lang), icon=":material/share:", type="primary", key="share"):
         prefs = {"lang": lang, "smoothing": settings.smoothing, "log_scale": settings.log_scale}
         share_id = store().save([SharedRun(label, list(files)) for label, files in runs], prefs)
         st.session_state.update(own_share=share_id, own_fingerprint=fingerprint(runs))
         st.query_params["d"] = share_id
     report = [v.diagnosis.to_json(lang) | {"run": v.label} for v in views if v.diagnosis is not None]
-    json_col.download_button(
+    bar.download_button(
         t("ui.download.json", lang),
         json.dumps(report, indent=2, ensure_ascii=False),
         file_name="diagnosis.json",
         mime="application/json",
         on_click="ignore",
     )
-    html_col.download_button(
+    bar.download_button(
         t("ui.download.html", lang),
         lambda: build_report(views, settings),
         file_name="loss-doctor-report.html",
@@ -223,7 +231,8 @@ def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], sett
     )
     if st.query_params.get("d"):
         st.text(t("ui.share.done", lang))
-        st.code(f"{(st.context.url or '').split('?')[0]}?d={st.query_params['d']}", language=None)
+        with st.container(key="share-link"):
+            st.code(share_link(st.context.url or "", st.query_params["d"]), language=None)
 
 
 def main() -> None:
@@ -235,7 +244,7 @@ def main() -> None:
             t("ui.smoothing", lang), 0.0, 0.99, 0.6, 0.01, key="smoothing", help=t("ui.smoothing_help", lang)
         )
         log_scale = st.toggle(t("ui.log_scale", lang), key="log_scale")
-    st.title(f"🩺 {t('ui.app_title', lang)}")
+    st.title(f":material/monitor_heart: {t('ui.app_title', lang)}")
     st.caption(t("ui.tagline", lang))
     if share_error:
         st.error(t(share_error, lang))
@@ -264,7 +273,7 @@ def main() -> None:
         with chart:
             show_facts(views[0], lang)
         with side:
-            show_diagnosis(views[0], lang)
+            show_diagnosis(views[0], lang, 0)
     else:
         st.plotly_chart(figure, theme=None, config=config, key="chart")
         rows = panels.differing_parameters([(v.label, v.log) for v in views])
@@ -276,14 +285,13 @@ def main() -> None:
             )
         else:
             st.caption(t("ui.compare.same", lang))
-        for tab, view in zip(
-            st.tabs([t("ui.run_n", lang, n=i + 1) for i in range(len(views))]), views, strict=True
-        ):
+        tabs = st.tabs([t("ui.run_n", lang, n=i + 1) for i in range(len(views))])
+        for index, (tab, view) in enumerate(zip(tabs, views, strict=True)):
             with tab:
                 st.text(view.label)
                 diagnosis_col, facts_col = st.columns([3, 2], gap="large")
                 with diagnosis_col:
-                    show_diagnosis(view, lang)
+                    show_diagnosis(view, lang, index)
                 with facts_col:
                     show_facts(view, lang)
 

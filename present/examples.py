@@ -58,7 +58,7 @@ def list_examples(root: Path = SAMPLE_DIR) -> list[Example]:
         relative = str(path.relative_to(root))
         if path.name in _SKIPPED or path.name.startswith((".", "_")) or path.suffix in (".py", ".md"):
             continue
-        parent_listed = any(str(p.relative_to(root)) in descriptions for p in path.parents if p != root)
+        parent_listed = any(str(p) in descriptions for p in Path(relative).parents if str(p) != ".")
         # A folder is a run when labels.csv names it or it holds no sub-folders; files inside such
         # a folder belong to that run.
         if path.is_dir():

@@ -29,6 +29,7 @@ PANELS: dict[str, tuple[str, ...]] = {
 }
 PANEL_HEIGHTS = {"loss": 3.0, "quality": 1.6, "lr": 1.2, "grad_norm": 1.2}
 SPLIT_COLOURS = {"train": "#2563eb", "val": "#ea580c", "test": "#16a34a"}
+METRIC_COLOURS = {"lr": "#7c3aed", "grad_norm": "#0891b2"}
 RUN_COLOURS = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#0891b2", "#be123c", "#854d0e", "#4b5563")
 SEVERITY_COLOURS = {"critical": "#dc2626", "warning": "#f59e0b", "info": "#3b82f6"}
 NONFINITE_COLOUR = "#dc2626"
@@ -83,19 +84,19 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
     for row, panel in enumerate(panels, start=1):
         _add_nonfinite_markers(fig, runs, panel, row, settings)
     if not compare and runs and runs[0].diagnosis is not None:
-        _add_findings(fig, runs[0].diagnosis, settings.lang)
+        _add_findings(fig, runs[0].diagnosis, settings.lang, len(panels))
     for run_index, run in enumerate(runs):
         if run.diagnosis is not None and run.diagnosis.symptom.onset_step is not None:
             colour = RUN_COLOURS[run_index % len(RUN_COLOURS)] if compare else "#111827"
             label = t("ui.chart.onset", settings.lang, symptom=_symptom_title(run.diagnosis, settings.lang))
-            fig.add_vline(
-                x=run.diagnosis.symptom.onset_step,
-                line={"color": colour, "width": 1.5, "dash": "dash"},
-                annotation_text=html.escape(f"{run.label}: {label}" if compare else label),
-                annotation_position="top left",
-                annotation_font_size=11,
-                row="all",
-                col=1,
+            _mark_step(
+                fig,
+                len(panels),
+                run.diagnosis.symptom.onset_step,
+                None,
+                {"line": {"color": colour, "width": 1.5, "dash": "dash"}},
+                html.escape(f"{run.label}: {label}" if compare else label),
+                {"annotation_position": "top left", "annotation_font_size": 11},
             )
     if runs and "lr" in panels:
         _add_lr_decays(fig, runs[0].log, panels.index("lr") + 1, settings.lang)
@@ -130,6 +131,8 @@ def _series_keys(log: TrainingLog, panel: str) -> list[tuple[str, str]]:
 def _series_colour(split: str, metric: str, index: int) -> str:
     if metric in ("loss_raw", "top5"):
         return "#93c5fd" if split == "train" else "#fdba74"
+    if split == "train" and metric in METRIC_COLOURS:
+        return METRIC_COLOURS[metric]
     return SPLIT_COLOURS.get(split, RUN_COLOURS[index % len(RUN_COLOURS)])
 
 
@@ -248,7 +251,7 @@ def _value_word(value: float) -> str:
     return "inf" if value > 0 else "-inf"
 
 
-def _add_findings(fig: go.Figure, diagnosis: Diagnosis, lang: str) -> None:
+def _add_findings(fig: go.Figure, diagnosis: Diagnosis, lang: str, rows: int) -> None:
     """Shade each finding's step range (or a line at its step), coloured by severity."""
     labelled: set[tuple[int, int | None]] = set()
     for finding in diagnosis.findings:
@@ -259,30 +262,36 @@ def _add_findings(fig: go.Figure, diagnosis: Diagnosis, lang: str) -> None:
         label = html.escape(f"{finding.rule} {finding.title(lang)}") if key not in labelled else None
         labelled.add(key)
         if finding.step_end is not None and finding.step_end > finding.step:
-            fig.add_vrect(
-                x0=finding.step,
-                x1=finding.step_end,
-                fillcolor=colour,
-                opacity=0.10,
-                line_width=0,
-                annotation_text=label,
-                annotation_position="top left",
-                annotation_font_size=10,
-                annotation_font_color=colour,
-                row="all",
-                col=1,
-            )
+            style = {"fillcolor": colour, "opacity": 0.10, "line_width": 0}
         else:
-            fig.add_vline(
-                x=finding.step,
-                line={"color": colour, "width": 1, "dash": "dot"},
-                annotation_text=label,
-                annotation_position="bottom right",
-                annotation_font_size=10,
-                annotation_font_color=colour,
-                row="all",
-                col=1,
-            )
+            style = {"line": {"color": colour, "width": 1, "dash": "dot"}}
+        _mark_step(
+            fig,
+            rows,
+            finding.step,
+            finding.step_end,
+            style,
+            label,
+            {"annotation_position": "top left", "annotation_font_size": 10, "annotation_font_color": colour},
+        )
+
+
+def _mark_step(
+    fig: go.Figure,
+    rows: int,
+    x0: float,
+    x1: float | None,
+    style: dict,
+    label: str | None,
+    label_style: dict,
+) -> None:
+    """A line at x0 (or a band x0..x1) across every panel, labelled once on the top panel."""
+    for row in range(1, rows + 1):
+        extra = {"annotation_text": label, **label_style} if label and row == 1 else {}
+        if x1 is not None and x1 > x0:
+            fig.add_vrect(x0=x0, x1=x1, row=row, col=1, **style, **extra)
+        else:
+            fig.add_vline(x=x0, row=row, col=1, **style, **extra)
 
 
 def lr_decay_steps(log: TrainingLog) -> list[int]:

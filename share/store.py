@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 DATA_ENV = "LOSS_DOCTOR_DATA"
 DEFAULT_DATA_DIR = "data"
@@ -123,3 +124,9 @@ class ShareStore:
         for run, label, name, blob in files:
             runs.setdefault(run, SharedRun(label, [])).files.append((name, gzip.decompress(blob)))
         return Share(share_id, [runs[k] for k in sorted(runs)], json.loads(head[1]), head[0])
+
+
+def share_link(app_url: str, share_id: str) -> str:
+    """The absolute link for a share: the app URL (query dropped, path kept) + ?d=<id>."""
+    parts = urlsplit(app_url or "")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", f"d={share_id}", ""))

@@ -63,3 +63,10 @@ def test_malformed_ids_are_rejected(store, bad):
 def test_unknown_id_is_reported_as_unknown(store):
     with pytest.raises(ShareNotFound, match="unknown"):
         store.load("A" * 32)
+
+
+def test_share_link_keeps_the_app_path_and_replaces_the_query():
+    from share.store import share_link
+
+    assert share_link("http://127.0.0.1:8501", "X" * 32) == "http://127.0.0.1:8501/?d=" + "X" * 32
+    assert share_link("https://h.example/ld/?d=old&x=1", "Y" * 32) == "https://h.example/ld/?d=" + "Y" * 32

@@ -1,0 +1,146 @@
+"""The page's logic with Streamlit's AppTest: upload, paste, examples, compare, bad input, share links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from diagnostics import diagnose
+from parsers import ParseError, load
+from present import panels
+from present.examples import list_examples
+from share.store import DATA_ENV, valid_id
+
+TIMEOUT = 60
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+@pytest.fixture(autouse=True)
+def temporary_store(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[str, bytes, str, str]:
+    """A single-file sample log, with the verdict the library gives it in English and Chinese."""
+    for example in list_examples():
+        if example.path.is_dir():
+            continue
+        try:
+            diagnosis = diagnose(load(example.files()))
+        except ParseError:
+            continue
+        name, data = example.files()[0]
+        return name, data, panels.verdict(diagnosis, "en").sentence, panels.verdict(diagnosis, "zh").sentence
+    pytest.skip("no parseable single-file sample log in sample_logs/ yet")
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+
+
+def alerts(at: AppTest) -> list[str]:
+    return [a.value for kind in (at.error, at.warning, at.success, at.info) for a in kind]
+
+
+def test_empty_page_invites_an_upload():
+    at = app().run()
+    assert not at.exception
+    assert any("Upload the log" in text for text in alerts(at))
+
+
+def test_upload_shows_the_library_verdict_and_facts(sample):
+    name, data, verdict_en, _ = sample
+    at = app().run()
+    at.file_uploader(key="upload").set_value((name, data, "text/plain")).run()
+    assert not at.exception
+    assert verdict_en in alerts(at)
+    assert at.get("plotly_chart")
+    assert any(name in text.value for text in at.text)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("weights.bin", bytes(range(256)) * 64),
+        ("empty.log", b""),
+        ("notes.txt", b"hello\nthis is not a training log\n" * 10),
+    ],
+)
+def test_bad_files_give_a_plain_text_error_and_the_app_keeps_working(name, data, sample):
+    at = app().run()
+    at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
+    assert not at.exception
+    assert any("could not be read as a training log" in text for text in alerts(at))
+    assert any(name in block.value for block in at.code)
+    at.file_uploader(key="upload").set_value((sample[0], sample[1], "text/plain")).run()
+    assert sample[2] in alerts(at)
+
+
+def test_pasted_text_is_diagnosed(sample):
+    at = app().run()
+    at.radio(key="mode").set_value("paste").run()
+    at.text_area(key="paste").input(sample[1].decode("utf-8", errors="replace")).run()
+    assert not at.exception
+    assert sample[2] in alerts(at)
+
+
+def test_language_switch_renders_the_diagnosis_in_chinese(sample):
+    at = app().run()
+    at.file_uploader(key="upload").set_value((sample[0], sample[1], "text/plain")).run()
+    at.radio(key="lang").set_value("zh").run()
+    assert sample[3] in alerts(at)
+
+
+def test_share_round_trip_restores_runs_and_settings(sample):
+    at = app().run()
+    at.file_uploader(key="upload").set_value((sample[0], sample[1], "text/plain")).run()
+    at.radio(key="lang").set_value("zh").run()
+    at.slider(key="smoothing").set_value(0.3).run()
+    at.button(key="share").click().run()
+    share_id = at.query_params["d"]
+    share_id = share_id[0] if isinstance(share_id, list) else share_id
+    assert valid_id(share_id)
+    assert any(share_id in block.value for block in at.code)
+
+    other = app()
+    other.query_params["d"] = share_id
+    other.run()
+    assert not other.exception
+    assert sample[3] in alerts(other)
+    assert other.slider(key="smoothing").value == 0.3
+
+
+@pytest.mark.parametrize(("share_id", "words"), [("nope", "malformed"), ("A" * 32, "No shared diagnosis")])
+def test_bad_share_ids_get_a_clear_message(share_id, words):
+    at = app()
+    at.query_params["d"] = share_id
+    at.run()
+    assert not at.exception
+    assert any(words in text for text in alerts(at))
+
+
+def test_examples_need_no_file_of_ones_own():
+    if not list_examples():
+        pytest.skip("sample_logs/ is empty")
+    at = app().run()
+    at.radio(key="mode").set_value("example").run()
+    assert not at.exception
+    assert at.get("plotly_chart") or any("could not be read" in text for text in alerts(at))
+
+
+def test_compare_mode_overlays_runs_with_one_diagnosis_each(sample):
+    name, data, verdict_en, _ = sample
+    at = app().run()
+    at.radio(key="mode").set_value("compare").run()
+    at.file_uploader(key="compare_0").set_value((name, data, "text/plain")).run()
+    at.file_uploader(key="compare_1").set_value(("copy-" + name, data, "text/plain")).run()
+    assert not at.exception
+    assert alerts(at).count(verdict_en) == 2
+    assert len(at.tabs) == 2
