@@ -23,11 +23,10 @@ from share.store import SharedRun, ShareNotFound, ShareStore, share_link
 Files = tuple[tuple[str, bytes], ...]
 MAX_RUN_BYTES = 1024**3
 CODE_LANGUAGES = {"prototxt": "protobuf", "python": "python", "bash": "bash", "yaml": "yaml"}
-VERDICT_BOX = {"healthy": st.success, "nan": st.error, "diverging": st.error}
-VERDICT_ICON = {
-    "healthy": ":material/check_circle:",
-    "nan": ":material/error:",
-    "diverging": ":material/trending_up:",
+VERDICT_STYLE = {
+    "healthy": (st.success, "check_circle"),
+    "nan": (st.error, "error"),
+    "diverging": (st.error, "error"),
 }
 BADGE = {"critical": "red", "warning": "orange", "info": "blue"}
 
@@ -49,12 +48,8 @@ def analyse(files: Files) -> tuple[TrainingLog, Diagnosis | None, str | None]:
         return log, None, f"{type(err).__name__}: {err}"
 
 
-def human_size(n: int) -> str:
-    return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{n / 1024:.1f} kB"
-
-
 def fingerprint(runs: list[tuple[str, Files]]) -> tuple:
-    """Cheap identity of the inputs (names, sizes, ends) to tell whether a share link is stale."""
+    """Cheap identity of the inputs (names, sizes, ends): has the shared content changed since?"""
     return tuple((n, len(d), hash(d[:4096]), hash(d[-4096:])) for _, fs in runs for n, d in fs)
 
 
@@ -84,18 +79,11 @@ def uploaded(files: list | None) -> list[tuple[str, Files]]:
 
 def collect_input(lang: str) -> list[tuple[str, Files]]:
     modes = ["upload", "paste", "example", "compare"]
-    mode = st.radio(
-        t("ui.input.mode", lang),
-        modes,
-        key="mode",
-        horizontal=True,
-        format_func=lambda m: t(f"ui.input.{m}", lang),
-        label_visibility="collapsed",
-    )
+    label = t("ui.input.mode", lang)
+    mode = st.radio(label, modes, key="mode", horizontal=True, format_func=lambda m: t(f"ui.input.{m}", lang))
     if mode == "upload":
-        return uploaded(
-            st.file_uploader(t("ui.upload.label", lang), accept_multiple_files=True, key="upload")
-        )
+        label = t("ui.upload.label", lang)
+        return uploaded(st.file_uploader(label, accept_multiple_files=True, key="upload"))
     if mode == "paste":
         text = st.text_area(t("ui.paste.label", lang), height=180, key="paste")
         return [("pasted.log", (("pasted.log", text.encode("utf-8")),))] if text.strip() else []
@@ -104,13 +92,8 @@ def collect_input(lang: str) -> list[tuple[str, Files]]:
         if not examples:
             st.info(t("ui.example.empty", lang))
             return []
-        picked = st.multiselect(
-            t("ui.example.label", lang),
-            list(examples),
-            default=list(examples)[:1],
-            key="examples",
-            format_func=lambda n: " — ".join(filter(None, [n, examples[n].description])),
-        )
+        names, describe = list(examples), lambda n: " — ".join(filter(None, [n, examples[n].description]))
+        picked = st.multiselect(t("ui.example.label", lang), names, names[:1], describe, key="examples")
         return [(name, tuple(examples[name].files())) for name in picked]
     count = st.number_input(t("ui.compare.count", lang), min_value=2, max_value=6, value=2, key="compare_n")
     columns = st.columns(int(count))
@@ -129,15 +112,14 @@ def analyse_runs(runs: list[tuple[str, Files]], lang: str) -> list[RunView]:
     for label, files in runs:
         size = sum(len(d) for _, d in files)
         if size > MAX_RUN_BYTES:
-            st.error(
-                t("ui.error.too_large", lang, name="", size=human_size(size), limit=human_size(MAX_RUN_BYTES))
-            )
+            limit = panels.human_size(MAX_RUN_BYTES)
+            st.error(t("ui.error.too_large", lang, name=label, size=panels.human_size(size), limit=limit))
             continue
         try:
-            with st.spinner(t("ui.progress.parsing", lang, size=human_size(size)), show_time=True):
+            with st.spinner(t("ui.progress.parsing", lang, size=panels.human_size(size)), show_time=True):
                 log, diagnosis, failure = analyse(files)
         except ParseError as err:
-            st.error(t("ui.error.parse", lang), icon="🚫")
+            st.error(t("ui.error.parse", lang), icon=":material/block:")
             st.code(str(err), language=None, wrap_lines=True)
             continue
         if failure:
@@ -160,9 +142,8 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
         return
     v = panels.verdict(d, lang)
     with st.container(key=f"verdict-{index}"):
-        VERDICT_BOX.get(v.symptom, st.warning)(
-            v.sentence, icon=VERDICT_ICON.get(v.symptom, ":material/warning:")
-        )
+        box, icon = VERDICT_STYLE.get(v.symptom, (st.warning, "warning"))
+        box(v.sentence, icon=f":material/{icon}:")
     if d.secondary:
         st.caption(t("ui.secondary", lang, symptoms=", ".join(panels.secondary_symptoms(d, lang))))
     st.markdown(f"##### {t('ui.causes', lang)}")
@@ -172,10 +153,8 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
     for i, cause in enumerate(causes, 1):
         with st.container(border=True):
             st.markdown(f"**{i}. {cause.title}** " + " ".join(f":gray-badge[{r}]" for r in cause.rules))
-            st.progress(
-                min(max(cause.confidence, 0.0), 1.0),
-                text=t("ui.confidence", lang, pct=round(100 * cause.confidence)),
-            )
+            pct = round(100 * cause.confidence)
+            st.progress(min(max(pct, 0), 100), text=t("ui.confidence", lang, pct=pct))
             show_evidence(cause.evidence)
             for fix in cause.fixes:
                 st.text(f"→ {fix.text}")
@@ -206,42 +185,60 @@ def show_facts(view: RunView, lang: str) -> None:
             st.code("\n".join(warnings), language=None, wrap_lines=True)
 
 
-def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings) -> None:
+def share_and_download(
+    runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings, shared: bool
+) -> None:
     lang = settings.lang
     bar = st.container(horizontal=True, gap="small")
-    if bar.button(t("ui.share.button", lang), icon=":material/share:", type="primary", key="share"):
+    if not shared and bar.button(
+        t("ui.share.button", lang), icon=":material/share:", type="primary", key="share"
+    ):
         prefs = {"lang": lang, "smoothing": settings.smoothing, "log_scale": settings.log_scale}
         share_id = store().save([SharedRun(label, list(files)) for label, files in runs], prefs)
         st.session_state.update(own_share=share_id, own_fingerprint=fingerprint(runs))
         st.query_params["d"] = share_id
     report = [v.diagnosis.to_json(lang) | {"run": v.label} for v in views if v.diagnosis is not None]
-    bar.download_button(
-        t("ui.download.json", lang),
-        json.dumps(report, indent=2, ensure_ascii=False),
-        file_name="diagnosis.json",
-        mime="application/json",
-        on_click="ignore",
-    )
-    bar.download_button(
-        t("ui.download.html", lang),
-        lambda: build_report(views, settings),
-        file_name="loss-doctor-report.html",
-        mime="text/html",
-        on_click="ignore",
-    )
+    downloads = {
+        "json": (json.dumps(report, indent=2, ensure_ascii=False), "diagnosis.json", "application/json"),
+        "html": (lambda: build_report(views, settings), "loss-doctor-report.html", "text/html"),
+    }
+    for kind, (data, name, mime) in downloads.items():
+        bar.download_button(t(f"ui.download.{kind}", lang), data, name, mime, on_click="ignore", key=kind)
     if st.query_params.get("d"):
         st.text(t("ui.share.done", lang))
         with st.container(key="share-link"):
             st.code(share_link(st.context.url or "", st.query_params["d"]), language=None)
 
 
+def show_comparison(views: list[RunView], lang: str) -> None:
+    rows = panels.differing_parameters([(v.label, v.log) for v in views])
+    st.markdown(f"##### {t('ui.compare.differs', lang)}")
+    if rows:
+        frame = pd.DataFrame(rows).rename(columns={"parameter": t("ui.compare.parameter", lang)})
+        st.dataframe(frame, hide_index=True)
+    else:
+        st.caption(t("ui.compare.same", lang))
+    tabs = st.tabs([t("ui.run_n", lang, n=i + 1) for i in range(len(views))])
+    for index, (tab, view) in enumerate(zip(tabs, views, strict=True)):
+        with tab:
+            st.text(view.label)
+            diagnosis_col, facts_col = st.columns([3, 2], gap="large")
+            with diagnosis_col:
+                show_diagnosis(view, lang, index)
+            with facts_col:
+                show_facts(view, lang)
+
+
 def main() -> None:
+    for key, value in {"lang": "en", "smoothing": 0.6, "log_scale": False}.items():
+        st.session_state.setdefault(key, value)
     runs, share_error = shared_runs()
+    shared = bool(runs)
     with st.sidebar:
         lang = st.radio(t("ui.language", "en"), list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
         st.subheader(t("ui.settings", lang))
         smoothing = st.slider(
-            t("ui.smoothing", lang), 0.0, 0.99, 0.6, 0.01, key="smoothing", help=t("ui.smoothing_help", lang)
+            t("ui.smoothing", lang), 0.0, 0.99, step=0.01, key="smoothing", help=t("ui.smoothing_help", lang)
         )
         log_scale = st.toggle(t("ui.log_scale", lang), key="log_scale")
     st.title(f":material/monitor_heart: {t('ui.app_title', lang)}")
@@ -264,7 +261,7 @@ def main() -> None:
             st.info(t("ui.empty_state", lang), icon=":material/upload_file:")
         return
     settings = ChartSettings(smoothing=smoothing, log_scale=log_scale, lang=lang)
-    share_and_download(runs, views, settings)
+    share_and_download(runs, views, settings, shared)
     figure = build_figure(views, settings)
     config = {"displaylogo": False, "scrollZoom": True}
     if len(views) == 1:
@@ -276,24 +273,7 @@ def main() -> None:
             show_diagnosis(views[0], lang, 0)
     else:
         st.plotly_chart(figure, theme=None, config=config, key="chart")
-        rows = panels.differing_parameters([(v.label, v.log) for v in views])
-        st.markdown(f"##### {t('ui.compare.differs', lang)}")
-        if rows:
-            st.dataframe(
-                pd.DataFrame(rows).rename(columns={"parameter": t("ui.compare.parameter", lang)}),
-                hide_index=True,
-            )
-        else:
-            st.caption(t("ui.compare.same", lang))
-        tabs = st.tabs([t("ui.run_n", lang, n=i + 1) for i in range(len(views))])
-        for index, (tab, view) in enumerate(zip(tabs, views, strict=True)):
-            with tab:
-                st.text(view.label)
-                diagnosis_col, facts_col = st.columns([3, 2], gap="large")
-                with diagnosis_col:
-                    show_diagnosis(view, lang, index)
-                with facts_col:
-                    show_facts(view, lang)
+        show_comparison(views, lang)
 
 
 main()

@@ -160,6 +160,10 @@ def rule_doc(rule: str, lang: str) -> list[tuple[str, str]]:
     return [(p, t(f"{prefix}{p}", lang)) for p in parts]
 
 
+def human_size(n: int) -> str:
+    return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{n / 1024:.1f} kB"
+
+
 def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
