@@ -79,8 +79,11 @@ def uploaded(files: list | None) -> list[tuple[str, Files]]:
 
 def collect_input(lang: str) -> list[tuple[str, Files]]:
     modes = ["upload", "paste", "example", "compare"]
-    label = t("ui.input.mode", lang)
-    mode = st.radio(label, modes, key="mode", horizontal=True, format_func=lambda m: t(f"ui.input.{m}", lang))
+    # Keyed per language: relabelled options would otherwise show no selection in the browser.
+    index = modes.index(st.session_state.get("input_mode", "upload"))
+    mode = st.radio(t("ui.input.mode", lang), modes, index, lambda m: t(f"ui.input.{m}", lang),
+                    key=f"mode_{lang}", horizontal=True)  # fmt: skip
+    st.session_state.input_mode = mode
     if mode == "upload":
         label = t("ui.upload.label", lang)
         return uploaded(st.file_uploader(label, accept_multiple_files=True, key="upload"))
@@ -235,7 +238,7 @@ def main() -> None:
     runs, share_error = shared_runs()
     shared = bool(runs)
     with st.sidebar:
-        lang = st.radio(t("ui.language", "en"), list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
+        lang = st.radio("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
         st.subheader(t("ui.settings", lang))
         smoothing = st.slider(
             t("ui.smoothing", lang), 0.0, 0.99, step=0.01, key="smoothing", help=t("ui.smoothing_help", lang)

@@ -85,7 +85,7 @@ def test_bad_files_give_a_plain_text_error_and_the_app_keeps_working(name, data,
 
 def test_pasted_text_is_diagnosed(sample):
     at = app().run()
-    at.radio(key="mode").set_value("paste").run()
+    at.radio(key="mode_en").set_value("paste").run()
     at.text_area(key="paste").input(sample[1].decode("utf-8", errors="replace")).run()
     assert not at.exception
     assert sample[2] in alerts(at)
@@ -130,7 +130,7 @@ def test_examples_need_no_file_of_ones_own():
     if not list_examples():
         pytest.skip("sample_logs/ is empty")
     at = app().run()
-    at.radio(key="mode").set_value("example").run()
+    at.radio(key="mode_en").set_value("example").run()
     assert not at.exception
     assert at.get("plotly_chart") or any("could not be read" in text for text in alerts(at))
 
@@ -138,7 +138,7 @@ def test_examples_need_no_file_of_ones_own():
 def test_compare_mode_overlays_runs_with_one_diagnosis_each(sample):
     name, data, verdict_en, _ = sample
     at = app().run()
-    at.radio(key="mode").set_value("compare").run()
+    at.radio(key="mode_en").set_value("compare").run()
     at.file_uploader(key="compare_0").set_value((name, data, "text/plain")).run()
     at.file_uploader(key="compare_1").set_value(("copy-" + name, data, "text/plain")).run()
     assert not at.exception

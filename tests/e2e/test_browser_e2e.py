@@ -46,7 +46,7 @@ def chart_traces(page: Page) -> int:
 
 def test_upload_verdict_chart_share_and_reopen(browser: Browser, app_url: str, artifacts: Path):
     example, sentence = pick_sample()
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page = browser.new_page(viewport={"width": 1500, "height": 2000})
     page.goto(app_url)
     wait_idle(page)
     upload(page, example.files())
@@ -62,13 +62,24 @@ def test_upload_verdict_chart_share_and_reopen(browser: Browser, app_url: str, a
     assert link == page.url
     page.screenshot(path=artifacts / "e2e-shared.png", full_page=True)
 
-    fresh = browser.new_context(viewport={"width": 1500, "height": 1100})
+    fresh = browser.new_context(viewport={"width": 1500, "height": 2000})
     other = fresh.new_page()
     other.goto(link)
     expect(other.locator(".st-key-verdict-0")).to_contain_text(sentence, timeout=TIMEOUT)
     assert chart_traces(other) == chart_traces(page)
     wait_idle(other)
     other.screenshot(path=artifacts / "e2e-share-link.png", full_page=True)
+
+    with other.expect_download() as download:
+        other.get_by_role("button", name="Report (HTML, offline)").click()
+    report = artifacts / "e2e-report.html"
+    download.value.save_as(report)
+    offline = fresh.new_page()
+    offline.route("http*://**", lambda route: route.abort())  # it must open with no network at all
+    offline.goto(report.as_uri())
+    expect(offline.locator(".verdict")).to_contain_text(sentence)
+    assert chart_traces(offline) == chart_traces(page)
+    offline.screenshot(path=artifacts / "e2e-report.png", full_page=True)
     fresh.close()
     page.close()
 
