@@ -6,6 +6,8 @@ Log-derived text is only ever shown with st.text / st.code / st.dataframe (never
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -21,6 +23,7 @@ from present.report_html import build_report
 from share.store import SharedRun, ShareNotFound, ShareStore, share_link
 
 Files = tuple[tuple[str, bytes], ...]
+Analysis = tuple[TrainingLog, Diagnosis | None, str | None]
 MAX_RUN_BYTES = 1024**3
 CODE_LANGUAGES = {"prototxt": "protobuf", "python": "python", "bash": "bash", "yaml": "yaml"}
 VERDICT_STYLE = {
@@ -38,8 +41,21 @@ def store() -> ShareStore:
     return ShareStore()
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def share_header(share_id: str) -> tuple[list[tuple[str, int]], dict]:
+    """(label, size) of each shared run and the view settings; raises ShareNotFound."""
+    share = store().load(share_id)
+    return [(run.label, sum(len(d) for _, d in run.files)) for run in share.runs], share.settings
+
+
 @st.cache_data(max_entries=12, show_spinner=False)
-def analyse(files: Files) -> tuple[TrainingLog, Diagnosis | None, str | None]:
+def analyse_shared(share_id: str, index: int) -> Analysis:
+    """Keyed on the id, so that opening a link does not hash the run's bytes again."""
+    return analyse(tuple(store().load(share_id).runs[index].files))
+
+
+@st.cache_data(max_entries=12, show_spinner=False)
+def analyse(files: Files) -> Analysis:
     """Parse + diagnose one run, keyed on its bytes. A failing rule must not hide the curves."""
     log = load(list(files))
     try:
@@ -53,21 +69,22 @@ def fingerprint(runs: list[tuple[str, Files]]) -> tuple:
     return tuple((n, len(d), hash(d[:4096]), hash(d[-4096:])) for _, fs in runs for n, d in fs)
 
 
-def shared_runs() -> tuple[list[tuple[str, Files]], str | None]:
-    """Runs of the share link in the URL (settings applied once), or an error key."""
+def shared_runs() -> tuple[list[tuple[str, int]], str | None, str | None]:
+    """(label, size) of the runs of the share link in the URL (settings applied once), the share id,
+    and an error key."""
     share_id = st.query_params.get("d")
     if not share_id or share_id == st.session_state.get("own_share"):
-        return [], None
+        return [], None, None
     try:
-        share = store().load(share_id)
+        runs, settings = share_header(share_id)
     except ShareNotFound as err:
-        return [], f"ui.error.share_{err}"
+        return [], None, f"ui.error.share_{err}"
     if st.session_state.get("applied_share") != share_id:
         st.session_state.applied_share = share_id
-        for key in ("lang", "smoothing", "log_scale"):
-            if key in share.settings:
-                st.session_state[key] = share.settings[key]
-    return [(run.label, tuple(run.files)) for run in share.runs], None
+        st.session_state.update(
+            {k: v for k, v in settings.items() if k in ("lang", "smoothing", "log_scale")}
+        )
+    return runs, share_id, None
 
 
 def uploaded(files: list | None) -> list[tuple[str, Files]]:
@@ -110,17 +127,17 @@ def collect_input(lang: str) -> list[tuple[str, Files]]:
     return runs
 
 
-def analyse_runs(runs: list[tuple[str, Files]], lang: str) -> list[RunView]:
+def analyse_runs(jobs: list[tuple[str, int, Callable[[], Analysis]]], lang: str) -> list[RunView]:
+    """Run each (label, size in bytes, analysis) job with a progress spinner; errors shown as text."""
     views = []
-    for label, files in runs:
-        size = sum(len(d) for _, d in files)
+    for label, size, run_analysis in jobs:
         if size > MAX_RUN_BYTES:
             limit = panels.human_size(MAX_RUN_BYTES)
             st.error(t("ui.error.too_large", lang, name=label, size=panels.human_size(size), limit=limit))
             continue
         try:
             with st.spinner(t("ui.progress.parsing", lang, size=panels.human_size(size)), show_time=True):
-                log, diagnosis, failure = analyse(files)
+                log, diagnosis, failure = run_analysis()
         except ParseError as err:
             st.error(t("ui.error.parse", lang), icon=":material/block:")
             st.code(str(err), language=None, wrap_lines=True)
@@ -182,6 +199,9 @@ def show_facts(view: RunView, lang: str) -> None:
     if rows:
         frame = pd.DataFrame(rows, columns=[t("ui.fact_name", lang), t("ui.fact_value", lang)])
         st.dataframe(frame, hide_index=True, width="stretch")
+    if view.log.meta.hyperparams:
+        with st.expander(t("ui.hyperparams", lang, count=len(view.log.meta.hyperparams))):
+            st.dataframe(pd.Series(view.log.meta.hyperparams, name=t("ui.fact_value", lang)), width="stretch")
     warnings = panels.warnings(view.log, lang)
     if warnings:
         with st.expander(f"{t('ui.warnings.title', lang)} ({len(warnings)})"):
@@ -235,8 +255,7 @@ def show_comparison(views: list[RunView], lang: str) -> None:
 def main() -> None:
     for key, value in {"lang": "en", "smoothing": 0.6, "log_scale": False}.items():
         st.session_state.setdefault(key, value)
-    runs, share_error = shared_runs()
-    shared = bool(runs)
+    shared_sizes, share_id, share_error = shared_runs()
     with st.sidebar:
         lang = st.radio("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
         st.subheader(t("ui.settings", lang))
@@ -248,35 +267,41 @@ def main() -> None:
     st.caption(t("ui.tagline", lang))
     if share_error:
         st.error(t(share_error, lang))
-    if runs:
+    runs: list[tuple[str, Files]] = []
+    if share_id:
         info, button = st.columns([4, 1])
         info.info(t("ui.share.viewing", lang), icon=":material/link:")
         if button.button(t("ui.share.new", lang), key="new"):
             st.query_params.clear()
             st.rerun()
+        jobs = [
+            (label, size, partial(analyse_shared, share_id, i))
+            for i, (label, size) in enumerate(shared_sizes)
+        ]
     else:
         runs = collect_input(lang)
         if st.query_params.get("d") and st.session_state.get("own_fingerprint") != fingerprint(runs):
             del st.query_params["d"]  # the inputs changed since sharing: the link no longer matches
-    views = analyse_runs(runs, lang)
+        jobs = [(label, sum(len(d) for _, d in files), partial(analyse, files)) for label, files in runs]
+    views = analyse_runs(jobs, lang)
     if not views:
-        if not runs:
+        if not jobs:
             st.info(t("ui.empty_state", lang), icon=":material/upload_file:")
         return
     settings = ChartSettings(smoothing=smoothing, log_scale=log_scale, lang=lang)
-    share_and_download(runs, views, settings, shared)
-    figure = build_figure(views, settings)
-    config = {"displaylogo": False, "scrollZoom": True}
-    if len(views) == 1:
+    share_and_download(runs, views, settings, bool(share_id))
+    if len(views) == 1:  # the diagnosis is written first: it shows while the figure is being built
         chart, side = st.columns([3, 2], gap="large")
-        chart.plotly_chart(figure, theme=None, config=config, key="chart")
-        with chart:
-            show_facts(views[0], lang)
         with side:
             show_diagnosis(views[0], lang, 0)
+        slot = chart.empty()
+        with chart:
+            show_facts(views[0], lang)
     else:
-        st.plotly_chart(figure, theme=None, config=config, key="chart")
+        slot = st.empty()
         show_comparison(views, lang)
+    config = {"displaylogo": False, "scrollZoom": True}
+    slot.plotly_chart(build_figure(views, settings), theme=None, config=config, key="chart")
 
 
 main()

@@ -26,8 +26,10 @@ PANELS: dict[str, tuple[str, ...]] = {
     "quality": ("accuracy", "top5", "map", "perplexity"),
     "lr": ("lr",),
     "grad_norm": ("grad_norm",),
+    "other": (),  # every remaining metric (loss_cls, box_loss, bleu, ...), up to MAX_OTHER_METRICS
 }
-PANEL_HEIGHTS = {"loss": 3.0, "quality": 1.6, "lr": 1.2, "grad_norm": 1.2}
+PANEL_HEIGHTS = {"loss": 3.0, "quality": 1.6, "lr": 1.2, "grad_norm": 1.2, "other": 1.8}
+MAX_OTHER_METRICS = 6
 SPLIT_COLOURS = {"train": "#2563eb", "val": "#ea580c", "test": "#16a34a"}
 METRIC_COLOURS = {"lr": "#7c3aed", "grad_norm": "#0891b2"}
 RUN_COLOURS = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#0891b2", "#be123c", "#854d0e", "#4b5563")
@@ -125,6 +127,10 @@ def _series_keys(log: TrainingLog, panel: str) -> list[tuple[str, str]]:
     if panel == "loss" and not any(m in {a[1] for a in available} for m in metrics):
         # No canonical loss: fall back to the first metric whose name says "loss" (e.g. loss_cls).
         metrics = tuple(sorted({m for _, m in available if "loss" in m})[:1])
+    if panel == "other":
+        shown = {m for key in PANELS if key != "other" for _, m in _series_keys(log, key)}
+        fixed = {m for key in PANELS for m in PANELS[key]}
+        metrics = tuple(sorted({m for _, m in available} - shown - fixed))[:MAX_OTHER_METRICS]
     return [(s, m) for m in metrics for s in ("train", "val", "test") if (s, m) in available]
 
 

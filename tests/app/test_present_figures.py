@@ -129,3 +129,17 @@ def test_report_is_standalone_and_escapes_log_text():
     assert HOSTILE not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
     assert "<script src=" not in page and "Plotly.newPlot" in page and len(page) > 1_000_000
     assert "use_global_stats: false" in page
+
+
+def test_metrics_outside_the_known_panels_get_their_own_panel():
+    frame = frame_from_columns(
+        {
+            "step": np.tile(np.arange(50), 2),
+            "split": ["train"] * 100,
+            "metric": ["loss"] * 50 + ["loss_cls"] * 50,
+            "value": np.ones(100),
+        }
+    )
+    fig = build_figure([RunView("run", TrainingLog(frame, RunMeta()))], ChartSettings(smoothing=0.0))
+    assert "Other metrics" in {a.text for a in fig.layout.annotations}
+    assert any(tr.name == "train loss_cls" for tr in fig.data)
