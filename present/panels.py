@@ -164,13 +164,13 @@ def human_size(n: int) -> str:
     return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{n / 1024:.1f} kB"
 
 
-def format_value(value: Any) -> str:
+def format_value(value: Any, lang: str = "en") -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return t("ui.yes" if value else "ui.no", lang)
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (list, tuple)):
-        return ", ".join(format_value(v) for v in value)
+        return ", ".join(format_value(v, lang) for v in value)
     return str(value)
 
 
@@ -193,7 +193,7 @@ def facts(log: TrainingLog, lang: str) -> list[tuple[str, str]]:
         value = getattr(meta, name)
         if value in (None, [], "unknown", ""):
             continue
-        rows.append((fact_label(name, lang), format_value(value)))
+        rows.append((fact_label(name, lang), format_value(value, lang)))
     bn = _batchnorm_summary(meta, lang)
     if bn:
         rows.append((t("ui.fact.batchnorm", lang), bn))
