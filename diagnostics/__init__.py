@@ -1,1 +1,97 @@
-"""TrainingLog -> Diagnosis: pure functions, no Streamlit (enforced by ruff TID251)."""
+"""TrainingLog -> Diagnosis: pure functions, no Streamlit (enforced by ruff TID251).
+
+    from diagnostics import diagnose
+    diagnosis = diagnose(log)          # symptom, ranked causes with evidence and fixes, findings
+
+The runner executes the rule catalogue (`diagnostics.registry`) in three passes: symptom rules
+(LD1xx) measure the curves, config checks (LD3xx) read the run facts, cause rules (LD2xx) weigh both.
+A rule whose data is missing is reported as not applicable; a rule that raises is recorded in
+`Diagnosis.errors` and the others still run (deepchecks' suite runner).
+"""
+
+from __future__ import annotations
+
+from diagnostics.context import Context
+from diagnostics.model import SEVERITY_ORDER, Diagnosis, SymptomResult
+from diagnostics.params import DEFAULT_PARAMS, Params
+from diagnostics.registry import Rule, RuleResult, all_rules
+from parsers.model import TrainingLog
+
+__all__ = ["Params", "diagnose"]
+
+# When several symptoms are present, the most consequential one is the verdict.
+SYMPTOM_PRIORITY = ("nan", "diverging", "flat", "plateau", "overfitting", "eval_gap", "oscillating", "spiky")
+
+
+def diagnose(log: TrainingLog, params: Params = DEFAULT_PARAMS) -> Diagnosis:
+    """Classify the run's curves, rank the likely causes and collect every rule's findings."""
+    ctx = Context(log, params)
+    rules = all_rules()
+    not_applicable: list[str] = []
+    errors: list[tuple[str, str]] = []
+
+    def run(rule: Rule) -> None:
+        if not _applicable(rule, ctx):
+            not_applicable.append(rule.id)
+            return
+        try:
+            result = rule.check(ctx)
+        except Exception as err:
+            errors.append((rule.id, f"{type(err).__name__}: {err}"))
+            return
+        if result is not None:
+            _collect(ctx, rule, result)
+
+    for rule in rules:
+        if rule.kind != "cause":
+            run(rule)
+    ctx.primary = _primary(ctx)
+    for rule in rules:
+        if rule.kind == "cause":
+            run(rule)
+
+    causes = sorted(
+        (c for c in ctx.causes if c.confidence >= params.min_cause_confidence), key=lambda c: -c.confidence
+    )
+    findings = [f for fs in ctx.findings.values() for f in fs]
+    findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.rule))
+    secondary = [s for name, s in ctx.symptoms.items() if name != ctx.primary.symptom]
+    secondary.sort(key=lambda s: SYMPTOM_PRIORITY.index(s.symptom))
+    return Diagnosis(
+        format=log.meta.format,
+        framework=log.meta.framework,
+        symptom=ctx.primary,
+        secondary=secondary,
+        causes=causes if ctx.primary.symptom != "healthy" else [],
+        findings=findings,
+        not_applicable=not_applicable,
+        errors=errors,
+    )
+
+
+def _applicable(rule: Rule, ctx: Context) -> bool:
+    if any(not ctx.has_curve(c) for c in rule.curves):
+        return False
+    if any(getattr(ctx.meta, m) in (None, [], {}) for m in rule.meta):
+        return False
+    return not rule.any_meta or any(getattr(ctx.meta, m) not in (None, [], {}) for m in rule.any_meta)
+
+
+def _collect(ctx: Context, rule: Rule, result: RuleResult) -> None:
+    if result.findings:
+        ctx.findings.setdefault(rule.id, []).extend(result.findings)
+    if result.symptom is not None:
+        ctx.symptoms[result.symptom.symptom] = result.symptom
+    if result.cause is not None:
+        ctx.causes.append(result.cause)
+
+
+def _primary(ctx: Context) -> SymptomResult:
+    """The most consequential symptom found; healthy when none was."""
+    for name in SYMPTOM_PRIORITY:
+        if name in ctx.symptoms:
+            return ctx.symptoms[name]
+    curve = ctx.train_loss or ctx.val_loss
+    points = len(curve) if curve is not None else 0
+    confidence = 0.85 if points >= 20 else 0.7 if points >= 5 else 0.5
+    return SymptomResult("healthy", confidence, None, curve.label if curve is not None else None, None)

@@ -1,0 +1,206 @@
+"""What the rules look at: the judged curves of a run, chosen once, plus the run facts.
+
+Choosing the series is part of the diagnosis: Caffe's smoothed display loss for trends (its raw
+per-iteration loss for the first NaN), the validation/test loss for overfitting, the summed loss
+components when a detector only logs `box_loss`, `cls_loss`, ...
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from diagnostics.features import Curve, recognise_classes
+from diagnostics.model import Cause, Finding, SymptomResult
+from diagnostics.params import Params
+from parsers.model import LogLine, RunMeta, TrainingLog
+
+DEEP_ARCHITECTURES = (
+    "vgg",
+    "resnet",
+    "fcn",
+    "googlenet",
+    "inception",
+    "densenet",
+    "deeplab",
+    "segnet",
+    "unet",
+)
+
+
+@dataclass
+class Context:
+    log: TrainingLog
+    params: Params
+    symptoms: dict[str, SymptomResult] = field(default_factory=dict)  # detected, by symptom name
+    findings: dict[str, list[Finding]] = field(default_factory=dict)  # by rule id
+    primary: SymptomResult | None = None  # set by the runner before cause rules run
+    causes: list[Cause] = field(default_factory=list)
+
+    @property
+    def meta(self) -> RunMeta:
+        return self.log.meta
+
+    # ----- curves --------------------------------------------------------------------------
+    @cached_property
+    def train_loss(self) -> Curve | None:
+        """The training loss judged for trends (Caffe: the smoothed display loss)."""
+        return self._loss_curve("train")
+
+    @cached_property
+    def train_loss_raw(self) -> Curve | None:
+        rows = _one_run(self.log.series("loss_raw", "train"))
+        return Curve.from_rows(rows, "train/loss_raw (raw)", self.params) if len(rows) else None
+
+    @cached_property
+    def val_loss(self) -> Curve | None:
+        for split in ("val", "test"):
+            curve = self._loss_curve(split)
+            if curve is not None:
+                return curve
+        return None
+
+    @cached_property
+    def lr(self) -> Curve | None:
+        rows = _one_run(self.log.series("lr", "train"))
+        return Curve.from_rows(rows, "train/lr", self.params) if len(rows) else None
+
+    def has_curve(self, name: str) -> bool:
+        curve = getattr(self, name)
+        return curve is not None and len(curve) >= (2 if name == "val_loss" else 1)
+
+    def _loss_curve(self, split: str) -> Curve | None:
+        rows = _one_run(self.log.series("loss", split))
+        if len(rows):
+            label = f"{split}/loss"
+            if split == "train" and self._has_raw:
+                window = self.meta.average_loss
+                label += f" (smoothed, average_loss={window})" if window else " (smoothed)"
+            return Curve.from_rows(rows, label, self.params)
+        return self._summed_components(split)
+
+    @cached_property
+    def _has_raw(self) -> bool:
+        m = self.log.metrics
+        return bool(((m["metric"] == "loss_raw") & (m["split"] == "train")).any())
+
+    def _summed_components(self, split: str) -> Curve | None:
+        """Detectors (YOLO, ...) log only loss components: judge their sum at the shared steps."""
+        m = self.log.metrics
+        names = sorted(
+            {str(x) for x in m.loc[m["split"] == split, "metric"].unique() if "loss" in str(x)} - {"loss_raw"}
+        )
+        if not names:
+            return None
+        parts = [
+            _one_run(self.log.series(name, split)).drop_duplicates("step", keep="last") for name in names
+        ]
+        merged = parts[0][["step", "value", "line", "source"]]
+        for part in parts[1:]:
+            merged = merged.merge(part[["step", "value"]], on="step", suffixes=("", "_"))
+            merged["value"] = merged["value"] + merged.pop("value_")
+        if not len(merged):
+            return None
+        return Curve.from_rows(merged, f"{split}/{'+'.join(names)} (sum)", self.params)
+
+    # ----- facts ---------------------------------------------------------------------------
+    @cached_property
+    def classes(self) -> tuple[int, str] | None:
+        """(C, how it is known): from the last layer's num_output, or from an initial loss of ln(C)."""
+        if self.meta.num_classes and self.meta.num_classes >= 2:
+            return self.meta.num_classes, "num_output"
+        curve = self.train_loss
+        if curve is None or not len(curve.by):
+            return None
+        first = float(curve.values[0]) if curve.finite_prefix else math.nan
+        c = recognise_classes(first, self.params.lnc_tolerance)
+        return (c, "initial_loss") if c else None
+
+    @property
+    def lnc(self) -> float | None:
+        return math.log(self.classes[0]) if self.classes else None
+
+    def at_chance(self, level: float) -> bool:
+        lnc = self.lnc
+        return lnc is not None and abs(level - lnc) <= self.params.lnc_tolerance * lnc
+
+    def quote(self, field_name: str) -> LogLine | None:
+        return self.meta.where.get(field_name)
+
+    def curve_quote(self, curve: Curve, index: int) -> LogLine | None:
+        """Where one point of a curve was logged (None when the format has no line numbers). The
+        metrics frame keeps no line text, so the quote carries the location with an empty text."""
+        if index < 0 or index >= len(curve) or curve.lines[index] <= 0:
+            return None
+        return LogLine(str(curve.sources[index]), int(curve.lines[index]), "")
+
+    @cached_property
+    def frozen_bn(self) -> list:
+        """BatchNorm layers that use running statistics while training (TRAIN or shared phase)."""
+        return [bn for bn in self.meta.batchnorm if bn.use_global_stats and bn.phase in ("train", "any")]
+
+    @cached_property
+    def deep_architecture(self) -> str | None:
+        """The architecture family when it is a deep net that is normally fine-tuned (vgg, resnet, fcn...)."""
+        name = (self.meta.net_name or "").lower()
+        for arch in DEEP_ARCHITECTURES:
+            if arch in name:
+                return arch
+        if self.meta.depth and self.meta.depth >= self.params.deep_layers:
+            return "deep"
+        return None
+
+    @property
+    def optimizer_is_adaptive(self) -> bool:
+        return (self.meta.optimizer or "").lower() in (
+            "adam",
+            "adamw",
+            "rmsprop",
+            "adagrad",
+            "adamax",
+            "nadam",
+        )
+
+    @cached_property
+    def lr_value(self) -> float | None:
+        """The lr the run trained with (base_lr, else the peak of the logged lr)."""
+        for value in (self.meta.base_lr, self.meta.peak_lr):
+            if value is not None and math.isfinite(value) and value > 0:
+                return float(value)
+        return None
+
+    def finding(self, rule_id: str) -> Finding | None:
+        found = self.findings.get(rule_id)
+        return found[0] if found else None
+
+
+def _one_run(rows: pd.DataFrame) -> pd.DataFrame:
+    """One continuous curve from rows that may span several segments: a resumed run continues
+    (later steps win), an appended fresh run (steps start over) replaces the earlier one."""
+    if not len(rows):
+        return rows
+    segments = rows["segment"].to_numpy()
+    if segments.min() != segments.max():
+        starts = rows.groupby("segment", observed=True)["step"].min()
+        ends = rows.groupby("segment", observed=True)["step"].max()
+        last = starts.index[-1]
+        restarted = len(starts) > 1 and starts.iloc[-1] <= starts.iloc[0] + 0.05 * (
+            ends.iloc[0] - starts.iloc[0]
+        )
+        if restarted:
+            counts = rows.groupby("segment", observed=True).size()
+            keep = last if counts[last] >= 3 else counts.idxmax()
+            rows = rows[rows["segment"] == keep]
+    steps = rows["step"].to_numpy()
+    ordered = bool(np.all(steps[1:] > steps[:-1]))
+    if ordered:
+        return rows
+    repeats = np.count_nonzero(np.diff(np.sort(steps)) == 0)
+    if repeats <= 0.5 * len(steps):  # a resumed run re-logs some steps: the later value wins
+        rows = rows.drop_duplicates("step", keep="last")
+        return rows.sort_values("step", kind="stable")
+    return rows  # steps are not unique by design (e.g. the epoch number on every batch line)

@@ -1,0 +1,225 @@
+"""Robust curve features: the numbers the rules judge.
+
+A curve of 3 points (one per epoch) and one of 4,000,000 (every Caffe iteration) are both reduced to
+at most `Params.buckets` bucket medians/quantiles first, so every statistic is cheap and robust to the
+batch-to-batch noise of a raw minibatch loss. Non-finite values (and Caffe's clamp 87.3365) are kept
+apart: trend statistics use the finite prefix, the NaN rule uses the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from diagnostics.params import CAFFE_CLAMP_LOSS, CAFFE_CLAMP_LOSS_DOUBLE, KNOWN_CLASS_COUNTS, Params
+
+
+@dataclass
+class Curve:
+    """One series (sorted by step) with its bucketed summary and derived statistics."""
+
+    label: str  # e.g. "train/loss (smoothed, average_loss=20)"
+    steps: np.ndarray
+    values: np.ndarray
+    lines: np.ndarray
+    sources: np.ndarray
+    params: Params
+
+    @classmethod
+    def from_rows(cls, rows: pd.DataFrame, label: str, params: Params) -> Curve:
+        return cls(
+            label,
+            rows["step"].to_numpy(dtype=np.int64),
+            rows["value"].to_numpy(dtype=np.float64),
+            rows["line"].to_numpy(dtype=np.int64),
+            rows["source"].astype(str).to_numpy(),
+            params,
+        )
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    # ----- non-finite values ---------------------------------------------------------------
+    @cached_property
+    def bad(self) -> np.ndarray:
+        """Non-finite points, counting Caffe's clamp values (87.3365 float, 708.396 double)."""
+        v = self.values
+        tol = self.params.clamp_tolerance
+        with np.errstate(invalid="ignore"):
+            clamp = (np.abs(v - CAFFE_CLAMP_LOSS) < tol) | (np.abs(v - CAFFE_CLAMP_LOSS_DOUBLE) < tol)
+        return ~np.isfinite(v) | clamp
+
+    @cached_property
+    def first_bad(self) -> int | None:
+        idx = np.flatnonzero(self.bad)
+        return int(idx[0]) if len(idx) else None
+
+    @cached_property
+    def finite_prefix(self) -> int:
+        """Number of points before the first non-finite one."""
+        return len(self) if self.first_bad is None else self.first_bad
+
+    # ----- bucketed summary of the finite prefix -----------------------------------------------
+    @cached_property
+    def buckets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(step, median, q10, q90) per bucket over the finite prefix; short curves stay as they are."""
+        n = self.finite_prefix
+        x, y = self.steps[:n].astype(np.float64), self.values[:n]
+        count = self.params.buckets
+        if n <= count:
+            return x, y, y, y
+        width = n // count
+        starts = (np.arange(count) * n) // count
+        take = starts[:, None] + np.arange(width)[None, :]
+        block = y[take]
+        q10, med, q90 = np.percentile(block, [10, 50, 90], axis=1)
+        return x[starts + width // 2], med, q10, q90
+
+    @property
+    def bx(self) -> np.ndarray:
+        return self.buckets[0]
+
+    @property
+    def by(self) -> np.ndarray:
+        return self.buckets[1]
+
+    @cached_property
+    def start_level(self) -> float:
+        by = self.by
+        if not len(by):
+            return math.nan
+        head = max(1, round(len(by) * self.params.head_fraction)) if len(by) >= 20 else 1
+        return float(np.median(by[:head]))
+
+    @cached_property
+    def end_level(self) -> float:
+        by = self.by
+        if not len(by):
+            return math.nan
+        tail = max(1, round(len(by) * self.params.tail_fraction)) if len(by) >= 7 else 1
+        return float(np.median(by[-tail:]))
+
+    @cached_property
+    def min_index(self) -> int:
+        return int(np.argmin(self.by)) if len(self.by) else 0
+
+    @property
+    def min_level(self) -> float:
+        return float(self.by[self.min_index]) if len(self.by) else math.nan
+
+    @property
+    def min_step(self) -> int:
+        return int(self.bx[self.min_index])
+
+    def drop(self, reference: float | None = None) -> float:
+        """How far the best level fell below the start, relative to `reference` (default: the start)."""
+        ref = reference if reference else abs(self.start_level)
+        return (self.start_level - self.min_level) / ref if ref else 0.0
+
+    @cached_property
+    def tau(self) -> float:
+        """Kendall tau of bucket medians against time: -1 steadily falling, +1 steadily rising."""
+        return kendall(self.by)
+
+    def tau_between(self, lo: float, hi: float) -> float:
+        """Kendall tau on the part of the curve between two fractions of its length."""
+        n = len(self.by)
+        return kendall(self.by[int(lo * n) : max(int(hi * n), int(lo * n) + 1)])
+
+    def level_at(self, fraction: float) -> float:
+        """Median level of a window of buckets centred at a fraction of the run."""
+        n = len(self.by)
+        if not n:
+            return math.nan
+        half = max(1, n // 20)
+        i = min(n - 1, int(fraction * (n - 1)))
+        return float(np.median(self.by[max(0, i - half) : i + half + 1]))
+
+    def step_at(self, index: int) -> int:
+        return int(self.steps[index])
+
+    def theil_slope(self) -> float:
+        """Theil-Sen slope per step on the bucket medians (robust to outliers)."""
+        if len(self.by) < 3:
+            return 0.0
+        return float(stats.theilslopes(self.by, self.bx).slope)
+
+
+def kendall(y: np.ndarray) -> float:
+    if len(y) < 3 or np.ptp(y) == 0:
+        return 0.0
+    tau = stats.kendalltau(np.arange(len(y)), y).statistic
+    return 0.0 if math.isnan(tau) else float(tau)
+
+
+def recognise_classes(initial_loss: float, tolerance: float) -> int | None:
+    """C such that the initial loss is ln(C) (a freshly initialised classifier predicts uniformly)."""
+    if not math.isfinite(initial_loss) or initial_loss <= 0:
+        return None
+    for c in KNOWN_CLASS_COUNTS:
+        if abs(initial_loss - math.log(c)) <= tolerance * math.log(c):
+            return c
+    return None
+
+
+def spikes(curve: Curve) -> list[tuple[int, float, float]]:
+    """Isolated spikes of the finite prefix: (index, value, baseline) for points far above a rolling
+    median (robust z by the rolling MAD) that come back down within `spike_recover_points`."""
+    p = curve.params
+    n = curve.finite_prefix
+    if n < 3 * p.spike_window:
+        return []
+    y = curve.values[:n]
+    # Long curves: judge bucket maxima against bucket medians, one candidate per block.
+    block = max(1, n // 20000)
+    if block > 1:
+        m = n // block
+        blocks = y[: m * block].reshape(m, block)
+        peak_at = np.argmax(blocks, axis=1)
+        ys = blocks[np.arange(m), peak_at]
+        base_src = np.median(blocks, axis=1)
+        index = np.arange(m) * block + peak_at
+    else:
+        ys, base_src, index = y, y, np.arange(n)
+    series = pd.Series(base_src)
+    base = series.rolling(p.spike_window, center=True, min_periods=3).median().to_numpy()
+    mad = (series - base).abs().rolling(p.spike_window, center=True, min_periods=3).median().to_numpy()
+    scale = np.maximum(1.4826 * mad, 1e-12 + 1e-3 * np.abs(base))
+    with np.errstate(invalid="ignore"):
+        cand = np.flatnonzero(((ys - base) / scale > p.spike_mad) & (ys > p.spike_ratio * np.abs(base)))
+    out = []
+    recover = max(1, p.spike_recover_points // block)
+    for i in cand:
+        after = ys[i + 1 : i + 1 + recover]
+        if len(after) and np.min(after) < base[i] + 3 * scale[i]:
+            out.append((int(index[i]), float(ys[i]), float(base[i])))
+    return out
+
+
+def swing(curve: Curve, threshold: float) -> tuple[float, int]:
+    """(amplitude, reversals) of the bucket medians: the size of the swings relative to the level
+    (q90-q10 after removing the linear trend), and how many times the curve reverses direction by
+    more than `threshold` x level (a zigzag count, AUTOTRAINER's max/min pairs on bucketed data)."""
+    y = curve.by
+    if len(y) < 6:
+        return 0.0, 0
+    level = float(np.median(np.abs(y))) or 1.0
+    x = np.arange(len(y))
+    slope, intercept = np.polyfit(x, y, 1)
+    q10, q90 = np.percentile(y - (slope * x + intercept), [10, 90])
+    step = threshold * level
+    reversals, direction, extreme = 0, 0, float(y[0])
+    for value in map(float, y[1:]):
+        if direction == 0:
+            if abs(value - extreme) > step:
+                direction, extreme = (1 if value > extreme else -1), value
+        elif direction * (value - extreme) > 0:
+            extreme = value  # the swing continues
+        elif abs(value - extreme) > step:
+            direction, extreme, reversals = -direction, value, reversals + 1
+    return float((q90 - q10) / level), reversals

@@ -1,0 +1,362 @@
+"""Concrete fixes computed from the run's own values, for the framework the log came from.
+
+Each builder returns `Fix` objects: a catalogue key with the numbers (so the sentence renders in
+English or Chinese) and, where one helps, a copyable prototxt / Python / shell snippet.
+"""
+
+from __future__ import annotations
+
+import math
+
+from diagnostics.context import Context
+from diagnostics.model import Fix
+
+# Weights that the usual Caffe recipes fine-tune from, and the torchvision equivalents.
+CAFFE_WEIGHTS = {
+    "vgg": "VGG_ILSVRC_16_layers.caffemodel",
+    "fcn": "VGG_ILSVRC_16_layers.caffemodel",
+    "resnet": "ResNet-50-model.caffemodel",
+    "googlenet": "bvlc_googlenet.caffemodel",
+    "inception": "bvlc_googlenet.caffemodel",
+}
+TORCHVISION_MODELS = {
+    "vgg": 'torchvision.models.vgg16(weights="IMAGENET1K_V1")',
+    "fcn": 'torchvision.models.segmentation.fcn_resnet50(weights_backbone="IMAGENET1K_V1", num_classes=C)',
+    "resnet": 'torchvision.models.resnet50(weights="IMAGENET1K_V2")',
+    "googlenet": 'torchvision.models.googlenet(weights="IMAGENET1K_V1")',
+    "inception": 'torchvision.models.inception_v3(weights="IMAGENET1K_V1")',
+    "densenet": 'torchvision.models.densenet121(weights="IMAGENET1K_V1")',
+}
+TORCH_OPTIMIZERS = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "nesterov": "SGD",
+}
+
+
+def fmt_lr(value: float) -> str:
+    """An lr as people write it: 2 significant digits, short exponent (0.0065, 1e-8, 2.5e-5)."""
+    if value == 0 or not math.isfinite(value):
+        return str(value)
+    text = f"{value:.2g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text
+
+
+def is_caffe(ctx: Context) -> bool:
+    return ctx.meta.framework == "caffe"
+
+
+def _lr_name(ctx: Context) -> str:
+    return "base_lr" if is_caffe(ctx) else "lr"
+
+
+def _optimizer_line(ctx: Context, lr: str) -> str:
+    name = TORCH_OPTIMIZERS.get((ctx.meta.optimizer or "sgd").lower(), "SGD")
+    extra = f", momentum={ctx.meta.momentum:g}" if name == "SGD" and ctx.meta.momentum else ""
+    return f"optimizer = torch.optim.{name}(model.parameters(), lr={lr}{extra})"
+
+
+def change_lr(ctx: Context, factor: float, key: str) -> list[Fix]:
+    """Multiply the lr by `factor` (0.1: ten times lower)."""
+    old = ctx.lr_value
+    if old is None:
+        return [Fix(f"{key}_unknown", {"factor": round(1 / factor if factor < 1 else factor)})]
+    new = fmt_lr(old * factor)
+    params = {"name": _lr_name(ctx), "old": f"{old:g}", "new": new}
+    if is_caffe(ctx):
+        return [Fix(key, params, f"base_lr: {new}", "prototxt")]
+    return [Fix(key, params, _optimizer_line(ctx, new), "python")]
+
+
+def clip_gradients(ctx: Context) -> Fix:
+    if is_caffe(ctx):
+        return Fix("fixes.clip_gradients", {}, "clip_gradients: 10", "prototxt")
+    return Fix(
+        "fixes.clip_gradients",
+        {},
+        "loss.backward()\ntorch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)\noptimizer.step()",
+        "python",
+    )
+
+
+def warmup(ctx: Context) -> Fix:
+    if is_caffe(ctx):
+        return Fix("fixes.warmup", {}, None)
+    return Fix(
+        "fixes.warmup",
+        {},
+        "scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters=1000)",
+        "python",
+    )
+
+
+def input_scale(ctx: Context) -> list[Fix]:
+    meta = ctx.meta
+    if not is_caffe(ctx):
+        return [
+            Fix(
+                "fixes.normalize_input",
+                {},
+                "transforms.Compose([\n    transforms.ToTensor(),  # [0, 255] -> [0, 1]\n"
+                "    transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),\n])",
+                "python",
+            )
+        ]
+    lr = f"{ctx.lr_value:g}" if ctx.lr_value else "?"
+    mean = _mean_lines(ctx)
+    keep_raw = (
+        "transform_param {\n  # no scale: the pixels stay in [0, 255], as the lr and init were tuned\n"
+        + mean
+        + "}"
+    )
+    fixes = [Fix("fixes.remove_scale", {"lr": lr}, keep_raw, "prototxt")]
+    if meta.input_scale:
+        keep = f"transform_param {{\n  scale: {meta.input_scale:g}\n{mean}}}"
+        fixes.append(
+            Fix("fixes.keep_scale_retune", {"scale": f"{meta.input_scale:g}", "lr": lr}, keep, "prototxt")
+        )
+    return fixes
+
+
+def _mean_lines(ctx: Context) -> str:
+    meta = ctx.meta
+    if meta.mean_file:
+        return f'  mean_file: "{meta.mean_file}"  # in [0, 255]: subtracted before scaling\n'
+    values = meta.mean_value or [104.0, 117.0, 123.0]
+    raw = [v * 255 if max(values) <= 1.5 else v for v in values]
+    return "".join(f"  mean_value: {v:.4g}\n" for v in raw)
+
+
+def mean_in_raw_units(ctx: Context) -> Fix:
+    values = ctx.meta.mean_value
+    raw = [round(v * 255, 2) for v in values]
+    snippet = (
+        "transform_param {\n"
+        + f"  scale: {ctx.meta.input_scale:g}\n"
+        + "".join(f"  mean_value: {v:g}\n" for v in raw)
+        + "}"
+    )
+    return Fix(
+        "fixes.mean_raw_units",
+        {"old": ", ".join(f"{v:g}" for v in values), "new": ", ".join(f"{v:g}" for v in raw)},
+        snippet,
+        "prototxt",
+    )
+
+
+def bn_batch_stats(ctx: Context) -> list[Fix]:
+    if is_caffe(ctx):
+        names = ", ".join(bn.name for bn in ctx.frozen_bn[:3]) or "BatchNorm"
+        return [
+            Fix(
+                "fixes.bn_use_batch_stats",
+                {"layers": names},
+                'layer {\n  name: "bn_conv1"\n  type: "BatchNorm"\n  include { phase: TRAIN }\n'
+                "  batch_norm_param { use_global_stats: false }\n}",
+                "prototxt",
+            ),
+            Fix(
+                "fixes.bn_remove_param",
+                {},
+                "# delete: batch_norm_param { use_global_stats: true }",
+                "prototxt",
+            ),
+        ]
+    return [
+        Fix(
+            "fixes.bn_train_eval",
+            {},
+            "model.train()   # BatchNorm uses batch statistics and updates running_mean/var\n"
+            "for x, y in train_loader: ...\n"
+            "model.eval()    # BatchNorm uses the running statistics\n"
+            "with torch.no_grad():\n    for x, y in val_loader: ...",
+            "python",
+        )
+    ]
+
+
+def small_batch(ctx: Context) -> list[Fix]:
+    batch = ctx.meta.batch_size or 1
+    target = ctx.params.target_batch
+    steps = max(2, math.ceil(target / batch))
+    params = {"batch": batch, "iter_size": steps, "effective": steps * batch}
+    if is_caffe(ctx):
+        fixes = [Fix("fixes.iter_size", params, f"iter_size: {steps}", "prototxt")]
+    else:
+        fixes = [
+            Fix(
+                "fixes.accumulate",
+                params,
+                f"accum = {steps}\nfor i, (x, y) in enumerate(loader):\n"
+                "    loss = criterion(model(x), y) / accum\n    loss.backward()\n"
+                "    if (i + 1) % accum == 0:\n        optimizer.step()\n        optimizer.zero_grad()",
+                "python",
+            )
+        ]
+    if ctx.meta.batchnorm:
+        snippet = (
+            None
+            if is_caffe(ctx)
+            else "nn.GroupNorm(num_groups=32, num_channels=C)  # instead of nn.BatchNorm2d(C)"
+        )
+        fixes.append(Fix("fixes.groupnorm", {"batch": batch}, snippet, "python" if snippet else None))
+    return fixes
+
+
+def pretrained(ctx: Context) -> list[Fix]:
+    arch = ctx.deep_architecture or "vgg"
+    if is_caffe(ctx):
+        weights = CAFFE_WEIGHTS.get(arch, "pretrained.caffemodel")
+        return [
+            Fix(
+                "fixes.load_weights_caffe",
+                {"weights": weights},
+                f"caffe train --solver solver.prototxt --weights {weights}\n"
+                f'# or in solver.prototxt:  weights: "{weights}"',
+                "bash",
+            ),
+            Fix("fixes.finetune_modes", {}),
+        ]
+    model = TORCHVISION_MODELS.get(arch, TORCHVISION_MODELS["resnet"])
+    return [
+        Fix("fixes.load_weights_torch", {}, f"model = {model}", "python"),
+        Fix(
+            "fixes.finetune_modes",
+            {},
+            "for p in model.parameters():\n    p.requires_grad = False   # 1. frozen feature extractor\n"
+            "model.fc = nn.Linear(model.fc.in_features, num_classes)  # new head trains",
+            "python",
+        ),
+    ]
+
+
+def init(ctx: Context) -> list[Fix]:
+    if is_caffe(ctx):
+        return [
+            Fix("fixes.msra_init", {}, 'weight_filler { type: "msra" }', "prototxt"),
+            Fix(
+                "fixes.add_batchnorm",
+                {},
+                'layer { type: "BatchNorm" ... }\nlayer { type: "Scale" scale_param { bias_term: true } }',
+                "prototxt",
+            ),
+        ]
+    return [
+        Fix(
+            "fixes.msra_init",
+            {},
+            'nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")',
+            "python",
+        ),
+        Fix(
+            "fixes.add_batchnorm",
+            {},
+            "nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU())",
+            "python",
+        ),
+    ]
+
+
+def loss_normalization(ctx: Context) -> list[Fix]:
+    lr = ctx.lr_value or 1e-10
+    pixels = pixels_per_image(ctx)
+    fixes = [
+        Fix(
+            "fixes.normalize_false",
+            {"lr": fmt_lr(lr)},
+            f"loss_param {{ normalize: false }}  # sum over pixels\nbase_lr: {fmt_lr(lr)}",
+            "prototxt",
+        ),
+    ]
+    if pixels:
+        new = fmt_lr(lr * pixels)
+        fixes.append(
+            Fix(
+                "fixes.normalize_true",
+                {"lr": fmt_lr(lr), "pixels": pixels, "new": new},
+                f"loss_param {{ normalize: true }}  # mean over pixels\nbase_lr: {new}",
+                "prototxt",
+            )
+        )
+    return fixes
+
+
+def pixels_per_image(ctx: Context) -> int | None:
+    size = ctx.meta.input_size or ctx.meta.crop_size
+    return int(size) * int(size) if size else None
+
+
+def overfitting(ctx: Context, step: int | None) -> list[Fix]:
+    wd = ctx.meta.weight_decay
+    fixes = [Fix("fixes.early_stop", {"step": step if step is not None else "?"})]
+    new_wd = f"{wd * 10:g}" if wd else "5e-4"
+    if is_caffe(ctx):
+        fixes.append(Fix("fixes.weight_decay", {"new": new_wd}, f"weight_decay: {new_wd}", "prototxt"))
+    else:
+        fixes.append(
+            Fix(
+                "fixes.weight_decay",
+                {"new": new_wd},
+                f"torch.optim.AdamW(model.parameters(), lr=lr, weight_decay={new_wd})",
+                "python",
+            )
+        )
+    fixes.append(Fix("fixes.augment", {}))
+    return fixes
+
+
+def check_data(ctx: Context) -> list[Fix]:
+    c = ctx.classes[0] if ctx.classes else None
+    if is_caffe(ctx):
+        fixes = [
+            Fix(
+                "fixes.debug_info",
+                {},
+                "debug_info: true  # solver.prototxt: per-layer data/diff magnitudes",
+                "prototxt",
+            )
+        ]
+    else:
+        fixes = [
+            Fix(
+                "fixes.detect_anomaly",
+                {},
+                "torch.autograd.set_detect_anomaly(True)\nassert torch.isfinite(x).all(), 'bad input batch'",
+                "python",
+            )
+        ]
+    fixes.append(Fix("fixes.check_labels", {"max": (c - 1) if c else "C-1"}))
+    return fixes
+
+
+def eval_pipeline(ctx: Context) -> Fix:
+    snippet = (
+        None
+        if is_caffe(ctx)
+        else "model.eval()\nwith torch.no_grad():\n    val_loss = criterion(model(x_val), y_val)"
+    )
+    return Fix("fixes.same_preprocessing", {}, snippet, "python" if snippet else None)
+
+
+def lr_policy(ctx: Context, missing: list[str]) -> Fix:
+    lines = {
+        "max_iter": "max_iter: 100000",
+        "stepsize": "stepsize: 10000",
+        "stepvalue": "stepvalue: 30000",
+        "gamma": "gamma: 0.1",
+        "power": "power: 0.9",
+    }
+    snippet = "\n".join(lines[m] for m in missing if m in lines)
+    return Fix(
+        "fixes.lr_policy_params",
+        {"policy": ctx.meta.lr_policy, "missing": ", ".join(missing)},
+        snippet,
+        "prototxt",
+    )

@@ -1,0 +1,282 @@
+"""LD2xx: why. Each cause rule weighs the primary symptom, the symptom rules' measurements and the
+config checks, and returns the cause with its confidence, evidence and fixes (or None)."""
+
+from __future__ import annotations
+
+from diagnostics import fixes
+from diagnostics.context import Context
+from diagnostics.model import Cause, Evidence
+from diagnostics.registry import RuleResult, rule
+
+BLOW_UP = ("nan", "diverging")
+UNSTABLE = ("nan", "diverging", "oscillating", "spiky")
+STALLED = ("flat", "plateau")
+
+
+def _symptom(ctx: Context) -> str:
+    return ctx.primary.symptom if ctx.primary else "healthy"
+
+
+def _evidence_of(ctx: Context, *rule_ids: str) -> list[Evidence]:
+    return [e for rid in rule_ids for f in ctx.findings.get(rid, []) for e in f.evidence]
+
+
+def _cause(
+    cause_id: str, rule_id: str, score: float, evidence: list[Evidence], fix_list, rules
+) -> RuleResult:
+    rules = [rule_id, *[r for r in rules if r]]
+    return RuleResult(cause=Cause(cause_id, min(score, 0.97), evidence, fix_list, rules))
+
+
+def _lr_evidence(ctx: Context) -> list[Evidence]:
+    if ctx.lr_value is None:
+        return []
+    name = "base_lr" if ctx.meta.framework == "caffe" else "lr"
+    return [
+        Evidence("evidence.lr_value", {"name": name, "lr": f"{ctx.lr_value:g}"}, quote=ctx.quote("base_lr"))
+    ]
+
+
+def _nan_step(ctx: Context) -> int | None:
+    s = ctx.symptoms.get("nan")
+    return s.onset_step if s else None
+
+
+def _grew_before_nan(ctx: Context) -> bool:
+    return any(e.key == "evidence.growth_before_nan" for e in _evidence_of(ctx, "LD101"))
+
+
+def _lr_flag(ctx: Context) -> str | None:
+    found = ctx.finding("LD309")
+    return found.evidence[0].key if found else None
+
+
+@rule("LD201", "lr-too-high", curves=("train_loss",), cause="lr_too_high")
+def lr_too_high(ctx: Context) -> RuleResult | None:
+    s = _symptom(ctx)
+    nan_step = _nan_step(ctx)
+    early_nan = nan_step is not None and nan_step <= ctx.params.nan_early_steps
+    high = _lr_flag(ctx) == "evidence.lr_high"
+    if s in BLOW_UP:
+        score = (
+            0.6 + (0.2 if _grew_before_nan(ctx) or "diverging" in ctx.symptoms else 0) + (0.15 if high else 0)
+        )
+        if early_nan and not high:
+            score = 0.45
+    elif s == "oscillating":
+        score = 0.65 + (0.15 if high else 0)
+    elif s == "spiky":
+        score = 0.45 + (0.15 if high else 0)
+    elif s == "flat" and high:
+        score = 0.45
+    else:
+        return None
+    if ctx.frozen_bn or (ctx.finding("LD306") and s in BLOW_UP):
+        score -= 0.3  # a config defect explains the blow-up better
+    evidence = _evidence_of(ctx, "LD101", "LD102", "LD105", "LD108") + _lr_evidence(ctx)
+    evidence += _evidence_of(ctx, "LD309")
+    fix_list = [*fixes.change_lr(ctx, 1 / ctx.params.lr_cut, "fixes.lower_lr"), fixes.clip_gradients(ctx)]
+    if s in BLOW_UP:
+        fix_list.append(fixes.warmup(ctx))
+    policy = ctx.finding("LD307")
+    if policy:
+        score += 0.15  # a broken lr schedule (NaN or negative lr) blows the run up from the start
+        evidence += policy.evidence
+        missing = policy.evidence[0].params.get("missing", "")
+        fix_list.insert(
+            0,
+            fixes.lr_policy(ctx, [m.strip() for m in str(missing).split(",") if m.strip() not in ("", "-")]),
+        )
+    return _cause(
+        "lr_too_high",
+        "LD201",
+        score,
+        evidence,
+        fix_list,
+        ["LD309" if high else "", "LD307" if policy else ""],
+    )
+
+
+@rule("LD202", "lr-too-low", curves=("train_loss",), cause="lr_too_low")
+def lr_too_low(ctx: Context) -> RuleResult | None:
+    s, p, lr = _symptom(ctx), ctx.params, ctx.lr_value
+    if s not in STALLED:
+        return None
+    flag = _lr_flag(ctx)
+    if lr is not None and lr <= p.tiny_lr:
+        score = 0.8
+    elif flag == "evidence.lr_low":
+        score = 0.6
+    else:
+        score = 0.3 if s == "flat" else 0.25
+    if ctx.finding("LD306") and lr is not None and lr <= p.tiny_lr:
+        score = 0.7  # the lr is tiny *because* it was chosen for a summed loss: LD208 ranks first
+    evidence = _evidence_of(ctx, "LD103", "LD104") + _lr_evidence(ctx) + _evidence_of(ctx, "LD309")
+    return _cause(
+        "lr_too_low",
+        "LD202",
+        score,
+        evidence,
+        fixes.change_lr(ctx, p.lr_raise, "fixes.raise_lr"),
+        ["LD309" if flag else ""],
+    )
+
+
+@rule("LD203", "input-scale-mismatch", curves=("train_loss",), cause="input_scale")
+def input_scale(ctx: Context) -> RuleResult | None:
+    s = _symptom(ctx)
+    if s == "healthy":
+        return None
+    rescaled, mean_scaled, high_start = ctx.finding("LD303"), ctx.finding("LD302"), ctx.finding("LD110")
+    score = 0.0
+    if rescaled and s in STALLED:
+        score = 0.8 + (0.1 if ctx.finding("LD109") else 0)
+    elif mean_scaled:
+        score = 0.7
+    elif high_start and ctx.meta.input_scale is None and s in (*BLOW_UP, *STALLED):
+        score = 0.45
+    elif rescaled:
+        score = 0.35
+    if not score:
+        return None
+    evidence = _evidence_of(ctx, "LD303", "LD302", "LD110", "LD109", "LD103", "LD104")
+    fix_list = fixes.input_scale(ctx)
+    if mean_scaled:
+        fix_list.insert(0, fixes.mean_in_raw_units(ctx))
+    return _cause(
+        "input_scale",
+        "LD203",
+        score,
+        evidence,
+        fix_list,
+        ["LD303" if rescaled else "", "LD302" if mean_scaled else ""],
+    )
+
+
+@rule("LD204", "batchnorm-statistics", curves=("train_loss",), cause="bn_stats")
+def bn_stats(ctx: Context) -> RuleResult | None:
+    s = _symptom(ctx)
+    if s == "healthy":
+        return None
+    frozen = ctx.finding("LD301")
+    tiny = ctx.finding("LD304")
+    has_bn = bool(ctx.meta.batchnorm)
+    if frozen and frozen.severity == "critical":
+        score = 0.9
+    elif frozen:
+        score = 0.4
+    elif tiny and s in (*UNSTABLE, "eval_gap"):
+        score = 0.6
+    elif s == "eval_gap":
+        score = 0.7 if has_bn else 0.4 if ctx.meta.framework != "caffe" else 0.3
+    else:
+        return None
+    evidence = _evidence_of(ctx, "LD301", "LD304", "LD107")
+    return _cause(
+        "bn_stats",
+        "LD204",
+        score,
+        evidence,
+        fixes.bn_batch_stats(ctx),
+        ["LD301" if frozen else "", "LD304" if tiny else ""],
+    )
+
+
+@rule("LD205", "no-pretrained-weights", curves=("train_loss",), cause="no_pretraining")
+def no_pretraining(ctx: Context) -> RuleResult | None:
+    s = _symptom(ctx)
+    arch = ctx.deep_architecture
+    if s not in STALLED or arch is None or ctx.meta.pretrained:
+        return None
+    scratch = ctx.finding("LD305")
+    segmentation = arch in ("fcn", "deeplab", "segnet", "unet")
+    # without LD305 the log does not say whether weights were loaded
+    score = (0.85 if segmentation else 0.7) if scratch else 0.35
+    if ctx.finding("LD303") or ctx.finding("LD308"):
+        score -= 0.2  # a config defect explains the stall better
+    evidence = _evidence_of(ctx, "LD305", "LD103", "LD104", "LD109")
+    return _cause(
+        "no_pretraining", "LD205", score, evidence, fixes.pretrained(ctx), ["LD305" if scratch else ""]
+    )
+
+
+@rule("LD206", "deep-net-initialisation", curves=("train_loss",), cause="depth_init")
+def depth_init(ctx: Context) -> RuleResult | None:
+    s = _symptom(ctx)
+    gaussian = ctx.finding("LD308")
+    if s not in (*STALLED, *BLOW_UP) or (not gaussian and not (s in STALLED and ctx.finding("LD109"))):
+        return None
+    meta = ctx.meta
+    plain = not meta.batchnorm and not meta.has_residual and (meta.depth or 0) >= ctx.params.deep_layers
+    score = 0.8 if gaussian and s in STALLED else 0.5 if gaussian else 0.4 if plain else 0.2
+    evidence = _evidence_of(ctx, "LD308", "LD103", "LD109")
+    return _cause("depth_init", "LD206", score, evidence, fixes.init(ctx), ["LD308" if gaussian else ""])
+
+
+@rule("LD207", "small-batch", curves=("train_loss",), cause="small_batch", meta=("batch_size",))
+def small_batch(ctx: Context) -> RuleResult | None:
+    s, p, batch = _symptom(ctx), ctx.params, ctx.meta.batch_size
+    assert batch is not None
+    if batch > p.small_batch_noise or s not in (*UNSTABLE, "eval_gap"):
+        return None
+    score = 0.55 if batch <= p.small_batch else 0.4
+    if ctx.finding("LD304"):
+        score += 0.1
+    evidence = [Evidence("evidence.batch_size", {"batch": batch}, quote=ctx.quote("batch_size"))]
+    evidence += _evidence_of(ctx, "LD304", "LD105", "LD108")
+    return _cause(
+        "small_batch",
+        "LD207",
+        score,
+        evidence,
+        fixes.small_batch(ctx),
+        ["LD304" if ctx.finding("LD304") else ""],
+    )
+
+
+@rule("LD208", "loss-normalization", curves=("train_loss",), cause="loss_normalization")
+def loss_normalization(ctx: Context) -> RuleResult | None:
+    s = _symptom(ctx)
+    found = ctx.finding("LD306")
+    if not found or s == "healthy":
+        return None
+    score = 0.85 if s in (*STALLED, *BLOW_UP) else 0.5
+    evidence = _evidence_of(ctx, "LD306") + _lr_evidence(ctx)
+    return _cause("loss_normalization", "LD208", score, evidence, fixes.loss_normalization(ctx), ["LD306"])
+
+
+@rule("LD209", "overfitting", curves=("train_loss", "val_loss"), cause="overfitting")
+def overfitting(ctx: Context) -> RuleResult | None:
+    s = ctx.symptoms.get("overfitting")
+    if s is None:
+        return None
+    score = 0.85 if _symptom(ctx) == "overfitting" else 0.45
+    return _cause(
+        "overfitting", "LD209", score, _evidence_of(ctx, "LD106"), fixes.overfitting(ctx, s.onset_step), []
+    )
+
+
+@rule("LD210", "data-problem", curves=("train_loss",), cause="data_issue")
+def data_issue(ctx: Context) -> RuleResult | None:
+    s = _symptom(ctx)
+    nan_step = _nan_step(ctx)
+    early_nan = nan_step is not None and nan_step <= ctx.params.nan_early_steps
+    high = _lr_flag(ctx) == "evidence.lr_high"
+    explained = bool(ctx.frozen_bn or ctx.finding("LD303") or ctx.finding("LD307") or ctx.finding("LD306"))
+    if s == "nan" and early_nan and not high and not explained:
+        score = 0.55
+    elif s == "nan" and not _grew_before_nan(ctx) and not explained:
+        score = 0.4  # a sudden NaN from a normal-looking loss: a bad sample or a log(0) in the loss
+    elif s == "eval_gap":
+        score = 0.45 if not ctx.meta.batchnorm else 0.3
+    elif s == "spiky":
+        score = 0.4
+    elif s == "flat" and not explained:
+        score = 0.3
+    else:
+        return None
+    evidence = _evidence_of(ctx, "LD101", "LD107", "LD108", "LD103", "LD109")
+    fix_list = fixes.check_data(ctx)
+    if s == "eval_gap":
+        fix_list.insert(0, fixes.eval_pipeline(ctx))
+    return _cause("data_issue", "LD210", score, evidence, fix_list, [])

@@ -1,0 +1,249 @@
+"""LD3xx: configuration checks that need no curve: solver and net facts from the log header,
+prototxts or the hyper-parameter echo. Each finding quotes the line that states the fact."""
+
+from __future__ import annotations
+
+import math
+
+from diagnostics.context import Context
+from diagnostics.model import Evidence, Finding
+from diagnostics.registry import RuleResult, rule
+
+# Caffe lr policies and the solver fields each one needs (caffe.proto, SGDSolver::GetLearningRate).
+LR_POLICY_NEEDS = {
+    "step": ("gamma", "stepsize"),
+    "multistep": ("gamma", "stepvalue"),
+    "exp": ("gamma",),
+    "inv": ("gamma", "power"),
+    "poly": ("max_iter", "power"),
+    "sigmoid": ("gamma", "stepsize"),
+}
+
+
+def _one(rule_id: str, severity: str, evidence: list[Evidence]) -> RuleResult:
+    return RuleResult([Finding(rule_id, severity, evidence)])  # type: ignore[arg-type]
+
+
+@rule("LD301", "batchnorm-global-stats-in-train", meta=("batchnorm",))
+def bn_global_stats_in_train(ctx: Context) -> RuleResult | None:
+    """A BatchNorm layer of the TRAIN net normalises with its running statistics."""
+    frozen = ctx.frozen_bn
+    if not frozen:
+        return None
+    intended = bool(ctx.meta.pretrained) and (ctx.meta.batch_size or 99) <= ctx.params.small_batch
+    evidence = [
+        Evidence(
+            "evidence.bn_frozen",
+            {"count": len(frozen), "total": len(ctx.meta.batchnorm), "layer": frozen[0].name},
+            quote=frozen[0].where,
+        )
+    ]
+    if ctx.meta.pretrained is not True:
+        evidence.append(Evidence("evidence.bn_frozen_scratch", {}))
+    return _one("LD301", "info" if intended else "critical", evidence)
+
+
+@rule("LD302", "mean-in-scaled-units", meta=("input_scale", "mean_value"))
+def mean_in_scaled_units(ctx: Context) -> RuleResult | None:
+    """mean_value given in [0, 1] units while Caffe subtracts the mean before applying `scale`."""
+    meta = ctx.meta
+    assert meta.input_scale is not None
+    if meta.input_scale >= 1 or max(meta.mean_value) > 1.5:
+        return None
+    evidence = [
+        Evidence(
+            "evidence.mean_scaled",
+            {"mean": ", ".join(f"{v:g}" for v in meta.mean_value), "scale": f"{meta.input_scale:g}"},
+            quote=meta.where.get("mean_value"),
+        )
+    ]
+    return _one("LD302", "warning", evidence)
+
+
+@rule("LD303", "input-rescaled-for-raw-pixel-recipe", meta=("input_scale",))
+def input_rescaled(ctx: Context) -> RuleResult | None:
+    """Inputs rescaled to about [0, 1] in a deep net without BatchNorm, with an lr and init from
+    raw-pixel recipes: every layer's signal is ~256x weaker and the net barely moves."""
+    meta, p = ctx.meta, ctx.params
+    assert meta.input_scale is not None
+    deep = ctx.deep_architecture is not None or (meta.depth or 0) >= 8
+    if meta.input_scale > p.raw_pixel_scale or meta.batchnorm or meta.pretrained or not deep:
+        return None
+    evidence = [
+        Evidence(
+            "evidence.input_rescaled",
+            {"scale": f"{meta.input_scale:g}", "factor": round(1 / meta.input_scale)},
+            quote=meta.where.get("input_scale"),
+        )
+    ]
+    if ctx.lr_value is not None:
+        evidence.append(
+            Evidence(
+                "evidence.lr_value",
+                {"name": "base_lr", "lr": f"{ctx.lr_value:g}"},
+                quote=meta.where.get("base_lr"),
+            )
+        )
+    fillers = sorted({f.type for f in meta.weight_fillers})
+    if fillers:
+        evidence.append(
+            Evidence("evidence.fillers", {"fillers": ", ".join(fillers)}, quote=meta.weight_fillers[0].where)
+        )
+    return _one("LD303", "warning", evidence)
+
+
+@rule("LD304", "batchnorm-with-tiny-batch", meta=("batch_size", "batchnorm"))
+def bn_tiny_batch(ctx: Context) -> RuleResult | None:
+    """BatchNorm computing statistics over a batch of 1-2 images: they are noise, not statistics."""
+    meta = ctx.meta
+    assert meta.batch_size is not None
+    computing = [bn for bn in meta.batchnorm if not bn.use_global_stats and bn.phase != "test"]
+    if meta.batch_size > ctx.params.small_batch or not computing:
+        return None
+    evidence = [
+        Evidence(
+            "evidence.bn_tiny_batch",
+            {"batch": meta.batch_size, "count": len(computing)},
+            quote=meta.where.get("batch_size"),
+        )
+    ]
+    return _one("LD304", "warning", evidence)
+
+
+@rule("LD305", "deep-net-from-scratch", meta=("pretrained",))
+def deep_from_scratch(ctx: Context) -> RuleResult | None:
+    """A deep architecture that is normally fine-tuned starts from random weights."""
+    arch = ctx.deep_architecture
+    if ctx.meta.pretrained is not False or arch is None:
+        return None
+    evidence = [
+        Evidence(
+            "evidence.from_scratch",
+            {"net": ctx.meta.net_name or arch, "depth": ctx.meta.depth or "?"},
+            quote=ctx.meta.where.get("pretrained") or ctx.meta.where.get("net_name"),
+        )
+    ]
+    severity = "warning" if arch in ("fcn", "deeplab", "segnet", "unet") else "info"
+    return _one("LD305", severity, evidence)
+
+
+def loss_is_normalized(ctx: Context) -> bool | None:
+    """Whether the loss is averaged over pixels/samples (Caffe's SoftmaxWithLoss default is VALID)."""
+    meta = ctx.meta
+    if meta.loss_normalization is not None:
+        return meta.loss_normalization.upper() != "NONE"
+    if meta.loss_normalize is not None:
+        return meta.loss_normalize
+    if meta.loss_type and "softmaxwithloss" in meta.loss_type.lower():
+        return True
+    return None
+
+
+@rule(
+    "LD306", "loss-normalization-vs-lr", meta=("base_lr",), any_meta=("loss_normalize", "loss_normalization")
+)
+def normalization_vs_lr(ctx: Context) -> RuleResult | None:
+    """The lr was chosen for a summed (unnormalised) loss but the loss is averaged, or vice versa."""
+    meta = ctx.meta
+    normalized = loss_is_normalized(ctx)
+    lr = ctx.lr_value
+    if normalized is None or lr is None:
+        return None
+    pixels = (meta.input_size or meta.crop_size or 0) ** 2
+    if normalized and lr <= 1e-8:
+        key = "evidence.normalized_tiny_lr"
+    elif not normalized and lr >= 1e-6 and pixels >= 64 * 64:
+        key = "evidence.unnormalized_big_lr"
+    else:
+        return None
+    quote = meta.where.get("loss_normalize") or meta.where.get("loss_normalization")
+    evidence = [Evidence(key, {"lr": f"{lr:g}", "pixels": pixels or "?"}, quote=quote)]
+    evidence += [
+        Evidence("evidence.config_comment", {}, quote=c)
+        for c in meta.comments
+        if "normaliz" in c.text.lower()
+    ]
+    return _one("LD306", "warning", evidence)
+
+
+@rule("LD307", "lr-policy-params-missing", meta=("lr_policy",))
+def lr_policy_params(ctx: Context) -> RuleResult | None:
+    """The lr policy needs solver fields that are not set (e.g. poly without max_iter)."""
+    meta = ctx.meta
+    policy = (meta.lr_policy or "").lower()
+    needs = LR_POLICY_NEEDS.get(policy, ())
+    known = {k.lower() for k in meta.lr_params} | {k.lower() for k in meta.hyperparams}
+    if meta.max_iter:
+        known.add("max_iter")
+    missing = [n for n in needs if n not in known]
+    bad_lr = ctx.lr is not None and bool(
+        (~(ctx.lr.values == ctx.lr.values)).any() | (ctx.lr.values < 0).any()
+    )
+    if not missing and not bad_lr:
+        return None
+    evidence = [
+        Evidence(
+            "evidence.policy_missing",
+            {"policy": policy, "missing": ", ".join(missing) or "-"},
+            quote=meta.where.get("lr_policy"),
+        )
+    ]
+    if bad_lr:
+        evidence.append(Evidence("evidence.lr_nonfinite", {}))
+    return RuleResult([Finding("LD307", "critical" if bad_lr or policy == "poly" else "warning", evidence)])
+
+
+@rule("LD308", "deep-plain-net-small-gaussian-init", meta=("depth", "weight_fillers"))
+def deep_plain_gaussian(ctx: Context) -> RuleResult | None:
+    """A deep plain net (no BatchNorm, no shortcuts) initialised with a fixed small gaussian std:
+    the signal shrinks by ~std*sqrt(fan_in) per layer and vanishes before the loss."""
+    meta, p = ctx.meta, ctx.params
+    assert meta.depth is not None
+    if meta.depth < p.deep_layers or meta.has_residual or meta.batchnorm or meta.pretrained:
+        return None
+    small = [
+        f
+        for f in meta.weight_fillers
+        if f.type == "gaussian" and f.std is not None and f.std <= p.plain_gaussian_std
+    ]
+    if len(small) < len(meta.weight_fillers) / 2:
+        return None
+    evidence = [
+        Evidence(
+            "evidence.gaussian_init",
+            {"depth": meta.depth, "count": len(small), "std": f"{small[0].std:g}"},
+            quote=small[0].where,
+        )
+    ]
+    return _one("LD308", "warning", evidence)
+
+
+@rule("LD309", "lr-outside-usual-range", any_meta=("base_lr", "peak_lr"))
+def lr_range(ctx: Context) -> RuleResult | None:
+    """The lr is far outside what the optimiser usually trains with."""
+    p, lr = ctx.params, ctx.lr_value
+    if lr is None or not math.isfinite(lr):
+        return None
+    adaptive = ctx.optimizer_is_adaptive
+    low = p.low_lr_adaptive if adaptive else p.low_lr_sgd
+    high = p.high_lr_adaptive if adaptive else p.high_lr_sgd
+    if lr <= p.tiny_lr or lr < low:
+        key = "evidence.lr_low"
+    elif lr > high and ctx.meta.optimizer is not None:
+        key = "evidence.lr_high"
+    else:
+        return None
+    quote = ctx.meta.where.get("base_lr")
+    evidence = [
+        Evidence(
+            key,
+            {
+                "lr": f"{lr:g}",
+                "optimizer": ctx.meta.optimizer or "sgd",
+                "low": f"{low:g}",
+                "high": f"{high:g}",
+            },
+            quote=quote,
+        )
+    ]
+    return _one("LD309", "warning" if key == "evidence.lr_low" and lr <= p.tiny_lr else "info", evidence)

@@ -1,0 +1,446 @@
+"""LD1xx: what the curves do. Each rule measures one shape and, when present, names the symptom.
+
+Texts (title, why, example, fix) live in `i18n/rules.toml` under `rules.<id>`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from diagnostics.context import Context
+from diagnostics.features import Curve, kendall, spikes, swing
+from diagnostics.model import Evidence, Finding, SymptomResult
+from diagnostics.registry import RuleResult, rule
+
+
+def _result(
+    ctx: Context,
+    rule_id: str,
+    symptom: str,
+    confidence: float,
+    curve: Curve,
+    step,
+    evidence,
+    severity="critical",
+    step_end=None,
+) -> RuleResult:
+    finding = Finding(rule_id, severity, evidence, step, step_end, curve.label)
+    return RuleResult([finding], SymptomResult(symptom, min(confidence, 0.99), step, curve.label, rule_id))
+
+
+def _resumed_late(ctx: Context, curve: Curve) -> bool:
+    """The log starts far into training (a resumed run): its first value is not an initial loss."""
+    first = int(curve.steps[0]) if len(curve) else 0
+    last = int(curve.steps[-1]) if len(curve) else 0
+    return (ctx.meta.resumed and first > 0.1 * max(last, 1)) or first > 0.3 * max(last, 1) > 0
+
+
+# ----- LD101 -------------------------------------------------------------------------------------
+@rule("LD101", "nonfinite-loss", curves=("train_loss",), symptom="nan")
+def nonfinite_loss(ctx: Context) -> RuleResult | None:
+    """The training loss becomes NaN/inf (or Caffe's clamp 87.3365) and stays there."""
+    p = ctx.params
+    curves = [c for c in (ctx.train_loss_raw, ctx.train_loss) if c is not None and c.first_bad is not None]
+    if not curves:
+        return None
+    curve = min(curves, key=lambda c: c.steps[c.first_bad])
+    first = curve.first_bad
+    assert first is not None
+    after = curve.bad[first:]
+    persistent = after.mean() >= p.nan_persist_fraction or bool(curve.bad[-1])
+    value = float(curve.values[first])
+    step = curve.step_at(first)
+    evidence = [
+        Evidence(
+            "evidence.first_nonfinite",
+            {"value": _fmt(value), "step": step, "bad": int(after.sum()), "total": len(after)},
+            step,
+            ctx.curve_quote(curve, first),
+        )
+    ]
+    if math.isfinite(value):
+        evidence.append(Evidence("evidence.caffe_clamp", {"value": round(value, 4)}, step))
+    growth = growth_before(curve)
+    if growth is not None:
+        evidence.append(Evidence("evidence.growth_before_nan", growth, growth["min_step"]))
+    if not persistent:
+        return RuleResult([Finding("LD101", "warning", evidence, step, None, curve.label)])
+    confidence = 0.95 if after.mean() > 0.9 or curve.bad[-1] else 0.8
+    return _result(ctx, "LD101", "nan", confidence, curve, step, evidence)
+
+
+def growth_before(curve: Curve) -> dict | None:
+    """How much the finite loss rose from its minimum before the first non-finite value."""
+    n = curve.finite_prefix
+    if curve.first_bad is None or n < 4:
+        return None
+    y = curve.values[:n]
+    i_min = int(np.argmin(y))
+    tail = y[max(i_min, n - max(3, n // 20)) :]
+    last = float(np.median(tail))
+    low = float(y[i_min])
+    if i_min >= n - 2 or low <= 0 or last < 1.5 * low:
+        return None
+    return {
+        "min": _fmt(low),
+        "min_step": int(curve.steps[i_min]),
+        "last": _fmt(last),
+        "ratio": round(last / low, 1),
+    }
+
+
+# ----- LD102 -------------------------------------------------------------------------------------
+@rule("LD102", "loss-diverges", curves=("train_loss",), symptom="diverging")
+def loss_diverges(ctx: Context) -> RuleResult | None:
+    """Finite loss growing: far above its running minimum with a rising trend, or exploding."""
+    p, curve = ctx.params, ctx.train_loss
+    assert curve is not None
+    by, bx = curve.by, curve.bx
+    if len(by) < 4:
+        return None
+    start, low, end = curve.start_level, curve.min_level, curve.end_level
+    i_min = curve.min_index
+    peak = float(np.max(by[i_min:]))
+    exploded = start > 0 and peak > p.explode_ratio * start
+    after = by[i_min:]
+    span = len(after) / len(by)
+    base = max(abs(low), 1e-12)
+    rising = (
+        end - low > (p.diverge_ratio - 1) * base
+        and end - low > 0.05 * abs(start)
+        and span >= p.diverge_min_after
+        and kendall(after) >= p.diverge_tau
+    )
+    if not (rising or exploded):
+        return None
+    threshold = low + 0.5 * (p.diverge_ratio - 1) * base
+    above = np.flatnonzero(after > threshold)
+    onset_index = i_min + (int(above[0]) if len(above) else 0)
+    onset = int(bx[onset_index])
+    confidence = 0.9 if exploded or end > 3 * base else 0.75
+    if ctx.lr is not None and _lr_rose(ctx, int(bx[i_min]), int(bx[-1])):
+        confidence -= 0.35  # a warm restart or rising schedule explains part of the rise
+    evidence = [
+        Evidence(
+            "evidence.loss_rose",
+            {"min": _fmt(low), "min_step": int(bx[i_min]), "end": _fmt(end), "ratio": round(end / base, 1)},
+            onset,
+        )
+    ]
+    if exploded:
+        evidence.append(Evidence("evidence.loss_exploded", {"peak": _fmt(peak), "start": _fmt(start)}))
+    if confidence < 0.5:
+        return RuleResult([Finding("LD102", "info", evidence, onset, None, curve.label)])
+    return _result(ctx, "LD102", "diverging", confidence, curve, onset, evidence)
+
+
+def _lr_rose(ctx: Context, lo: int, hi: int) -> bool:
+    lr = ctx.lr
+    assert lr is not None
+    mask = (lr.steps >= lo) & (lr.steps <= hi) & np.isfinite(lr.values)
+    window = lr.values[mask]
+    return len(window) >= 2 and window.max() > 1.5 * max(window[0], 1e-30)
+
+
+# ----- LD103 / LD104 -----------------------------------------------------------------------------
+def _progress_reference(ctx: Context, curve: Curve) -> float:
+    """Progress is measured against ln(C) when the run starts at chance, else against the start."""
+    lnc = ctx.lnc
+    if lnc is not None and ctx.at_chance(curve.start_level):
+        return lnc
+    return abs(curve.start_level) or 1.0
+
+
+@rule("LD103", "loss-flat-from-start", curves=("train_loss",), symptom="flat")
+def loss_flat(ctx: Context) -> RuleResult | None:
+    """No real progress from the start: the best level is within a few percent of the first."""
+    p, curve = ctx.params, ctx.train_loss
+    assert curve is not None
+    if len(curve.by) < 3 or (curve.first_bad is not None and curve.finite_prefix < 3):
+        return None
+    start, end = curve.start_level, curve.end_level
+    ref = _progress_reference(ctx, curve)
+    drop = (start - curve.min_level) / ref
+    at_chance = ctx.at_chance(end)
+    lnc = ctx.lnc
+    learned_already = lnc is not None and start < 0.5 * lnc
+    if drop >= (p.flat_drop_lnc if ref == lnc else p.flat_drop) or learned_already:
+        return None
+    if _resumed_late(ctx, curve) and not at_chance:
+        return None
+    evidence = [
+        Evidence(
+            "evidence.no_progress",
+            {"start": _fmt(start), "end": _fmt(end), "drop_pct": round(100 * drop, 1), "points": len(curve)},
+            int(curve.steps[0]),
+        )
+    ]
+    if at_chance and ctx.classes:
+        evidence.append(_chance_evidence(ctx, end))
+    confidence = 0.9 if at_chance else 0.7 if len(curve.by) >= 8 else 0.55
+    return _result(ctx, "LD103", "flat", confidence, curve, int(curve.steps[0]), evidence)
+
+
+@rule("LD104", "loss-plateaus-early", curves=("train_loss",), symptom="plateau")
+def loss_plateau(ctx: Context) -> RuleResult | None:
+    """Some progress, then stuck at a poor level early in the run."""
+    p, curve = ctx.params, ctx.train_loss
+    assert curve is not None
+    by, bx = curve.by, curve.bx
+    if len(by) < 8 or _resumed_late(ctx, curve):
+        return None
+    start, end = curve.start_level, curve.end_level
+    ref = _progress_reference(ctx, curve)
+    drop = (start - curve.min_level) / ref
+    lnc = ctx.lnc
+    if drop < (p.flat_drop_lnc if ref == lnc else p.flat_drop):
+        return None  # that is flat, not a plateau
+    poor = end > p.plateau_lnc_level * lnc if lnc is not None else drop < p.plateau_max_drop
+    if not poor or (ctx.meta.pretrained and lnc is None):
+        return None
+    half = curve.level_at(1 - p.plateau_stall_fraction)
+    gain = (half - end) / ref
+    if gain >= p.plateau_stall_gain or curve.tau_between(1 - p.plateau_stall_fraction, 1.0) < -0.3:
+        return None
+    reached = np.flatnonzero(by <= curve.min_level + 0.2 * (start - curve.min_level))
+    onset = int(bx[reached[0]]) if len(reached) else int(bx[len(bx) // 2])
+    evidence = [
+        Evidence(
+            "evidence.stalled",
+            {
+                "start": _fmt(start),
+                "end": _fmt(end),
+                "drop_pct": round(100 * drop, 1),
+                "step": onset,
+                "gain_pct": round(100 * gain, 2),
+            },
+            onset,
+        )
+    ]
+    if lnc is not None and ctx.classes:
+        evidence.append(
+            Evidence(
+                "evidence.level_vs_chance",
+                {"end": _fmt(end), "c": ctx.classes[0], "lnc": round(lnc, 4), "pct": round(100 * end / lnc)},
+            )
+        )
+    confidence = 0.8 if lnc is not None else 0.6
+    return _result(ctx, "LD104", "plateau", confidence, curve, onset, evidence, severity="warning")
+
+
+# ----- LD105 -------------------------------------------------------------------------------------
+@rule("LD105", "loss-oscillates", curves=("train_loss",), symptom="oscillating")
+def loss_oscillates(ctx: Context) -> RuleResult | None:
+    """Large swings of the (bucketed) loss that keep reversing, without a downward trend."""
+    p, curve = ctx.params, ctx.train_loss
+    assert curve is not None
+    if len(curve.by) < 8:
+        return None
+    amplitude, reversals = swing(curve, p.oscillation_step)
+    needed = min(p.oscillation_reversals, max(2, len(curve.by) // 3))
+    if amplitude < p.oscillation_amplitude or reversals < needed or curve.tau < p.oscillation_max_tau:
+        return None
+    evidence = [
+        Evidence(
+            "evidence.swings",
+            {"amplitude_pct": round(100 * amplitude), "reversals": reversals, "tau": round(curve.tau, 2)},
+        )
+    ]
+    confidence = min(0.9, 0.5 + amplitude / 2)
+    return _result(
+        ctx, "LD105", "oscillating", confidence, curve, int(curve.bx[0]), evidence, severity="warning"
+    )
+
+
+# ----- LD106 / LD107 -----------------------------------------------------------------------------
+def _train_at(ctx: Context, steps: np.ndarray) -> np.ndarray | None:
+    train = ctx.train_loss
+    if train is None or len(train.by) < 2:
+        return None
+    return np.interp(steps.astype(float), train.bx, train.by)
+
+
+@rule("LD106", "val-loss-rises", curves=("train_loss", "val_loss"), symptom="overfitting")
+def val_loss_rises(ctx: Context) -> RuleResult | None:
+    """Validation loss passes a minimum and rises while the training loss keeps falling."""
+    p, val = ctx.params, ctx.val_loss
+    assert val is not None
+    ok = np.isfinite(val.values)
+    vx, vy = val.steps[ok], val.values[ok]
+    if len(vy) < p.overfit_min_points:
+        return None
+    i_min = int(np.argmin(vy))
+    span = vx[-1] - vx[0]
+    low, end = float(vy[i_min]), float(np.median(vy[-max(1, len(vy) // 10) :]))
+    base = max(abs(low), 1e-12)
+    if i_min >= len(vy) - 1 or (vx[i_min] - vx[0]) < p.overfit_min_position * span:
+        return None
+    if (end - low) < p.overfit_rise * base or (len(vy) - i_min >= 3 and kendall(vy[i_min:]) < 0.3):
+        return None
+    train = _train_at(ctx, np.array([vx[i_min], vx[-1]]))
+    if train is None or not train[1] < train[0]:
+        return None
+    onset = int(vx[i_min])
+    evidence = [
+        Evidence(
+            "evidence.val_rises",
+            {
+                "min": _fmt(low),
+                "step": onset,
+                "end": _fmt(end),
+                "rise_pct": round(100 * (end - low) / base),
+                "train_then": _fmt(float(train[0])),
+                "train_end": _fmt(float(train[1])),
+            },
+            onset,
+            ctx.curve_quote(val, int(np.flatnonzero(ok)[i_min])),
+        )
+    ]
+    confidence = 0.85 if (end - low) > 2 * p.overfit_rise * base else 0.7
+    return _result(ctx, "LD106", "overfitting", confidence, val, onset, evidence, severity="warning")
+
+
+@rule("LD107", "eval-loss-far-from-train", curves=("train_loss", "val_loss"), symptom="eval_gap")
+def eval_gap(ctx: Context) -> RuleResult | None:
+    """Validation loss far above training from early on, or far more erratic than training."""
+    p, val = ctx.params, ctx.val_loss
+    assert val is not None
+    ok = np.isfinite(val.values) & (val.steps > 0)
+    vx, vy = val.steps[ok], val.values[ok]
+    if len(vy) < p.gap_min_points:
+        return None
+    train = _train_at(ctx, vx)
+    if train is None or np.any(train <= 0) or np.any(vy <= 0):
+        return None
+    ratio = vy / train
+    early = ratio[: max(1, len(ratio) // 3)]
+    far = float(np.median(ratio)) > p.gap_ratio and float(np.median(early)) > p.gap_ratio
+    val_var = float(np.median(np.abs(np.diff(np.log(vy)))))
+    train_var = float(np.median(np.abs(np.diff(np.log(train))))) if len(train) > 1 else 0.0
+    erratic = val_var > 0.1 and val_var > p.gap_erratic_ratio * max(train_var, 1e-3)
+    if not (far or erratic):
+        return None
+    evidence = [
+        Evidence(
+            "evidence.val_vs_train",
+            {
+                "ratio": round(float(np.median(ratio)), 1),
+                "early_ratio": round(float(np.median(early)), 1),
+                "val": _fmt(float(np.median(vy))),
+                "train": _fmt(float(np.median(train))),
+            },
+            int(vx[0]),
+        )
+    ]
+    if erratic:
+        evidence.append(
+            Evidence(
+                "evidence.val_erratic",
+                {"val_pct": round(100 * val_var), "train_pct": round(100 * train_var, 1)},
+            )
+        )
+    confidence = 0.85 if far and erratic else 0.7
+    return _result(ctx, "LD107", "eval_gap", confidence, val, int(vx[0]), evidence, severity="warning")
+
+
+# ----- LD108 -------------------------------------------------------------------------------------
+@rule("LD108", "loss-spikes", curves=("train_loss",), symptom="spiky")
+def loss_spikes(ctx: Context) -> RuleResult | None:
+    """Isolated spikes far above the rolling median that come back down."""
+    p = ctx.params
+    curve = ctx.train_loss_raw or ctx.train_loss
+    assert curve is not None
+    found = spikes(curve)
+    if not found or len(found) > p.spike_max_fraction * curve.finite_prefix + p.spike_min_count:
+        return None
+    top = max(found, key=lambda s: s[1] / max(s[2], 1e-12))
+    evidence = [
+        Evidence(
+            "evidence.spikes",
+            {"count": len(found), "value": _fmt(top[1]), "base": _fmt(top[2]), "step": curve.step_at(top[0])},
+            curve.step_at(top[0]),
+            ctx.curve_quote(curve, top[0]),
+        )
+    ]
+    if len(found) < p.spike_min_count:
+        return RuleResult([Finding("LD108", "info", evidence, curve.step_at(top[0]), None, curve.label)])
+    confidence = min(0.85, 0.5 + 0.05 * len(found))
+    onset = curve.step_at(found[0][0])
+    return _result(ctx, "LD108", "spiky", confidence, curve, onset, evidence, severity="warning")
+
+
+# ----- LD109 / LD110 / LD111: facts that support causes --------------------------------------------
+def _chance_evidence(ctx: Context, level: float) -> Evidence:
+    assert ctx.classes is not None and ctx.lnc is not None
+    c, how = ctx.classes
+    return Evidence(f"evidence.at_chance.{how}", {"level": _fmt(level), "c": c, "lnc": round(ctx.lnc, 4)})
+
+
+@rule("LD109", "loss-at-chance-level", curves=("train_loss",))
+def loss_at_chance(ctx: Context) -> RuleResult | None:
+    """The loss sits at ln(C): the classifier predicts every class with probability 1/C."""
+    curve = ctx.train_loss
+    assert curve is not None
+    if ctx.lnc is None or not len(curve.by) or not ctx.at_chance(curve.end_level):
+        return None
+    return RuleResult(
+        [Finding("LD109", "warning", [_chance_evidence(ctx, curve.end_level)], None, None, curve.label)]
+    )
+
+
+@rule("LD110", "initial-loss-far-above-chance", curves=("train_loss",), meta=("num_classes",))
+def initial_loss_high(ctx: Context) -> RuleResult | None:
+    """The first loss is many times ln(C): the logits start huge (unscaled input or a wide init)."""
+    curve = ctx.train_loss
+    assert curve is not None and ctx.lnc is not None
+    first = float(curve.values[0])
+    if not math.isfinite(first) or first < 3 * ctx.lnc:
+        return None
+    evidence = [
+        Evidence(
+            "evidence.initial_high",
+            {"first": _fmt(first), "lnc": round(ctx.lnc, 4), "ratio": round(first / ctx.lnc, 1)},
+            int(curve.steps[0]),
+            ctx.curve_quote(curve, 0),
+        )
+    ]
+    return RuleResult([Finding("LD110", "warning", evidence, int(curve.steps[0]), None, curve.label)])
+
+
+@rule("LD111", "lr-schedule", curves=("lr",))
+def lr_schedule(ctx: Context) -> RuleResult | None:
+    """Recognises warm-up and decays in the logged lr, so the loss moves they cause are not alarms."""
+    lr = ctx.lr
+    assert lr is not None
+    v = lr.values[np.isfinite(lr.values)]
+    if len(v) < 3 or v.max() <= 0:
+        return None
+    peak_i = int(np.argmax(v))
+    warmup = peak_i > 0 and v[0] < 0.5 * v[peak_i]
+    drops = int(np.sum(v[1:] < 0.6 * v[:-1]))
+    decay = v[-1] < 0.5 * v[peak_i]
+    if not (warmup or decay):
+        return None
+    evidence = [
+        Evidence(
+            "evidence.lr_schedule",
+            {
+                "start": _fmt(float(v[0])),
+                "peak": _fmt(float(v[peak_i])),
+                "end": _fmt(float(v[-1])),
+                "drops": drops,
+            },
+        )
+    ]
+    return RuleResult([Finding("LD111", "info", evidence, None, None, lr.label)])
+
+
+def _fmt(value: float) -> str:
+    """Numbers in evidence: 4 significant digits, NaN/inf as the log wrote them."""
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.4g}"
