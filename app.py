@@ -152,8 +152,8 @@ def analyse_runs(jobs: list[tuple[str, int, Callable[[], Analysis]]], lang: str)
 def show_evidence(items: list[panels.EvidenceView]) -> None:
     for e in items:
         st.text(f"• {e.text}")
-        if e.quote is not None:
-            st.code(f"{e.source}:{e.line}  {e.quote}", language=None, wrap_lines=True)
+        if e.line:  # the quoted log line, verbatim and as plain text
+            st.code(f"{e.source}:{e.line}  {e.quote or ''}".rstrip(), language=None, wrap_lines=True)
 
 
 def show_diagnosis(view: RunView, lang: str, index: int) -> None:
@@ -164,6 +164,8 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
     with st.container(key=f"verdict-{index}"):
         box, icon = VERDICT_STYLE.get(v.symptom, (st.warning, "warning"))
         box(v.sentence, icon=f":material/{icon}:")
+        if v.summary:
+            st.caption(v.summary)
     if d.secondary:
         st.caption(t("ui.secondary", lang, symptoms=", ".join(panels.secondary_symptoms(d, lang))))
     st.markdown(f"##### {t('ui.causes', lang)}")
@@ -186,9 +188,8 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
     for f in findings:
         with st.expander(f":{BADGE.get(f.severity, 'gray')}-badge[{f.rule}] {f.title}"):
             show_evidence(f.evidence)
-            for part, text in panels.rule_doc(f.rule, lang):
-                if part != "title":
-                    st.markdown(text)
+            for heading, text in panels.rule_doc(f.rule, lang):
+                st.markdown(f"**{heading}** — {text}")
 
 
 def show_facts(view: RunView, lang: str) -> None:

@@ -92,6 +92,7 @@ class Verdict:
     confidence: float
     onset_step: int | None
     healthy: bool
+    summary: str | None = None  # how the symptom is recognised, in plain words
 
 
 def verdict(diagnosis: Diagnosis, lang: str) -> Verdict:
@@ -103,7 +104,9 @@ def verdict(diagnosis: Diagnosis, lang: str) -> Verdict:
         )
     else:
         sentence = t("ui.verdict.no_onset", lang, title=title, pct=round(100 * s.confidence))
-    return Verdict(s.symptom, title, sentence, s.confidence, s.onset_step, diagnosis.healthy)
+    summary_key = f"symptoms.{s.symptom}.summary"
+    summary = t(summary_key, lang) if has(summary_key) else None
+    return Verdict(s.symptom, title, sentence, s.confidence, s.onset_step, diagnosis.healthy, summary)
 
 
 def secondary_symptoms(diagnosis: Diagnosis, lang: str) -> list[str]:
@@ -152,12 +155,15 @@ def findings(diagnosis: Diagnosis, lang: str) -> list[FindingView]:
 
 
 def rule_doc(rule: str, lang: str) -> list[tuple[str, str]]:
-    """The rule's documentation parts from the catalogue, as (part, text) pairs."""
+    """The rule's documentation parts from the catalogue, as (heading, text) pairs (title excluded)."""
     prefix = f"rules.{rule}."
     keys = [k for k in catalogue() if k.startswith(prefix)]
-    parts = [p for p in RULE_DOC_PARTS if f"{prefix}{p}" in keys]
+    parts = [p for p in RULE_DOC_PARTS if f"{prefix}{p}" in keys and p != "title"]
     parts += sorted(k[len(prefix) :] for k in keys if k[len(prefix) :] not in RULE_DOC_PARTS)
-    return [(p, t(f"{prefix}{p}", lang)) for p in parts]
+    return [
+        (t(f"ui.rule_part.{p}", lang) if has(f"ui.rule_part.{p}") else p, t(f"{prefix}{p}", lang))
+        for p in parts
+    ]
 
 
 def human_size(n: int) -> str:

@@ -49,8 +49,9 @@ def _evidence_html(items: list[panels.EvidenceView]) -> list[str]:
     out = ["<ul>"]
     for e in items:
         out.append(f"<li>{escape(e.text)}")
-        if e.quote is not None:
-            out.append(f"<pre>{escape(f'{e.source}:{e.line}: {e.quote}')}</pre>")
+        if e.line:
+            where = f"{e.source}:{e.line}: {e.quote or ''}".rstrip()
+            out.append(f"<pre>{escape(where)}</pre>")
         out.append("</li>")
     out.append("</ul>")
     return out
