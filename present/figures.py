@@ -259,12 +259,15 @@ def _value_word(value: float) -> str:
 
 def _add_findings(fig: go.Figure, diagnosis: Diagnosis, lang: str, rows: int) -> None:
     """Shade each finding's step range (or a line at its step), coloured by severity."""
-    labelled: set[tuple[int, int | None]] = set()
+    # The onset line is drawn and labelled separately: a point finding at the same step adds nothing.
+    labelled: set[tuple[int | None, int | None]] = {(diagnosis.symptom.onset_step, None)}
     for finding in diagnosis.findings:
         if finding.step is None:
             continue
         colour = SEVERITY_COLOURS.get(finding.severity, "#6b7280")
-        key = (finding.step, finding.step_end)
+        key = (finding.step, finding.step_end if finding.step_end != finding.step else None)
+        if key in labelled and key[1] is None:
+            continue
         label = html.escape(f"{finding.rule} {finding.title(lang)}") if key not in labelled else None
         labelled.add(key)
         if finding.step_end is not None and finding.step_end > finding.step:
