@@ -181,7 +181,7 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
             for fix in cause.fixes:
                 st.text(f"→ {fix.text}")
                 if fix.snippet:
-                    st.code(fix.snippet, language=CODE_LANGUAGES.get(fix.language or ""))
+                    st.code(fix.snippet, language=CODE_LANGUAGES.get(fix.language or ""), wrap_lines=True)
     findings = panels.findings(d, lang)
     if findings:
         st.markdown(f"##### {t('ui.findings', lang)}")
