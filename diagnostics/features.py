@@ -195,7 +195,7 @@ def spikes(curve: Curve) -> list[tuple[int, float, float]]:
     out = []
     recover = max(1, p.spike_recover_points // block)
     for i in cand:
-        after = ys[i + 1 : i + 1 + recover]
+        after = base_src[i + 1 : i + 1 + recover]  # block medians: the typical level after the spike
         if len(after) and np.min(after) < base[i] + 3 * scale[i]:
             out.append((int(index[i]), float(ys[i]), float(base[i])))
     return out

@@ -1,0 +1,206 @@
+"""Command line: `python -m diagnostics LOG [MORE_FILES_OF_THE_SAME_RUN ...] [--json] [--lang en|zh]`.
+
+A directory stands for every recognised file in it. Exit status: 0 healthy, 1 a problem was
+diagnosed, 2 the input could not be read (the reason goes to stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from diagnostics import diagnose
+from diagnostics.model import Diagnosis
+from i18n import LANGUAGES, t
+from parsers import ParseError, load_paths
+from parsers.model import TrainingLog
+
+EXIT_HEALTHY, EXIT_PROBLEM, EXIT_UNREADABLE = 0, 1, 2
+# Run facts listed in the summary (scalar RunMeta fields, in this order).
+FACTS = (
+    "net_name",
+    "base_lr",
+    "lr_policy",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "batch_size",
+    "iter_size",
+    "max_iter",
+    "epochs",
+    "average_loss",
+    "input_scale",
+    "mean_file",
+    "mean_value",
+    "crop_size",
+    "input_size",
+    "num_classes",
+    "loss_type",
+    "loss_normalize",
+    "loss_normalization",
+    "depth",
+    "has_residual",
+    "pretrained",
+    "pretrained_from",
+    "precision",
+)
+
+
+def parsed_summary(log: TrainingLog) -> dict[str, Any]:
+    """What was read: formats, files, every curve with its point count and step range, the facts."""
+    m = log.metrics
+    curves = []
+    for (split, metric), rows in m.groupby(["split", "metric"], observed=True, sort=True):
+        steps = rows["step"]
+        curves.append(
+            {
+                "split": str(split),
+                "metric": str(metric),
+                "points": len(rows),
+                "first_step": int(steps.min()),
+                "last_step": int(steps.max()),
+            }
+        )
+    facts: dict[str, Any] = {}
+    for name in FACTS:
+        value = getattr(log.meta, name)
+        if value in (None, [], ""):
+            continue
+        where = log.meta.where.get(name)
+        facts[name] = {
+            "value": value,
+            "line": where.line if where else None,
+            "source": where.source if where else None,
+        }
+    if log.meta.batchnorm:
+        frozen = sum(1 for bn in log.meta.batchnorm if bn.use_global_stats and bn.phase in ("train", "any"))
+        facts["batchnorm"] = {
+            "value": f"{len(log.meta.batchnorm)} layers, {frozen} frozen in TRAIN",
+            "line": None,
+        }
+    return {
+        "format": log.meta.format,
+        "formats": log.meta.formats,
+        "framework": log.meta.framework,
+        "sources": log.sources,
+        "rows": len(m),
+        "curves": curves,
+        "facts": facts,
+        "warnings": len(log.warnings),
+        "skipped_lines": log.skipped_lines,
+    }
+
+
+def render_text(log: TrainingLog, d: Diagnosis, lang: str) -> str:
+    """The human-readable report: what was parsed, then the verdict, causes and findings."""
+    summary = parsed_summary(log)
+    out = [f"== {t('cli.parsed', lang)}"]
+    files = ", ".join(summary["sources"])
+    out.append(t("cli.format", lang, format=summary["format"], framework=summary["framework"], files=files))
+    for c in summary["curves"]:
+        out.append(
+            "  "
+            + t(
+                "cli.metric",
+                lang,
+                split=c["split"],
+                metric=c["metric"],
+                points=c["points"],
+                first=c["first_step"],
+                last=c["last_step"],
+            )
+        )
+    if summary["facts"]:
+        out.append(t("cli.facts", lang) + ":")
+        for name, fact in summary["facts"].items():
+            where = f"  ({t('cli.fact_line', lang, line=fact['line'])})" if fact.get("line") else ""
+            out.append(f"  {name} = {fact['value']}{where}")
+    if summary["warnings"] or summary["skipped_lines"]:
+        out.append(t("cli.warnings", lang, count=summary["warnings"], skipped=summary["skipped_lines"]))
+
+    s = d.symptom
+    title = t(f"symptoms.{s.symptom}.title", lang)
+    out += ["", "== " + t("cli.verdict", lang, title=title, pct=round(100 * s.confidence))]
+    detail = [t("cli.onset", lang, step=s.onset_step)] if s.onset_step is not None else []
+    if s.series:
+        detail.append(t("cli.series", lang, series=s.series))
+    if detail:
+        out.append("   " + "; ".join(detail))
+    out.append("   " + t(f"symptoms.{s.symptom}.summary", lang))
+    if d.secondary:
+        names = ", ".join(t(f"symptoms.{x.symptom}.title", lang) for x in d.secondary)
+        out.append(f"   {t('cli.secondary', lang)}: {names}")
+    if not d.healthy:
+        out += ["", "== " + t("cli.causes", lang)]
+        if not d.causes:
+            out.append("   " + t("cli.no_causes", lang))
+        for rank, cause in enumerate(d.causes, 1):
+            out.append(
+                f"{rank}. {cause.title(lang)}  ({round(100 * cause.confidence)}%, {', '.join(cause.rules)})"
+            )
+            out += _evidence_lines(cause.evidence, lang)
+            for fix in cause.fixes:
+                out.append(f"   -> {t('cli.fix', lang)}: {fix.text(lang)}")
+                if fix.snippet:
+                    out += ["        " + line for line in fix.snippet.splitlines()]
+    if d.findings:
+        out += ["", "== " + t("cli.findings", lang)]
+        for f in d.findings:
+            where = f" @ {f.step}" if f.step is not None else ""
+            out.append(f"[{f.rule} {f.severity}] {f.title(lang)}{where}")
+            out += _evidence_lines(f.evidence, lang)
+    out.append("")
+    if d.not_applicable:
+        out.append(t("cli.not_applicable", lang, rules=", ".join(d.not_applicable)))
+    if d.errors:
+        out.append(t("cli.errors", lang, rules="; ".join(f"{r}: {e}" for r, e in d.errors)))
+    return "\n".join(out)
+
+
+def _evidence_lines(evidence, lang: str) -> list[str]:
+    lines = []
+    for e in evidence:
+        lines.append(f"   - {e.text(lang)}")
+        if e.quote is not None:
+            lines.append(f"       {e.quote.source}:{e.quote.line}  {e.quote.text}".rstrip())
+    return lines
+
+
+def _strict(value: Any) -> Any:
+    """NaN/inf facts become strings so the output stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m diagnostics", description="Diagnose a training run from its log."
+    )
+    parser.add_argument("paths", nargs="+", help="log file(s) of one run, config files, or a directory")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--lang", choices=sorted(LANGUAGES), default="en")
+    args = parser.parse_args(argv)
+    try:
+        log = load_paths(args.paths)
+    except (ParseError, OSError, ValueError) as err:
+        print(t("cli.unreadable", args.lang, error=err), file=sys.stderr)
+        return EXIT_UNREADABLE
+    diagnosis = diagnose(log)
+    if args.json:
+        report = diagnosis.to_json(args.lang) | {"parsed": parsed_summary(log)}
+        print(json.dumps(_strict(report), ensure_ascii=False, indent=2, default=str, allow_nan=False))
+    else:
+        print(render_text(log, diagnosis, args.lang))
+    return EXIT_HEALTHY if diagnosis.healthy else EXIT_PROBLEM
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Generate `docs/rules.md` from the rule registry and the catalogue: `python -m diagnostics.docs`.
+
+Like ruff's generate_docs: the registry gives ids, names and requirements, the catalogue gives the
+texts in both languages. Each rule has an anchor (`docs/rules.md#ld203`). `--check` exits 1 when the
+committed file is out of date.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from diagnostics.registry import Rule, all_rules
+from i18n import LANGUAGES, has, t
+
+DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
+PARTS = ("summary", "why", "example", "fix", "notes")
+KINDS = ("symptom", "cause", "config")
+
+
+def _requires(rule: Rule, lang: str) -> str:
+    needs = [f"`{c}`" for c in rule.curves] + [f"`meta.{m}`" for m in rule.meta]
+    if rule.any_meta:
+        needs.append(" | ".join(f"`meta.{m}`" for m in rule.any_meta))
+    return ", ".join(needs) or t("docs.nothing", lang)
+
+
+def render() -> str:
+    rules = all_rules()
+    out = [f"# {t('docs.title', 'en')} / {t('docs.title', 'zh')}", ""]
+    for lang in LANGUAGES:
+        out += [t("docs.intro", lang), ""]
+    out.append("| id | name | en | zh |")
+    out.append("|---|---|---|---|")
+    for r in sorted(rules, key=lambda r: r.id):
+        out.append(
+            f"| [{r.id}](#{r.id.lower()}) | `{r.name}` | {t(f'rules.{r.id}.title', 'en')} | "
+            f"{t(f'rules.{r.id}.title', 'zh')} |"
+        )
+    for kind in KINDS:
+        out += ["", f"## {t(f'docs.kind.{kind}', 'en')} / {t(f'docs.kind.{kind}', 'zh')}"]
+        for r in sorted((r for r in rules if r.kind == kind), key=lambda r: r.id):
+            out += ["", f'<a id="{r.id.lower()}"></a>', "", f"### {r.id} `{r.name}`", ""]
+            target = r.symptom or r.cause
+            if target:
+                key = f"symptoms.{target}.title" if r.symptom else f"causes.{target}.title"
+                out.append(f"- {t('docs.detects', 'en')}: `{target}` ({t(key, 'en')} / {t(key, 'zh')})")
+            out.append(f"- {t('docs.requires', 'en')}: {_requires(r, 'en')}")
+            out.append(f"- status: {r.status}, since {r.since}")
+            for lang in LANGUAGES:
+                out += ["", f"#### {t(f'rules.{r.id}.title', lang)} ({LANGUAGES[lang]})", ""]
+                for part in PARTS:
+                    key = f"rules.{r.id}.{part}"
+                    if has(key):
+                        out.append(f"**{t(f'docs.part.{part}', lang)}.** {t(key, lang)}")
+                        out.append("")
+            while out[-1] == "":
+                out.pop()
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        current = DOCS_PATH.read_text(encoding="utf-8") if DOCS_PATH.exists() else ""
+        if current != text:
+            print(f"{DOCS_PATH} is out of date: run python -m diagnostics.docs", file=sys.stderr)
+            return 1
+        return 0
+    DOCS_PATH.parent.mkdir(exist_ok=True)
+    DOCS_PATH.write_text(text, encoding="utf-8")
+    print(f"wrote {DOCS_PATH} ({len(all_rules())} rules)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
