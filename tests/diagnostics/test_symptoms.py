@@ -1,0 +1,149 @@
+"""Each symptom rule on curves shaped like real runs, and the shapes it must NOT flag."""
+
+import math
+
+import numpy as np
+import pytest
+from diag_helpers import decaying, make_log
+
+from diagnostics import diagnose
+from diagnostics.params import CAFFE_CLAMP_LOSS
+from parsers.model import RunMeta
+
+RNG = np.random.default_rng(7)
+
+
+def test_healthy_decay_is_healthy_with_no_causes():
+    d = diagnose(make_log(decaying(3000, 2.3, 0.3, 500, 0.08)))
+    assert d.symptom.symptom == "healthy" and d.causes == [] and d.healthy
+
+
+def test_step_decay_and_warmup_are_not_problems():
+    n = 4000
+    lr = np.full(n, 0.1)
+    lr[:200] = np.linspace(0.001, 0.1, 200)  # linear warm-up
+    lr[2000:] = 0.01
+    lr[3000:] = 0.001
+    loss = decaying(n, 2.3, 0.9, 400, 0.05)
+    loss[2000:] -= 0.3  # the drop a step decay causes
+    loss[3000:] -= 0.1
+    d = diagnose(make_log(loss, lr=lr))
+    assert d.symptom.symptom == "healthy"
+    assert any(f.rule == "LD111" for f in d.findings)
+
+
+def test_caffe_clamp_counts_as_nan_with_onset_and_growth():
+    loss = np.r_[
+        decaying(300, 6.9, 5.0, 100, 0.02), np.linspace(5.0, 30.0, 100), np.full(400, CAFFE_CLAMP_LOSS)
+    ]
+    d = diagnose(make_log(loss))
+    assert d.symptom.symptom == "nan"
+    assert d.symptom.onset_step == 400 * 20
+    keys = [e.key for f in d.findings if f.rule == "LD101" for e in f.evidence]
+    assert "evidence.caffe_clamp" in keys and "evidence.growth_before_nan" in keys
+    assert d.causes[0].id == "lr_too_high"
+
+
+def test_isolated_nan_that_recovers_is_not_the_nan_symptom():
+    loss = decaying(2000, 2.3, 0.3, 400, 0.05)
+    loss[700] = math.nan
+    d = diagnose(make_log(loss))
+    assert d.symptom.symptom != "nan"
+    assert any(f.rule == "LD101" and f.severity == "warning" for f in d.findings)
+
+
+def test_nan_from_the_first_steps_points_at_data_or_lr():
+    loss = np.r_[[2.30, 2.31], np.full(500, np.nan)]
+    d = diagnose(make_log(loss, steps=np.arange(502)))
+    assert d.symptom.symptom == "nan" and d.symptom.onset_step == 2
+    assert {c.id for c in d.causes[:2]} == {"data_issue", "lr_too_high"}
+
+
+def test_diverging_finite_loss():
+    loss = np.r_[
+        decaying(800, 2.3, 0.5, 200, 0.03), np.linspace(0.5, 4.0, 1200) + 0.05 * RNG.standard_normal(1200)
+    ]
+    d = diagnose(make_log(loss))
+    assert d.symptom.symptom == "diverging"
+    assert 700 * 20 <= d.symptom.onset_step <= 1200 * 20
+
+
+def test_flat_at_ln_c_recognised_from_initial_loss():
+    d = diagnose(make_log(math.log(1000) + 0.005 * RNG.standard_normal(1500)))
+    assert d.symptom.symptom == "flat" and d.symptom.confidence >= 0.85
+    assert any(f.rule == "LD109" for f in d.findings)
+
+
+def test_three_point_epoch_log():
+    assert (
+        diagnose(make_log(np.array([2.30, 1.10, 0.62]), steps=np.array([1, 2, 3]))).symptom.symptom
+        == "healthy"
+    )
+    assert (
+        diagnose(make_log(np.array([2.302, 2.301, 2.302]), steps=np.array([1, 2, 3]))).symptom.symptom
+        == "flat"
+    )
+
+
+def test_plateau_at_a_poor_level():
+    loss = np.r_[np.linspace(3.04, 2.6, 300), 2.6 + 0.02 * RNG.standard_normal(2700)]
+    d = diagnose(make_log(loss))
+    assert d.symptom.symptom == "plateau"
+
+
+def test_converged_run_is_not_a_plateau():
+    d = diagnose(make_log(decaying(3000, 2.3, 0.05, 150, 0.01)))
+    assert d.symptom.symptom == "healthy"
+
+
+def test_oscillating_without_trend():
+    x = np.arange(1200)
+    d = diagnose(make_log(1.5 + 0.7 * np.sin(x / 30) + 0.05 * RNG.standard_normal(1200)))
+    assert d.symptom.symptom == "oscillating"
+
+
+def test_raw_minibatch_noise_is_not_oscillation():
+    d = diagnose(make_log(decaying(20000, 2.3, 1.0, 4000, 0.6)))
+    assert d.symptom.symptom == "healthy"
+
+
+def test_overfitting_onset_at_val_minimum():
+    steps = np.arange(0, 40) * 100
+    train = decaying(40, 1.5, 0.05, 8, 0.0)
+    val = np.r_[np.linspace(1.5, 0.6, 12), np.linspace(0.62, 1.1, 28)]
+    d = diagnose(make_log(train, steps=steps, val=(steps, val)))
+    assert d.symptom.symptom == "overfitting" and d.symptom.onset_step == 1100
+    assert d.causes[0].id == "overfitting"
+    assert d.causes[0].fixes[0].params["step"] == 1100
+
+
+def test_eval_gap_from_early_on():
+    steps = np.arange(2000) * 10
+    train = decaying(2000, 2.3, 0.3, 300, 0.02)
+    vs = np.arange(1, 20) * 1000
+    val = np.array(
+        [3.5, 7.9, 2.2, 9.1, 4.0, 6.5, 3.1, 8.8, 2.9, 7.2, 5.5, 3.3, 9.0, 4.4, 6.1, 2.8, 7.7, 3.9, 8.1]
+    )
+    meta = RunMeta(framework="pytorch", format="print_style")
+    d = diagnose(make_log(train, steps=steps, val=(vs, val), meta=meta))
+    assert d.symptom.symptom == "eval_gap"
+
+
+def test_spikes_that_recover():
+    loss = decaying(5000, 2.3, 0.5, 800, 0.03)
+    for i in (1390, 2780, 4170):
+        loss[i] = 4.5
+    d = diagnose(make_log(loss))
+    assert d.symptom.symptom == "spiky"
+    assert d.symptom.onset_step == 1390 * 20
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_tiny_logs_do_not_crash(n):
+    d = diagnose(make_log(np.linspace(2.3, 2.0, n)))
+    assert d.errors == [] and d.symptom.symptom in ("healthy", "flat")
+
+
+def test_all_nan_log():
+    d = diagnose(make_log(np.full(50, np.nan)))
+    assert d.errors == [] and d.symptom.symptom == "nan"
