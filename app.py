@@ -26,10 +26,10 @@ Files = tuple[tuple[str, bytes], ...]
 Analysis = tuple[TrainingLog, Diagnosis | None, str | None]
 MAX_RUN_BYTES = 1024**3
 CODE_LANGUAGES = {"prototxt": "protobuf", "python": "python", "bash": "bash", "yaml": "yaml"}
-VERDICT_STYLE = {
-    "healthy": (st.success, "check_circle"),
-    "nan": (st.error, "error"),
-    "diverging": (st.error, "error"),
+LEVEL_ICON = {
+    "success": ":material/check_circle:",
+    "error": ":material/error:",
+    "warning": ":material/warning:",
 }
 BADGE = {"critical": "red", "warning": "orange", "info": "blue"}
 
@@ -54,7 +54,7 @@ def analyse_shared(share_id: str, index: int) -> Analysis:
     return analyse(tuple(store().load(share_id).runs[index].files))
 
 
-@st.cache_data(max_entries=12, show_spinner=False)
+@st.cache_data(max_entries=8, show_spinner=False)
 def analyse(files: Files) -> Analysis:
     """Parse + diagnose one run, keyed on its bytes. A failing rule must not hide the curves."""
     log = load(list(files))
@@ -162,8 +162,7 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
         return
     v = panels.verdict(d, lang)
     with st.container(key=f"verdict-{index}"):
-        box, icon = VERDICT_STYLE.get(v.symptom, (st.warning, "warning"))
-        box(v.sentence, icon=f":material/{icon}:")
+        getattr(st, v.level)(v.sentence, icon=LEVEL_ICON[v.level])
         if v.summary:
             st.caption(v.summary)
     if d.secondary:

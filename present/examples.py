@@ -1,7 +1,7 @@
 """The "try an example" list: every file or folder (a multi-file run) under sample_logs/.
 
-Descriptions come from sample_logs/labels.csv when it exists (first column naming the file or
-folder, and a descriptive column such as title/description/symptom).
+When sample_logs/labels.csv exists it lists the examples (a column naming the file or folder, and a
+descriptive column such as title/description/symptom); otherwise the folder layout does.
 """
 
 from __future__ import annotations
@@ -50,21 +50,20 @@ def _descriptions(root: Path) -> dict[str, str]:
 
 
 def list_examples(root: Path = SAMPLE_DIR) -> list[Example]:
+    """The entries of labels.csv that exist; without labels.csv, the top-level files and every folder
+    without sub-folders (a multi-file run)."""
     if not root.is_dir():
         return []
     descriptions = _descriptions(root)
+    if descriptions:
+        return [
+            Example(name, text, root / name) for name, text in descriptions.items() if (root / name).exists()
+        ]
     out = []
     for path in sorted(root.rglob("*")):
-        relative = str(path.relative_to(root))
         if path.name in _SKIPPED or path.name.startswith((".", "_")) or path.suffix in (".py", ".md"):
             continue
-        parent_listed = any(str(p) in descriptions for p in Path(relative).parents if str(p) != ".")
-        # A folder is a run when labels.csv names it or it holds no sub-folders; files inside such
-        # a folder belong to that run.
-        if path.is_dir():
-            is_run = relative in descriptions or not any(c.is_dir() for c in path.iterdir())
-            if is_run and not parent_listed:
-                out.append(Example(relative, descriptions.get(relative, ""), path))
-        elif path.parent == root or (relative in descriptions and not parent_listed):
-            out.append(Example(relative, descriptions.get(relative, ""), path))
+        leaf_folder = path.is_dir() and not any(child.is_dir() for child in path.iterdir())
+        if leaf_folder or (path.is_file() and path.parent == root):
+            out.append(Example(str(path.relative_to(root)), "", path))
     return out

@@ -45,6 +45,8 @@ FACT_FIELDS = (
     "pretrained",
     "pretrained_from",
 )
+# Symptoms after which the run's weights are useless: shown as errors, the others as warnings.
+LOST_RUN_SYMPTOMS = ("nan", "diverging")
 # Order of the parts of a rule's documentation when they exist in the catalogue.
 RULE_DOC_PARTS = ("title", "summary", "why", "example", "fix")
 
@@ -93,6 +95,11 @@ class Verdict:
     onset_step: int | None
     healthy: bool
     summary: str | None = None  # how the symptom is recognised, in plain words
+
+    @property
+    def level(self) -> str:
+        """How alarming the verdict is: success, error (the run is lost) or warning."""
+        return "success" if self.healthy else "error" if self.symptom in LOST_RUN_SYMPTOMS else "warning"
 
 
 def verdict(diagnosis: Diagnosis, lang: str) -> Verdict:
