@@ -144,3 +144,14 @@ def test_compare_mode_overlays_runs_with_one_diagnosis_each(sample):
     assert not at.exception
     assert alerts(at).count(verdict_en) == 2
     assert len(at.tabs) == 2
+
+
+def test_log_derived_text_never_reaches_markdown(sample):
+    hostile = "**x**<img src=x onerror=alert(1)>.log"
+    at = app().run()
+    at.file_uploader(key="upload").set_value([(hostile, sample[1], "text/plain")]).run()
+    assert not at.exception
+    rendered_as_markdown = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    assert not any("onerror" in text for text in rendered_as_markdown)
+    assert any(hostile in text.value for text in at.text)
+    assert "unsafe_allow_html" not in APP.read_text()
