@@ -47,11 +47,13 @@ class Params:
     oscillation_reversals: int = 4  # at least this many reversals (2 full up-down cycles)
     oscillation_max_tau: float = -0.3  # a trend below this (falling) is progress, not oscillation
     # LD106 overfitting: validation rises after its minimum while training keeps falling
-    overfit_rise: float = 0.1  # final val over val minimum
+    overfit_rise: float = 0.2  # final val level 20% above the (3-point median) val minimum
     overfit_min_points: int = 4
-    overfit_min_position: float = 0.15  # the val minimum is not in the first 15% of the run
+    overfit_min_position: float = 0.15  # the val minimum is not in the first 15% of the run, unless
+    overfit_rising_tau: float = 0.6  # val rises steadily from its first evaluation after training began
     # LD107 eval gap: validation far above training from early on, or far more erratic
-    gap_ratio: float = 2.0  # median val/train ratio
+    gap_ratio: float = 3.0  # median val/train ratio (and over 2x in the first third of the run)
+    gap_progress: float = 0.5  # val improved less than half as much (relatively) as train
     gap_erratic_ratio: float = 4.0  # relative step-to-step variation of val vs train
     gap_min_points: int = 3
     # LD108 spiky: isolated spikes that recover
@@ -61,6 +63,7 @@ class Params:
     spike_recover_points: int = 25  # back to normal within this many points
     spike_min_count: int = 3  # isolated spikes needed for the symptom (1 is noise)
     spike_max_fraction: float = 0.01  # more than 1% of points spiking is noise, not spikes
+    spike_skip_start: float = 0.02  # the first 2% of a run (initial drop, warm-up) is not searched
     # config checks and causes
     tiny_lr: float = 1e-7  # below this no optimiser makes visible progress in a normal run
     low_lr_sgd: float = 1e-5

@@ -51,6 +51,27 @@ def _lr_flag(ctx: Context) -> str | None:
     return found.evidence[0].key if found else None
 
 
+def _collapsed(ctx: Context) -> bool:
+    """The loss started well above ln(C) and dropped straight onto it: a collapse to a constant
+    prediction, which too large steps cause (an lr that is too small would leave it where it was).
+    Caffe's raw clamp values 87.3365 on the way are the same collapse seen per batch."""
+    curve, lnc = ctx.train_loss, ctx.lnc
+    if curve is None or lnc is None or not ctx.at_chance(curve.end_level) or not len(curve):
+        return False
+    first = float(curve.values[0])
+    return first > 1.05 * lnc or ctx.finding("LD101") is not None
+
+
+def _collapse_evidence(ctx: Context) -> Evidence:
+    assert ctx.train_loss is not None and ctx.classes is not None and ctx.lnc is not None
+    params = {
+        "first": f"{float(ctx.train_loss.values[0]):.4g}",
+        "c": ctx.classes[0],
+        "lnc": round(ctx.lnc, 4),
+    }
+    return Evidence("evidence.collapsed_to_chance", params, int(ctx.train_loss.steps[0]))
+
+
 @rule("LD201", "lr-too-high", curves=("train_loss",), cause="lr_too_high")
 def lr_too_high(ctx: Context) -> RuleResult | None:
     s = _symptom(ctx)
@@ -67,13 +88,17 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
         score = 0.65 + (0.15 if high else 0)
     elif s == "spiky":
         score = 0.45 + (0.15 if high else 0)
-    elif s == "flat" and high:
+    elif s in STALLED and _collapsed(ctx):
+        score = 0.5 + (0.2 if high else 0)
+    elif s in STALLED and high:
         score = 0.45
     else:
         return None
     if ctx.frozen_bn or (ctx.finding("LD306") and s in BLOW_UP):
         score -= 0.3  # a config defect explains the blow-up better
     evidence = _evidence_of(ctx, "LD101", "LD102", "LD105", "LD108") + _lr_evidence(ctx)
+    if s in STALLED and _collapsed(ctx):
+        evidence.insert(0, _collapse_evidence(ctx))
     evidence += _evidence_of(ctx, "LD309")
     fix_list = [*fixes.change_lr(ctx, 1 / ctx.params.lr_cut, "fixes.lower_lr"), fixes.clip_gradients(ctx)]
     if s in BLOW_UP:
@@ -111,6 +136,8 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         score = 0.3 if s == "flat" else 0.25
     if ctx.finding("LD306") and lr is not None and lr <= p.tiny_lr:
         score = 0.7  # the lr is tiny *because* it was chosen for a summed loss: LD208 ranks first
+    if flag == "evidence.lr_high" or _collapsed(ctx):
+        score = 0.15  # a large step, not a small one, explains this stall
     evidence = _evidence_of(ctx, "LD103", "LD104") + _lr_evidence(ctx) + _evidence_of(ctx, "LD309")
     return _cause(
         "lr_too_low",

@@ -224,6 +224,8 @@ def lr_range(ctx: Context) -> RuleResult | None:
     p, lr = ctx.params, ctx.lr_value
     if lr is None or not math.isfinite(lr):
         return None
+    if (ctx.meta.optimizer or "").lower() == "adadelta":
+        return None  # AdaDelta's lr is a multiplier of its own step size; 1.0 is its default
     adaptive = ctx.optimizer_is_adaptive
     low = p.low_lr_adaptive if adaptive else p.low_lr_sgd
     high = p.high_lr_adaptive if adaptive else p.high_lr_sgd

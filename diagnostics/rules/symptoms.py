@@ -195,8 +195,9 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
     ref = _progress_reference(ctx, curve)
     drop = (start - curve.min_level) / ref
     lnc = ctx.lnc
-    if drop < (p.flat_drop_lnc if ref == lnc else p.flat_drop):
-        return None  # that is flat, not a plateau
+    progress = (start - end) / ref
+    if drop < (p.flat_drop_lnc if ref == lnc else p.flat_drop) or progress < p.flat_drop:
+        return None  # that is flat (or worse than the start), not a plateau
     poor = end > p.plateau_lnc_level * lnc if lnc is not None else drop < p.plateau_max_drop
     if not poor or (ctx.meta.pretrained and lnc is None):
         return None
@@ -255,6 +256,14 @@ def loss_oscillates(ctx: Context) -> RuleResult | None:
 
 
 # ----- LD106 / LD107 -----------------------------------------------------------------------------
+def _median3(y: np.ndarray) -> np.ndarray:
+    """3-point running median: one noisy evaluation is not a minimum."""
+    if len(y) < 3:
+        return y
+    padded = np.r_[y[0], y, y[-1]]
+    return np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+
+
 def _train_at(ctx: Context, steps: np.ndarray) -> np.ndarray | None:
     train = ctx.train_loss
     if train is None or len(train.by) < 2:
@@ -271,18 +280,23 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
     vx, vy = val.steps[ok], val.values[ok]
     if len(vy) < p.overfit_min_points:
         return None
-    i_min = int(np.argmin(vy))
+    smooth = _median3(vy)
+    i_min = int(np.argmin(smooth))
     span = vx[-1] - vx[0]
-    low, end = float(vy[i_min]), float(np.median(vy[-max(1, len(vy) // 10) :]))
+    low, end = float(smooth[i_min]), float(np.median(vy[-max(1, len(vy) // 10) :]))
     base = max(abs(low), 1e-12)
-    if i_min >= len(vy) - 1 or (vx[i_min] - vx[0]) < p.overfit_min_position * span:
+    if i_min >= len(vy) - 1 or (end - low) < p.overfit_rise * base:
         return None
-    if (end - low) < p.overfit_rise * base or (len(vy) - i_min >= 3 and kendall(vy[i_min:]) < 0.3):
+    rising_from_start = kendall(vy) >= p.overfit_rising_tau
+    if (vx[i_min] - vx[0]) < p.overfit_min_position * span and not rising_from_start:
+        return None
+    if len(vy) - i_min >= 3 and kendall(vy[i_min:]) < 0.3:
         return None
     train = _train_at(ctx, np.array([vx[i_min], vx[-1]]))
     if train is None or not train[1] < train[0]:
         return None
     onset = int(vx[i_min])
+    accuracy_holds = _val_accuracy_holds(ctx)
     evidence = [
         Evidence(
             "evidence.val_rises",
@@ -299,7 +313,26 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
         )
     ]
     confidence = 0.85 if (end - low) > 2 * p.overfit_rise * base else 0.7
+    if accuracy_holds is not None:
+        evidence.append(Evidence("evidence.val_accuracy_holds", accuracy_holds))
+        # Loss up, accuracy at its best: over-confident predictions, not a worse model.
+        return RuleResult([Finding("LD106", "info", evidence, onset, None, val.label)])
     return _result(ctx, "LD106", "overfitting", confidence, val, onset, evidence, severity="warning")
+
+
+def _val_accuracy_holds(ctx: Context) -> dict | None:
+    """The validation accuracy's last value is within half a point of its best (None otherwise)."""
+    for split in ("val", "test"):
+        rows = ctx.log.series("accuracy", split)
+        values = rows["value"].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values) >= 3:
+            best, last = float(values.max()), float(values[-1])
+            scale = 100.0 if best > 1.5 else 1.0
+            if last >= best - 0.005 * scale:
+                return {"best": _fmt(best), "last": _fmt(last)}
+            return None
+    return None
 
 
 @rule("LD107", "eval-loss-far-from-train", curves=("train_loss", "val_loss"), symptom="eval_gap")
@@ -316,11 +349,17 @@ def eval_gap(ctx: Context) -> RuleResult | None:
         return None
     ratio = vy / train
     early = ratio[: max(1, len(ratio) // 3)]
-    far = float(np.median(ratio)) > p.gap_ratio and float(np.median(early)) > p.gap_ratio
-    val_var = float(np.median(np.abs(np.diff(np.log(vy)))))
+    far = float(np.median(ratio)) > p.gap_ratio and float(np.median(early)) > 2.0
+    val_var = float(np.median(np.abs(np.diff(np.log(vy))))) if len(vy) > 1 else 0.0
     train_var = float(np.median(np.abs(np.diff(np.log(train))))) if len(train) > 1 else 0.0
-    erratic = val_var > 0.1 and val_var > p.gap_erratic_ratio * max(train_var, 1e-3)
-    if not (far or erratic):
+    erratic = val_var > 0.25 and val_var > p.gap_erratic_ratio * max(train_var, 1e-3)
+    # Validation that improves about as much as training is a generalisation gap, not a broken eval.
+    train_curve = ctx.train_loss
+    assert train_curve is not None
+    train_progress = 1 - train_curve.end_level / train_curve.start_level if train_curve.start_level > 0 else 0
+    val_progress = 1 - float(np.median(vy[-max(1, len(vy) // 3) :])) / float(vy[0])
+    lagging = val_progress < p.gap_progress * train_progress
+    if not (far or erratic) or not lagging:
         return None
     evidence = [
         Evidence(
@@ -352,7 +391,8 @@ def loss_spikes(ctx: Context) -> RuleResult | None:
     p = ctx.params
     curve = ctx.train_loss_raw or ctx.train_loss
     assert curve is not None
-    found = spikes(curve)
+    skip = int(p.spike_skip_start * len(curve))
+    found = [sp for sp in spikes(curve) if sp[0] >= skip]
     if not found or len(found) > p.spike_max_fraction * curve.finite_prefix + p.spike_min_count:
         return None
     top = max(found, key=lambda s: s[1] / max(s[2], 1e-12))
