@@ -25,14 +25,6 @@ from share.store import SharedRun, ShareNotFound, ShareStore, share_link
 Files = tuple[tuple[str, bytes], ...]
 Analysis = tuple[TrainingLog, Diagnosis | None, str | None]
 MAX_RUN_BYTES = 1024**3
-CODE_LANGUAGES = {"prototxt": "protobuf", "python": "python", "bash": "bash", "yaml": "yaml"}
-LEVEL_ICON = {
-    "success": ":material/check_circle:",
-    "error": ":material/error:",
-    "warning": ":material/warning:",
-}
-BADGE = {"critical": "red", "warning": "orange", "info": "blue"}
-
 st.set_page_config(page_title="Loss Doctor", page_icon="🩺", layout="wide")
 
 
@@ -162,7 +154,7 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
         return
     v = panels.verdict(d, lang)
     with st.container(key=f"verdict-{index}"):
-        getattr(st, v.level)(v.sentence, icon=LEVEL_ICON[v.level])
+        getattr(st, v.level)(v.sentence, icon=panels.LEVEL_ICON[v.level])
         if v.summary:
             st.caption(v.summary)
     if d.secondary:
@@ -180,12 +172,12 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
             for fix in cause.fixes:
                 st.text(f"→ {fix.text}")
                 if fix.snippet:
-                    st.code(fix.snippet, language=CODE_LANGUAGES.get(fix.language or ""), wrap_lines=True)
+                    st.code(fix.snippet, language=panels.HIGHLIGHT.get(fix.language or ""), wrap_lines=True)
     findings = panels.findings(d, lang)
     if findings:
         st.markdown(f"##### {t('ui.findings', lang)}")
     for f in findings:
-        with st.expander(f":{BADGE.get(f.severity, 'gray')}-badge[{f.rule}] {f.title}"):
+        with st.expander(f":{panels.BADGE_COLOUR.get(f.severity, 'gray')}-badge[{f.rule}] {f.title}"):
             show_evidence(f.evidence)
             for heading, text in panels.rule_doc(f.rule, lang):
                 st.markdown(f"**{heading}** — {text}")
@@ -208,14 +200,10 @@ def show_facts(view: RunView, lang: str) -> None:
             st.code("\n".join(warnings), language=None, wrap_lines=True)
 
 
-def share_and_download(
-    runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings, shared: bool
-) -> None:
+def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings) -> None:
     lang = settings.lang
     bar = st.container(horizontal=True, gap="small")
-    if not shared and bar.button(
-        t("ui.share.button", lang), icon=":material/share:", type="primary", key="share"
-    ):
+    if runs and bar.button(t("ui.share.button", lang), icon=":material/share:", type="primary", key="share"):
         prefs = {"lang": lang, "smoothing": settings.smoothing, "log_scale": settings.log_scale}
         share_id = store().save([SharedRun(label, list(files)) for label, files in runs], prefs)
         st.session_state.update(own_share=share_id, own_fingerprint=fingerprint(runs))
@@ -289,7 +277,7 @@ def main() -> None:
             st.info(t("ui.empty_state", lang), icon=":material/upload_file:")
         return
     settings = ChartSettings(smoothing=smoothing, log_scale=log_scale, lang=lang)
-    share_and_download(runs, views, settings, bool(share_id))
+    share_and_download(runs, views, settings)  # runs is empty on a shared page: nothing to re-share
     if len(views) == 1:  # the diagnosis is written first: it shows while the figure is being built
         chart, side = st.columns([3, 2], gap="large")
         with side:

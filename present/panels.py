@@ -45,6 +45,14 @@ FACT_FIELDS = (
     "pretrained",
     "pretrained_from",
 )
+# Display mappings: snippet language -> code highlighter, verdict level -> icon, severity -> badge.
+HIGHLIGHT = {"prototxt": "protobuf", "python": "python", "bash": "bash", "yaml": "yaml"}
+LEVEL_ICON = {
+    "success": ":material/check_circle:",
+    "error": ":material/error:",
+    "warning": ":material/warning:",
+}
+BADGE_COLOUR = {"critical": "red", "warning": "orange", "info": "blue"}
 # Symptoms after which the run's weights are useless: shown as errors, the others as warnings.
 LOST_RUN_SYMPTOMS = ("nan", "diverging")
 # Order of the parts of a rule's documentation when they exist in the catalogue.
