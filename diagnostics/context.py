@@ -110,7 +110,11 @@ class Context:
     # ----- facts ---------------------------------------------------------------------------
     @cached_property
     def classes(self) -> tuple[int, str] | None:
-        """(C, how it is known): from the last layer's num_output, or from an initial loss of ln(C)."""
+        """(C, how it is known): from the last layer's num_output, or from an initial loss of ln(C).
+        Only for a classification loss: ln(C) means nothing for a detection or regression loss."""
+        loss_type = (self.meta.loss_type or "softmax").lower().replace("_", "")
+        if not any(kind in loss_type for kind in ("softmax", "crossentropy", "nll", "ce")):
+            return None
         if self.meta.num_classes and self.meta.num_classes >= 2:
             return self.meta.num_classes, "num_output"
         curve = self.train_loss

@@ -51,6 +51,10 @@ def _lr_flag(ctx: Context) -> str | None:
     return found.evidence[0].key if found else None
 
 
+def _val_erratic(ctx: Context) -> bool:
+    return any(e.key == "evidence.val_erratic" for e in _evidence_of(ctx, "LD107"))
+
+
 def _collapsed(ctx: Context) -> bool:
     """The loss started well above ln(C) and dropped straight onto it: a collapse to a constant
     prediction, which too large steps cause (an lr that is too small would leave it where it was).
@@ -195,7 +199,8 @@ def bn_stats(ctx: Context) -> RuleResult | None:
     elif tiny and s in (*UNSTABLE, "eval_gap"):
         score = 0.6
     elif s == "eval_gap":
-        score = 0.7 if has_bn else 0.4 if ctx.meta.framework != "caffe" else 0.3
+        # BatchNorm statistics make evaluation erratic; a preprocessing mismatch gives a steady offset.
+        score = (0.75 if has_bn else 0.6) if _val_erratic(ctx) else (0.6 if has_bn else 0.35)
     else:
         return None
     evidence = _evidence_of(ctx, "LD301", "LD304", "LD107")
@@ -295,7 +300,7 @@ def data_issue(ctx: Context) -> RuleResult | None:
     elif s == "nan" and not _grew_before_nan(ctx) and not explained:
         score = 0.4  # a sudden NaN from a normal-looking loss: a bad sample or a log(0) in the loss
     elif s == "eval_gap":
-        score = 0.45 if not ctx.meta.batchnorm else 0.3
+        score = 0.3 if _val_erratic(ctx) or ctx.meta.batchnorm else 0.55
     elif s == "spiky":
         score = 0.4
     elif s == "flat" and not explained:

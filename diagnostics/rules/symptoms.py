@@ -170,6 +170,8 @@ def loss_flat(ctx: Context) -> RuleResult | None:
         return None
     if _resumed_late(ctx, curve) and not at_chance:
         return None
+    if not at_chance and len(curve.by) >= 8 and curve.tau < -0.5:
+        return None  # a small but steady decrease is slow progress (e.g. fine-tuning), not a flat run
     evidence = [
         Evidence(
             "evidence.no_progress",
@@ -198,7 +200,8 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
     progress = (start - end) / ref
     if drop < (p.flat_drop_lnc if ref == lnc else p.flat_drop) or progress < p.flat_drop:
         return None  # that is flat (or worse than the start), not a plateau
-    poor = end > p.plateau_lnc_level * lnc if lnc is not None else drop < p.plateau_max_drop
+    # Without ln(C) the level cannot be judged, only the size of the drop: demand a smaller one.
+    poor = end > p.plateau_lnc_level * lnc if lnc is not None else drop < p.plateau_max_drop / 2
     if not poor or (ctx.meta.pretrained and lnc is None):
         return None
     half = curve.level_at(1 - p.plateau_stall_fraction)
