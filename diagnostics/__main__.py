@@ -164,7 +164,7 @@ def _evidence_lines(evidence, lang: str) -> list[str]:
     lines = []
     for e in evidence:
         lines.append(f"   - {e.text(lang)}")
-        if e.quote is not None:
+        if e.quote is not None and e.quote.line > 0:
             lines.append(f"       {e.quote.source}:{e.quote.line}  {e.quote.text}".rstrip())
     return lines
 

@@ -154,11 +154,12 @@ def mean_in_raw_units(ctx: Context) -> Fix:
 def bn_batch_stats(ctx: Context) -> list[Fix]:
     if is_caffe(ctx):
         names = ", ".join(bn.name for bn in ctx.frozen_bn[:3]) or "BatchNorm"
+        first = ctx.frozen_bn[0].name if ctx.frozen_bn else "bn_conv1"
         return [
             Fix(
                 "fixes.bn_use_batch_stats",
                 {"layers": names},
-                'layer {\n  name: "bn_conv1"\n  type: "BatchNorm"\n  include { phase: TRAIN }\n'
+                f'layer {{\n  name: "{first}"\n  type: "BatchNorm"\n  include {{ phase: TRAIN }}\n'
                 "  batch_norm_param { use_global_stats: false }\n}",
                 "prototxt",
             ),

@@ -25,7 +25,14 @@ def _cause(
     cause_id: str, rule_id: str, score: float, evidence: list[Evidence], fix_list, rules
 ) -> RuleResult:
     rules = [rule_id, *[r for r in rules if r]]
-    return RuleResult(cause=Cause(cause_id, min(score, 0.97), evidence, fix_list, rules))
+    seen: set[tuple] = set()
+    unique = []
+    for e in evidence:  # several rules can report the same fact (e.g. the loss at ln(C))
+        ident = (e.key, tuple(sorted((k, str(v)) for k, v in e.params.items())))
+        if ident not in seen:
+            seen.add(ident)
+            unique.append(e)
+    return RuleResult(cause=Cause(cause_id, min(score, 0.97), unique, fix_list, rules))
 
 
 def _lr_evidence(ctx: Context) -> list[Evidence]:
@@ -136,8 +143,10 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         score = 0.8
     elif flag == "evidence.lr_low":
         score = 0.6
+    elif lr is None:
+        score = 0.3 if s == "flat" else 0.25  # the log does not say: keep the lr among the suspects
     else:
-        score = 0.3 if s == "flat" else 0.25
+        score = 0.2  # an ordinary lr for its optimiser: not the first suspect
     if ctx.finding("LD306") and lr is not None and lr <= p.tiny_lr:
         score = 0.7  # the lr is tiny *because* it was chosen for a summed loss: LD208 ranks first
     if flag == "evidence.lr_high" or _collapsed(ctx):
@@ -239,6 +248,8 @@ def depth_init(ctx: Context) -> RuleResult | None:
     if s not in (*STALLED, *BLOW_UP) or (not gaussian and not (s in STALLED and ctx.finding("LD109"))):
         return None
     meta = ctx.meta
+    if not gaussian and any(f.type in ("xavier", "msra") for f in meta.weight_fillers):
+        return None  # a scaled init keeps the signal; LD206 is about fixed small gaussians
     plain = not meta.batchnorm and not meta.has_residual and (meta.depth or 0) >= ctx.params.deep_layers
     score = 0.8 if gaussian and s in STALLED else 0.5 if gaussian else 0.4 if plain else 0.2
     evidence = _evidence_of(ctx, "LD308", "LD103", "LD109")
