@@ -80,3 +80,8 @@ def all_rules() -> list[Rule]:
 
     order = {"symptom": 0, "config": 1, "cause": 2}
     return sorted(RULES.values(), key=lambda r: (order[r.kind], r.id))
+
+
+def rule_by_id(rule_id: str) -> Rule:
+    """One rule (KeyError for an unknown id); loads the catalogue first."""
+    return {r.id: r for r in all_rules()}[rule_id]

@@ -1,0 +1,122 @@
+"""LD3xx config checks (no curve needed) and the causes they support, on Caffe-header-like facts."""
+
+import math
+
+import numpy as np
+from diag_helpers import bn_layers, caffe_meta, decaying, fillers, make_log
+
+from diagnostics import diagnose
+from diagnostics.context import Context
+from diagnostics.params import DEFAULT_PARAMS
+from diagnostics.registry import rule_by_id
+
+RNG = np.random.default_rng(11)
+HEALTHY = decaying(1000, 2.3, 0.4, 200, 0.02)
+
+
+def _fires(rule_id: str, log) -> bool:
+    ctx = Context(log, DEFAULT_PARAMS)
+    result = rule_by_id(rule_id).check(ctx)
+    return result is not None and bool(result.findings)
+
+
+def test_ld301_frozen_bn_in_train_and_its_exception_for_pretrained_tiny_batches():
+    meta = caffe_meta(batch_size=(32, "batch_size: 32", 9))
+    meta.batchnorm = bn_layers(3, True, "train")
+    assert _fires("LD301", make_log(HEALTHY, meta=meta))
+    meta.batchnorm = bn_layers(3, True, "test")
+    assert not _fires("LD301", make_log(HEALTHY, meta=meta))
+    meta = caffe_meta(
+        batch_size=(1, "batch_size: 1", 9), pretrained=(True, "Finetuning from x.caffemodel", 2)
+    )
+    meta.batchnorm = bn_layers(3, True)
+    d = diagnose(make_log(HEALTHY, meta=meta))
+    assert [f.severity for f in d.findings if f.rule == "LD301"] == ["info"]
+
+
+def test_ld302_mean_in_scaled_units():
+    meta = caffe_meta(
+        input_scale=(0.00390625, "scale: 0.00390625", 5), mean_value=([0.485, 0.456, 0.406], "", 6)
+    )
+    assert _fires("LD302", make_log(HEALTHY, meta=meta))
+    meta = caffe_meta(
+        input_scale=(0.00390625, "scale: 0.00390625", 5), mean_value=([104.0, 117.0, 123.0], "", 6)
+    )
+    assert not _fires("LD302", make_log(HEALTHY, meta=meta))
+
+
+def test_ld303_needs_a_deep_net_without_bn_or_weights():
+    meta = caffe_meta(
+        input_scale=(0.00390625, "scale: 0.00390625", 5), net_name=("LeNet", 'name: "LeNet"', 1)
+    )
+    meta.depth = 4
+    assert not _fires("LD303", make_log(HEALTHY, meta=meta))  # the MNIST LeNet recipe scales by 1/256
+    meta.depth = 16
+    assert _fires("LD303", make_log(HEALTHY, meta=meta))
+    meta.batchnorm = bn_layers(2, None)
+    assert not _fires("LD303", make_log(HEALTHY, meta=meta))
+
+
+def test_ld304_bn_with_batch_one_and_the_small_batch_cause():
+    meta = caffe_meta(batch_size=(1, "batch_size: 1", 9))
+    meta.batchnorm = bn_layers(4, None)
+    x = np.arange(1000)
+    oscillating = 1.5 + 0.7 * np.sin(x / 25) + 0.05 * RNG.standard_normal(1000)
+    d = diagnose(make_log(oscillating, meta=meta))
+    assert any(f.rule == "LD304" for f in d.findings)
+    ids = [c.id for c in d.causes]
+    assert "small_batch" in ids and "bn_stats" in ids
+    fix = next(c for c in d.causes if c.id == "small_batch").fixes[0]
+    assert fix.snippet == "iter_size: 32" and fix.params["effective"] == 32
+
+
+def test_ld305_and_ld306_fcn_normalisation():
+    meta = caffe_meta(
+        net_name=("FCN8s", 'name: "FCN8s"', 1),
+        base_lr=(1e-10, "base_lr: 1e-10", 3),
+        loss_normalize=(False, "normalize: false", 40),
+        input_size=(500, "", 0),
+        pretrained=(False, "", 0),
+    )
+    # the reference FCN recipe: summed loss with lr 1e-10 is consistent
+    assert not _fires("LD306", make_log(HEALTHY, meta=meta))
+    assert _fires("LD305", make_log(HEALTHY, meta=meta))
+    meta.base_lr = 1e-4
+    assert _fires("LD306", make_log(HEALTHY, meta=meta))  # summed over 250,000 pixels with a normal lr
+
+
+def test_ld307_poly_without_max_iter_gives_nan_from_the_start():
+    meta = caffe_meta(lr_policy=("poly", 'lr_policy: "poly"', 4), base_lr=(0.01, "base_lr: 0.01", 3))
+    meta.lr_params = {"power": 0.9}
+    log = make_log(np.r_[[2.3], np.full(200, np.nan)], lr=np.full(201, np.nan), meta=meta)
+    d = diagnose(log)
+    assert d.symptom.symptom == "nan" and d.symptom.onset_step == 20
+    assert any(f.rule == "LD307" and f.severity == "critical" for f in d.findings)
+    top = d.causes[0]
+    assert top.id == "lr_too_high" and top.fixes[0].key == "fixes.lr_policy_params"
+    assert "max_iter" in top.fixes[0].snippet
+
+
+def test_ld308_and_depth_init_cause():
+    meta = caffe_meta(net_name=("VGG_ILSVRC_19_layers", "", 1), num_classes=(1000, "num_output: 1000", 800))
+    meta.depth = 19
+    meta.has_residual = False
+    meta.weight_fillers = fillers(19, "gaussian", 0.01)
+    d = diagnose(make_log(math.log(1000) + 0.003 * RNG.standard_normal(2000), meta=meta))
+    assert any(f.rule == "LD308" for f in d.findings)
+    assert d.causes[0].id == "depth_init"
+    assert d.causes[0].fixes[0].snippet == 'weight_filler { type: "msra" }'
+
+
+def test_ld309_lr_range_depends_on_the_optimiser():
+    for optimizer, lr, fires in [("rmsprop", 0.01, True), ("sgd", 0.01, False), ("adadelta", 1.0, False),
+                                 ("adam", 1e-9, True)]:  # fmt: skip
+        meta = caffe_meta(base_lr=(lr, f"base_lr: {lr}", 3), optimizer=(optimizer, f'type: "{optimizer}"', 4))
+        assert _fires("LD309", make_log(HEALTHY, meta=meta)) is fires, optimizer
+
+
+def test_config_rules_are_not_applicable_without_their_facts():
+    d = diagnose(make_log(HEALTHY))
+    assert {"LD301", "LD302", "LD303", "LD304", "LD305", "LD306", "LD307", "LD308", "LD309"} <= set(
+        d.not_applicable
+    )
