@@ -229,7 +229,8 @@ def show_comparison(views: list[RunView], lang: str) -> None:
         st.dataframe(frame, hide_index=True)
     else:
         st.caption(t("ui.compare.same", lang))
-    tabs = st.tabs([t("ui.run_n", lang, n=i + 1) for i in range(len(views))])
+    titles = [panels.verdict(v.diagnosis, lang).title if v.diagnosis else "?" for v in views]
+    tabs = st.tabs([f"{t('ui.run_n', lang, n=i + 1)} · {title}" for i, title in enumerate(titles)])
     for index, (tab, view) in enumerate(zip(tabs, views, strict=True)):
         with tab:
             st.text(view.label)
