@@ -76,13 +76,16 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
     compare = len(runs) > 1
     for run_index, run in enumerate(runs):
         for row, panel in enumerate(panels, start=1):
-            for series_index, (split, metric) in enumerate(_series_keys(run.log, panel)):
+            keys = _series_keys(run.log, panel)
+            for series_index, (split, metric) in enumerate(keys):
                 colour = (
                     RUN_COLOURS[run_index % len(RUN_COLOURS)]
                     if compare
                     else _series_colour(split, metric, series_index)
                 )
-                _add_series(fig, run, split, metric, row, colour, compare, settings)
+                # Caffe's per-iteration loss beside its smoothed display loss: one click away, not drawn.
+                hidden = metric == "loss_raw" and ("train", "loss") in keys
+                _add_series(fig, run, split, metric, row, colour, compare, settings, hidden)
     for row, panel in enumerate(panels, start=1):
         _add_nonfinite_markers(fig, runs, panel, row, settings)
     if not compare and runs and runs[0].diagnosis is not None:
@@ -156,6 +159,7 @@ def _add_series(
     colour: str,
     compare: bool,
     settings: ChartSettings,
+    hidden: bool = False,
 ) -> None:
     series = run.log.series(metric, split)
     steps = series["step"].to_numpy(dtype=np.float64)
@@ -176,6 +180,7 @@ def _add_series(
             legendgroup=name,
             showlegend=not smooth,
             hovertemplate=hover,
+            visible="legendonly" if hidden else True,
         ),
         row=row,
         col=1,
@@ -191,6 +196,7 @@ def _add_series(
                 line={"color": colour, "width": 1.8},
                 legendgroup=name,
                 hovertemplate=hover,
+                visible="legendonly" if hidden else True,
             ),
             row=row,
             col=1,
