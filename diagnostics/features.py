@@ -143,11 +143,11 @@ class Curve:
     def step_at(self, index: int) -> int:
         return int(self.steps[index])
 
-    def theil_slope(self) -> float:
-        """Theil-Sen slope per step on the bucket medians (robust to outliers)."""
-        if len(self.by) < 3:
+    def theil_slope(self, start: int = 0) -> float:
+        """Theil-Sen slope per step of the bucket medians from bucket `start` on (robust to outliers)."""
+        if len(self.by) - start < 3:
             return 0.0
-        return float(stats.theilslopes(self.by, self.bx).slope)
+        return float(stats.theilslopes(self.by[start:], self.bx[start:]).slope)
 
 
 def kendall(y: np.ndarray) -> float:

@@ -112,6 +112,7 @@ def loss_diverges(ctx: Context) -> RuleResult | None:
         and end - low > 0.05 * abs(start)
         and span >= p.diverge_min_after
         and kendall(after) >= p.diverge_tau
+        and curve.theil_slope(i_min) > 0
     )
     if not (rising or exploded):
         return None
@@ -122,10 +123,17 @@ def loss_diverges(ctx: Context) -> RuleResult | None:
     confidence = 0.9 if exploded or end > 3 * base else 0.75
     if ctx.lr is not None and _lr_rose(ctx, int(bx[i_min]), int(bx[-1])):
         confidence -= 0.35  # a warm restart or rising schedule explains part of the rise
+    per_1000 = curve.theil_slope(i_min) * 1000
     evidence = [
         Evidence(
             "evidence.loss_rose",
-            {"min": _fmt(low), "min_step": int(bx[i_min]), "end": _fmt(end), "ratio": round(end / base, 1)},
+            {
+                "min": _fmt(low),
+                "min_step": int(bx[i_min]),
+                "end": _fmt(end),
+                "ratio": round(end / base, 1),
+                "rate": _fmt(per_1000),
+            },
             onset,
         )
     ]
