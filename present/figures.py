@@ -61,7 +61,8 @@ class ChartSettings:
 
 def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings()) -> go.Figure:
     """The curves of every run overlaid; finding regions and decays of a single run marked."""
-    panels = [key for key in PANELS if any(_series_keys(run.log, key) for run in runs)]
+    pairs = {id(run.log): _pairs(run.log) for run in runs}
+    panels = [key for key in PANELS if any(_series_keys(pairs[id(run.log)], key) for run in runs)]
     if not panels:
         panels = ["loss"]
     heights = [PANEL_HEIGHTS[p] for p in panels]
@@ -76,7 +77,7 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
     compare = len(runs) > 1
     for run_index, run in enumerate(runs):
         for row, panel in enumerate(panels, start=1):
-            keys = _series_keys(run.log, panel)
+            keys = _series_keys(pairs[id(run.log)], panel)
             for series_index, (split, metric) in enumerate(keys):
                 colour = (
                     RUN_COLOURS[run_index % len(RUN_COLOURS)]
@@ -87,7 +88,7 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
                 hidden = metric == "loss_raw" and ("train", "loss") in keys
                 _add_series(fig, run, split, metric, row, colour, compare, settings, hidden)
     for row, panel in enumerate(panels, start=1):
-        _add_nonfinite_markers(fig, runs, panel, row, settings)
+        _add_nonfinite_markers(fig, runs, pairs, panel, row, settings)
     if not compare and runs and runs[0].diagnosis is not None:
         _add_findings(fig, runs[0].diagnosis, settings.lang, len(panels))
     for run_index, run in enumerate(runs):
@@ -123,15 +124,20 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
     return fig
 
 
-def _series_keys(log: TrainingLog, panel: str) -> list[tuple[str, str]]:
-    """(split, metric) pairs of this panel present in the log, train first."""
-    available = set(log.available())
+def _pairs(log: TrainingLog) -> set[tuple[str, str]]:
+    """(split, metric) pairs present: computed once per figure (a scan of up to millions of rows)."""
+    counts = log.metrics.groupby(["split", "metric"], observed=True).size()
+    return {(str(split), str(metric)) for split, metric in counts[counts > 0].index}
+
+
+def _series_keys(available: set[tuple[str, str]], panel: str) -> list[tuple[str, str]]:
+    """(split, metric) pairs of this panel present in the run, train first."""
     metrics = PANELS[panel]
     if panel == "loss" and not any(m in {a[1] for a in available} for m in metrics):
         # No canonical loss: fall back to the first metric whose name says "loss" (e.g. loss_cls).
         metrics = tuple(sorted({m for _, m in available if "loss" in m})[:1])
     if panel == "other":
-        shown = {m for key in PANELS if key != "other" for _, m in _series_keys(log, key)}
+        shown = {m for key in PANELS if key != "other" for _, m in _series_keys(available, key)}
         fixed = {m for key in PANELS for m in PANELS[key]}
         metrics = tuple(sorted({m for _, m in available} - shown - fixed))[:MAX_OTHER_METRICS]
     return [(s, m) for m in metrics for s in ("train", "val", "test") if (s, m) in available]
@@ -204,14 +210,19 @@ def _add_series(
 
 
 def _add_nonfinite_markers(
-    fig: go.Figure, runs: list[RunView], panel: str, row: int, settings: ChartSettings
+    fig: go.Figure,
+    runs: list[RunView],
+    pairs: dict[int, set[tuple[str, str]]],
+    panel: str,
+    row: int,
+    settings: ChartSettings,
 ) -> None:
     """Red x markers at the top of the panel for every NaN/inf value, hover says which and where."""
     xs: list[float] = []
     texts: list[str] = []
     tops: list[float] = []
     for run in runs:
-        for split, metric in _series_keys(run.log, panel):
+        for split, metric in _series_keys(pairs[id(run.log)], panel):
             series = run.log.series(metric, split)
             values = series["value"].to_numpy(dtype=np.float64)
             finite = np.isfinite(values)
