@@ -203,7 +203,13 @@ def show_facts(view: RunView, lang: str) -> None:
 def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings) -> None:
     lang = settings.lang
     bar = st.container(horizontal=True, gap="small")
-    if runs and bar.button(t("ui.share.button", lang), icon=":material/share:", type="primary", key="share"):
+    if runs and bar.button(
+        t("ui.share.button", lang),
+        icon=":material/share:",
+        type="primary",
+        key="share",
+        help=t("ui.share.help", lang),
+    ):
         prefs = {"lang": lang, "smoothing": settings.smoothing, "log_scale": settings.log_scale}
         share_id = store().save([SharedRun(label, list(files)) for label, files in runs], prefs)
         st.session_state.update(own_share=share_id, own_fingerprint=fingerprint(runs))
