@@ -106,8 +106,10 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
             )
     if runs and "lr" in panels:
         _add_lr_decays(fig, runs[0].log, panels.index("lr") + 1, settings.lang)
-    if settings.log_scale:
-        fig.update_yaxes(type="log", row=panels.index("loss") + 1, col=1)
+    loss_row = panels.index("loss") + 1 if "loss" in panels else None
+    _pad_constant_axes(fig, len(panels), log_row=loss_row if settings.log_scale else None)
+    if settings.log_scale and loss_row is not None:
+        fig.update_yaxes(type="log", row=loss_row, col=1)
     if "lr" in panels and _spans_decades(runs, "lr"):
         fig.update_yaxes(type="log", row=panels.index("lr") + 1, col=1, exponentformat="power")
     fig.update_xaxes(title_text=t("ui.chart.step", settings.lang), row=len(panels), col=1)
@@ -357,6 +359,23 @@ def _add_lr_decays(fig: go.Figure, log: TrainingLog, lr_row: int, lang: str) -> 
             row=lr_row,
             col=1,
         )
+
+
+def _pad_constant_axes(fig: go.Figure, rows: int, log_row: int | None) -> None:
+    """A constant curve (a fixed lr) gets a range around its value; plotly's default of +-1 around
+    it would draw 0.01 as if it were 0."""
+    for row in range(1, rows + 1):
+        if row == log_row:  # plotly takes a log axis range in log10 units; autorange copes there
+            continue
+        axis = "y" if row == 1 else f"y{row}"
+        values = [
+            np.asarray(tr.y, dtype=np.float64) for tr in fig.data if tr.yaxis == axis and tr.y is not None
+        ]
+        values = np.concatenate(values) if values else np.array([])
+        values = values[np.isfinite(values)]
+        if len(values) and values.min() == values.max() and values[0] != 0:
+            value = abs(float(values[0]))
+            fig.update_yaxes(range=[values[0] - value / 2, values[0] + value / 2], row=row, col=1)
 
 
 def _spans_decades(runs: list[RunView], metric: str) -> bool:

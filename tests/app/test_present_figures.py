@@ -143,3 +143,23 @@ def test_metrics_outside_the_known_panels_get_their_own_panel():
     fig = build_figure([RunView("run", TrainingLog(frame, RunMeta()))], ChartSettings(smoothing=0.0))
     assert "Other metrics" in {a.text for a in fig.layout.annotations}
     assert any(tr.name == "train loss_cls" for tr in fig.data)
+
+
+def test_a_constant_lr_is_drawn_around_its_value_not_around_zero():
+    log = make_log(n=100)
+    log.metrics.loc[log.metrics["metric"] == "lr", "value"] = 0.01
+    fig = build_figure([RunView("run", log)], ChartSettings(smoothing=0.0))
+    assert tuple(fig.layout.yaxis2.range) == (0.005, 0.015)
+
+
+def test_a_run_without_any_loss_still_draws_with_log_scale_on():
+    frame = frame_from_columns(
+        {
+            "step": np.arange(30),
+            "split": ["val"] * 30,
+            "metric": ["accuracy"] * 30,
+            "value": np.linspace(0, 1, 30),
+        }
+    )
+    fig = build_figure([RunView("run", TrainingLog(frame, RunMeta()))], ChartSettings(log_scale=True))
+    assert [tr.name for tr in fig.data] == ["val accuracy"]
