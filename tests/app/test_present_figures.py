@@ -81,7 +81,7 @@ def test_figure_has_panels_nan_markers_and_shaded_findings():
 
 
 def test_log_scale_and_lr_axis():
-    fig = build_figure([RunView("run", make_log())], ChartSettings(log_scale=True))
+    fig = build_figure([RunView("run", make_log())], ChartSettings(log_scale=True, smoothing=0.0))
     assert fig.layout.yaxis.type == "log"
 
 
@@ -161,5 +161,7 @@ def test_a_run_without_any_loss_still_draws_with_log_scale_on():
             "value": np.linspace(0, 1, 30),
         }
     )
-    fig = build_figure([RunView("run", TrainingLog(frame, RunMeta()))], ChartSettings(log_scale=True))
+    fig = build_figure(
+        [RunView("run", TrainingLog(frame, RunMeta()))], ChartSettings(log_scale=True, smoothing=0.0)
+    )
     assert [tr.name for tr in fig.data] == ["val accuracy"]
