@@ -175,6 +175,10 @@ class Context:
         for value in (self.meta.base_lr, self.meta.peak_lr):
             if value is not None and math.isfinite(value) and value > 0:
                 return float(value)
+        if self.lr is not None:
+            logged = self.lr.values[np.isfinite(self.lr.values) & (self.lr.values > 0)]
+            if len(logged):
+                return float(logged.max())
         return None
 
     def finding(self, rule_id: str) -> Finding | None:

@@ -3,6 +3,8 @@ config checks, and returns the cause with its confidence, evidence and fixes (or
 
 from __future__ import annotations
 
+import numpy as np
+
 from diagnostics import fixes
 from diagnostics.context import Context
 from diagnostics.model import Cause, Evidence
@@ -58,6 +60,11 @@ def _lr_flag(ctx: Context) -> str | None:
     return found.evidence[0].key if found else None
 
 
+def _known_without_bn(ctx: Context) -> bool:
+    """The log lists the whole net (Caffe) and it has no BatchNorm layer."""
+    return ctx.meta.framework == "caffe" and not ctx.meta.batchnorm and ctx.meta.depth is not None
+
+
 def _val_erratic(ctx: Context) -> bool:
     return any(e.key == "evidence.val_erratic" for e in _evidence_of(ctx, "LD107"))
 
@@ -69,8 +76,9 @@ def _collapsed(ctx: Context) -> bool:
     curve, lnc = ctx.train_loss, ctx.lnc
     if curve is None or lnc is None or not ctx.at_chance(curve.end_level) or not len(curve):
         return False
-    first = float(curve.values[0])
-    return first > 1.05 * lnc or ctx.finding("LD101") is not None
+    head = curve.values[: max(2, curve.finite_prefix // 10)]
+    early_peak = float(np.nanmax(head)) if np.isfinite(head).any() else 0.0
+    return float(curve.values[0]) > 1.05 * lnc or early_peak > 1.5 * lnc or ctx.finding("LD101") is not None
 
 
 def _collapse_evidence(ctx: Context) -> Evidence:
@@ -89,12 +97,11 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
     nan_step = _nan_step(ctx)
     early_nan = nan_step is not None and nan_step <= ctx.params.nan_early_steps
     high = _lr_flag(ctx) == "evidence.lr_high"
+    grew = _grew_before_nan(ctx) or "diverging" in ctx.symptoms
     if s in BLOW_UP:
-        score = (
-            0.6 + (0.2 if _grew_before_nan(ctx) or "diverging" in ctx.symptoms else 0) + (0.15 if high else 0)
-        )
-        if early_nan and not high:
-            score = 0.45
+        score = 0.6 + (0.2 if grew else 0) + (0.15 if high else 0)
+        if early_nan and not high and not grew:
+            score = 0.45  # NaN at once from a normal lr: the data is as likely
     elif s == "oscillating":
         score = 0.65 + (0.15 if high else 0)
     elif s == "spiky":
@@ -208,8 +215,9 @@ def bn_stats(ctx: Context) -> RuleResult | None:
     elif tiny and s in (*UNSTABLE, "eval_gap"):
         score = 0.6
     elif s == "eval_gap":
-        # BatchNorm statistics make evaluation erratic; a preprocessing mismatch gives a steady offset.
-        score = (0.75 if has_bn else 0.6) if _val_erratic(ctx) else (0.6 if has_bn else 0.35)
+        # The usual reason: BatchNorm in the wrong mode or with statistics that do not match training.
+        # Only a net known to have no BatchNorm (Caffe dumps the whole net) points elsewhere.
+        score = 0.3 if _known_without_bn(ctx) else 0.75 if has_bn or _val_erratic(ctx) else 0.6
     else:
         return None
     evidence = _evidence_of(ctx, "LD301", "LD304", "LD107")
@@ -306,12 +314,12 @@ def data_issue(ctx: Context) -> RuleResult | None:
     early_nan = nan_step is not None and nan_step <= ctx.params.nan_early_steps
     high = _lr_flag(ctx) == "evidence.lr_high"
     explained = bool(ctx.frozen_bn or ctx.finding("LD303") or ctx.finding("LD307") or ctx.finding("LD306"))
-    if s == "nan" and early_nan and not high and not explained:
+    if s == "nan" and early_nan and not high and not explained and not _grew_before_nan(ctx):
         score = 0.55
     elif s == "nan" and not _grew_before_nan(ctx) and not explained:
         score = 0.4  # a sudden NaN from a normal-looking loss: a bad sample or a log(0) in the loss
     elif s == "eval_gap":
-        score = 0.3 if _val_erratic(ctx) or ctx.meta.batchnorm else 0.55
+        score = 0.6 if _known_without_bn(ctx) else 0.45
     elif s == "spiky":
         score = 0.4
     elif s == "flat" and not explained:

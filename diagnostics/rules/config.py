@@ -218,7 +218,7 @@ def deep_plain_gaussian(ctx: Context) -> RuleResult | None:
     return _one("LD308", "warning", evidence)
 
 
-@rule("LD309", "lr-outside-usual-range", any_meta=("base_lr", "peak_lr"))
+@rule("LD309", "lr-outside-usual-range")
 def lr_range(ctx: Context) -> RuleResult | None:
     """The lr is far outside what the optimiser usually trains with."""
     p, lr = ctx.params, ctx.lr_value
@@ -231,7 +231,7 @@ def lr_range(ctx: Context) -> RuleResult | None:
     high = p.high_lr_adaptive if adaptive else p.high_lr_sgd
     if lr <= p.tiny_lr or lr < low:
         key = "evidence.lr_low"
-    elif lr > high and ctx.meta.optimizer is not None:
+    elif lr > high:  # unknown optimiser: SGD's (higher) bound
         key = "evidence.lr_high"
     else:
         return None

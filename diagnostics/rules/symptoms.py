@@ -174,7 +174,12 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     at_chance = ctx.at_chance(end)
     lnc = ctx.lnc
     learned_already = lnc is not None and start < 0.5 * lnc
-    if drop >= (p.flat_drop_lnc if ref == lnc else p.flat_drop) or learned_already:
+    # A classifier whose best loss never got clearly below ln(C) has learned nothing, wherever it began
+    # (e.g. a blow-up in the first steps, then a collapse onto uniform predictions).
+    never_beat_chance = lnc is not None and at_chance and curve.min_level >= (1 - p.flat_drop_lnc) * lnc
+    if (
+        drop >= (p.flat_drop_lnc if ref == lnc else p.flat_drop) or learned_already
+    ) and not never_beat_chance:
         return None
     if _resumed_late(ctx, curve) and not at_chance:
         return None

@@ -117,6 +117,4 @@ def test_ld309_lr_range_depends_on_the_optimiser():
 
 def test_config_rules_are_not_applicable_without_their_facts():
     d = diagnose(make_log(HEALTHY))
-    assert {"LD301", "LD302", "LD303", "LD304", "LD305", "LD306", "LD307", "LD308", "LD309"} <= set(
-        d.not_applicable
-    )
+    assert {"LD301", "LD302", "LD303", "LD304", "LD305", "LD306", "LD307", "LD308"} <= set(d.not_applicable)
