@@ -87,7 +87,11 @@ def _collect(ctx: Context, rule: Rule, result: RuleResult) -> None:
 
 
 def _primary(ctx: Context) -> SymptomResult:
-    """The most consequential symptom found; healthy when none was."""
+    """The most consequential symptom found; healthy when none was. Spikes that knock the loss back
+    explain a stall better than a plateau does."""
+    graver = {"nan", "diverging", "flat"} & set(ctx.symptoms)
+    if not graver and {"plateau", "spiky"} <= set(ctx.symptoms) and ctx.symptoms["spiky"].confidence >= 0.6:
+        return ctx.symptoms["spiky"]
     for name in SYMPTOM_PRIORITY:
         if name in ctx.symptoms:
             return ctx.symptoms[name]

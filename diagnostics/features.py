@@ -105,12 +105,22 @@ class Curve:
         return float(np.median(by[-tail:]))
 
     @cached_property
+    def smooth_by(self) -> np.ndarray:
+        """Bucket medians under a centred running median of ~4% of the curve: the best level of a
+        noisy curve is a level it held for a while, not one lucky bucket."""
+        by = self.by
+        window = max(1, len(by) // 25) | 1
+        if window == 1:
+            return by
+        return pd.Series(by).rolling(window, center=True, min_periods=1).median().to_numpy()
+
+    @cached_property
     def min_index(self) -> int:
-        return int(np.argmin(self.by)) if len(self.by) else 0
+        return int(np.argmin(self.smooth_by)) if len(self.by) else 0
 
     @property
     def min_level(self) -> float:
-        return float(self.by[self.min_index]) if len(self.by) else math.nan
+        return float(self.smooth_by[self.min_index]) if len(self.by) else math.nan
 
     @property
     def min_step(self) -> int:
@@ -196,7 +206,8 @@ def spikes(curve: Curve) -> list[tuple[int, float, float]]:
     recover = max(1, p.spike_recover_points // block)
     for i in cand:
         after = base_src[i + 1 : i + 1 + recover]  # block medians: the typical level after the spike
-        if len(after) and np.min(after) < base[i] + 3 * scale[i]:
+        # Recovered: the excess over the running level halves (a big spike may leave a bump behind).
+        if len(after) and np.min(after) < base[i] + 0.5 * (ys[i] - base[i]):
             out.append((int(index[i]), float(ys[i]), float(base[i])))
     return out
 

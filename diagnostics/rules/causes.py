@@ -153,7 +153,9 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
     elif lr is None:
         score = 0.3 if s == "flat" else 0.25  # the log does not say: keep the lr among the suspects
     else:
-        score = 0.2  # an ordinary lr for its optimiser: not the first suspect
+        # An ordinary lr: for a plateau, slow convergence is still the most common reason (AUTOTRAINER's
+        # most frequent repair); for a loss that never moved, it is not the first suspect.
+        score = 0.3 if s == "plateau" else 0.2
     if ctx.finding("LD306") and lr is not None and lr <= p.tiny_lr:
         score = 0.7  # the lr is tiny *because* it was chosen for a summed loss: LD208 ranks first
     if flag == "evidence.lr_high" or _collapsed(ctx):

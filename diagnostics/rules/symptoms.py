@@ -211,8 +211,8 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
     drop = (start - curve.min_level) / ref
     lnc = ctx.lnc
     progress = (start - end) / ref
-    if drop < (p.flat_drop_lnc if ref == lnc else p.flat_drop) or progress < p.flat_drop:
-        return None  # that is flat (or worse than the start), not a plateau
+    if drop < (p.flat_drop_lnc if ref == lnc else p.flat_drop) or progress <= 0:
+        return None  # that is flat (or ends worse than it started), not a plateau
     # Without ln(C) the level cannot be judged, only the size of the drop: demand a smaller one.
     poor = end > p.plateau_lnc_level * lnc if lnc is not None else drop < p.plateau_max_drop / 2
     if not poor or (ctx.meta.pretrained and lnc is None):
