@@ -120,7 +120,7 @@ class Context:
         curve = self.train_loss
         if curve is None or not len(curve.by):
             return None
-        first = float(curve.values[0]) if curve.finite_prefix else math.nan
+        first = float(curve.trend_values[0]) if len(curve.trend_index) else math.nan
         c = recognise_classes(first, self.params.lnc_tolerance)
         return (c, "initial_loss") if c else None
 

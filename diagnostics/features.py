@@ -64,12 +64,29 @@ class Curve:
         """Number of points before the first non-finite one."""
         return len(self) if self.first_bad is None else self.first_bad
 
-    # ----- bucketed summary of the finite prefix -----------------------------------------------
+    @cached_property
+    def trend_index(self) -> np.ndarray:
+        """Indices of the points trends are judged on: the finite ones before the loss turns
+        non-finite for good (isolated NaN, e.g. a skipped fp16 step, do not end the curve)."""
+        bad = self.bad
+        n = len(bad)
+        cut = n
+        if bad.any():
+            share_bad_from_here = np.cumsum(bad[::-1])[::-1] / np.arange(n, 0, -1)
+            persistent = np.flatnonzero(bad & (share_bad_from_here >= self.params.nan_persist_fraction))
+            cut = int(persistent[0]) if len(persistent) else n
+        return np.flatnonzero(~bad[:cut])
+
+    @property
+    def trend_values(self) -> np.ndarray:
+        return self.values[self.trend_index]
+
+    # ----- bucketed summary of the trend points -------------------------------------------------
     @cached_property
     def buckets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(step, median, q10, q90) per bucket over the finite prefix; short curves stay as they are."""
-        n = self.finite_prefix
-        x, y = self.steps[:n].astype(np.float64), self.values[:n]
+        """(step, median, q10, q90) per bucket over the trend points; short curves stay as they are."""
+        x, y = self.steps[self.trend_index].astype(np.float64), self.trend_values
+        n = len(y)
         count = self.params.buckets
         if n <= count:
             return x, y, y, y
@@ -178,13 +195,13 @@ def recognise_classes(initial_loss: float, tolerance: float) -> int | None:
 
 
 def spikes(curve: Curve) -> list[tuple[int, float, float]]:
-    """Isolated spikes of the finite prefix: (index, value, baseline) for points far above a rolling
+    """Isolated spikes of the trend points: (index, value, baseline) for points far above a rolling
     median (robust z by the rolling MAD) that come back down within `spike_recover_points`."""
     p = curve.params
-    n = curve.finite_prefix
+    y = curve.trend_values
+    n = len(y)
     if n < 3 * p.spike_window:
         return []
-    y = curve.values[:n]
     # Long curves: judge bucket maxima against bucket medians, one candidate per block.
     block = max(1, n // 20000)
     if block > 1:
@@ -208,7 +225,7 @@ def spikes(curve: Curve) -> list[tuple[int, float, float]]:
         after = base_src[i + 1 : i + 1 + recover]  # block medians: the typical level after the spike
         # Recovered: the excess over the running level halves (a big spike may leave a bump behind).
         if len(after) and np.min(after) < base[i] + 0.5 * (ys[i] - base[i]):
-            out.append((int(index[i]), float(ys[i]), float(base[i])))
+            out.append((int(curve.trend_index[index[i]]), float(ys[i]), float(base[i])))
     return out
 
 

@@ -76,15 +76,17 @@ def _collapsed(ctx: Context) -> bool:
     curve, lnc = ctx.train_loss, ctx.lnc
     if curve is None or lnc is None or not ctx.at_chance(curve.end_level) or not len(curve):
         return False
-    head = curve.values[: max(2, curve.finite_prefix // 10)]
-    early_peak = float(np.nanmax(head)) if np.isfinite(head).any() else 0.0
-    return float(curve.values[0]) > 1.05 * lnc or early_peak > 1.5 * lnc or ctx.finding("LD101") is not None
+    values = curve.trend_values
+    if not len(values):
+        return False
+    early_peak = float(np.max(values[: max(2, len(values) // 10)]))
+    return float(values[0]) > 1.05 * lnc or early_peak > 1.5 * lnc or ctx.finding("LD101") is not None
 
 
 def _collapse_evidence(ctx: Context) -> Evidence:
     assert ctx.train_loss is not None and ctx.classes is not None and ctx.lnc is not None
     params = {
-        "first": f"{float(ctx.train_loss.values[0]):.4g}",
+        "first": f"{float(ctx.train_loss.trend_values[0]):.4g}",
         "c": ctx.classes[0],
         "lnc": round(ctx.lnc, 4),
     }

@@ -166,7 +166,7 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     """No real progress from the start: the best level is within a few percent of the first."""
     p, curve = ctx.params, ctx.train_loss
     assert curve is not None
-    if len(curve.by) < 3 or (curve.first_bad is not None and curve.finite_prefix < 3):
+    if len(curve.by) < 3:
         return None
     start, end = curve.start_level, curve.end_level
     ref = _progress_reference(ctx, curve)
@@ -409,7 +409,7 @@ def loss_spikes(ctx: Context) -> RuleResult | None:
     assert curve is not None
     skip = int(p.spike_skip_start * len(curve))
     found = [sp for sp in spikes(curve) if sp[0] >= skip]
-    if not found or len(found) > p.spike_max_fraction * curve.finite_prefix + p.spike_min_count:
+    if not found or len(found) > p.spike_max_fraction * len(curve.trend_index) + p.spike_min_count:
         return None
     top = max(found, key=lambda s: s[1] / max(s[2], 1e-12))
     evidence = [

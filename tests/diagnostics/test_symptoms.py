@@ -147,3 +147,12 @@ def test_tiny_logs_do_not_crash(n):
 def test_all_nan_log():
     d = diagnose(make_log(np.full(50, np.nan)))
     assert d.errors == [] and d.symptom.symptom == "nan"
+
+
+def test_periodic_skipped_fp16_steps_do_not_end_the_curve():
+    x = np.arange(1000)
+    loss = np.where(x % 97 == 5, np.nan, 2.3 * np.exp(-x / 200) + 0.2)
+    loss[0] = np.inf
+    d = diagnose(make_log(loss))
+    assert d.symptom.symptom == "healthy"
+    assert [f.severity for f in d.findings if f.rule == "LD101"] == ["warning"]
