@@ -21,7 +21,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "e2e")]
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, start_app, wait_idle  # noqa: E402
 
 RESULTS = REPO / "bench" / "BROWSER_RESULTS.md"
@@ -117,6 +117,19 @@ def measure(log_path: Path, data_dir: Path, server_log: Path) -> dict[str, float
     }
 
 
+def parser_used(log_path: Path) -> str:
+    """Which format plug-in reads the log, and from where (the figures depend on it)."""
+    from parsers.registry import detect, format_modules
+    from parsers.source import SourceFile
+
+    fmt, _ = detect(SourceFile.from_bytes(log_path.name, log_path.read_bytes()[: 1024 * 1024]))
+    if fmt is None:
+        return "no parser (none recognised the log)"
+    path = Path(format_modules()[fmt].__file__).resolve()
+    where = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+    return f"`{fmt}` ({where})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=100, help="size of the generated Caffe log in MB")
@@ -126,6 +139,7 @@ def main() -> None:
         tmp_path = Path(tmp)
         log_path = caffe_log(tmp_path / "caffe_train.log", args.mb)
         size_mb = log_path.stat().st_size / 1024**2
+        parser = parser_used(log_path)
         runs = [
             measure(log_path, tmp_path / f"data{i}", tmp_path / f"server{i}.log") for i in range(args.repeat)
         ]
@@ -135,7 +149,7 @@ def main() -> None:
         "",
         f"Command: `.venv/bin/python bench/browser_bench.py --mb {args.mb} --repeat {args.repeat}`",
         f"Machine: {platform.machine()}, {platform.python_version()}, {len(runs)} run(s), best shown; "
-        f"log size {size_mb:.1f} MB (Caffe glog solver log).",
+        f"log size {size_mb:.1f} MB (Caffe glog solver log), parsed by {parser}.",
         "",
         "| measure | seconds | target |",
         "|---|---|---|",
