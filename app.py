@@ -194,7 +194,7 @@ def show_facts(view: RunView, lang: str) -> None:
     if view.log.meta.hyperparams:
         with st.expander(t("ui.hyperparams", lang, count=len(view.log.meta.hyperparams))):
             st.dataframe(pd.Series(view.log.meta.hyperparams, name=t("ui.fact_value", lang)), width="stretch")
-    warnings = panels.warnings(view.log, lang)
+    warnings = panels.warnings(view.log, lang, diagnosis=view.diagnosis)
     if warnings:
         with st.expander(f"{t('ui.warnings.title', lang)} ({len(warnings)})"):
             st.code("\n".join(warnings), language=None, wrap_lines=True)

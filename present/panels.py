@@ -246,9 +246,14 @@ def differing_parameters(runs: list[tuple[str, TrainingLog]]) -> list[dict[str, 
     return rows
 
 
-def warnings(log: TrainingLog, lang: str, limit: int = 50) -> list[str]:
-    """Parse warnings as plain text lines (source:line: message), plus the skipped-line count."""
-    out = []
+def warnings(log: TrainingLog, lang: str, limit: int = 50, diagnosis: Diagnosis | None = None) -> list[str]:
+    """Parse warnings as plain text lines (source:line: message), the skipped-line count, and the
+    rules that failed on this run (the others still ran)."""
+    out = (
+        [t("ui.warnings.rule_failed", lang, rule=rule, error=error) for rule, error in diagnosis.errors]
+        if diagnosis
+        else []
+    )
     if log.skipped_lines:
         out.append(t("ui.warnings.skipped", lang, count=log.skipped_lines))
     for w in log.warnings[:limit]:

@@ -165,3 +165,10 @@ def test_a_run_without_any_loss_still_draws_with_log_scale_on():
         [RunView("run", TrainingLog(frame, RunMeta()))], ChartSettings(log_scale=True, smoothing=0.0)
     )
     assert [tr.name for tr in fig.data] == ["val accuracy"]
+
+
+def test_failed_rules_are_listed_with_the_parse_warnings():
+    diagnosis = make_diagnosis()
+    diagnosis.errors = [("LD999", "ZeroDivisionError: division by zero")]
+    lines = panels.warnings(make_log(), "en", diagnosis=diagnosis)
+    assert any("LD999" in line and "ZeroDivisionError" in line for line in lines)
