@@ -441,9 +441,24 @@ def loss_at_chance(ctx: Context) -> RuleResult | None:
     assert curve is not None
     if ctx.lnc is None or not len(curve.by) or not ctx.at_chance(curve.end_level):
         return None
-    return RuleResult(
-        [Finding("LD109", "warning", [_chance_evidence(ctx, curve.end_level)], None, None, curve.label)]
-    )
+    evidence = [_chance_evidence(ctx, curve.end_level)]
+    accuracy = _final_accuracy(ctx)
+    assert ctx.classes is not None
+    c = ctx.classes[0]
+    if accuracy is not None and accuracy[0] <= 2.0 / c * accuracy[1]:
+        params = {"accuracy": _fmt(accuracy[0]), "c": c, "chance": _fmt(accuracy[1] / c)}
+        evidence.append(Evidence("evidence.accuracy_at_chance", params))
+    return RuleResult([Finding("LD109", "warning", evidence, None, None, curve.label)])
+
+
+def _final_accuracy(ctx: Context) -> tuple[float, float] | None:
+    """(last validation/test accuracy, its full scale: 1 or 100) when the log has one."""
+    for split in ("val", "test", "train"):
+        values = ctx.log.series("accuracy", split)["value"].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values):
+            return float(values[-1]), 100.0 if values.max() > 1.5 else 1.0
+    return None
 
 
 @rule("LD110", "initial-loss-far-above-chance", curves=("train_loss",), meta=("num_classes",))

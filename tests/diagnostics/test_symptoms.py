@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from diag_helpers import decaying, make_log
 
@@ -156,3 +157,17 @@ def test_periodic_skipped_fp16_steps_do_not_end_the_curve():
     d = diagnose(make_log(loss))
     assert d.symptom.symptom == "healthy"
     assert [f.severity for f in d.findings if f.rule == "LD101"] == ["warning"]
+
+
+def test_accuracy_at_one_over_c_joins_the_chance_evidence():
+    log = make_log(math.log(10) + 0.003 * RNG.standard_normal(500))
+    frame = log.metrics
+    extra = make_log(np.full(5, 0.1135), steps=np.arange(1, 6) * 1000).metrics.assign(
+        split="val", metric="accuracy"
+    )
+    log.metrics = pd.concat(
+        [frame.astype({"split": str, "metric": str}), extra.astype({"split": str, "metric": str})]
+    )
+    d = diagnose(log)
+    keys = [e.key for f in d.findings if f.rule == "LD109" for e in f.evidence]
+    assert "evidence.accuracy_at_chance" in keys
