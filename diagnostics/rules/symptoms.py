@@ -11,22 +11,21 @@ import numpy as np
 
 from diagnostics.context import Context
 from diagnostics.features import Curve, kendall, spikes, swing
-from diagnostics.model import Evidence, Finding, SymptomResult
+from diagnostics.model import Evidence, Finding, Severity, SymptomResult
 from diagnostics.registry import RuleResult, rule
 
 
 def _result(
-    ctx: Context,
     rule_id: str,
     symptom: str,
     confidence: float,
     curve: Curve,
-    step,
-    evidence,
-    severity="critical",
-    step_end=None,
+    step: int | None,
+    evidence: list[Evidence],
+    severity: Severity = "critical",
 ) -> RuleResult:
-    finding = Finding(rule_id, severity, evidence, step, step_end, curve.label)
+    """A symptom with the finding that shows it (shaded on the chart from `step`)."""
+    finding = Finding(rule_id, severity, evidence, step, None, curve.label)
     return RuleResult([finding], SymptomResult(symptom, min(confidence, 0.99), step, curve.label, rule_id))
 
 
@@ -68,7 +67,7 @@ def nonfinite_loss(ctx: Context) -> RuleResult | None:
     if not persistent:
         return RuleResult([Finding("LD101", "warning", evidence, step, None, curve.label)])
     confidence = 0.95 if after.mean() > 0.9 or curve.bad[-1] else 0.8
-    return _result(ctx, "LD101", "nan", confidence, curve, step, evidence)
+    return _result("LD101", "nan", confidence, curve, step, evidence)
 
 
 def growth_before(curve: Curve) -> dict | None:
@@ -141,7 +140,7 @@ def loss_diverges(ctx: Context) -> RuleResult | None:
         evidence.append(Evidence("evidence.loss_exploded", {"peak": _fmt(peak), "start": _fmt(start)}))
     if confidence < 0.5:
         return RuleResult([Finding("LD102", "info", evidence, onset, None, curve.label)])
-    return _result(ctx, "LD102", "diverging", confidence, curve, onset, evidence)
+    return _result("LD102", "diverging", confidence, curve, onset, evidence)
 
 
 def _lr_rose(ctx: Context, lo: int, hi: int) -> bool:
@@ -195,7 +194,7 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     if at_chance and ctx.classes:
         evidence.append(_chance_evidence(ctx, end))
     confidence = 0.9 if at_chance else 0.7 if len(curve.by) >= 8 else 0.55
-    return _result(ctx, "LD103", "flat", confidence, curve, int(curve.steps[0]), evidence)
+    return _result("LD103", "flat", confidence, curve, int(curve.steps[0]), evidence)
 
 
 @rule("LD104", "loss-plateaus-early", curves=("train_loss",), symptom="plateau")
@@ -244,7 +243,7 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
             )
         )
     confidence = 0.8 if lnc is not None else 0.6
-    return _result(ctx, "LD104", "plateau", confidence, curve, onset, evidence, severity="warning")
+    return _result("LD104", "plateau", confidence, curve, onset, evidence, severity="warning")
 
 
 # ----- LD105 -------------------------------------------------------------------------------------
@@ -266,9 +265,7 @@ def loss_oscillates(ctx: Context) -> RuleResult | None:
         )
     ]
     confidence = min(0.9, 0.5 + amplitude / 2)
-    return _result(
-        ctx, "LD105", "oscillating", confidence, curve, int(curve.bx[0]), evidence, severity="warning"
-    )
+    return _result("LD105", "oscillating", confidence, curve, int(curve.bx[0]), evidence, severity="warning")
 
 
 # ----- LD106 / LD107 -----------------------------------------------------------------------------
@@ -333,7 +330,7 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
         evidence.append(Evidence("evidence.val_accuracy_holds", accuracy_holds))
         # Loss up, accuracy at its best: over-confident predictions, not a worse model.
         return RuleResult([Finding("LD106", "info", evidence, onset, None, val.label)])
-    return _result(ctx, "LD106", "overfitting", confidence, val, onset, evidence, severity="warning")
+    return _result("LD106", "overfitting", confidence, val, onset, evidence, severity="warning")
 
 
 def _val_accuracy_holds(ctx: Context) -> dict | None:
@@ -397,7 +394,7 @@ def eval_gap(ctx: Context) -> RuleResult | None:
             )
         )
     confidence = 0.85 if far and erratic else 0.7
-    return _result(ctx, "LD107", "eval_gap", confidence, val, int(vx[0]), evidence, severity="warning")
+    return _result("LD107", "eval_gap", confidence, val, int(vx[0]), evidence, severity="warning")
 
 
 # ----- LD108 -------------------------------------------------------------------------------------
@@ -424,7 +421,7 @@ def loss_spikes(ctx: Context) -> RuleResult | None:
         return RuleResult([Finding("LD108", "info", evidence, curve.step_at(top[0]), None, curve.label)])
     confidence = min(0.85, 0.5 + 0.05 * len(found))
     onset = curve.step_at(found[0][0])
-    return _result(ctx, "LD108", "spiky", confidence, curve, onset, evidence, severity="warning")
+    return _result("LD108", "spiky", confidence, curve, onset, evidence, severity="warning")
 
 
 # ----- LD109 / LD110 / LD111: facts that support causes --------------------------------------------
