@@ -171,3 +171,20 @@ def test_accuracy_at_one_over_c_joins_the_chance_evidence():
     d = diagnose(log)
     keys = [e.key for f in d.findings if f.rule == "LD109" for e in f.evidence]
     assert "evidence.accuracy_at_chance" in keys
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        decaying(3000, 2.3, 0.3, 500, 0.08),
+        math.log(1000) + 0.005 * RNG.standard_normal(1500),
+        1.5 + 0.7 * np.sin(np.arange(1200) / 30),
+        np.r_[decaying(300, 6.9, 5.0, 100, 0.02), np.full(300, np.nan)],
+        np.r_[decaying(800, 2.3, 0.5, 200, 0.03), np.linspace(0.5, 4.0, 1200)],
+    ],
+)
+def test_no_rule_raises_on_any_shape(loss):
+    steps = np.arange(len(loss)) * 20
+    val = (steps[::50], loss[::50] * 1.3)
+    lr = np.where(steps < steps[-1] / 2, 0.1, 0.01)
+    assert diagnose(make_log(loss, steps=steps, val=val, lr=lr)).errors == []
