@@ -1,0 +1,238 @@
+"""Shared reading of table-shaped logs (CSV/TSV written by loggers): one header, one row per record.
+
+Loggers write sparse tables (Lightning leaves cells empty), literal `nan`/`inf` strings (Keras),
+space-padded cells (YOLOv5), repeated headers (appended or resumed runs) and, when a run is cut
+off, a broken last line. Cells are read as text first so that an EMPTY cell (no value logged)
+stays distinct from a logged NaN; lines with the wrong number of fields are skipped with their
+line number. pandas does the splitting, so large files are read at C speed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from parsers.model import ParseWarning, RunMeta, frame_from_columns
+from parsers.registry import ParsedFile
+from parsers.source import ParseError
+
+SEPARATORS = (",", ";", "\t")
+MAX_WARNINGS = 20
+_NAN_TEXT = re.compile(r"^[+-]?nan$", re.IGNORECASE)
+
+
+@dataclass
+class Table:
+    """The data rows of a table, cells as stripped text (column labels are the header names)."""
+
+    columns: list[str]
+    cells: pd.DataFrame
+    lines: np.ndarray  # 1-based line number of each row
+    header_line: int  # 1-based line number of the header
+    header_text: str
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
+    skipped: int = 0
+
+
+@dataclass
+class NumericColumn:
+    values: np.ndarray  # float64; NaN where the cell is empty or not a number
+    present: np.ndarray  # bool: a value was logged (a literal `nan` counts as logged)
+    junk: np.ndarray  # bool: a non-empty cell that is not a number
+
+
+def detect_separator(header: str) -> str:
+    """The separator that splits the header into the most fields (`,` when none appears)."""
+    counts = [header.count(sep) for sep in SEPARATORS]
+    return SEPARATORS[int(np.argmax(counts))] if max(counts) else ","
+
+
+def first_content_line(lines: list[str]) -> int | None:
+    """Index of the first line that is not blank."""
+    return next((i for i, line in enumerate(lines) if line.strip()), None)
+
+
+def split_header(header: str, sep: str) -> list[str]:
+    return [name.strip().strip('"') for name in header.split(sep)]
+
+
+def _field_count(line: str, sep: str) -> int:
+    if '"' not in line:
+        return line.count(sep) + 1
+    return len(next(csv.reader([line], delimiter=sep), []))
+
+
+def read_table(lines: list[str], header_index: int, sep: str) -> Table:
+    """Rows below `lines[header_index]` with as many fields as the header; repeated headers
+    (appended runs) are dropped silently, other misfit lines are counted as skipped."""
+    header_text = lines[header_index]
+    columns = split_header(header_text, sep)
+    width = len(columns)
+    kept: list[int] = []
+    problems: list[tuple[int, str]] = []
+    header_key = header_text.replace(" ", "")
+    for index in range(header_index + 1, len(lines)):
+        line = lines[index]
+        if not line.strip():
+            continue
+        if _field_count(line, sep) == width:
+            if line.replace(" ", "") != header_key:
+                kept.append(index)
+        else:
+            problems.append((index + 1, f"expected {width} fields: {line[:80]!r}"))
+    body = "\n".join(lines[i] for i in kept)
+    if kept:
+        cells = pd.read_csv(
+            io.StringIO(body),
+            sep=sep,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            engine="c",
+        )
+        cells.columns = pd.Index(range(width))
+        cells = cells.apply(lambda column: column.str.strip())
+    else:
+        cells = pd.DataFrame({i: pd.Series([], dtype=str) for i in range(width)})
+    return Table(
+        columns=columns,
+        cells=cells,
+        lines=np.asarray(kept, dtype=np.int64) + 1,
+        header_line=header_index + 1,
+        header_text=header_text,
+        problems=problems,
+        skipped=len(problems),
+    )
+
+
+def numeric(cells: pd.Series) -> NumericColumn:
+    """Numbers of a text column; `nan`, `inf`, `-inf` are values, empty cells are absent."""
+    text = cells.to_numpy(dtype=object)
+    values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    present = text != ""
+    failed = present & np.isnan(values)
+    if failed.any():
+        literal_nan = np.array([bool(_NAN_TEXT.match(str(t))) for t in text[failed]], dtype=bool)
+        junk = np.zeros(len(text), dtype=bool)
+        junk[np.flatnonzero(failed)[~literal_nan]] = True
+    else:
+        junk = np.zeros(len(text), dtype=bool)
+    return NumericColumn(values=values, present=present & ~junk, junk=junk)
+
+
+def rows_with_number(table: Table, column: int, what: str) -> tuple[Table, NumericColumn]:
+    """The rows whose `column` holds a finite number (the step or epoch counter), and that column;
+    other rows are counted as skipped."""
+    counter = numeric(table.cells[column])
+    ok = counter.present & np.isfinite(counter.values)
+    if ok.all():
+        return table, counter
+    bad_lines = table.lines[~ok]
+    kept = replace(
+        table,
+        cells=table.cells[ok].reset_index(drop=True),
+        lines=table.lines[ok],
+        problems=table.problems + [(int(line), f"no {what} number; line skipped") for line in bad_lines],
+        skipped=table.skipped + len(bad_lines),
+    )
+    return kept, numeric(kept.cells[column])
+
+
+def segments_from_counter(counter: np.ndarray, restart_on_equal: bool = False) -> np.ndarray:
+    """0, 1, ... per row: a new segment starts where the counter goes back (a run appended to
+    the same file); with `restart_on_equal`, a repeated value also starts one (Keras epochs)."""
+    if len(counter) < 2:
+        return np.zeros(len(counter), dtype=np.int64)
+    diff = np.diff(counter)
+    back = (diff <= 0) if restart_on_equal else (diff < 0)
+    return np.concatenate([[0], np.cumsum(back)]).astype(np.int64)
+
+
+class LongRows:
+    """Collects metric columns of a wide table and emits the contract's long frame, row-major
+    (all values of line 2, then line 3, ...) so that rows read in the order of the file."""
+
+    def __init__(
+        self,
+        step: np.ndarray,
+        lines: np.ndarray,
+        epoch: np.ndarray | None = None,
+        segment: np.ndarray | None = None,
+        wall_time: np.ndarray | None = None,
+    ) -> None:
+        n = len(step)
+        self._base = {
+            "step": np.asarray(step, dtype=np.int64),
+            "line": np.asarray(lines, dtype=np.int64),
+            "epoch": np.full(n, np.nan) if epoch is None else np.asarray(epoch, dtype=np.float64),
+            "segment": np.zeros(n, dtype=np.int64) if segment is None else segment,
+            "wall_time": np.full(n, np.nan) if wall_time is None else np.asarray(wall_time, dtype=np.float64),
+        }
+        self._rows: list[np.ndarray] = []  # row indices of each added column's values
+        self._values: list[np.ndarray] = []
+        self._labels: list[tuple[str, str, str]] = []  # (split, metric, name)
+
+    def add(self, values: np.ndarray, present: np.ndarray, split: str, metric: str, name: str) -> None:
+        rows = np.flatnonzero(present)
+        if len(rows):
+            self._rows.append(rows)
+            self._values.append(np.asarray(values, dtype=np.float64)[rows])
+            self._labels.append((split, metric, name))
+
+    def frame(self, source_name: str) -> pd.DataFrame:
+        if not self._rows:
+            return frame_from_columns({key: [] for key in ("step", "split", "metric", "value")})
+        index = np.concatenate(self._rows)
+        order = np.argsort(index, kind="stable")
+        index = index[order]
+        sizes = [len(rows) for rows in self._rows]
+        columns = {key: array[index] for key, array in self._base.items()}
+        for position, key in enumerate(("split", "metric", "name")):
+            labels = np.array([label[position] for label in self._labels], dtype=object)
+            columns[key] = np.repeat(labels, sizes)[order]
+        columns["value"] = np.concatenate(self._values)[order]
+        columns["source"] = np.full(len(index), source_name, dtype=object)
+        return frame_from_columns(columns)
+
+
+def capped_warnings(source_name: str, problems: list[tuple[int, str]]) -> list[ParseWarning]:
+    """At most MAX_WARNINGS warnings (in line order), then one line that counts the rest."""
+    problems = sorted(problems)
+    warnings = [ParseWarning(source_name, line, message) for line, message in problems[:MAX_WARNINGS]]
+    if len(problems) > MAX_WARNINGS:
+        rest = len(problems) - MAX_WARNINGS
+        warnings.append(ParseWarning(source_name, 0, f"{rest} more line(s) with the same kind of problem"))
+    return warnings
+
+
+def junk_problems(table: Table, columns: dict[str, NumericColumn]) -> list[tuple[int, str]]:
+    """One problem per line that holds a non-numeric cell in a numeric column (the cell is dropped)."""
+    bad: dict[int, list[str]] = {}
+    for name, column in columns.items():
+        for row in np.flatnonzero(column.junk):
+            bad.setdefault(int(row), []).append(name)
+    return [
+        (int(table.lines[row]), f"not a number in {', '.join(names)}; value(s) dropped")
+        for row, names in sorted(bad.items())
+    ]
+
+
+def parsed_file(
+    table: Table, rows: LongRows, columns: dict[str, NumericColumn], source_name: str, meta: RunMeta
+) -> ParsedFile:
+    """The ParsedFile of a table: its long frame, and warnings for skipped lines and junk cells."""
+    frame = rows.frame(source_name)
+    if frame.empty:
+        raise ParseError("the table has a header but no values")
+    return ParsedFile(
+        metrics=frame,
+        meta=meta,
+        warnings=capped_warnings(source_name, table.problems + junk_problems(table, columns)),
+        skipped_lines=table.skipped,
+    )
