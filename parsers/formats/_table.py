@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from parsers.model import ParseWarning, RunMeta, frame_from_columns
+from parsers.model import METRIC_COLUMNS, ParseWarning, RunMeta, frame_from_columns
 from parsers.registry import ParsedFile
-from parsers.source import ParseError
+from parsers.source import ParseError, SourceFile
 
 SEPARATORS = (",", ";", "\t")
 MAX_WARNINGS = 20
@@ -55,6 +55,25 @@ def detect_separator(header: str) -> str:
 def first_content_line(lines: list[str]) -> int | None:
     """Index of the first line that is not blank."""
     return next((i for i, line in enumerate(lines) if line.strip()), None)
+
+
+def head_lines(source: SourceFile, size: int = 16 * 1024) -> list[str]:
+    """The first lines of a text file from its first non-blank one ([] for binary or blank files),
+    for sniffing."""
+    if source.looks_binary():
+        return []
+    lines = source.head_text(size).splitlines()
+    first = first_content_line(lines)
+    return [] if first is None else lines[first:]
+
+
+def text_lines(source: SourceFile) -> tuple[list[str], int]:
+    """All lines, and the index of the first non-blank one (the header of a table)."""
+    lines = source.lines()
+    first = first_content_line(lines)
+    if first is None:
+        raise ParseError("the file is empty")
+    return lines, first
 
 
 def split_header(header: str, sep: str) -> list[str]:
@@ -144,6 +163,15 @@ def rows_with_number(table: Table, column: int, what: str) -> tuple[Table, Numer
     return kept, numeric(kept.cells[column])
 
 
+def rows_by_counter(table: Table, column: str, kind: str) -> tuple[Table, NumericColumn, np.ndarray]:
+    """The rows that have a number in the counter `column` (step or epoch), that column, and the
+    counter as int64 steps (fractional epochs are floored)."""
+    if column not in table.columns:
+        raise ParseError(f"no `{column}` column: not a {kind} file")
+    table, counter = rows_with_number(table, table.columns.index(column), column)
+    return table, counter, np.floor(counter.values).astype(np.int64)
+
+
 def segments_from_counter(counter: np.ndarray, restart_on_equal: bool = False) -> np.ndarray:
     """0, 1, ... per row: a new segment starts where the counter goes back (a run appended to
     the same file); with `restart_on_equal`, a repeated value also starts one (Keras epochs)."""
@@ -199,6 +227,18 @@ class LongRows:
         columns["value"] = np.concatenate(self._values)[order]
         columns["source"] = np.full(len(index), source_name, dtype=object)
         return frame_from_columns(columns)
+
+
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Metrics frames joined into one, rows ordered by line (stable), contract dtypes kept."""
+    columns = {
+        name: np.concatenate(
+            [frame[name].to_numpy(dtype=object if dtype == "category" else dtype) for frame in frames]
+        )
+        for name, dtype in METRIC_COLUMNS.items()
+    }
+    order = np.argsort(columns["line"], kind="stable")
+    return frame_from_columns({name: values[order] for name, values in columns.items()})
 
 
 def capped_warnings(source_name: str, problems: list[tuple[int, str]]) -> list[ParseWarning]:

@@ -9,27 +9,21 @@ are kept as values. The separator is whatever `CSVLogger(separator=...)` was (`,
 
 from __future__ import annotations
 
-import numpy as np
-
 from parsers.formats import _table
 from parsers.model import RunMeta
 from parsers.names import split_and_metric
 from parsers.registry import ParsedFile
-from parsers.source import ParseError, SourceFile
+from parsers.source import SourceFile
 
 FORMAT = "keras_csv"
 FRAMEWORK = "keras"
 
 
 def sniff(source: SourceFile) -> float:
-    if source.looks_binary():
+    lines = _table.head_lines(source, 8 * 1024)
+    if not lines:
         return 0.0
-    lines = source.head_text(8 * 1024).splitlines()
-    first = _table.first_content_line(lines)
-    if first is None:
-        return 0.0
-    sep = _table.detect_separator(lines[first])
-    columns = _table.split_header(lines[first], sep)
+    columns = _table.split_header(lines[0], _table.detect_separator(lines[0]))
     if len(columns) < 2 or columns[0] != "epoch" or "step" in columns:
         return 0.0
     if "loss" in columns or any(c.startswith("val_") for c in columns):
@@ -38,19 +32,15 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    lines = source.lines()
-    first = _table.first_content_line(lines)
-    if first is None:
-        raise ParseError("the file is empty")
+    lines, first = _table.text_lines(source)
     table = _table.read_table(lines, first, _table.detect_separator(lines[first]))
-    if not table.columns or table.columns[0] != "epoch":
-        raise ParseError("the first column is not `epoch`: not a Keras CSVLogger file")
-    table, epoch = _table.rows_with_number(table, 0, "epoch")
-    epochs = epoch.values.astype(np.int64)
+    table, epoch, epochs = _table.rows_by_counter(table, "epoch", "Keras CSVLogger")
     segment = _table.segments_from_counter(epochs, restart_on_equal=True)
     rows = _table.LongRows(epochs, table.lines, epoch=epoch.values, segment=segment)
     numeric_columns = {}
-    for index, name in enumerate(table.columns[1:], start=1):
+    for index, name in enumerate(table.columns):
+        if name == "epoch":
+            continue
         column = numeric_columns[name] = _table.numeric(table.cells[index])
         rows.add(column.values, column.present, *split_and_metric(name), name)
     return _table.parsed_file(

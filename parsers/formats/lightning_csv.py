@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 from parsers.formats import _table
 from parsers.model import LogLine, RunMeta
 from parsers.names import split_and_metric
 from parsers.registry import ParsedFile
-from parsers.source import ParseError, SourceFile
+from parsers.source import SourceFile
 
 FORMAT = "lightning_csv"
 FRAMEWORK = "pytorch"
@@ -28,17 +26,14 @@ _LR_MONITOR = re.compile(r"^lr-(?P<optimizer>[A-Za-z]\w*)(?:/pg(?P<group>\d+))?(
 
 
 def sniff(source: SourceFile) -> float:
-    if source.looks_binary():
+    lines = _table.head_lines(source)
+    if not lines or "," not in lines[0]:
         return 0.0
-    lines = source.head_text(16 * 1024).splitlines()
-    first = _table.first_content_line(lines)
-    if first is None or "," not in lines[first]:
-        return 0.0
-    columns = _table.split_header(lines[first], ",")
+    columns = _table.split_header(lines[0], ",")
     if "step" not in columns or "epoch" not in columns:
         return 0.0
     suffixed = any(_LEVEL_SUFFIX.match(c) or _LR_MONITOR.match(c) for c in columns)
-    sparse = any(",," in line or line.endswith(",") for line in lines[first + 1 : first + 20])
+    sparse = any(",," in line or line.endswith(",") for line in lines[1:20])
     return 0.85 if suffixed or sparse else 0.6
 
 
@@ -60,16 +55,10 @@ def split_metric_for(column: str, columns: set[str]) -> tuple[str, str]:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    lines = source.lines()
-    first = _table.first_content_line(lines)
-    if first is None:
-        raise ParseError("the file is empty")
+    lines, first = _table.text_lines(source)
     table = _table.read_table(lines, first, ",")
-    if "step" not in table.columns:
-        raise ParseError("no `step` column: not a Lightning metrics.csv")
+    table, _, steps = _table.rows_by_counter(table, "step", "Lightning metrics.csv")
     position = {name: i for i, name in enumerate(table.columns)}
-    table, step = _table.rows_with_number(table, position["step"], "step")
-    steps = step.values.astype(np.int64)
     epoch = _table.numeric(table.cells[position["epoch"]]).values if "epoch" in position else None
     rows = _table.LongRows(steps, table.lines, epoch=epoch, segment=_table.segments_from_counter(steps))
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
