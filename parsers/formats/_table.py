@@ -67,6 +67,12 @@ def head_lines(source: SourceFile, size: int = 16 * 1024) -> list[str]:
     return [] if first is None else lines[first:]
 
 
+def header_columns(source: SourceFile) -> list[str]:
+    """The names in the first non-blank line split at its separator ([] when there is none)."""
+    lines = head_lines(source, 8 * 1024)
+    return split_header(lines[0], detect_separator(lines[0])) if lines else []
+
+
 def text_lines(source: SourceFile) -> tuple[list[str], int]:
     """All lines, and the index of the first non-blank one (the header of a table)."""
     lines = source.lines()

@@ -20,10 +20,7 @@ FRAMEWORK = "keras"
 
 
 def sniff(source: SourceFile) -> float:
-    lines = _table.head_lines(source, 8 * 1024)
-    if not lines:
-        return 0.0
-    columns = _table.split_header(lines[0], _table.detect_separator(lines[0]))
+    columns = _table.header_columns(source)
     if len(columns) < 2 or columns[0] != "epoch" or "step" in columns:
         return 0.0
     if "loss" in columns or any(c.startswith("val_") for c in columns):

@@ -18,11 +18,8 @@ FRAMEWORK = "pytorch"
 
 
 def sniff(source: SourceFile) -> float:
-    lines = _table.head_lines(source, 8 * 1024)
-    if not lines:
-        return 0.0
-    columns = _table.split_header(lines[0], ",")
-    if columns[0] == "epoch" and "train_loss" in columns and any(c.startswith("eval_") for c in columns):
+    columns = _table.header_columns(source)
+    if columns[:1] == ["epoch"] and "train_loss" in columns and any(c.startswith("eval_") for c in columns):
         return 0.6
     return 0.0
 
