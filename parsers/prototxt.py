@@ -60,7 +60,8 @@ class Field:
 @dataclass
 class Message:
     """A text-format message. Only the top-level message of a parse carries `comments` and
-    `problems` (every `#` comment and every skipped token anywhere in the text, with its line)."""
+    `problems` (every `#` comment and every skipped token anywhere in the text, with its line).
+    glog cuts long messages (~30 KB), so a net dumped in a log often ends mid-layer: `truncated`."""
 
     fields: list[Field]
     comments: list[tuple[int, str]] = field(default_factory=list)
@@ -69,6 +70,7 @@ class Message:
     # that any field can be quoted verbatim.
     source_lines: list[str] = field(default_factory=list, repr=False, compare=False)
     first_line: int = 1
+    truncated: bool = False  # the text ended before this message's closing brace
 
     def find(self, key: str) -> Field | None:
         """The first field with this key."""
@@ -163,7 +165,8 @@ def parse_prototxt(text: str, first_line: int = 1) -> Message:
             current.fields.append(Field(key, value, line, raw))
             continue
         root.problems.append((line, f"skipped {key!r}: no value"))
-    for _, opened, key in reversed(stack[1:]):
+    for message, opened, key in reversed(stack[1:]):
+        message.truncated = root.truncated = True
         root.problems.append((opened, f"the text ends inside '{key} {{' opened at line {opened}"))
     if not root.fields:
         raise ParseError("no protobuf text-format field (`key: value` or `key { ... }`) found")

@@ -13,19 +13,14 @@ net: "train_val.prototxt"
 test_iter: 736
 # make test net, but don't invoke it from the solver itself
 test_interval: 999999999
-display: 20
-average_loss: 20
-lr_policy: "fixed"
 # lr for unnormalized softmax
 base_lr: 1e-10
+lr_policy: "fixed"
 # high momentum
 momentum: 0.99
+max_iter: 100000
 # no gradient accumulation
 iter_size: 1
-max_iter: 100000
-weight_decay: 0.0005
-snapshot: 4000
-snapshot_prefix: "snapshot/train"
 test_initialization: false
 """
 
@@ -34,7 +29,7 @@ def test_scalars_types_raw_text_and_lines():
     msg = parse_prototxt(SOLVER)
     assert msg.get("net") == "train_val.prototxt"
     assert msg.get_float("base_lr") == 1e-10 and msg.find("base_lr").raw == "1e-10"
-    assert msg.line_of("base_lr") == 9 and msg.line_text(9) == "base_lr: 1e-10"
+    assert msg.line_of("base_lr") == 6 and msg.line_text(6) == "base_lr: 1e-10"
     assert msg.get_int("test_interval") == 999999999
     assert msg.get("test_initialization") is False and msg.get_bool("test_initialization") is False
     assert msg.get_str("lr_policy") == "fixed" and msg.get_str("max_iter") == "100000"
@@ -46,9 +41,9 @@ def test_every_comment_is_kept_with_its_line():
     msg = parse_prototxt(SOLVER)
     assert msg.comments == [
         (3, "make test net, but don't invoke it from the solver itself"),
-        (8, "lr for unnormalized softmax"),
-        (10, "high momentum"),
-        (12, "no gradient accumulation"),
+        (5, "lr for unnormalized softmax"),
+        (8, "high momentum"),
+        (11, "no gradient accumulation"),
     ]
 
 
