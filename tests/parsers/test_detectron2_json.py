@@ -1,16 +1,14 @@
 """detectron2 metrics.json: kept keys, eval rows in split val, NaN tokens, appended runs."""
 
 import math
-from pathlib import Path
 
 import pytest
+from real_log_files import real_log
 
 from parsers import load_paths, validate_metrics
 from parsers.formats import detectron2_json
 from parsers.registry import detect
 from parsers.source import ParseError, SourceFile
-
-REAL_LOGS = Path(__file__).resolve().parents[2] / "../shared/real_logs"
 
 METRICS = """\
 {"data_time": 0.0024, "eta_seconds": 59.75, "fast_rcnn/cls_accuracy": 0.453125, \
@@ -89,9 +87,7 @@ REAL = {
 
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_real_metrics_json(name):
-    path = REAL_LOGS / "detectron2_json" / name
-    if not path.exists():
-        pytest.skip("real logs not available")
+    path = real_log(f"detectron2_json/{name}")
     log = load_paths([path])
     points, (line, step, value), map_points, segments = REAL[name]
     loss = log.metrics[(log.metrics["metric"] == "loss") & (log.metrics["split"] == "train")]
@@ -102,9 +98,7 @@ def test_real_metrics_json(name):
 
 
 def test_real_water_meters_eval_shares_the_train_iteration():
-    path = REAL_LOGS / "detectron2_json" / "water_meters_detector_metrics.json"
-    if not path.exists():
-        pytest.skip("real logs not available")
+    path = real_log("detectron2_json/water_meters_detector_metrics.json")
     log = load_paths([path])
     ap = log.series("map", "val")
     assert ap["step"].tolist() == [499, 999, 1499, 1799] and ap["line"].tolist() == [25, 50, 75, 90]

@@ -1,16 +1,14 @@
 """HuggingFace trainer_state.json: exact values and key lines, eval split, the skipped summary entry."""
 
 import math
-from pathlib import Path
 
 import pytest
+from real_log_files import real_log
 
 from parsers import load_paths, validate_metrics
 from parsers.formats import hf_trainer_state
 from parsers.registry import detect
 from parsers.source import ParseError, SourceFile
-
-REAL_LOGS = Path(__file__).resolve().parents[2] / "../shared/real_logs"
 
 STATE = """\
 {
@@ -135,9 +133,7 @@ REAL = {
 
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_real_trainer_states(name):
-    path = REAL_LOGS / "hf_trainer_state" / name
-    if not path.exists():
-        pytest.skip("real logs not available")
+    path = real_log(f"hf_trainer_state/{name}")
     log = load_paths([path])
     train_points, val_points, (step, value), max_steps = REAL[name]
     assert log.meta.format == "hf_trainer_state" and log.meta.max_iter == max_steps
@@ -148,9 +144,7 @@ def test_real_trainer_states(name):
 
 
 def test_real_whisper_eval_wer_and_last_train_step():
-    path = REAL_LOGS / "hf_trainer_state" / "whisper_large_v2_ja_trainer_state.json"
-    if not path.exists():
-        pytest.skip("real logs not available")
+    path = real_log("hf_trainer_state/whisper_large_v2_ja_trainer_state.json")
     log = load_paths([path])
     wer = log.series("wer", "val")
     assert wer["step"].tolist() == [1000, 2000, 3000, 4000, 5000]
