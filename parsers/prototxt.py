@@ -128,6 +128,8 @@ def parse_prototxt(text: str, first_line: int = 1) -> Message:
     text holds no field at all. `first_line` is the line number of the text's first line (a dump
     that sits inside a log)."""
     lines = text.split("\n")
+    if "\r" in text:  # CRLF files: quote lines without the carriage return
+        lines = [line.rstrip("\r") for line in lines]
     root = Message(fields=[], source_lines=lines, first_line=first_line)
     tokens = _tokenize(text, first_line, root)
     stack: list[tuple[Message, int, str]] = [(root, first_line, "")]  # message, opened at, key

@@ -37,6 +37,12 @@ def test_scalars_types_raw_text_and_lines():
     assert msg.problems == []
 
 
+def test_crlf_lines_are_quoted_without_carriage_return():
+    msg = parse_prototxt("base_lr: 0.01\r\nmomentum: 0.9 # m\r\n")
+    assert msg.get_float("momentum") == 0.9 and msg.line_text(2) == "momentum: 0.9 # m"
+    assert msg.comments == [(2, "m")]
+
+
 def test_every_comment_is_kept_with_its_line():
     msg = parse_prototxt(SOLVER)
     assert msg.comments == [
