@@ -259,23 +259,24 @@ def net_facts(msg: Message, meta: RunMeta, source: str, phase: str | None = None
             line = flag.line if flag else layer.name_line
             meta.batchnorm.append(BatchNormLayer(layer.name, layer.phase, use_global, at(line)))
 
-    training = [layer for layer in layers if layer.phase != "test"] if phase != "test" else layers
-    losses = [i for i, layer in enumerate(training) if layer.is_loss]
-    main_loss = _main_loss(training, losses)
-    _input_facts(msg, training, meta, at, training=phase != "test", has_loss=bool(losses))
-    fed_by_data = any(layer.is_data and layer.type not in _SHAPED_INPUTS for layer in training)
+    # The layers of the phase being trained (all of them in a net printed for the TEST phase).
+    active = [layer for layer in layers if layer.phase != "test"] if phase != "test" else layers
+    losses = [i for i, layer in enumerate(active) if layer.is_loss]
+    main_loss = _main_loss(active, losses)
+    _input_facts(msg, active, meta, at, training=phase != "test", has_loss=bool(losses))
+    fed_by_data = any(layer.is_data and layer.type not in _SHAPED_INPUTS for layer in active)
     complete = not msg.truncated and (main_loss is not None or not fed_by_data)
     if complete and main_loss is not None:
-        _loss_facts(training[main_loss], meta, at)
+        _loss_facts(active[main_loss], meta, at)
     if complete:
-        _classes(training, main_loss, meta, at)
+        _classes(active, main_loss, meta, at)
 
-    weight_layers = [layer for layer in training if layer.is_weight_layer]
+    weight_layers = [layer for layer in active if layer.is_weight_layer]
     if weight_layers:
         meta.set("depth", len(weight_layers))
         meta.set("weight_fillers", [f for layer in weight_layers if (f := _filler(layer, at))])
-    residual = next((layer for layer in training if _is_shortcut(layer)), None)
-    if residual is not None or (complete and training):
+    residual = next((layer for layer in active if _is_shortcut(layer)), None)
+    if residual is not None or (complete and active):
         meta.set("has_residual", residual is not None, at(residual.name_line) if residual else None)
 
 
