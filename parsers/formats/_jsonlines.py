@@ -18,7 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from parsers.model import ParseWarning, frame_from_columns
+from parsers.model import ParseWarning, RunMeta, frame_from_columns
+from parsers.registry import ParsedFile
+from parsers.source import ParseError
 
 MAX_WARNINGS = 20
 
@@ -128,6 +130,17 @@ class Restarts:
         return self.segment
 
 
+@dataclass(frozen=True)
+class At:
+    """Where the values of one record go in the metrics frame (None: not known)."""
+
+    step: int
+    line: int  # 1-based line in the file
+    segment: int = 0
+    epoch: float | None = None
+    wall_time: float | None = None
+
+
 class MetricRows:
     """The tidy metrics frame, built one value at a time."""
 
@@ -139,47 +152,28 @@ class MetricRows:
     def __len__(self) -> int:
         return len(self.columns["step"])
 
-    def add(
-        self,
-        step: int,
-        split: str,
-        metric: str,
-        name: str,
-        value: float,
-        line: int,
-        segment: int = 0,
-        epoch: float = math.nan,
-        wall_time: float = math.nan,
-    ) -> None:
-        row = (step, epoch, split, metric, name, value, wall_time, line, segment)
+    def add(self, at: At, split: str, metric: str, name: str, value: float) -> None:
+        epoch = math.nan if at.epoch is None else at.epoch
+        wall_time = math.nan if at.wall_time is None else at.wall_time
+        row = (at.step, epoch, split, metric, name, value, wall_time, at.line, at.segment)
         for column, item in zip(self.columns.values(), row, strict=True):
             column.append(item)
 
-    def add_record(
-        self,
-        obj: dict[str, Any],
-        rule: KeyRule,
-        step: int,
-        line: int,
-        segment: int = 0,
-        epoch: float = math.nan,
-        wall_time: float = math.nan,
-    ) -> int:
-        """One row per numeric value whose key `rule` maps to a metric; returns how many."""
-        added = 0
+    def add_record(self, at: At, obj: dict[str, Any], rule: KeyRule) -> None:
+        """One row per numeric value whose key `rule` maps to a (split, metric)."""
         for key, raw in obj.items():
             target = rule(key)
             if target is None:
                 continue
             value = as_number(raw)
-            if value is None:
-                continue
-            self.add(step, target[0], target[1], key, value, line, segment, epoch, wall_time)
-            added += 1
-        return added
-
-    def has_metric(self, metric: str) -> bool:
-        return metric in self.columns["metric"]
+            if value is not None:
+                self.add(at, target[0], target[1], key, value)
 
     def frame(self, source_name: str) -> pd.DataFrame:
         return frame_from_columns({**self.columns, "source": [source_name] * len(self)})
+
+    def parsed(self, source_name: str, meta: RunMeta, problems: Problems, missing: str) -> ParsedFile:
+        """The plug-in's result; ParseError saying what was `missing` when no value was read."""
+        if not len(self):
+            raise ParseError(missing)
+        return ParsedFile(self.frame(source_name), meta, problems.warnings(), problems.count)

@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from parsers.formats._jsonlines import MetricRows, Problems, Restarts, as_step, json_lines, sniff_objects
+from parsers.formats._jsonlines import At, MetricRows, Problems, Restarts, as_step, json_lines, sniff_objects
 from parsers.model import RunMeta
 from parsers.names import canonical_metric, split_and_metric
 from parsers.registry import ParsedFile
-from parsers.source import ParseError, SourceFile
+from parsers.source import SourceFile
 
 FORMAT = "detectron2_json"
 FRAMEWORK = "pytorch"
@@ -67,12 +67,6 @@ def parse(source: SourceFile) -> ParsedFile:
         if step is None:
             problems.add(record.line, "no iteration number; line skipped")
             continue
-        rows.add_record(record.obj, metric_of, step, record.line, restarts.at(step))
-    if not len(rows):
-        raise ParseError("no detectron2 metrics rows (JSON lines with an `iteration`)")
-    return ParsedFile(
-        metrics=rows.frame(source.name),
-        meta=RunMeta(framework=FRAMEWORK, format=FORMAT),
-        warnings=problems.warnings(),
-        skipped_lines=problems.count,
-    )
+        rows.add_record(At(step, record.line, restarts.at(step)), record.obj, metric_of)
+    meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
+    return rows.parsed(source.name, meta, problems, "no detectron2 metrics rows (with an `iteration`)")

@@ -15,12 +15,12 @@ before the cut.
 from __future__ import annotations
 
 import json
-import math
 import re
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from parsers.formats._jsonlines import MetricRows, Problems, Restarts, as_number, as_step
+from parsers.formats._jsonlines import At, MetricRows, Problems, Restarts, as_number, as_step
 from parsers.model import LogLine, RunMeta
 from parsers.names import split_and_metric
 from parsers.registry import ParsedFile
@@ -77,15 +77,8 @@ def parse(source: SourceFile) -> ParsedFile:
         if isinstance(entry, dict):
             _add_entry(rows, restarts, problems, entry, text, position, end, line)
         position = end
-    if not len(rows):
-        raise ParseError("log_history holds no logged metrics")
-    history_end = position
-    return ParsedFile(
-        metrics=rows.frame(source.name),
-        meta=_meta(source.name, text, start.start(), history_end, problems),
-        warnings=problems.warnings(),
-        skipped_lines=problems.count,
-    )
+    meta = _meta(source.name, text, start.start(), position, problems)
+    return rows.parsed(source.name, meta, problems, "log_history holds no logged metrics")
 
 
 def _skip_separators(text: str, position: int) -> int:
@@ -110,8 +103,7 @@ def _add_entry(
     if step is None:
         problems.add(line, "log_history entry without a step; skipped")
         return
-    epoch = as_number(entry.get("epoch"))
-    segment = restarts.at(step)
+    at = At(step, line, restarts.at(step), epoch=as_number(entry.get("epoch")))
     key_lines = {
         match[1]: line + text.count("\n", start, match.start()) for match in _KEY.finditer(text, start, end)
     }
@@ -120,16 +112,7 @@ def _add_entry(
         value = as_number(raw)
         if target is None or value is None:
             continue
-        rows.add(
-            step,
-            target[0],
-            target[1],
-            key,
-            value,
-            key_lines.get(key, line),
-            segment,
-            epoch=math.nan if epoch is None else epoch,
-        )
+        rows.add(replace(at, line=key_lines.get(key, line)), target[0], target[1], key, value)
 
 
 def _meta(name: str, text: str, history_start: int, history_end: int, problems: Problems) -> RunMeta:

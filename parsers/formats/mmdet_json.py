@@ -23,6 +23,7 @@ from functools import cache
 from itertools import pairwise
 
 from parsers.formats._jsonlines import (
+    At,
     JsonLine,
     MetricRows,
     Problems,
@@ -35,7 +36,7 @@ from parsers.formats._mmcv_config import quote_in_single_line, read_config_facts
 from parsers.model import RunMeta
 from parsers.names import canonical_metric, split_and_metric
 from parsers.registry import ParsedFile
-from parsers.source import ParseError, SourceFile
+from parsers.source import SourceFile
 
 FORMAT = "mmdet_json"
 FRAMEWORK = "pytorch"
@@ -99,17 +100,8 @@ def parse(source: SourceFile) -> ParsedFile:
         else:
             step = steps.val(epoch)
             rule = val_metric
-        segment = restarts.at(step)
-        rows.add_record(record.obj, rule, step, record.line, segment, epoch=_float_or_nan(epoch))
-    if not len(rows):
-        raise ParseError('no mmdetection train/val lines (JSON lines with "mode": "train")')
-    return ParsedFile(
-        metrics=rows.frame(source.name), meta=meta, warnings=problems.warnings(), skipped_lines=problems.count
-    )
-
-
-def _float_or_nan(value: int | None) -> float:
-    return float("nan") if value is None else float(value)
+        rows.add_record(At(step, record.line, restarts.at(step), epoch=epoch), record.obj, rule)
+    return rows.parsed(source.name, meta, problems, 'no mmdetection train/val lines (with "mode": "train")')
 
 
 class _GlobalSteps:

@@ -1,0 +1,80 @@
+"""mmengine (mmdetection 3.x, mmpretrain, mmseg 1.x, ...) `vis_data/scalars.json` and the
+`vis_data/<timestamp>.json` beside it: one JSON object per line, every object with a `step`.
+
+Train lines: `{"lr": ..., "loss": ..., "loss_cls": ..., "epoch": 1, "iter": 50, "memory": ...,
+"step": 50}` where `iter` and `step` are the GLOBAL iteration. Val lines hold the evaluator's keys
+(`coco/bbox_mAP`, `accuracy/top1`, `pascal_voc/mAP`, `mIoU`) and no `iter`; with the default
+epoch-based logging their `step` is the EPOCH number, not an iteration, so such a line is placed
+at the last train step before it (validation runs right after its epoch). The dataset prefix of
+val keys is dropped for the metric (`coco/bbox_mAP` -> `map`, `accuracy/top1` -> `accuracy`);
+timings and memory are left out. A step going back (a resumed run appended) starts a segment.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from parsers.formats._jsonlines import (
+    At,
+    MetricRows,
+    Problems,
+    Restarts,
+    as_number,
+    as_step,
+    json_lines,
+    sniff_objects,
+)
+from parsers.model import RunMeta
+from parsers.names import canonical_metric, split_and_metric
+from parsers.registry import ParsedFile
+from parsers.source import SourceFile
+
+FORMAT = "mmengine_json"
+FRAMEWORK = "pytorch"
+
+_NOT_METRICS = {"step", "iter", "epoch", "memory", "data_time", "time", "eta"}
+
+
+def sniff(source: SourceFile) -> float:
+    if source.looks_binary():
+        return 0.0
+    objects = sniff_objects(source.head_text())
+    train = any("step" in obj and "iter" in obj and ("loss" in obj or "lr" in obj) for obj in objects)
+    return 0.85 if train and not any("mode" in obj for obj in objects) else 0.0
+
+
+@cache
+def train_metric(key: str) -> tuple[str, str] | None:
+    return None if key in _NOT_METRICS else split_and_metric(key)
+
+
+@cache
+def val_metric(key: str) -> tuple[str, str] | None:
+    if key in _NOT_METRICS:
+        return None
+    return "val", canonical_metric(key.rsplit("/", 1)[-1])
+
+
+def parse(source: SourceFile) -> ParsedFile:
+    problems = Problems(source.name)
+    records = list(json_lines(source.lines(), problems))
+    by_epoch = any("epoch" in r.obj and "iter" in r.obj for r in records)
+    rows = MetricRows()
+    restarts = Restarts()
+    last_train = 0
+    for record in records:
+        step = as_step(record.obj.get("step"))
+        if step is None:
+            problems.add(record.line, "no step number; line skipped")
+            continue
+        if "iter" in record.obj:
+            last_train = step
+            epoch = as_number(record.obj.get("epoch"))
+            rule = train_metric
+        else:
+            epoch = float(step) if by_epoch else None
+            step = last_train if by_epoch else step
+            rule = val_metric
+        rows.add_record(At(step, record.line, restarts.at(step), epoch=epoch), record.obj, rule)
+    meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
+    return rows.parsed(source.name, meta, problems, "no mmengine scalars (JSON lines with a `step`)")
