@@ -1,0 +1,161 @@
+"""Shared pieces of the plain-text log plug-ins (stdout of PyTorch-ecosystem trainers, Keras, MXNet).
+
+Text logs write numbers the way Python prints them (`nan`, `-inf`, `1.000e-02`), prefix lines with
+one of a handful of logging formats, and carry timestamps in several shapes (some without a year).
+The plug-ins find their records with whole-buffer regexes and turn match offsets into line numbers
+with `LineCounter`, which counts newlines in C between consecutive offsets instead of splitting the
+file into a list of lines.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+
+# A number as Python/NumPy/PyTorch print it, `nan`/`inf` included (any case, optional sign).
+NUMBER = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf(?:inity)?))"
+
+# Keys that describe speed, time or memory, never the training curve.
+TIMING_KEYS = frozenset(
+    {
+        "time",
+        "data",
+        "data_time",
+        "batch_time",
+        "iter_time",
+        "eta",
+        "speed",
+        "memory",
+        "mem",
+        "max_mem",
+        "max_memory",
+        "elapsed",
+        "throughput",
+        "img/s",
+        "imgs/s",
+        "samples/s",
+        "samples/sec",
+        "it/s",
+        "s/it",
+        "tokens/s",
+        "tok/s",
+        "time_cost",
+        "runtime",
+        "samples_per_second",
+        "steps_per_second",
+    }
+)
+
+_LOG_PREFIX = re.compile(
+    r"""^\s*(?:
+        \d{4}[-/]\d\d[-/]\d\d[\sT]\d\d:\d\d:\d\d(?:[,.]\d+)?\s*(?:-\s*)?   # 2021-05-07 19:45:33,123 -
+            (?:[\w.\[\]:]+\s+-\s+)?                                     # mmdet - / train.py[line:123] -
+            (?:(?:INFO|WARNING|WARN|DEBUG|ERROR|CRITICAL)\b\s*[:\-]?\s*)?
+      | \[\d\d/\d\d\s\d\d:\d\d:\d\d[^\]\n]{0,60}\]:?\s*                 # detectron2 [11/18 18:14:12 d2.x]:
+            (?:[\w.]+\s+(?:INFO|WARNING|DEBUG|ERROR):\s*)?              # [11/18 18:14:12] d2.x INFO:
+      | (?:INFO|WARNING|DEBUG|ERROR)\s+-\s+\d\d/\d\d/\d\d\s+\d\d:\d\d:\d\d\s+-\s+[\d:]+\s+-\s+   # SwAV
+      | (?:INFO|WARNING|DEBUG|ERROR|CRITICAL):[\w.<>]*:                 # logging.basicConfig default
+      | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s\w{3}\s+\d+\s\d\d:\d\d:\d\d\s\d{4}\s*   # time.ctime()
+    )""",
+    re.VERBOSE,
+)
+
+_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+_ISO_TIME = re.compile(r"(\d{4})[-/](\d\d)[-/](\d\d)[\sT](\d\d):(\d\d):(\d\d)(?:[,.](\d+))?")
+_CTIME = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s(\w{3})\s+(\d+)\s(\d\d):(\d\d):(\d\d)\s(\d{4})")
+_SHORT_YEAR = re.compile(r"(\d\d)/(\d\d)/(\d\d)\s+(\d\d):(\d\d):(\d\d)")  # SwAV: mm/dd/yy
+_NO_YEAR = re.compile(r"\[(\d\d)/(\d\d)\s(\d\d):(\d\d):(\d\d)")  # detectron2: [mm/dd HH:MM:SS
+_YEAR_SECONDS = 365 * 86400.0
+
+
+def to_float(text: str) -> float:
+    """A printed number as float (`nan`, `-nan`, `inf`, `Infinity` included)."""
+    return float(text)
+
+
+def strip_log_prefix(line: str) -> str:
+    """The message of a log line without its logging prefix (timestamp, logger name, level)."""
+    found = _LOG_PREFIX.match(line)
+    return line[found.end() :] if found else line
+
+
+def has_log_prefix(line: str) -> bool:
+    return _LOG_PREFIX.match(line) is not None
+
+
+class LineCounter:
+    """1-based line numbers of offsets into a text, for offsets visited in increasing order."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._offset = 0
+        self._line = 1
+
+    def line(self, offset: int) -> int:
+        if offset < self._offset:  # rare: a caller went back; count from the start again
+            self._offset, self._line = 0, 1
+        self._line += self._text.count("\n", self._offset, offset)
+        self._offset = offset
+        return self._line
+
+
+def line_at(text: str, offset: int) -> str:
+    """The whole line that holds `offset`."""
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def _seconds(year: int, month: int, day: int, hour: int, minute: int, second: int, frac: str = "") -> float:
+    whole = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    return whole + (float("0." + frac) if frac else 0.0)
+
+
+def timestamp(line: str) -> tuple[float, bool] | None:
+    """(seconds, has_year) of the timestamp near the start of a log line, or None. Recognised:
+    `2021-05-07 19:45:33,123`, `2023/02/10 10:23:45`, `Wed Oct 28 02:19:41 2020`, SwAV's
+    `09/02/20 14:18:08` and detectron2's yearless `[11/18 18:14:12`."""
+    head = line[:80]
+    try:
+        if found := _ISO_TIME.search(head):
+            y, mo, d, h, mi, s, frac = found.groups()
+            return _seconds(int(y), int(mo), int(d), int(h), int(mi), int(s), frac or ""), True
+        if found := _CTIME.search(head):
+            month = _MONTHS.get(found[1].lower())
+            if month is None:
+                return None
+            return _seconds(int(found[6]), month, int(found[2]), *map(int, found.groups()[2:5])), True
+        if found := _NO_YEAR.match(head):
+            return _seconds(2001, *map(int, found.groups())), False
+        if found := _SHORT_YEAR.search(head):
+            mo, d, y, h, mi, s = map(int, found.groups())
+            return _seconds(2000 + y, mo, d, h, mi, s), True
+    except (ValueError, OverflowError):  # 99/99 dates and the like in noise lines
+        return None
+    return None
+
+
+class WallClock:
+    """Seconds since the first timestamped record; yearless stamps that go back by months are taken
+    to have crossed New Year."""
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+        self._last: float | None = None
+        self._years = 0.0
+
+    def since_start(self, line: str) -> float:
+        stamp = timestamp(line)
+        if stamp is None:
+            return math.nan
+        seconds, has_year = stamp
+        if not has_year:
+            seconds += self._years
+            if self._last is not None and seconds < self._last - 180 * 86400.0:
+                self._years += _YEAR_SECONDS
+                seconds += _YEAR_SECONDS
+        self._last = seconds
+        if self._start is None:
+            self._start = seconds
+        return seconds - self._start

@@ -1,0 +1,435 @@
+"""Hyper-parameter echoes in text training logs -> RunMeta facts, each with the line that states it.
+
+PyTorch-ecosystem trainers echo their settings in a handful of shapes: argparse `Namespace(lr=0.1,
+...)`, HF `TrainingArguments(` blocks (one `key=value,` per line), mmcv/mmengine Python config dumps
+(`optimizer = dict(type='SGD', lr=0.02, ...)`, values sometimes on the next line), printed dicts,
+YAML dumps (detectron2's `SOLVER:` / `  BASE_LR: 0.02`), `key: value` lines of a logger and the
+command line (`--lr=5e-4`). All are read as (path, key, value text) echoes; one table then maps keys
+to facts. Nothing is evaluated: the log is user text.
+
+Only the first 2000 lines are read in full (the header is where settings are echoed) plus, anywhere
+in the file, the lines that open a settings block or say that weights were loaded, so a 1 GB log
+costs one regex scan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from parsers.formats._textlog import LineCounter, has_log_prefix, strip_log_prefix
+from parsers.model import LogLine, RunMeta
+
+HEAD_LINES = 2000
+_MAX_BLOCK_LINES = 1500
+_MAX_VALUE_CHARS = 200
+
+# Lines worth reading beyond the head: settings blocks and weight loading.
+_TRIGGER = re.compile(
+    r"Namespace\(|Arguments\(|Config:|config:|[Pp]retrained|load_from|load_state_dict|_IncompatibleKeys"
+    r"|Some weights of|All the weights of|[Ff]ine-?tun\w* from|--weights|Loading from|from scratch"
+)
+_CALL_LINE = re.compile(r"\b(?:Namespace|\w*Arguments|\w*Config)\((?!\))")
+_BLOCK_OPENER = re.compile(r"(?:\w*Arguments\(|Config:|[Ff]ull config:|config_file=\S*:)\s*$")
+
+_VALUE = r"""'[^'\n]*'|"[^"\n]*"|\[[^\[\]]*\]|\([^()]*\)|[^,()\[\]{}\s][^,()\[\]{}\n]*+(?!\()"""
+_TOKEN = re.compile(
+    rf"""(?P<dict>(?P<dname>[A-Za-z_]\w*)\s*=\s*dict\()
+    |(?P<kv>(?P<key>[A-Za-z_]\w*)\s*=\s*(?P<val>{_VALUE}))
+    |(?P<open>(?P<oname>[A-Za-z_]\w*)\s*=\s*[\[({{])
+    |(?P<call>[A-Za-z_][\w.]*\()
+    |(?P<str>'[^'\n]*'|"[^"\n]*")
+    |(?P<lp>[\[({{])|(?P<rp>[\])}}])""",
+    re.VERBOSE,
+)
+_DICT_PAIR = re.compile(r"""['"]([A-Za-z_][\w.\-]*)['"]\s*:\s*('[^']*'|"[^"]*"|\[[^\[\]]*\]|[^,{}\[\]'"]+)""")
+_YAML_LINE = re.compile(r"^(\s*)(?:[^\w\s]+\s*)?([A-Za-z_][\w.\-]*)\s*(?::(?=\s|$)|=)\s*(.*?)\s*,?\s*$")
+_MORE_PAIRS = re.compile(r"[,|]\s*[A-Za-z_][\w .]*\s*[:=]\s*[-+\d.]")  # `loss: 1, acc: 2` is a metric line
+# A value with blanks outside quotes or brackets is a sentence, not a setting.
+_PROSE = re.compile(r"^(?!['\"\[({]).*\s")
+_METRIC_KEY = re.compile(r"loss|acc|^(?:perplexity|ppl|map|bleu|f1|auc)$", re.IGNORECASE)
+_CLI_PAIR = re.compile(r"(?:^|\s)--([A-Za-z][\w\-]*)(?:=|\s+)(?!--)(\S+)")
+_METRIC_DICT_KEY = re.compile(r"""['"](?:[\w/]*loss[\w/]*|eval_\w+|train_runtime)['"]\s*:""")
+
+_PRETRAINED_PHRASES = [
+    (re.compile(r"Loading pretrained (?:weights|model|checkpoint)s?(?: from)?:?\s*['\"]?([^\s'\"]+)?"), True),
+    (re.compile(r"\b[Ll]oad(?:ing|ed|s)? (?:the )?pretrained\b"), True),
+    (re.compile(r"\bload_state_dict\b"), True),
+    (re.compile(r"_IncompatibleKeys\(missing_keys="), True),
+    (re.compile(r"Some weights of \S+ were not initialized from the model checkpoint at (\S+?)\s"), True),
+    (re.compile(r"Some weights of the model checkpoint at (\S+?) were not used"), True),
+    (re.compile(r"All the weights of \S+ were initialized from the model checkpoint at (\S+?)\.?$"), True),
+    (re.compile(r"[Ff]ine-?tun(?:e|ing) from:?\s*['\"]?([^\s'\"]+)"), True),
+    (re.compile(r"\[Checkpointer\] Loading from (\S+) \.\.\."), True),
+    (re.compile(r"from pretrained model (\S+)"), True),
+    (re.compile(r"\bweights\s*=\s*['\"]?([\w.]*IMAGENET[\w.]*|DEFAULT)\b"), True),
+    (re.compile(r"\bpretrained\s*=\s*True\b"), True),
+    (re.compile(r"\b(?:weights\s*=\s*None|pretrained\s*=\s*False)\b"), False),
+    (re.compile(r"No checkpoint found\. Initializing model from scratch"), False),
+    (re.compile(r"\b(?:start|starting|train|training) (?:training )?from scratch\b", re.IGNORECASE), False),
+]
+
+_FLOAT_FACTS = {
+    "lr": "base_lr",
+    "learning_rate": "base_lr",
+    "base_lr": "base_lr",
+    "lr0": "base_lr",
+    "momentum": "momentum",
+    "weight_decay": "weight_decay",
+    "wd": "weight_decay",
+}
+_INT_FACTS = {
+    "batch_size": "batch_size",
+    "per_device_train_batch_size": "batch_size",
+    "train_batch_size": "batch_size",
+    "samples_per_gpu": "batch_size",
+    "ims_per_batch": "batch_size",
+    "epochs": "epochs",
+    "num_train_epochs": "epochs",
+    "max_epochs": "epochs",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "n_epoch": "epochs",
+    "total_epochs": "epochs",
+    "max_steps": "max_iter",
+    "max_iter": "max_iter",
+    "max_iters": "max_iter",
+}
+_CLIP_KEYS = {"clip_grad", "max_grad_norm", "clip_grad_norm", "gradient_clip_val", "clip_norm", "grad_clip"}
+_OPTIMIZER_KEYS = {"optimizer", "optim", "opt", "optimizer_type", "optimizer_name"}
+_NET_KEYS = {"arch", "model", "model_name", "model_name_or_path", "network", "net", "architecture"}
+_NET_KEYS |= {"model_type", "backbone"}
+_WEIGHT_KEYS = {"pretrained", "weights", "load_from", "pretrained_model", "pretrained_weights"}
+_WEIGHT_KEYS |= {"pretrained_path", "init_checkpoint", "finetune", "finetune_from"}
+# Parents whose settings belong to a sub-module or another phase, not to the optimisation of the run.
+_FOREIGN_PARENT = re.compile(r"norm|bn|backbone|neck|head|model|val|test|eval|sched|warmup|lr_config|ema|swa")
+# Longest first: `adamw_torch` is AdamW, `nadam` is not Adam.
+_OPTIMIZERS = ("adamw", "adamax", "nadam", "radam", "adam", "sgd", "rmsprop", "adadelta", "adagrad")
+_OPTIMIZERS += ("adafactor", "lamb", "lars", "lion", "novograd", "ftrl")
+_TRUE = {"true", "1", "yes", "on"}
+_HALF_PRECISIONS = {"fp16", "bf16", "16", "16-mixed", "bf16-mixed"}
+_NONE = {"none", "null", "", "false", "0"}
+_WEIGHT_FILE = re.compile(
+    r"\.(?:pth|pt|pkl|ckpt|bin|h5|caffemodel|safetensors|params|npz)\b|://|imagenet|DEFAULT"
+)
+
+
+@dataclass(frozen=True)
+class Echo:
+    """One echoed setting: `path` holds the enclosing section names (`optimizer`, `SOLVER`)."""
+
+    path: tuple[str, ...]
+    key: str
+    value: str
+    where: LogLine
+
+    @property
+    def dotted(self) -> str:
+        return ".".join((*self.path, self.key))
+
+
+@dataclass
+class _Claims:
+    """Evidence about weight loading, applied after all echoes: positive evidence wins (weights were
+    loaded even if a flag elsewhere says `pretrained=False`)."""
+
+    loaded: list[tuple[str | None, LogLine]] = field(default_factory=list)
+    scratch: list[LogLine] = field(default_factory=list)
+
+    def apply(self, meta: RunMeta) -> None:
+        if self.loaded:
+            meta.set("pretrained", True, self.loaded[0][1])
+            named = [(origin, where) for origin, where in self.loaded if origin]
+            if named:
+                meta.set("pretrained_from", named[0][0], named[0][1])
+        elif self.scratch:
+            meta.set("pretrained", False, self.scratch[0])
+
+
+def hyperparams_from_text(text: str, source: str, meta: RunMeta) -> None:
+    """Fill `meta` (facts + `hyperparams`) from the settings a text log echoes."""
+    echoes, claims = read_echoes(text, source)
+    for echo in echoes:
+        meta.hyperparams.setdefault(echo.dotted, echo.value[:_MAX_VALUE_CHARS])
+        _apply(echo, meta, claims)
+    _compound_facts(echoes, meta)
+    claims.apply(meta)
+
+
+def read_echoes(text: str, source: str) -> tuple[list[Echo], _Claims]:
+    """Every echoed setting in file order, and the weight-loading evidence."""
+    lines = _candidate_lines(text)
+    echoes: list[Echo] = []
+    claims = _Claims()
+    numbers = sorted(lines)
+    index = 0
+    sections: list[tuple[int, str]] = []  # YAML sections open above the current line: (indent, name)
+    previous = 0
+    while index < len(numbers):
+        number = numbers[index]
+        line = lines[number]
+        message = strip_log_prefix(line)
+        if number != previous + 1:
+            sections = []
+        opener = message.strip()
+        if opener == "Environment info:":  # library versions, not settings
+            skipped = _environment_block(lines, number)
+            index += len(skipped) + 1
+            previous = number + len(skipped)
+            continue
+        if opener == "Config:" or opener.endswith("Arguments("):
+            # mmcv config dump / HF TrainingArguments block: Python-call text over many lines
+            block = _block(lines, number)
+            unit = "\n".join(block) if opener == "Config:" else "\n".join([opener, *block])
+            echoes += _python_echoes(unit, number + 1 if opener == "Config:" else number, source, lines)
+            index += len(block) + 1
+            previous = number + len(block)
+            sections = []
+            continue
+        previous = number
+        call = _CALL_LINE.search(message)
+        if call:
+            echoes += _python_echoes(message[call.start() :], number, source, lines)
+        else:
+            echoes += _line_echoes(line, message, number, source, sections)
+        _claim_phrases(line, number, source, claims)
+        index += 1
+    return echoes, claims
+
+
+def _candidate_lines(text: str) -> dict[int, str]:
+    """Line number -> text for the head of the file and, beyond it, trigger lines and the blocks
+    they open."""
+    head_end = 0
+    for _ in range(HEAD_LINES):
+        head_end = text.find("\n", head_end) + 1
+        if head_end == 0:
+            head_end = len(text)
+            break
+    lines = dict(enumerate(text[:head_end].split("\n"), start=1))
+    if head_end >= len(text):
+        return lines
+    lines.pop(max(lines), None)  # the empty tail after the last newline of the head
+    counter = LineCounter(text)
+    counter.line(head_end)
+    last_end = head_end
+    for found in _TRIGGER.finditer(text, head_end):
+        if found.start() < last_end:
+            continue
+        start = text.rfind("\n", 0, found.start()) + 1
+        number = counter.line(start)
+        end = _line_end(text, start)
+        line = text[start:end]
+        lines[number] = line
+        last_end = end
+        if _BLOCK_OPENER.search(line):
+            for offset in range(1, _MAX_BLOCK_LINES):
+                start, end = end + 1, _line_end(text, end + 1)
+                if start > len(text):
+                    break
+                block_line = text[start:end]
+                lines[number + offset] = block_line
+                last_end = end
+                if not block_line.strip() or block_line.strip() == ")":
+                    break
+    return lines
+
+
+def _line_end(text: str, start: int) -> int:
+    end = text.find("\n", start)
+    return len(text) if end < 0 else end
+
+
+def _block(lines: dict[int, str], number: int) -> list[str]:
+    """The lines below the block opener at `number`, up to a blank line or a lone `)`."""
+    block = []
+    for offset in range(1, _MAX_BLOCK_LINES):
+        line = lines.get(number + offset)
+        if line is None or not line.strip():
+            break
+        block.append(line)
+        if line.strip() == ")":
+            break
+    return block
+
+
+def _environment_block(lines: dict[int, str], number: int) -> list[str]:
+    """The lines of an mmcv `Environment info:` table, which ends at its second dashed rule."""
+    block: list[str] = []
+    rules = 0
+    for offset in range(1, _MAX_BLOCK_LINES):
+        line = lines.get(number + offset)
+        if line is None:
+            break
+        block.append(line)
+        rules += line.startswith("-" * 10)
+        if rules == 2:
+            break
+    return block
+
+
+def _python_echoes(unit: str, first_line: int, source: str, lines: dict[int, str]) -> list[Echo]:
+    """Echoes of Python-call text (`Namespace(...)`, `TrainingArguments(...)`, mmcv config dumps):
+    `name=dict(` opens a named section, a bare call is transparent, and settings inside anonymous
+    brackets (pipeline lists) are skipped."""
+    echoes = []
+    stack: list[str | None] = []
+    counter = LineCounter(unit)
+    for token in _TOKEN.finditer(unit):
+        kind = token.lastgroup
+        if kind == "dict":
+            stack.append(token["dname"])
+        elif kind == "kv" and None not in stack:
+            number = first_line + counter.line(token.start()) - 1
+            path = tuple(name for name in stack if name)
+            value = _unquote(token["val"].strip())
+            echoes.append(Echo(path, token["key"], value, _quote(source, number, lines)))
+        elif kind == "open":
+            stack.append(token["oname"])
+        elif kind == "call":
+            stack.append("")
+        elif kind == "lp":
+            stack.append(None)
+        elif kind == "rp" and stack:
+            stack.pop()
+    return echoes
+
+
+def _line_echoes(line: str, message: str, number: int, source: str, sections: list) -> list[Echo]:
+    where = LogLine(source, number, line.strip())
+    stripped = message.strip()
+    if stripped.startswith("{") or re.match(r"^[\w ]+:\s*\{", stripped):
+        if _METRIC_DICT_KEY.search(stripped):
+            return []
+        return [Echo((), k, _unquote(v.strip()), where) for k, v in _DICT_PAIR.findall(stripped)]
+    if re.search(r"\.py\b", stripped) and " --" in stripped:
+        return [Echo((), k.replace("-", "_"), _unquote(v), where) for k, v in _CLI_PAIR.findall(stripped)]
+    found = _YAML_LINE.match(message)
+    if not found or _MORE_PAIRS.search(found[3]):
+        return []
+    indent, key, value = len(found[1]), found[2], found[3]
+    while sections and sections[-1][0] >= indent:
+        sections.pop()
+    if not value:
+        if not has_log_prefix(line) and ":" in message:
+            sections.append((indent, key))
+        return []
+    if _PROSE.search(value) or _METRIC_KEY.search(key):  # `wandb: Currently logged in as ...`, `Loss: 0.53`
+        return []
+    return [Echo(tuple(name for _, name in sections), key, _unquote(value), where)]
+
+
+def _claim_phrases(line: str, number: int, source: str, claims: _Claims) -> None:
+    for pattern, loaded in _PRETRAINED_PHRASES:
+        found = pattern.search(line)
+        if not found:
+            continue
+        where = LogLine(source, number, line.strip())
+        if loaded:
+            origin = found.group(1) if pattern.groups else None
+            claims.loaded.append((origin.rstrip(".,") if origin else None, where))
+        else:
+            claims.scratch.append(where)
+        return
+
+
+def _quote(source: str, number: int, lines: dict[int, str]) -> LogLine:
+    return LogLine(source, number, lines.get(number, "").strip())
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def _number(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _apply(echo: Echo, meta: RunMeta, claims: _Claims) -> None:
+    """Map one echo onto a RunMeta fact (first statement wins, as in `RunMeta.set`)."""
+    key = echo.key.lower().replace("-", "_")
+    parents = [p.lower() for p in echo.path]
+    value = echo.value.strip()
+    lowered = value.lower()
+    foreign = any(_FOREIGN_PARENT.search(p) for p in parents)
+    if key in _WEIGHT_KEYS or (key == "checkpoint" and parents[-1:] == ["init_cfg"]):
+        _weights(key, value, echo.where, claims)
+    elif key in _FLOAT_FACTS and not foreign:
+        number = _number(value)
+        if number is not None:
+            meta.set(_FLOAT_FACTS[key], number, echo.where)
+    elif key in _INT_FACTS and not foreign:
+        number = _number(value)
+        if number is not None and number > 0:
+            meta.set(_INT_FACTS[key], int(number), echo.where)
+    elif key in _OPTIMIZER_KEYS or (key == "type" and parents[-1:] in (["optimizer"], ["optim"])):
+        if re.fullmatch(r"[A-Za-z][\w.\-]*", value) and lowered not in _NONE:
+            meta.set("optimizer", _optimizer_name(lowered), echo.where)
+    elif (key == "type" and parents == ["model"]) or key == "meta_architecture":
+        meta.set("net_name", value, echo.where)
+    elif key in _NET_KEYS and not parents and re.fullmatch(r"[\w./\-]+", value) and lowered not in _NONE:
+        if _number(value) is None and lowered not in _TRUE:
+            meta.set("net_name", value, echo.where)
+    elif key in _CLIP_KEYS or (key == "max_norm" and parents[-1:] in (["grad_clip"], ["clip_grad"])):
+        number = _number(value)
+        if number is not None and number > 0:
+            meta.set("clip_gradients", number, echo.where)
+    else:
+        _precision(key, parents, lowered, echo.where, meta)
+
+
+def _weights(key: str, value: str, where: LogLine, claims: _Claims) -> None:
+    lowered = value.lower()
+    if key == "pretrained" and lowered in _TRUE:
+        claims.loaded.append((None, where))
+    elif key in ("pretrained", "weights") and lowered in ("false", "none", "''", ""):
+        if key == "weights" or lowered == "false":
+            claims.scratch.append(where)
+    elif lowered not in _NONE and (key != "weights" or _WEIGHT_FILE.search(value)):
+        claims.loaded.append((value, where))
+
+
+def _precision(key: str, parents: list[str], value: str, where: LogLine, meta: RunMeta) -> None:
+    truthy = value in _TRUE or value in ("o1", "o2", "o3")
+    if key in ("fp16", "use_fp16", "half") and truthy:
+        meta.set("precision", "fp16", where)
+    elif key in ("bf16", "use_bf16") and truthy:
+        meta.set("precision", "bf16", where)
+    elif (key in ("amp", "use_amp") or (key == "enabled" and parents[-1:] == ["amp"])) and truthy:
+        meta.set("precision", "mixed", where)
+    elif key == "loss_scale" and parents[-1:] == ["fp16"]:
+        meta.set("precision", "fp16", where)
+    elif key == "type" and value == "ampoptimwrapper":
+        meta.set("precision", "mixed", where)
+    elif key in ("mixed_precision", "precision") and value in (
+        "fp16",
+        "bf16",
+        "16",
+        "16-mixed",
+        "bf16-mixed",
+    ):
+        meta.set("precision", "bf16" if "bf16" in value else "fp16", where)
+
+
+def _optimizer_name(value: str) -> str:
+    name = value.rsplit(".", 1)[-1]
+    return next((known for known in _OPTIMIZERS if known in name), name)
+
+
+def _compound_facts(echoes: list[Echo], meta: RunMeta) -> None:
+    """Facts stated by two settings together: detectron2 clips gradients only when
+    SOLVER.CLIP_GRADIENTS.ENABLED is true."""
+    by_key = {}
+    for echo in echoes:
+        by_key.setdefault(echo.dotted.lower(), echo)
+    enabled = by_key.get("solver.clip_gradients.enabled")
+    clip = by_key.get("solver.clip_gradients.clip_value")
+    if enabled and clip and enabled.value.lower() in _TRUE:
+        number = _number(clip.value)
+        if number is not None:
+            meta.set("clip_gradients", number, clip.where)
