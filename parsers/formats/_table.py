@@ -98,37 +98,41 @@ def read_table(lines: list[str], header_index: int, sep: str) -> Table:
     header_text = lines[header_index]
     columns = split_header(header_text, sep)
     width = len(columns)
-    kept: list[int] = []
-    problems: list[tuple[int, str]] = []
+    body = lines[header_index + 1 :]
+    if any('"' in line for line in body):
+        counts = [_field_count(line, sep) for line in body]
+    else:
+        counts = [line.count(sep) + 1 for line in body]
     header_key = header_text.replace(" ", "")
-    for index in range(header_index + 1, len(lines)):
-        line = lines[index]
-        if not line.strip():
-            continue
-        if _field_count(line, sep) == width:
-            if line.replace(" ", "") != header_key:
-                kept.append(index)
-        else:
-            problems.append((index + 1, f"expected {width} fields: {line[:80]!r}"))
-    body = "\n".join(lines[i] for i in kept)
+    kept = [
+        i
+        for i, count in enumerate(counts)
+        if count == width and body[i].replace(" ", "") != header_key and (width > 1 or body[i].strip())
+    ]
+    problems = [
+        (header_index + 2 + i, f"expected {width} fields: {body[i][:80]!r}")
+        for i, count in enumerate(counts)
+        if count != width and body[i].strip()
+    ]
     if kept:
+        # Numeric columns come back as float64 (empty cell -> NaN); a column with a literal `nan`
+        # or any text stays text so that `numeric` can tell logged NaN from "not logged".
         cells = pd.read_csv(
-            io.StringIO(body),
+            io.StringIO("\n".join([body[i] for i in kept])),
             sep=sep,
             header=None,
-            dtype=str,
+            names=range(width),
             keep_default_na=False,
+            na_values=[""],
             skipinitialspace=True,
             engine="c",
         )
-        cells.columns = pd.Index(range(width))
-        cells = cells.apply(lambda column: column.str.strip())
     else:
-        cells = pd.DataFrame({i: pd.Series([], dtype=str) for i in range(width)})
+        cells = pd.DataFrame({i: pd.Series([], dtype=np.float64) for i in range(width)})
     return Table(
         columns=columns,
         cells=cells,
-        lines=np.asarray(kept, dtype=np.int64) + 1,
+        lines=np.asarray(kept, dtype=np.int64) + header_index + 2,
         header_line=header_index + 1,
         header_text=header_text,
         problems=problems,
@@ -137,17 +141,20 @@ def read_table(lines: list[str], header_index: int, sep: str) -> Table:
 
 
 def numeric(cells: pd.Series) -> NumericColumn:
-    """Numbers of a text column; `nan`, `inf`, `-inf` are values, empty cells are absent."""
-    text = cells.to_numpy(dtype=object)
-    values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    """Numbers of a column; `nan`, `inf`, `-inf` are values, empty cells are absent, other text
+    is junk."""
+    if pd.api.types.is_numeric_dtype(cells.dtype):
+        values = cells.to_numpy(dtype=np.float64, na_value=np.nan)
+        return NumericColumn(values=values, present=~np.isnan(values), junk=np.zeros(len(values), dtype=bool))
+    text = cells.to_numpy(dtype=object, na_value="")
+    text = np.array([str(t).strip() for t in text], dtype=object)
+    values = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
     present = text != ""
-    failed = present & np.isnan(values)
-    if failed.any():
-        literal_nan = np.array([bool(_NAN_TEXT.match(str(t))) for t in text[failed]], dtype=bool)
-        junk = np.zeros(len(text), dtype=bool)
-        junk[np.flatnonzero(failed)[~literal_nan]] = True
-    else:
-        junk = np.zeros(len(text), dtype=bool)
+    failed = np.flatnonzero(present & np.isnan(values))
+    junk = np.zeros(len(text), dtype=bool)
+    junk[[i for i in failed if not _NAN_TEXT.match(text[i])]] = True
     return NumericColumn(values=values, present=present & ~junk, junk=junk)
 
 
@@ -227,12 +234,15 @@ class LongRows:
         index = index[order]
         sizes = [len(rows) for rows in self._rows]
         columns = {key: array[index] for key, array in self._base.items()}
-        for position, key in enumerate(("split", "metric", "name")):
-            labels = np.array([label[position] for label in self._labels], dtype=object)
-            columns[key] = np.repeat(labels, sizes)[order]
         columns["value"] = np.concatenate(self._values)[order]
-        columns["source"] = np.full(len(index), source_name, dtype=object)
-        return frame_from_columns(columns)
+        # Categoricals straight from codes: one label per added column, no per-row strings.
+        for position, key in enumerate(("split", "metric", "name")):
+            labels = [label[position] for label in self._labels]
+            categories = list(dict.fromkeys(labels))
+            codes = np.repeat([categories.index(label) for label in labels], sizes)[order]
+            columns[key] = pd.Categorical.from_codes(codes, categories=categories)
+        columns["source"] = pd.Categorical.from_codes(np.zeros(len(index), dtype=np.int64), [source_name])
+        return pd.DataFrame({key: columns[key] for key in METRIC_COLUMNS})
 
 
 def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -5,6 +5,10 @@ continues the same file without a new header and the epoch column starts again (
 `initial_epoch`): a counter that does not increase starts a new segment, and the step stays the
 epoch number within it. Keras writes non-finite values as the literal strings `nan`/`inf`; they
 are kept as values. The separator is whatever `CSVLogger(separator=...)` was (`,`, `;`, tab).
+
+CSVLogger writes the logs keys SORTED after `epoch`; a hand-written `epoch,loss,...` table with
+unsorted names is still read here (it has the same shape) but with a lower score and without
+claiming the run was Keras.
 """
 
 from __future__ import annotations
@@ -23,9 +27,13 @@ def sniff(source: SourceFile) -> float:
     columns = _table.header_columns(source)
     if len(columns) < 2 or columns[0] != "epoch" or "step" in columns:
         return 0.0
-    if "loss" in columns or any(c.startswith("val_") for c in columns):
-        return 0.8
-    return 0.0
+    if "loss" not in columns and not any(c.startswith("val_") for c in columns):
+        return 0.0
+    return 0.8 if written_by_csvlogger(columns) else 0.4
+
+
+def written_by_csvlogger(columns: list[str]) -> bool:
+    return columns[:1] == ["epoch"] and columns[1:] == sorted(columns[1:])
 
 
 def parse(source: SourceFile) -> ParsedFile:
@@ -40,6 +48,7 @@ def parse(source: SourceFile) -> ParsedFile:
             continue
         column = numeric_columns[name] = _table.numeric(table.cells[index])
         rows.add(column.values, column.present, *split_and_metric(name), name)
+    framework = FRAMEWORK if written_by_csvlogger(table.columns) else "unknown"
     return _table.parsed_file(
-        table, rows, numeric_columns, source.name, RunMeta(framework=FRAMEWORK, format=FORMAT)
+        table, rows, numeric_columns, source.name, RunMeta(framework=framework, format=FORMAT)
     )

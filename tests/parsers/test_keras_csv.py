@@ -79,6 +79,10 @@ def test_repeated_header_is_dropped_and_a_cut_line_is_warned():
 
 def test_sniff_needs_epoch_first_and_keras_names():
     assert detect(_source(APPENDED)) == ("keras_csv", 0.8)
+    hand_written = _source("epoch,loss,ppl,accuracy\n0, 9.15862, 9495.92153,0.023\n")
+    assert keras_csv.sniff(hand_written) == 0.4  # names not sorted: not CSVLogger's own output
+    assert keras_csv.parse(hand_written).meta.framework == "unknown"
+    assert keras_csv.parse(_source(APPENDED)).meta.framework == "keras"
     assert keras_csv.sniff(_source("epoch,step,loss\n0,1,2\n")) == 0.0
     assert keras_csv.sniff(_source("epoch,train_loss,eval_loss\n0,1,2\n")) == 0.0
 
