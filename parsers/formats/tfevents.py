@@ -1,0 +1,205 @@
+"""TensorBoard event files (`events.out.tfevents.*`) read from bytes, without TensorFlow.
+
+A file is a sequence of TFRecords: 8-byte little-endian payload length, 4-byte masked CRC of the
+length, the payload (one `Event` protobuf), 4-byte masked CRC of the payload. CRCs are not
+checked (a pure-Python CRC32C would dominate the time); lengths are bounds-checked, so a file
+cut off mid-record keeps everything before the cut and says so. Events are decoded with the
+protos that ship in tensorboardX. Every scalar is kept (TensorBoard's own reader samples 10 000
+per tag): `simple_value` (PyTorch SummaryWriter, tensorboardX, TF1) and TF2 scalar tensors
+(`plugin_name == "scalars"`, which TF2 writes only on a tag's first event).
+
+Tags become split/metric like other formats (`train/box_loss`, `total_loss`, `lr`), plus
+`Loss/train`-style suffix splits, YOLO's `x/lr0`/`metrics/mAP_0.5` and Lightning's
+`_step`/`_epoch` names. YOLO event files get the same summed `loss` as yolo_csv (and, as YOLO
+logs once per epoch with the epoch as step, epoch = step). The line column
+holds the 1-based record number; wall_time counts from the file's first event. A tag whose step
+goes back starts a new segment (a restarted run appending to the same file).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+
+import numpy as np
+from google.protobuf.message import DecodeError
+from tensorboardX.proto.event_pb2 import Event
+from tensorboardX.proto.tensor_pb2 import TensorProto
+
+from parsers.formats import lightning_csv, yolo_csv
+from parsers.model import ParseWarning, RunMeta, frame_from_columns
+from parsers.registry import ParsedFile
+from parsers.source import ParseError, SourceFile
+
+FORMAT = "tfevents"
+FRAMEWORK = "unknown"
+
+_LENGTH = struct.Struct("<Q")
+_HEADER_BYTES = 12  # length + its CRC
+_FOOTER_BYTES = 4  # payload CRC
+_FILE_VERSION = b"brain.Event:"
+_SPLIT_SUFFIX = re.compile(r"^(?P<metric>.+)/(?P<split>train|training|val|valid|validation|eval|test)$", re.I)
+_SUFFIX_SPLITS = {"train": "train", "training": "train", "test": "test"}
+# tf.keras TensorBoard callback: epoch_loss, batch_loss, evaluation_loss_vs_iterations
+_KERAS_TAG = re.compile(r"^(?P<level>epoch|batch|evaluation)_(?P<metric>.+?)(?:_vs_iterations)?$")
+_EVAL_PREFIXES = ("bbox/", "segm/", "keypoints/")  # detectron2 COCO evaluation results
+_KERAS_SPLIT_NOTE = (
+    "tf.keras writes training and validation curves to separate event files (train/, validation/) "
+    "with the same tag names; the split cannot be told from the file itself, so it is shown as train"
+)
+_NUMPY_DTYPES = {1: np.float32, 2: np.float64, 19: np.float16, 3: np.int32, 9: np.int64, 14: None}
+
+
+def sniff(source: SourceFile) -> float:
+    head = source.head_bytes(64)
+    return 0.95 if len(head) > _HEADER_BYTES and _FILE_VERSION in head[_HEADER_BYTES:] else 0.0
+
+
+def tensor_scalar(tensor: TensorProto) -> float | None:
+    """The value of a scalar tensor as TF2's `tf.summary.scalar` writes it (None if not numeric)."""
+    for field in ("float_val", "double_val", "int64_val", "int_val"):
+        values = getattr(tensor, field)
+        if len(values):
+            return float(values[0])
+    if len(tensor.half_val):
+        return float(np.array(tensor.half_val[:1], dtype=np.uint16).view(np.float16)[0])
+    dtype = _NUMPY_DTYPES.get(tensor.dtype)
+    if tensor.tensor_content and tensor.dtype == 14:  # bfloat16: the high half of a float32
+        bits = np.frombuffer(tensor.tensor_content[:2], dtype=np.uint16).astype(np.uint32) << 16
+        return float(bits.view(np.float32)[0])
+    if tensor.tensor_content and dtype is not None:
+        return float(np.frombuffer(tensor.tensor_content, dtype=dtype, count=1)[0])
+    return None
+
+
+def tag_split_metric(tag: str, tags: set[str], framework: str = "unknown") -> tuple[str, str]:
+    """(split, metric) of a scalar tag, given every tag of the file and its `framework_of`."""
+    if framework == "lightning":
+        return lightning_csv.split_metric_for(tag, tags)
+    keras = _KERAS_TAG.match(tag) if framework == "keras" else None
+    if keras:
+        metric = yolo_csv.split_metric(keras["metric"])[1]
+        if keras["level"] == "evaluation":
+            return "val", metric
+        per_batch = any(other.startswith("batch_") for other in tags)
+        return "train", f"{metric}_epoch" if keras["level"] == "epoch" and per_batch else metric
+    suffix = _SPLIT_SUFFIX.match(tag)
+    if suffix:
+        split = _SUFFIX_SPLITS.get(suffix["split"].lower(), "val")
+        return split, yolo_csv.split_metric(suffix["metric"])[1]
+    if tag.startswith(_EVAL_PREFIXES):
+        return "val", yolo_csv.split_metric(tag)[1]
+    return yolo_csv.split_metric(tag)
+
+
+def framework_of(tags: set[str]) -> str:
+    """The writer whose tag names are unmistakable: "lightning" (its `_step`/`_epoch` names; the
+    framework is PyTorch), "pytorch" (detectron2, YOLO, HF Trainer), "keras" (tf.keras callback)."""
+    if "hp_metric" in tags or ("epoch" in tags and any(tag.endswith("_step") for tag in tags)):
+        return "lightning"
+    pytorch_prefixes = ("fast_rcnn/", "roi_head/", "metrics/mAP")
+    if tags & {"total_loss", "train/box_loss", "train/learning_rate"} or any(
+        tag.startswith(pytorch_prefixes) for tag in tags
+    ):
+        return "pytorch"
+    if tags & {"epoch_loss", "batch_loss", "evaluation_loss_vs_iterations"}:
+        return "keras"
+    return FRAMEWORK
+
+
+def _records(data: bytes, source_name: str, warnings: list[ParseWarning]):
+    """(1-based record number, payload) of each complete record; a cut-off tail ends the file."""
+    position, number = 0, 0
+    while position < len(data):
+        number += 1
+        end = position + _HEADER_BYTES
+        if end <= len(data):
+            end += _LENGTH.unpack_from(data, position)[0]
+        if end > len(data):
+            cut = len(data) - position
+            message = f"the file ends inside record {number} ({cut} bytes); the records before it were read"
+            warnings.append(ParseWarning(source_name, number, message))
+            return
+        yield number, data[position + _HEADER_BYTES : end]
+        position = end + _FOOTER_BYTES
+
+
+def parse(source: SourceFile) -> ParsedFile:
+    warnings: list[ParseWarning] = []
+    steps: list[int] = []
+    wall_times: list[float] = []
+    values: list[float] = []
+    tag_ids: list[int] = []
+    records: list[int] = []
+    segments: list[int] = []
+    tag_index: dict[str, int] = {}
+    scalar_tensor_tags: set[str] = set()
+    last_step: dict[str, int] = {}
+    segment, first_wall_time, undecodable = 0, None, []
+    for number, payload in _records(source.data, source.name, warnings):
+        try:
+            event = Event.FromString(payload)
+        except DecodeError:
+            undecodable.append(number)
+            continue
+        if first_wall_time is None:
+            first_wall_time = event.wall_time
+        if not event.HasField("summary"):
+            continue
+        for item in event.summary.value:
+            kind = item.WhichOneof("value")
+            if kind == "simple_value":
+                value = item.simple_value
+            elif kind == "tensor" and (
+                item.metadata.plugin_data.plugin_name == "scalars" or item.tag in scalar_tensor_tags
+            ):
+                scalar_tensor_tags.add(item.tag)
+                value = tensor_scalar(item.tensor)
+                if value is None:
+                    continue
+            else:
+                continue
+            if event.step < last_step.get(item.tag, event.step):
+                segment += 1
+                last_step.clear()
+            last_step[item.tag] = event.step
+            steps.append(event.step)
+            wall_times.append(event.wall_time - first_wall_time)
+            values.append(value)
+            tag_ids.append(tag_index.setdefault(item.tag, len(tag_index)))
+            records.append(number)
+            segments.append(segment)
+    if undecodable:
+        shown = ", ".join(map(str, undecodable[:20]))
+        warnings.append(ParseWarning(source.name, undecodable[0], f"undecodable record(s) skipped: {shown}"))
+    if not values:
+        raise ParseError("no scalar values in this TensorBoard event file")
+
+    tags = list(tag_index)
+    tag_set = set(tags)
+    framework = framework_of(tag_set)
+    labels = np.array([(*tag_split_metric(tag, tag_set, framework), tag) for tag in tags], dtype=object)
+    per_row = labels[np.asarray(tag_ids, dtype=np.int64)]
+    frame = frame_from_columns(
+        {
+            "step": steps,
+            "split": per_row[:, 0],
+            "metric": per_row[:, 1],
+            "name": per_row[:, 2],
+            "value": np.asarray(values, dtype=np.float64),
+            "wall_time": wall_times,
+            "line": records,
+            "segment": segments,
+            "source": [source.name] * len(values),
+        }
+    )
+    if "train/box_loss" in tag_set:  # YOLO logs once per epoch, with the epoch as step
+        frame = yolo_csv.with_component_losses(frame.assign(epoch=frame["step"].astype(np.float64)))
+    if framework == "keras" and "epoch_loss" in tag_set:
+        warnings.append(ParseWarning(source.name, 0, _KERAS_SPLIT_NOTE))
+    return ParsedFile(
+        metrics=frame,
+        meta=RunMeta(framework="pytorch" if framework == "lightning" else framework, format=FORMAT),
+        warnings=warnings,
+        skipped_lines=len(undecodable),
+    )
