@@ -2,9 +2,10 @@
 
 Loggers write sparse tables (Lightning leaves cells empty), literal `nan`/`inf` strings (Keras),
 space-padded cells (YOLOv5), repeated headers (appended or resumed runs) and, when a run is cut
-off, a broken last line. Cells are read as text first so that an EMPTY cell (no value logged)
-stays distinct from a logged NaN; lines with the wrong number of fields are skipped with their
-line number. pandas does the splitting, so large files are read at C speed.
+off, a broken last line. pandas parses clean numeric columns at C speed (an empty cell -> NaN,
+"not logged"); a column holding a literal `nan` or other text comes back as text and is read
+cell by cell, so that a LOGGED NaN stays distinct from an empty cell. Lines with the wrong number
+of fields are skipped with their line number.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _NAN_TEXT = re.compile(r"^[+-]?nan$", re.IGNORECASE)
 
 @dataclass
 class Table:
-    """The data rows of a table, cells as stripped text (column labels are the header names)."""
+    """The data rows of a table (cells: one column per header name, labelled by position)."""
 
     columns: list[str]
     cells: pd.DataFrame
