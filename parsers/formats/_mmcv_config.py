@@ -25,6 +25,8 @@ _PRETRAINED = re.compile(r"\bpretrained\s*=\s*['\"]([^'\"]+)['\"]")
 _INIT_PRETRAINED = re.compile(
     r"init_cfg\s*=\s*dict\(\s*type\s*=\s*'Pretrained',\s*checkpoint\s*=\s*'([^']+)'"
 )
+_MODEL = re.compile(r"^model = dict\(\s*type='(\w+)'", re.MULTILINE)
+_BACKBONE = re.compile(r"\bbackbone=dict\(\s*type='(\w+)'(?:,\s*depth=(\d+))?")
 _SAMPLES_PER_GPU = re.compile(r"\bsamples_per_gpu\s*=\s*(\d+)")
 _NESTED_DICT = re.compile(r"\w+\s*=\s*dict\([^()]*(?:\([^()]*\)[^()]*)*\)")  # paramwise_cfg=dict(...)
 
@@ -61,6 +63,10 @@ def read_config_facts(meta: RunMeta, config: str, quote: Callable[[int], LogLine
     if resume:
         meta.resumed = True
         meta.where.setdefault("resumed", quote(resume.start()))
+    model, backbone = _MODEL.search(config), _BACKBONE.search(config)
+    if model:
+        parts = [model[1], *([backbone[1] + (backbone[2] or "")] if backbone else [])]
+        meta.set("net_name", " ".join(parts), quote(model.start(1)))
     samples = _SAMPLES_PER_GPU.search(config)
     if samples:
         meta.hyperparams["samples_per_gpu"] = samples[1]
