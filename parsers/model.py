@@ -149,6 +149,8 @@ class RunMeta:
         self.formats += [f for f in other.formats if f not in self.formats]
         self.comments += other.comments
         self.resumed = self.resumed or other.resumed
+        if other.resumed and "resumed" in other.where:
+            self.where.setdefault("resumed", other.where["resumed"])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,7 +206,9 @@ def frame_from_columns(columns: dict[str, Any]) -> pd.DataFrame:
     data = {}
     for col, dtype in METRIC_COLUMNS.items():
         values = columns[col] if col in columns else defaults[col]
-        if dtype == "category":
+        if dtype == "category" and isinstance(values, pd.Categorical):
+            data[col] = values  # built from codes by a fast parser: no per-row strings
+        elif dtype == "category":
             data[col] = pd.Categorical(np.asarray(values, dtype=object).astype(str))
         else:
             data[col] = np.asarray(values, dtype=dtype)
