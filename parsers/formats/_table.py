@@ -76,6 +76,8 @@ def header_columns(source: SourceFile) -> list[str]:
 
 def text_lines(source: SourceFile) -> tuple[list[str], int]:
     """All lines, and the index of the first non-blank one (the header of a table)."""
+    if source.looks_binary():
+        raise ParseError("binary data, not a text table")
     lines = source.lines()
     first = first_content_line(lines)
     if first is None:
@@ -116,18 +118,7 @@ def read_table(lines: list[str], header_index: int, sep: str) -> Table:
         if count != width and body[i].strip()
     ]
     if kept:
-        # Numeric columns come back as float64 (empty cell -> NaN); a column with a literal `nan`
-        # or any text stays text so that `numeric` can tell logged NaN from "not logged".
-        cells = pd.read_csv(
-            io.StringIO("\n".join([body[i] for i in kept])),
-            sep=sep,
-            header=None,
-            names=range(width),
-            keep_default_na=False,
-            na_values=[""],
-            skipinitialspace=True,
-            engine="c",
-        )
+        cells = _read_cells([body[i] for i in kept], sep, width)
     else:
         cells = pd.DataFrame({i: pd.Series([], dtype=np.float64) for i in range(width)})
     return Table(
@@ -139,6 +130,29 @@ def read_table(lines: list[str], header_index: int, sep: str) -> Table:
         problems=problems,
         skipped=len(problems),
     )
+
+
+def _read_cells(rows: list[str], sep: str, width: int) -> pd.DataFrame:
+    """Numeric columns come back as float64 (empty cell -> NaN); a column with a literal `nan` or
+    any text stays text so that `numeric` can tell a logged NaN from "not logged"."""
+    try:
+        cells = pd.read_csv(
+            io.StringIO("\n".join(rows)),
+            sep=sep,
+            header=None,
+            names=range(width),
+            keep_default_na=False,
+            na_values=[""],
+            skipinitialspace=True,
+            engine="c",
+        )
+        if len(cells) == len(rows):
+            return cells
+    except (pd.errors.ParserError, ValueError):
+        pass
+    # A quote the C tokenizer reads across lines (a cut quoted cell): split line by line.
+    fields = [(next(csv.reader([row], delimiter=sep), []) + [""] * width)[:width] for row in rows]
+    return pd.DataFrame(fields, columns=range(width), dtype=object)
 
 
 def numeric(cells: pd.Series) -> NumericColumn:

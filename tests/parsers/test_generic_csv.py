@@ -118,3 +118,9 @@ def test_real_transposed_vit_log():
     accuracy = log.series("accuracy", "val")
     assert len(accuracy) == 200 and accuracy["value"].iloc[0] == 36.7 and accuracy["value"].iloc[-1] == 79.08
     assert any("no split labels" in w.message for w in log.warnings)
+
+
+def test_a_cut_quoted_cell_does_not_shift_the_rows():
+    text = 'step,loss,note\n1,0.5,"ok"\n2,0.4,"cut\n3,0.3,"fine, really"\n'
+    frame = generic_csv.parse(_source(text)).metrics
+    assert frame[["step", "value", "line"]].values.tolist() == [[1, 0.5, 2], [2, 0.4, 3], [3, 0.3, 4]]
