@@ -15,7 +15,10 @@ for all events at once with numpy). Values are converted in bulk by numpy.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import count, repeat
 
@@ -32,7 +35,8 @@ from parsers.source import ParseError, SourceFile
 FORMAT = "caffe_glog"
 FRAMEWORK = "caffe"
 
-CHUNK_BYTES = 32 * 1024 * 1024
+CHUNK_BYTES = 16 * 1024 * 1024
+_SHARED = b""  # the buffer forked workers read (set only while a pool runs)
 _GLOG_PREFIX = re.compile(rb"(?m)^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
 _CAFFE_SOURCES = (b"solver.cpp", b"caffe.cpp", b"net.cpp", b"sgd_solver.cpp", b"layer_factory")
 # Every group always takes part, so re.split's pieces have fixed strides and known lengths.
@@ -63,11 +67,7 @@ def parse(source: SourceFile) -> ParsedFile:
     data = source.data
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    scanned, first_line = [], 1
-    for start, end in _chunks(data):
-        scanned.append(_scan_chunk(data[start:end], first_line))
-        first_line += scanned[-1].newlines
-    events = _Events.concat(scanned)
+    events = _Events.concat(_scan(data))
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     warnings: list[ParseWarning] = []
     markers, restarts = _markers(data, source.name)
@@ -110,7 +110,11 @@ class _Events:
     def concat(cls, parts: list[_Events]) -> _Events:
         """One record set; output names are renumbered into one table."""
         table: dict[bytes, int] = {}
+        lines_before = 0
         for part in parts:
+            part.line += lines_before
+            part.bad = [line + lines_before for line in part.bad]
+            lines_before += part.newlines
             remap = np.array([table.setdefault(n, len(table)) for n in part.names] + [-1], np.int64)
             part.name = remap[part.name]  # -1 picks the appended -1
         arrays = {
@@ -126,6 +130,36 @@ class _Events:
         )
 
 
+def _scan(data: bytes) -> list[_Events]:
+    """Scan the chunks, on all cores when the log is large (a 2-core machine halves the time).
+    Workers are forked so that they read the parent's buffer without a copy."""
+    global _SHARED
+    bounds = _chunks(data)
+    workers = min(len(bounds), _workers())
+    if workers < 2:
+        return [_scan_chunk(data[start:end]) for start, end in bounds]
+    _SHARED = data
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_scan_shared, bounds))
+    finally:
+        _SHARED = b""
+
+
+def _workers() -> int:
+    """Worker processes: LOSS_DOCTOR_WORKERS, else one per core where fork exists."""
+    setting = os.environ.get("LOSS_DOCTOR_WORKERS", "")
+    if setting.isdigit():
+        return max(1, int(setting))
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _scan_shared(bounds: tuple[int, int]) -> _Events:
+    return _scan_chunk(_SHARED[bounds[0] : bounds[1]])
+
+
 def _chunks(data: bytes) -> list[tuple[int, int]]:
     """Chunk boundaries just after a line break, so that no line is cut in two."""
     bounds, start = [], 0
@@ -136,7 +170,9 @@ def _chunks(data: bytes) -> list[tuple[int, int]]:
     return bounds or [(0, 0)]
 
 
-def _scan_chunk(chunk: bytes, first_line: int) -> _Events:
+def _scan_chunk(chunk: bytes) -> _Events:
+    """Records of one chunk; line numbers count from 1 at the chunk's start (`concat` shifts them)."""
+    first_line = 1
     parts = _ITERATION.split(chunk)
     it_line = _line_numbers(parts[0::6], first_line)
     kind, index, it_values, epoch, it_bad = _iterations(parts[2::6], parts[4::6], it_line)
@@ -403,35 +439,35 @@ def _segments(kind: np.ndarray, line: np.ndarray, step: np.ndarray, restarts: li
     return np.searchsorted(boundaries, line, side="right").astype(np.int64)
 
 
-_MARKERS = {
+# Lines that start or restart a run: searched in the whole file.
+_RESTART_MARKERS = {
     "solver": b"Initializing solver from parameters",
-    "net": b"Initializing net from parameters",
     "resume": b"Resuming from ",
     "restore": b"Restoring previous solver status",
+}
+# Lines printed while a run starts: searched only near the start of the file and of each restart.
+_STARTUP_MARKERS = {
     "finetune": b"Finetuning from ",
     "copying": b"Copying source layer ",
     "solving": b"] Solving",
     "gpus": b"Using GPUs ",
     "weights_flag": b"-weights",
 }
+_STARTUP_WINDOW = 16 * 1024 * 1024
+_MAX_MARKERS = 5000
 
 
 def _markers(data: bytes, name: str) -> tuple[dict[str, list[LogLine]], list[int]]:
-    """Rare lines worth knowing, with line numbers (found with bytes.find, which is fast), and the
-    lines where a run (re)starts."""
-    found: list[tuple[int, str]] = []
-    for key, needle in _MARKERS.items():
-        at = data.find(needle)
-        count = 0
-        while at >= 0 and count < 5000:
-            found.append((at, key))
-            count += 1
-            at = data.find(needle, at + len(needle))
-    at = data.find(b"\nF")
-    while at >= 0:
-        if data[at + 2 : at + 6].isdigit():
-            found.append((at + 1, "fatal"))
-        at = data.find(b"\nF", at + 2)
+    """Rare lines worth knowing, with line numbers, and the lines where a run (re)starts. Found
+    with bytes.find, which is fast; start-up lines are only looked for where a run starts."""
+    found = [(at, key) for key, needle in _RESTART_MARKERS.items() for at in _find_all(data, needle)]
+    windows = [0, *sorted(at for at, _ in found)]
+    for key, needle in _STARTUP_MARKERS.items():
+        seen: set[int] = set()
+        for window in windows:
+            seen.update(_find_all(data, needle, window, window + _STARTUP_WINDOW))
+        found += [(at, key) for at in sorted(seen)]
+    found += [(at + 1, "fatal") for at in _find_all(data, b"\nF") if data[at + 2 : at + 6].isdigit()]
     if data.startswith(b"F") and data[1:5].isdigit():
         found.append((0, "fatal"))
     found.sort()
@@ -445,9 +481,20 @@ def _markers(data: bytes, name: str) -> tuple[dict[str, list[LogLine]], list[int
         end = data.find(b"\n", at)
         text = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
         markers.setdefault(key, []).append(LogLine(name, line, text))
-        if key in ("solver", "resume", "restore"):
+        if key in _RESTART_MARKERS:
             restarts.append(line)
     return markers, restarts
+
+
+def _find_all(data: bytes, needle: bytes, start: int = 0, end: int | None = None) -> list[int]:
+    """Offsets of `needle` in data[start:end] (at most _MAX_MARKERS of them)."""
+    end = len(data) if end is None else min(end, len(data))
+    found: list[int] = []
+    at = data.find(needle, start, end)
+    while at >= 0 and len(found) < _MAX_MARKERS:
+        found.append(at)
+        at = data.find(needle, at + len(needle), end)
+    return found
 
 
 def _header_facts(data: bytes, name: str, meta: RunMeta) -> None:

@@ -229,13 +229,17 @@ def test_sniff_claims_glog_and_leaves_other_text():
     assert caffe_glog.sniff(SourceFile.from_bytes("x.txt", b"Epoch 1, Loss: 0.5\n" * 20)) == 0.0
 
 
-def test_chunked_scan_matches_a_single_pass(monkeypatch):
-    """Lines and values must not depend on where the buffer is cut into chunks."""
-    text = (HEADER + BODY * 40).encode()
-    whole = caffe_glog.parse(SourceFile.from_bytes("a.log", text)).metrics
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_chunked_scan_matches_a_single_pass(monkeypatch, workers):
+    """Lines and values must not depend on where the buffer is cut into chunks, nor on how many
+    processes scan them."""
+    text = (HEADER + BODY * 40 + "I0101 00:00:19.5 4242 solver.cpp:218] Iteration 20 (1 it\n").encode()
+    whole = caffe_glog.parse(SourceFile.from_bytes("a.log", text))
     monkeypatch.setattr(caffe_glog, "CHUNK_BYTES", 700)
-    chunked = caffe_glog.parse(SourceFile.from_bytes("a.log", text)).metrics
-    assert whole.equals(chunked)
+    monkeypatch.setenv("LOSS_DOCTOR_WORKERS", workers)
+    chunked = caffe_glog.parse(SourceFile.from_bytes("a.log", text))
+    assert whole.metrics.equals(chunked.metrics)
+    assert whole.warnings == chunked.warnings and chunked.skipped_lines == 1
 
 
 REAL = {
