@@ -69,6 +69,9 @@ _PRETRAINED_PHRASES = [
     (re.compile(r"\b(?:start|starting|train|training) (?:training )?from scratch\b", re.IGNORECASE), False),
 ]
 
+# Cheap pre-check: every phrase above contains one of these.
+_PHRASE_HINT = re.compile(r"retrained|[Ll]oad|weights|_Incompatible|[Ff]ine-?tun|scratch")
+
 _FLOAT_FACTS = {
     "lr": "base_lr",
     "learning_rate": "base_lr",
@@ -320,6 +323,8 @@ def _line_echoes(line: str, message: str, number: int, source: str, sections: li
 
 
 def _claim_phrases(line: str, number: int, source: str, claims: _Claims) -> None:
+    if not _PHRASE_HINT.search(line):
+        return
     for pattern, loaded in _PRETRAINED_PHRASES:
         found = pattern.search(line)
         if not found:

@@ -4,6 +4,7 @@ import math
 
 import pytest
 from real_log_files import real_log
+from text_logs import parse_text, rows
 
 from parsers import load_paths, validate_metrics
 from parsers.formats import mmdet_text
@@ -35,29 +36,19 @@ time: 0.592, data_time: 0.200, memory: 8626, loss_rpn_cls: 0.1843, loss_cls: 0.5
 """
 
 
-def _parse(text: str, name: str = "20210507_194508.log"):
-    source = SourceFile.from_bytes(name, text.encode())
-    return source, mmdet_text.parse(source)
-
-
-def _rows(frame, metric, split="train"):
-    rows = frame[(frame["metric"] == metric) & (frame["split"] == split)]
-    return list(zip(rows["step"], rows["value"], rows["line"], strict=True))
-
-
 def test_mmdet2_train_and_val_lines():
-    source, parsed = _parse(MMDET2)
+    source, parsed = parse_text(mmdet_text, MMDET2)
     frame = parsed.metrics
     validate_metrics(frame)
     assert mmdet_text.sniff(source) == 0.9
-    loss = _rows(frame, "loss")
+    loss = rows(frame, "loss")
     assert [(s, ln) for s, _, ln in loss] == [(50, 12), (100, 13), (150, 15)]
     assert loss[0][1] == 1.6534 and math.isnan(loss[1][1]) and loss[2][1] == 1.0258
-    assert _rows(frame, "lr")[2] == (150, 5.974e-03, 15)
-    assert _rows(frame, "accuracy")[0] == (50, 89.8501, 12)
-    assert _rows(frame, "loss_cls")[0] == (50, 0.9087, 12)
-    assert _rows(frame, "map", "val") == [(100, 0.2070, 14)]
-    assert _rows(frame, "bbox_map_50", "val") == [(100, 0.4010, 14)]
+    assert rows(frame, "lr")[2] == (150, 5.974e-03, 15)
+    assert rows(frame, "accuracy")[0] == (50, 89.8501, 12)
+    assert rows(frame, "loss_cls")[0] == (50, 0.9087, 12)
+    assert rows(frame, "map", "val") == [(100, 0.2070, 14)]
+    assert rows(frame, "bbox_map_50", "val") == [(100, 0.4010, 14)]
     assert set(frame["name"]) >= {"bbox_mAP", "loss", "acc"}
     assert not {"eta", "time", "data_time", "memory", "bbox_map_copypaste"} & set(frame["metric"])
     assert frame.loc[frame["line"] == 12, "wall_time"].iloc[0] == 0.0
@@ -71,7 +62,7 @@ def test_mmdet2_train_and_val_lines():
 
 
 def test_mmdet2_config_dump_fills_meta():
-    _, parsed = _parse(MMDET2)
+    _, parsed = parse_text(mmdet_text, MMDET2)
     meta = parsed.meta
     assert (meta.framework, meta.format) == ("pytorch", "mmdet_text")
     assert (meta.optimizer, meta.base_lr, meta.momentum, meta.epochs) == ("sgd", 0.02, 0.9, 12)
@@ -95,14 +86,14 @@ eta: 1 day  time: 0.6  data_time: 0.03  memory: 3995  grad_norm: 11.0000  loss: 
 
 
 def test_mmengine_lines_and_a_restarted_run():
-    _, parsed = _parse(MMENGINE)
+    _, parsed = parse_text(mmdet_text, MMENGINE)
     frame = parsed.metrics
     validate_metrics(frame)
-    assert _rows(frame, "loss") == [(50, 1.9419, 1), (100, 1.5, 2), (50, 1.9, 5)]
-    assert _rows(frame, "grad_norm")[1] == (100, 8.1, 2)
-    assert _rows(frame, "lr")[0] == (50, 1.982e-03, 1)
-    assert _rows(frame, "base_lr")[0] == (50, 2.0e-02, 1)
-    assert _rows(frame, "map", "val") == [(200, 0.2130, 4)]  # end of epoch 1 = 1 * 200 iterations
+    assert rows(frame, "loss") == [(50, 1.9419, 1), (100, 1.5, 2), (50, 1.9, 5)]
+    assert rows(frame, "grad_norm")[1] == (100, 8.1, 2)
+    assert rows(frame, "lr")[0] == (50, 1.982e-03, 1)
+    assert rows(frame, "base_lr")[0] == (50, 2.0e-02, 1)
+    assert rows(frame, "map", "val") == [(200, 0.2130, 4)]  # end of epoch 1 = 1 * 200 iterations
     assert frame.loc[(frame["metric"] == "map"), "name"].tolist() == ["coco/bbox_mAP"]
     assert frame.groupby("line")["segment"].first().to_dict() == {1: 0, 2: 0, 4: 0, 5: 1}
     assert parsed.warnings == []  # validation progress lines hold only timings: nothing to report
@@ -116,17 +107,17 @@ def test_iteration_based_runners():
         "2023/01/01 00:20:00 - mmengine - INFO - Iter(train) [4050/80000]  lr: 9.5e-03  loss: 0.9000\n"
         "2023/01/01 00:30:00 - mmengine - INFO - Iter(val) [500/500]    mIoU: 41.5000\n"
     )
-    _, parsed = _parse(text)
+    _, parsed = parse_text(mmdet_text, text)
     frame = parsed.metrics
-    assert _rows(frame, "loss") == [(50, 1.2, 1), (4050, 0.9, 3)]
-    assert _rows(frame, "miou", "val") == [(4000, 0.412, 2), (4050, 41.5, 4)]
-    assert _rows(frame, "decode_acc_seg")[0] == (50, 60.1, 1)
+    assert rows(frame, "loss") == [(50, 1.2, 1), (4050, 0.9, 3)]
+    assert rows(frame, "miou", "val") == [(4000, 0.412, 2), (4050, 41.5, 4)]
+    assert rows(frame, "decode_acc_seg")[0] == (50, 60.1, 1)
     assert frame["epoch"].isna().all()
 
 
 def test_nothing_recognisable_is_a_parse_error():
     with pytest.raises(ParseError):
-        _parse("Epoch 1/10 - loss: 0.5\nhello\n")
+        parse_text(mmdet_text, "Epoch 1/10 - loss: 0.5\nhello\n")
     assert mmdet_text.sniff(SourceFile.from_bytes("x.log", b"Epoch [1/10], Step [100/600], Loss: 2.3")) == 0.0
 
 
