@@ -24,13 +24,15 @@ HEAD_LINES = 2000
 _MAX_BLOCK_LINES = 1500
 _MAX_VALUE_CHARS = 200
 
-# Lines worth reading beyond the head: settings blocks and weight loading.
-_TRIGGER = re.compile(
-    r"Namespace\(|Arguments\(|Config:|config:|[Pp]retrained|load_from|load_state_dict|_IncompatibleKeys"
-    r"|Some weights of|All the weights of|[Ff]ine-?tun\w* from|--weights|Loading from|from scratch"
-)
-_CALL_LINE = re.compile(r"\b(?:Namespace|\w*Arguments|\w*Config)\((?!\))")
-_BLOCK_OPENER = re.compile(r"(?:\w*Arguments\(|Config:|[Ff]ull config:|config_file=\S*:)\s*$")
+# Lines worth reading beyond the head: settings blocks and weight loading. Plain words, found with
+# str.find (memchr speed) rather than one regex alternation (15 MB/s).
+_TRIGGER_WORDS = ("Namespace(", "Arguments(", "onfig:", "retrained", "load_from", "load_state_dict")
+_TRIGGER_WORDS += ("_IncompatibleKeys", "weights of", "ine-tun", "inetun", "--weights", "Loading from")
+_TRIGGER_WORDS += ("scratch",)
+# `Namespace(`, `TrainingArguments(`, `...Config(` (the word start is found by walking back: a
+# leading `\w*` would make the regex try every position of every line)
+_CALL_LINE = re.compile(r"(?:Namespace|Arguments|Config)\((?!\))")
+_BLOCK_OPENER = re.compile(r"(?:Arguments\(|Config:|[Ff]ull config:|config_file=\S*:)\s*$")
 
 _VALUE = r"""'[^'\n]*'|"[^"\n]*"|\[[^\[\]]*\]|\([^()]*\)|[^,()\[\]{}\s][^,()\[\]{}\n]*+(?!\()"""
 _TOKEN = re.compile(
@@ -48,6 +50,8 @@ _MORE_PAIRS = re.compile(r"[,|]\s*[A-Za-z_][\w .]*\s*[:=]\s*[-+\d.]")  # `loss: 
 # A value with blanks outside quotes or brackets is a sentence, not a setting.
 _PROSE = re.compile(r"^(?!['\"\[({]).*\s")
 _METRIC_KEY = re.compile(r"loss|acc|^(?:perplexity|ppl|map|bleu|f1|auc)$", re.IGNORECASE)
+_NAMED_DICT = re.compile(r"^[\w ]+:\s*\{")  # `config: {'lr': 0.1}`
+_SCRIPT = re.compile(r"\.py\b")
 _CLI_PAIR = re.compile(r"(?:^|\s)--([A-Za-z][\w\-]*)(?:=|\s+)(?!--)(\S+)")
 _METRIC_DICT_KEY = re.compile(r"""['"](?:[\w/]*loss[\w/]*|eval_\w+|train_runtime)['"]\s*:""")
 
@@ -140,13 +144,15 @@ class _Claims:
     scratch: list[LogLine] = field(default_factory=list)
 
     def apply(self, meta: RunMeta) -> None:
-        if self.loaded:
-            meta.set("pretrained", True, self.loaded[0][1])
-            named = [(origin, where) for origin, where in self.loaded if origin]
+        """The first statement in the file is quoted."""
+        loaded = sorted(self.loaded, key=lambda claim: claim[1].line)
+        if loaded:
+            meta.set("pretrained", True, loaded[0][1])
+            named = [(origin, where) for origin, where in loaded if origin]
             if named:
                 meta.set("pretrained_from", named[0][0], named[0][1])
         elif self.scratch:
-            meta.set("pretrained", False, self.scratch[0])
+            meta.set("pretrained", False, min(self.scratch, key=lambda where: where.line))
 
 
 def hyperparams_from_text(text: str, source: str, meta: RunMeta) -> None:
@@ -192,7 +198,10 @@ def read_echoes(text: str, source: str) -> tuple[list[Echo], _Claims]:
         previous = number
         call = _CALL_LINE.search(message)
         if call:
-            echoes += _python_echoes(message[call.start() :], number, source, lines)
+            start = call.start()
+            while start and (message[start - 1].isalnum() or message[start - 1] == "_"):
+                start -= 1
+            echoes += _python_echoes(message[start:], number, source, lines)
         else:
             echoes += _line_echoes(line, message, number, source, sections)
         _claim_phrases(line, number, source, claims)
@@ -216,10 +225,10 @@ def _candidate_lines(text: str) -> dict[int, str]:
     counter = LineCounter(text)
     counter.line(head_end)
     last_end = head_end
-    for found in _TRIGGER.finditer(text, head_end):
-        if found.start() < last_end:
+    for offset in _trigger_offsets(text, head_end):
+        if offset < last_end:
             continue
-        start = text.rfind("\n", 0, found.start()) + 1
+        start = text.rfind("\n", 0, offset) + 1
         number = counter.line(start)
         end = _line_end(text, start)
         line = text[start:end]
@@ -236,6 +245,16 @@ def _candidate_lines(text: str) -> dict[int, str]:
                 if not block_line.strip() or block_line.strip() == ")":
                     break
     return lines
+
+
+def _trigger_offsets(text: str, start: int) -> list[int]:
+    offsets = set()
+    for word in _TRIGGER_WORDS:
+        at = text.find(word, start)
+        while at >= 0:
+            offsets.add(at)
+            at = text.find(word, at + 1)
+    return sorted(offsets)
 
 
 def _line_end(text: str, start: int) -> int:
@@ -301,11 +320,11 @@ def _python_echoes(unit: str, first_line: int, source: str, lines: dict[int, str
 def _line_echoes(line: str, message: str, number: int, source: str, sections: list) -> list[Echo]:
     where = LogLine(source, number, line.strip())
     stripped = message.strip()
-    if stripped.startswith("{") or re.match(r"^[\w ]+:\s*\{", stripped):
+    if stripped.startswith("{") or _NAMED_DICT.match(stripped):
         if _METRIC_DICT_KEY.search(stripped):
             return []
         return [Echo((), k, _unquote(v.strip()), where) for k, v in _DICT_PAIR.findall(stripped)]
-    if re.search(r"\.py\b", stripped) and " --" in stripped:
+    if " --" in stripped and _SCRIPT.search(stripped):
         return [Echo((), k.replace("-", "_"), _unquote(v), where) for k, v in _CLI_PAIR.findall(stripped)]
     found = _YAML_LINE.match(message)
     if not found or _MORE_PAIRS.search(found[3]):
