@@ -36,6 +36,13 @@ def _resumed_late(ctx: Context, curve: Curve) -> bool:
     return (ctx.meta.resumed and first > 0.1 * max(last, 1)) or first > 0.3 * max(last, 1) > 0
 
 
+def _first_is_initial(ctx: Context, curve: Curve) -> bool:
+    """The first logged value is the loss of an untrained net (no resumed state behind it)."""
+    if ctx.meta.resumed and len(curve) and curve.steps[0] > 0:
+        return False
+    return not _resumed_late(ctx, curve)
+
+
 # ----- LD101 -------------------------------------------------------------------------------------
 @rule("LD101", "nonfinite-loss", curves=("train_loss",), symptom="nan")
 def nonfinite_loss(ctx: Context) -> RuleResult | None:
@@ -460,9 +467,13 @@ def _final_accuracy(ctx: Context) -> tuple[float, float] | None:
 
 @rule("LD110", "initial-loss-far-above-chance", curves=("train_loss",), meta=("num_classes",))
 def initial_loss_high(ctx: Context) -> RuleResult | None:
-    """The first loss is many times ln(C): the logits start huge (unscaled input or a wide init)."""
+    """The first loss is many times ln(C): the logits start huge (unscaled input or a wide init).
+    Only for a classification loss (ln(C) means nothing for a detection loss such as SSD's
+    MultiBoxLoss) and only when the first value is an initial loss, not that of a resumed run."""
     curve = ctx.train_loss
-    assert curve is not None and ctx.lnc is not None
+    assert curve is not None
+    if ctx.lnc is None or not _first_is_initial(ctx, curve):
+        return None
     first = float(curve.values[0])
     if not math.isfinite(first) or first < 3 * ctx.lnc:
         return None

@@ -3,7 +3,7 @@
 import math
 
 import numpy as np
-from diag_helpers import bn_layers, caffe_meta, decaying, fillers, make_log
+from diag_helpers import bn_layers, caffe_meta, decaying, fillers, line, make_log
 
 from diagnostics import diagnose
 from diagnostics.context import Context
@@ -118,3 +118,38 @@ def test_ld309_lr_range_depends_on_the_optimiser():
 def test_config_rules_are_not_applicable_without_their_facts():
     d = diagnose(make_log(HEALTHY))
     assert {"LD301", "LD302", "LD303", "LD304", "LD305", "LD306", "LD307", "LD308"} <= set(d.not_applicable)
+
+
+def _ssd_like_meta(resumed: bool):
+    """Caffe SSD header facts: num_output of the detection head, but a MultiBoxLoss (not softmax)."""
+    meta = caffe_meta(
+        num_classes=(3, "    num_classes: 3", 1758),
+        loss_type=("MultiBoxLoss", '  type: "MultiBoxLoss"', 1738),
+        base_lr=(0.001, "base_lr: 0.001", 8),
+    )
+    if resumed:
+        meta.resumed = True
+        meta.where["resumed"] = line(5346, "Resuming from VGG_SSD_iter_10162.solverstate")
+    return meta
+
+
+def test_ld110_ignores_a_detection_loss_and_a_resumed_run():
+    """Regression (ssd300_vgg16_resumed.log): num_classes known with a MultiBoxLoss made LD110 assert."""
+    steps = 10170 + np.arange(1100) * 10
+    loss = decaying(1100, 12.0, 2.5, 200, 0.1)
+    for resumed in (True, False):
+        d = diagnose(make_log(loss, steps=steps, meta=_ssd_like_meta(resumed)))
+        assert d.errors == [] and not any(f.rule == "LD110" for f in d.findings)
+    # A softmax classifier resumed from a snapshot: its first loss is not an initial loss either.
+    meta = caffe_meta(num_classes=(10, "num_output: 10", 40))
+    meta.resumed = True
+    meta.where["resumed"] = line(12, "Resuming from cifar_iter_1000.solverstate")
+    d = diagnose(make_log(decaying(1100, 8.0, 0.5, 200, 0.05), steps=1000 + np.arange(1100) * 10, meta=meta))
+    assert d.errors == [] and not any(f.rule == "LD110" for f in d.findings)
+
+
+def test_ld110_flags_a_huge_initial_softmax_loss():
+    meta = caffe_meta(num_classes=(10, "num_output: 10", 40), loss_type=("SoftmaxWithLoss", "", 41))
+    loss = np.r_[[60.0], decaying(999, 2.3, 0.4, 200, 0.02)]
+    d = diagnose(make_log(loss, meta=meta))
+    assert [f.rule for f in d.findings if f.rule == "LD110"] == ["LD110"]
