@@ -212,7 +212,7 @@ def frame_from_columns(columns: dict[str, Any]) -> pd.DataFrame:
             data[col] = pd.Categorical(np.asarray(values, dtype=object).astype(str))
         else:
             data[col] = np.asarray(values, dtype=dtype)
-    return pd.DataFrame(data)
+    return pd.DataFrame(data, copy=False)  # no consolidation copy: large runs stay in memory once
 
 
 def validate_metrics(frame: pd.DataFrame) -> None:

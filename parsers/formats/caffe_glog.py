@@ -37,6 +37,7 @@ FRAMEWORK = "caffe"
 
 CHUNK_BYTES = 16 * 1024 * 1024
 _SHARED = b""  # the buffer forked workers read (set only while a pool runs)
+_FIELDS = ("kind", "line", "step", "index", "value", "epoch", "seconds", "name")
 _GLOG_PREFIX = re.compile(rb"(?m)^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
 _CAFFE_SOURCES = (b"solver.cpp", b"caffe.cpp", b"net.cpp", b"sgd_solver.cpp", b"layer_factory")
 # Every group always takes part, so re.split's pieces have fixed strides and known lengths.
@@ -82,6 +83,7 @@ def parse(source: SourceFile) -> ParsedFile:
             )
         raise ParseError("a Caffe log, but without any `Iteration N` or `net output` line")
     frame, skipped = _frame(events, restarts, source.name, warnings)
+    del events
     for fatal in markers.get("fatal", [])[:3]:
         warnings.append(ParseWarning(source.name, fatal.line, f"Caffe stopped: {fatal.text.strip()}"))
     return ParsedFile(frame, meta, warnings, skipped)
@@ -117,10 +119,11 @@ class _Events:
             lines_before += part.newlines
             remap = np.array([table.setdefault(n, len(table)) for n in part.names] + [-1], np.int64)
             part.name = remap[part.name]  # -1 picks the appended -1
-        arrays = {
-            name: np.concatenate([getattr(p, name) for p in parts])
-            for name in ("kind", "line", "step", "index", "value", "epoch", "seconds", "name")
-        }
+        arrays = {}
+        for name in _FIELDS:  # one field at a time, freeing the parts' copy: bounded peak memory
+            arrays[name] = np.concatenate([getattr(p, name) for p in parts])
+            for part in parts:
+                setattr(part, name, None)
         return cls(
             **arrays,
             names=list(table),
@@ -317,10 +320,13 @@ def _unwrap_years(seconds: np.ndarray) -> np.ndarray:
 
 def _frame(events: _Events, restarts: list[int], name: str, warnings: list[ParseWarning]):
     order = np.argsort(events.line, kind="stable")
-    kind, line, step = events.kind[order], events.line[order], events.step[order]
-    index, value, epoch = events.index[order], events.value[order], events.epoch[order]
-    name_codes, name_values = events.name[order], events.names
-    seconds = _unwrap_years(events.seconds[order])
+    for field in _FIELDS:  # reordered in place, one field at a time
+        setattr(events, field, getattr(events, field)[order])
+    del order
+    kind, line, step = events.kind, events.line, events.step
+    index, value, epoch = events.index, events.value, events.epoch
+    name_codes, name_values = events.name, events.names
+    seconds = _unwrap_years(events.seconds)
     segment = _segments(kind, line, step, restarts)
 
     # outputs take the step and time of the display line (train) or test pass (test) before them;
