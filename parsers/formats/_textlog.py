@@ -12,6 +12,12 @@ from __future__ import annotations
 import calendar
 import math
 import re
+from dataclasses import dataclass
+from typing import Any
+
+from parsers.model import ParseWarning, RunMeta, frame_from_columns
+from parsers.registry import ParsedFile
+from parsers.source import ParseError, SourceFile
 
 # A number as Python/NumPy/PyTorch print it, `nan`/`inf` included (any case, optional sign).
 NUMBER = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf(?:inity)?))"
@@ -67,6 +73,15 @@ _CTIME = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s(\w{3})\s+(\d+)\s(\d\d):(
 _SHORT_YEAR = re.compile(r"(\d\d)/(\d\d)/(\d\d)\s+(\d\d):(\d\d):(\d\d)")  # SwAV: mm/dd/yy
 _NO_YEAR = re.compile(r"\[(\d\d)/(\d\d)\s(\d\d):(\d\d):(\d\d)")  # detectron2: [mm/dd HH:MM:SS
 _YEAR_SECONDS = 365 * 86400.0
+MAX_WARNINGS = 20
+
+
+def sniff_head(source: SourceFile, pattern: re.Pattern[str], score: float, size: int = 1024 * 1024) -> float:
+    """`score` when `pattern` occurs in the first `size` bytes (banners, nvidia-smi tables and
+    progress bars can fill the first hundreds of KB of a stdout capture), else 0."""
+    if source.looks_binary():
+        return 0.0
+    return score if pattern.search(source.head_text(size)) else 0.0
 
 
 def to_float(text: str) -> float:
@@ -159,3 +174,79 @@ class WallClock:
         if self._start is None:
             self._start = seconds
         return seconds - self._start
+
+
+@dataclass(frozen=True)
+class At:
+    """Where the values of one record go in the metrics frame (None: not known)."""
+
+    step: int
+    line: int  # 1-based line in the file
+    segment: int = 0
+    epoch: float | None = None
+    wall_time: float | None = None
+
+
+class Problems:
+    """Skipped lines of one file: all counted, at most MAX_WARNINGS reported plus one that counts
+    the rest (a broken file should not bury the diagnosis under warnings)."""
+
+    def __init__(self, source_name: str) -> None:
+        self.source_name = source_name
+        self.count = 0
+        self.notes: list[ParseWarning] = []  # file-level remarks (line 0), not skipped lines
+        self._first: list[ParseWarning] = []
+
+    def add(self, line: int, message: str) -> None:
+        self.count += 1
+        if len(self._first) < MAX_WARNINGS:
+            self._first.append(ParseWarning(self.source_name, line, message))
+
+    def note(self, message: str) -> None:
+        self.notes.append(ParseWarning(self.source_name, 0, message))
+
+    def warnings(self) -> list[ParseWarning]:
+        rest = self.count - len(self._first)
+        more = [ParseWarning(self.source_name, 0, f"{rest} more line(s) skipped")] if rest > 0 else []
+        return [*self.notes, *self._first, *more]
+
+
+class Restarts:
+    """Segment counter: a new segment starts where the step goes back (a run appended to the same
+    file, or resumed from an earlier checkpoint); an equal step does not count."""
+
+    def __init__(self) -> None:
+        self.segment = 0
+        self._last: int | None = None
+
+    def at(self, step: int) -> int:
+        if self._last is not None and step < self._last:
+            self.segment += 1
+        self._last = step
+        return self.segment
+
+
+class Rows:
+    """The tidy metrics frame of one text log, built one value at a time."""
+
+    _FIELDS = ("step", "epoch", "split", "metric", "name", "value", "wall_time", "line", "segment")
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {key: [] for key in self._FIELDS}
+
+    def __len__(self) -> int:
+        return len(self.columns["step"])
+
+    def add(self, at: At, split: str, metric: str, name: str, value: float) -> None:
+        epoch = math.nan if at.epoch is None else at.epoch
+        wall_time = math.nan if at.wall_time is None else at.wall_time
+        row = (at.step, epoch, split, metric, name, value, wall_time, at.line, at.segment)
+        for column, item in zip(self.columns.values(), row, strict=True):
+            column.append(item)
+
+    def parsed(self, source_name: str, meta: RunMeta, problems: Problems, missing: str) -> ParsedFile:
+        """The plug-in's result; ParseError saying what was `missing` when no value was read."""
+        if not len(self):
+            raise ParseError(missing)
+        frame = frame_from_columns({**self.columns, "source": [source_name] * len(self)})
+        return ParsedFile(frame, meta, problems.warnings(), problems.count)

@@ -21,8 +21,18 @@ from __future__ import annotations
 
 import re
 
-from parsers.formats._jsonlines import At, MetricRows, Problems, Restarts
-from parsers.formats._textlog import NUMBER, LineCounter, WallClock, line_at, to_float
+from parsers.formats._textlog import (
+    NUMBER,
+    At,
+    LineCounter,
+    Problems,
+    Restarts,
+    Rows,
+    WallClock,
+    line_at,
+    sniff_head,
+    to_float,
+)
 from parsers.formats.detectron2_json import metric_of
 from parsers.hparams import hyperparams_from_text
 from parsers.model import RunMeta
@@ -47,9 +57,7 @@ _START = re.compile(r"Starting training from iteration (\d+)")
 
 
 def sniff(source: SourceFile) -> float:
-    if source.looks_binary():
-        return 0.0
-    return 0.9 if _SNIFF.search(source.head_text(1024 * 1024)) else 0.0
+    return sniff_head(source, _SNIFF, 0.9)
 
 
 def parse(source: SourceFile) -> ParsedFile:
@@ -57,7 +65,7 @@ def parse(source: SourceFile) -> ParsedFile:
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_text(text, source.name, meta)
     meta.resumed = any(int(start[1]) > 0 for start in _START.finditer(text))
-    rows = MetricRows()
+    rows = Rows()
     problems = Problems(source.name)
     lines = LineCounter(text)
     clock = WallClock()
@@ -97,7 +105,7 @@ def parse(source: SourceFile) -> ParsedFile:
     return rows.parsed(source.name, meta, problems, "no detectron2 `iter: N  total_loss: ...` lines")
 
 
-def _flush(rows: MetricRows, pending: list, step: int, segment: int) -> None:
+def _flush(rows: Rows, pending: list, step: int, segment: int) -> None:
     """Place the evaluations seen since the last events line at `step`."""
     for number, wall_time, named in pending:
         at = At(step=step, line=number, segment=segment, wall_time=wall_time)

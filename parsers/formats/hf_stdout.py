@@ -20,8 +20,7 @@ from __future__ import annotations
 import math
 import re
 
-from parsers.formats._jsonlines import At, MetricRows, Problems
-from parsers.formats._textlog import NUMBER, LineCounter, WallClock, line_at, to_float
+from parsers.formats._textlog import NUMBER, At, LineCounter, Problems, Rows, WallClock, line_at, to_float
 from parsers.formats.hf_trainer_state import metric_of
 from parsers.hparams import hyperparams_from_text
 from parsers.model import ParseWarning, RunMeta
@@ -51,7 +50,7 @@ def parse(source: SourceFile) -> ParsedFile:
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_text(text, source.name, meta)
     interval, first_step = _logging_steps(meta)
-    rows = MetricRows()
+    rows = Rows()
     problems = Problems(source.name)
     lines = LineCounter(text)
     clock = WallClock()

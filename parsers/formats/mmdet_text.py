@@ -20,8 +20,17 @@ from __future__ import annotations
 
 import re
 
-from parsers.formats._jsonlines import At, MetricRows, Problems, Restarts
-from parsers.formats._textlog import NUMBER, TIMING_KEYS, LineCounter, WallClock, to_float
+from parsers.formats._textlog import (
+    NUMBER,
+    TIMING_KEYS,
+    At,
+    LineCounter,
+    Problems,
+    Restarts,
+    Rows,
+    WallClock,
+    to_float,
+)
 from parsers.hparams import hyperparams_from_text
 from parsers.model import RunMeta
 from parsers.names import canonical_metric
@@ -68,7 +77,7 @@ def parse(source: SourceFile) -> ParsedFile:
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_text(text, source.name, meta)
     meta.resumed = _RESUMED.search(text) is not None
-    rows = MetricRows()
+    rows = Rows()
     problems = Problems(source.name)
     lines = LineCounter(text)
     clock = WallClock()

@@ -1,0 +1,146 @@
+"""Keras `fit()` stdout (verbose 1 and 2, standalone Keras and tf.keras).
+
+    Epoch 3/30
+      256/10000 [..............................] - ETA: 57s - loss: 0.6828 - acc: 0.5469
+    10000/10000 [==============================] - 51s 5ms/step - loss: 0.31 - acc: 0.90 - val_loss: 0.40
+    313/313 [==============================] - 2s 6ms/step - loss: 0.31 - accuracy: 0.91      (TF2)
+     - 51s - loss: 0.31 - acc: 0.90 - val_loss: 0.40                                           (verbose=2)
+
+One record per epoch: the epoch-final progress line (no `ETA:`), whose values are the epoch's means
+(`val_*` in split val). The step is the epoch as printed (1-based). Its duration (`51s`) adds up to
+the wall time. The in-epoch lines (`ETA:`) are running means and are not kept.
+
+Several `fit()` calls writing to one `nohup.out` at the same time interleave their lines, and a
+header can be glued to the end of another process's progress line. So each `Epoch k/N` header is
+given to the run that printed `Epoch k-1/N` last (a new run, and a new segment, for `Epoch 1/N`),
+each in-epoch line to the open epoch whose sample counter it continues most closely, and each final
+line to the open epoch whose running-mean loss it continues. A final line that no open epoch can
+claim is reported and skipped. A single run is unaffected by all this.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from parsers.formats._textlog import NUMBER, At, LineCounter, Problems, Rows, sniff_head, to_float
+from parsers.hparams import hyperparams_from_text
+from parsers.model import RunMeta
+from parsers.names import split_and_metric
+from parsers.registry import ParsedFile
+from parsers.source import SourceFile
+
+FORMAT = "keras_stdout"
+FRAMEWORK = "keras"
+
+_CANDIDATE = re.compile(r"(?m)^[^\n]*(?:Epoch \d+/\d+| - [A-Za-z_]\w*: )[^\n]*$")
+_HEADER = re.compile(r"Epoch (\d+)/(\d+)")
+_COUNTER = re.compile(r"^\s*(\d+)/(\d+)\b")
+_PAIR = re.compile(rf" - ([A-Za-z_]\w*): ({NUMBER})(?![\d.])")
+_DURATION = re.compile(r" - (\d+(?:\.\d+)?)s(?=\s)")
+_SNIFF = re.compile(r"(?m)^Epoch \d+/\d+\s*$[\s\S]{0,4000}? - (?:ETA: \S+ - )?\w*loss: ")
+
+
+@dataclass
+class _Run:
+    segment: int
+    epochs: int  # N of `Epoch k/N` (0 for final lines that came without a header)
+    epoch: int = 0  # the last epoch header
+    open: bool = False  # a header was seen and its final line was not
+    done: int = 0  # sample counter of the open epoch
+    opened: int = 0  # order of the last header (ties go to the newest)
+    closed: int = 0  # order of the last final line (a header follows its run's final line)
+    last_loss: float | None = None  # running mean loss of the open epoch's last in-epoch line
+    elapsed: float = 0.0  # summed epoch durations
+    start: float | None = None  # `elapsed` at the first record
+
+
+def sniff(source: SourceFile) -> float:
+    return sniff_head(source, _SNIFF, 0.9)
+
+
+def parse(source: SourceFile) -> ParsedFile:
+    text = source.text
+    meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
+    hyperparams_from_text(text, source.name, meta)
+    rows = Rows()
+    problems = Problems(source.name)
+    lines = LineCounter(text)
+    runs: list[_Run] = []
+    headers = 0
+    for found in _CANDIDATE.finditer(text):
+        number = lines.line(found.start())
+        position = 0
+        for header in _HEADER.finditer(found[0]):
+            _progress(found[0][position : header.start()], number, runs, rows, problems)
+            headers += 1
+            _open_epoch(runs, int(header[1]), int(header[2]), headers)
+            position = header.end()
+        _progress(found[0][position:], number, runs, rows, problems)
+    return rows.parsed(source.name, meta, problems, "no Keras `Epoch k/N` progress lines with values")
+
+
+def _open_epoch(runs: list[_Run], epoch: int, epochs: int, order: int) -> None:
+    """The run an `Epoch k/N` header belongs to: the one that printed `Epoch k-1/N`."""
+    previous = [r for r in runs if r.epochs == epochs and r.epoch == epoch - 1]
+    closed = [r for r in previous if not r.open]
+    if epoch == 1 or not previous:
+        run = _Run(segment=len(runs), epochs=epochs)
+        runs.append(run)
+    else:
+        run = max(closed, key=lambda r: r.closed) if closed else previous[-1]
+    run.epoch, run.open, run.done, run.opened, run.last_loss = epoch, True, 0, order, None
+
+
+def _progress(piece: str, number: int, runs: list[_Run], rows: Rows, problems: Problems) -> None:
+    pairs = _PAIR.findall(piece)
+    if not pairs:
+        return
+    counter = _COUNTER.match(piece)
+    done = int(counter[1]) if counter else 0
+    loss = next((to_float(value) for key, value in pairs if key == "loss"), None)
+    open_runs = [r for r in runs if r.open]
+    if "ETA:" in piece:
+        if open_runs:
+            behind = [r for r in open_runs if r.done < done]  # the sample counter only goes up
+            if behind:
+                run = min(behind, key=lambda r: (done - r.done, _distance(r, loss)))
+            else:
+                run = min(open_runs, key=lambda r: r.done)
+            run.done, run.last_loss = done, loss
+        return
+    duration = _DURATION.search(piece)
+    if not counter and not duration:
+        return  # ` - loss: ...` in some other message
+    if open_runs:
+        run = min(open_runs, key=lambda r: _distance(r, loss))
+    elif runs and runs[-1].epochs:
+        problems.add(number, "epoch summary that no open epoch claims (interleaved output?); skipped")
+        return
+    else:  # no `Epoch k/N` headers at all: epochs counted in file order
+        if not runs:
+            runs.append(_Run(segment=0, epochs=0))
+        run = runs[-1]
+        run.epoch += 1
+    run.open, run.closed = False, number
+    run.elapsed += float(duration[1]) if duration else 0.0
+    if run.start is None:
+        run.start = run.elapsed
+    at = At(
+        step=run.epoch,
+        line=number,
+        segment=run.segment,
+        epoch=float(run.epoch),
+        wall_time=run.elapsed - run.start if duration else None,
+    )
+    for key, value in pairs:
+        split, metric = split_and_metric(key)
+        rows.add(at, split, metric, key, to_float(value))
+
+
+def _distance(run: _Run, loss: float | None) -> tuple[float, int, int]:
+    """How unlikely it is that a progress line belongs to `run`: its loss (a running mean) continues
+    the run's last in-epoch line; then the run furthest along, then the newest."""
+    gap = abs(loss - run.last_loss) if loss is not None and run.last_loss is not None else math.inf
+    return (gap if gap == gap else math.inf, -run.done, -run.opened)
