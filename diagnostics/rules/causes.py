@@ -60,6 +60,13 @@ def _lr_flag(ctx: Context) -> str | None:
     return found.evidence[0].key if found else None
 
 
+def _broken_lr_policy(ctx: Context):
+    """LD307's finding when the schedule breaks the run from the start (NaN/negative lr, poly without
+    max_iter); a missing gamma only matters at the first step decay and explains no blow-up."""
+    found = ctx.finding("LD307")
+    return found if found is not None and found.severity == "critical" else None
+
+
 def _known_without_bn(ctx: Context) -> bool:
     """The log lists the whole net (Caffe) and it has no BatchNorm layer."""
     return ctx.meta.framework == "caffe" and not ctx.meta.batchnorm and ctx.meta.depth is not None
@@ -123,7 +130,7 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
     fix_list = [*fixes.change_lr(ctx, 1 / ctx.params.lr_cut, "fixes.lower_lr"), fixes.clip_gradients(ctx)]
     if s in BLOW_UP:
         fix_list.append(fixes.warmup(ctx))
-    policy = ctx.finding("LD307")
+    policy = _broken_lr_policy(ctx)
     if policy:
         score += 0.15  # a broken lr schedule (NaN or negative lr) blows the run up from the start
         evidence += policy.evidence
@@ -317,7 +324,7 @@ def data_issue(ctx: Context) -> RuleResult | None:
     nan_step = _nan_step(ctx)
     early_nan = nan_step is not None and nan_step <= ctx.params.nan_early_steps
     high = _lr_flag(ctx) == "evidence.lr_high"
-    explained = bool(ctx.frozen_bn or ctx.finding("LD303") or ctx.finding("LD307") or ctx.finding("LD306"))
+    explained = bool(ctx.frozen_bn or ctx.finding("LD303") or _broken_lr_policy(ctx) or ctx.finding("LD306"))
     if s == "nan" and early_nan and not high and not explained and not _grew_before_nan(ctx):
         score = 0.55
     elif s == "nan" and not _grew_before_nan(ctx) and not explained:

@@ -168,10 +168,11 @@ def normalization_vs_lr(ctx: Context) -> RuleResult | None:
 
 @rule("LD307", "lr-policy-params-missing", meta=("lr_policy",))
 def lr_policy_params(ctx: Context) -> RuleResult | None:
-    """The lr policy needs solver fields that are not set (e.g. poly without max_iter)."""
+    """The lr policy needs solver fields that are not set (e.g. poly without max_iter). The fields are
+    Caffe's: other frameworks name them differently and default them (mmcv's step policy: gamma 0.1)."""
     meta = ctx.meta
     policy = (meta.lr_policy or "").lower()
-    needs = LR_POLICY_NEEDS.get(policy, ())
+    needs = LR_POLICY_NEEDS.get(policy, ()) if meta.framework == "caffe" else ()
     known = {k.lower() for k in meta.lr_params} | {k.lower() for k in meta.hyperparams}
     if meta.max_iter:
         known.add("max_iter")

@@ -9,6 +9,7 @@ from diagnostics import diagnose
 from diagnostics.context import Context
 from diagnostics.params import DEFAULT_PARAMS
 from diagnostics.registry import rule_by_id
+from parsers.model import RunMeta
 
 RNG = np.random.default_rng(11)
 HEALTHY = decaying(1000, 2.3, 0.4, 200, 0.02)
@@ -95,6 +96,28 @@ def test_ld307_poly_without_max_iter_gives_nan_from_the_start():
     top = d.causes[0]
     assert top.id == "lr_too_high" and top.fixes[0].key == "fixes.lr_policy_params"
     assert "max_iter" in top.fixes[0].snippet
+
+
+def test_ld307_reads_caffe_solver_fields_only():
+    """mmcv's `lr_config = dict(policy='step', step=[8, 11])` defaults gamma to 0.1: nothing is missing."""
+    meta = RunMeta(framework="pytorch", format="mmdet_json")
+    meta.set("lr_policy", "step", line(1, "    policy='step',", "run.log.json"))
+    assert not _fires("LD307", make_log(HEALTHY, meta=meta))
+    meta.lr_params = {}
+    log = make_log(HEALTHY, lr=np.r_[np.full(500, 0.02), np.full(500, np.nan)], meta=meta)
+    assert _fires("LD307", log)  # a NaN lr is broken in any framework
+
+
+def test_missing_gamma_is_a_warning_that_does_not_make_a_nan_an_lr_problem():
+    """Caffe step policy without gamma only matters at the first decay: it explains no blow-up."""
+    meta = caffe_meta(lr_policy=("step", 'lr_policy: "step"', 8), base_lr=(0.001, "base_lr: 0.001", 5))
+    meta.lr_params = {"stepsize": 100000}
+    loss = np.r_[decaying(300, 2.3, 1.2, 60, 0.02), np.full(300, np.nan)]
+    d = diagnose(make_log(loss, meta=meta))
+    assert [f.severity for f in d.findings if f.rule == "LD307"] == ["warning"]
+    lr_cause = next(c for c in d.causes if c.id == "lr_too_high")
+    assert "LD307" not in lr_cause.rules
+    assert all(f.key != "fixes.lr_policy_params" for f in lr_cause.fixes)
 
 
 def test_ld308_and_depth_init_cause():
