@@ -4,21 +4,26 @@ plug-in discovery).
 Frameworks dump their scalars with Python's `json.dumps`, which writes bare `NaN`, `Infinity`
 and `-Infinity` tokens for non-finite values. That is not standard JSON, but Python's own
 `json.loads` reads those tokens back as floats, so a diverged run loads like any other: the
-loader decodes line by line (files are a few MB) and counts the lines that do not decode (a run
-killed mid-write leaves half a line) instead of failing on them.
+loader decodes line by line and counts the lines that do not decode (a run killed mid-write leaves
+half a line) instead of failing on them. The decoded records are then read key by key (one numpy
+column per key, with a mask of the records that logged it), so that building the tidy frame costs
+a few vectorised operations per key rather than Python work per value.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from parsers.model import ParseWarning, RunMeta, frame_from_columns
+from parsers.formats._table import segments_from_counter
+from parsers.model import METRIC_COLUMNS, ParseWarning, RunMeta, frame_from_columns
 from parsers.registry import ParsedFile
 from parsers.source import ParseError
 
@@ -114,63 +119,123 @@ def as_step(value: Any) -> int | None:
     return int(number)
 
 
-class Restarts:
-    """Segment counter: a new segment starts where the step goes back (a run appended to the same
-    file, or a resume from an earlier checkpoint). Equal steps do not count (an eval row shares
-    the step of the train row before it)."""
-
-    def __init__(self) -> None:
-        self.segment = 0
-        self._last: int | None = None
-
-    def at(self, step: int) -> int:
-        if self._last is not None and step < self._last:
-            self.segment += 1
-        self._last = step
-        return self.segment
-
-
-@dataclass(frozen=True)
-class At:
-    """Where the values of one record go in the metrics frame (None: not known)."""
-
-    step: int
-    line: int  # 1-based line in the file
-    segment: int = 0
-    epoch: float | None = None
-    wall_time: float | None = None
+def numeric_column(objects: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """The values of `key` over all records as floats (numbers, and numbers written as strings as
+    fairseq does; NaN and inf kept) and where it was logged: absent keys, `null`, text and lists
+    are not values."""
+    raw = [obj.get(key) for obj in objects]
+    try:
+        values = np.array(raw, dtype=np.float64)  # None -> nan; numeric strings convert
+    except (TypeError, ValueError):
+        values = np.zeros(0)
+    if values.shape != (len(raw),):  # text, or lists (which numpy would stack into 2-D)
+        numbers = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce")
+        values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    present = np.fromiter((value is not None for value in raw), dtype=bool, count=len(raw))
+    for index in np.flatnonzero(present & np.isnan(values)):  # a logged NaN, or no number at all
+        present[index] = _is_nan(raw[index])
+    return values, present
 
 
-class MetricRows:
-    """The tidy metrics frame, built one value at a time."""
+def _is_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and value.strip().lower() in ("nan", "-nan", "+nan")
 
-    _FIELDS = ("step", "epoch", "split", "metric", "name", "value", "wall_time", "line", "segment")
 
-    def __init__(self) -> None:
-        self.columns: dict[str, list[Any]] = {key: [] for key in self._FIELDS}
+def keys_of(objects: list[dict[str, Any]]) -> list[str]:
+    """Every key of the records, in the order they first appear."""
+    return list(dict.fromkeys(chain.from_iterable(objects)))
 
-    def __len__(self) -> int:
-        return len(self.columns["step"])
 
-    def add(self, at: At, split: str, metric: str, name: str, value: float) -> None:
-        epoch = math.nan if at.epoch is None else at.epoch
-        wall_time = math.nan if at.wall_time is None else at.wall_time
-        row = (at.step, epoch, split, metric, name, value, wall_time, at.line, at.segment)
-        for column, item in zip(self.columns.values(), row, strict=True):
-            column.append(item)
+def counted_records(
+    records: Iterable[JsonLine], key: str, problems: Problems
+) -> tuple[list[JsonLine], np.ndarray]:
+    """The records whose counter `key` holds a finite number, with those numbers (int64); the
+    others are reported to `problems` and left out."""
+    kept, counts = [], []
+    for record in records:
+        count = as_step(record.obj.get(key))
+        if count is None:
+            problems.add(record.line, f"no {key} number; line skipped")
+            continue
+        kept.append(record)
+        counts.append(count)
+    return kept, np.asarray(counts, dtype=np.int64)
 
-    def add_record(self, at: At, obj: dict[str, Any], rule: KeyRule) -> None:
-        """One row per numeric value whose key `rule` maps to a (split, metric)."""
-        for key, raw in obj.items():
+
+class ColumnRows:
+    """The tidy metrics frame, built from per-record arrays (step, line, ...) and per-key value
+    columns; rows come out in file order (the values of record 1, then record 2, ...)."""
+
+    def __init__(
+        self,
+        step: np.ndarray,
+        line: np.ndarray,
+        segment: np.ndarray | None = None,
+        epoch: np.ndarray | None = None,
+        wall_time: np.ndarray | None = None,
+    ) -> None:
+        n = len(step)
+        self._records = {
+            "step": np.asarray(step, dtype=np.int64),
+            "epoch": np.full(n, np.nan) if epoch is None else np.asarray(epoch, dtype=np.float64),
+            "wall_time": np.full(n, np.nan) if wall_time is None else np.asarray(wall_time, dtype=np.float64),
+            "segment": segments_from_counter(np.asarray(step))
+            if segment is None
+            else np.asarray(segment, dtype=np.int64),
+        }
+        self._line = np.asarray(line, dtype=np.int64)
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, str, str, str]] = []
+
+    def add(
+        self,
+        values: np.ndarray,
+        present: np.ndarray,
+        split: str,
+        metric: str,
+        name: str,
+        line: np.ndarray | None = None,
+    ) -> None:
+        """One column; `line` (per record) overrides the record's line, e.g. a key on a line of its own."""
+        rows = np.flatnonzero(present)
+        if len(rows):
+            lines = (self._line if line is None else line)[rows]
+            self._parts.append((rows, values[rows], lines, split, metric, name))
+
+    def add_keys(self, objects: list[dict[str, Any]], rule: KeyRule, only: np.ndarray | None = None) -> None:
+        """A column for every key that `rule` maps to a (split, metric), restricted to the records
+        where `only` is True (records of one kind, e.g. mmdet's val lines)."""
+        for key in keys_of(objects):
             target = rule(key)
             if target is None:
                 continue
-            value = as_number(raw)
-            if value is not None:
-                self.add(at, target[0], target[1], key, value)
+            values, present = numeric_column(objects, key)
+            self.add(values, present if only is None else present & only, target[0], target[1], key)
+
+    def __len__(self) -> int:
+        return sum(len(part[0]) for part in self._parts)
 
     def frame(self, source_name: str) -> pd.DataFrame:
-        return frame_from_columns({**self.columns, "source": [source_name] * len(self)})
+        if not self._parts:
+            return frame_from_columns({key: [] for key in METRIC_COLUMNS})
+        rows = np.concatenate([part[0] for part in self._parts])
+        order = np.argsort(rows, kind="stable")
+
+        def labels(position: int) -> np.ndarray:
+            pieces = [np.full(len(part[0]), part[position], dtype=object) for part in self._parts]
+            return np.concatenate(pieces)[order]
+
+        columns = {key: array[rows[order]] for key, array in self._records.items()}
+        columns.update(
+            value=np.concatenate([part[1] for part in self._parts])[order],
+            line=np.concatenate([part[2] for part in self._parts])[order],
+            split=labels(3),
+            metric=labels(4),
+            name=labels(5),
+            source=np.full(len(rows), source_name, dtype=object),
+        )
+        return frame_from_columns(columns)
 
     def parsed(self, source_name: str, meta: RunMeta, problems: Problems, missing: str) -> ParsedFile:
         """The plug-in's result; ParseError saying what was `missing` when no value was read."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from parsers.formats._jsonlines import At, MetricRows, Problems, Restarts, as_step, json_lines, sniff_objects
+from parsers.formats._jsonlines import ColumnRows, Problems, counted_records, json_lines, sniff_objects
 from parsers.model import RunMeta
 from parsers.names import canonical_metric, split_and_metric
 from parsers.registry import ParsedFile
@@ -60,13 +60,8 @@ def metric_of(key: str) -> tuple[str, str] | None:
 
 def parse(source: SourceFile) -> ParsedFile:
     problems = Problems(source.name)
-    rows = MetricRows()
-    restarts = Restarts()
-    for record in json_lines(source.lines(), problems):
-        step = as_step(record.obj.get("iteration"))
-        if step is None:
-            problems.add(record.line, "no iteration number; line skipped")
-            continue
-        rows.add_record(At(step, record.line, restarts.at(step)), record.obj, metric_of)
+    records, steps = counted_records(json_lines(source.lines(), problems), "iteration", problems)
+    rows = ColumnRows(steps, [record.line for record in records])
+    rows.add_keys([record.obj for record in records], metric_of)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     return rows.parsed(source.name, meta, problems, "no detectron2 metrics rows (with an `iteration`)")

@@ -20,14 +20,16 @@ the first timestamped line.
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from parsers.formats._jsonlines import At, MetricRows, Problems, Restarts, as_number, as_step
+import numpy as np
+import pandas as pd
+
+from parsers.formats._jsonlines import ColumnRows, Problems, as_number, as_step, keys_of, numeric_column
 from parsers.model import LogLine, RunMeta
 from parsers.names import canonical_metric
 from parsers.registry import ParsedFile
@@ -56,9 +58,9 @@ _NOT_METRICS = {
 }  # fmt: skip
 _ALIASES = {"gnorm": "grad_norm", "ppl": "perplexity"}
 _ZERO_IS_OFF = {"max_update", "max_epoch", "clip_norm"}  # 0 means unlimited / no clipping
-_CONFIG_LINE = re.compile(r"^.*(?:\{'_name': |Namespace\().*$", re.MULTILINE)
-_NO_CHECKPOINT = re.compile(r"^.*No existing checkpoint found.*$", re.MULTILINE)
-_LOADED_CHECKPOINT = re.compile(r"^.*[Ll]oaded checkpoint (\S+) \(epoch \d+ @ \d+ updates\).*$", re.MULTILINE)
+_CONFIG = re.compile(r"\{'_name': |Namespace\(")
+_NO_CHECKPOINT = re.compile(r"No existing checkpoint found")
+_LOADED_CHECKPOINT = re.compile(r"[Ll]oaded checkpoint (\S+) \(epoch \d+ @ \d+ updates\)")
 
 
 def sniff(source: SourceFile) -> float:
@@ -75,8 +77,8 @@ def sniff(source: SourceFile) -> float:
 @dataclass
 class _Record:
     kind: str  # "train_inner" or the tag of a summary: "train", "valid", "test", a subset name
-    values: dict[str, str | float]  # keys without the tag prefix
-    names: dict[str, str]  # key -> the name as the log wrote it
+    values: dict[str, object]  # keys without the tag prefix
+    prefix: str  # what the log put before each key: "valid_" in JSON summaries, else ""
     offset: int
     time: str | None
 
@@ -97,10 +99,8 @@ def _split(kind: str) -> str:
 def parse(source: SourceFile) -> ParsedFile:
     text = source.text
     problems = Problems(source.name)
-    rows = MetricRows()
-    restarts = Restarts()
-    start = _STAMP.search(text)
-    origin = _seconds(start) if start else None
+    records: list[_Record] = []
+    steps, lines, epochs = [], [], []
     line, counted = 1, 0
     for record in _records(text, problems):
         line += text.count("\n", counted, record.offset)
@@ -109,17 +109,36 @@ def parse(source: SourceFile) -> ParsedFile:
         if step is None:
             problems.add(line, "fairseq record without num_updates; skipped")
             continue
-        epoch = as_number(record.values.get("update" if record.kind == "train_inner" else "epoch"))
-        stamp = _STAMP.match(record.time) if record.time else None
-        wall = _seconds(stamp) - origin if stamp and origin is not None else None
-        at = At(step, line, restarts.at(step), epoch=epoch, wall_time=wall)
-        split = _split(record.kind)
-        for key, raw in record.values.items():
+        records.append(record)
+        steps.append(step)
+        lines.append(line)
+        epochs.append(as_number(record.values.get("update" if record.kind == "train_inner" else "epoch")))
+    first_stamp = _STAMP.search(text)
+    origin = _timestamps([first_stamp[0] if first_stamp else None])[0]
+    wall_time = (_timestamps([record.time for record in records]) - origin).dt.total_seconds()
+    rows = ColumnRows(
+        np.array(steps, dtype=np.int64),
+        lines,
+        epoch=np.array(epochs, dtype=float),
+        wall_time=wall_time.to_numpy(dtype=float, na_value=np.nan),
+    )
+    objects = [record.values for record in records]
+    groups = np.array([f"{record.kind} {record.prefix}" for record in records], dtype=object)
+    for group in dict.fromkeys(groups):
+        kind, prefix = group.split(" ")
+        only = groups == group
+        for key in keys_of([obj for obj, member in zip(objects, only, strict=True) if member]):
             metric = _metric(key)
-            value = as_number(raw)
-            if metric is not None and value is not None:
-                rows.add(at, split, metric, record.names[key], value)
+            if metric is not None:
+                values, present = numeric_column(objects, key)
+                rows.add(values, present & only, _split(kind), metric, prefix + key)
     return rows.parsed(source.name, _meta(source.name, text), problems, "no fairseq train/valid records")
+
+
+def _timestamps(times: list[str | None]) -> pd.Series:
+    """`2022-04-08 18:48:05,372` / `2023-06-13 17:31:54` as datetimes (NaT where there is none)."""
+    text = pd.Series(times, dtype="string").str.replace(",", ".", regex=False)
+    return pd.to_datetime(text, format="ISO8601", errors="coerce")
 
 
 def _records(text: str, problems: Problems) -> Iterator[_Record]:
@@ -138,18 +157,16 @@ def _records(text: str, problems: Problems) -> Iterator[_Record]:
             if isinstance(obj, dict):
                 yield _json_record(obj, tag, match.start(), time)
         elif match["inner"] is not None:
-            values: dict[str, str | float] = dict(_INNER_PAIR.findall(match["inner"]))
-            names = {key: key for key in values}
+            values: dict[str, object] = dict(_INNER_PAIR.findall(match["inner"]))
             values["update"] = int(match["epoch"]) - 1 + int(match["index"]) / max(int(match["size"]), 1)
-            yield _Record("train_inner", values, names, match.start(), time)
+            yield _Record("train_inner", values, "", match.start(), time)
         else:
             summary = match["summary"]
             subset = _VALID_ON.match(summary)
             kind = subset[1] if subset else (tag or "train")
             body = summary[subset.end() :] if subset else summary
             values = dict(part.strip().rsplit(" ", 1) for part in body.split(" | ") if " " in part.strip())
-            names = {key: key for key in values}
-            yield _Record(kind, {**values, "epoch": match["epoch"]}, names, match.start(), time)
+            yield _Record(kind, {**values, "epoch": match["epoch"]}, "", match.start(), time)
 
 
 def _json_record(obj: dict[str, object], tag: str | None, offset: int, time: str | None) -> _Record:
@@ -157,23 +174,11 @@ def _json_record(obj: dict[str, object], tag: str | None, offset: int, time: str
     if tag is None:  # old fairseq printed records without a logging prefix
         counters = [key[: -len("_num_updates")] for key in obj if key.endswith("_num_updates")]
         tag = counters[0] if counters else "train_inner"
-    prefix = f"{tag}_"
     if tag == "train_inner":
-        values = {key: value for key, value in obj.items() if isinstance(value, str | int | float)}
-        return _Record(tag, values, {key: key for key in values}, offset, time)
-    values: dict[str, str | float] = {}
-    names: dict[str, str] = {}
-    for key, value in obj.items():
-        bare = key[len(prefix) :] if key.startswith(prefix) else key
-        if isinstance(value, str | int | float):
-            values[bare], names[bare] = value, key
-    return _Record(tag, values, names, offset, time)
-
-
-def _seconds(stamp: re.Match[str]) -> float:
-    year, month, day, hour, minute, second = (int(stamp[i]) for i in range(1, 7))
-    fraction = float(f"0.{stamp[7]}") if stamp[7] else 0.0
-    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) + fraction
+        return _Record(tag, obj, "", offset, time)
+    prefix = f"{tag}_"
+    values = {key.removeprefix(prefix): value for key, value in obj.items()}
+    return _Record(tag, values, prefix, offset, time)
 
 
 # config key -> the same key in the hydra dict repr (`'lr': [0.0005]`) or a Namespace (`lr=[0.0005]`)
@@ -196,16 +201,23 @@ def _config_values(config: str) -> dict[str, tuple[str, str]]:
     return found
 
 
+def _line_of(name: str, text: str, found: re.Match[str]) -> LogLine:
+    """The whole line that holds a match (patterns start with a literal, so searching is fast)."""
+    start = text.rfind("\n", 0, found.start()) + 1
+    end = text.find("\n", found.end())
+    return LogLine(name, text.count("\n", 0, start) + 1, text[start : end if end >= 0 else len(text)])
+
+
 def _meta(name: str, text: str) -> RunMeta:
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    config_match = _CONFIG_LINE.search(text)
-    if config_match:
-        _config_facts(meta, name, text, config_match)
+    config = _CONFIG.search(text)
+    if config:
+        _config_facts(meta, _line_of(name, text, config))
     if meta.pretrained is None and (scratch := _NO_CHECKPOINT.search(text)):
-        meta.set("pretrained", False, LogLine(name, text.count("\n", 0, scratch.start()) + 1, scratch[0]))
+        meta.set("pretrained", False, _line_of(name, text, scratch))
     loaded = _LOADED_CHECKPOINT.search(text)
     if loaded:
-        where = LogLine(name, text.count("\n", 0, loaded.start()) + 1, loaded[0])
+        where = _line_of(name, text, loaded)
         if loaded[1].endswith("checkpoint_last.pt"):  # the default --restore-file: a resume
             meta.resumed = True
             meta.where["resumed"] = where
@@ -215,13 +227,11 @@ def _meta(name: str, text: str) -> RunMeta:
     return meta
 
 
-def _config_facts(meta: RunMeta, name: str, text: str, config_match: re.Match[str]) -> None:
-    config = config_match[0]
-    line = text.count("\n", 0, config_match.start()) + 1
-    values = _config_values(config)
+def _config_facts(meta: RunMeta, config: LogLine) -> None:
+    values = _config_values(config.text)
 
     def quote(key: str) -> LogLine:
-        return LogLine(name, line, values[key][1])
+        return LogLine(config.source, config.line, values[key][1])
 
     meta.hyperparams.update({key: value for key, (value, _) in values.items()})
     facts = (

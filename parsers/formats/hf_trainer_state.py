@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from parsers.formats._jsonlines import At, MetricRows, Problems, Restarts, as_number, as_step
+import numpy as np
+
+from parsers.formats._jsonlines import ColumnRows, Problems, as_step, keys_of, numeric_column
 from parsers.model import LogLine, RunMeta
 from parsers.names import split_and_metric
 from parsers.registry import ParsedFile
@@ -30,7 +31,6 @@ FORMAT = "hf_trainer_state"
 FRAMEWORK = "pytorch"
 
 _LOG_HISTORY = re.compile(r'"log_history"\s*:\s*\[')
-_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:')
 _NOT_METRICS = {"step", "epoch", "total_flos", "num_input_tokens_seen"}
 _NOT_METRIC_SUFFIXES = ("_runtime", "_per_second", "num_tokens")
 # top-level key -> RunMeta fact (train_batch_size is the per-step batch the Trainer saw)
@@ -58,61 +58,62 @@ def parse(source: SourceFile) -> ParsedFile:
     if start is None:
         raise ParseError('no "log_history" list: not a HuggingFace trainer_state.json')
     problems = Problems(source.name)
-    rows = MetricRows()
-    restarts = Restarts()
+    entries, lines, pretty, end = _entries(text, start.end(), problems)
+    steps = [as_step(entry.get("step")) for entry in entries]
+    for line, step in zip(lines, steps, strict=True):
+        if step is None:
+            problems.add(line, "log_history entry without a step; skipped")
+    # the end-of-training summary (`train_runtime`) is left out, see the module docstring
+    keep = [
+        step is not None and "train_runtime" not in entry for step, entry in zip(steps, entries, strict=True)
+    ]
+    entries = [entry for entry, kept in zip(entries, keep, strict=True) if kept]
+    first_lines = np.asarray(lines, dtype=np.int64)[keep]
+    one_key_per_line = np.asarray(pretty, dtype=bool)[keep]
+    kept_steps = np.array([step for step, kept in zip(steps, keep, strict=True) if kept], dtype=np.int64)
+    rows = ColumnRows(kept_steps, first_lines, epoch=numeric_column(entries, "epoch")[0])
+    # json.dumps(indent=2) puts each key on a line of its own, in order, right after the "{" line
+    positions = [{key: index for index, key in enumerate(entry, start=1)} for entry in entries]
+    for key in keys_of(entries):
+        target = metric_of(key)
+        if target is None:
+            continue
+        values, present = numeric_column(entries, key)
+        offset = np.fromiter((p.get(key, 0) for p in positions), dtype=np.int64, count=len(entries))
+        rows.add(values, present, target[0], target[1], key, line=first_lines + offset * one_key_per_line)
+    meta = _meta(source.name, text, start.start(), end, problems)
+    return rows.parsed(source.name, meta, problems, "log_history holds no logged metrics")
+
+
+def _entries(
+    text: str, position: int, problems: Problems
+) -> tuple[list[dict[str, Any]], list[int], list[bool], int]:
+    """The log_history entries decoded one by one from `position` (just after the `[`), with the
+    line each starts on and whether it is pretty-printed one key per line; also where the list
+    ends. A cut-off entry ends the list with a warning."""
     decoder = json.JSONDecoder()
-    position = counted = start.end()
+    entries: list[dict[str, Any]] = []
+    lines: list[int] = []
+    pretty: list[bool] = []
+    counted = position
     line = text.count("\n", 0, counted) + 1  # the line of text[counted]
     while True:
-        position = _skip_separators(text, position)
+        while position < len(text) and text[position] in " \t\n,":
+            position += 1
         if position >= len(text) or text[position] == "]":
-            break
+            return entries, lines, pretty, position
         line += text.count("\n", counted, position)
         counted = position
         try:
             entry, end = decoder.raw_decode(text, position)
         except ValueError:
             problems.add(line, "log_history ends in an incomplete entry (file cut off?); read up to here")
-            break
+            return entries, lines, pretty, position
         if isinstance(entry, dict):
-            _add_entry(rows, restarts, problems, entry, text, position, end, line)
+            entries.append(entry)
+            lines.append(line)
+            pretty.append(text.count("\n", position, end) == len(entry) + 1)
         position = end
-    meta = _meta(source.name, text, start.start(), position, problems)
-    return rows.parsed(source.name, meta, problems, "log_history holds no logged metrics")
-
-
-def _skip_separators(text: str, position: int) -> int:
-    while position < len(text) and text[position] in " \t\n,":
-        position += 1
-    return position
-
-
-def _add_entry(
-    rows: MetricRows,
-    restarts: Restarts,
-    problems: Problems,
-    entry: dict[str, Any],
-    text: str,
-    start: int,
-    end: int,
-    line: int,
-) -> None:
-    if "train_runtime" in entry:
-        return  # the end-of-training summary (see the module docstring)
-    step = as_step(entry.get("step"))
-    if step is None:
-        problems.add(line, "log_history entry without a step; skipped")
-        return
-    at = At(step, line, restarts.at(step), epoch=as_number(entry.get("epoch")))
-    key_lines = {
-        match[1]: line + text.count("\n", start, match.start()) for match in _KEY.finditer(text, start, end)
-    }
-    for key, raw in entry.items():
-        target = metric_of(key)
-        value = as_number(raw)
-        if target is None or value is None:
-            continue
-        rows.add(replace(at, line=key_lines.get(key, line)), target[0], target[1], key, value)
 
 
 def _meta(name: str, text: str, history_start: int, history_end: int, problems: Problems) -> RunMeta:

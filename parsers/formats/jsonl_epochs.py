@@ -19,21 +19,24 @@ import re
 from functools import cache
 from typing import Any
 
+import numpy as np
+
 from parsers.formats._jsonlines import (
-    At,
+    ColumnRows,
     JsonLine,
-    MetricRows,
     Problems,
-    Restarts,
     as_number,
     as_step,
+    counted_records,
     json_lines,
+    keys_of,
+    numeric_column,
     sniff_objects,
 )
 from parsers.model import LogLine, RunMeta
 from parsers.names import split_and_metric
 from parsers.registry import ParsedFile
-from parsers.source import SourceFile
+from parsers.source import ParseError, SourceFile
 
 FORMAT = "jsonl_epochs"
 FRAMEWORK = "pytorch"
@@ -62,22 +65,31 @@ def metric_of(key: str) -> tuple[str, str] | None:
 def parse(source: SourceFile) -> ParsedFile:
     problems = Problems(source.name)
     records = list(json_lines(source.lines(), problems))
-    step_key = next(
-        (key for key in STEP_KEYS if sum(key in r.obj for r in records) * 2 >= len(records)), None
-    )
+    step_key = _step_key(records)
+    if step_key is None:
+        raise ParseError("no JSON lines with a step or epoch counter")
+    records, steps = counted_records(records, step_key, problems)
+    objects = [record.obj for record in records]
+    epochs = numeric_column(objects, "epoch")[0]
+    wall_times = np.array([_wall_time(obj.get("elapsed_time")) for obj in objects], dtype=float)
+    rows = ColumnRows(steps, [record.line for record in records], epoch=epochs, wall_time=wall_times)
+    rows.add_keys(objects, metric_of)
+    for key in keys_of(objects):
+        if key.endswith(("coco_eval_bbox", "coco_eval_masks")):  # COCOeval stats: element 0 is the mAP
+            heads = [
+                {key: value[0]} if isinstance(value := obj.get(key), list) and value else {}
+                for obj in objects
+            ]
+            split = split_and_metric(key)[0]
+            rows.add(*numeric_column(heads, key), split, "map" if key.endswith("bbox") else "segm_map", key)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    rows = MetricRows()
-    restarts = Restarts()
-    for record in records:
-        step = as_step(record.obj.get(step_key)) if step_key else None
-        if step is None:
-            problems.add(record.line, f"no {step_key or 'step'} number; line skipped")
-            continue
-        if meta.max_iter is None and (total := as_step(record.obj.get("total_steps"))):
-            meta.set("max_iter", total, LogLine(source.name, record.line, record.text.strip()))
-        at = At(step, record.line, restarts.at(step), as_number(record.obj.get("epoch")), _wall_time(record))
-        rows.add_record(at, record.obj, metric_of)
-        _add_coco_stats(rows, at, record.obj)
+    total = next((r for r in records if as_step(r.obj.get("total_steps"))), None)
+    if total is not None:
+        meta.set(
+            "max_iter",
+            as_step(total.obj["total_steps"]),
+            LogLine(source.name, total.line, total.text.strip()),
+        )
     return rows.parsed(source.name, meta, problems, "no JSON lines with a step or epoch counter")
 
 
@@ -89,20 +101,13 @@ def _step_key(records: list[JsonLine]) -> str | None:
     return None
 
 
-def _wall_time(record: JsonLine) -> float | None:
-    elapsed = record.obj.get("elapsed_time")
+def _first_of_list(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else None
+
+
+def _wall_time(elapsed: Any) -> float | None:
+    """`elapsed_time` as seconds: "2:45:59", "1 day, 2:00:38" (str of a timedelta) or a number."""
     if isinstance(elapsed, str) and (clock := _CLOCK.match(elapsed.strip())):
         days, hours, minutes, seconds = clock.groups()
         return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     return as_number(elapsed)
-
-
-def _add_coco_stats(rows: MetricRows, at: At, obj: dict[str, Any]) -> None:
-    """COCOeval stats lists (`test_coco_eval_bbox`, `..._masks`): element 0 is the mAP."""
-    for key, value in obj.items():
-        if not (key.endswith(("coco_eval_bbox", "coco_eval_masks")) and isinstance(value, list) and value):
-            continue
-        first = as_number(value[0])
-        if first is not None:
-            split, _ = split_and_metric(key)
-            rows.add(at, split, "map" if key.endswith("bbox") else "segm_map", key, first)

@@ -22,16 +22,9 @@ from collections import Counter
 from functools import cache
 from itertools import pairwise
 
-from parsers.formats._jsonlines import (
-    At,
-    JsonLine,
-    MetricRows,
-    Problems,
-    Restarts,
-    as_step,
-    json_lines,
-    sniff_objects,
-)
+import numpy as np
+
+from parsers.formats._jsonlines import ColumnRows, JsonLine, Problems, as_step, json_lines, sniff_objects
 from parsers.formats._mmcv_config import quote_in_single_line, read_config_facts
 from parsers.model import RunMeta
 from parsers.names import canonical_metric, split_and_metric
@@ -87,20 +80,23 @@ def parse(source: SourceFile) -> ParsedFile:
         elif "env_info" not in record.obj:
             problems.add(record.line, "JSON line without a train/val mode; skipped")
     steps = _GlobalSteps(records)
-    rows = MetricRows()
-    restarts = Restarts()
+    kept, step_of, epochs = [], [], []
     for record in records:
         epoch, iteration = _counters(record)
         if record.obj["mode"] == "train":
             if iteration is None:
                 problems.add(record.line, "train line without an iter number; skipped")
                 continue
-            step = steps.train(epoch, iteration)
-            rule = train_metric
+            step_of.append(steps.train(epoch, iteration))
         else:
-            step = steps.val(epoch)
-            rule = val_metric
-        rows.add_record(At(step, record.line, restarts.at(step), epoch=epoch), record.obj, rule)
+            step_of.append(steps.val(epoch))
+        kept.append(record)
+        epochs.append(epoch)
+    objects = [record.obj for record in kept]
+    train = np.array([obj["mode"] == "train" for obj in objects], dtype=bool)
+    rows = ColumnRows(np.array(step_of), [r.line for r in kept], epoch=np.array(epochs, dtype=float))
+    rows.add_keys(objects, train_metric, only=train)
+    rows.add_keys(objects, val_metric, only=~train)
     return rows.parsed(source.name, meta, problems, 'no mmdetection train/val lines (with "mode": "train")')
 
 

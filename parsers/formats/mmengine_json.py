@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
+
 from parsers.formats._jsonlines import (
-    At,
-    MetricRows,
+    ColumnRows,
     Problems,
-    Restarts,
     as_number,
-    as_step,
+    counted_records,
     json_lines,
     sniff_objects,
 )
@@ -57,24 +57,28 @@ def val_metric(key: str) -> tuple[str, str] | None:
 
 def parse(source: SourceFile) -> ParsedFile:
     problems = Problems(source.name)
-    records = list(json_lines(source.lines(), problems))
-    by_epoch = any("epoch" in r.obj and "iter" in r.obj for r in records)
-    rows = MetricRows()
-    restarts = Restarts()
+    records, logged_steps = counted_records(json_lines(source.lines(), problems), "step", problems)
+    objects = [record.obj for record in records]
+    train = np.array(["iter" in obj for obj in objects], dtype=bool)
+    by_epoch = any("epoch" in obj for obj in objects)
+    steps: list[int] = []
+    epochs: list[float | None] = []
     last_train = 0
-    for record in records:
-        step = as_step(record.obj.get("step"))
-        if step is None:
-            problems.add(record.line, "no step number; line skipped")
-            continue
-        if "iter" in record.obj:
+    for obj, step, is_train in zip(objects, logged_steps.tolist(), train, strict=True):
+        if is_train:
             last_train = step
-            epoch = as_number(record.obj.get("epoch"))
-            rule = train_metric
+            steps.append(step)
+            epochs.append(as_number(obj.get("epoch")))
+        elif by_epoch:  # the val line's step is its epoch: place it after the epoch's last train line
+            steps.append(last_train)
+            epochs.append(step)
         else:
-            epoch = float(step) if by_epoch else None
-            step = last_train if by_epoch else step
-            rule = val_metric
-        rows.add_record(At(step, record.line, restarts.at(step), epoch=epoch), record.obj, rule)
+            steps.append(step)
+            epochs.append(None)
+    rows = ColumnRows(
+        np.array(steps), [record.line for record in records], epoch=np.array(epochs, dtype=float)
+    )
+    rows.add_keys(objects, train_metric, only=train)
+    rows.add_keys(objects, val_metric, only=~train)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     return rows.parsed(source.name, meta, problems, "no mmengine scalars (JSON lines with a `step`)")
