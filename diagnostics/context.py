@@ -53,7 +53,7 @@ class Context:
 
     @cached_property
     def train_loss_raw(self) -> Curve | None:
-        rows = _one_run(self.log.series("loss_raw", "train"))
+        rows = self.rows("loss_raw", "train")
         return Curve.from_rows(rows, "train/loss_raw (raw)", self.params) if len(rows) else None
 
     @cached_property
@@ -66,15 +66,21 @@ class Context:
 
     @cached_property
     def lr(self) -> Curve | None:
-        rows = _one_run(self.log.series("lr", "train"))
+        rows = self.rows("lr", "train")
         return Curve.from_rows(rows, "train/lr", self.params) if len(rows) else None
+
+    def rows(self, metric: str, split: str) -> pd.DataFrame:
+        """One run's rows of a metric (see `_one_run`); evaluations made before the first update are
+        left out, since they measure the untrained net, not the training."""
+        rows = _one_run(self.log.series(metric, split))
+        return rows if split == "train" else _without_pretraining_eval(rows)
 
     def has_curve(self, name: str) -> bool:
         curve = getattr(self, name)
         return curve is not None and len(curve) >= (2 if name == "val_loss" else 1)
 
     def _loss_curve(self, split: str) -> Curve | None:
-        rows = _one_run(self.log.series("loss", split))
+        rows = self.rows("loss", split)
         if len(rows):
             label = f"{split}/loss"
             if split == "train" and self._has_raw:
@@ -96,9 +102,7 @@ class Context:
         )
         if not names:
             return None
-        parts = [
-            _one_run(self.log.series(name, split)).drop_duplicates("step", keep="last") for name in names
-        ]
+        parts = [self.rows(name, split).drop_duplicates("step", keep="last") for name in names]
         merged = parts[0][["step", "value", "line", "source"]]
         for part in parts[1:]:
             merged = merged.merge(part[["step", "value"]], on="step", suffixes=("", "_"))
@@ -184,6 +188,23 @@ class Context:
     def finding(self, rule_id: str) -> Finding | None:
         found = self.findings.get(rule_id)
         return found[0] if found else None
+
+
+def _without_pretraining_eval(rows: pd.DataFrame) -> pd.DataFrame:
+    """Drop an evaluation at step 0 when steps count updates: Caffe's `Iteration 0` test pass
+    (test_initialization), an evaluation on start. Where steps are epoch numbers (Keras counts them
+    from 0, the epoch column equals the step, evaluations 1 apart) step 0 ends the first epoch."""
+    at_start = (rows["step"] <= 0).to_numpy()
+    if not at_start.any() or at_start.all():
+        return rows
+    steps = rows["step"].to_numpy()
+    epochs = rows["epoch"].to_numpy(dtype=float)
+    known = np.isfinite(epochs)
+    numbered_by_epoch = bool(known.any()) and bool(np.allclose(epochs[known], steps[known]))
+    first_interval = int(steps[~at_start].min())
+    if numbered_by_epoch or first_interval <= 1:
+        return rows
+    return rows[~at_start]
 
 
 def _one_run(rows: pd.DataFrame) -> pd.DataFrame:

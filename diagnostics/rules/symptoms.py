@@ -343,7 +343,7 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
 def _val_accuracy_holds(ctx: Context) -> dict | None:
     """The validation accuracy's last value is within half a point of its best (None otherwise)."""
     for split in ("val", "test"):
-        rows = ctx.log.series("accuracy", split)
+        rows = ctx.rows("accuracy", split)
         values = rows["value"].to_numpy(dtype=float)
         values = values[np.isfinite(values)]
         if len(values) >= 3:
@@ -458,7 +458,7 @@ def loss_at_chance(ctx: Context) -> RuleResult | None:
 def _final_accuracy(ctx: Context) -> tuple[float, float] | None:
     """(last validation/test accuracy, its full scale: 1 or 100) when the log has one."""
     for split in ("val", "test", "train"):
-        values = ctx.log.series("accuracy", split)["value"].to_numpy(dtype=float)
+        values = ctx.rows("accuracy", split)["value"].to_numpy(dtype=float)
         values = values[np.isfinite(values)]
         if len(values):
             return float(values[-1]), 100.0 if values.max() > 1.5 else 1.0

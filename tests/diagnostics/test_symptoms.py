@@ -188,3 +188,41 @@ def test_no_rule_raises_on_any_shape(loss):
     val = (steps[::50], loss[::50] * 1.3)
     lr = np.where(steps < steps[-1] / 2, 0.1, 0.01)
     assert diagnose(make_log(loss, steps=steps, val=val, lr=lr)).errors == []
+
+
+def _with_rows(log, split: str, metric: str, steps, values, epochs=None):
+    """Add a series to a synthetic log (e.g. a test accuracy beside the test loss)."""
+    extra = make_log(np.asarray(values, dtype=float), steps=np.asarray(steps)).metrics.assign(
+        split=split, metric=metric, name=metric
+    )
+    if epochs is not None:
+        extra["epoch"] = np.asarray(epochs, dtype=float)
+    frame = pd.concat([log.metrics.astype({"split": str, "metric": str, "name": str}), extra])
+    log.metrics = frame.astype({"split": "category", "metric": "category", "name": "category"})
+    return log
+
+
+def test_caffe_iteration_zero_test_pass_is_not_part_of_the_validation_curve():
+    """Caffe tests before the first update (resnet56_cifar10_2018.log: loss 87.25, accuracy 0.999 at
+    iteration 0). Those pre-training values must not be the best accuracy nor the start of the val curve."""
+    steps = np.arange(0, 64001, 100)
+    train = decaying(len(steps), 2.3, 0.01, 80, 0.005)
+    vs = np.arange(0, 64001, 1000)
+    val = np.r_[[87.25], np.linspace(1.4, 0.27, 33), np.linspace(0.28, 0.35, 31)]
+    accuracy = np.r_[[0.999], np.linspace(0.49, 0.92, 33), np.linspace(0.921, 0.9285, 31)]
+    log = make_log(train, steps=steps, val=(vs, val), meta=RunMeta(framework="caffe", format="caffe_glog"))
+    log = _with_rows(log, "val", "accuracy", vs, accuracy)
+    d = diagnose(log)
+    assert d.symptom.symptom == "healthy"
+    assert [f.severity for f in d.findings if f.rule == "LD106"] == ["info"]
+
+
+def test_epoch_zero_of_a_per_epoch_log_is_a_real_evaluation():
+    """Keras numbers epochs from 0: the step-0 row ends the first epoch and stays in the curve."""
+    from diagnostics.context import Context
+    from diagnostics.params import DEFAULT_PARAMS
+
+    epochs = np.arange(30)
+    log = make_log(decaying(30, 1.0, 0.1, 5, 0.0), steps=epochs)
+    log = _with_rows(log, "val", "loss", epochs, decaying(30, 0.9, 0.2, 5, 0.0), epochs=epochs)
+    assert Context(log, DEFAULT_PARAMS).val_loss.steps[0] == 0
