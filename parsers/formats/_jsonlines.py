@@ -171,19 +171,19 @@ class ColumnRows:
     def __init__(
         self,
         step: np.ndarray,
-        line: np.ndarray,
-        segment: np.ndarray | None = None,
+        line: np.ndarray | list[int],
         epoch: np.ndarray | None = None,
         wall_time: np.ndarray | None = None,
     ) -> None:
-        n = len(step)
+        steps = np.asarray(step, dtype=np.int64)
+        unknown = np.full(len(steps), np.nan)
         self._records = {
-            "step": np.asarray(step, dtype=np.int64),
-            "epoch": np.full(n, np.nan) if epoch is None else np.asarray(epoch, dtype=np.float64),
-            "wall_time": np.full(n, np.nan) if wall_time is None else np.asarray(wall_time, dtype=np.float64),
-            "segment": segments_from_counter(np.asarray(step))
-            if segment is None
-            else np.asarray(segment, dtype=np.int64),
+            "step": steps,
+            "epoch": unknown if epoch is None else np.asarray(epoch, dtype=np.float64),
+            "wall_time": unknown if wall_time is None else np.asarray(wall_time, dtype=np.float64),
+            # a new segment starts where the step goes back (a run appended or resumed earlier);
+            # equal steps do not count: an eval record shares the step of the train record before it
+            "segment": segments_from_counter(steps),
         }
         self._line = np.asarray(line, dtype=np.int64)
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, str, str, str]] = []
