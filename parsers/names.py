@@ -46,6 +46,7 @@ _ALIASES = {
     "perplexity": "perplexity",
     "map": "map",
     "bbox_map": "map",
+    "bbox_ap": "map",  # detectron2's bbox/AP (COCO mAP@[.5:.95])
     "detection_eval": "map",
 }
 
