@@ -316,7 +316,7 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
     if train is None or not train[1] < train[0]:
         return None
     onset = int(vx[i_min])
-    accuracy_holds = _val_accuracy_holds(ctx)
+    quality_holds = _val_quality_holds(ctx)
     evidence = [
         Evidence(
             "evidence.val_rises",
@@ -333,24 +333,30 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
         )
     ]
     confidence = 0.85 if (end - low) > 2 * p.overfit_rise * base else 0.7
-    if accuracy_holds is not None:
-        evidence.append(Evidence("evidence.val_accuracy_holds", accuracy_holds))
-        # Loss up, accuracy at its best: over-confident predictions, not a worse model.
+    if quality_holds is not None:
+        evidence.append(Evidence("evidence.val_accuracy_holds", quality_holds))
+        # Loss up, accuracy (or error rate) at its best: over-confident predictions, not a worse model.
         return RuleResult([Finding("LD106", "info", evidence, onset, None, val.label)])
     return _result("LD106", "overfitting", confidence, val, onset, evidence, severity="warning")
 
 
-def _val_accuracy_holds(ctx: Context) -> dict | None:
-    """The validation accuracy's last value is within half a point of its best (None otherwise)."""
+# Quality metrics of an evaluation, the first one logged is judged: (canonical metric, higher is better).
+QUALITY_METRICS = (("accuracy", True), ("map", True), ("top5", True), ("wer", False), ("cer", False))
+
+
+def _val_quality_holds(ctx: Context) -> dict | None:
+    """The evaluation's quality metric (accuracy, mAP, or an error rate such as WER) ends within half
+    a point of its best (None otherwise, or when no such metric is logged)."""
     for split in ("val", "test"):
-        rows = ctx.rows("accuracy", split)
-        values = rows["value"].to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
-        if len(values) >= 3:
-            best, last = float(values.max()), float(values[-1])
-            scale = 100.0 if best > 1.5 else 1.0
-            if last >= best - 0.005 * scale:
-                return {"best": _fmt(best), "last": _fmt(last)}
+        for metric, higher_is_better in QUALITY_METRICS:
+            values = ctx.rows(metric, split)["value"].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            if len(values) < 3:
+                continue
+            best, last = float(values.max() if higher_is_better else values.min()), float(values[-1])
+            tolerance = 0.005 * (100.0 if values.max() > 1.5 else 1.0)
+            if abs(last - best) <= tolerance:
+                return {"metric": metric, "best": _fmt(best), "last": _fmt(last)}
             return None
     return None
 
@@ -370,6 +376,9 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     ratio = vy / train
     early = ratio[: max(1, len(ratio) // 3)]
     far = float(np.median(ratio)) > p.gap_ratio and float(np.median(early)) > 2.0
+    # A validation loss that rises steadily is overfitting's shape (LD106 judges it): once the training
+    # set is memorised, any train/val ratio is huge without the evaluation being broken.
+    far = far and kendall(vy) < p.overfit_rising_tau
     val_var = float(np.median(np.abs(np.diff(np.log(vy))))) if len(vy) > 1 else 0.0
     train_var = float(np.median(np.abs(np.diff(np.log(train))))) if len(train) > 1 else 0.0
     erratic = val_var > 0.25 and val_var > p.gap_erratic_ratio * max(train_var, 1e-3)

@@ -226,3 +226,26 @@ def test_epoch_zero_of_a_per_epoch_log_is_a_real_evaluation():
     log = make_log(decaying(30, 1.0, 0.1, 5, 0.0), steps=epochs)
     log = _with_rows(log, "val", "loss", epochs, decaying(30, 0.9, 0.2, 5, 0.0), epochs=epochs)
     assert Context(log, DEFAULT_PARAMS).val_loss.steps[0] == 0
+
+
+def _memorising_run(val_metric: str, quality):
+    """A fine-tune that memorises its training set (whisper_large_v2_ja_trainer_state.json shape):
+    train loss 0.3 -> 1e-4, evaluation loss rising 0.32 -> 0.42 over five evaluations."""
+    steps = np.arange(25, 5001, 25)
+    train = np.maximum(0.3 * np.exp(-steps / 300), 1e-4)
+    vs = np.arange(1000, 5001, 1000)
+    log = make_log(train, steps=steps, val=(vs, np.array([0.321, 0.358, 0.394, 0.412, 0.420])))
+    return _with_rows(log, "val", val_metric, vs, quality)
+
+
+def test_error_rate_at_its_best_makes_a_rising_eval_loss_information_only():
+    d = diagnose(_memorising_run("wer", [0.789, 0.748, 0.743, 0.744, 0.7449]))
+    assert d.symptom.symptom == "healthy"
+    assert [f.severity for f in d.findings if f.rule == "LD106"] == ["info"]
+    assert not any(f.rule == "LD107" for f in d.findings)  # a memorised train set, not a broken eval
+
+
+def test_steadily_rising_eval_loss_is_overfitting_not_an_eval_gap():
+    d = diagnose(_memorising_run("accuracy", [0.80, 0.78, 0.77, 0.76, 0.75]))
+    assert d.symptom.symptom == "overfitting"
+    assert [s.symptom for s in d.secondary] == []
