@@ -1,0 +1,461 @@
+"""Hand-rolled training logs: `print()` / `logging` lines of key-value pairs (the generic fallback).
+
+    Epoch [1/10], Step [100/600], Loss: 2.3012
+    epoch 3 iter 200 loss=0.71 lr=1e-3
+    Epoch 0 | Step 10/6501 | Loss: 8.24 | PPL: 4455 | LR: 5.97e-05
+    2023-05-15 22:50:17,398 INFO:Epoch 1: Train Loss=0.0717, Val Loss=0.0766
+    Epoch: [0]  [ 100/1563]  eta: 0:02:10  lr: 0.1  loss: 2.1 (2.3)  acc1: 20.0 (15.2)    (torchvision)
+    Train: 1 [ 100/1251 (8%)]  Loss: 6.789 (6.901)  Time: 0.339s  LR: 1.000e-03           (timm)
+    INFO - 09/02/20 14:18:08 - 0:00:30 - Epoch: [0][50]\tTime 1.9 (1.9)\tLoss 4.2079 (4.2377)  (SwAV)
+    Epoch 3: 100%|████| 600/600 [00:10<00:00, loss=0.123, acc=0.9]                        (tqdm)
+
+There is no grammar to follow, so a line is read in three passes: counters (`Epoch 3`, `[1/10]`,
+`Step 10/6501`, `Epoch: [0][50]`, a tqdm `600/600 [`) are taken out, running averages in
+parentheses are dropped (`Loss 4.28 (4.24)` is 4.28) and so are parenthesised remarks, then one
+regex reads every `key[:= ]value` pair; a small alias table names the metric. The split comes from
+a word in the key (`Val Loss`, `test_acc`), else from the last split word before it on the line
+(`Test: ... Acc@1 71.2`, `val loss: 1.2, acc: 45.8`) or from a block header line
+(`Evaluation Results:` followed by `   Loss: 0.53`); the learning rate is always train. A line
+counts only with a counter or a loss/accuracy-like key; final summaries without a counter
+(`Final Results: Loss=...`), warnings and tracebacks are noise.
+
+Step: epoch * N + k when a `[k/N]` counter gives N (epochs numbered from 0 or 1 as the log does),
+the iteration itself when it never goes back between epochs, the epoch when each epoch has one
+line, else a running count of training lines. Evaluation lines sit at the step of the last
+training line (at their own epoch when stepping by epoch). A counter that goes back starts a new
+segment. With both a per-batch loss (`Batch loss`) and an averaged one (`Average Train Loss`) and
+no plain `loss`, the average is `loss` and the batch values `loss_raw`. A CSV-like text
+(`epoch,loss,ppl,accuracy` then rows of numbers) is read as columns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from parsers.formats._textlog import (
+    NUMBER,
+    TIMING_KEYS,
+    At,
+    LineCounter,
+    Problems,
+    Rows,
+    WallClock,
+    strip_log_prefix,
+    to_float,
+)
+from parsers.hparams import hyperparams_from_text
+from parsers.model import RunMeta
+from parsers.names import canonical_metric
+from parsers.registry import ParsedFile
+from parsers.source import SourceFile
+
+FORMAT = "print_style"
+FRAMEWORK = "pytorch"
+
+# --- lines worth reading -------------------------------------------------------------------------
+_CANDIDATE = re.compile(
+    r"(?im)^[^\n]*(?:loss|acc|ppl|perplexity|bleu|top-?[15]|prec@|\bmap\b|miou)[^\n]*$"
+    r"|^[^\n]*\b(?:eval\w*|valid\w*|test\w*)\b[^\n]*:\s*$"
+)
+_NOISE = re.compile(r"Traceback|^\s*File \"|\w(?:Warning|Error)\b:|warnings\.warn")
+_SUMMARY = re.compile(r"\b(?:final|best|summary|overall|saved|saving)", re.IGNORECASE)
+
+# --- counters ------------------------------------------------------------------------------------
+_OF = r"\s*(?P<{0}>\d+)(?:\s*/\s*(?P<{1}>\d+))?\s*"
+_COUNTERS = [
+    # timm: `Train: 1 [ 100/1251 (8%)]`, `Test: [  48/48]`
+    re.compile(
+        r"\b(?:Train|Test|Eval|Val)\s*:\s*(?P<ep>\d+)?\s*\[\s*(?P<it>\d+)\s*/\s*(?P<n>\d+)\s*(?:\(\s*\d+%\))?\s*\]"
+    ),
+    # torchvision `Epoch: [0]  [ 100/1563]`, SwAV `Epoch: [0][50]`
+    re.compile(r"(?i)\bepoch\s*:?\s*\[\s*(?P<ep>\d+)\s*\]\s*\[\s*(?P<it>\d+)(?:\s*/\s*(?P<n>\d+))?\s*\]"),
+    re.compile(r"(?i)\bepoch\b\s*[:=#]?\s*[\[(]?" + _OF.format("ep", "ept") + r"[\])]?"),
+    re.compile(
+        r"(?i)\b(?:step|iter(?:ation)?|it|batch(?:_idx)?)\b\s*[:=#]?\s*[\[(]?"
+        + _OF.format("it", "n")
+        + r"[\])]?"
+    ),
+    # tqdm: `270/600 [00:05<00:06, ...`
+    re.compile(r"(?P<it>\d+)/(?P<n>\d+)\s*\[[\d:]+<"),
+]
+_AVERAGE = re.compile(rf"({NUMBER})\s*\(\s*{NUMBER}\s*\)")  # `4.2811 (4.2377)`: value, running mean
+_REMARK = re.compile(r"\([^()\n]*\)")
+_TQDM_BAR = re.compile(r"\d+%\|[^|\n]*\|")
+
+# --- key-value pairs -----------------------------------------------------------------------------
+_WORD = r"[A-Za-z][\w@/\-.]*"
+_PAIR = re.compile(
+    rf"(?P<key>{_WORD}(?: {_WORD}){{0,3}})\s*(?:[:=]\s*|\s+)(?P<value>{NUMBER})(?=$|[\s,;|)\]%])"
+)
+_SPLIT_WORD = re.compile(r"(?i)\b(train(?:ing)?|val(?:id(?:ation)?)?|eval(?:uation)?|test(?:ing)?|dev)\b")
+_SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val"}
+_SPLITS |= {"eval": "val", "evaluation": "val", "dev": "val", "test": "test", "testing": "test"}
+_ALIASES = {
+    "acc": "accuracy",
+    "accuracy": "accuracy",
+    "acc1": "accuracy",
+    "acc@1": "accuracy",
+    "top1": "accuracy",
+    "top-1": "accuracy",
+    "prec@1": "accuracy",
+    "prec1": "accuracy",
+    "acc5": "top5",
+    "acc@5": "top5",
+    "top5": "top5",
+    "top-5": "top5",
+    "prec@5": "top5",
+    "ppl": "perplexity",
+    "perplexity": "perplexity",
+    "lr": "lr",
+    "learning_rate": "lr",
+    "grad": "grad_norm",
+    "gnorm": "grad_norm",
+    "grad_norm": "grad_norm",
+    "loss": "loss",
+    "total_loss": "loss",
+    "objective": "loss",
+}
+_AVG_LOSS = {"avg_loss", "average_loss", "mean_loss", "epoch_loss", "running_loss"}
+_BATCH_LOSS = {"batch_loss", "step_loss", "iter_loss", "iteration_loss", "minibatch_loss"}
+_NOT_METRICS = TIMING_KEYS | {"epoch", "step", "iter", "iteration", "batch", "it", "samples", "tokens"}
+# metric-name parts that make a line a training record even without a counter
+_HEADLINE = re.compile(
+    r"^(?:\w*loss|acc(?:uracy)?\d?|ppl|perplexity|bleu\w*|top\d|map|miou|f1|auc|accuracy|prec)$"
+)
+
+# Numbers that stand alone (not the 1 of `BLEU-1`, `acc@5`, `resnet50`; not the nan of `nano`).
+_TOKEN = re.compile(
+    r"(?<![\w.@\-])([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\d.])|[-+]?(?i:nan|inf(?:inity)?)(?![\w.]))"
+)
+_STAND_IN = 1_000_000_000
+_MAX_SHAPES = 10_000
+
+_CSV_HEADER = re.compile(r"^\s*[A-Za-z_][\w ]*(?:\s*,\s*[A-Za-z_][\w ]*)+\s*$")
+_CSV_ROW = re.compile(rf"^\s*{NUMBER}(?:\s*,\s*{NUMBER})+\s*$")
+_SNIFF_PAIR = re.compile(rf"(?i)\b\w*(?:loss|acc\w*)\s*(?:[:=]\s*|\s+){NUMBER}")
+
+
+@dataclass
+class _Line:
+    """One record read from a line, before steps are assigned."""
+
+    number: int
+    wall_time: float
+    epoch: int | None
+    it: int | None
+    per_epoch: int | None  # N of `[k/N]`
+    evaluation: bool
+    values: list[tuple[str, str, str, float]] = field(default_factory=list)  # split, metric, name, value
+
+
+def sniff(source: SourceFile) -> float:
+    if source.looks_binary():
+        return 0.0
+    head = source.head_text(256 * 1024)
+    pairs = len(_SNIFF_PAIR.findall(head))
+    if pairs >= 3:
+        return 0.4
+    lines = head.lstrip().split("\n", 2)
+    if (
+        len(lines) > 2
+        and _CSV_HEADER.match(lines[0])
+        and "loss" in lines[0].lower()
+        and _CSV_ROW.match(lines[1])
+    ):
+        return 0.3
+    return 0.2 if pairs else 0.0
+
+
+def parse(source: SourceFile) -> ParsedFile:
+    text = source.text
+    meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
+    hyperparams_from_text(text, source.name, meta)
+    problems = Problems(source.name)
+    records = _csv_records(text) or _line_records(text)
+    rows = Rows()
+    for record, at in _place(records):
+        for split, metric, name, value in record.values:
+            rows.add(at, split, metric, name, value)
+    _name_losses(rows)
+    return rows.parsed(source.name, meta, problems, "no `key: value` training lines with a loss or accuracy")
+
+
+def _line_records(text: str) -> list[_Line]:
+    """Records of the candidate lines. Lines of one log repeat a few shapes, so each shape (the line
+    with its numbers taken out) is interpreted once and the plan reused: the numbers of a line are
+    then all that is read per line."""
+    records: list[_Line] = []
+    lines = LineCounter(text)
+    clock = WallClock()
+    plans: dict[tuple, _Plan] = {}
+    block: tuple[int, str, str] | None = None  # (line, split, word) of an `Evaluation Results:` header
+    for found in _CANDIDATE.finditer(text):
+        line = found[0]
+        if _NOISE.search(line):
+            continue
+        number = lines.line(found.start())
+        pieces = _TOKEN.split(strip_log_prefix(line))
+        tokens = pieces[1::2]
+        context = block[1:] if block and block[0] == number - 1 else None
+        shape = (
+            "\0".join(pieces[0::2]),
+            "".join("i" if t.lstrip("+-").isdigit() else "f" for t in tokens),
+            context,
+        )
+        plan = plans.get(shape)
+        if plan is None:
+            plan = _plan(pieces, context)
+            if len(plans) < _MAX_SHAPES:
+                plans[shape] = plan
+        if plan.opens is not None:
+            block = (number, *plan.opens) if plan.opens else None
+            continue
+        if not plan.values:
+            continue
+        if plan.in_block:
+            block = (number, *context)
+        records.append(plan.record(tokens, number, clock.since_start(line)))
+    return records
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to read one shape of line: which number is which counter and which metric."""
+
+    counters: dict[str, int]  # counter name -> index of its number in the line
+    values: tuple[tuple[str, str, str, int], ...]  # split, metric, name, index of the number
+    evaluation: bool
+    in_block: bool  # read with the split of an evaluation block header
+    opens: tuple[str, str] | tuple[()] | None = None  # a line without values: block (split, word) or ()
+
+    def record(self, tokens: list[str], number: int, wall_time: float) -> _Line:
+        counters = {key: int(float(tokens[index])) for key, index in self.counters.items()}
+        values = [
+            (split, metric, name, to_float(tokens[index])) for split, metric, name, index in self.values
+        ]
+        return _Line(
+            number=number,
+            wall_time=wall_time,
+            epoch=counters.get("ep"),
+            it=counters.get("it"),
+            per_epoch=counters.get("n"),
+            evaluation=self.evaluation,
+            values=values,
+        )
+
+
+def _plan(pieces: list[str], context: tuple[str, str] | None) -> _Plan:
+    """Interpret one line shape: the line is rebuilt with stand-in numbers whose value is their
+    index (so every number read can be traced back to its place), then read in full."""
+    stand_ins = [
+        f"{_STAND_IN + i}" if token.lstrip("+-").isdigit() else f"{_STAND_IN + i}.5"
+        for i, token in enumerate(pieces[1::2])
+    ]
+    message = "".join(p for pair in zip(pieces[0::2], [*stand_ins, ""], strict=True) for p in pair)
+    counters, message = _counters(message)
+    message = _REMARK.sub(" ", _AVERAGE.sub(r"\1", message))
+    pairs = list(_PAIR.finditer(message))
+    if not pairs:
+        word = _SPLIT_WORD.search(message)
+        opens = (_SPLITS[word[1].lower()], word[1]) if word and not counters else ()
+        return _Plan({}, (), False, False, opens)
+    if not counters and _SUMMARY.search(message):
+        return _Plan({}, (), False, False)
+    context = context if not counters else None
+    indices = {
+        key: value - _STAND_IN for key, value in counters.items() if 0 <= value - _STAND_IN < len(stand_ins)
+    }
+    values, evaluation = _values(message, pairs, context, len(stand_ins))
+    if not (counters or context or any(_headline(metric) for _, metric, _, _ in values)):
+        values = []
+    return _Plan(indices, tuple(values), evaluation, context is not None)
+
+
+def _headline(metric: str) -> bool:
+    return any(_HEADLINE.match(part) for part in re.split(r"[_@\-]", metric))
+
+
+def _counters(message: str) -> tuple[dict[str, int], str]:
+    """The counters of a line (`ep`, `ept`, `it`, `n`) and the line without them."""
+    counters: dict[str, int] = {}
+    for pattern in _COUNTERS:
+        found = pattern.search(message)
+        if not found:
+            continue
+        for key, value in found.groupdict().items():
+            if value is not None and key not in counters:
+                counters[key] = int(value)
+        keep = re.match(r"\s*\w+\s*:", found[0]) if pattern is _COUNTERS[0] else None  # timm's `Test:`
+        message = message[: found.start()] + (keep[0] if keep else "") + " | " + message[found.end() :]
+    return counters, _TQDM_BAR.sub(" | ", message)
+
+
+def _values(message: str, pairs: list, context: tuple[str, str] | None, count: int) -> tuple[list, bool]:
+    """(split, metric, name, index of the number) of each pair, and whether the line is an
+    evaluation (its first value is not train)."""
+    split, word = context or ("train", "")
+    values = []
+    previous_end = 0
+    first_split = None
+    for pair in pairs:
+        gap_words = _SPLIT_WORD.findall(message, previous_end, pair.start())
+        if gap_words:  # the last split word before the key: `Test: ... Acc@1 71.2`
+            split, word = _SPLITS[gap_words[-1].lower()], gap_words[-1]
+        key = pair["key"].strip()
+        if _SUMMARY.search(message, previous_end, pair.start()) or _SUMMARY.search(key):
+            break  # `New best model saved with BLEU-2: 65.76`: a summary, not a point of the curve
+        previous_end = pair.end()
+        own = _SPLIT_WORD.search(key)
+        if own:
+            split, word = _SPLITS[own[1].lower()], ""  # sticky: `val loss: 1.2, acc: 45.8`
+        metric = _metric(_SPLIT_WORD.sub(" ", key).strip() if own else key)
+        index = int(to_float(pair["value"])) - _STAND_IN
+        if metric is None or not 0 <= index < count:
+            continue
+        row_split = "train" if metric == "lr" else split
+        name = f"{word} {key}" if word and not own and metric != "lr" else key
+        first_split = first_split or row_split
+        values.append((row_split, metric, name, index))
+    return values, first_split in ("val", "test")
+
+
+def _metric(key: str) -> str | None:
+    """Canonical metric of a key without its split word; None for counters and timings."""
+    normal = re.sub(r"[\s\-./]+", "_", key.strip().lower()).strip("_")
+    if not normal or normal in _NOT_METRICS or key.strip().lower() in _NOT_METRICS:
+        return None
+    return _ALIASES.get(normal) or _ALIASES.get(key.strip().lower()) or canonical_metric(normal)
+
+
+def _csv_records(text: str) -> list[_Line]:
+    """`epoch,loss,ppl,accuracy` then rows of numbers (hand-written CSV): one record per row."""
+    lines = text.lstrip("\n").split("\n", 1)
+    header = lines[0]
+    if not _CSV_HEADER.match(header) or "loss" not in header.lower():
+        return []
+    skipped = text.find(header)
+    first_line = text.count("\n", 0, skipped) + 1
+    names = [name.strip() for name in header.split(",")]
+    counter = next((i for i, name in enumerate(names) if name.lower() in ("epoch", "step", "iter")), None)
+    records = []
+    for offset, row in enumerate(text[skipped:].split("\n")[1:], start=1):
+        if not _CSV_ROW.match(row):
+            continue
+        cells = [cell.strip() for cell in row.split(",")]
+        if len(cells) != len(names):
+            continue
+        epoch = (
+            int(float(cells[counter])) if counter is not None and names[counter].lower() == "epoch" else None
+        )
+        it = int(float(cells[counter])) if counter is not None and epoch is None else None
+        values = [
+            ("train", metric, name, to_float(cell))
+            for i, (name, cell) in enumerate(zip(names, cells, strict=True))
+            if i != counter and (metric := _metric(name)) is not None
+        ]
+        records.append(_Line(first_line + offset, float("nan"), epoch, it, None, False, values))
+    return records
+
+
+def _place(records: list[_Line]) -> list[tuple[_Line, At]]:
+    """Steps and segments for the records (see the module docstring)."""
+    train = [r for r in records if not r.evaluation]
+    if not train:  # only evaluation lines (a validation log): they carry the counters
+        train = records
+        for record in records:
+            record.evaluation = False
+    base = 0 if any(r.epoch == 0 for r in records) else 1
+    if any(r.per_epoch for r in train):
+        mode = "global"
+    elif any(r.it is not None for r in train):
+        mode = "running" if _resets_each_epoch(train) else "iteration"
+    elif train and all(r.epoch is not None for r in train) and _one_line_per_epoch(train):
+        mode = "epoch"
+    else:
+        mode = "running"
+    placed = []
+    segment, step, count = 0, 0, 0
+    last_key: tuple | None = None
+    for record in records:
+        if record.evaluation or (mode in ("global", "iteration") and record.it is None):
+            # evaluations and per-epoch summaries (`Epoch 0 completed | Avg Loss: ...`) sit at the
+            # last training step
+            if mode == "epoch" and record.epoch is not None:
+                step = record.epoch
+        else:
+            key = _progress(record, mode, base)
+            if (
+                last_key is not None
+                and key is not None
+                and (key < last_key or (mode == "epoch" and key == last_key))
+            ):
+                segment, count = segment + 1, 0
+            last_key = key if key is not None else last_key
+            count += 1
+            step = _step(record, mode, base, count)
+        epoch = float(record.epoch) if record.epoch is not None else None
+        placed.append((record, At(step, record.number, segment, epoch, record.wall_time)))
+    return placed
+
+
+def _progress(record: _Line, mode: str, base: int) -> tuple | None:
+    """What must not go back within one run."""
+    epoch = record.epoch if record.epoch is not None else -1
+    if mode == "global":
+        return (_step(record, mode, base, 0),)
+    if mode == "iteration":
+        return (record.it,)
+    return (epoch,) if record.epoch is not None else None
+
+
+def _step(record: _Line, mode: str, base: int, count: int) -> int:
+    if mode == "global" and record.per_epoch:
+        return max(0, (record.epoch or base) - base) * record.per_epoch + (record.it or 0)
+    if mode in ("global", "iteration") and record.it is not None:
+        return record.it
+    if mode == "epoch" and record.epoch is not None:
+        return record.epoch
+    return count
+
+
+def _resets_each_epoch(train: list[_Line]) -> bool:
+    """Whether the iteration counter starts again when the epoch changes (a per-epoch counter)."""
+    previous = None
+    for record in train:
+        if record.it is None or record.epoch is None:
+            continue
+        if previous and record.epoch > previous.epoch and record.it < previous.it:
+            return True
+        previous = record
+    return False
+
+
+def _one_line_per_epoch(train: list[_Line]) -> bool:
+    """Whether training lines are per epoch: an epoch number repeats only where a run was appended
+    (`Epoch 0` twice in a row), not on every line as with per-batch lines."""
+    seen = [r.epoch for r in train]
+    repeats = sum(a == b for a, b in pairwise(seen))
+    return repeats <= max(1, len(seen) // 20)
+
+
+def _name_losses(rows: Rows) -> None:
+    """Per-batch and averaged losses: with no plain `loss`, the average is `loss` and the per-batch
+    values `loss_raw`; a single kind is `loss`."""
+    metrics = rows.columns["metric"]
+    if any(m == "loss" for m, s in zip(metrics, rows.columns["split"], strict=True) if s == "train"):
+        return
+    kinds = set(metrics)
+    averaged = next((m for m in dict.fromkeys(metrics) if m in _AVG_LOSS), None)
+    per_batch = next((m for m in dict.fromkeys(metrics) if m in _BATCH_LOSS), None)
+    rename = {}
+    if averaged and per_batch:
+        rename = {averaged: "loss", per_batch: "loss_raw"}
+    elif averaged or per_batch:
+        rename = {averaged or per_batch: "loss"}
+    elif kinds:
+        first = next((m for m in dict.fromkeys(metrics) if "loss" in m), None)
+        rename = {first: "loss"} if first else {}
+    if rename:
+        rows.columns["metric"] = [rename.get(m, m) for m in metrics]
