@@ -89,7 +89,17 @@ def input_rescaled(ctx: Context) -> RuleResult | None:
         evidence.append(
             Evidence("evidence.fillers", {"fillers": ", ".join(fillers)}, quote=meta.weight_fillers[0].where)
         )
-    return _one("LD303", "warning", evidence)
+    # The harm is a net that barely moves; a loss that fell far shows this recipe trained anyway.
+    return _one("LD303", "info" if _learned(ctx) else "warning", evidence)
+
+
+def _learned(ctx: Context) -> bool:
+    """The training loss fell by more than the plateau threshold (of ln(C) when known, else of its start)."""
+    curve = ctx.train_loss
+    if curve is None or len(curve.by) < 3 or not curve.start_level > 0:
+        return False
+    reference = ctx.lnc or curve.start_level
+    return (curve.start_level - curve.end_level) / reference > ctx.params.plateau_max_drop
 
 
 @rule("LD304", "batchnorm-with-tiny-batch", meta=("batch_size", "batchnorm"))

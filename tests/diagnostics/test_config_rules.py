@@ -58,6 +58,20 @@ def test_ld303_needs_a_deep_net_without_bn_or_weights():
     assert not _fires("LD303", make_log(HEALTHY, meta=meta))
 
 
+def test_ld303_is_only_information_when_the_loss_fell_far():
+    """squeezenet_centerloss_face.log: scale 1/128, 26 layers, no BatchNorm, yet ln(10575) -> 1.8."""
+    meta = caffe_meta(
+        input_scale=(0.0078125, "      scale: 0.0078125", 30), num_classes=(10575, "num_output: 10575", 648)
+    )
+    meta.depth = 26
+    meta.weight_fillers = fillers(26, "xavier")
+    learned = diagnose(make_log(decaying(2000, 9.27, 1.8, 400, 0.05), meta=meta))
+    assert learned.symptom.symptom == "healthy"
+    assert [f.severity for f in learned.findings if f.rule == "LD303"] == ["info"]
+    stuck = diagnose(make_log(math.log(10575) + 0.004 * RNG.standard_normal(2000), meta=meta))
+    assert [f.severity for f in stuck.findings if f.rule == "LD303"] == ["warning"]
+
+
 def test_ld304_bn_with_batch_one_and_the_small_batch_cause():
     meta = caffe_meta(batch_size=(1, "batch_size: 1", 9))
     meta.batchnorm = bn_layers(4, None)
