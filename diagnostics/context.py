@@ -126,7 +126,24 @@ class Context:
             return None
         first = float(curve.trend_values[0]) if len(curve.trend_index) else math.nan
         c = recognise_classes(first, self.params.lnc_tolerance)
-        return (c, "initial_loss") if c else None
+        if c is None:
+            return None
+        # Losses between ~1.3 and ~2.4 are all within 4% of some ln(C) of a small C: the first value
+        # names C only when it is the loss of an untrained net, or when the loss stays at that level.
+        stays = abs(curve.end_level - math.log(c)) <= self.params.lnc_tolerance * math.log(c)
+        return (c, "initial_loss") if stays or self._starts_untrained(curve) else None
+
+    def _starts_untrained(self, curve: Curve) -> bool:
+        """The curve's first point is logged at the first update of a net that was not trained before:
+        not after an epoch (per-epoch logs), not after `logging_steps` updates, not a fine-tune or a
+        resumed run."""
+        first_step = int(curve.steps[curve.trend_index[0]]) if len(curve.trend_index) else -1
+        if first_step not in (0, 1) or self.meta.pretrained or self.meta.resumed:
+            return False
+        rows = self.log.series("loss", "train")
+        epochs = rows["epoch"].to_numpy(dtype=float)
+        known = np.isfinite(epochs)
+        return not (known.any() and np.allclose(epochs[known], rows["step"].to_numpy()[known]))
 
     @property
     def lnc(self) -> float | None:

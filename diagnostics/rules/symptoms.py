@@ -225,7 +225,10 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
         return None
     half = curve.level_at(1 - p.plateau_stall_fraction)
     gain = (half - end) / ref
-    if gain >= p.plateau_stall_gain or curve.tau_between(1 - p.plateau_stall_fraction, 1.0) < -0.3:
+    # A steady but tiny decrease is slow progress when the level cannot be judged (a fine-tune); a
+    # classifier still near ln(C) that gains under 2% of ln(C) in half the run has stalled all the same.
+    steady = curve.tau_between(1 - p.plateau_stall_fraction, 1.0) < -0.3
+    if gain >= p.plateau_stall_gain or (steady and lnc is None):
         return None
     reached = np.flatnonzero(by <= curve.min_level + 0.2 * (start - curve.min_level))
     onset = int(bx[reached[0]]) if len(reached) else int(bx[len(bx) // 2])

@@ -249,3 +249,27 @@ def test_steadily_rising_eval_loss_is_overfitting_not_an_eval_gap():
     d = diagnose(_memorising_run("accuracy", [0.80, 0.78, 0.77, 0.76, 0.75]))
     assert d.symptom.symptom == "overfitting"
     assert [s.symptom for s in d.secondary] == []
+
+
+def test_classifier_creeping_near_ln2_has_plateaued():
+    """digits_binary_medical_cls.log: 2 classes, the loss creeps 0.693 -> 0.605 while the lr decays
+    100x; a steady but negligible decrease that near ln(C) is a stall, not slow progress."""
+    steps = np.arange(0, 295, 7)
+    loss = 0.605 + 0.088 * np.exp(-steps / 60) + 0.0005 * RNG.standard_normal(len(steps))
+    meta = RunMeta(framework="caffe", format="caffe_glog", num_classes=2, loss_type="SoftmaxWithLoss")
+    d = diagnose(make_log(loss, steps=steps, meta=meta))
+    assert d.symptom.symptom == "plateau"
+
+
+def test_a_fine_tune_loss_near_some_ln_c_does_not_name_a_class_count():
+    """t5_summarization_trainer_state.json: first logged loss 1.996 after 500 updates is near ln(7) by
+    chance; it slowly falls to 1.74 under a linear lr decay: healthy, and no ln(C) is claimed."""
+    from diagnostics.context import Context
+    from diagnostics.params import DEFAULT_PARAMS
+
+    steps = np.arange(500, 215001, 500)
+    loss = 1.87 - 0.13 * steps / steps[-1] + 0.02 * RNG.standard_normal(len(steps))
+    loss[0] = 1.996
+    log = make_log(loss, steps=steps, lr=np.linspace(5e-5, 1e-7, len(steps)))
+    assert Context(log, DEFAULT_PARAMS).classes is None
+    assert diagnose(log).symptom.symptom == "healthy"
