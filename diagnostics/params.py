@@ -36,6 +36,7 @@ class Params:
     # LD103 flat: no real progress from the start
     flat_drop: float = 0.05  # drop (initial - best) below 5% of the initial level ...
     flat_drop_lnc: float = 0.05  # ... or, when ln(C) is known, below 5% of ln(C)
+    eval_gain: float = 0.05  # unless the evaluation's accuracy/mAP/WER improved by 5 points of 100
     # LD104 plateau: some progress, then stuck at a poor level early
     plateau_max_drop: float = 0.3  # total drop below 30% of the initial level (or of ln(C))
     plateau_stall_fraction: float = 0.5  # the last half of the run ...

@@ -198,6 +198,11 @@ def loss_flat(ctx: Context) -> RuleResult | None:
             int(curve.steps[0]),
         )
     ]
+    improved = None if at_chance else _evaluation_improved(ctx)
+    if improved is not None:
+        # The net learned: a flat training loss under heavy augmentation or warm-up is not a stuck run.
+        evidence.append(Evidence("evidence.eval_improved", improved))
+        return RuleResult([Finding("LD103", "info", evidence, int(curve.steps[0]), None, curve.label)])
     if at_chance and ctx.classes:
         evidence.append(_chance_evidence(ctx, end))
     confidence = 0.9 if at_chance else 0.7 if len(curve.by) >= 8 else 0.55
@@ -360,6 +365,24 @@ def _val_quality_holds(ctx: Context) -> dict | None:
             tolerance = 0.005 * (100.0 if values.max() > 1.5 else 1.0)
             if abs(last - best) <= tolerance:
                 return {"metric": metric, "best": _fmt(best), "last": _fmt(last)}
+            return None
+    return None
+
+
+def _evaluation_improved(ctx: Context) -> dict | None:
+    """The evaluation's quality metric got better by at least 5 points (of 100) from its first value
+    (None otherwise, or when no quality metric is logged)."""
+    for split in ("val", "test"):
+        for metric, higher_is_better in QUALITY_METRICS:
+            values = ctx.rows(metric, split)["value"].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            if len(values) < 2:
+                continue
+            best = float(values.max() if higher_is_better else values.min())
+            scale = 100.0 if values.max() > 1.5 else 1.0
+            gain = (best - values[0]) if higher_is_better else (values[0] - best)
+            if gain >= ctx.params.eval_gain * scale:
+                return {"metric": metric, "first": _fmt(float(values[0])), "best": _fmt(best)}
             return None
     return None
 

@@ -273,3 +273,14 @@ def test_a_fine_tune_loss_near_some_ln_c_does_not_name_a_class_count():
     log = make_log(loss, steps=steps, lr=np.linspace(5e-5, 1e-7, len(steps)))
     assert Context(log, DEFAULT_PARAMS).classes is None
     assert diagnose(log).symptom.symptom == "healthy"
+
+
+def test_flat_train_loss_while_the_evaluation_improves_is_not_a_flat_run():
+    """yolov5_helmet_3ep_results.csv: 3 epochs, summed train loss 0.120 -> 0.123, mAP 0.62 -> 0.74."""
+    epochs = np.arange(3)
+    log = make_log(np.array([0.1201, 0.1263, 0.1231]), steps=epochs)
+    log = _with_rows(log, "val", "map", epochs, [0.618, 0.715, 0.743], epochs=epochs)
+    d = diagnose(log)
+    assert d.symptom.symptom == "healthy"
+    keys = [e.key for f in d.findings if f.rule == "LD103" for e in f.evidence]
+    assert "evidence.eval_improved" in keys
