@@ -52,7 +52,8 @@ def _nan_step(ctx: Context) -> int | None:
 
 
 def _grew_before_nan(ctx: Context) -> bool:
-    return any(e.key == "evidence.growth_before_nan" for e in _evidence_of(ctx, "LD101"))
+    grew = ("evidence.growth_before_nan", "evidence.companion_exploded")
+    return any(e.key in grew for e in _evidence_of(ctx, "LD101"))
 
 
 def _lr_flag(ctx: Context) -> str | None:
@@ -284,6 +285,10 @@ def small_batch(ctx: Context) -> RuleResult | None:
     score = 0.55 if batch <= p.small_batch else 0.4
     if ctx.finding("LD304"):
         score += 0.1
+    elif s in BLOW_UP:
+        # Small batches make the curve noisy; a blow-up needs BatchNorm on them (LD304) to follow.
+        # Detectors train with 2 images per GPU and frozen BatchNorm as a matter of course.
+        score -= 0.25
     evidence = [Evidence("evidence.batch_size", {"batch": batch}, quote=ctx.quote("batch_size"))]
     evidence += _evidence_of(ctx, "LD304", "LD105", "LD108")
     return _cause(

@@ -71,6 +71,9 @@ def nonfinite_loss(ctx: Context) -> RuleResult | None:
     growth = growth_before(curve)
     if growth is not None:
         evidence.append(Evidence("evidence.growth_before_nan", growth, growth["min_step"]))
+    blown = companion_blown_up(ctx, step)
+    if blown is not None:
+        evidence.append(Evidence("evidence.companion_exploded", blown, blown["step"]))
     if not persistent:
         return RuleResult([Finding("LD101", "warning", evidence, step, None, curve.label)])
     confidence = 0.95 if after.mean() > 0.9 or curve.bad[-1] else 0.8
@@ -95,6 +98,51 @@ def growth_before(curve: Curve) -> dict | None:
         "last": _fmt(last),
         "ratio": round(last / low, 1),
     }
+
+
+# Train metrics that are not a magnitude of the model's errors (or are the judged loss itself).
+_NOT_COMPANIONS = (
+    "loss",
+    "loss_raw",
+    "lr",
+    "accuracy",
+    "top5",
+    "map",
+    "epoch",
+    "time",
+    "data_time",
+    "memory",
+)
+
+
+def companion_blown_up(ctx: Context, step: int) -> dict | None:
+    """Another training metric (a loss component, MAE, grad_norm) that is still finite where the loss
+    turns non-finite but `explode_ratio` times its usual size: the weights blew up (a logged average
+    hides the growth of the loss itself), which a NaN in the data would not show."""
+    m = ctx.log.metrics
+    rows = m[(m["split"] == "train") & ~m["metric"].isin(_NOT_COMPANIONS)]
+    if not len(rows):
+        return None
+    worst = None
+    for name, series in rows.groupby("metric", observed=True):
+        series = series.sort_values("step", kind="stable")
+        steps, values = series["step"].to_numpy(), np.abs(series["value"].to_numpy(dtype=float))
+        finite = np.isfinite(values)
+        before = values[(steps < step) & finite]
+        reference = before if len(before) >= 3 else values[finite]
+        usual = float(np.median(reference)) if len(reference) else 0.0
+        at = np.flatnonzero(steps >= step)[:2]  # the record where the loss turned and the next one
+        at = at[finite[at]]
+        if not len(at) or usual <= 0:
+            continue
+        i = int(at[np.argmax(values[at])])
+        ratio = float(values[i]) / usual
+        if ratio >= ctx.params.explode_ratio and (worst is None or ratio > worst[0]):
+            worst = (ratio, str(name), float(series["value"].iloc[i]), int(steps[i]), usual)
+    if worst is None:
+        return None
+    ratio, name, value, at_step, usual = worst
+    return {"name": name, "value": _fmt(value), "step": at_step, "usual": _fmt(usual), "ratio": _fmt(ratio)}
 
 
 # ----- LD102 -------------------------------------------------------------------------------------

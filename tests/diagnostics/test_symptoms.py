@@ -284,3 +284,34 @@ def test_flat_train_loss_while_the_evaluation_improves_is_not_a_flat_run():
     assert d.symptom.symptom == "healthy"
     keys = [e.key for f in d.findings if f.rule == "LD103" for e in f.evidence]
     assert "evidence.eval_improved" in keys
+
+
+def test_a_component_blown_up_where_the_loss_turns_nan_points_at_the_lr():
+    """faster_rcnn_r50_voc_imagenetinit_lrx10: the averaged loss goes 0.57 -> NaN in one record while
+    loss_rpn_cls reads 1.8e27 there; braincnn: NaN from epoch 0 with MAE 2.6e34."""
+    steps = np.arange(50, 20001, 50)
+    loss = np.r_[decaying(300, 1.5, 0.55, 60, 0.02), np.full(100, np.nan)]
+    rpn = np.r_[0.05 + 0.005 * RNG.standard_normal(300), [1.8e27], np.full(99, 0.26)]
+    log = _with_rows(make_log(loss, steps=steps), "train", "loss_rpn_cls", steps, rpn)
+    log.meta.batch_size = 2
+    d = diagnose(log)
+    assert d.symptom.symptom == "nan"
+    keys = [e.key for f in d.findings if f.rule == "LD101" for e in f.evidence]
+    assert "evidence.companion_exploded" in keys
+    assert d.causes[0].id == "lr_too_high" and d.causes[0].confidence >= 0.75
+    assert all(c.confidence < 0.4 for c in d.causes if c.id == "small_batch")  # no BatchNorm evidence
+
+    epochs = np.arange(354)
+    log = make_log(np.full(354, np.nan), steps=epochs)
+    log = _with_rows(log, "train", "mean_absolute_error", epochs, np.r_[[2.6e34], np.full(353, 0.9535)])
+    d = diagnose(log)
+    assert d.causes[0].id == "lr_too_high"
+    assert "data_issue" not in [c.id for c in d.causes[:1]]
+
+
+def test_a_sudden_nan_with_calm_components_keeps_the_data_among_the_causes():
+    steps = np.arange(50, 20001, 50)
+    loss = np.r_[decaying(300, 1.5, 0.55, 60, 0.02), np.full(100, np.nan)]
+    rpn = np.r_[0.05 + 0.005 * RNG.standard_normal(300), np.full(100, 0.05)]
+    d = diagnose(_with_rows(make_log(loss, steps=steps), "train", "loss_rpn_cls", steps, rpn))
+    assert "data_issue" in [c.id for c in d.causes[:2]]
