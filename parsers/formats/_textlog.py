@@ -13,9 +13,12 @@ import calendar
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
 
-from parsers.model import ParseWarning, RunMeta, frame_from_columns
+import numpy as np
+import pandas as pd
+
+from parsers.model import METRIC_COLUMNS, ParseWarning, RunMeta
 from parsers.registry import ParsedFile
 from parsers.source import ParseError, SourceFile
 
@@ -122,8 +125,15 @@ def line_at(text: str, offset: int) -> str:
     return text[start : end if end >= 0 else len(text)]
 
 
+@cache
+def _day_start(year: int, month: int, day: int) -> int:
+    return calendar.timegm((year, month, day, 0, 0, 0, 0, 0, 0))
+
+
 def _seconds(year: int, month: int, day: int, hour: int, minute: int, second: int, frac: str = "") -> float:
-    whole = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 62):
+        raise ValueError("not a time")
+    whole = _day_start(year, month, day) + hour * 3600 + minute * 60 + second
     return whole + (float("0." + frac) if frac else 0.0)
 
 
@@ -153,16 +163,23 @@ def timestamp(line: str) -> tuple[float, bool] | None:
 
 class WallClock:
     """Seconds since the first timestamped record; yearless stamps that go back by months are taken
-    to have crossed New Year."""
+    to have crossed New Year. A log whose first 100 records carry no timestamp is taken to have
+    none (trying every format on every line of a large log costs more than the rest of parsing)."""
+
+    _GIVE_UP = 100
 
     def __init__(self) -> None:
         self._start: float | None = None
         self._last: float | None = None
         self._years = 0.0
+        self._misses = 0
 
     def since_start(self, line: str) -> float:
+        if self._start is None and self._misses >= self._GIVE_UP:
+            return math.nan
         stamp = timestamp(line)
         if stamp is None:
+            self._misses += 1
             return math.nan
         seconds, has_year = stamp
         if not has_year:
@@ -227,26 +244,74 @@ class Restarts:
 
 
 class Rows:
-    """The tidy metrics frame of one text log, built one value at a time."""
-
-    _FIELDS = ("step", "epoch", "split", "metric", "name", "value", "wall_time", "line", "segment")
+    """The tidy metrics frame of one text log. Values refer to their record's position (`At`) and to
+    their (split, metric, name) label by number: a million values cost a million floats and ints,
+    not a million tuples of strings, and the categorical columns are built from codes."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, list[Any]] = {key: [] for key in self._FIELDS}
+        self._positions: list[At] = []
+        self._labels: dict[tuple[str, str, str], int] = {}
+        self._position_of: list[int] = []
+        self._label_of: list[int] = []
+        self._values: list[float] = []
 
     def __len__(self) -> int:
-        return len(self.columns["step"])
+        return len(self._values)
 
     def add(self, at: At, split: str, metric: str, name: str, value: float) -> None:
-        epoch = math.nan if at.epoch is None else at.epoch
-        wall_time = math.nan if at.wall_time is None else at.wall_time
-        row = (at.step, epoch, split, metric, name, value, wall_time, at.line, at.segment)
-        for column, item in zip(self.columns.values(), row, strict=True):
-            column.append(item)
+        if not self._positions or self._positions[-1] is not at:
+            self._positions.append(at)
+        self._position_of.append(len(self._positions) - 1)
+        self._label_of.append(self._labels.setdefault((split, metric, name), len(self._labels)))
+        self._values.append(value)
+
+    def labels(self) -> list[tuple[str, str, str]]:
+        """(split, metric, name) of the values, in order of first appearance."""
+        return list(self._labels)
+
+    def rename_metrics(self, new_names: dict[str, str]) -> None:
+        """Give metrics other canonical names (labels that become equal are merged)."""
+        merged: dict[tuple[str, str, str], int] = {}
+        recode = []
+        for split, metric, name in self._labels:
+            label = (split, new_names.get(metric, metric), name)
+            recode.append(merged.setdefault(label, len(merged)))
+        self._labels = merged
+        self._label_of = [recode[code] for code in self._label_of]
 
     def parsed(self, source_name: str, meta: RunMeta, problems: Problems, missing: str) -> ParsedFile:
         """The plug-in's result; ParseError saying what was `missing` when no value was read."""
         if not len(self):
             raise ParseError(missing)
-        frame = frame_from_columns({**self.columns, "source": [source_name] * len(self)})
-        return ParsedFile(frame, meta, problems.warnings(), problems.count)
+        return ParsedFile(self.frame(source_name), meta, problems.warnings(), problems.count)
+
+    def frame(self, source_name: str) -> pd.DataFrame:
+        where = np.asarray(self._position_of, dtype=np.int64)
+        count = len(self._positions)
+
+        def position(field: str, dtype: type) -> np.ndarray:
+            values = (math.nan if (v := getattr(p, field)) is None else v for p in self._positions)
+            return np.fromiter(values, dtype=dtype, count=count)[where]
+
+        codes = np.asarray(self._label_of, dtype=np.int64)
+        labels = list(self._labels)
+        columns = {
+            "step": position("step", np.int64),
+            "epoch": position("epoch", np.float64),
+            "split": _categorical([label[0] for label in labels], codes),
+            "metric": _categorical([label[1] for label in labels], codes),
+            "name": _categorical([label[2] for label in labels], codes),
+            "value": np.asarray(self._values, dtype=np.float64),
+            "wall_time": position("wall_time", np.float64),
+            "line": position("line", np.int64),
+            "segment": position("segment", np.int64),
+            "source": _categorical([source_name], np.zeros(len(codes), dtype=np.int64)),
+        }
+        return pd.DataFrame({key: columns[key] for key in METRIC_COLUMNS})
+
+
+def _categorical(per_label: list[str], codes: np.ndarray) -> pd.Categorical:
+    categories = sorted(set(per_label))
+    index = {category: i for i, category in enumerate(categories)}
+    label_codes = np.asarray([index[value] for value in per_label], dtype=np.int64)
+    return pd.Categorical.from_codes(label_codes[codes], categories=categories)

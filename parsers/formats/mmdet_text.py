@@ -19,6 +19,7 @@ record (SLURM banners, nvidia-smi tables, shell noise) are ignored; the config d
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from parsers.formats._textlog import (
     NUMBER,
@@ -65,6 +66,7 @@ def sniff(source: SourceFile) -> float:
     return 0.0
 
 
+@cache
 def metric_of(key: str, split: str) -> tuple[str, str] | None:
     """(split, metric) of a logged key; None for timings and repeated values."""
     if key.lower() in TIMING_KEYS or key.endswith("_copypaste"):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -96,9 +97,9 @@ def parse(source: SourceFile) -> ParsedFile:
             step = event.epoch * batches + event.batch
         at = At(step, event.line, event.segment, float(event.epoch), event.wall_time)
         for key, value in event.pairs:
-            split, metric = split_and_metric(key)
-            if metric not in TIMING_KEYS:
-                rows.add(at, split, _ALIASES.get(metric, metric), key, to_float(value))
+            target = _metric_of(key)
+            if target is not None:
+                rows.add(at, target[0], target[1], key, to_float(value))
     _name_the_loss(rows)
     return rows.parsed(source.name, meta, Problems(source.name), "no MXNet `Epoch[k] ...=value` lines")
 
@@ -135,25 +136,33 @@ def _events(text: str, meta: RunMeta) -> list[_Event]:
 
 def _batches_per_epoch(events: list[_Event]) -> dict[int, int]:
     """Segment -> estimated batches per epoch: the last logged batch plus the logging interval."""
+    logged: dict[int, list[int]] = {}
+    for event in events:
+        if event.batch is not None:
+            logged.setdefault(event.segment, []).append(event.batch)
     estimates = {}
-    for segment in {e.segment for e in events}:
-        logged = np.array([e.batch for e in events if e.segment == segment and e.batch is not None])
-        if not len(logged):
-            continue
-        gaps = np.diff(logged)
+    for segment, batches in logged.items():
+        gaps = np.diff(batches)
         gaps = gaps[gaps > 0]
-        interval = int(np.bincount(gaps).argmax()) if len(gaps) else int(logged.min()) or 1
-        estimates[segment] = int(logged.max()) + interval
+        interval = int(np.bincount(gaps).argmax()) if len(gaps) else min(batches) or 1
+        estimates[segment] = max(batches) + interval
     return estimates
+
+
+@cache
+def _metric_of(key: str) -> tuple[str, str] | None:
+    """(split, metric) of an MXNet metric name (`Train-Acc`, `Validation-cross-entropy`); None for
+    `Time cost`."""
+    split, metric = split_and_metric(key)
+    return None if metric in TIMING_KEYS else (split, _ALIASES.get(metric, metric))
 
 
 def _name_the_loss(rows: Rows) -> None:
     """Without a metric called loss, the first loss-like one (else SSD's SmoothL1) becomes `loss`."""
-    metrics = rows.columns["metric"]
+    metrics = list(dict.fromkeys(metric for _, metric, _ in rows.labels()))
     if "loss" in metrics:
         return
-    seen = list(dict.fromkeys(metrics))
-    chosen = next((m for m in seen if _LOSS_LIKE.search(m)), None)
-    chosen = chosen or next((m for m in seen if m in _LOCALISATION), None)
+    chosen = next((m for m in metrics if _LOSS_LIKE.search(m)), None)
+    chosen = chosen or next((m for m in metrics if m in _LOCALISATION), None)
     if chosen is not None:
-        rows.columns["metric"] = ["loss" if m == chosen else m for m in metrics]
+        rows.rename_metrics({chosen: "loss"})

@@ -55,10 +55,28 @@ FORMAT = "print_style"
 FRAMEWORK = "pytorch"
 
 # --- lines worth reading -------------------------------------------------------------------------
-_CANDIDATE = re.compile(
-    r"(?im)^[^\n]*(?:loss|acc|ppl|perplexity|bleu|top-?[15]|prec@|\bmap\b|miou)[^\n]*$"
-    r"|^[^\n]*\b(?:eval\w*|valid\w*|test\w*)\b[^\n]*:\s*$"
-)
+# Found with str.find on plain words (a line-anchored regex alternation scans at ~5 MB/s).
+_KEYWORDS = [
+    variant
+    for word in (
+        "loss",
+        "acc",
+        "ppl",
+        "perplex",
+        "bleu",
+        "top1",
+        "top5",
+        "top-1",
+        "top-5",
+        "prec@",
+        "map",
+        "miou",
+    )
+    for variant in {word, word.capitalize(), word.upper(), word.replace("map", "mAP")}
+]
+_BLOCK_WORDS = [
+    variant for word in ("eval", "valid", "test") for variant in (word, word.capitalize(), word.upper())
+]
 _NOISE = re.compile(r"Traceback|^\s*File \"|\w(?:Warning|Error)\b:|warnings\.warn")
 _SUMMARY = re.compile(r"\b(?:final|best|summary|overall|saved|saving)", re.IGNORECASE)
 
@@ -137,7 +155,7 @@ _CSV_ROW = re.compile(rf"^\s*{NUMBER}(?:\s*,\s*{NUMBER})+\s*$")
 _SNIFF_PAIR = re.compile(rf"(?i)\b\w*(?:loss|acc\w*)\s*(?:[:=]\s*|\s+){NUMBER}")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
     """One record read from a line, before steps are assigned."""
 
@@ -191,22 +209,17 @@ def _line_records(text: str) -> list[_Line]:
     clock = WallClock()
     plans: dict[tuple, _Plan] = {}
     block: tuple[int, str, str] | None = None  # (line, split, word) of an `Evaluation Results:` header
-    for found in _CANDIDATE.finditer(text):
-        line = found[0]
-        if _NOISE.search(line):
-            continue
-        number = lines.line(found.start())
-        pieces = _TOKEN.split(strip_log_prefix(line))
-        tokens = pieces[1::2]
+    for start in _candidate_starts(text):
+        end = text.find("\n", start)
+        line = text[start : end if end >= 0 else len(text)]
+        number = lines.line(start)
+        message = strip_log_prefix(line)
+        tokens = _TOKEN.findall(message)
         context = block[1:] if block and block[0] == number - 1 else None
-        shape = (
-            "\0".join(pieces[0::2]),
-            "".join("i" if t.lstrip("+-").isdigit() else "f" for t in tokens),
-            context,
-        )
+        shape = (_TOKEN.sub("\0", message), context)
         plan = plans.get(shape)
         if plan is None:
-            plan = _plan(pieces, context)
+            plan = _NOTHING if _NOISE.search(line) else _plan(_TOKEN.split(message), context)
             if len(plans) < _MAX_SHAPES:
                 plans[shape] = plan
         if plan.opens is not None:
@@ -220,6 +233,25 @@ def _line_records(text: str) -> list[_Line]:
     return records
 
 
+def _candidate_starts(text: str) -> list[int]:
+    """Start offsets of the lines that name a metric, or that end with `:` after a split word (the
+    header of an evaluation block)."""
+    starts = set()
+    for word in _KEYWORDS:
+        at = text.find(word)
+        while at >= 0:
+            starts.add(text.rfind("\n", 0, at) + 1)
+            at = text.find(word, at + 1)
+    for word in _BLOCK_WORDS:
+        at = text.find(word)
+        while at >= 0:
+            end = text.find("\n", at)
+            if text[at : end if end >= 0 else len(text)].rstrip().endswith(":"):
+                starts.add(text.rfind("\n", 0, at) + 1)
+            at = text.find(word, at + 1)
+    return sorted(starts)
+
+
 @dataclass(frozen=True)
 class _Plan:
     """How to read one shape of line: which number is which counter and which metric."""
@@ -231,28 +263,20 @@ class _Plan:
     opens: tuple[str, str] | tuple[()] | None = None  # a line without values: block (split, word) or ()
 
     def record(self, tokens: list[str], number: int, wall_time: float) -> _Line:
-        counters = {key: int(float(tokens[index])) for key, index in self.counters.items()}
-        values = [
-            (split, metric, name, to_float(tokens[index])) for split, metric, name, index in self.values
-        ]
-        return _Line(
-            number=number,
-            wall_time=wall_time,
-            epoch=counters.get("ep"),
-            it=counters.get("it"),
-            per_epoch=counters.get("n"),
-            evaluation=self.evaluation,
-            values=values,
-        )
+        counter = self.counters.get
+        epoch, it, per_epoch = (_int(tokens, counter(key)) for key in ("ep", "it", "n"))
+        values = [(split, metric, name, to_float(tokens[i])) for split, metric, name, i in self.values]
+        return _Line(number, wall_time, epoch, it, per_epoch, self.evaluation, values)
+
+
+def _int(tokens: list[str], index: int | None) -> int | None:
+    return None if index is None else int(float(tokens[index]))
 
 
 def _plan(pieces: list[str], context: tuple[str, str] | None) -> _Plan:
     """Interpret one line shape: the line is rebuilt with stand-in numbers whose value is their
     index (so every number read can be traced back to its place), then read in full."""
-    stand_ins = [
-        f"{_STAND_IN + i}" if token.lstrip("+-").isdigit() else f"{_STAND_IN + i}.5"
-        for i, token in enumerate(pieces[1::2])
-    ]
+    stand_ins = [str(_STAND_IN + i) for i in range(len(pieces) // 2)]
     message = "".join(p for pair in zip(pieces[0::2], [*stand_ins, ""], strict=True) for p in pair)
     counters, message = _counters(message)
     message = _REMARK.sub(" ", _AVERAGE.sub(r"\1", message))
@@ -271,6 +295,9 @@ def _plan(pieces: list[str], context: tuple[str, str] | None) -> _Plan:
     if not (counters or context or any(_headline(metric) for _, metric, _, _ in values)):
         values = []
     return _Plan(indices, tuple(values), evaluation, context is not None)
+
+
+_NOTHING = _Plan({}, (), False, False)  # warnings and tracebacks
 
 
 def _headline(metric: str) -> bool:
@@ -442,20 +469,16 @@ def _one_line_per_epoch(train: list[_Line]) -> bool:
 
 def _name_losses(rows: Rows) -> None:
     """Per-batch and averaged losses: with no plain `loss`, the average is `loss` and the per-batch
-    values `loss_raw`; a single kind is `loss`."""
-    metrics = rows.columns["metric"]
-    if any(m == "loss" for m, s in zip(metrics, rows.columns["split"], strict=True) if s == "train"):
+    values `loss_raw`; a single kind is `loss`; else the first loss-like metric is `loss`."""
+    labels = rows.labels()
+    if ("train", "loss") in {(split, metric) for split, metric, _ in labels}:
         return
-    kinds = set(metrics)
-    averaged = next((m for m in dict.fromkeys(metrics) if m in _AVG_LOSS), None)
-    per_batch = next((m for m in dict.fromkeys(metrics) if m in _BATCH_LOSS), None)
-    rename = {}
+    metrics = list(dict.fromkeys(metric for _, metric, _ in labels))
+    averaged = next((m for m in metrics if m in _AVG_LOSS), None)
+    per_batch = next((m for m in metrics if m in _BATCH_LOSS), None)
     if averaged and per_batch:
-        rename = {averaged: "loss", per_batch: "loss_raw"}
+        rows.rename_metrics({averaged: "loss", per_batch: "loss_raw"})
     elif averaged or per_batch:
-        rename = {averaged or per_batch: "loss"}
-    elif kinds:
-        first = next((m for m in dict.fromkeys(metrics) if "loss" in m), None)
-        rename = {first: "loss"} if first else {}
-    if rename:
-        rows.columns["metric"] = [rename.get(m, m) for m in metrics]
+        rows.rename_metrics({averaged or per_batch: "loss"})
+    elif first := next((m for m in metrics if "loss" in m), None):
+        rows.rename_metrics({first: "loss"})
