@@ -192,8 +192,10 @@ class Context:
 
     @cached_property
     def lr_value(self) -> float | None:
-        """The lr the run trained with (base_lr, else the peak of the logged lr)."""
-        for value in (self.meta.base_lr, self.meta.peak_lr):
+        """The lr the run trained with: base_lr when a line of the log states it, else the peak of the
+        logged lr (a base_lr filled from the first logged value is a warm-up start, not the lr)."""
+        stated = self.meta.base_lr if "base_lr" in self.meta.where else None
+        for value in (stated, self.meta.peak_lr, self.meta.base_lr):
             if value is not None and math.isfinite(value) and value > 0:
                 return float(value)
         if self.lr is not None:
@@ -201,6 +203,12 @@ class Context:
             if len(logged):
                 return float(logged.max())
         return None
+
+    @property
+    def lr_quote(self) -> LogLine | None:
+        """The line stating `lr_value` (None when the value is the logged peak, not a stated base_lr)."""
+        where = self.meta.where.get("base_lr")
+        return where if where is not None and self.lr_value == self.meta.base_lr else None
 
     def finding(self, rule_id: str) -> Finding | None:
         found = self.findings.get(rule_id)

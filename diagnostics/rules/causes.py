@@ -41,9 +41,7 @@ def _lr_evidence(ctx: Context) -> list[Evidence]:
     if ctx.lr_value is None:
         return []
     name = "base_lr" if ctx.meta.framework == "caffe" else "lr"
-    return [
-        Evidence("evidence.lr_value", {"name": name, "lr": f"{ctx.lr_value:g}"}, quote=ctx.quote("base_lr"))
-    ]
+    return [Evidence("evidence.lr_value", {"name": name, "lr": f"{ctx.lr_value:g}"}, quote=ctx.lr_quote)]
 
 
 def _nan_step(ctx: Context) -> int | None:
@@ -57,8 +55,9 @@ def _grew_before_nan(ctx: Context) -> bool:
 
 
 def _lr_flag(ctx: Context) -> str | None:
+    """LD309's verdict as "evidence.lr_high" / "evidence.lr_low" (whether or not the optimiser is known)."""
     found = ctx.finding("LD309")
-    return found.evidence[0].key if found else None
+    return found.evidence[0].key.removesuffix("_any") if found else None
 
 
 def _broken_lr_policy(ctx: Context):

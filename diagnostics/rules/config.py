@@ -81,7 +81,7 @@ def input_rescaled(ctx: Context) -> RuleResult | None:
             Evidence(
                 "evidence.lr_value",
                 {"name": "base_lr", "lr": f"{ctx.lr_value:g}"},
-                quote=meta.where.get("base_lr"),
+                quote=ctx.lr_quote,
             )
         )
     fillers = sorted({f.type for f in meta.weight_fillers})
@@ -238,25 +238,21 @@ def lr_range(ctx: Context) -> RuleResult | None:
     if (ctx.meta.optimizer or "").lower() == "adadelta":
         return None  # AdaDelta's lr is a multiplier of its own step size; 1.0 is its default
     adaptive = ctx.optimizer_is_adaptive
-    low = p.low_lr_adaptive if adaptive else p.low_lr_sgd
+    known = ctx.meta.optimizer is not None
+    # An unknown optimiser gets the widest range: the adaptive low end and SGD's high end.
+    low = p.low_lr_adaptive if adaptive or not known else p.low_lr_sgd
     high = p.high_lr_adaptive if adaptive else p.high_lr_sgd
     if lr <= p.tiny_lr or lr < low:
         key = "evidence.lr_low"
-    elif lr > high:  # unknown optimiser: SGD's (higher) bound
+    elif lr > high:
         key = "evidence.lr_high"
     else:
         return None
-    quote = ctx.meta.where.get("base_lr")
     evidence = [
         Evidence(
-            key,
-            {
-                "lr": f"{lr:g}",
-                "optimizer": ctx.meta.optimizer or "sgd",
-                "low": f"{low:g}",
-                "high": f"{high:g}",
-            },
-            quote=quote,
+            key if known else f"{key}_any",
+            {"lr": f"{lr:g}", "optimizer": ctx.meta.optimizer or "", "low": f"{low:g}", "high": f"{high:g}"},
+            quote=ctx.lr_quote,
         )
     ]
     return _one("LD309", "warning" if key == "evidence.lr_low" and lr <= p.tiny_lr else "info", evidence)

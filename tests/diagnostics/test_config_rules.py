@@ -190,3 +190,27 @@ def test_ld110_flags_a_huge_initial_softmax_loss():
     loss = np.r_[[60.0], decaying(999, 2.3, 0.4, 200, 0.02)]
     d = diagnose(make_log(loss, meta=meta))
     assert [f.rule for f in d.findings if f.rule == "LD110"] == ["LD110"]
+
+
+def test_ld309_judges_the_logged_peak_not_a_warm_up_start():
+    """detectron2/HF/DeiT logs: base_lr was filled from the first logged lr (a warm-up value such as
+    2.9e-7); the run trained at the peak 1e-5. An unknown optimiser gets the widest usual range."""
+    lr = np.r_[np.linspace(2.881e-7, 1e-5, 100), np.full(900, 1e-5)]
+    log = make_log(HEALTHY, lr=lr)
+    log.meta.base_lr, log.meta.peak_lr = 2.881e-7, 1e-5
+    ctx = Context(log, DEFAULT_PARAMS)
+    assert ctx.lr_value == 1e-5 and ctx.lr_quote is None
+    assert not _fires("LD309", log)
+    log.meta.peak_lr = 5e-6
+    assert not _fires("LD309", log)  # usual for Adam; the log does not say it was SGD
+    log.meta.optimizer = "sgd"
+    assert _fires("LD309", log)
+    log.meta.optimizer, log.meta.peak_lr = None, 1e-8
+    d = diagnose(log)
+    assert [e.key for f in d.findings if f.rule == "LD309" for e in f.evidence] == ["evidence.lr_low_any"]
+
+
+def test_a_stated_base_lr_is_quoted():
+    meta = caffe_meta(base_lr=(0.2, "base_lr: 0.2", 28))
+    ctx = Context(make_log(HEALTHY, lr=np.full(1000, 0.2), meta=meta), DEFAULT_PARAMS)
+    assert ctx.lr_value == 0.2 and ctx.lr_quote.line == 28
