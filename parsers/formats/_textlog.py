@@ -269,12 +269,12 @@ class Rows:
         """(split, metric, name) of the values, in order of first appearance."""
         return list(self._labels)
 
-    def rename_metrics(self, new_names: dict[str, str]) -> None:
-        """Give metrics other canonical names (labels that become equal are merged)."""
+    def rename_metrics(self, new_names: dict[tuple[str, str], str]) -> None:
+        """Give (split, metric) other canonical names (labels that become equal are merged)."""
         merged: dict[tuple[str, str, str], int] = {}
         recode = []
         for split, metric, name in self._labels:
-            label = (split, new_names.get(metric, metric), name)
+            label = (split, new_names.get((split, metric), metric), name)
             recode.append(merged.setdefault(label, len(merged)))
         self._labels = merged
         self._label_of = [recode[code] for code in self._label_of]

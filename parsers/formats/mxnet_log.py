@@ -165,4 +165,4 @@ def _name_the_loss(rows: Rows) -> None:
     chosen = next((m for m in metrics if _LOSS_LIKE.search(m)), None)
     chosen = chosen or next((m for m in metrics if m in _LOCALISATION), None)
     if chosen is not None:
-        rows.rename_metrics({chosen: "loss"})
+        rows.rename_metrics({(split, chosen): "loss" for split in ("train", "val", "test")})

@@ -87,6 +87,8 @@ _COUNTERS = [
     re.compile(
         r"\b(?:Train|Test|Eval|Val)\s*:\s*(?P<ep>\d+)?\s*\[\s*(?P<it>\d+)\s*/\s*(?P<n>\d+)\s*(?:\(\s*\d+%\))?\s*\]"
     ),
+    # the PyTorch tutorial's `[1,    10] loss: 2.306`
+    re.compile(r"^\s*\[\s*(?P<ep>\d+)\s*,\s*(?P<it>\d+)\s*\]"),
     # torchvision `Epoch: [0]  [ 100/1563]`, SwAV `Epoch: [0][50]`
     re.compile(r"(?i)\bepoch\s*:?\s*\[\s*(?P<ep>\d+)\s*\]\s*\[\s*(?P<it>\d+)(?:\s*/\s*(?P<n>\d+))?\s*\]"),
     re.compile(r"(?i)\bepoch\b\s*[:=#]?\s*[\[(]?" + _OF.format("ep", "ept") + r"[\])]?"),
@@ -108,6 +110,10 @@ _PAIR = re.compile(
     rf"(?P<key>{_WORD}(?: {_WORD}){{0,3}})\s*(?:[:=]\s*|\s+)(?P<value>{NUMBER})(?=$|[\s,;|)\]%])"
 )
 _SPLIT_WORD = re.compile(r"(?i)\b(train(?:ing)?|val(?:id(?:ation)?)?|eval(?:uation)?|test(?:ing)?|dev)\b")
+# the same inside a key, where `_` joins words: `val_loss`, `Train Loss`, `eval/acc`
+_KEY_SPLIT = re.compile(
+    r"(?i)(?<![A-Za-z])(train(?:ing)?|val(?:id(?:ation)?)?|eval(?:uation)?|test(?:ing)?|dev)(?![A-Za-z])"
+)
 _SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val"}
 _SPLITS |= {"eval": "val", "evaluation": "val", "dev": "val", "test": "test", "testing": "test"}
 _ALIASES = {
@@ -334,10 +340,10 @@ def _values(message: str, pairs: list, context: tuple[str, str] | None, count: i
         if _SUMMARY.search(message, previous_end, pair.start()) or _SUMMARY.search(key):
             break  # `New best model saved with BLEU-2: 65.76`: a summary, not a point of the curve
         previous_end = pair.end()
-        own = _SPLIT_WORD.search(key)
+        own = _KEY_SPLIT.search(key)
         if own:
             split, word = _SPLITS[own[1].lower()], ""  # sticky: `val loss: 1.2, acc: 45.8`
-        metric = _metric(_SPLIT_WORD.sub(" ", key).strip() if own else key)
+        metric = _metric(_KEY_SPLIT.sub(" ", key).strip(" _-/.") if own else key)
         index = int(to_float(pair["value"])) - _STAND_IN
         if metric is None or not 0 <= index < count:
             continue
@@ -468,17 +474,21 @@ def _one_line_per_epoch(train: list[_Line]) -> bool:
 
 
 def _name_losses(rows: Rows) -> None:
-    """Per-batch and averaged losses: with no plain `loss`, the average is `loss` and the per-batch
-    values `loss_raw`; a single kind is `loss`; else the first loss-like metric is `loss`."""
-    labels = rows.labels()
-    if ("train", "loss") in {(split, metric) for split, metric, _ in labels}:
-        return
-    metrics = list(dict.fromkeys(metric for _, metric, _ in labels))
-    averaged = next((m for m in metrics if m in _AVG_LOSS), None)
-    per_batch = next((m for m in metrics if m in _BATCH_LOSS), None)
-    if averaged and per_batch:
-        rows.rename_metrics({averaged: "loss", per_batch: "loss_raw"})
-    elif averaged or per_batch:
-        rows.rename_metrics({averaged or per_batch: "loss"})
-    elif first := next((m for m in metrics if "loss" in m), None):
-        rows.rename_metrics({first: "loss"})
+    """In each split without a plain `loss`: with per-batch and averaged losses the average is
+    `loss` and the per-batch values `loss_raw` (train); a single kind is `loss`; else the first
+    loss-like metric is `loss`."""
+    by_split: dict[str, list[str]] = {}
+    for split, metric, _ in rows.labels():
+        if metric not in by_split.setdefault(split, []):
+            by_split[split].append(metric)
+    renames = {}
+    for split, metrics in by_split.items():
+        if "loss" in metrics:
+            continue
+        averaged = next((m for m in metrics if m in _AVG_LOSS), None)
+        per_batch = next((m for m in metrics if m in _BATCH_LOSS), None)
+        if averaged and per_batch:
+            renames |= {(split, averaged): "loss", (split, per_batch): "loss_raw"}
+        elif first := averaged or per_batch or next((m for m in metrics if "loss" in m), None):
+            renames[(split, first)] = "loss"
+    rows.rename_metrics(renames)

@@ -89,6 +89,23 @@ def test_noise_lines_and_val_keys():
     assert set(frame["line"]) == {5, 7}
 
 
+def test_underscore_split_keys_and_the_pytorch_tutorial_counter():
+    frame = _frame(
+        "[1,    10] loss: 2.306\n"
+        "[1,    20] loss: 2.307\n"
+        "Epoch [1/12] val_loss: 1.0256, val_acc: 80.90 %\n"
+        "[2,    10] loss: 2.1\n"
+        "2026-11-24 10:15:03,243 INFO: Test set: Average loss: nan, Accuracy: 10.0%\n"
+    )
+    assert rows(frame, "loss") == [(1, 2.306, 1), (2, 2.307, 2), (3, 2.1, 4)]
+    assert rows(frame, "loss", "val") == [(2, 1.0256, 3)]
+    assert rows(frame, "accuracy", "val") == [(2, 80.9, 3)]
+    assert frame.loc[frame["line"] == 3, "name"].tolist() == ["val_loss", "val_acc"]
+    test_loss = rows(frame, "loss", "test")  # an averaged loss is the loss of its split
+    assert [(s, ln) for s, _, ln in test_loss] == [(3, 5)] and math.isnan(test_loss[0][1])
+    assert frame.loc[frame["line"] == 4, "epoch"].iloc[0] == 2.0
+
+
 def test_batch_losses_and_epoch_averages():
     frame = _frame(
         "2025-03-02 05:16:20,962 - INFO - Epoch 1 - Batch loss: 12.1336\n"
