@@ -3,10 +3,12 @@
     .venv/bin/python bench/parse_bench.py [--sizes 100,1000] [--repeat 3] [--out bench/out] [--json]
 
 Logs come from bench/make_caffe_log.py and are cached in --out. Every figure is a whole process (start-up
-and imports included, warm page cache after one unrecorded run that also checks the counts) started
-fresh, so each has its own peak RSS (from os.wait4). The methods run alternately (A B C A B C ...) and the
-speed-up is the median of the per-round ratios baseline seconds / method seconds: the machine is shared
-and noisy, so ratios taken side by side mean more than MB/s. MB = 10^6 bytes, MiB = 2^20.
+and imports included, warm page cache after one unrecorded run that also counts the values found) started
+fresh, so each has its own peak RSS (os.wait4: the largest single process). The parser may fork workers,
+so the unrecorded run also samples the summed PSS of the process tree; memory/file uses the larger. The
+methods run alternately (A B C A B C ...) and the speed-up is the median of the per-round ratios baseline
+seconds / method seconds: the machine is shared and noisy, so ratios taken side by side mean more than
+MB/s. MB = 10^6 bytes, MiB = 2^20.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -41,7 +45,7 @@ TARGETS = {  # (method, size MB, figure, comparison, threshold) from issue 2
     "parser >= 150 MB/s at 100 MB": (PARSER_NAME, 100, "mb_per_s", ">=", 150.0),
     "parser >= 6x baseline at 100 MB": (PARSER_NAME, 100, "speedup", ">=", 6.0),
     "CLI < 2 s at 100 MB": (CLI_NAME, 100, "seconds", "<", 2.0),
-    "parser peak RSS < 1.5x file at 1 GB": (PARSER_NAME, 1000, "rss_ratio", "<", 1.5),
+    "parser peak memory < 1.5x file at 1 GB": (PARSER_NAME, 1000, "memory_ratio", "<", 1.5),
 }
 
 
@@ -158,36 +162,89 @@ def command(method: str, log: Path) -> list[str]:
     return [sys.executable, *METHODS[method], str(log)] + (["--json"] if method == CLI_NAME else [])
 
 
-def timed_run(argv: list[str]) -> tuple[float, float, float]:
-    """Whole-process wall seconds, peak RSS in bytes (Linux ru_maxrss is in KiB) and CPU seconds (user +
-    system: less sensitive than wall time to other workers on the machine, but not immune)."""
-    with open(os.devnull, "wb") as devnull:
+class Run(NamedTuple):
+    seconds: float  # whole-process wall time
+    cpu: float  # user + system of the process and its workers: less sensitive to other load than wall time
+    rss: float  # bytes: peak RSS of the largest single process (the process or one of its workers)
+    tree: float  # bytes: sampled peak of PSS summed over the process and its children (0 when not sampled)
+    stdout: bytes
+
+
+def run(argv: list[str], sample_tree: bool = False) -> Run:
+    """One fresh process. os.wait4 gives its peak RSS and CPU time (workers included once reaped), but
+    not the memory of a process and its forked workers together: `sample_tree` polls their PSS (shared
+    pages divided among the processes sharing them), which costs CPU, so timed runs do not sample."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        process = subprocess.Popen(argv, cwd=REPO, stdout=devnull, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=err)
+        sampler = _TreeSampler(process.pid) if sample_tree else None
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0, 1):  # the CLI exits 1 when it diagnosed a problem
-        raise SystemExit(f"{' '.join(argv[:3])} ... exited with {process.returncode}")
-    return seconds, usage.ru_maxrss * 1024.0, usage.ru_utime + usage.ru_stime
+        tree = sampler.stop() if sampler else 0.0
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        errors = err.read()
+        # the CLI exits 1 when it diagnosed a problem; Python exits 1 on an uncaught exception too
+        cli_verdict = process.returncode == 1 and "diagnostics" in argv and b"Traceback" not in errors
+        if process.returncode and not cli_verdict:
+            raise SystemExit(f"{' '.join(argv)} exited with {process.returncode}:\n{errors[-3000:].decode()}")
+        return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024.0, tree, out.read())
 
 
-def warm_up(method: str, log: Path) -> dict[str, int] | None:
-    """One unrecorded run (fills the page cache) that also returns what the method found."""
-    if method == CLI_NAME:
-        done = subprocess.run(command(method, log), cwd=REPO, capture_output=True, check=False)
-        if done.returncode not in (0, 1):
-            raise SystemExit(f"CLI failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
-        curves = json.loads(done.stdout)["parsed"]["curves"]
-        return counts_from_curves({(c["split"], c["metric"]): c["points"] for c in curves})
+class _TreeSampler(threading.Thread):
+    """Peak of the summed PSS of a process and its descendants, read from /proc while it runs."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.done = pid, 0.0, threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            began = time.perf_counter()
+            self.peak = max(self.peak, sum(map(_pss_bytes, _descendants(self.pid))))
+            # reading PSS walks the page tables (~20 ms per GiB): keep the sampling cost near 1/4
+            self.done.wait(max(0.02, 3 * (time.perf_counter() - began)))
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        return self.peak
+
+
+def _descendants(pid: int) -> list[int]:
+    pids = [pid]
+    for parent in pids:
+        try:
+            for task in os.listdir(f"/proc/{parent}/task"):
+                pids += map(int, Path(f"/proc/{parent}/task/{task}/children").read_text().split())
+        except OSError:  # it has just exited
+            continue
+    return pids
+
+
+def _pss_bytes(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def warm_up(method: str, log: Path) -> tuple[Run, dict[str, int] | None]:
+    """One unrecorded run (fills the page cache) that samples the memory of the process tree and
+    returns what the method found (counting is left out of the timed runs)."""
     if method == READ_NAME:
-        timed_run(command(method, log))
-        return None
-    argv = [sys.executable, str(Path(__file__)), "--child-counts", method, str(log)]
-    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"{method} failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)
+        return run(command(method, log), sample_tree=True), None
+    if method == CLI_NAME:
+        done = run(command(method, log), sample_tree=True)
+        curves = json.loads(done.stdout)["parsed"]["curves"]
+        return done, counts_from_curves({(c["split"], c["metric"]): c["points"] for c in curves})
+    done = run([sys.executable, str(Path(__file__)), "--child-counts", method, str(log)], sample_tree=True)
+    return done, json.loads(done.stdout)
 
 
 def child_counts(method: str, log: str) -> dict[str, int]:
@@ -218,18 +275,20 @@ def counts_from_curves(points: dict[tuple[str, str], int]) -> dict[str, int]:
 def bench_size(log: Path, facts: dict[str, Any], methods: list[str], repeat: int) -> list[dict[str, Any]]:
     size_mb = facts["bytes"] / 1e6
     print(f"\n{log.name}: {size_mb:.1f} MB, {facts['lines']:,} lines", flush=True)
-    found = {method: warm_up(method, log) for method in methods}
-    runs: dict[str, list[tuple[float, float, float]]] = {method: [] for method in methods}
+    warm = {method: warm_up(method, log) for method in methods}
+    runs: dict[str, list[Run]] = {method: [] for method in methods}
     for round_ in range(repeat):
         for method in methods:
-            runs[method].append(timed_run(command(method, log)))
-        figures = ", ".join(f"{m.split()[0]} {runs[m][-1][0]:.2f} s" for m in methods)
+            runs[method].append(run(command(method, log)))
+        figures = ", ".join(f"{m.split()[0]} {runs[m][-1].seconds:.2f} s" for m in methods)
         print(f"  round {round_ + 1}/{repeat}: {figures} (load {load_average()})", flush=True)
     baseline = runs.get(BASELINE_NAME, [])
     results = []
     for method in methods:
-        seconds = [run[0] for run in runs[method]]
-        rss = statistics.median(run[1] for run in runs[method])
+        seconds = [r.seconds for r in runs[method]]
+        rss = statistics.median(r.rss for r in runs[method])
+        # the tree's sampled PSS can miss a short peak, the largest process's RSS cannot
+        memory = max(rss, warm[method][0].tree)
         median = statistics.median(seconds)
         results.append(
             {
@@ -239,26 +298,27 @@ def bench_size(log: Path, facts: dict[str, Any], methods: list[str], repeat: int
                 "lines": facts["lines"],
                 "seconds": median,
                 "seconds_all": seconds,
-                "cpu_seconds": statistics.median(run[2] for run in runs[method]),
+                "cpu_seconds": statistics.median(r.cpu for r in runs[method]),
                 "mb_per_s": size_mb / median,
                 "lines_per_s": facts["lines"] / median,
                 "peak_rss_mib": rss / 2**20,
-                "rss_ratio": rss / facts["bytes"],
-                "speedup": paired_ratio(baseline, runs[method], 0),
-                "cpu_speedup": paired_ratio(baseline, runs[method], 2),
-                "counts": found[method],
+                "tree_pss_mib": warm[method][0].tree / 2**20,
+                "memory_ratio": memory / facts["bytes"],
+                "speedup": paired_ratio(baseline, runs[method], "seconds"),
+                "cpu_speedup": paired_ratio(baseline, runs[method], "cpu"),
+                "counts": warm[method][1],
             }
         )
     return results
 
 
-def paired_ratio(
-    baseline: list[tuple[float, float, float]], runs: list[tuple[float, float, float]], field: int
-) -> float | None:
-    """Median over rounds of baseline / method (field 0: wall seconds, 2: CPU seconds)."""
+def paired_ratio(baseline: list[Run], runs: list[Run], field: str) -> float | None:
+    """Median over rounds of baseline / method (wall `seconds` or `cpu` seconds)."""
     if not baseline:
         return None
-    return statistics.median(b[field] / r[field] for b, r in zip(baseline, runs, strict=True))
+    return statistics.median(
+        getattr(b, field) / getattr(r, field) for b, r in zip(baseline, runs, strict=True)
+    )
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
@@ -270,7 +330,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
         "MB/s",
         "lines/s",
         "peak RSS MiB",
-        "RSS/file",
+        "tree PSS MiB",
+        "memory/file",
         "x baseline",
         "x base CPU",
         *COUNT_KEYS,
@@ -287,7 +348,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 f"{r['mb_per_s']:.1f}",
                 f"{r['lines_per_s'] / 1e3:,.0f} k",
                 f"{r['peak_rss_mib']:,.0f}",
-                f"{r['rss_ratio']:.2f}",
+                f"{r['tree_pss_mib']:,.0f}",
+                f"{r['memory_ratio']:.2f}",
                 *(f"{r[k]:.2f}" if r[k] is not None else "-" for k in ("speedup", "cpu_speedup")),
                 *(f"{counts[k]:,}" if counts else "-" for k in COUNT_KEYS),
             )
