@@ -8,7 +8,8 @@
 
 One record per epoch: the epoch-final progress line (no `ETA:`), whose values are the epoch's means
 (`val_*` in split val). The step is the epoch as printed (1-based). Its duration (`51s`) adds up to
-the wall time. The in-epoch lines (`ETA:`) are running means and are not kept.
+the wall time. The in-epoch lines (`ETA:`) are running means and are not kept. The first
+`Epoch k/N` header gives the planned number of epochs.
 
 Several `fit()` calls writing to one `nohup.out` at the same time interleave their lines, and a
 header can be glued to the end of another process's progress line. So each `Epoch k/N` header is
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 from parsers.formats._textlog import NUMBER, At, LineCounter, Problems, Rows, sniff_head, to_float
 from parsers.hparams import hyperparams_from_text
-from parsers.model import RunMeta
+from parsers.model import LogLine, RunMeta
 from parsers.names import split_and_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
@@ -76,6 +77,7 @@ def parse(source: SourceFile) -> ParsedFile:
             _progress(found[0][position : header.start()], number, runs, rows, problems)
             headers += 1
             _open_epoch(runs, int(header[1]), int(header[2]), headers)
+            meta.set("epochs", int(header[2]), LogLine(source.name, number, found[0].strip()))
             position = header.end()
         _progress(found[0][position:], number, runs, rows, problems)
     return rows.parsed(source.name, meta, problems, "no Keras `Epoch k/N` progress lines with values")

@@ -45,6 +45,7 @@ def test_epoch_final_lines():
     assert frame.groupby("line")["wall_time"].first().to_dict() == {7: 0.0, 9: 49.0, 11: 97.0, 13: 0.0}
     assert frame.loc[frame["line"] == 11, "epoch"].iloc[0] == 3.0
     assert parsed.warnings == []
+    assert (parsed.meta.epochs, parsed.meta.where["epochs"].line) == (3, 3)
 
 
 def test_interleaved_fit_calls_are_told_apart():
