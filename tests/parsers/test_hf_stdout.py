@@ -29,7 +29,6 @@ STDOUT = (
 )
 
 
-
 def test_dicts_glued_to_progress_bars():
     source, parsed = parse_text(hf_stdout, STDOUT)
     frame = parsed.metrics
@@ -49,7 +48,9 @@ def test_dicts_glued_to_progress_bars():
 
 
 def test_without_logging_steps_the_dict_count_is_the_step_and_a_warning_says_so():
-    _, parsed = parse_text(hf_stdout, "{'loss': 0.9, 'learning_rate': 1e-05, 'epoch': 0.1}\n{'loss': 0.8, 'epoch': 0.2}\n")
+    _, parsed = parse_text(
+        hf_stdout, "{'loss': 0.9, 'learning_rate': 1e-05, 'epoch': 0.1}\n{'loss': 0.8, 'epoch': 0.2}\n"
+    )
     assert [s for s, _, _ in rows(parsed.metrics, "loss")] == [1, 2]
     assert parsed.warnings[0].line == 0 and "logging_steps" in parsed.warnings[0].message
 
