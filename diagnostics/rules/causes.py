@@ -311,7 +311,7 @@ def loss_normalization(ctx: Context) -> RuleResult | None:
     return _cause("loss_normalization", "LD208", score, evidence, fixes.loss_normalization(ctx), ["LD306"])
 
 
-@rule("LD209", "overfitting", curves=("train_loss", "val_loss"), cause="overfitting")
+@rule("LD209", "overfitting", curves=("train_loss",), cause="overfitting")
 def overfitting(ctx: Context) -> RuleResult | None:
     s = ctx.symptoms.get("overfitting")
     if s is None:

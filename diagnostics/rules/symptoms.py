@@ -347,27 +347,43 @@ def _train_at(ctx: Context, steps: np.ndarray) -> np.ndarray | None:
     return np.interp(steps.astype(float), train.bx, train.by)
 
 
-@rule("LD106", "val-loss-rises", curves=("train_loss", "val_loss"), symptom="overfitting")
+# Quality metrics of an evaluation, the first one logged is judged: (canonical metric, higher is better).
+QUALITY_METRICS = (("accuracy", True), ("map", True), ("top5", True), ("wer", False), ("cer", False))
+
+
+def _past_best(x: np.ndarray, y: np.ndarray, p) -> tuple[int, float, float] | None:
+    """Where a lower-is-better evaluation series passes its best and ends `overfit_rise` worse:
+    (index of the best, the best, the end level), or None."""
+    smooth = _median3(y)
+    i_best = int(np.argmin(smooth))
+    low, end = float(smooth[i_best]), float(np.median(y[-max(1, len(y) // 10) :]))
+    if i_best >= len(y) - 1 or (end - low) < p.overfit_rise * max(abs(low), 1e-12):
+        return None
+    # Best at the first evaluations (e.g. a resumed run): worse ever since, steadily, or twice as much
+    # as the threshold with a moderate trend.
+    tau, rise = kendall(y), (end - low) / max(abs(low), 1e-12)
+    worse_from_start = tau >= p.overfit_rising_tau or (tau >= 0.3 and rise >= 2 * p.overfit_rise)
+    if (x[i_best] - x[0]) < p.overfit_min_position * (x[-1] - x[0]) and not worse_from_start:
+        return None
+    if len(y) - i_best >= 3 and kendall(y[i_best:]) < 0.3:
+        return None
+    return i_best, low, end
+
+
+@rule("LD106", "val-loss-rises", curves=("train_loss",), symptom="overfitting")
 def val_loss_rises(ctx: Context) -> RuleResult | None:
-    """Validation loss passes a minimum and rises while the training loss keeps falling."""
+    """Validation loss passes a minimum and rises while the training loss keeps falling (without a
+    validation loss: the evaluation's accuracy, mAP or WER passes its best and gets worse)."""
     p, val = ctx.params, ctx.val_loss
-    assert val is not None
+    if val is None or np.count_nonzero(np.isfinite(val.values)) < p.overfit_min_points:
+        return _quality_worsens(ctx)
     ok = np.isfinite(val.values)
     vx, vy = val.steps[ok], val.values[ok]
-    if len(vy) < p.overfit_min_points:
+    found = _past_best(vx, vy, p)
+    if found is None:
         return None
-    smooth = _median3(vy)
-    i_min = int(np.argmin(smooth))
-    span = vx[-1] - vx[0]
-    low, end = float(smooth[i_min]), float(np.median(vy[-max(1, len(vy) // 10) :]))
+    i_min, low, end = found
     base = max(abs(low), 1e-12)
-    if i_min >= len(vy) - 1 or (end - low) < p.overfit_rise * base:
-        return None
-    rising_from_start = kendall(vy) >= p.overfit_rising_tau
-    if (vx[i_min] - vx[0]) < p.overfit_min_position * span and not rising_from_start:
-        return None
-    if len(vy) - i_min >= 3 and kendall(vy[i_min:]) < 0.3:
-        return None
     train = _train_at(ctx, np.array([vx[i_min], vx[-1]]))
     if train is None or not train[1] < train[0]:
         return None
@@ -396,8 +412,44 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
     return _result("LD106", "overfitting", confidence, val, onset, evidence, severity="warning")
 
 
-# Quality metrics of an evaluation, the first one logged is judged: (canonical metric, higher is better).
-QUALITY_METRICS = (("accuracy", True), ("map", True), ("top5", True), ("wer", False), ("cer", False))
+def _quality_worsens(ctx: Context) -> RuleResult | None:
+    """Overfitting seen in the evaluation's quality metric when no validation loss is logged."""
+    p = ctx.params
+    for split in ("val", "test"):
+        for metric, higher_is_better in QUALITY_METRICS:
+            rows = ctx.rows(metric, split)
+            rows = rows[np.isfinite(rows["value"].to_numpy(dtype=float))]
+            if len(rows) < p.overfit_min_points:
+                continue
+            x, values = rows["step"].to_numpy(), rows["value"].to_numpy(dtype=float)
+            found = _past_best(x, -values if higher_is_better else values, p)
+            train = _train_at(ctx, np.array([x[found[0]], x[-1]])) if found else None
+            if found is None or train is None or not train[1] < train[0]:
+                return None
+            i_best = found[0]
+            best, end = (
+                float(_median3(values)[i_best]),
+                float(np.median(values[-max(1, len(values) // 10) :])),
+            )
+            quality = Curve.from_rows(rows, f"{split}/{metric}", p)
+            evidence = [
+                Evidence(
+                    "evidence.val_quality_falls",
+                    {
+                        "metric": metric,
+                        "best": _fmt(best),
+                        "step": int(x[i_best]),
+                        "end": _fmt(end),
+                        "fall_pct": round(100 * abs(end - best) / max(abs(best), 1e-12)),
+                        "train_then": _fmt(float(train[0])),
+                        "train_end": _fmt(float(train[1])),
+                    },
+                    int(x[i_best]),
+                    ctx.curve_quote(quality, i_best),
+                )
+            ]
+            return _result("LD106", "overfitting", 0.7, quality, int(x[i_best]), evidence, severity="warning")
+    return None
 
 
 def _val_quality_holds(ctx: Context) -> dict | None:

@@ -315,3 +315,19 @@ def test_a_sudden_nan_with_calm_components_keeps_the_data_among_the_causes():
     rpn = np.r_[0.05 + 0.005 * RNG.standard_normal(300), np.full(100, 0.05)]
     d = diagnose(_with_rows(make_log(loss, steps=steps), "train", "loss_rpn_cls", steps, rpn))
     assert "data_issue" in [c.id for c in d.causes[:2]]
+
+
+def test_without_a_val_loss_a_falling_map_is_overfitting():
+    """ssd300_vgg16_resumed.log: resumed at 10162, test detection_eval (mAP) only: 0.383 at its first
+    pass, noisy decline to ~0.2 while the training loss falls 0.33 -> 0.12."""
+    steps = np.arange(10170, 120001, 10)
+    train = decaying(len(steps), 0.45, 0.11, 3000, 0.01)
+    vs = np.arange(20000, 120001, 10000)
+    mAP = [0.3832, 0.2518, 0.3469, 0.3082, 0.3537, 0.2831, 0.2796, 0.1744, 0.1986, 0.2067, 0.2174]
+    log = _with_rows(make_log(train, steps=steps), "val", "map", vs, mAP)
+    d = diagnose(log)
+    assert d.symptom.symptom == "overfitting" and d.symptom.onset_step == 20000
+    assert d.causes[0].id == "overfitting"
+    # The same run with an mAP that keeps improving is healthy.
+    log = _with_rows(make_log(train, steps=steps), "val", "map", vs, np.linspace(0.30, 0.45, 11))
+    assert diagnose(log).symptom.symptom == "healthy"
