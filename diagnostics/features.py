@@ -55,16 +55,6 @@ class Curve:
         return ~np.isfinite(v) | clamp
 
     @cached_property
-    def first_bad(self) -> int | None:
-        idx = np.flatnonzero(self.bad)
-        return int(idx[0]) if len(idx) else None
-
-    @cached_property
-    def finite_prefix(self) -> int:
-        """Number of points before the first non-finite one."""
-        return len(self) if self.first_bad is None else self.first_bad
-
-    @cached_property
     def trend_index(self) -> np.ndarray:
         """Indices of the points trends are judged on: the finite ones before the loss turns
         non-finite for good (isolated NaN, e.g. a skipped fp16 step, do not end the curve)."""

@@ -48,11 +48,12 @@ def _first_is_initial(ctx: Context, curve: Curve) -> bool:
 def nonfinite_loss(ctx: Context) -> RuleResult | None:
     """The training loss becomes NaN/inf (or Caffe's clamp 87.3365) and stays there."""
     p = ctx.params
-    curves = [c for c in (ctx.train_loss_raw, ctx.train_loss) if c is not None and c.first_bad is not None]
+    firsts = {id(c): _first_bad(c) for c in (ctx.train_loss_raw, ctx.train_loss) if c is not None}
+    curves = [c for c in (ctx.train_loss_raw, ctx.train_loss) if c is not None and firsts[id(c)] is not None]
     if not curves:
         return None
-    curve = min(curves, key=lambda c: c.steps[c.first_bad])
-    first = curve.first_bad
+    curve = min(curves, key=lambda c: c.steps[firsts[id(c)]])
+    first = firsts[id(curve)]
     assert first is not None
     after = curve.bad[first:]
     persistent = after.mean() >= p.nan_persist_fraction or bool(curve.bad[-1])
@@ -68,7 +69,7 @@ def nonfinite_loss(ctx: Context) -> RuleResult | None:
     ]
     if math.isfinite(value):
         evidence.append(Evidence("evidence.caffe_clamp", {"value": round(value, 4)}, step))
-    growth = growth_before(curve)
+    growth = growth_before(curve, first)
     if growth is not None:
         evidence.append(Evidence("evidence.growth_before_nan", growth, growth["min_step"]))
     blown = companion_blown_up(ctx, step)
@@ -80,12 +81,22 @@ def nonfinite_loss(ctx: Context) -> RuleResult | None:
     return _result("LD101", "nan", confidence, curve, step, evidence)
 
 
-def growth_before(curve: Curve) -> dict | None:
-    """How much the finite loss rose from its minimum before the first non-finite value."""
-    n = curve.finite_prefix
-    if curve.first_bad is None or n < 4:
+def _first_bad(curve: Curve) -> int | None:
+    """The first non-finite point. A clamp value logged before the first update (Caffe's iteration 0)
+    is the untrained net's loss, which LD110 judges, not the run turning non-finite."""
+    idx = np.flatnonzero(curve.bad)
+    if len(idx) and idx[0] == 0 and curve.steps[0] <= 0 and math.isfinite(curve.values[0]):
+        idx = idx[1:]
+    return int(idx[0]) if len(idx) else None
+
+
+def growth_before(curve: Curve, first: int) -> dict | None:
+    """How much the finite loss rose from its minimum before the first non-finite value `first`."""
+    start = 1 if curve.bad[0] and first > 0 else 0  # skip a pre-update clamp (see _first_bad)
+    y = curve.values[start:first]
+    n = len(y)
+    if n < 4:
         return None
-    y = curve.values[:n]
     i_min = int(np.argmin(y))
     tail = y[max(i_min, n - max(3, n // 20)) :]
     last = float(np.median(tail))
@@ -94,7 +105,7 @@ def growth_before(curve: Curve) -> dict | None:
         return None
     return {
         "min": _fmt(low),
-        "min_step": int(curve.steps[i_min]),
+        "min_step": int(curve.steps[start + i_min]),
         "last": _fmt(last),
         "ratio": round(last / low, 1),
     }

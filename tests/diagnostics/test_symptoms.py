@@ -331,3 +331,15 @@ def test_without_a_val_loss_a_falling_map_is_overfitting():
     # The same run with an mAP that keeps improving is healthy.
     log = _with_rows(make_log(train, steps=steps), "val", "map", vs, np.linspace(0.30, 0.45, 11))
     assert diagnose(log).symptom.symptom == "healthy"
+
+
+def test_a_clamp_before_the_first_update_is_the_initial_loss_not_a_nan_run():
+    """Caffe's iteration-0 loss is the untrained net's: 87.3365 there is LD110's huge initial loss."""
+    loss = np.r_[[CAFFE_CLAMP_LOSS], decaying(999, 2.3, 0.3, 200, 0.02)]
+    meta = RunMeta(framework="caffe", format="caffe_glog", num_classes=10)
+    d = diagnose(make_log(loss, meta=meta))
+    assert d.symptom.symptom == "healthy"
+    assert [f.rule for f in d.findings if f.rule in ("LD101", "LD110")] == ["LD110"]
+    loss[600:] = CAFFE_CLAMP_LOSS  # a later clamp is the run's own
+    d = diagnose(make_log(loss, meta=meta))
+    assert d.symptom.symptom == "nan" and d.symptom.onset_step == 600 * 20
