@@ -49,6 +49,9 @@ class Params:
     oscillation_max_tau: float = -0.3  # a trend below this (falling) is progress, not oscillation
     # LD106 overfitting: validation rises after its minimum while training keeps falling
     overfit_rise: float = 0.2  # final val level 20% above the (3-point median) val minimum
+    overfit_steady_rise: float = 0.03  # ... or 3% when the rise is steady (Kendall tau >= 0.8 ...
+    overfit_steady_tau: float = 0.8
+    overfit_steady_points: int = 8  # ... over at least 8 evaluations from the minimum)
     overfit_min_points: int = 4
     overfit_min_position: float = 0.15  # the val minimum is not in the first 15% of the run, unless
     overfit_rising_tau: float = 0.6  # val rises steadily from its first evaluation after training began

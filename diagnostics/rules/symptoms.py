@@ -368,11 +368,15 @@ def _past_best(x: np.ndarray, y: np.ndarray, p) -> tuple[int, float, float] | No
     smooth = _median3(y)
     i_best = int(np.argmin(smooth))
     low, end = float(smooth[i_best]), float(np.median(y[-max(1, len(y) // 10) :]))
-    if i_best >= len(y) - 1 or (end - low) < p.overfit_rise * max(abs(low), 1e-12):
+    rise = (end - low) / max(abs(low), 1e-12)
+    # A small rise counts when it is steady over many evaluations (a trend, not noise).
+    after = y[i_best:]
+    steady = len(after) >= p.overfit_steady_points and kendall(after) >= p.overfit_steady_tau
+    if i_best >= len(y) - 1 or rise < (p.overfit_steady_rise if steady else p.overfit_rise):
         return None
     # Best at the first evaluations (e.g. a resumed run): worse ever since, steadily, or twice as much
     # as the threshold with a moderate trend.
-    tau, rise = kendall(y), (end - low) / max(abs(low), 1e-12)
+    tau = kendall(y)
     worse_from_start = tau >= p.overfit_rising_tau or (tau >= 0.3 and rise >= 2 * p.overfit_rise)
     if (x[i_best] - x[0]) < p.overfit_min_position * (x[-1] - x[0]) and not worse_from_start:
         return None
@@ -399,7 +403,7 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
     if train is None or not train[1] < train[0]:
         return None
     onset = int(vx[i_min])
-    quality_holds = _val_quality_holds(ctx)
+    quality_holds = _quality_improved_since(ctx, onset)
     evidence = [
         Evidence(
             "evidence.val_rises",
@@ -418,7 +422,8 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
     confidence = 0.85 if (end - low) > 2 * p.overfit_rise * base else 0.7
     if quality_holds is not None:
         evidence.append(Evidence("evidence.val_accuracy_holds", quality_holds))
-        # Loss up, accuracy (or error rate) at its best: over-confident predictions, not a worse model.
+        # Loss up while the accuracy (or error rate) still improves: over-confident predictions, not a
+        # worse model. Loss up with the accuracy no better: the extra training only memorised.
         return RuleResult([Finding("LD106", "info", evidence, onset, None, val.label)])
     return _result("LD106", "overfitting", confidence, val, onset, evidence, severity="warning")
 
@@ -463,19 +468,23 @@ def _quality_worsens(ctx: Context) -> RuleResult | None:
     return None
 
 
-def _val_quality_holds(ctx: Context) -> dict | None:
-    """The evaluation's quality metric (accuracy, mAP, or an error rate such as WER) ends within half
-    a point of its best (None otherwise, or when no such metric is logged)."""
+def _quality_improved_since(ctx: Context, step: int) -> dict | None:
+    """The evaluation's quality metric (accuracy, mAP, or an error rate such as WER) ends at its best
+    and more than half a point better than it was at `step` (None otherwise, or when none is logged)."""
     for split in ("val", "test"):
         for metric, higher_is_better in QUALITY_METRICS:
-            values = ctx.rows(metric, split)["value"].to_numpy(dtype=float)
-            values = values[np.isfinite(values)]
-            if len(values) < 3:
+            rows = ctx.rows(metric, split)
+            rows = rows[np.isfinite(rows["value"].to_numpy(dtype=float))]
+            if len(rows) < 3:
                 continue
-            best, last = float(values.max() if higher_is_better else values.min()), float(values[-1])
+            steps, values = rows["step"].to_numpy(), _median3(rows["value"].to_numpy(dtype=float))
+            then = float(values[min(int(np.searchsorted(steps, step)), len(values) - 1)])
+            last = float(values[-1])
             tolerance = 0.005 * (100.0 if values.max() > 1.5 else 1.0)
-            if abs(last - best) <= tolerance:
-                return {"metric": metric, "best": _fmt(best), "last": _fmt(last)}
+            gain = (last - then) if higher_is_better else (then - last)
+            below_best = (values.max() - last) if higher_is_better else (last - values.min())
+            if gain > tolerance and below_best <= tolerance:
+                return {"metric": metric, "then": _fmt(then), "last": _fmt(last), "step": step}
             return None
     return None
 

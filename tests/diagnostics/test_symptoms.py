@@ -343,3 +343,33 @@ def test_a_clamp_before_the_first_update_is_the_initial_loss_not_a_nan_run():
     loss[600:] = CAFFE_CLAMP_LOSS  # a later clamp is the run's own
     d = diagnose(make_log(loss, meta=meta))
     assert d.symptom.symptom == "nan" and d.symptom.onset_step == 600 * 20
+
+
+def _memorised(val_loss, quality, metric="accuracy"):
+    """Train loss 2.3 -> ~1e-4 (a memorised training set); evaluations every 16 steps."""
+    steps = np.arange(8, 641, 8)
+    vs = np.arange(16, 641, 16)
+    log = make_log(np.maximum(2.3 * np.exp(-steps / 12), 1e-4), steps=steps, val=(vs, np.asarray(val_loss)))
+    return _with_rows(log, "val", metric, vs, quality)
+
+
+def test_rising_val_loss_with_accuracy_no_better_than_at_its_minimum_is_overfitting():
+    """sample_logs caffe_lenet_overfitting / keras_dense_overfitting: the loss rises 16% after its
+    minimum; the accuracy stays where it was there (or falls from a later peak): only memorising."""
+    val = np.r_[[2.15, 1.9], np.linspace(1.82, 2.12, 38)]
+    flat = np.r_[[0.35, 0.6], np.full(38, 0.627)]
+    assert diagnose(_memorised(val, flat)).symptom.symptom == "overfitting"
+    peaked = np.r_[[0.35, 0.30], np.linspace(0.31, 0.326, 10), np.linspace(0.326, 0.312, 28)]
+    assert diagnose(_memorised(val, peaked)).symptom.symptom == "overfitting"
+    still_improving = np.r_[[0.35, 0.6], np.linspace(0.61, 0.64, 38)]
+    d = diagnose(_memorised(val, still_improving))
+    assert d.symptom.symptom == "healthy"
+    assert [f.severity for f in d.findings if f.rule == "LD106"] == ["info"]
+
+
+def test_a_small_but_steady_rise_over_many_evaluations_is_overfitting():
+    """sample_logs hf_mlp_overfitting: val loss 1.816 -> 1.905 (+5%) rising at every one of 38 evals."""
+    val = np.r_[[2.15, 1.9], np.linspace(1.816, 1.905, 38)]
+    assert diagnose(_memorised(val, np.r_[[0.35], np.full(39, 0.39)])).symptom.symptom == "overfitting"
+    noisy = np.r_[[2.15, 1.9], 1.85 + 0.03 * np.sin(np.arange(38))]  # no steady trend
+    assert diagnose(_memorised(noisy, np.r_[[0.35], np.full(39, 0.39)])).symptom.symptom != "overfitting"
