@@ -36,6 +36,9 @@ KNOWN_HEALTHY = [
     "yolo_csv/yolov5_helmet_3ep_results.csv",  # flat train loss over 3 epochs, but mAP 0.62 -> 0.74
     "mmdet_json/faster_rcnn_carafe_voc_12ep.log.json",
     "lightning_csv/slm_lm_version0_metrics.csv",  # val loss 4.13 -> 3.57 every epoch
+    "print_style/numpy_mlp_mnist.log",  # test accuracy 0.90 -> 0.976
+    "print_style/transformer_en_de_marian_tokenizer.log",  # val loss 3.25 -> 1.36
+    "print_style/gpt2_lora_alpaca.log",  # 8.9 -> 0.46 under warm-up and decay, eval 0.53 -> 0.49
 ]
 # Failed runs, read by hand: (symptom, top cause or None when the log cannot tell).
 KNOWN_PROBLEMS = {
@@ -59,6 +62,8 @@ KNOWN_PROBLEMS = {
     "caffe/caffenet128_lsuv_adadelta_1e-6.log": ("plateau", None),
     # 2 classes: loss creeps 0.693 -> 0.605 while the lr decays 100x; test accuracy = majority share
     "caffe/digits_binary_medical_cls.log": ("plateau", None),
+    # AUTOTRAINER's Overfit demo; judged on the last fit(): val_loss 0.41 -> 1.54, train accuracy 1.0
+    "other/keras_stdout_autotrainer.out": ("overfitting", "overfitting"),
 }
 # RMSProp at lr 0.01 on CaffeNet: the raw loss hits Caffe's clamp 87.3365.
 KNOWN_LR_TOO_HIGH = [
