@@ -20,7 +20,7 @@ import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import count, repeat
+from itertools import compress, count, repeat
 
 import numpy as np
 import pandas as pd
@@ -40,11 +40,10 @@ _SHARED = b""  # the buffer forked workers read (set only while a pool runs)
 _FIELDS = ("kind", "line", "step", "index", "value", "epoch", "seconds", "name")
 _GLOG_PREFIX = re.compile(rb"(?m)^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
 _CAFFE_SOURCES = (b"solver.cpp", b"caffe.cpp", b"net.cpp", b"sgd_solver.cpp", b"layer_factory")
-# Every group always takes part, so re.split's pieces have fixed strides and known lengths.
-_ITERATION = re.compile(rb"Iteration (\d+)([^\n=]*)(=? ?)([^\s,]*)([^\n]*)")
-_OUTPUT = re.compile(rb"net output #(\d+): ([^\n=]*) = ([^\s]*)([^\n]*)")
-_LITERAL_LEN = {_ITERATION: len(b"Iteration ")}
-_NVCAFFE_EPOCH = re.compile(rb", ([\d.]+)/[\d.]+ep, loss $")
+# Every group always takes part, so re.split's pieces have fixed strides; few groups, few objects.
+_ITERATION = re.compile(rb"Iteration (\d+)([^\n=]*=? ?)([^\s,]*)[^\n]*")
+_OUTPUT = re.compile(rb"net output #(\d+): ([^\n=]*) = ([^\s]*)[^\n]*")
+_NVCAFFE_EPOCH = re.compile(rb", ([\d.]+)/[\d.]+ep, loss = $")
 _NEXT_GLOG_LINE = re.compile(rb"\n[IWEF]\d{4} \d\d:\d\d:\d\d")
 # Weight files written by initialisation scripts (LSUV and the like) are a start, not pretraining.
 _INIT_WEIGHTS = re.compile(r"lsuv|init|\.prototxt\.caffemodel$|random|xavier|msra", re.I)
@@ -175,27 +174,30 @@ def _chunks(data: bytes) -> list[tuple[int, int]]:
 
 def _scan_chunk(chunk: bytes) -> _Events:
     """Records of one chunk; line numbers count from 1 at the chunk's start (`concat` shifts them)."""
-    first_line = 1
+    arr = np.frombuffer(chunk, dtype=np.uint8)
+    line_starts = np.concatenate([[0], np.flatnonzero(arr == 10) + 1])
     parts = _ITERATION.split(chunk)
-    it_line = _line_numbers(parts[0::6], first_line)
-    kind, index, it_values, epoch, it_bad = _iterations(parts[2::6], parts[4::6], it_line)
-    steps = np.fromiter(map(int, parts[1::6]), np.int64, len(kind))
-    seconds = _glog_seconds(np.frombuffer(chunk, dtype=np.uint8), _line_starts(_ITERATION, parts))
+    it_line = _line_numbers(parts[0::4])
+    kind, index, it_values, epoch, it_bad = _iterations(parts[2::4], parts[3::4], it_line)
+    steps = np.fromiter(map(int, parts[1::4]), np.int64, len(kind))
+    seconds = _glog_seconds(arr, line_starts[it_line - 1])
 
     parts = _OUTPUT.split(chunk)
-    out_line = _line_numbers(parts[0::5], first_line)
+    out_line = _line_numbers(parts[0::4])
     n_out = len(out_line)
-    is_train = np.fromiter(map(bytes.endswith, parts[0::5], repeat(b"Train ")), bool, n_out)
-    out_values, failed = _floats(parts[3::5])
+    is_train = np.fromiter(map(bytes.endswith, parts[0::4], repeat(b"Train ")), bool, n_out)
+    out_values, failed = _floats(parts[3::4])
     out_kind = np.where(is_train, 3, 4).astype(np.int8)
     out_kind[failed] = -1
-    name_codes, names = _codes(parts[2::5])
-    output_number = np.fromiter(map(int, parts[1::5]), np.int64, n_out)
+    name_codes, names = _codes(parts[2::4])
+    # `#k` is fixed per output of a net: read it once per (name, train/test)
+    output_key, first = _factorize(name_codes * 2 + is_train)
+    numbers = np.array([int(parts[1 + 4 * i]) for i in first], np.int64)
     return _Events(
         kind=np.concatenate([kind, out_kind]),
         line=np.concatenate([it_line, out_line]),
         step=np.concatenate([steps, np.zeros(n_out, np.int64)]),
-        index=np.concatenate([index, output_number]),
+        index=np.concatenate([index, numbers[output_key] if n_out else np.zeros(0, np.int64)]),
         value=np.concatenate([it_values, out_values]),
         epoch=np.concatenate([epoch, np.full(n_out, np.nan)]),
         seconds=np.concatenate([seconds, np.full(n_out, np.nan)]),
@@ -203,63 +205,53 @@ def _scan_chunk(chunk: bytes) -> _Events:
         names=names,
         bad=it_bad + [int(out_line[i]) for i in failed],
         lost=chunk.count(b"net output #") - n_out,
-        newlines=chunk.count(b"\n"),
+        newlines=len(line_starts) - 1,
     )
 
 
-def _line_numbers(between: list[bytes], first_line: int) -> np.ndarray:
+def _line_numbers(between: list[bytes]) -> np.ndarray:
     """1-based line of each match, from the newlines in the text between matches."""
     n = len(between) - 1
-    return first_line + np.cumsum(np.fromiter(map(bytes.count, between, repeat(b"\n")), np.int64, n + 1))[:n]
-
-
-def _line_starts(pattern: re.Pattern[bytes], parts: list[bytes]) -> np.ndarray:
-    """Offset of the start of each matched line (where its glog prefix begins), from the lengths
-    of re.split's pieces and the last line break in the text before each match."""
-    stride = pattern.groups + 1
-    between = parts[0::stride]
-    n = len(between) - 1
-    between_len = np.fromiter(map(len, between), np.int64, n + 1)
-    match_len = np.zeros(n + 1, np.int64)
-    for g in range(1, stride):
-        match_len[:n] += np.fromiter(map(len, parts[g::stride]), np.int64, n)
-    match_len[:n] += _LITERAL_LEN[pattern]
-    match_start = (np.cumsum(between_len + match_len) - match_len)[:n]
-    last_break = np.fromiter(map(bytes.rfind, between, repeat(b"\n")), np.int64, n + 1)[:n]
-    line_start = np.where(last_break >= 0, match_start - between_len[:n] + last_break + 1, 0)
-    # two matches on one line (no break between them): the line start is the previous one's
-    return np.maximum.accumulate(line_start) if n else line_start
+    return 1 + np.cumsum(np.fromiter(map(bytes.count, between, repeat(b"\n")), np.int64, n + 1))[:n]
 
 
 def _iterations(before: list[bytes], values: list[bytes], lines: np.ndarray):
     """`Iteration N` lines: the display loss (`..., loss = X`), `lr = X`, or `Testing net (#k)`.
     `before` is the text up to the first `=`, so its ending says which one."""
     n = len(before)
-    kind = np.full(n, -1, np.int8)
-    kind[np.fromiter(map(bytes.endswith, before, repeat(b"loss ")), bool, n)] = 0
-    kind[np.fromiter(map(bytes.endswith, before, repeat(b"lr ")), bool, n)] = 1
-    test_at = np.fromiter(map(bytes.find, before, repeat(b"Testing net (#")), np.int64, n)
-    kind[test_at >= 0] = 2
+    is_loss = np.fromiter(map(bytes.endswith, before, repeat(b"loss = ")), bool, n)
+    is_lr = np.fromiter(map(bytes.endswith, before, repeat(b"lr = ")), bool, n)
+    kind = np.where(is_loss, 0, np.where(is_lr, 1, -1)).astype(np.int8)
     index = np.zeros(n, np.int64)
-    for i in np.flatnonzero(test_at >= 0):
-        net = before[i][test_at[i] + 14 :].split(b")", 1)[0]
-        index[i] = int(net) if net.isdigit() else 0
+    bad: list[int] = []
+    for i in np.flatnonzero(kind < 0):  # test passes and the odd line: few
+        text = before[i]
+        at = text.find(b"Testing net (#")
+        if at >= 0:
+            kind[i] = 2
+            net = text[at + 14 :].split(b")", 1)[0]
+            index[i] = int(net) if net.isdigit() else 0
+        elif not text.endswith(b"step = "):
+            # an `Iteration N` line that says nothing we know (e.g. cut off mid-line) is reported;
+            # `MultiStep Status: Iteration N, step = k` is Caffe announcing an lr step, not data
+            bad.append(int(lines[i]))
     value = np.full(n, np.nan)
-    has_value = np.flatnonzero((kind == 0) | (kind == 1))
-    parsed, failed = _floats([values[i] for i in has_value])
+    has_value = np.flatnonzero(kind <= 1)
+    has_value = has_value[kind[has_value] >= 0]
+    parsed, failed = _floats(list(compress(values, (kind == 0) | (kind == 1))))
     value[has_value] = parsed
     kind[has_value[failed]] = -1
-    # an `Iteration N` line that says nothing we know (e.g. cut off mid-line) is reported;
-    # `MultiStep Status: Iteration N, step = k` is Caffe announcing an lr step, not data
-    bad = [int(lines[i]) for i in np.flatnonzero(kind < 0) if not before[i].endswith(b"step ")]
+    bad += [int(lines[has_value[i]]) for i in failed]
     epoch = np.full(n, np.nan)
-    if any(b"ep, loss" in b for b in before[:1000]) or any(b.endswith(b"ep, loss ") for b in before[-1000:]):
+    if any(b"ep, loss" in b for b in before[:1000]) or any(
+        b.endswith(b"ep, loss = ") for b in before[-1000:]
+    ):
         # NVCaffe: "Iteration 1000 (21.2 iter/s, 4.7s/100 iter), 1.1/10.7ep, loss = ..."
         for i in np.flatnonzero(kind == 0):
             match = _NVCAFFE_EPOCH.search(before[i])
             if match:
                 epoch[i] = float(match.group(1))
-    return kind, index, value, epoch, bad
+    return kind, index, value, epoch, sorted(bad)
 
 
 def _floats(tokens: list[bytes]) -> tuple[np.ndarray, list[int]]:
@@ -365,7 +357,7 @@ def _frame(events: _Events, restarts: list[int], name: str, warnings: list[Parse
             "source": pd.Categorical.from_codes(np.zeros(len(rows), np.int8), [name]),
         }
     )
-    duplicate = _duplicates(frame)
+    duplicate = _duplicates(frame) if _may_repeat(kind, step, segment) else np.zeros(len(frame), bool)
     if duplicate.any():
         frame = frame[~duplicate].reset_index(drop=True)
         warnings.append(
@@ -396,6 +388,13 @@ def _factorize(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = np.full(codes.max(initial=-1) + 1, len(codes), np.int64)
     np.minimum.at(first, codes, np.arange(len(codes)))
     return codes.astype(np.int64), first
+
+
+def _may_repeat(kind: np.ndarray, step: np.ndarray, segment: np.ndarray) -> bool:
+    """Repeats are only possible when some display line does not advance the step (cheap test)."""
+    shown = np.flatnonzero(kind == 0)
+    same_segment = segment[shown][1:] == segment[shown][:-1]
+    return bool((np.diff(step[shown]) <= 0)[same_segment].any())
 
 
 def _duplicates(frame: pd.DataFrame) -> np.ndarray:
