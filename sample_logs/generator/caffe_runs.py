@@ -323,14 +323,16 @@ def case2(path: str, base_lr: float, seed: int) -> None:
     "case2_fcn_lr1e-9",
     "caffe_glog",
     "flat",
-    "lr_too_low",
+    "lr_too_low;no_pretraining",
     case="2",
     about="DEVELOPERS case 2: tiny FCN-32s (conv stack, fc6/fc7 as convolutions, 1x1 score_fr, fixed "
     "bilinear Deconvolution, Crop) on single-channel 32x32 images, 3 classes, batch 1, per-pixel "
     "SoftmaxWithLoss with `normalize: true`, momentum 0.99, FCN's solver with `# lr for "
     "unnormalized softmax` and base_lr 1e-9, from scratch (FCN's prototxt has no fillers: it "
-    "expects VGG weights). The loss stays at ln(3) = 1.0986 for 3000 iterations. Folder with "
-    "train.log, solver.prototxt, train_val.prototxt.",
+    "expects VGG weights). The loss stays at ln(3) = 1.0986 for 3000 iterations. Two causes: the "
+    "lr, and the missing pretrained weights (with lr 1e-4 the same net only reaches the class- "
+    "prior plateau, see case2_fcn_lr1e-4). Folder with train.log, solver.prototxt, "
+    "train_val.prototxt.",
 )
 def case2_fcn_lr1e_9() -> None:
     case2("case2_fcn_lr1e-9", 1e-9, 5)
