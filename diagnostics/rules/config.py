@@ -24,6 +24,11 @@ def _one(rule_id: str, severity: str, evidence: list[Evidence]) -> RuleResult:
     return RuleResult([Finding(rule_id, severity, evidence)])  # type: ignore[arg-type]
 
 
+def _train_phase_bn(ctx: Context) -> list:
+    """BatchNorm layers that run in TRAIN (a Caffe log prints the TEST net's copies too)."""
+    return [b for b in ctx.meta.batchnorm if b.phase in ("train", "any")]
+
+
 @rule("LD301", "batchnorm-global-stats-in-train", meta=("batchnorm",))
 def bn_global_stats_in_train(ctx: Context) -> RuleResult | None:
     """A BatchNorm layer of the TRAIN net normalises with its running statistics."""
@@ -34,7 +39,7 @@ def bn_global_stats_in_train(ctx: Context) -> RuleResult | None:
     evidence = [
         Evidence(
             "evidence.bn_frozen",
-            {"count": len(frozen), "total": len(ctx.meta.batchnorm), "layer": frozen[0].name},
+            {"count": len(frozen), "total": len(_train_phase_bn(ctx)), "layer": frozen[0].name},
             quote=frozen[0].where,
         )
     ]
