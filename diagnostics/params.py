@@ -24,6 +24,7 @@ class Params:
     head_fraction: float = 0.05  # "initial level" = median of the first 5% of buckets
     tail_fraction: float = 0.15  # "final level" = median of the last 15% of buckets
     lnc_tolerance: float = 0.04  # a loss within 4% of ln(C) counts as "at chance"
+    chance_accuracy_tolerance: float = 0.03  # an accuracy within 3% of 1/C is exactly chance
     # LD101 nan: the clamp value counts as non-finite; a non-finite run must persist to be "nan"
     clamp_tolerance: float = 0.002
     nan_persist_fraction: float = 0.5  # share of points after the first non-finite one that are bad
@@ -42,6 +43,8 @@ class Params:
     plateau_stall_fraction: float = 0.5  # the last half of the run ...
     plateau_stall_gain: float = 0.02  # ... improves by less than 2% of the level
     plateau_lnc_level: float = 0.75  # with ln(C): final loss above 75% of ln(C) is "poor"
+    plateau_long_from: float = 0.2  # a loss without gain after the first 20% of the run ...
+    plateau_long_lnc_level: float = 0.5  # ... is "poor" above half of ln(C)
     # LD105 oscillating: swings without a downward trend
     oscillation_amplitude: float = 0.25  # swing (q90-q10 of bucket medians, detrended) / level
     oscillation_step: float = 0.15  # a reversal counts when the curve turns back by 15% of its level

@@ -165,8 +165,10 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         # An ordinary lr: for a plateau, slow convergence is still the most common reason (AUTOTRAINER's
         # most frequent repair); for a loss that never moved, it is not the first suspect.
         score = 0.3 if s == "plateau" else 0.2
-    if ctx.finding("LD306") and lr is not None and lr <= p.tiny_lr:
-        score = 0.7  # the lr is tiny *because* it was chosen for a summed loss: LD208 ranks first
+    if lr is not None and lr <= p.tiny_lr and s == "flat":
+        # A loss that never moved under an lr orders of magnitude below any working one: the lr first,
+        # before a missing init or pretraining (a net from scratch still moves with a working lr).
+        score = 0.9
     if flag == "evidence.lr_high" or _collapsed(ctx):
         score = 0.15  # a large step, not a small one, explains this stall
     evidence = _evidence_of(ctx, "LD103", "LD104") + _lr_evidence(ctx) + _evidence_of(ctx, "LD309")
@@ -307,6 +309,10 @@ def loss_normalization(ctx: Context) -> RuleResult | None:
     if not found or s == "healthy":
         return None
     score = 0.85 if s in (*STALLED, *BLOW_UP) else 0.5
+    if found.evidence[0].key == "evidence.normalized_tiny_lr":
+        # The loss IS averaged, so for the loss as configured the lr is simply too low (LD202 ranks
+        # first); summing the loss instead is the second way out.
+        score = 0.6
     evidence = _evidence_of(ctx, "LD306") + _lr_evidence(ctx)
     return _cause("loss_normalization", "LD208", score, evidence, fixes.loss_normalization(ctx), ["LD306"])
 

@@ -226,6 +226,24 @@ def _progress_reference(ctx: Context, curve: Curve) -> float:
     return abs(curve.start_level) or 1.0
 
 
+def _last_lr_cut(ctx: Context, curve: Curve) -> tuple[float, float] | None:
+    """(fraction of the loss curve's steps at the lr's last decay, final lr / peak lr) when the logged lr
+    fell below half of the value before it at some point; None without a logged lr or a decay."""
+    lr = ctx.lr
+    if lr is None or len(curve.steps) < 2:
+        return None
+    ok = np.isfinite(lr.values) & (lr.values > 0)
+    v, steps = lr.values[ok], lr.steps[ok]
+    if len(v) < 3:
+        return None
+    drops = np.flatnonzero(v[1:] < 0.5 * v[:-1])
+    if not len(drops):
+        return None
+    first, last = float(curve.steps[0]), float(curve.steps[-1])
+    frac = (float(steps[drops[-1] + 1]) - first) / max(last - first, 1.0)
+    return min(max(frac, 0.0), 1.0), float(v[-1] / v.max())
+
+
 @rule("LD103", "loss-flat-from-start", curves=("train_loss",), symptom="flat")
 def loss_flat(ctx: Context) -> RuleResult | None:
     """No real progress from the start: the best level is within a few percent of the first."""
@@ -283,16 +301,31 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
     progress = (start - end) / ref
     if drop < (p.flat_drop_lnc if ref == lnc else p.flat_drop) or progress <= 0:
         return None  # that is flat (or ends worse than it started), not a plateau
+    if ctx.meta.pretrained and lnc is None:
+        return None
     # Without ln(C) the level cannot be judged, only the size of the drop: demand a smaller one.
     poor = end > p.plateau_lnc_level * lnc if lnc is not None else drop < p.plateau_max_drop / 2
-    if not poor or (ctx.meta.pretrained and lnc is None):
+    # Windows that must show no gain, each with the level it counts as poor: the last half of the run;
+    # the run since its last lr decay (a decay that ends the progress at a poor level); the run since an
+    # lr cut by 100x in its first third (no schedule cuts that early; a drop under 30% is poor then);
+    # and, for a classifier still above half of ln(C), everything after the first 20% of the run.
+    windows = [(1 - p.plateau_stall_fraction, poor)]
+    cut = _last_lr_cut(ctx, curve)
+    early = cut is not None and cut[0] <= 1 / 3 and cut[1] <= 0.01
+    if cut is not None and cut[0] <= 1 - p.plateau_stall_fraction / 2:
+        windows.append((cut[0] + 0.05, poor or (early and drop < p.plateau_max_drop)))
+    if lnc is not None:
+        windows.append((p.plateau_long_from, end > p.plateau_long_lnc_level * lnc))
+    gains = [(curve.level_at(frac) - end) / ref for frac, is_poor in windows if is_poor]
+    if not gains:
         return None
-    half = curve.level_at(1 - p.plateau_stall_fraction)
-    gain = (half - end) / ref
+    gain = min(gains)
     # A steady but tiny decrease is slow progress when the level cannot be judged (a fine-tune); a
-    # classifier still near ln(C) that gains under 2% of ln(C) in half the run has stalled all the same.
+    # classifier still near ln(C) that gains under 2% of ln(C) in half the run has stalled all the same,
+    # and so has a run whose lr was cut early (its slow progress is the symptom).
     steady = curve.tau_between(1 - p.plateau_stall_fraction, 1.0) < -0.3
-    if gain >= p.plateau_stall_gain or (steady and lnc is None):
+    excused = steady and lnc is None and not early
+    if gain >= p.plateau_stall_gain or excused:
         return None
     reached = np.flatnonzero(by <= curve.min_level + 0.2 * (start - curve.min_level))
     onset = int(bx[reached[0]]) if len(reached) else int(bx[len(bx) // 2])
