@@ -16,7 +16,7 @@ import pandas as pd
 
 from diagnostics.features import Curve, recognise_classes
 from diagnostics.model import Cause, Finding, SymptomResult
-from diagnostics.params import Params
+from diagnostics.params import KNOWN_CLASS_COUNTS, Params
 from parsers.model import LogLine, RunMeta, TrainingLog
 
 DEEP_ARCHITECTURES = (
@@ -126,12 +126,45 @@ class Context:
             return None
         first = float(curve.trend_values[0]) if len(curve.trend_index) else math.nan
         c = recognise_classes(first, self.params.lnc_tolerance)
-        if c is None:
-            return None
         # Losses between ~1.3 and ~2.4 are all within 4% of some ln(C) of a small C: the first value
         # names C only when it is the loss of an untrained net, or when the loss stays at that level.
-        stays = abs(curve.end_level - math.log(c)) <= self.params.lnc_tolerance * math.log(c)
-        return (c, "initial_loss") if stays or self._starts_untrained(curve) else None
+        if c is not None:
+            stays = abs(curve.end_level - math.log(c)) <= self.params.lnc_tolerance * math.log(c)
+            if stays or self._starts_untrained(curve):
+                return c, "initial_loss"
+        held = self._accuracy_held_at_chance()
+        return (held, "chance_accuracy") if held else None
+
+    def _accuracy_held_at_chance(self) -> int | None:
+        """C when the evaluation accuracy ends on exactly 1/C for its last three values: the net gives
+        every input the same class (a constant accuracy of 0.1000 is chance for 10 classes)."""
+        for split in ("val", "test"):
+            values = self.rows("accuracy", split)["value"].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            if len(values) < 3:
+                continue
+            scale = 100.0 if values.max() > 1.5 else 1.0
+            for c in KNOWN_CLASS_COUNTS:
+                if np.all(np.abs(values[-3:] / scale * c - 1) <= self.params.chance_accuracy_tolerance):
+                    return c
+            return None
+        return None
+
+    def eval_never_beat_chance(self) -> bool:
+        """The evaluation accuracy never got above twice chance (2/C, 3-point median): whatever
+        training learned, the evaluated model never worked."""
+        if self.classes is None:
+            return False
+        for split in ("val", "test"):
+            values = self.rows("accuracy", split)["value"].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            if len(values) < 3:
+                continue
+            scale = 100.0 if values.max() > 1.5 else 1.0
+            padded = np.r_[values[0], values, values[-1]]  # 3-point median, edges repeated
+            smooth = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+            return bool(smooth.max() <= 2.0 * scale / self.classes[0])
+        return False
 
     def _starts_untrained(self, curve: Curve) -> bool:
         """The curve's first point is logged at the first update of a net that was not trained before:

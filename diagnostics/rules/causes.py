@@ -342,7 +342,8 @@ def data_issue(ctx: Context) -> RuleResult | None:
     elif s == "eval_gap":
         score = 0.6 if _known_without_bn(ctx) else 0.45
     elif s == "spiky":
-        score = 0.4
+        periodic = any(e.key == "evidence.spikes_periodic" for e in _evidence_of(ctx, "LD108"))
+        score = 0.7 if periodic else 0.4  # spikes at a fixed period: the same bad data met every pass
     elif s == "flat" and not explained:
         score = 0.3
     else:

@@ -423,6 +423,8 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
     """Validation loss passes a minimum and rises while the training loss keeps falling (without a
     validation loss: the evaluation's accuracy, mAP or WER passes its best and gets worse)."""
     p, val = ctx.params, ctx.val_loss
+    if ctx.eval_never_beat_chance():
+        return None  # overfitting generalises first; an evaluation that never worked is LD107's
     if val is None or np.count_nonzero(np.isfinite(val.values)) < p.overfit_min_points:
         return _quality_worsens(ctx)
     ok = np.isfinite(val.values)
@@ -556,14 +558,19 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     early = ratio[: max(1, len(ratio) // 3)]
     far = float(np.median(ratio)) > p.gap_ratio and float(np.median(early)) > 2.0
     # A validation loss that rises steadily is overfitting's shape (LD106 judges it): once the training
-    # set is memorised, any train/val ratio is huge without the evaluation being broken.
-    far = far and kendall(vy) < p.overfit_rising_tau
+    # set is memorised, any train/val ratio is huge without the evaluation being broken. Unless the
+    # evaluated model never beat chance: then it never worked, which overfitting does first.
+    never_worked = ctx.eval_never_beat_chance()
+    far = far and (kendall(vy) < p.overfit_rising_tau or never_worked)
+    train_curve = ctx.train_loss
+    assert train_curve is not None
+    # Training far below ln(C) while the evaluation never beat chance is a gap however late it opened.
+    if never_worked and ctx.lnc is not None and train_curve.end_level < 0.5 * ctx.lnc:
+        far = True
     val_var = float(np.median(np.abs(np.diff(np.log(vy))))) if len(vy) > 1 else 0.0
     train_var = float(np.median(np.abs(np.diff(np.log(train))))) if len(train) > 1 else 0.0
     erratic = val_var > 0.25 and val_var > p.gap_erratic_ratio * max(train_var, 1e-3)
     # Validation that improves about as much as training is a generalisation gap, not a broken eval.
-    train_curve = ctx.train_loss
-    assert train_curve is not None
     train_progress = 1 - train_curve.end_level / train_curve.start_level if train_curve.start_level > 0 else 0
     val_progress = 1 - float(np.median(vy[-max(1, len(vy) // 3) :])) / float(vy[0])
     lagging = val_progress < p.gap_progress * train_progress
@@ -653,7 +660,7 @@ def _final_accuracy(ctx: Context) -> tuple[float, float] | None:
     return None
 
 
-@rule("LD110", "initial-loss-far-above-chance", curves=("train_loss",), meta=("num_classes",))
+@rule("LD110", "initial-loss-far-above-chance", curves=("train_loss",))
 def initial_loss_high(ctx: Context) -> RuleResult | None:
     """The first loss is many times ln(C): the logits start huge (unscaled input or a wide init).
     Only for a classification loss (ln(C) means nothing for a detection loss such as SSD's

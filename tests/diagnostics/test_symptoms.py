@@ -373,3 +373,35 @@ def test_a_small_but_steady_rise_over_many_evaluations_is_overfitting():
     assert diagnose(_memorised(val, np.r_[[0.35], np.full(39, 0.39)])).symptom.symptom == "overfitting"
     noisy = np.r_[[2.15, 1.9], 1.85 + 0.03 * np.sin(np.arange(38))]  # no steady trend
     assert diagnose(_memorised(noisy, np.r_[[0.35], np.full(39, 0.39)])).symptom.symptom != "overfitting"
+
+
+def test_an_evaluation_that_never_beat_chance_is_an_eval_gap_not_overfitting():
+    """sample_logs caffe_bn_batch1_eval_gap: BatchNorm with batch 1; training falls 2.3 -> 0.15 late
+    in the run while the test loss climbs 2.35 -> 5.6 and test accuracy never leaves ~1/C."""
+    steps = np.arange(0, 3001, 50)
+    train = np.r_[np.full(20, 2.3), np.linspace(2.3, 0.15, 41)] + 0.02 * RNG.standard_normal(61)
+    vs = np.arange(250, 3001, 250)
+    val = np.array([2.349, 2.318, 2.498, 2.314, 2.462, 2.884, 3.778, 4.971, 5.416, 5.174, 5.766, 5.594])
+    accuracy = [0.114, 0.148, 0.1, 0.166, 0.08, 0.126, 0.174, 0.186, 0.18, 0.198, 0.244, 0.198]
+    meta = RunMeta(framework="caffe", format="caffe_glog", num_classes=10)
+    log = _with_rows(make_log(train, steps=steps, val=(vs, val), meta=meta), "val", "accuracy", vs, accuracy)
+    d = diagnose(log)
+    assert d.symptom.symptom == "eval_gap"
+    assert not any(f.rule == "LD106" for f in d.findings)
+
+
+def test_an_accuracy_ending_on_exactly_one_over_c_names_c():
+    """sample_logs torch_raw_pixels_input_scale: raw 0..255 pixels, first loss 1.25e6, then the loss
+    sits at ln(10) and val accuracy at 10.0%: C = 10 from the accuracy, a flat run, a huge first loss."""
+    from diagnostics.context import Context
+    from diagnostics.params import DEFAULT_PARAMS
+
+    steps = np.arange(5, 241, 5)
+    loss = np.r_[[1.253e6], math.log(10) + 0.003 * RNG.standard_normal(47)]
+    vs = np.arange(40, 241, 40)
+    log = make_log(loss, steps=steps, val=(vs, np.full(6, 2.351)))
+    log = _with_rows(log, "val", "accuracy", vs, [9.9, 9.9, 10.0, 10.0, 9.9, 10.0])
+    assert Context(log, DEFAULT_PARAMS).classes == (10, "chance_accuracy")
+    d = diagnose(log)
+    assert d.symptom.symptom == "flat"
+    assert any(f.rule == "LD110" for f in d.findings)
