@@ -301,6 +301,8 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
     progress = (start - end) / ref
     if drop < (p.flat_drop_lnc if ref == lnc else p.flat_drop) or progress <= 0:
         return None  # that is flat (or ends worse than it started), not a plateau
+    if lnc is not None and end > (1 + p.lnc_tolerance) * lnc:
+        return None  # worse than guessing: a blow-up or swings (LD102/LD105), not a plateau
     if ctx.meta.pretrained and lnc is None:
         return None
     # Without ln(C) the level cannot be judged, only the size of the drop: demand a smaller one.

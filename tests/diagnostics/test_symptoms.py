@@ -405,3 +405,13 @@ def test_an_accuracy_ending_on_exactly_one_over_c_names_c():
     d = diagnose(log)
     assert d.symptom.symptom == "flat"
     assert any(f.rule == "LD110" for f in d.findings)
+
+
+def test_a_loss_swinging_above_ln_c_is_not_a_plateau():
+    """caffenet128_lsuv_rmsprop0.9_lr0.01.log: 7.5 -> 53 -> swings between 7 and 40 (ln(1000) = 6.9)."""
+    x = np.arange(40)
+    loss = np.r_[[7.49, 53.7], 20 + 12 * np.sin(x[2:] * 1.3) + RNG.uniform(0, 4, 38)]
+    meta = RunMeta(framework="caffe", format="caffe_glog", num_classes=1000)
+    d = diagnose(make_log(loss, steps=x * 20, meta=meta))
+    assert d.symptom.symptom != "plateau"
+    assert not any(f.rule == "LD104" for f in d.findings)
