@@ -601,6 +601,18 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     return _result("LD107", "eval_gap", confidence, val, int(vx[0]), evidence, severity="warning")
 
 
+def _spike_period(curve: Curve, found: list[tuple[int, float, float]]) -> int | None:
+    """The steps between spikes when 4+ spikes recur at a regular interval (within 15%) with normal points
+    between them (neighbouring points of one steep stretch are not a period), else None."""
+    if len(found) < 4 or int(np.diff([i for i, _, _ in found]).min()) < 3:
+        return None
+    gaps = np.diff([curve.step_at(i) for i, _, _ in found]).astype(float)
+    mean = float(gaps.mean())
+    if mean <= 0 or float(gaps.std()) > 0.15 * mean:
+        return None
+    return round(mean)
+
+
 # ----- LD108 -------------------------------------------------------------------------------------
 @rule("LD108", "loss-spikes", curves=("train_loss",), symptom="spiky")
 def loss_spikes(ctx: Context) -> RuleResult | None:
@@ -610,7 +622,12 @@ def loss_spikes(ctx: Context) -> RuleResult | None:
     assert curve is not None
     skip = int(p.spike_skip_start * len(curve))
     found = [sp for sp in spikes(curve) if sp[0] >= skip]
-    if not found or len(found) > p.spike_max_fraction * len(curve.trend_index) + p.spike_min_count:
+    period = _spike_period(curve, found)
+    # Many spikes are noise, unless they come back at a fixed period: the same bad stretch of data met
+    # once per pass over it (or every k-th batch of a broken loader worker).
+    if not found or (
+        len(found) > p.spike_max_fraction * len(curve.trend_index) + p.spike_min_count and period is None
+    ):
         return None
     top = max(found, key=lambda s: s[1] / max(s[2], 1e-12))
     evidence = [
@@ -623,6 +640,8 @@ def loss_spikes(ctx: Context) -> RuleResult | None:
     ]
     if len(found) < p.spike_min_count:
         return RuleResult([Finding("LD108", "info", evidence, curve.step_at(top[0]), None, curve.label)])
+    if period is not None:
+        evidence.append(Evidence("evidence.spikes_periodic", {"count": len(found), "period": period}))
     confidence = min(0.85, 0.5 + 0.05 * len(found))
     onset = curve.step_at(found[0][0])
     return _result("LD108", "spiky", confidence, curve, onset, evidence, severity="warning")
