@@ -111,6 +111,9 @@ def input_scale(ctx: Context) -> list[Fix]:
         ]
     lr = f"{ctx.lr_value:g}" if ctx.lr_value else "?"
     mean = _mean_lines(ctx)
+    if meta.input_scale is None:  # raw pixels whose first loss was huge: scale them down
+        add = f"transform_param {{\n  scale: 0.00390625  # [0, 255] -> [0, 1]\n{mean}}}"
+        return [Fix("fixes.add_scale", {}, add, "prototxt")]
     keep_raw = (
         "transform_param {\n  # no scale: the pixels stay in [0, 255], as the lr and init were tuned\n"
         + mean
@@ -268,6 +271,22 @@ def init(ctx: Context) -> list[Fix]:
 def loss_normalization(ctx: Context) -> list[Fix]:
     lr = ctx.lr_value or 1e-10
     pixels = pixels_per_image(ctx)
+    meta = ctx.meta
+    if meta.loss_normalize is False or (meta.loss_normalization or "").upper() == "NONE":
+        # Summed with an lr chosen for a mean: average the loss (the lr stays), or divide the lr.
+        fixes = [
+            Fix(
+                "fixes.normalize_true_keep_lr",
+                {"lr": fmt_lr(lr)},
+                f"loss_param {{ normalize: true }}  # mean over pixels\nbase_lr: {fmt_lr(lr)}",
+                "prototxt",
+            )
+        ]
+        if pixels:
+            new = fmt_lr(lr / pixels)
+            params = {"lr": fmt_lr(lr), "pixels": pixels, "new": new}
+            fixes.append(Fix("fixes.sum_smaller_lr", params, f"base_lr: {new}", "prototxt"))
+        return fixes
     fixes = [
         Fix(
             "fixes.normalize_false",

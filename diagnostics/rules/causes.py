@@ -67,6 +67,13 @@ def _broken_lr_policy(ctx: Context):
     return found if found is not None and found.severity == "critical" else None
 
 
+def _huge_start(ctx: Context) -> bool:
+    """LD110: the loss was many times ln(C) before any update, so the inputs or the init make the logits
+    huge (not the lr, which has not acted yet, nor a bad batch). A summed loss (LD306) is huge anyway."""
+    summed = ctx.meta.loss_normalize is False or (ctx.meta.loss_normalization or "").upper() == "NONE"
+    return ctx.finding("LD110") is not None and not summed and ctx.finding("LD306") is None
+
+
 def _known_without_bn(ctx: Context) -> bool:
     """The log lists the whole net (Caffe) and it has no BatchNorm layer."""
     return ctx.meta.framework == "caffe" and not ctx.meta.batchnorm and ctx.meta.depth is not None
@@ -121,6 +128,8 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
         score = 0.45
     else:
         return None
+    if _huge_start(ctx) and not high:
+        score -= 0.15  # the logits were huge before the lr acted
     if ctx.frozen_bn or (ctx.finding("LD306") and s in BLOW_UP):
         score -= 0.3  # a config defect explains the blow-up better
     evidence = _evidence_of(ctx, "LD101", "LD102", "LD105", "LD108") + _lr_evidence(ctx)
@@ -193,8 +202,8 @@ def input_scale(ctx: Context) -> RuleResult | None:
         score = 0.8 + (0.1 if ctx.finding("LD109") else 0)
     elif mean_scaled:
         score = 0.7
-    elif high_start and ctx.meta.input_scale is None and s in (*BLOW_UP, *STALLED):
-        score = 0.45
+    elif high_start and _huge_start(ctx) and ctx.meta.input_scale is None and s in (*BLOW_UP, *STALLED):
+        score = 0.7  # unscaled inputs: the loss was huge at the first forward pass
     elif rescaled:
         score = 0.35
     if not score:
@@ -334,7 +343,13 @@ def data_issue(ctx: Context) -> RuleResult | None:
     nan_step = _nan_step(ctx)
     early_nan = nan_step is not None and nan_step <= ctx.params.nan_early_steps
     high = _lr_flag(ctx) == "evidence.lr_high"
-    explained = bool(ctx.frozen_bn or ctx.finding("LD303") or _broken_lr_policy(ctx) or ctx.finding("LD306"))
+    explained = bool(
+        ctx.frozen_bn
+        or ctx.finding("LD303")
+        or _broken_lr_policy(ctx)
+        or ctx.finding("LD306")
+        or _huge_start(ctx)
+    )
     if s == "nan" and early_nan and not high and not explained and not _grew_before_nan(ctx):
         score = 0.55
     elif s == "nan" and not _grew_before_nan(ctx) and not explained:

@@ -214,3 +214,23 @@ def test_a_stated_base_lr_is_quoted():
     meta = caffe_meta(base_lr=(0.2, "base_lr: 0.2", 28))
     ctx = Context(make_log(HEALTHY, lr=np.full(1000, 0.2), meta=meta), DEFAULT_PARAMS)
     assert ctx.lr_value == 0.2 and ctx.lr_quote.line == 28
+
+
+def test_a_huge_loss_before_any_update_points_at_the_input_scale():
+    """sample_logs caffe_lenet_no_scale_87: a LeNet that lost `scale: 0.00390625` (raw 0..255 pixels):
+    losses 68-83 from iteration 0, NaN from iteration 4. The lr had not acted yet: unscaled inputs."""
+    meta = caffe_meta(
+        num_classes=(10, "    num_output: 10", 157),
+        loss_type=("SoftmaxWithLoss", '  type: "SoftmaxWithLoss"', 168),
+        base_lr=(0.01, "base_lr: 0.01", 6),
+    )
+    loss = np.r_[[68.2, 75.0, 80.1, 83.2], np.full(101, np.nan)]
+    d = diagnose(make_log(loss, steps=np.arange(105), meta=meta))
+    assert d.symptom.symptom == "nan"
+    top = d.causes[0]
+    assert top.id == "input_scale" and top.fixes[0].key == "fixes.add_scale"
+    assert "scale: 0.00390625" in top.fixes[0].snippet
+    # A summed loss (normalize: false) is huge at the start for another reason: LD306/LD208's case.
+    meta.set("loss_normalize", False, line(300, "    normalize: false"))
+    d = diagnose(make_log(loss, steps=np.arange(105), meta=meta))
+    assert d.causes[0].id != "input_scale"
