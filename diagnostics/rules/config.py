@@ -165,20 +165,34 @@ def normalization_vs_lr(ctx: Context) -> RuleResult | None:
     if normalized is None or lr is None:
         return None
     pixels = (meta.input_size or meta.crop_size or 0) ** 2
+    params: dict = {"lr": f"{lr:g}", "pixels": pixels or "?"}
+    first = _first_loss(ctx)
     if normalized and lr <= 1e-8:
         key = "evidence.normalized_tiny_lr"
     elif not normalized and lr >= 1e-6 and pixels >= 64 * 64:
         key = "evidence.unnormalized_big_lr"
+    elif not normalized and lr >= 1e-6 and not pixels and first is not None and first >= 100 * (ctx.lnc or 1):
+        # The image size is not in the log, but the summed loss shows its own size: a first loss a
+        # hundred times ln(C) (or over 100) is a sum over that many positions, and so is its gradient.
+        key = "evidence.unnormalized_big_loss"
+        params["first"] = f"{first:.4g}"
     else:
         return None
     quote = meta.where.get("loss_normalize") or meta.where.get("loss_normalization")
-    evidence = [Evidence(key, {"lr": f"{lr:g}", "pixels": pixels or "?"}, quote=quote)]
+    evidence = [Evidence(key, params, quote=quote)]
     evidence += [
         Evidence("evidence.config_comment", {}, quote=c)
         for c in meta.comments
         if "normaliz" in c.text.lower()
     ]
     return _one("LD306", "warning", evidence)
+
+
+def _first_loss(ctx: Context) -> float | None:
+    curve = ctx.train_loss
+    if curve is None or not len(curve.trend_values):
+        return None
+    return float(curve.trend_values[0])
 
 
 @rule("LD307", "lr-policy-params-missing", meta=("lr_policy",))
