@@ -206,6 +206,10 @@ def input_scale(ctx: Context) -> RuleResult | None:
         score = 0.7  # unscaled inputs: the loss was huge at the first forward pass
     elif rescaled:
         score = 0.35
+    if rescaled and ctx.finding("LD308"):
+        # Fixed small gaussians shrink the signal by std*sqrt(fan_in) per layer in a deep plain net:
+        # no input scale rescues that, so the init (LD206) ranks first.
+        score -= 0.3
     if not score:
         return None
     evidence = _evidence_of(ctx, "LD303", "LD302", "LD110", "LD109", "LD103", "LD104")
@@ -271,6 +275,19 @@ def no_pretraining(ctx: Context) -> RuleResult | None:
     )
 
 
+def _uniform_at_init(ctx: Context) -> bool:
+    """The untrained net already predicted exactly 1/C (loss within 0.5% of ln(C), not above it as a
+    normal init's random logits give) under a known lr that is not low and from a first loss that was
+    not huge: its logits were ~0 from the start, the forward signal vanished at initialisation. Without
+    the lr, a too small lr stays the first suspect."""
+    curve, lnc = ctx.train_loss, ctx.lnc
+    if curve is None or lnc is None or ctx.finding("LD110") or _lr_flag(ctx) == "evidence.lr_low":
+        return False
+    if ctx.lr_value is None or ctx.lr_value <= ctx.params.tiny_lr:
+        return False
+    return abs(curve.start_level - lnc) <= 0.005 * lnc
+
+
 @rule("LD206", "deep-net-initialisation", curves=("train_loss",), cause="depth_init")
 def depth_init(ctx: Context) -> RuleResult | None:
     s = _symptom(ctx)
@@ -283,6 +300,15 @@ def depth_init(ctx: Context) -> RuleResult | None:
     plain = not meta.batchnorm and not meta.has_residual and (meta.depth or 0) >= ctx.params.deep_layers
     score = 0.8 if gaussian and s in STALLED else 0.5 if gaussian else 0.4 if plain else 0.2
     evidence = _evidence_of(ctx, "LD308", "LD103", "LD109")
+    if s == "flat" and _uniform_at_init(ctx):
+        score = max(score, 0.45)
+        assert ctx.train_loss is not None and ctx.lnc is not None and ctx.lr_value is not None
+        params = {
+            "first": f"{ctx.train_loss.start_level:.4g}",
+            "lnc": round(ctx.lnc, 4),
+            "lr": f"{ctx.lr_value:g}",
+        }
+        evidence.insert(0, Evidence("evidence.uniform_at_init", params, int(ctx.train_loss.steps[0])))
     return _cause("depth_init", "LD206", score, evidence, fixes.init(ctx), ["LD308" if gaussian else ""])
 
 
