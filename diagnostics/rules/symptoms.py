@@ -318,10 +318,15 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
         windows.append((cut[0] + 0.05, poor or (early and drop < p.plateau_max_drop)))
     if lnc is not None:
         windows.append((p.plateau_long_from, end > p.plateau_long_lnc_level * lnc))
+    # The first poor window without gain; the added windows must not have risen either (a loss that
+    # learned and then fell back onto ln(C) did not stall there, it collapsed).
     gains = [(curve.level_at(frac) - end) / ref for frac, is_poor in windows if is_poor]
-    if not gains:
+    stalls = [
+        g for i, g in enumerate(gains) if g < p.plateau_stall_gain and (i == 0 or g > -p.plateau_stall_gain)
+    ]
+    if not stalls:
         return None
-    gain = min(gains)
+    gain = stalls[0]
     # A steady but tiny decrease is slow progress when the level cannot be judged (a fine-tune); a
     # classifier still near ln(C) that gains under 2% of ln(C) in half the run has stalled all the same,
     # and so has a run whose lr was cut early (its slow progress is the symptom).
