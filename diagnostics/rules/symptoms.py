@@ -318,15 +318,10 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
         windows.append((cut[0] + 0.05, poor or (early and drop < p.plateau_max_drop)))
     if lnc is not None:
         windows.append((p.plateau_long_from, end > p.plateau_long_lnc_level * lnc))
-    # The first poor window without gain; the added windows must not have risen either (a loss that
-    # learned and then fell back onto ln(C) did not stall there, it collapsed).
     gains = [(curve.level_at(frac) - end) / ref for frac, is_poor in windows if is_poor]
-    stalls = [
-        g for i, g in enumerate(gains) if g < p.plateau_stall_gain and (i == 0 or g > -p.plateau_stall_gain)
-    ]
-    if not stalls:
+    if not gains:
         return None
-    gain = stalls[0]
+    gain = min(gains)
     # A steady but tiny decrease is slow progress when the level cannot be judged (a fine-tune); a
     # classifier still near ln(C) that gains under 2% of ln(C) in half the run has stalled all the same,
     # and so has a run whose lr was cut early (its slow progress is the symptom).
@@ -511,8 +506,9 @@ def _quality_worsens(ctx: Context) -> RuleResult | None:
 
 
 def _quality_improved_since(ctx: Context, step: int) -> dict | None:
-    """The evaluation's quality metric (accuracy, mAP, or an error rate such as WER) ends at its best
-    and more than half a point better than it was at `step` (None otherwise, or when none is logged)."""
+    """The evaluation's quality metric (accuracy, mAP, or an error rate such as WER) ends at its best,
+    more than half a point better than it was at `step`, with a rising trend since (not a wobble around
+    a flat level); None otherwise, or when none is logged."""
     for split in ("val", "test"):
         for metric, higher_is_better in QUALITY_METRICS:
             rows = ctx.rows(metric, split)
@@ -525,7 +521,9 @@ def _quality_improved_since(ctx: Context, step: int) -> dict | None:
             tolerance = 0.005 * (100.0 if values.max() > 1.5 else 1.0)
             gain = (last - then) if higher_is_better else (then - last)
             below_best = (values.max() - last) if higher_is_better else (last - values.min())
-            if gain > tolerance and below_best <= tolerance:
+            since = values[steps >= step]
+            trend = kendall(since if higher_is_better else -since)
+            if gain > tolerance and below_best <= tolerance and trend >= 0.3:
                 return {"metric": metric, "then": _fmt(then), "last": _fmt(last), "step": step}
             return None
     return None

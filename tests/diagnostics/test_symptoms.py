@@ -415,3 +415,13 @@ def test_a_loss_swinging_above_ln_c_is_not_a_plateau():
     d = diagnose(make_log(loss, steps=x * 20, meta=meta))
     assert d.symptom.symptom != "plateau"
     assert not any(f.rule == "LD104" for f in d.findings)
+
+
+def test_an_accuracy_wobbling_around_a_flat_level_is_not_still_improving():
+    """sample_logs hf_mlp_overfitting (regenerated): eval loss 1.816 -> 1.905 steadily, accuracy wobbles
+    between 0.388 and 0.396 and ends within half a point of its best: memorising, not over-confidence."""
+    val = np.r_[[2.15, 1.9], np.linspace(1.816, 1.905, 38)]
+    head = [0.346, 0.385, 0.374, 0.391, 0.391, 0.396, 0.395]
+    wobble = np.r_[head, np.random.default_rng(5).uniform(0.388, 0.393, 32), [0.392]]
+    d = diagnose(_memorised(val, wobble))
+    assert d.symptom.symptom == "overfitting"
