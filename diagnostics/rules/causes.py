@@ -168,6 +168,8 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         score = 0.8
     elif flag == "evidence.lr_low":
         score = 0.6
+    elif any(e.key == "evidence.stalled_after_lr_decay" for e in _evidence_of(ctx, "LD104")):
+        score = 0.6  # the loss stopped where the lr was cut: the remaining lr is too small
     elif lr is None:
         score = 0.3 if s == "flat" else 0.25  # the log does not say: keep the lr among the suspects
     else:

@@ -226,9 +226,10 @@ def _progress_reference(ctx: Context, curve: Curve) -> float:
     return abs(curve.start_level) or 1.0
 
 
-def _last_lr_cut(ctx: Context, curve: Curve) -> tuple[float, float] | None:
-    """(fraction of the loss curve's steps at the lr's last decay, final lr / peak lr) when the logged lr
-    fell below half of the value before it at some point; None without a logged lr or a decay."""
+def _last_lr_cut(ctx: Context, curve: Curve) -> tuple[float, float, int, float, float] | None:
+    """(fraction of the loss curve's steps at the lr's last decay, final lr / peak lr, the decay's step,
+    the lr before and after it) when the logged lr fell below half of the value before it at some point;
+    None without a logged lr or a decay."""
     lr = ctx.lr
     if lr is None or len(curve.steps) < 2:
         return None
@@ -240,8 +241,9 @@ def _last_lr_cut(ctx: Context, curve: Curve) -> tuple[float, float] | None:
     if not len(drops):
         return None
     first, last = float(curve.steps[0]), float(curve.steps[-1])
-    frac = (float(steps[drops[-1] + 1]) - first) / max(last - first, 1.0)
-    return min(max(frac, 0.0), 1.0), float(v[-1] / v.max())
+    at = int(drops[-1]) + 1
+    frac = (float(steps[at]) - first) / max(last - first, 1.0)
+    return min(max(frac, 0.0), 1.0), float(v[-1] / v.max()), int(steps[at]), float(v[at - 1]), float(v[at])
 
 
 @rule("LD103", "loss-flat-from-start", curves=("train_loss",), symptom="flat")
@@ -311,17 +313,24 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
     # the run since its last lr decay (a decay that ends the progress at a poor level); the run since an
     # lr cut by 100x in its first third (no schedule cuts that early; a drop under 30% is poor then);
     # and, for a classifier still above half of ln(C), everything after the first 20% of the run.
-    windows = [(1 - p.plateau_stall_fraction, poor)]
+    windows = [(1 - p.plateau_stall_fraction, poor, "half")]
     cut = _last_lr_cut(ctx, curve)
     early = cut is not None and cut[0] <= 1 / 3 and cut[1] <= 0.01
     if cut is not None and cut[0] <= 1 - p.plateau_stall_fraction / 2:
-        windows.append((cut[0] + 0.05, poor or (early and drop < p.plateau_max_drop)))
+        windows.append((cut[0] + 0.05, poor or (early and drop < p.plateau_max_drop), "lr_cut"))
     if lnc is not None:
-        windows.append((p.plateau_long_from, end > p.plateau_long_lnc_level * lnc))
-    gains = [(curve.level_at(frac) - end) / ref for frac, is_poor in windows if is_poor]
-    if not gains:
+        windows.append((p.plateau_long_from, end > p.plateau_long_lnc_level * lnc, "long"))
+    # The first poor window without gain; the added windows must not have risen either (a loss that
+    # learned and then fell back onto ln(C) did not stall there, it collapsed).
+    gains = [((curve.level_at(frac) - end) / ref, kind) for frac, is_poor, kind in windows if is_poor]
+    stalls = [
+        (g, kind)
+        for g, kind in gains
+        if g < p.plateau_stall_gain and (kind == "half" or g > -p.plateau_stall_gain)
+    ]
+    if not stalls:
         return None
-    gain = min(gains)
+    gain, kind = stalls[0]
     # A steady but tiny decrease is slow progress when the level cannot be judged (a fine-tune); a
     # classifier still near ln(C) that gains under 2% of ln(C) in half the run has stalled all the same,
     # and so has a run whose lr was cut early (its slow progress is the symptom).
@@ -344,6 +353,10 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
             onset,
         )
     ]
+    if kind == "lr_cut" and cut is not None:
+        # The progress ended with an lr decay: the lr after it is too small for what is left to learn.
+        params = {"step": cut[2], "before": _fmt(cut[3]), "after": _fmt(cut[4])}
+        evidence.append(Evidence("evidence.stalled_after_lr_decay", params, cut[2]))
     if lnc is not None and ctx.classes:
         evidence.append(
             Evidence(
