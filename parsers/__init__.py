@@ -112,8 +112,7 @@ def _merge(
     lr = metrics.loc[(metrics["metric"] == "lr") & np.isfinite(metrics["value"]), "value"]
     if len(lr) and meta.peak_lr is None:
         meta.peak_lr = float(lr.max())
-    if meta.base_lr is None and len(lr):
-        meta.base_lr = float(lr.iloc[0]) if lr.iloc[0] > 0 else meta.peak_lr
+    # base_lr stays "not stated" when no config says it: the first logged lr is often a warm-up start
     warnings = [w for _, _, r in with_metrics + config_only for w in r.warnings]
     warnings += [ParseWarning("", 0, f) for f in failures]
     return TrainingLog(
