@@ -53,7 +53,7 @@ def load(files: Sequence[tuple[str, bytes]] | Sequence[SourceFile], fmt: str | N
     parsed: list[tuple[SourceFile, str, ParsedFile]] = []
     failures: list[str] = []
     for source in sources:
-        if not source.data.strip():
+        if source.is_blank():
             failures.append(f"{source.name}: the file is empty")
             continue
         file_fmt = fmt if fmt is not None else detect(source)[0]
@@ -83,13 +83,13 @@ def load(files: Sequence[tuple[str, bytes]] | Sequence[SourceFile], fmt: str | N
 
 def load_paths(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -> TrainingLog:
     """`load` for files on disk; a directory stands for every file below it."""
-    files: list[tuple[str, bytes]] = []
+    files: list[SourceFile] = []
     for path in map(Path, paths):
         members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for member in members:
             if path.is_dir() and (member.suffix in _IGNORED_SUFFIXES or member.name.startswith(".")):
                 continue
-            files.append((member.name, member.read_bytes()))
+            files.append(SourceFile.from_path(member))
     return load(files, fmt=fmt)
 
 
@@ -105,7 +105,7 @@ def _merge(
     frames = []
     for source, _, result in with_metrics:
         frame = result.metrics
-        if (frame["source"].astype(str) == "").all():
+        if set(frame["source"].cat.categories) <= {""}:  # categories, not 10M strings
             frame = frame.assign(source=pd.Categorical([source.name] * len(frame)))
         frames.append(frame)
     metrics = frames[0] if len(frames) == 1 else _concat(frames)

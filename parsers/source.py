@@ -8,15 +8,19 @@ replacement characters and the count of undecodable bytes is reported as a warni
 from __future__ import annotations
 
 import gzip
+import mmap
 import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from charset_normalizer import from_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 # A decompressed upload larger than this is refused rather than exhausting memory (zip bombs).
 MAX_DECOMPRESSED_BYTES = 4 * 1024**3
+# Files on disk at least this large are memory-mapped rather than read (see SourceFile.from_path).
+MAP_BYTES = 32 * 1024**2
 
 
 # Encodings tried for non-UTF-8 logs. Korean code pages are left out on purpose: on short Chinese
@@ -33,7 +37,7 @@ class SourceFile:
     """One uploaded file of a run."""
 
     name: str
-    data: bytes
+    data: bytes | mmap.mmap  # a large file on disk is mapped, not read: see from_path
     notes: list[str] = field(default_factory=list)  # decoding notes, shown as warnings
 
     @classmethod
@@ -44,6 +48,29 @@ class SourceFile:
             if name.endswith(".gz"):
                 name = name[:-3]
         return cls(name=name, data=raw, notes=notes)
+
+    @classmethod
+    def from_path(cls, path: Path) -> SourceFile:
+        """A file on disk. A large uncompressed one is memory-mapped, so that a parser that reads it
+        chunk by chunk (the Caffe parser) never holds the whole file in memory."""
+        size = path.stat().st_size
+        if size < MAP_BYTES:
+            return cls.from_bytes(path.name, path.read_bytes())
+        with path.open("rb") as fh:
+            if fh.read(2) == GZIP_MAGIC:
+                fh.seek(0)
+                return cls.from_bytes(path.name, fh.read())
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return cls(name=path.name, data=mapped)
+
+    def is_blank(self) -> bool:
+        """Empty or only whitespace (read in blocks, so a mapped file is not copied)."""
+        block = 1 << 20
+        return all(not self.data[at : at + block].strip() for at in range(0, self.size, block))
+
+    def as_bytes(self) -> bytes:
+        """The whole content as bytes (a copy when the file is mapped)."""
+        return self.data if isinstance(self.data, bytes) else self.data[:]
 
     @property
     def size(self) -> int:
@@ -83,7 +110,7 @@ class SourceFile:
     @cached_property
     def text(self) -> str:
         """The whole file as text; CRLF and bare CR (progress bars) become line breaks."""
-        text = self.data.decode(self.encoding, errors="replace")
+        text = self.as_bytes().decode(self.encoding, errors="replace")
         bad = text.count("\ufffd")
         if bad:
             self.notes.append(f"{bad} byte(s) could not be decoded as {self.encoding}; shown as \ufffd")

@@ -15,6 +15,9 @@ for all events at once with numpy). Values are converted in bulk by numpy.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import mmap
 import multiprocessing
 import os
 import re
@@ -44,6 +47,7 @@ _CAFFE_SOURCES = (b"solver.cpp", b"caffe.cpp", b"net.cpp", b"sgd_solver.cpp", b"
 _ITERATION = re.compile(rb"Iteration (\d+)([^\n=]*=? ?)([^\s,]*)[^\n]*")
 _OUTPUT = re.compile(rb"net output #(\d+): ([^\n=]*) = ([^\s]*)[^\n]*")
 _NVCAFFE_EPOCH = re.compile(rb", ([\d.]+)/[\d.]+ep, loss = $")
+_MAX_HEADER_BYTES = 8 * 1024 * 1024  # a net echo is at most a few MB (glog also cuts long messages)
 _NEXT_GLOG_LINE = re.compile(rb"\n[IWEF]\d{4} \d\d:\d\d:\d\d")
 # Weight files written by initialisation scripts (LSUV and the like) are a start, not pretraining.
 _INIT_WEIGHTS = re.compile(r"lsuv|init|\.prototxt\.caffemodel$|random|xavier|msra", re.I)
@@ -65,14 +69,13 @@ def sniff(source: SourceFile) -> float:
 
 def parse(source: SourceFile) -> ParsedFile:
     data = source.data
-    if b"\r" in data:
-        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     events = _Events.concat(_scan(data))
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     warnings: list[ParseWarning] = []
-    markers, restarts = _markers(data, source.name)
-    _header_facts(data, source.name, meta)
-    _log_facts(data, markers, meta)
+    markers = _markers(events.markers, source.name)
+    restarts = sorted(m.line for key in _RESTART_MARKERS for m in markers.get(key, []))
+    _header_facts(data, events.markers, source.name, meta)
+    _log_facts(markers, meta, nvcaffe=events.nvcaffe)
     if not len(events.step):
         fatal = markers.get("fatal")
         if fatal:
@@ -106,6 +109,9 @@ class _Events:
     bad: list[int]  # lines that looked like data but could not be read
     lost: int  # `net output` lines that did not have the `name = value` shape
     newlines: int
+    markers: list[_Marker]
+    nvcaffe: bool  # NVCaffe's `[0.0] Iteration` lines seen
+    start: int = 0  # byte offset of the chunk in the file
 
     @classmethod
     def concat(cls, parts: list[_Events]) -> _Events:
@@ -115,6 +121,9 @@ class _Events:
         for part in parts:
             part.line += lines_before
             part.bad = [line + lines_before for line in part.bad]
+            for marker in part.markers:
+                marker.line += lines_before
+                marker.offset += part.start
             lines_before += part.newlines
             remap = np.array([table.setdefault(n, len(table)) for n in part.names] + [-1], np.int64)
             part.name = remap[part.name]  # -1 picks the appended -1
@@ -123,23 +132,46 @@ class _Events:
             arrays[name] = np.concatenate([getattr(p, name) for p in parts])
             for part in parts:
                 setattr(part, name, None)
+            _return_freed_memory()
         return cls(
             **arrays,
             names=list(table),
             bad=[x for p in parts for x in p.bad],
             lost=sum(p.lost for p in parts),
             newlines=sum(p.newlines for p in parts),
+            markers=[m for p in parts for m in p.markers],
+            nvcaffe=any(p.nvcaffe for p in parts),
         )
 
 
-def _scan(data: bytes) -> list[_Events]:
+def _return_freed_memory() -> None:
+    """Hand freed heap memory back to the OS. The chunks' records are many arrays of about 1 MB,
+    which glibc keeps in its heap after they are freed; without this a 1 GB log's records would
+    count twice towards peak memory while they are concatenated."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def _scan(data: bytes | mmap.mmap) -> list[_Events]:
     """Scan the chunks, on all cores when the log is large (a 2-core machine halves the time).
-    Workers are forked so that they read the parent's buffer without a copy."""
+    Workers are forked so that they read the parent's buffer (or mapped file) without a copy."""
     global _SHARED
     bounds = _chunks(data)
     workers = min(len(bounds), _workers())
     if workers < 2:
-        return [_scan_chunk(data[start:end]) for start, end in bounds]
+        return [_scan_range(data, bound) for bound in bounds]
     _SHARED = data
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -159,7 +191,18 @@ def _workers() -> int:
 
 
 def _scan_shared(bounds: tuple[int, int]) -> _Events:
-    return _scan_chunk(_SHARED[bounds[0] : bounds[1]])
+    return _scan_range(_SHARED, bounds)
+
+
+def _scan_range(data: bytes | mmap.mmap, bounds: tuple[int, int]) -> _Events:
+    """One chunk; a mapped file's pages are released afterwards, so memory stays at a chunk."""
+    start, end = bounds
+    events = _scan_chunk(data[start:end])
+    events.start = start
+    if isinstance(data, mmap.mmap) and end > start:
+        aligned = start - start % mmap.PAGESIZE
+        data.madvise(mmap.MADV_DONTNEED, aligned, end - aligned)
+    return events
 
 
 def _chunks(data: bytes) -> list[tuple[int, int]]:
@@ -176,6 +219,12 @@ def _scan_chunk(chunk: bytes) -> _Events:
     """Records of one chunk; line numbers count from 1 at the chunk's start (`concat` shifts them)."""
     arr = np.frombuffer(chunk, dtype=np.uint8)
     line_starts = np.concatenate([[0], np.flatnonzero(arr == 10) + 1])
+    markers = _chunk_markers(chunk, line_starts)
+    nvcaffe = b"[0.0] Iteration" in chunk
+    if b"\r" in chunk:  # CRLF: same line breaks, so line numbers and markers stay right
+        chunk = chunk.replace(b"\r\n", b"\n")
+        arr = np.frombuffer(chunk, dtype=np.uint8)
+        line_starts = np.concatenate([[0], np.flatnonzero(arr == 10) + 1])
     parts = _ITERATION.split(chunk)
     it_line = _line_numbers(parts[0::4])
     kind, index, it_values, epoch, it_bad = _iterations(parts[2::4], parts[3::4], it_line)
@@ -206,6 +255,8 @@ def _scan_chunk(chunk: bytes) -> _Events:
         bad=it_bad + [int(out_line[i]) for i in failed],
         lost=chunk.count(b"net output #") - n_out,
         newlines=len(line_starts) - 1,
+        markers=markers,
+        nvcaffe=nvcaffe,
     )
 
 
@@ -311,15 +362,17 @@ def _unwrap_years(seconds: np.ndarray) -> np.ndarray:
 
 
 def _frame(events: _Events, restarts: list[int], name: str, warnings: list[ParseWarning]):
+    """The metrics table. Large logs hold ten million records: columns are reordered, filtered and
+    handed to the frame one at a time, each source array dropped as soon as it is used."""
     order = np.argsort(events.line, kind="stable")
-    for field in _FIELDS:  # reordered in place, one field at a time
-        setattr(events, field, getattr(events, field)[order])
+    cols = {}
+    for field in _FIELDS:
+        cols[field] = getattr(events, field)[order]
+        setattr(events, field, None)
     del order
-    kind, line, step = events.kind, events.line, events.step
-    index, value, epoch = events.index, events.value, events.epoch
-    name_codes, name_values = events.name, events.names
-    seconds = _unwrap_years(events.seconds)
-    segment = _segments(kind, line, step, restarts)
+    kind, step = cols["kind"], cols["step"]
+    cols["seconds"] = _unwrap_years(cols["seconds"])
+    cols["segment"] = _segments(kind, cols["line"], step, restarts)
 
     # outputs take the step and time of the display line (train) or test pass (test) before them;
     # a test output remembers its test net (Caffe numbers outputs per net)
@@ -330,34 +383,40 @@ def _frame(events: _Events, restarts: list[int], name: str, warnings: list[Parse
         at = np.searchsorted(owners, outs) - 1
         kind[outs[at < 0]] = -1
         outs, owner = outs[at >= 0], owners[at[at >= 0]]
-        step[outs], epoch[outs], seconds[outs] = step[owner], epoch[owner], seconds[owner]
-        net[outs] = index[owner]
+        for field in ("step", "epoch", "seconds"):
+            cols[field][outs] = cols[field][owner]
+        net[outs] = cols["index"][owner]
+    may_repeat = _may_repeat(kind, step, cols["segment"])
     rows = np.flatnonzero((kind == 0) | (kind == 1) | (kind == 3) | (kind == 4))
-    key_parts = [kind[rows].astype(np.int64), name_codes[rows] + 1, index[rows], net[rows]]
-    key = np.zeros(len(rows), np.int64)
+    # one integer key per (kind, output name, output number, test net), built in place
+    key_parts = [kind, cols.pop("name"), cols.pop("index"), net]
+    key = np.zeros(len(kind), np.int64)
     for part in key_parts:
-        key = key * (int(part.max(initial=0)) + 1) + part
-    key_codes, first_rows = _factorize(key)
+        key *= int(part.max(initial=0)) + 2
+        key += part
+        key += 1  # output names of iteration records are -1
+    key_codes, first_rows = _dense_codes(key[rows])
+    del key
     naming = [
-        _naming(int(kind_), name_values[code - 1] if code else b"", int(number), int(net_))
-        for kind_, code, number, net_ in (tuple(part[i] for part in key_parts) for i in first_rows)
+        _naming(int(kind_), events.names[code] if code >= 0 else b"", int(number), int(net_))
+        for kind_, code, number, net_ in (tuple(part[rows[i]] for part in key_parts) for i in first_rows)
     ]
+    del key_parts, kind, net
+    _return_freed_memory()
+    seconds = cols["seconds"]
     start = seconds[np.isfinite(seconds)][0] if np.isfinite(seconds).any() else np.nan
-    frame = frame_from_columns(
-        {
-            "step": step[rows],
-            "epoch": epoch[rows],
-            "split": _categorical(key_codes, [n[0] for n in naming]),
-            "metric": _categorical(key_codes, [n[1] for n in naming]),
-            "name": _categorical(key_codes, [n[2] for n in naming]),
-            "value": value[rows],
-            "wall_time": seconds[rows] - start,
-            "line": line[rows],
-            "segment": segment[rows],
-            "source": pd.Categorical.from_codes(np.zeros(len(rows), np.int8), [name]),
-        }
-    )
-    duplicate = _duplicates(frame) if _may_repeat(kind, step, segment) else np.zeros(len(frame), bool)
+    columns = {}
+    for column, field in (("step", "step"), ("epoch", "epoch"), ("value", "value"), ("wall_time", "seconds")):
+        columns[column] = cols.pop(field)[rows]
+    columns["wall_time"] -= start
+    columns["line"] = cols.pop("line")[rows]
+    columns["segment"] = cols.pop("segment")[rows]
+    for column, position in (("split", 0), ("metric", 1), ("name", 2)):
+        columns[column] = _categorical(key_codes, [n[position] for n in naming])
+    columns["source"] = pd.Categorical.from_codes(np.zeros(len(rows), np.int8), [name])
+    frame = frame_from_columns(columns)
+    del columns
+    duplicate = _duplicates(frame) if may_repeat else np.zeros(len(frame), bool)
     if duplicate.any():
         frame = frame[~duplicate].reset_index(drop=True)
         warnings.append(
@@ -395,6 +454,20 @@ def _may_repeat(kind: np.ndarray, step: np.ndarray, segment: np.ndarray) -> bool
     shown = np.flatnonzero(kind == 0)
     same_segment = segment[shown][1:] == segment[shown][:-1]
     return bool((np.diff(step[shown]) <= 0)[same_segment].any())
+
+
+def _dense_codes(key: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Codes 0..k-1 for a large key array with few distinct values, and the first row of each,
+    without a hash table the size of the array."""
+    if not len(key) or int(key.max()) > 100_000_000:
+        codes, first = _factorize(key)
+        return codes, [int(i) for i in first]
+    present = np.zeros(int(key.max()) + 1, bool)
+    present[key] = True
+    values = np.flatnonzero(present)
+    dense = np.cumsum(present, dtype=np.int32) - 1
+    codes = dense[key]
+    return codes, [int(np.argmax(key == value)) for value in values]
 
 
 def _duplicates(frame: pd.DataFrame) -> np.ndarray:
@@ -444,93 +517,87 @@ def _segments(kind: np.ndarray, line: np.ndarray, step: np.ndarray, restarts: li
     return np.searchsorted(boundaries, line, side="right").astype(np.int64)
 
 
-# Lines that start or restart a run: searched in the whole file.
+# Lines that start or restart a run.
 _RESTART_MARKERS = {
     "solver": b"Initializing solver from parameters",
     "resume": b"Resuming from ",
     "restore": b"Restoring previous solver status",
 }
-# Lines printed while a run starts: searched only near the start of the file and of each restart.
+# Lines printed while a run starts, and the net echoes.
 _STARTUP_MARKERS = {
+    "net": b"Initializing net from parameters",
     "finetune": b"Finetuning from ",
     "copying": b"Copying source layer ",
     "solving": b"] Solving",
     "gpus": b"Using GPUs ",
     "weights_flag": b"-weights",
 }
-_STARTUP_WINDOW = 16 * 1024 * 1024
-_MAX_MARKERS = 5000
+_MAX_MARKERS = 2000  # per kind and chunk: "Copying source layer" repeats once per layer
 
 
-def _markers(data: bytes, name: str) -> tuple[dict[str, list[LogLine]], list[int]]:
-    """Rare lines worth knowing, with line numbers, and the lines where a run (re)starts. Found
-    with bytes.find, which is fast; start-up lines are only looked for where a run starts."""
-    found = [(at, key) for key, needle in _RESTART_MARKERS.items() for at in _find_all(data, needle)]
-    windows = [0, *sorted(at for at, _ in found)]
-    for key, needle in _STARTUP_MARKERS.items():
-        seen: set[int] = set()
-        for window in windows:
-            seen.update(_find_all(data, needle, window, window + _STARTUP_WINDOW))
-        found += [(at, key) for at in sorted(seen)]
-    found += [(at + 1, "fatal") for at in _find_all(data, b"\nF") if data[at + 2 : at + 6].isdigit()]
-    if data.startswith(b"F") and data[1:5].isdigit():
+@dataclass
+class _Marker:
+    """A rare line worth knowing (found with bytes.find, which is fast), with its place."""
+
+    key: str
+    line: int
+    offset: int  # byte offset of the needle (in the chunk, then in the file after `concat`)
+    text: str
+
+
+def _chunk_markers(chunk: bytes, line_starts: np.ndarray) -> list[_Marker]:
+    needles = {**_RESTART_MARKERS, **_STARTUP_MARKERS}
+    found = [(at, key) for key, needle in needles.items() for at in _find_all(chunk, needle)]
+    found += [(at + 1, "fatal") for at in _find_all(chunk, b"\nF") if chunk[at + 2 : at + 6].isdigit()]
+    if chunk[:1] == b"F" and chunk[1:5].isdigit():
         found.append((0, "fatal"))
-    found.sort()
+    markers = []
+    for at, key in sorted(found):
+        line = int(np.searchsorted(line_starts, at, side="right"))
+        end = chunk.find(b"\n", at)
+        text = chunk[line_starts[line - 1] : end if end >= 0 else len(chunk)]
+        markers.append(_Marker(key, line, at, text.decode("utf-8", "replace").rstrip("\r")))
+    return markers
+
+
+def _markers(found: list[_Marker], name: str) -> dict[str, list[LogLine]]:
     markers: dict[str, list[LogLine]] = {}
-    restarts: list[int] = []
-    line, last = 1, 0
-    for at, key in found:
-        line += data.count(b"\n", last, at)
-        last = at
-        start = data.rfind(b"\n", 0, at) + 1
-        end = data.find(b"\n", at)
-        text = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
-        markers.setdefault(key, []).append(LogLine(name, line, text))
-        if key in _RESTART_MARKERS:
-            restarts.append(line)
-    return markers, restarts
+    for marker in found:
+        markers.setdefault(marker.key, []).append(LogLine(name, marker.line, marker.text))
+    return markers
 
 
-def _find_all(data: bytes, needle: bytes, start: int = 0, end: int | None = None) -> list[int]:
-    """Offsets of `needle` in data[start:end] (at most _MAX_MARKERS of them)."""
-    end = len(data) if end is None else min(end, len(data))
+def _find_all(data: bytes, needle: bytes) -> list[int]:
+    """Offsets of `needle` in data (at most _MAX_MARKERS of them)."""
     found: list[int] = []
-    at = data.find(needle, start, end)
+    at = data.find(needle)
     while at >= 0 and len(found) < _MAX_MARKERS:
         found.append(at)
-        at = data.find(needle, at + len(needle), end)
+        at = data.find(needle, at + len(needle))
     return found
 
 
-def _header_facts(data: bytes, name: str, meta: RunMeta) -> None:
+def _header_facts(data: bytes | mmap.mmap, found: list[_Marker], name: str, meta: RunMeta) -> None:
     """The solver and net prototxt echoes that follow `Initializing ... from parameters:`."""
-    for needle, is_solver in (
-        (b"Initializing solver from parameters", True),
-        (b"Initializing net from parameters", False),
-    ):
-        at = data.find(needle)
-        seen = 0
-        while at >= 0 and seen < 8:
-            seen += 1
-            block_start = data.find(b"\n", at) + 1
-            if not block_start:
-                break
-            end_match = _NEXT_GLOG_LINE.search(data, block_start - 1)
-            block_end = end_match.start() + 1 if end_match else len(data)
-            first_line = data.count(b"\n", 0, block_start) + 1
-            text = data[block_start:block_end].decode("utf-8", "replace")
-            try:
-                message = parse_prototxt(text, first_line)
-            except ParseError:  # the log ends right after the header line
-                break
-            if is_solver:
-                solver_facts(message, meta, name)
-            else:
-                net_facts(message, meta, name)
-            at = data.find(needle, block_end)
+    blocks = [m for m in found if m.key in ("solver", "net")]
+    for marker in [m for m in blocks if m.key == "solver"][:8] + [m for m in blocks if m.key == "net"][:8]:
+        block_start = data.find(b"\n", marker.offset) + 1
+        if not block_start:
+            continue
+        window = data[block_start - 1 : block_start - 1 + _MAX_HEADER_BYTES]
+        end_match = _NEXT_GLOG_LINE.search(window)
+        text = window[1 : end_match.start() + 1 if end_match else len(window)]
+        try:
+            message = parse_prototxt(text.decode("utf-8", "replace"), marker.line + 1)
+        except ParseError:  # the log ends right after the header line
+            continue
+        if marker.key == "solver":
+            solver_facts(message, meta, name)
+        else:
+            net_facts(message, meta, name)
 
 
-def _log_facts(data: bytes, markers: dict[str, list[LogLine]], meta: RunMeta) -> None:
+def _log_facts(markers: dict[str, list[LogLine]], meta: RunMeta, nvcaffe: bool) -> None:
     """Facts stated by log lines rather than prototxt: weights loaded, resume, GPUs, net name."""
     if "solving" in markers:
         solving = markers["solving"][0]
@@ -552,7 +619,7 @@ def _log_facts(data: bytes, markers: dict[str, list[LogLine]], meta: RunMeta) ->
         else:
             meta.set("pretrained", True, where)
             meta.set("pretrained_from", path, where)
-    elif "copying" in markers and b"[0.0] Iteration" not in data[:50_000_000]:
+    elif "copying" in markers and not nvcaffe:
         # BVLC logs "Copying source layer" only when copying trained weights in (-weights);
         # NVCaffe also logs it when the test net shares the train net's weights.
         meta.set("pretrained", True, markers["copying"][0])

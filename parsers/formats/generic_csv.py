@@ -109,7 +109,11 @@ def parse_table(source: SourceFile, meta: RunMeta) -> ParsedFile:
 
 def _transposed_rows(source: SourceFile) -> list[tuple[int, str]] | None:
     """(1-based line, text) of the rows of a header-less transposed file, or None."""
-    if source.size > _TRANSPOSED_MAX_BYTES or source.data.count(b"\n") > 8 or source.looks_binary():
+    if (
+        source.size > _TRANSPOSED_MAX_BYTES
+        or source.head_bytes(_TRANSPOSED_MAX_BYTES).count(b"\n") > 8
+        or source.looks_binary()
+    ):
         return None
     rows = [(i, line) for i, line in enumerate(source.lines(), start=1) if line.strip()]
     if not 1 <= len(rows) <= len(_TRANSPOSED_NAMES):

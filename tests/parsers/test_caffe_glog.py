@@ -273,3 +273,22 @@ def test_real_logs_quirks():
     assert np.isfinite(resnet.metrics["wall_time"]).all()
     with pytest.raises(ParseError, match="fatal error before the first iteration"):
         load_paths([real_log("caffe/ssd300_vgg16_ncs_retrain_job.log")])
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_memory_mapped_file_parses_like_bytes(tmp_path, monkeypatch, newline):
+    """Large files on disk are mapped and scanned chunk by chunk (pages released after each)."""
+    from parsers import source as source_module
+
+    text = (HEADER + BODY * 30).replace("\n", newline).encode()
+    path = tmp_path / "train.log"
+    path.write_bytes(text)
+    from_bytes = load([("train.log", text)])
+    monkeypatch.setattr(source_module, "MAP_BYTES", 1)
+    monkeypatch.setattr(caffe_glog, "CHUNK_BYTES", 900)
+    mapped_source = SourceFile.from_path(path)
+    assert not isinstance(mapped_source.data, bytes)
+    mapped = load_paths([path])
+    assert mapped.metrics.equals(from_bytes.metrics)
+    assert mapped.meta.base_lr == 0.0648 and mapped.meta.where["base_lr"].line == 5
+    assert mapped.meta.batchnorm == from_bytes.meta.batchnorm
