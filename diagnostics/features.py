@@ -14,7 +14,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from diagnostics.params import CAFFE_CLAMP_LOSS, CAFFE_CLAMP_LOSS_DOUBLE, KNOWN_CLASS_COUNTS, Params
 
@@ -164,13 +163,21 @@ class Curve:
         """Theil-Sen slope per step of the bucket medians from bucket `start` on (robust to outliers)."""
         if len(self.by) - start < 3:
             return 0.0
-        return float(stats.theilslopes(self.by[start:], self.bx[start:]).slope)
+        return float(_stats().theilslopes(self.by[start:], self.bx[start:]).slope)
+
+
+def _stats():
+    """scipy.stats, imported on first use: it takes half a second, which a run whose curve needs no
+    trend test (or a command that only parses) should not pay."""
+    from scipy import stats
+
+    return stats
 
 
 def kendall(y: np.ndarray) -> float:
     if len(y) < 3 or np.ptp(y) == 0:
         return 0.0
-    tau = stats.kendalltau(np.arange(len(y)), y).statistic
+    tau = _stats().kendalltau(np.arange(len(y)), y).statistic
     return 0.0 if math.isnan(tau) else float(tau)
 
 
