@@ -72,7 +72,8 @@ def parse(source: SourceFile) -> ParsedFile:
     events = _Events.concat(_scan(data))
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     warnings: list[ParseWarning] = []
-    markers = _markers(events.markers, source.name)
+    events.markers += _startup_markers(data, events.markers)
+    markers = _markers(sorted(events.markers, key=lambda m: m.offset), source.name)
     restarts = sorted(m.line for key in _RESTART_MARKERS for m in markers.get(key, []))
     _header_facts(data, events.markers, source.name, meta)
     _log_facts(markers, meta, nvcaffe=events.nvcaffe)
@@ -199,10 +200,15 @@ def _scan_range(data: bytes | mmap.mmap, bounds: tuple[int, int]) -> _Events:
     start, end = bounds
     events = _scan_chunk(data[start:end])
     events.start = start
+    _release(data, start, end)
+    return events
+
+
+def _release(data: bytes | mmap.mmap, start: int, end: int) -> None:
+    """Drop a mapped file's pages from this process's memory once read (the OS still caches them)."""
     if isinstance(data, mmap.mmap) and end > start:
         aligned = start - start % mmap.PAGESIZE
         data.madvise(mmap.MADV_DONTNEED, aligned, end - aligned)
-    return events
 
 
 def _chunks(data: bytes) -> list[tuple[int, int]]:
@@ -533,6 +539,8 @@ _STARTUP_MARKERS = {
     "weights_flag": b"-weights",
 }
 _MAX_MARKERS = 2000  # per kind and chunk: "Copying source layer" repeats once per layer
+_STARTUP_WINDOW = 16 * 1024 * 1024
+_TAIL_BYTES = 64 * 1024
 
 
 @dataclass
@@ -546,18 +554,53 @@ class _Marker:
 
 
 def _chunk_markers(chunk: bytes, line_starts: np.ndarray) -> list[_Marker]:
-    needles = {**_RESTART_MARKERS, **_STARTUP_MARKERS}
-    found = [(at, key) for key, needle in needles.items() for at in _find_all(chunk, needle)]
-    found += [(at + 1, "fatal") for at in _find_all(chunk, b"\nF") if chunk[at + 2 : at + 6].isdigit()]
-    if chunk[:1] == b"F" and chunk[1:5].isdigit():
-        found.append((0, "fatal"))
-    markers = []
-    for at, key in sorted(found):
-        line = int(np.searchsorted(line_starts, at, side="right"))
-        end = chunk.find(b"\n", at)
-        text = chunk[line_starts[line - 1] : end if end >= 0 else len(chunk)]
-        markers.append(_Marker(key, line, at, text.decode("utf-8", "replace").rstrip("\r")))
-    return markers
+    """Restart and fatal lines of one chunk (start-up lines are looked for later, only where a run
+    starts: each needle costs a full scan of the chunk)."""
+    found = [(at, key) for key, needle in _RESTART_MARKERS.items() for at in _find_all(chunk, needle)]
+    found += [(at, "fatal") for at in _fatal_lines(chunk)]
+    return [
+        _marker_at(chunk, at, key, int(np.searchsorted(line_starts, at, side="right")))
+        for at, key in sorted(found)
+    ]
+
+
+def _fatal_lines(chunk: bytes) -> list[int]:
+    """Starts of glog FATAL lines (`F0803 11:12:28.077312 ...`): the line before each `*** Check
+    failure stack trace` banner, and any in a small chunk or in the last 64 KiB of a large one."""
+    starts = set()
+    for banner in _find_all(chunk, b"*** Check failure stack trace"):
+        banner_line = chunk.rfind(b"\n", 0, banner) + 1
+        starts.add(chunk.rfind(b"\n", 0, max(banner_line - 1, 0)) + 1)
+    tail = 0 if len(chunk) <= _TAIL_BYTES * 16 else len(chunk) - _TAIL_BYTES
+    starts.update(tail + at + 1 for at in _find_all(chunk[tail:], b"\nF"))
+    if chunk[:1] == b"F":
+        starts.add(0)
+    return sorted(at for at in starts if chunk[at : at + 1] == b"F" and chunk[at + 1 : at + 5].isdigit())
+
+
+def _marker_at(chunk: bytes, at: int, key: str, line: int) -> _Marker:
+    start = chunk.rfind(b"\n", 0, at) + 1
+    end = chunk.find(b"\n", at)
+    text = chunk[start : end if end >= 0 else len(chunk)].decode("utf-8", "replace").rstrip("\r")
+    return _Marker(key, line, at, text)
+
+
+def _startup_markers(data: bytes | mmap.mmap, found: list[_Marker]) -> list[_Marker]:
+    """Start-up lines (weights loaded, GPUs, `Solving`, net echoes) within a window after the start
+    of the file and after each restart."""
+    windows = [(0, 1)] + [(m.offset, m.line) for m in found if m.key in _RESTART_MARKERS]
+    markers: dict[int, _Marker] = {}
+    for window_start, first_line in windows:
+        window = data[window_start : window_start + _STARTUP_WINDOW]
+        for key, needle in _STARTUP_MARKERS.items():
+            for at in _find_all(window, needle):
+                if window_start + at not in markers:
+                    line = first_line + window.count(b"\n", 0, at)
+                    marker = _marker_at(window, at, key, line)
+                    marker.offset += window_start
+                    markers[window_start + at] = marker
+        _release(data, window_start, window_start + len(window))
+    return sorted(markers.values(), key=lambda m: m.offset)
 
 
 def _markers(found: list[_Marker], name: str) -> dict[str, list[LogLine]]:
