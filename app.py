@@ -74,7 +74,7 @@ def shared_runs() -> tuple[list[tuple[str, int]], str | None, str | None]:
     if st.session_state.get("applied_share") != share_id:
         st.session_state.applied_share = share_id
         st.session_state.update(
-            {k: v for k, v in settings.items() if k in ("lang", "smoothing", "log_scale")}
+            {k: v for k, v in settings.items() if k in ("lang", "smoothing", "log_scale", "ignore_outliers")}
         )
     return runs, share_id, None
 
@@ -210,7 +210,12 @@ def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], sett
         key="share",
         help=t("ui.share.help", lang),
     ):
-        prefs = {"lang": lang, "smoothing": settings.smoothing, "log_scale": settings.log_scale}
+        prefs = {
+            "lang": lang,
+            "smoothing": settings.smoothing,
+            "log_scale": settings.log_scale,
+            "ignore_outliers": settings.ignore_outliers,
+        }
         share_id = store().save([SharedRun(label, list(files)) for label, files in runs], prefs)
         st.session_state.update(own_share=share_id, own_fingerprint=fingerprint(runs))
         st.query_params["d"] = share_id
@@ -248,7 +253,8 @@ def show_comparison(views: list[RunView], lang: str) -> None:
 
 
 def main() -> None:
-    for key, value in {"lang": "en", "smoothing": 0.6, "log_scale": False}.items():
+    defaults = {"lang": "en", "smoothing": 0.6, "log_scale": False, "ignore_outliers": True}
+    for key, value in defaults.items():
         st.session_state.setdefault(key, value)
     shared_sizes, share_id, share_error = shared_runs()
     with st.sidebar:
@@ -258,6 +264,9 @@ def main() -> None:
             t("ui.smoothing", lang), 0.0, 0.99, step=0.01, key="smoothing", help=t("ui.smoothing_help", lang)
         )
         log_scale = st.toggle(t("ui.log_scale", lang), key="log_scale")
+        ignore_outliers = st.toggle(
+            t("ui.ignore_outliers", lang), key="ignore_outliers", help=t("ui.ignore_outliers_help", lang)
+        )
     st.title(f":material/monitor_heart: {t('ui.app_title', lang)}")
     st.caption(t("ui.tagline", lang))
     if share_error:
@@ -283,7 +292,9 @@ def main() -> None:
         if not jobs:
             st.info(t("ui.empty_state", lang), icon=":material/upload_file:")
         return
-    settings = ChartSettings(smoothing=smoothing, log_scale=log_scale, lang=lang)
+    settings = ChartSettings(
+        smoothing=smoothing, log_scale=log_scale, ignore_outliers=ignore_outliers, lang=lang
+    )
     share_and_download(runs, views, settings)  # runs is empty on a shared page: nothing to re-share
     if len(views) == 1:  # the diagnosis is written first: it shows while the figure is being built
         chart, side = st.columns([3, 2], gap="large")

@@ -55,6 +55,7 @@ class RunView:
 class ChartSettings:
     smoothing: float = 0.6  # EMA weight, 0 = raw only
     log_scale: bool = False  # loss panel on a log axis
+    ignore_outliers: bool = True  # y ranges fit the bulk of the points, as TensorBoard does by default
     lang: str = "en"
     max_points: int = DEFAULT_POINTS
 
@@ -89,8 +90,9 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
                 _add_series(fig, run, split, metric, row, colour, compare, settings, hidden)
     for row, panel in enumerate(panels, start=1):
         _add_nonfinite_markers(fig, runs, pairs, panel, row, settings)
+    extent = _step_extent(runs)
     if not compare and runs and runs[0].diagnosis is not None:
-        _add_findings(fig, runs[0].diagnosis, settings.lang, len(panels))
+        _add_findings(fig, runs[0].diagnosis, settings.lang, len(panels), extent)
     for run_index, run in enumerate(runs):
         if run.diagnosis is not None and run.diagnosis.symptom.onset_step is not None:
             colour = RUN_COLOURS[run_index % len(RUN_COLOURS)] if compare else "#111827"
@@ -102,12 +104,17 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
                 None,
                 {"line": {"color": colour, "width": 1.5, "dash": "dash"}},
                 html.escape(f"{run.label}: {label}" if compare else label),
-                {"annotation_position": "top left", "annotation_font_size": 11},
+                {
+                    "annotation_position": _label_side(run.diagnosis.symptom.onset_step, extent),
+                    "annotation_font_size": 11,
+                },
             )
     if runs and "lr" in panels:
         _add_lr_decays(fig, runs[0].log, panels.index("lr") + 1, settings.lang)
     loss_row = panels.index("loss") + 1 if "loss" in panels else None
     _pad_constant_axes(fig, len(panels), log_row=loss_row if settings.log_scale else None)
+    if settings.ignore_outliers:
+        _fit_bulk(fig, len(panels), log_row=loss_row if settings.log_scale else None)
     if settings.log_scale and loss_row is not None:
         fig.update_yaxes(type="log", row=loss_row, col=1)
     if "lr" in panels and _spans_decades(runs, "lr"):
@@ -276,7 +283,21 @@ def _value_word(value: float) -> str:
     return "inf" if value > 0 else "-inf"
 
 
-def _add_findings(fig: go.Figure, diagnosis: Diagnosis, lang: str, rows: int) -> None:
+def _step_extent(runs: list[RunView]) -> tuple[float, float]:
+    steps = [run.log.metrics["step"] for run in runs if len(run.log.metrics)]
+    return (min(float(s.min()) for s in steps), max(float(s.max()) for s in steps)) if steps else (0.0, 1.0)
+
+
+def _label_side(step: float, extent: tuple[float, float]) -> str:
+    """Labels run into the wider side of a marker line: plotly stretches the step axis to fit a label,
+    so a long label left of an early onset would add empty negative steps."""
+    start, end = extent
+    return "top right" if step - start < 0.6 * (end - start) else "top left"
+
+
+def _add_findings(
+    fig: go.Figure, diagnosis: Diagnosis, lang: str, rows: int, extent: tuple[float, float]
+) -> None:
     """Shade each finding's step range (or a line at its step), coloured by severity."""
     # The onset line is drawn and labelled separately: a point finding at the same step adds nothing.
     labelled: set[tuple[int | None, int | None]] = {(diagnosis.symptom.onset_step, None)}
@@ -300,7 +321,11 @@ def _add_findings(fig: go.Figure, diagnosis: Diagnosis, lang: str, rows: int) ->
             finding.step_end,
             style,
             label,
-            {"annotation_position": "top left", "annotation_font_size": 10, "annotation_font_color": colour},
+            {
+                "annotation_position": _label_side(finding.step, extent),
+                "annotation_font_size": 10,
+                "annotation_font_color": colour,
+            },
         )
 
 
@@ -376,6 +401,32 @@ def _pad_constant_axes(fig: go.Figure, rows: int, log_row: int | None) -> None:
         if len(values) and values.min() == values.max() and values[0] != 0:
             value = abs(float(values[0]))
             fig.update_yaxes(range=[values[0] - value / 2, values[0] + value / 2], row=row, col=1)
+
+
+# The y range keeps the points between these quantiles, plus half their span above and a tenth below.
+BULK_QUANTILES = (0.02, 0.98)
+
+
+def _fit_bulk(fig: go.Figure, rows: int, log_row: int | None) -> None:
+    """Fit each linear y axis to the bulk of its points when a few far-off ones (Caffe's pre-training
+    evaluation at 87.3, one wild spike) would squash the rest into a flat line. The points are
+    still drawn (their lines leave the top of the panel) and a double click shows everything."""
+    for row in range(1, rows + 1):
+        if row == log_row:
+            continue
+        axis = "y" if row == 1 else f"y{row}"
+        values = [
+            np.asarray(tr.y, dtype=np.float64) for tr in fig.data if tr.yaxis == axis and tr.y is not None
+        ]
+        values = np.concatenate(values) if values else np.array([])
+        values = values[np.isfinite(values)]
+        if len(values) < 20:
+            continue
+        low, high = np.quantile(values, BULK_QUANTILES)
+        span = high - low
+        top, bottom = high + span / 2, low - span / 10
+        if span > 0 and (values.max() > top or values.min() < bottom):
+            fig.update_yaxes(range=[max(bottom, values.min()), min(top, values.max())], row=row, col=1)
 
 
 def _spans_decades(runs: list[RunView], metric: str) -> bool:

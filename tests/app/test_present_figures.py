@@ -172,3 +172,17 @@ def test_failed_rules_are_listed_with_the_parse_warnings():
     diagnosis.errors = [("LD999", "ZeroDivisionError: division by zero")]
     lines = panels.warnings(make_log(), "en", diagnosis=diagnosis)
     assert any("LD999" in line and "ZeroDivisionError" in line for line in lines)
+
+
+def test_a_far_off_point_does_not_flatten_the_loss_panel_unless_asked():
+    log = make_log(400)
+    frame = log.metrics
+    # Caffe's test pass before any update reports 87.3 while the run lives between 0.1 and 1.1
+    first_val = frame.index[(frame["split"] == "val") & (frame["metric"] == "loss")][0]
+    frame.loc[first_val, "value"] = 87.3365
+    fitted = build_figure([RunView("run", log)], ChartSettings(smoothing=0.0))
+    low, high = fitted.layout.yaxis.range
+    assert 1.0 < high < 3.0 and low >= 0.1  # the bulk of the curve fills the panel
+    assert any(87.3365 in np.asarray(tr.y, dtype=float) for tr in fitted.data if tr.y is not None)
+    everything = build_figure([RunView("run", log)], ChartSettings(smoothing=0.0, ignore_outliers=False))
+    assert everything.layout.yaxis.range is None
