@@ -386,18 +386,21 @@ def _add_lr_decays(fig: go.Figure, log: TrainingLog, lr_row: int, lang: str) -> 
         )
 
 
+def _axis_values(fig: go.Figure, row: int) -> np.ndarray:
+    """The finite y values drawn in one panel."""
+    axis = "y" if row == 1 else f"y{row}"
+    values = [np.asarray(tr.y, dtype=np.float64) for tr in fig.data if tr.yaxis == axis and tr.y is not None]
+    values = np.concatenate(values) if values else np.array([])
+    return values[np.isfinite(values)]
+
+
 def _pad_constant_axes(fig: go.Figure, rows: int, log_row: int | None) -> None:
     """A constant curve (a fixed lr) gets a range around its value; plotly's default of +-1 around
     it would draw 0.01 as if it were 0."""
     for row in range(1, rows + 1):
         if row == log_row:  # plotly takes a log axis range in log10 units; autorange copes there
             continue
-        axis = "y" if row == 1 else f"y{row}"
-        values = [
-            np.asarray(tr.y, dtype=np.float64) for tr in fig.data if tr.yaxis == axis and tr.y is not None
-        ]
-        values = np.concatenate(values) if values else np.array([])
-        values = values[np.isfinite(values)]
+        values = _axis_values(fig, row)
         if len(values) and values.min() == values.max() and values[0] != 0:
             value = abs(float(values[0]))
             fig.update_yaxes(range=[values[0] - value / 2, values[0] + value / 2], row=row, col=1)
@@ -414,12 +417,7 @@ def _fit_bulk(fig: go.Figure, rows: int, log_row: int | None) -> None:
     for row in range(1, rows + 1):
         if row == log_row:
             continue
-        axis = "y" if row == 1 else f"y{row}"
-        values = [
-            np.asarray(tr.y, dtype=np.float64) for tr in fig.data if tr.yaxis == axis and tr.y is not None
-        ]
-        values = np.concatenate(values) if values else np.array([])
-        values = values[np.isfinite(values)]
+        values = _axis_values(fig, row)
         if len(values) < 20:
             continue
         low, high = np.quantile(values, BULK_QUANTILES)
