@@ -9,6 +9,7 @@ from diagnostics import fixes
 from diagnostics.context import Context
 from diagnostics.model import Cause, Evidence
 from diagnostics.registry import RuleResult, rule
+from diagnostics.rules.config import usual_lr_range
 
 BLOW_UP = ("nan", "diverging")
 UNSTABLE = ("nan", "diverging", "oscillating", "spiky")
@@ -188,7 +189,8 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         "LD202",
         score,
         evidence,
-        fixes.change_lr(ctx, p.lr_raise, "fixes.raise_lr"),
+        # 10x, or straight to the low end of the usual range when the lr is far below it (1e-9)
+        fixes.change_lr(ctx, max(p.lr_raise, usual_lr_range(ctx)[0] / lr if lr else 0.0), "fixes.raise_lr"),
         ["LD309" if flag else ""],
     )
 

@@ -248,6 +248,15 @@ def deep_plain_gaussian(ctx: Context) -> RuleResult | None:
     return _one("LD308", "warning", evidence)
 
 
+def usual_lr_range(ctx: Context) -> tuple[float, float]:
+    """What the run's optimiser usually trains with; an unknown optimiser gets the widest range
+    (the adaptive low end and SGD's high end)."""
+    p = ctx.params
+    adaptive = ctx.optimizer_is_adaptive
+    low = p.low_lr_adaptive if adaptive or ctx.meta.optimizer is None else p.low_lr_sgd
+    return low, p.high_lr_adaptive if adaptive else p.high_lr_sgd
+
+
 @rule("LD309", "lr-outside-usual-range")
 def lr_range(ctx: Context) -> RuleResult | None:
     """The lr is far outside what the optimiser usually trains with."""
@@ -256,11 +265,8 @@ def lr_range(ctx: Context) -> RuleResult | None:
         return None
     if (ctx.meta.optimizer or "").lower() == "adadelta":
         return None  # AdaDelta's lr is a multiplier of its own step size; 1.0 is its default
-    adaptive = ctx.optimizer_is_adaptive
     known = ctx.meta.optimizer is not None
-    # An unknown optimiser gets the widest range: the adaptive low end and SGD's high end.
-    low = p.low_lr_adaptive if adaptive or not known else p.low_lr_sgd
-    high = p.high_lr_adaptive if adaptive else p.high_lr_sgd
+    low, high = usual_lr_range(ctx)
     if lr <= p.tiny_lr or lr < low:
         key = "evidence.lr_low"
     elif lr > high:
