@@ -145,7 +145,7 @@ def render_text(log: TrainingLog, d: Diagnosis, lang: str) -> str:
             for fix in cause.fixes:
                 out.append(f"   -> {t('cli.fix', lang)}: {fix.text(lang)}")
                 if fix.snippet:
-                    out += ["        " + line for line in fix.snippet.splitlines()]
+                    out += ["        " + line for line in fix.code(lang).splitlines()]
     if d.findings:
         out += ["", "== " + t("cli.findings", lang)]
         for f in d.findings:

@@ -114,11 +114,7 @@ def input_scale(ctx: Context) -> list[Fix]:
     if meta.input_scale is None:  # raw pixels whose first loss was huge: scale them down
         add = f"transform_param {{\n  scale: 0.00390625  # [0, 255] -> [0, 1]\n{mean}}}"
         return [Fix("fixes.add_scale", {}, add, "prototxt")]
-    keep_raw = (
-        "transform_param {\n  # no scale: the pixels stay in [0, 255], as the lr and init were tuned\n"
-        + mean
-        + "}"
-    )
+    keep_raw = "transform_param {\n  # ⟦no_scale⟧\n" + mean + "}"
     fixes = [Fix("fixes.remove_scale", {"lr": lr}, keep_raw, "prototxt")]
     if meta.input_scale:
         keep = f"transform_param {{\n  scale: {meta.input_scale:g}\n{mean}}}"
@@ -131,7 +127,7 @@ def input_scale(ctx: Context) -> list[Fix]:
 def _mean_lines(ctx: Context) -> str:
     meta = ctx.meta
     if meta.mean_file:
-        return f'  mean_file: "{meta.mean_file}"  # in [0, 255]: subtracted before scaling\n'
+        return f'  mean_file: "{meta.mean_file}"  # ⟦mean_raw⟧\n'
     values = meta.mean_value or [104.0, 117.0, 123.0]
     raw = [v * 255 if max(values) <= 1.5 else v for v in values]
     return "".join(f"  mean_value: {v:.4g}\n" for v in raw)
@@ -169,7 +165,7 @@ def bn_batch_stats(ctx: Context) -> list[Fix]:
             Fix(
                 "fixes.bn_remove_param",
                 {},
-                "# delete: batch_norm_param { use_global_stats: true }",
+                "# ⟦delete⟧ batch_norm_param { use_global_stats: true }",
                 "prototxt",
             ),
         ]
@@ -177,9 +173,9 @@ def bn_batch_stats(ctx: Context) -> list[Fix]:
         Fix(
             "fixes.bn_train_eval",
             {},
-            "model.train()   # BatchNorm uses batch statistics and updates running_mean/var\n"
+            "model.train()   # ⟦bn_train⟧\n"
             "for x, y in train_loader: ...\n"
-            "model.eval()    # BatchNorm uses the running statistics\n"
+            "model.eval()    # ⟦bn_eval⟧\n"
             "with torch.no_grad():\n    for x, y in val_loader: ...",
             "python",
         )
@@ -205,11 +201,7 @@ def small_batch(ctx: Context) -> list[Fix]:
             )
         ]
     if ctx.meta.batchnorm:
-        snippet = (
-            None
-            if is_caffe(ctx)
-            else "nn.GroupNorm(num_groups=32, num_channels=C)  # instead of nn.BatchNorm2d(C)"
-        )
+        snippet = None if is_caffe(ctx) else "nn.GroupNorm(num_groups=32, num_channels=C)  # ⟦groupnorm⟧"
         fixes.append(Fix("fixes.groupnorm", {"batch": batch}, snippet, "python" if snippet else None))
     return fixes
 
@@ -223,7 +215,7 @@ def pretrained(ctx: Context) -> list[Fix]:
                 "fixes.load_weights_caffe",
                 {"weights": weights},
                 f"caffe train --solver solver.prototxt --weights {weights}\n"
-                f'# or in solver.prototxt:  weights: "{weights}"',
+                f'# ⟦or_solver⟧  weights: "{weights}"',
                 "bash",
             ),
             Fix("fixes.finetune_modes", {}),
@@ -234,8 +226,8 @@ def pretrained(ctx: Context) -> list[Fix]:
         Fix(
             "fixes.finetune_modes",
             {},
-            "for p in model.parameters():\n    p.requires_grad = False   # 1. frozen feature extractor\n"
-            "model.fc = nn.Linear(model.fc.in_features, num_classes)  # new head trains",
+            "for p in model.parameters():\n    p.requires_grad = False   # ⟦frozen⟧\n"
+            "model.fc = nn.Linear(model.fc.in_features, num_classes)  # ⟦new_head⟧",
             "python",
         ),
     ]
@@ -278,7 +270,7 @@ def loss_normalization(ctx: Context) -> list[Fix]:
             Fix(
                 "fixes.normalize_true_keep_lr",
                 {"lr": fmt_lr(lr)},
-                f"loss_param {{ normalize: true }}  # mean over pixels\nbase_lr: {fmt_lr(lr)}",
+                f"loss_param {{ normalize: true }}  # ⟦mean_pixels⟧\nbase_lr: {fmt_lr(lr)}",
                 "prototxt",
             )
         ]
@@ -291,7 +283,7 @@ def loss_normalization(ctx: Context) -> list[Fix]:
         Fix(
             "fixes.normalize_false",
             {"lr": fmt_lr(lr)},
-            f"loss_param {{ normalize: false }}  # sum over pixels\nbase_lr: {fmt_lr(lr)}",
+            f"loss_param {{ normalize: false }}  # ⟦sum_pixels⟧\nbase_lr: {fmt_lr(lr)}",
             "prototxt",
         ),
     ]
@@ -301,7 +293,7 @@ def loss_normalization(ctx: Context) -> list[Fix]:
             Fix(
                 "fixes.normalize_true",
                 {"lr": fmt_lr(lr), "pixels": pixels, "new": new},
-                f"loss_param {{ normalize: true }}  # mean over pixels\nbase_lr: {new}",
+                f"loss_param {{ normalize: true }}  # ⟦mean_pixels⟧\nbase_lr: {new}",
                 "prototxt",
             )
         )
@@ -339,7 +331,7 @@ def check_data(ctx: Context) -> list[Fix]:
             Fix(
                 "fixes.debug_info",
                 {},
-                "debug_info: true  # solver.prototxt: per-layer data/diff magnitudes",
+                "debug_info: true  # ⟦debug_info⟧",
                 "prototxt",
             )
         ]

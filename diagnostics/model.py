@@ -7,11 +7,15 @@ shared link alike.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from i18n import t
 from parsers.model import LogLine
+
+# A translatable comment inside a fix snippet: `# ⟦no_scale⟧` is catalogue key `snippet.no_scale`.
+_SNIPPET_COMMENT = re.compile(r"⟦(\w+)⟧")
 
 SYMPTOMS = (
     "healthy",
@@ -75,10 +79,16 @@ class Fix:
     def text(self, lang: str = "en") -> str:
         return t(self.key, lang, **self.params)
 
+    def code(self, lang: str = "en") -> str | None:
+        """The snippet with its comments (written `⟦name⟧`, catalogue key `snippet.name`) in `lang`."""
+        if self.snippet is None:
+            return None
+        return _SNIPPET_COMMENT.sub(lambda m: t(f"snippet.{m.group(1)}", lang), self.snippet)
+
     def to_json(self, lang: str = "en") -> dict[str, Any]:
         out: dict[str, Any] = {"text": self.text(lang), "key": self.key, "params": _jsonable(self.params)}
         if self.snippet:
-            out["snippet"] = self.snippet
+            out["snippet"] = self.code(lang)
             out["snippet_lang"] = self.snippet_lang
         return out
 

@@ -140,7 +140,7 @@ def _evidence(e: Evidence, lang: str) -> EvidenceView:
 
 
 def _fix(f: Fix, lang: str) -> FixView:
-    return FixView(text=f.text(lang), snippet=f.snippet, language=f.snippet_lang)
+    return FixView(text=f.text(lang), snippet=f.code(lang), language=f.snippet_lang)
 
 
 def causes(diagnosis: Diagnosis, lang: str) -> list[CauseView]:

@@ -96,7 +96,7 @@ def test_case3_input_scale_with_raw_pixel_lr():
     assert top.id == "input_scale"
     remove = top.fixes[0]
     assert remove.key == "fixes.remove_scale" and remove.params["lr"] == "0.0648"
-    assert "scale" not in remove.snippet.replace("no scale", "")
+    assert "scale" not in remove.code("en").replace("no scale", "")
     assert any(e.quote is not None and e.quote.text.strip() == "scale: 0.00390625" for e in top.evidence)
     assert "6.9078" in " ".join(e.text() for f in d.findings for e in f.evidence)
 
@@ -120,3 +120,18 @@ def test_case4_batchnorm_and_transfer_learning_are_explained_in_both_languages()
     assert "running averages" in t("rules.LD204.notes", "en")
     assert "frozen feature extractor" in t("rules.LD205.notes", "en")
     assert "lower" in t("rules.LD205.notes", "en")
+
+
+def test_fix_snippet_comments_are_in_the_readers_language():
+    import re
+    from pathlib import Path
+
+    from i18n import catalogue
+
+    source = Path(__file__).resolve().parents[2] / "diagnostics" / "fixes.py"
+    markers = set(re.findall(r"⟦(\w+)⟧", source.read_text(encoding="utf-8")))
+    assert markers and all(f"snippet.{m}" in catalogue() for m in markers)
+    remove = diagnose(_case3_vgg_scaled()).causes[0].fixes[0]
+    assert "# no scale: the pixels stay in [0, 255]" in remove.code("en")
+    assert "# 不设 scale" in remove.code("zh") and "⟦" not in remove.code("zh")
+    assert remove.to_json("zh")["snippet"] == remove.code("zh")
