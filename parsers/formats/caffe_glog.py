@@ -76,7 +76,7 @@ def parse(source: SourceFile) -> ParsedFile:
     markers = _markers(sorted(events.markers, key=lambda m: m.offset), source.name)
     restarts = sorted(m.line for key in _RESTART_MARKERS for m in markers.get(key, []))
     _header_facts(data, events.markers, source.name, meta)
-    _log_facts(markers, meta, nvcaffe=events.nvcaffe)
+    _log_facts(data, markers, meta)
     if not len(events.step):
         fatal = markers.get("fatal")
         if fatal:
@@ -111,7 +111,6 @@ class _Events:
     lost: int  # `net output` lines that did not have the `name = value` shape
     newlines: int
     markers: list[_Marker]
-    nvcaffe: bool  # NVCaffe's `[0.0] Iteration` lines seen
     start: int = 0  # byte offset of the chunk in the file
 
     @classmethod
@@ -141,7 +140,6 @@ class _Events:
             lost=sum(p.lost for p in parts),
             newlines=sum(p.newlines for p in parts),
             markers=[m for p in parts for m in p.markers],
-            nvcaffe=any(p.nvcaffe for p in parts),
         )
 
 
@@ -226,7 +224,6 @@ def _scan_chunk(chunk: bytes) -> _Events:
     arr = np.frombuffer(chunk, dtype=np.uint8)
     line_starts = np.concatenate([[0], np.flatnonzero(arr == 10) + 1])
     markers = _chunk_markers(chunk, line_starts)
-    nvcaffe = b"[0.0] Iteration" in chunk
     if b"\r" in chunk:  # CRLF: same line breaks, so line numbers and markers stay right
         chunk = chunk.replace(b"\r\n", b"\n")
         arr = np.frombuffer(chunk, dtype=np.uint8)
@@ -262,7 +259,6 @@ def _scan_chunk(chunk: bytes) -> _Events:
         lost=chunk.count(b"net output #") - n_out,
         newlines=len(line_starts) - 1,
         markers=markers,
-        nvcaffe=nvcaffe,
     )
 
 
@@ -640,7 +636,7 @@ def _header_facts(data: bytes | mmap.mmap, found: list[_Marker], name: str, meta
             net_facts(message, meta, name)
 
 
-def _log_facts(markers: dict[str, list[LogLine]], meta: RunMeta, nvcaffe: bool) -> None:
+def _log_facts(data: bytes | mmap.mmap, markers: dict[str, list[LogLine]], meta: RunMeta) -> None:
     """Facts stated by log lines rather than prototxt: weights loaded, resume, GPUs, net name."""
     if "solving" in markers:
         solving = markers["solving"][0]
@@ -662,12 +658,20 @@ def _log_facts(markers: dict[str, list[LogLine]], meta: RunMeta, nvcaffe: bool) 
         else:
             meta.set("pretrained", True, where)
             meta.set("pretrained_from", path, where)
-    elif "copying" in markers and not nvcaffe:
+    elif "copying" in markers and not _is_nvcaffe(data):
         # BVLC logs "Copying source layer" only when copying trained weights in (-weights);
         # NVCaffe also logs it when the test net shares the train net's weights.
         meta.set("pretrained", True, markers["copying"][0])
     elif "solving" in markers and not meta.resumed:
         meta.set("pretrained", False, markers["solving"][0])
+
+
+def _is_nvcaffe(data: bytes | mmap.mmap) -> bool:
+    """NVCaffe tags its solver lines `[0.0] Iteration`; looked for only when the answer matters (a
+    `Copying source layer` line with no weights file named), in the start-up window of the file."""
+    found = data.find(b"[0.0] Iteration", 0, _STARTUP_WINDOW) >= 0
+    _release(data, 0, min(len(data), _STARTUP_WINDOW))
+    return found
 
 
 def _weights_source(markers: dict[str, list[LogLine]]) -> tuple[str, LogLine] | None:

@@ -175,6 +175,12 @@ I0711 21:36:11.219908 46013 solver.cpp:337]     [0.0] Iteration 1000 (21.2 iter/
     assert log.meta.pretrained is not True
 
 
+def test_copying_trained_layers_in_bvlc_caffe_means_pretrained():
+    copying = "I0101 00:00:00.000000  1 net.cpp:761] Copying source layer conv1_1\n"
+    log = _parse(copying + HEADER + BODY)
+    assert log.meta.pretrained is True and log.meta.where["pretrained"].line == 1
+
+
 def test_multi_gpu_repeated_lines_are_kept_once():
     line = "I0519 23:35:50.068317 215053 solver.cpp:342]     [0.0] Iteration 0 (0.3 s), loss = 2.30193\n"
     log = _parse(line + line + line.replace("Iteration 0 ", "Iteration 1 ").replace("2.30193", "2.2956"))
