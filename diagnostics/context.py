@@ -138,33 +138,35 @@ class Context:
     def _accuracy_held_at_chance(self) -> int | None:
         """C when the evaluation accuracy ends on exactly 1/C for its last three values: the net gives
         every input the same class (a constant accuracy of 0.1000 is chance for 10 classes)."""
-        for split in ("val", "test"):
-            values = self.rows("accuracy", split)["value"].to_numpy(dtype=float)
-            values = values[np.isfinite(values)]
-            if len(values) < 3:
-                continue
-            scale = 100.0 if values.max() > 1.5 else 1.0
-            for c in KNOWN_CLASS_COUNTS:
-                if np.all(np.abs(values[-3:] / scale * c - 1) <= self.params.chance_accuracy_tolerance):
-                    return c
+        accuracy = self._eval_accuracy()
+        if accuracy is None:
             return None
+        values, scale = accuracy
+        for c in KNOWN_CLASS_COUNTS:
+            if np.all(np.abs(values[-3:] / scale * c - 1) <= self.params.chance_accuracy_tolerance):
+                return c
         return None
 
     def eval_never_beat_chance(self) -> bool:
         """The evaluation accuracy never got above twice chance (2/C, 3-point median): whatever
         training learned, the evaluated model never worked."""
-        if self.classes is None:
+        accuracy = self._eval_accuracy()
+        if self.classes is None or accuracy is None:
             return False
+        values, scale = accuracy
+        padded = np.r_[values[0], values, values[-1]]  # 3-point median, edges repeated
+        smooth = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+        return bool(smooth.max() <= 2.0 * scale / self.classes[0])
+
+    def _eval_accuracy(self) -> tuple[np.ndarray, float] | None:
+        """The finite accuracy values of the first evaluation split with three or more, and 100 when
+        they are percentages (else 1)."""
         for split in ("val", "test"):
             values = self.rows("accuracy", split)["value"].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
-            if len(values) < 3:
-                continue
-            scale = 100.0 if values.max() > 1.5 else 1.0
-            padded = np.r_[values[0], values, values[-1]]  # 3-point median, edges repeated
-            smooth = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
-            return bool(smooth.max() <= 2.0 * scale / self.classes[0])
-        return False
+            if len(values) >= 3:
+                return values, 100.0 if values.max() > 1.5 else 1.0
+        return None
 
     def _starts_untrained(self, curve: Curve) -> bool:
         """The curve's first point is logged at the first update of a net that was not trained before:
