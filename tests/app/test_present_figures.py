@@ -186,3 +186,14 @@ def test_a_far_off_point_does_not_flatten_the_loss_panel_unless_asked():
     assert any(87.3365 in np.asarray(tr.y, dtype=float) for tr in fitted.data if tr.y is not None)
     everything = build_figure([RunView("run", log)], ChartSettings(smoothing=0.0, ignore_outliers=False))
     assert everything.layout.yaxis.range is None
+
+
+def test_labels_run_into_the_wider_side_of_their_marker():
+    """An early onset's label goes right of its line (left of it, plotly would stretch the step axis
+    into negative steps); a late one goes left."""
+    for onset, side in ((100, "left"), (1900, "right")):
+        diagnosis = make_diagnosis()
+        diagnosis.symptom.onset_step = onset
+        fig = build_figure([RunView("run", make_log(), diagnosis)], ChartSettings(smoothing=0.0))
+        onset_labels = [a for a in fig.layout.annotations if a.x == onset]
+        assert onset_labels and all(a.xanchor == side for a in onset_labels)

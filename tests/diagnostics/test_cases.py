@@ -63,6 +63,14 @@ def test_case2_fcn_tiny_lr_never_moves():
     norm = next(c for c in d.causes if c.id == "loss_normalization")
     new_lr = next(f for f in norm.fixes if f.key == "fixes.normalize_true")
     assert new_lr.params["pixels"] == 256 * 256 and new_lr.params["new"] == "6.6e-5"
+    # 1e-9 is far below the usual range: the fix goes to its low end, not merely 10x (the optimiser is
+    # not stated here, so the widest range's low end, 1e-6; sample_logs' SGD run gets 1e-5)
+    raise_lr = next(c for c in d.causes if c.id == "lr_too_low").fixes[0]
+    assert (raise_lr.params["old"], raise_lr.params["new"], raise_lr.snippet) == (
+        "1e-09",
+        "1e-6",
+        "base_lr: 1e-6",
+    )
 
 
 def test_case2_fcn_larger_lr_falls_then_stalls():
