@@ -23,10 +23,11 @@ import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import compress, count, repeat
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from parsers.caffe_config import net_facts, solver_facts
 from parsers.model import LogLine, ParseWarning, RunMeta, frame_from_columns
@@ -43,9 +44,6 @@ _SHARED = b""  # the buffer forked workers read (set only while a pool runs)
 _FIELDS = ("kind", "line", "step", "index", "value", "epoch", "seconds", "name")
 _GLOG_PREFIX = re.compile(rb"(?m)^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
 _CAFFE_SOURCES = (b"solver.cpp", b"caffe.cpp", b"net.cpp", b"sgd_solver.cpp", b"layer_factory")
-# Every group always takes part, so re.split's pieces have fixed strides; few groups, few objects.
-_ITERATION = re.compile(rb"Iteration (\d+)([^\n=]*=? ?)([^\s,]*)[^\n]*")
-_OUTPUT = re.compile(rb"net output #(\d+): ([^\n=]*) = ([^\s]*)[^\n]*")
 _NVCAFFE_EPOCH = re.compile(rb", ([\d.]+)/[\d.]+ep, loss = $")
 _MAX_HEADER_BYTES = 8 * 1024 * 1024  # a net echo is at most a few MB (glog also cuts long messages)
 _NEXT_GLOG_LINE = re.compile(rb"\n[IWEF]\d{4} \d\d:\d\d:\d\d")
@@ -54,6 +52,7 @@ _INIT_WEIGHTS = re.compile(r"lsuv|init|\.prototxt\.caffemodel$|random|xavier|msr
 _GLOG_LEVELS = np.array(list(b"IWEF"))
 _LEAP_MONTH_START = np.array([0, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335])
 _DAY = 86400.0
+_YEAR_WRAP = 150 * _DAY  # a clock jumping back by more than this crossed New Year
 _MAX_WARNINGS = 20
 
 
@@ -221,105 +220,272 @@ def _chunks(data: bytes) -> list[tuple[int, int]]:
 
 def _scan_chunk(chunk: bytes) -> _Events:
     """Records of one chunk; line numbers count from 1 at the chunk's start (`concat` shifts them)."""
-    arr = np.frombuffer(chunk, dtype=np.uint8)
-    line_starts = np.concatenate([[0], np.flatnonzero(arr == 10) + 1])
-    markers = _chunk_markers(chunk, line_starts)
-    if b"\r" in chunk:  # CRLF: same line breaks, so line numbers and markers stay right
-        chunk = chunk.replace(b"\r\n", b"\n")
-        arr = np.frombuffer(chunk, dtype=np.uint8)
-        line_starts = np.concatenate([[0], np.flatnonzero(arr == 10) + 1])
-    parts = _ITERATION.split(chunk)
-    it_line = _line_numbers(parts[0::4])
-    kind, index, it_values, epoch, it_bad = _iterations(parts[2::4], parts[3::4], it_line)
-    steps = np.fromiter(map(int, parts[1::4]), np.int64, len(kind))
-    seconds = _glog_seconds(arr, line_starts[it_line - 1])
-
-    parts = _OUTPUT.split(chunk)
-    out_line = _line_numbers(parts[0::4])
-    n_out = len(out_line)
-    is_train = np.fromiter(map(bytes.endswith, parts[0::4], repeat(b"Train ")), bool, n_out)
-    out_values, failed = _floats(parts[3::4])
-    out_kind = np.where(is_train, 3, 4).astype(np.int8)
-    out_kind[failed] = -1
-    name_codes, names = _codes(parts[2::4])
-    # `#k` is fixed per output of a net: read it once per (name, train/test)
-    output_key, first = _factorize(name_codes * 2 + is_train)
-    numbers = np.array([int(parts[1 + 4 * i]) for i in first], np.int64)
+    text = _Text.of(chunk)
+    markers = _chunk_markers(chunk, text.line_starts if text.data is chunk else _Text.of_lines(chunk))
+    kind, it_line, steps, index, it_values, epoch, it_bad = _iterations(text)
+    seconds = _glog_seconds(text.array, text.line_starts[it_line - 1])
+    out_kind, out_line, numbers, out_values, name_codes, names, out_bad, lost = _outputs(text)
+    n_out = len(out_kind)
     return _Events(
         kind=np.concatenate([kind, out_kind]),
         line=np.concatenate([it_line, out_line]),
         step=np.concatenate([steps, np.zeros(n_out, np.int64)]),
-        index=np.concatenate([index, numbers[output_key] if n_out else np.zeros(0, np.int64)]),
+        index=np.concatenate([index, numbers]),
         value=np.concatenate([it_values, out_values]),
         epoch=np.concatenate([epoch, np.full(n_out, np.nan)]),
         seconds=np.concatenate([seconds, np.full(n_out, np.nan)]),
         name=np.concatenate([np.full(len(kind), -1, np.int64), name_codes]),
         names=names,
-        bad=it_bad + [int(out_line[i]) for i in failed],
-        lost=chunk.count(b"net output #") - n_out,
-        newlines=len(line_starts) - 1,
+        bad=sorted(it_bad + out_bad),
+        lost=lost,
+        newlines=len(text.newlines),
         markers=markers,
     )
 
 
-def _line_numbers(between: list[bytes]) -> np.ndarray:
-    """1-based line of each match, from the newlines in the text between matches."""
-    n = len(between) - 1
-    return 1 + np.cumsum(np.fromiter(map(bytes.count, between, repeat(b"\n")), np.int64, n + 1))[:n]
+_PAD = 512  # bytes after the chunk, so that fixed-width windows never run off its end
+_PAD_BYTES = b"\n" * _PAD  # a line break: every token and name stops there, as at the chunk's end
+_DIGITS = 18  # an `Iteration` or `#k` number longer than this does not fit int64 safely: unreadable
+_TOKEN = 31  # a number token longer than this (junk) is read the slow way
+_NAME = 256  # an output name longer than this (junk) sends the chunk's names the slow way
+_WHITESPACE = b" \t\n\r\x0b\x0c"
 
 
-def _iterations(before: list[bytes], values: list[bytes], lines: np.ndarray):
+def _byte_set(members: bytes) -> np.ndarray:
+    table = np.zeros(256, bool)
+    table[list(members)] = True
+    return table
+
+
+_ENDS_VALUE = _byte_set(_WHITESPACE + b",")  # `Iteration N, loss = X, ...`: regex `[^\s,]*`
+_ENDS_OUTPUT = _byte_set(_WHITESPACE)  # `... output #k: name = X (* w = y loss)`: `[^\s]*`
+
+
+@dataclass
+class _Text:
+    """A chunk as bytes and as numpy views, with where its lines break and its `=` signs are.
+    Every lookup below is a numpy operation over all records at once: a 100 MB log has about a
+    million records, and any per-record Python costs about a microsecond each."""
+
+    data: bytes
+    padded: np.ndarray  # the chunk followed by _PAD line breaks
+    words: np.ndarray  # the 8 bytes from every offset as one little-endian uint64
+    newlines: np.ndarray
+    equals: np.ndarray
+
+    @classmethod
+    def of(cls, chunk: bytes) -> _Text:
+        data = chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk  # line numbers stay
+        buffer = data + _PAD_BYTES
+        padded = np.frombuffer(buffer, np.uint8)
+        words = np.ndarray((len(buffer) - 7,), "<u8", buffer, strides=(1,))
+        array = padded[: len(data)]
+        return cls(data, padded, words, np.flatnonzero(array == 10), np.flatnonzero(array == 61))
+
+    @staticmethod
+    def of_lines(chunk: bytes) -> np.ndarray:
+        return np.concatenate([[0], np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10) + 1])
+
+    @property
+    def array(self) -> np.ndarray:
+        return self.padded[: len(self.data)]
+
+    @property
+    def line_starts(self) -> np.ndarray:
+        return np.concatenate([[0], self.newlines + 1])
+
+    @cached_property
+    def letter_n(self) -> np.ndarray:
+        """Offsets of every `n`: both needles have one, and one pass finds them for both."""
+        return np.flatnonzero(self.array == ord("n"))
+
+    def find(self, needle: bytes) -> np.ndarray:
+        """Offsets of every occurrence of `needle` (which holds an `n`)."""
+        hits = self.letter_n - needle.index(b"n")
+        hits = hits[hits >= 0]
+        return hits[self.has(hits, needle)]
+
+    def has(self, at: np.ndarray, literal: bytes) -> np.ndarray:
+        """Whether `literal` starts at each offset (offsets before the chunk never match),
+        compared eight bytes at a time."""
+        found = at >= 0
+        at = np.maximum(at, 0)
+        for start in range(0, len(literal), 8):
+            piece = literal[start : start + 8]
+            word = self.words[at + start]
+            if len(piece) < 8:
+                word &= np.uint64((1 << 8 * len(piece)) - 1)
+            found &= word == np.uint64(int.from_bytes(piece, "little"))
+        return found
+
+    def window(self, at: np.ndarray, width: int) -> np.ndarray:
+        """The `width` bytes from each offset, one row per offset (a copy)."""
+        return sliding_window_view(self.padded, width)[at]
+
+    def line_index(self, at: np.ndarray) -> np.ndarray:
+        """0-based line of each offset."""
+        return np.searchsorted(self.newlines, at)
+
+    def line_end(self, line: np.ndarray) -> np.ndarray:
+        """Offset of the line break ending each line (the chunk's length for an unended last line)."""
+        ends = np.append(self.newlines, len(self.data))
+        return ends[line]
+
+    def next_equals(self, at: np.ndarray) -> np.ndarray:
+        """Offset of the first `=` at or after each offset (past the chunk's end when none)."""
+        equals = np.append(self.equals, len(self.data) + 1)
+        return equals[np.searchsorted(self.equals, at)]
+
+    def digits(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The decimal number starting at each offset, and its digit count (0: no number there;
+        more than _DIGITS digits also count as none)."""
+        window = self.window(at, _DIGITS + 1) - np.uint8(48)  # wraps non-digits to > 9
+        is_digit = window <= 9
+        is_digit[:, _DIGITS] = False
+        length = np.argmin(is_digit, axis=1)
+        value = np.zeros(len(at), np.int64)
+        for column in range(int(length.max(initial=0))):
+            running = column < length
+            value[running] = value[running] * 10 + window[running, column]
+        length[(length == _DIGITS) & (window[:, _DIGITS] <= 9)] = 0
+        return value, length
+
+    def floats(self, at: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """The number token starting at each offset, up to the first byte in `ends` (a subset of
+        the bytes up to the space, plus maybe the comma), as float64 (nan, -nan, inf kept), and
+        the rows whose token is not a number."""
+        window = self.window(at, _TOKEN + 1)
+        window[:, _TOKEN] = 0
+        stops = window <= 32
+        if ends[44]:
+            stops |= window == 44
+        length = np.argmax(stops, axis=1)
+        # the first stop is not a true end (a control byte inside the token, or no end within
+        # the window): that row is read the slow way
+        slow = ~ends[window[np.arange(len(at)), length]]
+        window = np.where(np.arange(_TOKEN + 1) < length[:, None], window, 0).astype(np.uint8)
+        values = np.full(len(at), np.nan)
+        fast = np.flatnonzero(~slow)
+        tokens = (window if len(fast) == len(at) else window[fast]).view(f"S{_TOKEN + 1}").ravel()
+        failed: list[int] = []
+        try:
+            values[fast] = tokens.astype(np.float64)
+        except ValueError:  # one bad token: find it, keep the rest
+            for row, token in zip(fast.tolist(), tokens.tolist(), strict=True):
+                try:
+                    values[row] = float(token)
+                except ValueError:
+                    failed.append(row)
+        for row in np.flatnonzero(slow).tolist():
+            start = end = int(at[row])
+            while end < len(self.data) and not ends[self.data[end]]:
+                end += 1
+            try:
+                values[row] = float(self.data[start:end])
+            except ValueError:
+                failed.append(row)
+        return values, sorted(failed)
+
+    def first_per_line(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keep the first offset of each line (a pattern matches once per line, as its regex
+        consumes the rest of the line); also return their line indices."""
+        line = self.line_index(at)
+        first = np.ones(len(at), bool)
+        first[1:] = line[1:] != line[:-1]
+        return first, line
+
+
+def _iterations(text: _Text):
     """`Iteration N` lines: the display loss (`..., loss = X`), `lr = X`, or `Testing net (#k)`.
-    `before` is the text up to the first `=`, so its ending says which one."""
-    n = len(before)
-    is_loss = np.fromiter(map(bytes.endswith, before, repeat(b"loss = ")), bool, n)
-    is_lr = np.fromiter(map(bytes.endswith, before, repeat(b"lr = ")), bool, n)
+    What follows the number, up to the first `=` of the line, says which one; the value is the
+    token after `= `."""
+    hits = text.find(b"Iteration ")
+    steps, length = text.digits(hits + 10)
+    valid = length > 0
+    hits, steps, after = hits[valid], steps[valid], (hits + 10 + length)[valid]
+    first, line = text.first_per_line(hits)
+    hits, steps, after, line = hits[first], steps[first], after[first], line[first]
+    line_end = text.line_end(line)
+    equals = text.next_equals(after)
+    has_equals = equals < line_end
+    value_at = np.where(has_equals, equals + 1, line_end)
+    value_at += has_equals & (text.padded[value_at] == 32)
+    is_loss = text.has(value_at - 7, b"loss = ") & (value_at - 7 >= after)
+    is_lr = text.has(value_at - 5, b"lr = ") & (value_at - 5 >= after)
     kind = np.where(is_loss, 0, np.where(is_lr, 1, -1)).astype(np.int8)
-    index = np.zeros(n, np.int64)
+    index = np.zeros(len(kind), np.int64)
+    lines = line + 1
     bad: list[int] = []
     for i in np.flatnonzero(kind < 0):  # test passes and the odd line: few
-        text = before[i]
-        at = text.find(b"Testing net (#")
+        before = text.data[after[i] : value_at[i]]
+        at = before.find(b"Testing net (#")
         if at >= 0:
             kind[i] = 2
-            net = text[at + 14 :].split(b")", 1)[0]
+            net = before[at + 14 :].split(b")", 1)[0]
             index[i] = int(net) if net.isdigit() else 0
-        elif not text.endswith(b"step = "):
+        elif not before.endswith(b"step = "):
             # an `Iteration N` line that says nothing we know (e.g. cut off mid-line) is reported;
             # `MultiStep Status: Iteration N, step = k` is Caffe announcing an lr step, not data
             bad.append(int(lines[i]))
-    value = np.full(n, np.nan)
-    has_value = np.flatnonzero(kind <= 1)
-    has_value = has_value[kind[has_value] >= 0]
-    parsed, failed = _floats(list(compress(values, (kind == 0) | (kind == 1))))
+    value = np.full(len(kind), np.nan)
+    has_value = np.flatnonzero(kind >= 0)
+    has_value = has_value[kind[has_value] <= 1]
+    parsed, failed = text.floats(value_at[has_value], _ENDS_VALUE)
     value[has_value] = parsed
     kind[has_value[failed]] = -1
     bad += [int(lines[has_value[i]]) for i in failed]
-    epoch = np.full(n, np.nan)
-    if any(b"ep, loss" in b for b in before[:1000]) or any(
-        b.endswith(b"ep, loss = ") for b in before[-1000:]
-    ):
-        # NVCaffe: "Iteration 1000 (21.2 iter/s, 4.7s/100 iter), 1.1/10.7ep, loss = ..."
-        for i in np.flatnonzero(kind == 0):
-            match = _NVCAFFE_EPOCH.search(before[i])
-            if match:
-                epoch[i] = float(match.group(1))
-    return kind, index, value, epoch, sorted(bad)
+    epoch = np.full(len(kind), np.nan)
+    # NVCaffe: "Iteration 1000 (21.2 iter/s, 4.7s/100 iter), 1.1/10.7ep, loss = ..."
+    for i in np.flatnonzero((kind == 0) & text.has(value_at - 11, b"ep, loss = ") & (value_at - 11 >= after)):
+        match = _NVCAFFE_EPOCH.search(text.data, after[i], value_at[i])
+        if match:
+            epoch[i] = float(match.group(1))
+    return kind, lines, steps, index, value, epoch, bad
 
 
-def _floats(tokens: list[bytes]) -> tuple[np.ndarray, list[int]]:
-    """Bulk bytes -> float64 (nan, -nan, inf kept); tokens that are not numbers become NaN and
-    their indices are returned so that their lines can be reported as skipped."""
-    try:
-        return np.fromiter(map(float, tokens), np.float64, len(tokens)), []
-    except ValueError:
-        out, failed = np.full(len(tokens), np.nan), []
-        for i, token in enumerate(tokens):
-            try:
-                out[i] = float(token)
-            except ValueError:
-                failed.append(i)
-        return out, failed
+def _outputs(text: _Text):
+    """`Train net output #k: name = X` and `Test net output #k: name = X (* w = y loss)` lines."""
+    found = text.find(b"net output #")
+    numbers, length = text.digits(found + 12)
+    name_at = found + 12 + length + 2
+    valid = (length > 0) & text.has(name_at - 2, b": ")
+    equals = text.next_equals(name_at)
+    valid &= (equals - 1 >= name_at) & (equals < text.line_end(text.line_index(found)))
+    valid &= text.has(equals - 1, b" = ")
+    hits = found[valid]
+    first, line = text.first_per_line(hits)
+    keep = np.flatnonzero(valid)[first]
+    hits, line = hits[first], line[first]
+    numbers, name_at, equals = numbers[keep], name_at[keep], equals[keep]
+    is_train = text.has(hits - 6, b"Train ")
+    values, failed = text.floats(equals + 2, _ENDS_OUTPUT)
+    kind = np.where(is_train, 3, 4).astype(np.int8)
+    kind[failed] = -1
+    name_codes, names = _name_codes(text, name_at, equals - 1)
+    bad = [int(line[i]) + 1 for i in failed]
+    return kind, line + 1, numbers, values, name_codes, names, bad, len(found) - len(hits)
+
+
+def _name_codes(text: _Text, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, list[bytes]]:
+    """Dense codes (in order of first appearance) for the output names between `starts` and `ends`,
+    and the names. The names' bytes are hashed as 64-bit words, and every row is then compared
+    byte for byte with its code's first row, so that a hash collision cannot merge two names."""
+    lengths = ends - starts
+    width = 8 * -(-int(lengths.max(initial=0)) // 8)
+    if width <= _NAME:
+        window = text.window(starts, max(width, 8)).copy()
+        window[np.arange(window.shape[1]) >= lengths[:, None]] = 0
+        words = window.view(np.uint64)
+        key = lengths.astype(np.uint64)
+        for column in range(words.shape[1]):
+            key = key * np.uint64(0x9E3779B97F4A7C15) ^ words[:, column]
+        codes, first = _factorize(key.view(np.int64))
+        if (window == window[first][codes]).all() and (lengths == lengths[first][codes]).all():
+            return codes, [text.data[starts[i] : ends[i]] for i in first]
+    table: dict[bytes, int] = {}
+    names = [text.data[start:end] for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
+    codes = np.fromiter((table.setdefault(name, len(table)) for name in names), np.int64, len(names))
+    return codes, list(table)
 
 
 def _glog_seconds(arr: np.ndarray, line_start: np.ndarray) -> np.ndarray:
@@ -354,10 +520,10 @@ def _glog_seconds(arr: np.ndarray, line_start: np.ndarray) -> np.ndarray:
 def _unwrap_years(seconds: np.ndarray) -> np.ndarray:
     """glog has no year: a clock that jumps back by months (Dec 31 -> Jan 1) gained a year."""
     finite = np.isfinite(seconds)
-    if not finite.any():
+    if not finite.any() or np.nanmax(seconds) - np.nanmin(seconds) < _YEAR_WRAP:  # no jump possible
         return seconds
     known = seconds[finite]
-    wraps = np.concatenate([[0], np.cumsum(np.diff(known) < -150 * _DAY)])
+    wraps = np.concatenate([[0], np.cumsum(np.diff(known) < -_YEAR_WRAP)])
     out = seconds.copy()
     out[finite] = known + wraps * 366 * _DAY
     return out
@@ -435,14 +601,6 @@ def _frame(events: _Events, restarts: list[int], name: str, warnings: list[Parse
     return frame, len(events.bad) + events.lost
 
 
-def _codes(values: list[bytes]) -> tuple[np.ndarray, list[bytes]]:
-    """Dense integer codes for byte strings, and the strings (a dict does it at C speed via map)."""
-    table: dict[bytes, int] = {}
-    first_seen = np.fromiter(map(table.setdefault, values, count()), np.int64, len(values))
-    codes, first = _factorize(first_seen)
-    return codes, [values[i] for i in first]
-
-
 def _factorize(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes 0..k-1 in order of first appearance, and the row where each first appears."""
     codes, _ = pd.factorize(key)
@@ -483,7 +641,7 @@ def _duplicates(frame: pd.DataFrame) -> np.ndarray:
 def _categorical(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
     """Per-row labels from per-key labels, without building a million Python strings."""
     categories = sorted(set(labels))
-    label_code = np.array([categories.index(x) for x in labels], np.int64)
+    label_code = np.array([categories.index(x) for x in labels], np.min_scalar_type(-len(categories)))
     return pd.Categorical.from_codes(label_code[codes] if len(codes) else codes, categories)
 
 
@@ -582,12 +740,13 @@ def _marker_at(chunk: bytes, at: int, key: str, line: int) -> _Marker:
 
 
 def _startup_markers(data: bytes | mmap.mmap, found: list[_Marker]) -> list[_Marker]:
-    """Start-up lines (weights loaded, GPUs, `Solving`, net echoes) within a window after the start
-    of the file and after each restart."""
+    """Start-up lines (weights loaded, GPUs, `Solving`, net echoes) after the start of the file and
+    after each restart, up to the run's first `Iteration` line (Caffe prints them all before it)."""
     windows = [(0, 1)] + [(m.offset, m.line) for m in found if m.key in _RESTART_MARKERS]
     markers: dict[int, _Marker] = {}
     for window_start, first_line in windows:
-        window = data[window_start : window_start + _STARTUP_WINDOW]
+        window_end = data.find(b"Iteration ", window_start, window_start + _STARTUP_WINDOW)
+        window = data[window_start : window_end if window_end >= 0 else window_start + _STARTUP_WINDOW]
         for key, needle in _STARTUP_MARKERS.items():
             for at in _find_all(window, needle):
                 if window_start + at not in markers:

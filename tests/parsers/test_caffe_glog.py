@@ -230,6 +230,35 @@ def test_truncated_crlf_gzip_and_junk_lose_nothing_readable():
     )
 
 
+def test_each_output_keeps_the_number_its_own_line_gives():
+    """Caffe numbers outputs per test net: `loss` is #1 in net 0 and #0 in net 1."""
+    second_net = BODY.replace(
+        "Test net output #0: accuracy = 0.002", "Test net output #0: loss = 6.8 (* 1 = 6.8 loss)"
+    )
+    names = set(_parse(HEADER + second_net).metrics["name"].astype(str))
+    assert {"Test net output #1: loss", "Test net output #0: loss (test net #1)"} <= names
+
+
+def test_junk_numbers_names_and_bytes_are_reported_not_fatal():
+    prefix = "I0101 00:00:20.000000  4242 solver.cpp:218] "
+    junk = "".join(
+        prefix + line + "\n"
+        for line in (
+            "Iteration 123456789012345678901234, loss = 1",  # too many digits for int64: not a step
+            "Iteration 20 (1 iter/s), loss = " + "1" * 60,  # a token longer than the fast window
+            "Iteration 30 (1 iter/s), loss = 1\x002",  # a NUL byte inside the number
+            "Iteration 40 (1 iter/s), loss = 2.5\x01",  # a control byte ending the number
+            "    Train net output #0: " + "n" * 300 + " = 0.25",  # an absurdly long output name
+        )
+    )
+    log = _parse(HEADER + BODY + junk)
+    loss = log.series("loss")
+    assert loss["step"].tolist() == [0, 10, 20]
+    assert loss["value"].iloc[-1] == float("1" * 60)
+    assert log.skipped_lines == 2  # the NUL and the control byte lines
+    assert log.metrics["name"].astype(str).str.len().max() > 300
+
+
 def test_sniff_claims_glog_and_leaves_other_text():
     assert detect(SourceFile.from_bytes("x.log", (HEADER + BODY).encode()))[0] == "caffe_glog"
     assert caffe_glog.sniff(SourceFile.from_bytes("x.txt", b"Epoch 1, Loss: 0.5\n" * 20)) == 0.0
