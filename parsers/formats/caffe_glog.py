@@ -105,7 +105,7 @@ class _Events:
     step: np.ndarray
     index: np.ndarray
     value: np.ndarray
-    epoch: np.ndarray
+    epoch: np.ndarray | None  # None: no record has one (only NVCaffe logs epochs)
     seconds: np.ndarray  # glog time of the year, NaN when the line has no glog prefix
     name: np.ndarray
     names: list[bytes]
@@ -127,11 +127,16 @@ class _Events:
                 marker.line += lines_before
                 marker.offset += part.start
             lines_before += part.newlines
-            remap = np.array([table.setdefault(n, len(table)) for n in part.names] + [-1], np.int64)
+            remap = np.array([table.setdefault(n, len(table)) for n in part.names] + [-1], np.int32)
             part.name = remap[part.name]  # -1 picks the appended -1
+        if any(part.epoch is not None for part in parts):
+            for part in parts:
+                if part.epoch is None:
+                    part.epoch = np.full(len(part.kind), np.nan)
         arrays = {}
         for name in _FIELDS:  # one field at a time, freeing the parts' copy: bounded peak memory
-            arrays[name] = np.concatenate([getattr(p, name) for p in parts])
+            columns = [getattr(p, name) for p in parts]
+            arrays[name] = None if columns[0] is None else np.concatenate(columns)
             for part in parts:
                 setattr(part, name, None)
             _return_freed_memory()
@@ -222,22 +227,24 @@ def _chunks(data: bytes) -> list[tuple[int, int]]:
 
 
 def _scan_chunk(chunk: bytes) -> _Events:
-    """Records of one chunk; line numbers count from 1 at the chunk's start (`concat` shifts them)."""
+    """Records of one chunk in line order; line numbers count from 1 at the chunk's start (`concat`
+    shifts them). Sorting here, in the worker, leaves the parent only concatenation."""
     text = _Text.of(chunk)
     markers = _chunk_markers(chunk, text)
     kind, it_line, steps, index, it_values, epoch, it_bad = _iterations(text)
     seconds = _glog_seconds(text.array, text.line_starts[it_line - 1])
     out_kind, out_line, numbers, out_values, name_codes, names, out_bad, lost = _outputs(text)
     n_out = len(out_kind)
+    order = np.argsort(np.concatenate([it_line, out_line]), kind="stable")
     return _Events(
-        kind=np.concatenate([kind, out_kind]),
-        line=np.concatenate([it_line, out_line]),
-        step=np.concatenate([steps, np.zeros(n_out, np.int64)]),
-        index=np.concatenate([index, numbers]),
-        value=np.concatenate([it_values, out_values]),
-        epoch=np.concatenate([epoch, np.full(n_out, np.nan)]),
-        seconds=np.concatenate([seconds, np.full(n_out, np.nan)]),
-        name=np.concatenate([np.full(len(kind), -1, np.int64), name_codes]),
+        kind=np.concatenate([kind, out_kind])[order],
+        line=np.concatenate([it_line, out_line])[order],
+        step=np.concatenate([steps, np.zeros(n_out, np.int64)])[order],
+        index=np.concatenate([index, numbers]).astype(np.int32)[order],
+        value=np.concatenate([it_values, out_values])[order],
+        epoch=np.concatenate([epoch, np.full(n_out, np.nan)])[order] if np.isfinite(epoch).any() else None,
+        seconds=np.concatenate([seconds, np.full(n_out, np.nan)])[order],
+        name=np.concatenate([np.full(len(kind), -1, np.int32), name_codes]).astype(np.int32)[order],
         names=names,
         bad=sorted(it_bad + out_bad),
         lost=lost,
@@ -249,7 +256,7 @@ def _scan_chunk(chunk: bytes) -> _Events:
 _PAD = 512  # bytes after the chunk, so that fixed-width windows never run off its end
 _PAD_BYTES = b"\n" * _PAD  # a line break: every token and name stops there, as at the chunk's end
 _DIGITS = 18  # an `Iteration` or `#k` number longer than this does not fit int64 safely: unreadable
-_TOKEN = 31  # a number token longer than this (junk) is read the slow way
+_TOKEN = 15  # number tokens up to this long are read from a narrow window (Caffe prints 6 digits)
 _NAME = 256  # an output name longer than this (junk) sends the chunk's names the slow way
 _WHITESPACE = b" \t\n\r\x0b\x0c"
 
@@ -303,23 +310,28 @@ class _Text:
         return np.flatnonzero(self.array == ord("n"))
 
     def find(self, needle: bytes) -> np.ndarray:
-        """Offsets of every occurrence of `needle` (which holds an `n`)."""
+        """Offsets of every occurrence of `needle` (which holds an `n`): the candidates are cut
+        down eight bytes at a time, so a long needle costs little more than a short one."""
         hits = self.letter_n - needle.index(b"n")
         hits = hits[hits >= 0]
-        return hits[self.has(hits, needle)]
+        for start in range(0, len(needle), 8):
+            hits = hits[self._piece_at(hits + start, needle[start : start + 8])]
+        return hits
 
     def has(self, at: np.ndarray, literal: bytes) -> np.ndarray:
-        """Whether `literal` starts at each offset (offsets before the chunk never match),
-        compared eight bytes at a time."""
+        """Whether `literal` starts at each offset (offsets before the chunk never match)."""
         found = at >= 0
         at = np.maximum(at, 0)
         for start in range(0, len(literal), 8):
-            piece = literal[start : start + 8]
-            word = self.words[at + start]
-            if len(piece) < 8:
-                word &= np.uint64((1 << 8 * len(piece)) - 1)
-            found &= word == np.uint64(int.from_bytes(piece, "little"))
+            found &= self._piece_at(at + start, literal[start : start + 8])
         return found
+
+    def _piece_at(self, at: np.ndarray, piece: bytes) -> np.ndarray:
+        """Whether the up to eight bytes of `piece` start at each offset, compared as one uint64."""
+        word = self.words[at]
+        if len(piece) < 8:
+            word &= np.uint64((1 << 8 * len(piece)) - 1)
+        return word == np.uint64(int.from_bytes(piece, "little"))
 
     def window(self, at: np.ndarray, width: int) -> np.ndarray:
         """The `width` bytes from each offset, one row per offset (a copy)."""
@@ -353,24 +365,25 @@ class _Text:
         length[(length == _DIGITS) & (window[:, _DIGITS] <= 9)] = 0
         return value, length
 
-    def floats(self, at: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    def floats(self, at: np.ndarray, ends: np.ndarray, width: int = _TOKEN) -> tuple[np.ndarray, list[int]]:
         """The number token starting at each offset, up to the first byte in `ends` (a subset of
         the bytes up to the space, plus maybe the comma), as float64 (nan, -nan, inf kept), and
-        the rows whose token is not a number."""
-        window = self.window(at, _TOKEN + 1)
-        window[:, _TOKEN] = 0
+        the rows whose token is not a number. Tokens are read from a window of `width` bytes;
+        longer ones are read again from a window four times as wide, then by Python."""
+        window = self.window(at, width + 1)
+        window[:, width] = 0
         stops = window <= 32
         if ends[44]:
             stops |= window == 44
         length = np.argmax(stops, axis=1)
-        # the first stop is not a true end (a control byte inside the token, or no end within
-        # the window): that row is read the slow way
-        slow = ~ends[window[np.arange(len(at)), length]]
-        window = np.where(np.arange(_TOKEN + 1) < length[:, None], window, 0).astype(np.uint8)
+        # a first stop that is not a true end (a control byte inside the token) is read by Python
+        odd = ~ends[window[np.arange(len(at)), length]] & (length < width)
+        longer = np.flatnonzero(length == width)
+        window = np.where(np.arange(width + 1) < length[:, None], window, 0).astype(np.uint8)
         values = np.full(len(at), np.nan)
-        fast = np.flatnonzero(~slow)
-        tokens = (window if len(fast) == len(at) else window[fast]).view(f"S{_TOKEN + 1}").ravel()
         failed: list[int] = []
+        fast = np.flatnonzero(~odd & (length < width))
+        tokens = (window if len(fast) == len(at) else window[fast]).view(f"S{width + 1}").ravel()
         try:
             values[fast] = tokens.astype(np.float64)
         except ValueError:  # one bad token: find it, keep the rest
@@ -379,7 +392,12 @@ class _Text:
                     values[row] = float(token)
                 except ValueError:
                     failed.append(row)
-        for row in np.flatnonzero(slow).tolist():
+        if len(longer) and width < _TOKEN * 4:
+            values[longer], more_failed = self.floats(at[longer], ends, width * 4)
+            failed += longer[np.asarray(more_failed, np.int64)].tolist()
+        elif len(longer):
+            odd[longer] = True
+        for row in np.flatnonzero(odd).tolist():
             start = end = int(at[row])
             while end < len(self.data) and not ends[self.data[end]]:
                 end += 1
@@ -535,12 +553,10 @@ def _unwrap_years(seconds: np.ndarray) -> np.ndarray:
 def _frame(events: _Events, restarts: list[int], name: str, warnings: list[ParseWarning]):
     """The metrics table. Large logs hold ten million records: columns are reordered, filtered and
     handed to the frame one at a time, each source array dropped as soon as it is used."""
-    order = np.argsort(events.line, kind="stable")
     cols = {}
-    for field in _FIELDS:
-        cols[field] = getattr(events, field)[order]
+    for field in _FIELDS:  # the chunks were in line order, and so are their records
+        cols[field] = getattr(events, field)
         setattr(events, field, None)
-    del order
     kind, step = cols["kind"], cols["step"]
     cols["seconds"] = _unwrap_years(cols["seconds"])
     cols["segment"] = _segments(kind, cols["line"], step, restarts)
@@ -555,7 +571,8 @@ def _frame(events: _Events, restarts: list[int], name: str, warnings: list[Parse
         kind[outs[at < 0]] = -1
         outs, owner = outs[at >= 0], owners[at[at >= 0]]
         for field in ("step", "epoch", "seconds"):
-            cols[field][outs] = cols[field][owner]
+            if cols[field] is not None:
+                cols[field][outs] = cols[field][owner]
         net[outs] = cols["index"][owner]
     may_repeat = _may_repeat(kind, step, cols["segment"])
     rows = np.flatnonzero((kind == 0) | (kind == 1) | (kind == 3) | (kind == 4))
@@ -578,7 +595,8 @@ def _frame(events: _Events, restarts: list[int], name: str, warnings: list[Parse
     start = seconds[np.isfinite(seconds)][0] if np.isfinite(seconds).any() else np.nan
     columns = {}
     for column, field in (("step", "step"), ("epoch", "epoch"), ("value", "value"), ("wall_time", "seconds")):
-        columns[column] = cols.pop(field)[rows]
+        values = cols.pop(field)
+        columns[column] = np.full(len(rows), np.nan) if values is None else values[rows]
     columns["wall_time"] -= start
     columns["line"] = cols.pop("line")[rows]
     columns["segment"] = cols.pop("segment")[rows]
