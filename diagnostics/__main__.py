@@ -9,13 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Any
 
 from diagnostics import diagnose
+from diagnostics.features import preload_stats
 from diagnostics.model import Diagnosis
 from i18n import LANGUAGES, t
 from parsers import ParseError, load_paths
+from parsers.background import while_parsing
 from parsers.model import TrainingLog
 
 EXIT_HEALTHY, EXIT_PROBLEM, EXIT_UNREADABLE = 0, 1, 2
@@ -52,18 +55,17 @@ FACTS = (
 def parsed_summary(log: TrainingLog) -> dict[str, Any]:
     """What was read: formats, files, every curve with its point count and step range, the facts."""
     m = log.metrics
-    curves = []
-    for (split, metric), rows in m.groupby(["split", "metric"], observed=True, sort=True):
-        steps = rows["step"]
-        curves.append(
-            {
-                "split": str(split),
-                "metric": str(metric),
-                "points": len(rows),
-                "first_step": int(steps.min()),
-                "last_step": int(steps.max()),
-            }
-        )
+    steps = m.groupby(["split", "metric"], observed=True, sort=True)["step"].agg(["size", "min", "max"])
+    curves = [
+        {
+            "split": str(split),
+            "metric": str(metric),
+            "points": int(points),
+            "first_step": int(first),
+            "last_step": int(last),
+        }
+        for (split, metric), points, first, last in steps.itertuples(name=None)
+    ]
     facts: dict[str, Any] = {}
     for name in FACTS:
         value = getattr(log.meta, name)
@@ -188,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--lang", choices=sorted(LANGUAGES), default="en")
     args = parser.parse_args(argv)
+    while_parsing(preload_stats)
     try:
         log = load_paths(args.paths)
     except (ParseError, OSError, ValueError) as err:
@@ -203,4 +206,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is written: skip tearing down pandas and scipy (a fifth of a second of a run).
+    os._exit(status)

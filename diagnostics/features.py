@@ -36,7 +36,7 @@ class Curve:
             rows["step"].to_numpy(dtype=np.int64),
             rows["value"].to_numpy(dtype=np.float64),
             rows["line"].to_numpy(dtype=np.int64),
-            rows["source"].astype(str).to_numpy(),
+            _labels(rows["source"]),
             params,
         )
 
@@ -166,12 +166,26 @@ class Curve:
         return float(_stats().theilslopes(self.by[start:], self.bx[start:]).slope)
 
 
+def _labels(column: pd.Series) -> np.ndarray:
+    """Per-row labels of a categorical column, picked from its few categories (a large log's
+    curve has a million rows; making a string for each costs a tenth of a second)."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return column.astype(str).to_numpy()
+    labels = np.append(column.cat.categories.astype(str).to_numpy(dtype=object), "")
+    return labels[column.cat.codes.to_numpy()]  # code -1 (missing) picks the appended ""
+
+
 def _stats():
     """scipy.stats, imported on first use: it takes half a second, which a run whose curve needs no
     trend test (or a command that only parses) should not pay."""
     from scipy import stats
 
     return stats
+
+
+def preload_stats() -> None:
+    """Import scipy.stats now (the CLI does it in the background while the log is parsed)."""
+    _stats()
 
 
 def kendall(y: np.ndarray) -> float:

@@ -179,12 +179,19 @@ class TrainingLog:
             rows = rows[rows["name"] == rows["name"].iloc[0]]
         if segment is not None:
             rows = rows[rows["segment"] == segment]
-        return rows.sort_values(["segment", "step"], kind="stable")
+        return rows if _in_order(rows) else rows.sort_values(["segment", "step"], kind="stable")
 
     def available(self) -> list[tuple[str, str]]:
         """(split, metric) pairs present, in a stable order."""
         pairs = self.metrics[["split", "metric"]].drop_duplicates()
         return sorted((str(s), str(m)) for s, m in pairs.itertuples(index=False))
+
+
+def _in_order(rows: pd.DataFrame) -> bool:
+    """Whether rows are already sorted by (segment, step), as parsers usually leave them."""
+    segment, step = rows["segment"].to_numpy(), rows["step"].to_numpy()
+    later_segment = segment[1:] > segment[:-1]
+    return bool(np.all(later_segment | ((segment[1:] == segment[:-1]) & (step[1:] >= step[:-1]))))
 
 
 def empty_metrics() -> pd.DataFrame:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from parsers.background import has_waiting_tasks, run_waiting_tasks
 from parsers.caffe_config import net_facts, solver_facts
 from parsers.model import LogLine, ParseWarning, RunMeta, frame_from_columns
 from parsers.names import canonical_metric
@@ -43,6 +44,7 @@ FORMAT = "caffe_glog"
 FRAMEWORK = "caffe"
 
 CHUNK_BYTES = 4 * 1024 * 1024  # small enough to stay in the CPU caches while its records are read
+_BATCH_BYTES = 128 * 1024 * 1024  # log handed to a worker at once (its records come back together)
 _SHARED = b""  # the buffer forked workers read (set only while a pool runs)
 _FIELDS = ("kind", "line", "step", "index", "value", "epoch", "seconds", "name")
 _GLOG_PREFIX = re.compile(rb"(?m)^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
@@ -171,17 +173,20 @@ _LIBC = _load_libc()
 
 
 def _scan(data: bytes | mmap.mmap) -> list[_Events]:
-    """Scan the chunks, on all cores when the log is large (a 2-core machine halves the time).
-    Workers are forked so that they read the parent's buffer (or mapped file) without a copy."""
+    """Scan the chunks, on all cores when the log is large. Workers are forked so that they read
+    the parent's buffer (or mapped file) without a copy. When the caller left work to do while
+    parsing, one core is left to it: this process does that work while the workers scan."""
     global _SHARED
     bounds = _chunks(data)
-    workers = min(len(bounds), _workers())
-    if workers < 2:
+    workers = min(len(bounds), _workers() - has_waiting_tasks()) if len(bounds) > 1 else 0
+    if workers < 1 or (workers == 1 and not has_waiting_tasks()):
         return [_scan_range(data, bound) for bound in bounds]
     _SHARED = data
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_scan_shared, bounds))
+            results = pool.map(_scan_shared, _batches(bounds, workers))  # forks every worker
+            run_waiting_tasks()
+            return [events for batch in results for events in batch]
     finally:
         _SHARED = b""
 
@@ -196,8 +201,18 @@ def _workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _scan_shared(bounds: tuple[int, int]) -> _Events:
-    return _scan_range(_SHARED, bounds)
+def _batches(bounds: list[tuple[int, int]], workers: int) -> list[list[tuple[int, int]]]:
+    """Consecutive chunks in a few equal batches per worker (at most _BATCH_BYTES of log each).
+    A worker gets a whole batch at once: handing out chunks one by one needs the pool's feeder
+    thread, which starves while this process runs the caller's waiting work."""
+    total = bounds[-1][1] - bounds[0][0]
+    count = workers * max(1, -(-total // (_BATCH_BYTES * workers)))
+    size = -(-len(bounds) // count)
+    return [bounds[i : i + size] for i in range(0, len(bounds), size)]
+
+
+def _scan_shared(batch: list[tuple[int, int]]) -> list[_Events]:
+    return [_scan_range(_SHARED, bounds) for bounds in batch]
 
 
 def _scan_range(data: bytes | mmap.mmap, bounds: tuple[int, int]) -> _Events:

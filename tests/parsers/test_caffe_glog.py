@@ -327,3 +327,26 @@ def test_a_memory_mapped_file_parses_like_bytes(tmp_path, monkeypatch, newline):
     assert mapped.metrics.equals(from_bytes.metrics)
     assert mapped.meta.base_lr == 0.0648 and mapped.meta.where["base_lr"].line == 5
     assert mapped.meta.batchnorm == from_bytes.meta.batchnorm
+
+
+@pytest.mark.parametrize("workers", ["1", "2", "3"])
+def test_work_left_for_the_parse_runs_once_and_changes_nothing(monkeypatch, workers):
+    """The CLI imports scipy while the workers scan; with one core left it scans in-process."""
+    from parsers.background import while_parsing
+
+    text = (HEADER + BODY * 40).encode()
+    alone = caffe_glog.parse(SourceFile.from_bytes("a.log", text))
+    monkeypatch.setattr(caffe_glog, "CHUNK_BYTES", 700)
+    monkeypatch.setenv("LOSS_DOCTOR_WORKERS", workers)
+    ran: list[int] = []
+    while_parsing(lambda: ran.append(1))
+    log = load([("a.log", text)])
+    assert ran == [1]
+    assert log.metrics.drop(columns="source").equals(alone.metrics.drop(columns="source"))
+
+
+def test_workers_get_consecutive_chunks_in_even_batches():
+    bounds = [(i * 10, i * 10 + 10) for i in range(25)]
+    batches = caffe_glog._batches(bounds, 2)
+    assert [b for batch in batches for b in batch] == bounds
+    assert len(batches) == 2 and abs(len(batches[0]) - len(batches[1])) <= 1
