@@ -41,6 +41,8 @@ __all__ = [
     "validate_metrics",
 ]
 
+format_modules()  # every plug-in imported (and its patterns compiled) here, not in the first parse
+
 # Files skipped when a directory is given (checkpoints, images, ...): clearly not logs.
 _IGNORED_SUFFIXES = {".caffemodel", ".solverstate", ".pth", ".pt", ".ckpt", ".png", ".jpg", ".npy"}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
+from functools import cache
 from types import ModuleType
 
 import pandas as pd
@@ -33,8 +34,9 @@ class ParsedFile:
     skipped_lines: int = 0
 
 
+@cache
 def format_modules() -> dict[str, ModuleType]:
-    """All format plug-ins, keyed by FORMAT id."""
+    """All format plug-ins, keyed by FORMAT id (found once; `parsers` imports them all)."""
     modules = {}
     for info in sorted(pkgutil.iter_modules(formats.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
