@@ -621,7 +621,9 @@ def _frame(events: _Events, restarts: list[int], name: str, warnings: list[Parse
     del key_parts, kind, net
     _return_freed_memory()
     seconds = cols["seconds"]
-    start = seconds[np.isfinite(seconds)][0] if np.isfinite(seconds).any() else np.nan
+    finite = np.isfinite(seconds)
+    start = seconds[np.argmax(finite)] if finite.any() else np.nan
+    del finite
     columns = {}
     for column, field in (("step", "step"), ("epoch", "epoch"), ("value", "value"), ("wall_time", "seconds")):
         values = cols.pop(field)
@@ -692,7 +694,8 @@ def _categorical(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
     """Per-row labels from per-key labels, without building a million Python strings."""
     categories = sorted(set(labels))
     label_code = np.array([categories.index(x) for x in labels], np.min_scalar_type(-len(categories)))
-    return pd.Categorical.from_codes(label_code[codes] if len(codes) else codes, categories)
+    # the codes index `categories` by construction: pandas need not check a million of them
+    return pd.Categorical.from_codes(label_code[codes] if len(codes) else codes, categories, validate=False)
 
 
 def _naming(kind: int, output: bytes, number: int, net: int) -> tuple[str, str, str]:
