@@ -26,7 +26,7 @@ import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -160,23 +160,10 @@ def _return_freed_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
-def _keep_freed_memory() -> None:
-    """In a worker: let glibc keep and reuse the memory each chunk frees. By default it returns
-    large blocks to the OS and the next chunk takes them back page by page, which costs about a
-    fifth of the scan in page faults. A worker lives for one parse, so holding on is free."""
-    if _LIBC is not None:
-        _LIBC.mallopt(_M_MMAP_THRESHOLD, 1 << 30)
-        _LIBC.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-
-
 def _load_libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         return libc
     except (OSError, AttributeError):  # not glibc: nothing to trim
         return None
@@ -191,13 +178,13 @@ def _scan(data: bytes | mmap.mmap) -> list[_Events]:
     parsing, one core is left to it: this process does that work while the workers scan."""
     global _SHARED
     bounds = _chunks(data)
-    workers = min(len(bounds), _workers() - has_waiting_tasks()) if len(bounds) > 1 else 0
-    if workers < 1 or (workers == 1 and not has_waiting_tasks()):
+    leave_one = has_waiting_tasks()
+    workers = min(len(bounds), _workers() - leave_one)
+    if len(bounds) < 2 or workers < (1 if leave_one else 2):
         return [_scan_range(data, bound) for bound in bounds]
     _SHARED = data
     try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_keep_freed_memory) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             results = pool.map(_scan_shared, _batches(bounds, workers))  # forks every worker
             run_waiting_tasks()
             return [events for batch in results for events in batch]
@@ -259,7 +246,7 @@ def _scan_chunk(chunk: bytes) -> _Events:
     """Records of one chunk in line order; line numbers count from 1 at the chunk's start (`concat`
     shifts them). Sorting here, in the worker, leaves the parent only concatenation."""
     text = _Text.of(chunk)
-    markers = _chunk_markers(chunk, text)
+    markers = _chunk_markers(text)
     kind, it_line, steps, index, it_values, epoch, it_bad = _iterations(text)
     seconds = _glog_seconds(text.array, text.line_starts[it_line - 1])
     out_kind, out_line, numbers, out_values, name_codes, names, out_bad, lost = _outputs(text)
@@ -304,7 +291,8 @@ _ENDS_OUTPUT = _byte_set(_WHITESPACE)  # `... output #k: name = X (* w = y loss)
 class _Text:
     """A chunk as bytes and as numpy views, with where its lines break and its `=` signs are.
     Every lookup below is a numpy operation over all records at once: a 100 MB log has about a
-    million records, and any per-record Python costs about a microsecond each."""
+    million records, and any per-record Python costs about a microsecond each. CRLF needs nothing
+    of its own: `\r` ends a number token like any white space, and offsets stay the file's."""
 
     data: bytes
     padded: np.ndarray  # the chunk followed by _PAD line breaks
@@ -314,16 +302,11 @@ class _Text:
 
     @classmethod
     def of(cls, chunk: bytes) -> _Text:
-        data = chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk  # line numbers stay
-        buffer = data + _PAD_BYTES
+        buffer = chunk + _PAD_BYTES
         padded = np.frombuffer(buffer, np.uint8)
         words = np.ndarray((len(buffer) - 7,), "<u8", buffer, strides=(1,))
-        array = padded[: len(data)]
-        return cls(data, padded, words, np.flatnonzero(array == 10), np.flatnonzero(array == 61))
-
-    @staticmethod
-    def of_lines(chunk: bytes) -> np.ndarray:
-        return np.concatenate([[0], np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10) + 1])
+        array = padded[: len(chunk)]
+        return cls(chunk, padded, words, np.flatnonzero(array == 10), np.flatnonzero(array == 61))
 
     @property
     def array(self) -> np.ndarray:
@@ -436,13 +419,13 @@ class _Text:
                 failed.append(row)
         return values, sorted(failed)
 
-    def first_per_line(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Keep the first offset of each line (a pattern matches once per line, as its regex
-        consumes the rest of the line); also return their line indices."""
-        line = self.line_index(at)
-        first = np.ones(len(at), bool)
-        first[1:] = line[1:] != line[:-1]
-        return first, line
+
+def _first_per_line(line: np.ndarray) -> np.ndarray:
+    """Which hits (given by their sorted line indices) are the first of their line: a pattern
+    matches once per line, as its regex consumed the rest of the line."""
+    first = np.ones(len(line), bool)
+    first[1:] = line[1:] != line[:-1]
+    return first
 
 
 def _iterations(text: _Text):
@@ -453,8 +436,9 @@ def _iterations(text: _Text):
     steps, length = text.digits(hits + 10)
     valid = length > 0
     hits, steps, after = hits[valid], steps[valid], (hits + 10 + length)[valid]
-    first, line = text.first_per_line(hits)
-    hits, steps, after, line = hits[first], steps[first], after[first], line[first]
+    line = text.line_index(hits)
+    first = _first_per_line(line)
+    steps, after, line = steps[first], after[first], line[first]
     line_end = text.line_end(line)
     equals = text.next_equals(after)
     has_equals = equals < line_end
@@ -478,8 +462,7 @@ def _iterations(text: _Text):
             # `MultiStep Status: Iteration N, step = k` is Caffe announcing an lr step, not data
             bad.append(int(lines[i]))
     value = np.full(len(kind), np.nan)
-    has_value = np.flatnonzero(kind >= 0)
-    has_value = has_value[kind[has_value] <= 1]
+    has_value = np.flatnonzero((kind == 0) | (kind == 1))
     parsed, failed = text.floats(value_at[has_value], _ENDS_VALUE)
     value[has_value] = parsed
     kind[has_value[failed]] = -1
@@ -498,15 +481,13 @@ def _outputs(text: _Text):
     found = text.find(b"net output #")
     numbers, length = text.digits(found + 12)
     name_at = found + 12 + length + 2
-    valid = (length > 0) & text.has(name_at - 2, b": ")
+    line = text.line_index(found)
     equals = text.next_equals(name_at)
-    valid &= (equals - 1 >= name_at) & (equals < text.line_end(text.line_index(found)))
-    valid &= text.has(equals - 1, b" = ")
-    hits = found[valid]
-    first, line = text.first_per_line(hits)
-    keep = np.flatnonzero(valid)[first]
-    hits, line = hits[first], line[first]
-    numbers, name_at, equals = numbers[keep], name_at[keep], equals[keep]
+    valid = (length > 0) & text.has(name_at - 2, b": ") & text.has(equals - 1, b" = ")
+    valid &= (equals - 1 >= name_at) & (equals < text.line_end(line))
+    keep = np.flatnonzero(valid)
+    keep = keep[_first_per_line(line[keep])]
+    hits, line, numbers, name_at, equals = found[keep], line[keep], numbers[keep], name_at[keep], equals[keep]
     is_train = text.has(hits - 6, b"Train ")
     values, failed = text.floats(equals + 2, _ENDS_OUTPUT)
     kind = np.where(is_train, 3, 4).astype(np.int8)
@@ -760,20 +741,15 @@ class _Marker:
     text: str
 
 
-def _chunk_markers(chunk: bytes, text: _Text) -> list[_Marker]:
+def _chunk_markers(text: _Text) -> list[_Marker]:
     """Restart and fatal lines of one chunk (start-up lines are looked for later, only where a run
-    starts). Offsets are the raw chunk's: a CRLF chunk, whose text lost its `\\r`, is searched as
-    bytes."""
-    if text.data is chunk:
-        line_starts, find = text.line_starts, text.find
-    else:
-        line_starts, find = _Text.of_lines(chunk), partial(_find_all, chunk)
-    found = [(int(at), key) for key, needle in _RESTART_MARKERS.items() for at in find(needle)[:_MAX_MARKERS]]
-    found += [(at, "fatal") for at in _fatal_lines(chunk)]
-    return [
-        _marker_at(chunk, at, key, int(np.searchsorted(line_starts, at, side="right")))
-        for at, key in sorted(found)
-    ]
+    starts)."""
+    found = [(at, "fatal") for at in _fatal_lines(text.data)]
+    for key, needle in _RESTART_MARKERS.items():
+        found += [(int(at), key) for at in text.find(needle)[:_MAX_MARKERS]]
+    found.sort()
+    lines = text.line_index(np.array([at for at, _ in found], np.int64)) + 1
+    return [_marker_at(text.data, at, key, int(line)) for (at, key), line in zip(found, lines, strict=True)]
 
 
 def _fatal_lines(chunk: bytes) -> list[int]:
