@@ -52,6 +52,30 @@ def test_series_picks_first_name_when_several_share_a_metric():
     assert log.series("loss", "test", name="net1")["value"].tolist() == [5.0, 4.0]
 
 
+@pytest.mark.parametrize(
+    ("segments", "steps", "expected"),
+    [
+        ([0, 0, 0, 1, 1], [0, 10, 10, 0, 5], ["a", "b", "c", "d", "e"]),  # in order (ties kept)
+        ([1, 0, 0, 1, 0], [0, 20, 10, 5, 30], ["c", "b", "e", "a", "d"]),  # by segment, then step
+        ([0, 0, 0, 0, 0], [10, 0, 10, 5, 0], ["b", "e", "d", "a", "c"]),  # stable among equal steps
+    ],
+)
+def test_series_orders_rows_by_segment_then_step(segments, steps, expected):
+    frame = frame_from_columns(
+        {
+            "step": steps,
+            "segment": segments,
+            "split": ["train"] * 5,
+            "metric": ["loss"] * 5,
+            "value": [1.0] * 5,
+            "source": list("abcde"),
+        }
+    )
+    assert (
+        TrainingLog(metrics=frame, meta=RunMeta()).series("loss")["source"].astype(str).tolist() == expected
+    )
+
+
 def test_meta_merge_fills_only_missing_facts_and_keeps_lines():
     log_meta = RunMeta(framework="caffe", base_lr=0.01)
     proto = RunMeta(base_lr=0.5, momentum=0.99)

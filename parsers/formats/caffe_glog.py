@@ -27,6 +27,7 @@ import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -203,13 +204,13 @@ def _workers() -> int:
 
 
 def _batches(bounds: list[tuple[int, int]], workers: int) -> list[list[tuple[int, int]]]:
-    """Consecutive chunks in a few equal batches per worker (at most _BATCH_BYTES of log each).
-    A worker gets a whole batch at once: handing out chunks one by one needs the pool's feeder
-    thread, which starves while this process runs the caller's waiting work."""
+    """Consecutive chunks in the same number of batches for every worker, each about _BATCH_BYTES
+    of log or less. A worker gets a whole batch at once: handing out chunks one by one needs the
+    pool's feeder thread, which starves while this process runs the caller's waiting work."""
     total = bounds[-1][1] - bounds[0][0]
-    count = workers * max(1, -(-total // (_BATCH_BYTES * workers)))
-    size = -(-len(bounds) // count)
-    return [bounds[i : i + size] for i in range(0, len(bounds), size)]
+    count = min(len(bounds), workers * max(1, -(-total // (_BATCH_BYTES * workers))))
+    edges = [len(bounds) * i // count for i in range(count + 1)]
+    return [bounds[start:end] for start, end in pairwise(edges)]
 
 
 def _scan_shared(batch: list[tuple[int, int]]) -> list[_Events]:

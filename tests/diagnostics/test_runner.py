@@ -52,3 +52,22 @@ def test_one_million_points_under_a_second():
     start = time.perf_counter()
     diagnose(log)
     assert time.perf_counter() - start < 1.0
+
+
+def test_curve_points_keep_the_file_they_came_from():
+    """Evidence quotes name the file of each point, also in a run merged from several files."""
+    from diagnostics.features import Curve
+    from diagnostics.params import DEFAULT_PARAMS
+    from parsers.model import frame_from_columns
+
+    sources = ["b.log", "a.log", "a.log", "b.log"]
+    frame = frame_from_columns(
+        {
+            "step": [0, 1, 2, 3],
+            "split": ["train"] * 4,
+            "metric": ["loss"] * 4,
+            "value": [1.0] * 4,
+            "source": sources,
+        }
+    )
+    assert Curve.from_rows(frame, "train/loss", DEFAULT_PARAMS).sources.tolist() == sources

@@ -4,6 +4,7 @@ team's real Caffe logs."""
 
 import gzip
 import math
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -338,15 +339,20 @@ def test_work_left_for_the_parse_runs_once_and_changes_nothing(monkeypatch, work
     alone = caffe_glog.parse(SourceFile.from_bytes("a.log", text))
     monkeypatch.setattr(caffe_glog, "CHUNK_BYTES", 700)
     monkeypatch.setenv("LOSS_DOCTOR_WORKERS", workers)
-    ran: list[int] = []
-    while_parsing(lambda: ran.append(1))
+    scanning: list[int] = []  # worker processes alive while the task ran
+    while_parsing(lambda: scanning.append(len(multiprocessing.active_children())))
     log = load([("a.log", text)])
-    assert ran == [1]
+    # with n cores, n - 1 workers scan while this process runs the task; one core scans alone
+    assert scanning == [int(workers) - 1]
     assert log.metrics.drop(columns="source").equals(alone.metrics.drop(columns="source"))
 
 
-def test_workers_get_consecutive_chunks_in_even_batches():
+def test_workers_get_consecutive_chunks_in_even_batches(monkeypatch):
     bounds = [(i * 10, i * 10 + 10) for i in range(25)]
     batches = caffe_glog._batches(bounds, 2)
     assert [b for batch in batches for b in batch] == bounds
-    assert len(batches) == 2 and abs(len(batches[0]) - len(batches[1])) <= 1
+    assert [len(batch) for batch in batches] == [12, 13]
+    monkeypatch.setattr(caffe_glog, "_BATCH_BYTES", 60)  # a large log: batches of at most 60 bytes
+    batches = caffe_glog._batches(bounds, 2)
+    assert [b for batch in batches for b in batch] == bounds
+    assert len(batches) % 2 == 0 and max(batch[-1][1] - batch[0][0] for batch in batches) <= 60
