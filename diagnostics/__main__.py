@@ -190,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--lang", choices=sorted(LANGUAGES), default="en")
     args = parser.parse_args(argv)
-    while_parsing(preload_stats)
     try:
-        log = load_paths(args.paths)
+        with while_parsing(preload_stats):
+            log = load_paths(args.paths)
     except (ParseError, OSError, ValueError) as err:
         print(t("cli.unreadable", args.lang, error=err), file=sys.stderr)
         return EXIT_UNREADABLE

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from parsers.background import run_waiting_tasks
 from parsers.model import (
     METRIC_COLUMNS,
     LogLine,
@@ -52,26 +51,6 @@ def load(files: Sequence[tuple[str, bytes]] | Sequence[SourceFile], fmt: str | N
     sources = [f if isinstance(f, SourceFile) else SourceFile.from_bytes(f[0], f[1]) for f in files]
     if not sources:
         raise ParseError("no file was given")
-    try:
-        parsed, failures = _parse_each(sources, fmt)
-    finally:
-        run_waiting_tasks()  # what no parser ran while it waited
-    with_metrics = [p for p in parsed if p[2].metrics is not None and len(p[2].metrics)]
-    if not with_metrics:
-        if failures:
-            raise ParseError("\n\n".join(failures))
-        names = ", ".join(s.name for s in sources)
-        raise ParseError(
-            f"{names}: configuration found, but no training metrics. Upload the training log "
-            "(or TensorBoard event file / metrics file) together with the configuration."
-        )
-    return _merge(with_metrics, [p for p in parsed if p not in with_metrics], failures)
-
-
-def _parse_each(
-    sources: list[SourceFile], fmt: str | None
-) -> tuple[list[tuple[SourceFile, str, ParsedFile]], list[str]]:
-    """Each file parsed by its detected (or the given) format; why the others were not."""
     modules = format_modules()
     parsed: list[tuple[SourceFile, str, ParsedFile]] = []
     failures: list[str] = []
@@ -91,7 +70,17 @@ def _parse_each(
         result.meta.formats = [file_fmt]
         result.warnings[:0] = [ParseWarning(source.name, 0, note) for note in source.notes]
         parsed.append((source, file_fmt, result))
-    return parsed, failures
+
+    with_metrics = [p for p in parsed if p[2].metrics is not None and len(p[2].metrics)]
+    if not with_metrics:
+        if failures:
+            raise ParseError("\n\n".join(failures))
+        names = ", ".join(s.name for s in sources)
+        raise ParseError(
+            f"{names}: configuration found, but no training metrics. Upload the training log "
+            "(or TensorBoard event file / metrics file) together with the configuration."
+        )
+    return _merge(with_metrics, [p for p in parsed if p not in with_metrics], failures)
 
 
 def load_paths(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -> TrainingLog:

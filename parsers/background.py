@@ -2,20 +2,31 @@
 
 The Caffe parser forks one process per core for a large log and then only waits for their records.
 A caller that will need something slow afterwards (the CLI needs `scipy.stats`, half a second to
-import) hands it over here, and the parser runs it in that wait, in the main thread: no thread of
-our own exists when the workers are forked. When no parser forks, the work runs as parsing ends.
+import) wraps its parse in `while_parsing(task)`: the parser runs the task in that wait, in the
+main thread, so no thread of ours exists when the workers are forked. When no parser forks, the
+task runs as the block ends; when the block raises, it does not run at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 _waiting: list[Callable[[], object]] = []
 
 
-def while_parsing(task: Callable[[], object]) -> None:
-    """Run `task` during the next parse, while its workers scan (or right after it)."""
+@contextmanager
+def while_parsing(task: Callable[[], object]) -> Iterator[None]:
+    """Run `task` once during the parses inside the block, or at its end."""
     _waiting.append(task)
+    try:
+        yield
+    finally:
+        not_run = task in _waiting
+        if not_run:
+            _waiting.remove(task)
+    if not_run:
+        task()
 
 
 def has_waiting_tasks() -> bool:
@@ -23,6 +34,6 @@ def has_waiting_tasks() -> bool:
 
 
 def run_waiting_tasks() -> None:
-    """Run every task handed over so far (parsers call this once their workers are forked)."""
+    """Run the tasks handed over (a parser calls this once its workers are forked)."""
     while _waiting:
         _waiting.pop(0)()

@@ -340,8 +340,8 @@ def test_work_left_for_the_parse_runs_once_and_changes_nothing(monkeypatch, work
     monkeypatch.setattr(caffe_glog, "CHUNK_BYTES", 700)
     monkeypatch.setenv("LOSS_DOCTOR_WORKERS", workers)
     scanning: list[int] = []  # worker processes alive while the task ran
-    while_parsing(lambda: scanning.append(len(multiprocessing.active_children())))
-    log = load([("a.log", text)])
+    with while_parsing(lambda: scanning.append(len(multiprocessing.active_children()))):
+        log = load([("a.log", text)])
     # with n cores, n - 1 workers scan while this process runs the task; one core scans alone
     assert scanning == [int(workers) - 1]
     assert log.metrics.drop(columns="source").equals(alone.metrics.drop(columns="source"))
