@@ -252,16 +252,24 @@ def _scan_chunk(chunk: bytes) -> _Events:
     seconds = _glog_seconds(text.array, text.line_starts[it_line - 1])
     out_kind, out_line, numbers, out_values, name_codes, names, out_bad, lost = _outputs(text)
     n_out = len(out_kind)
-    order = np.argsort(np.concatenate([it_line, out_line]), kind="stable")
+    line = np.concatenate([it_line, out_line])
+    order = np.argsort(line, kind="stable")
+
+    def merged(iterations: np.ndarray, outputs: np.ndarray | float, dtype: type) -> np.ndarray:
+        """A field of both record kinds in line order (`outputs` a fill value: they have none)."""
+        if np.isscalar(outputs):
+            outputs = np.full(n_out, outputs, dtype)
+        return np.concatenate([iterations, outputs], dtype=dtype)[order]
+
     return _Events(
-        kind=np.concatenate([kind, out_kind])[order],
-        line=np.concatenate([it_line, out_line])[order],
-        step=np.concatenate([steps, np.zeros(n_out, np.int64)])[order],
-        index=np.concatenate([index, numbers]).astype(np.int32)[order],
-        value=np.concatenate([it_values, out_values])[order],
-        epoch=np.concatenate([epoch, np.full(n_out, np.nan)])[order] if np.isfinite(epoch).any() else None,
-        seconds=np.concatenate([seconds, np.full(n_out, np.nan)])[order],
-        name=np.concatenate([np.full(len(kind), -1, np.int32), name_codes]).astype(np.int32)[order],
+        kind=merged(kind, out_kind, np.int8),
+        line=line[order],
+        step=merged(steps, 0, np.int64),
+        index=merged(index, numbers, np.int32),
+        value=merged(it_values, out_values, np.float64),
+        epoch=merged(epoch, np.nan, np.float64) if np.isfinite(epoch).any() else None,
+        seconds=merged(seconds, np.nan, np.float64),
+        name=merged(np.full(len(kind), -1), name_codes, np.int32),
         names=names,
         bad=sorted(it_bad + out_bad),
         lost=lost,
@@ -436,8 +444,8 @@ def _iterations(text: _Text):
     hits = text.find(b"Iteration ")
     steps, length = text.digits(hits + 10)
     valid = length > 0
-    hits, steps, after = hits[valid], steps[valid], (hits + 10 + length)[valid]
-    line = text.line_index(hits)
+    line = text.line_index(hits[valid])
+    steps, after = steps[valid], (hits + 10 + length)[valid]
     first = _first_per_line(line)
     steps, after, line = steps[first], after[first], line[first]
     line_end = text.line_end(line)
