@@ -11,10 +11,14 @@ A rule whose data is missing is reported as not applicable; a rule that raises i
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from diagnostics import fitted
+from diagnostics.calibration import Calibration
 from diagnostics.context import Context
 from diagnostics.model import SEVERITY_ORDER, Diagnosis, SymptomResult
-from diagnostics.params import DEFAULT_PARAMS, Params
-from diagnostics.registry import Rule, RuleResult, all_rules
+from diagnostics.params import Params
+from diagnostics.registry import Rule, RuleResult, all_rules, rule_by_id
 from parsers.model import TrainingLog
 
 __all__ = ["Params", "diagnose"]
@@ -23,8 +27,13 @@ __all__ = ["Params", "diagnose"]
 SYMPTOM_PRIORITY = ("nan", "diverging", "flat", "plateau", "overfitting", "eval_gap", "oscillating", "spiky")
 
 
-def diagnose(log: TrainingLog, params: Params = DEFAULT_PARAMS) -> Diagnosis:
-    """Classify the run's curves, rank the likely causes and collect every rule's findings."""
+def diagnose(
+    log: TrainingLog, params: Params | None = None, calibration: Calibration | None = None
+) -> Diagnosis:
+    """Classify the run's curves, rank the likely causes and collect every rule's findings. Params and
+    calibration default to the fitted ones (`diagnostics.fitted`); the fit passes its own."""
+    params = params or fitted.PARAMS
+    calibration = calibration or fitted.CALIBRATION
     ctx = Context(log, params)
     rules = all_rules()
     not_applicable: list[str] = []
@@ -57,16 +66,53 @@ def diagnose(log: TrainingLog, params: Params = DEFAULT_PARAMS) -> Diagnosis:
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.rule))
     secondary = [s for name, s in ctx.symptoms.items() if name != ctx.primary.symptom]
     secondary.sort(key=lambda s: SYMPTOM_PRIORITY.index(s.symptom))
+    verdict = replace(
+        ctx.primary, confidence=calibration.verdict(ctx.primary.symptom, ctx.primary.confidence)
+    )
+    secondary = [replace(x, confidence=calibration.verdict(x.symptom, x.confidence)) for x in secondary]
+    runner_up = _runner_up(verdict, secondary, findings)
+    if (
+        verdict.symptom != "healthy"
+        and runner_up is not None
+        and runner_up.symptom == "healthy"
+        and runner_up.confidence > verdict.confidence
+    ):
+        # Fewer than half of such alarms were right when fitted: healthy is the likelier reading,
+        # and the alarm stays visible as the runner-up (a false alarm costs more than a miss).
+        verdict, runner_up = runner_up, verdict
+    uncertain = verdict.confidence < calibration.uncertain_below
+    if causes:
+        # The first cause's confidence is calibrated; the others keep their distance below it.
+        shift = calibration.cause(causes[0].confidence) - causes[0].confidence
+        causes = [replace(c, confidence=min(max(c.confidence + shift, 0.01), 0.99)) for c in causes]
     return Diagnosis(
         format=log.meta.format,
         framework=log.meta.framework,
-        symptom=ctx.primary,
-        secondary=secondary,
-        causes=causes if ctx.primary.symptom != "healthy" else [],
+        symptom=verdict,
+        secondary=[x for x in secondary if x.symptom != verdict.symptom],
+        causes=causes if verdict.symptom != "healthy" or uncertain else [],
         findings=findings,
         not_applicable=not_applicable,
         errors=errors,
+        uncertain=uncertain,
+        runner_up=runner_up,
     )
+
+
+def _runner_up(
+    verdict: SymptomResult, secondary: list[SymptomResult], findings: list
+) -> SymptomResult | None:
+    """The second reading of the run: the next symptom found, else (for a problem verdict) healthy, else
+    (for a healthy verdict) the symptom a rule saw a trace of without calling it."""
+    if secondary:
+        return secondary[0]
+    if verdict.symptom != "healthy":
+        return SymptomResult("healthy", round(1 - verdict.confidence, 3), None, verdict.series, None)
+    for f in findings:
+        symptom = rule_by_id(f.rule).symptom if f.rule.startswith("LD1") else None
+        if symptom is not None:
+            return SymptomResult(symptom, round(1 - verdict.confidence, 3), f.step, f.series, f.rule)
+    return None
 
 
 def _applicable(rule: Rule, ctx: Context) -> bool:

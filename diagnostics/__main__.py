@@ -125,7 +125,10 @@ def render_text(log: TrainingLog, d: Diagnosis, lang: str) -> str:
 
     s = d.symptom
     title = t(f"symptoms.{s.symptom}.title", lang)
-    out += ["", "== " + t("cli.verdict", lang, title=title, pct=round(100 * s.confidence))]
+    if d.uncertain:
+        out += ["", "== " + d.uncertain_text(lang, "cli")]
+    else:
+        out += ["", "== " + t("cli.verdict", lang, title=title, pct=round(100 * s.confidence))]
     detail = [t("cli.onset", lang, step=s.onset_step)] if s.onset_step is not None else []
     if s.series:
         detail.append(t("cli.series", lang, series=s.series))

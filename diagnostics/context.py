@@ -148,15 +148,15 @@ class Context:
         return None
 
     def eval_never_beat_chance(self) -> bool:
-        """The evaluation accuracy never got above twice chance (2/C, 3-point median): whatever
-        training learned, the evaluated model never worked."""
+        """The evaluation accuracy never got above `chance_accuracy_multiple` x chance (2/C, 3-point
+        median): whatever training learned, the evaluated model never worked."""
         accuracy = self._eval_accuracy()
         if self.classes is None or accuracy is None:
             return False
         values, scale = accuracy
         padded = np.r_[values[0], values, values[-1]]  # 3-point median, edges repeated
         smooth = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
-        return bool(smooth.max() <= 2.0 * scale / self.classes[0])
+        return bool(smooth.max() <= self.params.chance_accuracy_multiple * scale / self.classes[0])
 
     def _eval_accuracy(self) -> tuple[np.ndarray, float] | None:
         """The finite accuracy values of the first evaluation split with three or more, and 100 when

@@ -1,15 +1,18 @@
 """Generate `docs/rules.md` from the rule registry and the catalogue: `python -m diagnostics.docs`.
 
 Like ruff's generate_docs: the registry gives ids, names and requirements, the catalogue gives the
-texts in both languages. Each rule has an anchor (`docs/rules.md#ld203`). `--check` exits 1 when the
-committed file is out of date.
+texts in both languages. Each rule has an anchor (`docs/rules.md#ld203`) and lists the `Params` fields
+it judges with (from their `rule` metadata, values from `DEFAULT_PARAMS`), as ruff documents a rule's
+options. `--check` exits 1 when the committed file is out of date.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import Field
 from pathlib import Path
 
+from diagnostics.params import DEFAULT_PARAMS, fields_of_rule, shared_fields
 from diagnostics.registry import Rule, all_rules
 from i18n import LANGUAGES, has, t
 
@@ -25,6 +28,22 @@ def _requires(rule: Rule, lang: str) -> str:
     return ", ".join(needs) or t("docs.nothing", lang)
 
 
+def _value(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _parameters(params: list[Field]) -> list[str]:
+    """A table of Params fields: name, value (DEFAULT_PARAMS), what it judges, the fit's candidates."""
+    if not params:
+        return []
+    out = ["| parameter | value | judges | fit grid |", "|---|---|---|---|"]
+    for f in params:
+        grid = ", ".join(_value(v) for v in f.metadata.get("grid", ()))
+        doc = f.metadata.get("doc", "").replace("|", "\\|")
+        out.append(f"| `{f.name}` | {_value(getattr(DEFAULT_PARAMS, f.name))} | {doc} | {grid} |")
+    return out
+
+
 def render() -> str:
     rules = all_rules()
     out = [f"# {t('docs.title', 'en')} / {t('docs.title', 'zh')}", ""]
@@ -37,6 +56,14 @@ def render() -> str:
             f"| [{r.id}](#{r.id.lower()}) | `{r.name}` | {t(f'rules.{r.id}.title', 'en')} | "
             f"{t(f'rules.{r.id}.title', 'zh')} |"
         )
+    out += [
+        "",
+        "## Shared parameters",
+        "",
+        "The feature layer's and the runner's numbers, which every rule meets:",
+        "",
+    ]
+    out += _parameters(shared_fields())
     for kind in KINDS:
         out += ["", f"## {t(f'docs.kind.{kind}', 'en')} / {t(f'docs.kind.{kind}', 'zh')}"]
         for r in sorted((r for r in rules if r.kind == kind), key=lambda r: r.id):
@@ -47,6 +74,9 @@ def render() -> str:
                 out.append(f"- {t('docs.detects', 'en')}: `{target}` ({t(key, 'en')} / {t(key, 'zh')})")
             out.append(f"- {t('docs.requires', 'en')}: {_requires(r, 'en')}")
             out.append(f"- status: {r.status}, since {r.since}")
+            params = fields_of_rule(r.id)
+            if params:
+                out += ["", "#### Parameters", "", *_parameters(params)]
             for lang in LANGUAGES:
                 out += ["", f"#### {t(f'rules.{r.id}.title', lang)} ({LANGUAGES[lang]})", ""]
                 for part in PARTS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -262,3 +263,46 @@ def swing(curve: Curve, threshold: float) -> tuple[float, int]:
         elif abs(value - extreme) > step:
             direction, extreme, reversals = -direction, value, reversals + 1
     return float((q90 - q10) / level), reversals
+
+
+# ----- the lr schedule ---------------------------------------------------------------------------
+class LrDecay(NamedTuple):
+    """One cut of the learning rate: at `step` it fell from `before` to `after`."""
+
+    step: int
+    before: float
+    after: float
+    fraction_of_run: float  # where the cut lies in the run's steps, 0..1
+
+
+def lr_decays(
+    steps: np.ndarray, values: np.ndarray, factor: float, span: tuple[float, float] | None = None
+) -> list[LrDecay]:
+    """The steps where the lr falls below `factor` x its previous logged value (a sharp cut: a smooth
+    schedule such as cosine or poly drops a little every step and does not count). A point counts when
+    its value is finite and the previous one positive. `fraction_of_run` is measured between the
+    first and last step of `span` (default: the lr's own steps). The one definition of an lr decay,
+    shared by the rules (LD104, LD111) and the chart's decay markers."""
+    values = np.asarray(values, dtype=np.float64)
+    steps = np.asarray(steps)
+    if len(values) < 2:
+        return []
+    previous, current = values[:-1], values[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drops = np.isfinite(current) & (previous > 0) & (current < factor * previous)
+    first, last = span if span is not None else (float(steps[0]), float(steps[-1]))
+    out = []
+    for at in np.flatnonzero(drops) + 1:
+        fraction = (float(steps[at]) - first) / max(last - first, 1.0)
+        out.append(
+            LrDecay(int(steps[at]), float(values[at - 1]), float(values[at]), min(max(fraction, 0.0), 1.0))
+        )
+    return out
+
+
+def lr_rose(steps: np.ndarray, values: np.ndarray, lo: int, hi: int, ratio: float) -> bool:
+    """The finite lr between steps `lo` and `hi` rose above `ratio` x its value at `lo` (a warm
+    restart or a rising schedule)."""
+    mask = (steps >= lo) & (steps <= hi) & np.isfinite(values)
+    window = values[mask]
+    return len(window) >= 2 and window.max() > ratio * max(window[0], 1e-30)

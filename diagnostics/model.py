@@ -103,6 +103,9 @@ class Finding:
     step: int | None = None
     step_end: int | None = None
     series: str | None = None  # which curve was judged, e.g. "train/loss_raw"
+    # What the rule measured, by name (e.g. "grew_before_nan": 1.0), for the cause rules to weigh;
+    # flags are 1.0/0.0 (or +1/-1 for a direction). Not part of the JSON output.
+    measurements: dict[str, float] = field(default_factory=dict)
 
     def title(self, lang: str = "en") -> str:
         return t(f"rules.{self.rule}.title", lang)
@@ -169,10 +172,36 @@ class Diagnosis:
     findings: list[Finding] = field(default_factory=list)
     not_applicable: list[str] = field(default_factory=list)  # rule ids that lacked their data
     errors: list[tuple[str, str]] = field(default_factory=list)  # (rule id, error) of rules that failed
+    # Below the calibrated confidence floor the verdict is "uncertain": the page and the CLI then show
+    # the two leading readings, the verdict and this runner-up, instead of one word that may be wrong.
+    uncertain: bool = False
+    runner_up: SymptomResult | None = None
 
     @property
     def healthy(self) -> bool:
         return self.symptom.symptom == "healthy"
+
+    def readings(self) -> list[tuple[str, float]]:
+        """(symptom, confidence) of the verdict, then of the runner-up when there is one."""
+        out = [(self.symptom.symptom, self.symptom.confidence)]
+        if self.runner_up is not None:
+            out.append((self.runner_up.symptom, self.runner_up.confidence))
+        return out
+
+    def uncertain_text(self, lang: str, surface: str) -> str:
+        """ "Uncertain: A (55%) or B (30%)", in the words of `surface` ("ui" or "cli")."""
+        names = [(t(f"symptoms.{name}.title", lang), round(100 * conf)) for name, conf in self.readings()]
+        if len(names) == 1:
+            return t(f"{surface}.uncertain.one", lang, first=names[0][0], first_pct=names[0][1])
+        first, second = names[:2]
+        return t(
+            f"{surface}.uncertain.two",
+            lang,
+            first=first[0],
+            first_pct=first[1],
+            second=second[0],
+            second_pct=second[1],
+        )
 
     def to_json(self, lang: str = "en") -> dict[str, Any]:
         return {
@@ -181,6 +210,8 @@ class Diagnosis:
             "symptom": self.symptom.symptom,
             "onset_step": self.symptom.onset_step,
             "confidence": round(self.symptom.confidence, 3),
+            "uncertain": self.uncertain,
+            "readings": [{"symptom": s, "confidence": round(c, 3)} for s, c in self.readings()],
             "series": self.symptom.series,
             "verdict": t(f"symptoms.{self.symptom.symptom}.title", lang),
             "secondary": [s.to_json() for s in self.secondary],

@@ -1,12 +1,17 @@
-"""Every threshold the rules use, in one documented place (deepchecks' conditions idea).
+"""Every number the rules judge with, in one documented place (deepchecks' conditions idea).
 
-Rules measure; these numbers judge. Change a threshold here, never inside a rule.
+Rules measure; these numbers judge. Change a threshold here, never inside a rule. Each field carries
+metadata: `rule` (the rule id, or ids, that use it; empty for the shared feature layer), `doc` (what it
+judges, shown in `docs/rules.md`) and, for the thresholds that decide a symptom (LD101-LD108) and the
+cause scores, `grid`: a few plausible values around the default for a fit to choose from
+(`tunable_fields()`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import Field, dataclass, field, fields
+from typing import Any
 
 # Caffe's SoftmaxWithLoss clamps p(true class) at FLT_MIN: loss = -ln(1.17549435e-38).
 CAFFE_CLAMP_LOSS = -math.log(1.17549435e-38)  # 87.3365
@@ -15,77 +20,521 @@ CAFFE_CLAMP_LOSS_DOUBLE = -math.log(2.2250738585072014e-308)  # 708.396
 KNOWN_CLASS_COUNTS = (2, 3, 4, 5, 6, 7, 8, 10, 20, 21, 80, 100, 200, 1000, 1001)
 
 
+def _p(default: Any, rule: str | tuple[str, ...], doc: str, grid: tuple | None = None) -> Any:
+    """A Params field: its default, the rule(s) that judge with it, what it judges, its fit grid."""
+    metadata: dict[str, Any] = {"rule": rule, "doc": doc}
+    if grid is not None:
+        if default not in grid or not 3 <= len(grid) <= 7:
+            raise ValueError(f"grid {grid} must hold the default {default} and 3-7 values")
+        metadata["grid"] = tuple(grid)
+    return field(default=default, metadata=metadata)
+
+
+def _score(default: float, rule: str | tuple[str, ...], doc: str) -> Any:
+    """A cause score or bonus: tunable on a grid of steps of 0.1 around the default, within 0..1."""
+    grid = tuple(v for v in (round(default + d, 2) for d in (-0.2, -0.1, 0.0, 0.1, 0.2)) if 0.0 <= v <= 1.0)
+    return _p(default, rule, doc, grid)
+
+
+_STALL = ("LD103", "LD104")
+
+
 @dataclass(frozen=True)
 class Params:
     """Thresholds of the rule catalogue. Fractions are of the curve's own level unless noted."""
 
-    # feature layer
-    buckets: int = 300  # long curves are summarised by this many bucket medians
-    head_fraction: float = 0.05  # "initial level" = median of the first 5% of buckets
-    tail_fraction: float = 0.15  # "final level" = median of the last 15% of buckets
-    lnc_tolerance: float = 0.04  # a loss within 4% of ln(C) counts as "at chance"
-    chance_accuracy_tolerance: float = 0.03  # an accuracy within 3% of 1/C is exactly chance
-    # LD101 nan: the clamp value counts as non-finite; a non-finite run must persist to be "nan"
-    clamp_tolerance: float = 0.002
-    nan_persist_fraction: float = 0.5  # share of points after the first non-finite one that are bad
-    nan_early_steps: int = 10  # NaN at or before this step points at data or lr, not slow blow-up
-    # LD102 diverging: final level over the running minimum, with a rising trend after the minimum
-    diverge_ratio: float = 1.6
-    diverge_tau: float = 0.3
-    diverge_min_after: float = 0.1  # the rise spans at least 10% of the curve
-    explode_ratio: float = 20.0  # any bucket this many times above the initial level
-    # LD103 flat: no real progress from the start
-    flat_drop: float = 0.05  # drop (initial - best) below 5% of the initial level ...
-    flat_drop_lnc: float = 0.05  # ... or, when ln(C) is known, below 5% of ln(C)
-    eval_gain: float = 0.05  # unless the evaluation's accuracy/mAP/WER improved by 5 points of 100
-    # LD104 plateau: some progress, then stuck at a poor level early
-    plateau_max_drop: float = 0.3  # total drop below 30% of the initial level (or of ln(C))
-    plateau_stall_fraction: float = 0.5  # the last half of the run ...
-    plateau_stall_gain: float = 0.02  # ... improves by less than 2% of the level
-    plateau_lnc_level: float = 0.75  # with ln(C): final loss above 75% of ln(C) is "poor"
-    plateau_long_from: float = 0.2  # a loss without gain after the first 20% of the run ...
-    plateau_long_lnc_level: float = 0.5  # ... is "poor" above half of ln(C)
-    # LD105 oscillating: swings without a downward trend
-    oscillation_amplitude: float = 0.25  # swing (q90-q10 of bucket medians, detrended) / level
-    oscillation_step: float = 0.15  # a reversal counts when the curve turns back by 15% of its level
-    oscillation_reversals: int = 4  # at least this many reversals (2 full up-down cycles)
-    oscillation_max_tau: float = -0.3  # a trend below this (falling) is progress, not oscillation
-    # LD106 overfitting: validation rises after its minimum while training keeps falling
-    overfit_rise: float = 0.2  # final val level 20% above the (3-point median) val minimum
-    overfit_steady_rise: float = 0.03  # ... or 3% when the rise is steady (Kendall tau >= 0.8 ...
-    overfit_steady_tau: float = 0.8
-    overfit_steady_points: int = 8  # ... over at least 8 evaluations from the minimum)
-    overfit_min_points: int = 4
-    overfit_min_position: float = 0.15  # the val minimum is not in the first 15% of the run, unless
-    overfit_rising_tau: float = 0.6  # val rises steadily from its first evaluation after training began
-    # LD107 eval gap: validation far above training from early on, or far more erratic
-    gap_ratio: float = 3.0  # median val/train ratio (and over 2x in the first third of the run)
-    gap_progress: float = 0.5  # val improved less than half as much (relatively) as train
-    gap_erratic_ratio: float = 4.0  # relative step-to-step variation of val vs train
-    gap_min_points: int = 3
-    # LD108 spiky: isolated spikes that recover
-    spike_window: int = 25  # rolling-median window (points)
-    spike_mad: float = 12.0  # robust z above the rolling median
-    spike_ratio: float = 2.0  # and at least 2x the rolling median
-    spike_recover_points: int = 25  # back to normal within this many points
-    spike_min_count: int = 3  # isolated spikes needed for the symptom (1 is noise)
-    spike_max_fraction: float = 0.01  # more than 1% of points spiking is noise, not spikes
-    spike_skip_start: float = 0.02  # the first 2% of a run (initial drop, warm-up) is not searched
-    # config checks and causes
-    tiny_lr: float = 1e-7  # below this no optimiser makes visible progress in a normal run
-    low_lr_sgd: float = 1e-5
-    low_lr_adaptive: float = 1e-6
-    high_lr_sgd: float = 0.1
-    high_lr_adaptive: float = 3e-3
-    lr_cut: float = 10.0  # the suggested lr is the current one divided by this
-    lr_raise: float = 10.0
-    small_batch: int = 2  # batch sizes up to this make BatchNorm statistics meaningless
-    small_batch_noise: int = 8  # batch sizes up to this make gradients noisy
-    target_batch: int = 32  # effective batch size suggested via iter_size / accumulation
-    deep_layers: int = 10  # weight layers from which a plain net is "deep"
-    plain_gaussian_std: float = 0.01  # fixed gaussian std that stalls deep plain nets
-    raw_pixel_scale: float = 0.01  # transform scale below this means inputs were rescaled to ~[0,1]
-    min_cause_confidence: float = 0.25
+    # ----- feature layer (every curve rule) ------------------------------------------------------
+    buckets: int = _p(300, (), "long curves are summarised by this many bucket medians")
+    head_fraction: float = _p(0.05, (), 'the "initial level" is the median of the first 5% of buckets')
+    tail_fraction: float = _p(0.15, (), 'the "final level" is the median of the last 15% of buckets')
+    lnc_tolerance: float = _p(0.04, (), 'a loss within 4% of ln(C) counts as "at chance"')
+    chance_accuracy_tolerance: float = _p(0.03, (), "an accuracy within 3% of 1/C is exactly chance")
+    chance_accuracy_multiple: float = _p(
+        2.0, ("LD106", "LD107", "LD109"), "an accuracy up to this many times chance (1/C) never worked"
+    )
+    resumed_first_fraction: float = _p(
+        0.1, ("LD103", "LD104", "LD110"), "a resumed run whose log starts after this share of its steps"
+    )
+    late_first_fraction: float = _p(
+        0.3, ("LD103", "LD104", "LD110"), "a log starting after this share of its steps is a resumed run"
+    )
+    symptom_max_confidence: float = _p(0.99, (), "cap of every symptom's confidence")
+    # ----- LD101 nan: the clamp value counts as non-finite; a non-finite run must persist ---------
+    clamp_tolerance: float = _p(
+        0.002, "LD101", "distance from Caffe's clamp loss 87.3365 that counts as non-finite"
+    )
+    nan_persist_fraction: float = _p(
+        0.5, "LD101", "share of points after the first non-finite one that are bad", (0.2, 0.3, 0.5, 0.7, 0.9)
+    )
+    ld101_all_bad_share: float = _p(
+        0.9, "LD101", "a share of bad points above this gives the high confidence"
+    )
+    ld101_confidence_all_bad: float = _p(0.95, "LD101", "confidence when (nearly) every later point is bad")
+    ld101_confidence: float = _p(0.8, "LD101", "confidence of a persistent NaN otherwise")
+    ld101_growth_min_points: int = _p(
+        4, "LD101", "finite points before the NaN needed to judge a growth", (3, 4, 6, 8)
+    )
+    ld101_growth_tail_points: int = _p(
+        3, "LD101", "the level before the NaN is the median of at least this many points"
+    )
+    ld101_growth_tail_parts: int = _p(20, "LD101", "... or of the last 1/this of the finite points")
+    ld101_growth_min_after: int = _p(
+        2, "LD101", "the minimum must lie at least this many points before the NaN"
+    )
+    ld101_growth_ratio: float = _p(
+        1.5,
+        "LD101",
+        "the loss grew before the NaN: its last level is this many times its minimum",
+        (1.2, 1.5, 2.0, 3.0),
+    )
+    ld101_companion_min_points: int = _p(
+        3, "LD101", "values of another metric before the NaN needed for its usual size"
+    )
+    nan_early_steps: int = _p(
+        10,
+        ("LD201", "LD210"),
+        "NaN at or before this step points at data or lr, not slow blow-up",
+        (0, 5, 10, 20, 50),
+    )
+    # ----- LD102 diverging: final level over the running minimum, with a rising trend -------------
+    diverge_ratio: float = _p(
+        1.6, "LD102", "final level over the running minimum", (1.3, 1.45, 1.6, 2.0, 2.5)
+    )
+    diverge_tau: float = _p(0.3, "LD102", "Kendall tau of the curve after its minimum", (0.2, 0.3, 0.4, 0.5))
+    diverge_min_after: float = _p(
+        0.1, "LD102", "the rise spans at least this share of the curve", (0.05, 0.1, 0.15, 0.2)
+    )
+    explode_ratio: float = _p(
+        20.0,
+        ("LD101", "LD102"),
+        "any bucket (or another metric) this many times above its usual level",
+        (5.0, 10.0, 20.0, 50.0),
+    )
+    ld102_min_buckets: int = _p(4, "LD102", "bucket medians needed to judge a divergence")
+    ld102_min_rise_of_start: float = _p(
+        0.05,
+        "LD102",
+        "the rise is also at least this share of the initial level",
+        (0.0, 0.02, 0.05, 0.1, 0.2),
+    )
+    ld102_onset_share: float = _p(
+        0.5, "LD102", "the onset is where the curve first exceeds this share of the diverge_ratio rise"
+    )
+    ld102_strong_ratio: float = _p(
+        3.0, "LD102", "a final level this many times the minimum is a strong divergence"
+    )
+    ld102_confidence_strong: float = _p(0.9, "LD102", "confidence of an explosion or a strong divergence")
+    ld102_confidence: float = _p(0.75, "LD102", "confidence of a divergence otherwise")
+    ld102_lr_rise_ratio: float = _p(
+        1.5,
+        "LD102",
+        "the logged lr rose to this many times its value at the minimum (a restart)",
+        (1.2, 1.5, 2.0, 3.0),
+    )
+    ld102_penalty_lr_rose: float = _p(
+        0.35, "LD102", "confidence taken off when the lr rose during the rise", (0.2, 0.3, 0.35, 0.45, 0.5)
+    )
+    ld102_min_confidence: float = _p(
+        0.5, "LD102", "below this confidence the divergence is an info finding, not the symptom"
+    )
+    # ----- LD103 flat: no real progress from the start -------------------------------------------
+    flat_drop: float = _p(
+        0.05,
+        _STALL,
+        "drop (initial - best) below this share of the initial level ...",
+        (0.02, 0.03, 0.05, 0.08, 0.1),
+    )
+    flat_drop_lnc: float = _p(
+        0.05, _STALL, "... or, when ln(C) is known, below this share of ln(C)", (0.02, 0.03, 0.05, 0.08, 0.1)
+    )
+    eval_gain: float = _p(
+        0.05,
+        "LD103",
+        "unless the evaluation's accuracy/mAP/WER improved by this much (of 1, or 100)",
+        (0.02, 0.05, 0.1),
+    )
+    ld103_min_buckets: int = _p(3, "LD103", "bucket medians needed to judge a flat run")
+    ld103_learned_lnc_level: float = _p(
+        0.5, "LD103", "a first loss below this share of ln(C) learned already", (0.3, 0.4, 0.5, 0.6, 0.7)
+    )
+    ld103_trend_buckets: int = _p(
+        8, "LD103", "bucket medians needed to trust a trend (and the higher confidence)"
+    )
+    ld103_steady_tau: float = _p(
+        -0.5,
+        "LD103",
+        "a Kendall tau below this is slow progress, not a flat run",
+        (-0.7, -0.6, -0.5, -0.4, -0.3),
+    )
+    ld103_confidence_at_chance: float = _p(0.9, "LD103", "confidence when the loss ends at ln(C)")
+    ld103_confidence: float = _p(0.7, "LD103", "confidence of a long flat curve")
+    ld103_confidence_short: float = _p(0.55, "LD103", "confidence of a short flat curve")
+    # ----- LD104 plateau: some progress, then stuck at a poor level early -------------------------
+    plateau_max_drop: float = _p(
+        0.3,
+        ("LD104", "LD303"),
+        "total drop below this share of the initial level (or of ln(C))",
+        (0.2, 0.25, 0.3, 0.4, 0.5),
+    )
+    plateau_stall_fraction: float = _p(
+        0.5, "LD104", "the last this share of the run ...", (0.3, 0.4, 0.5, 0.6)
+    )
+    plateau_stall_gain: float = _p(
+        0.02, "LD104", "... improves by less than this share of the level", (0.01, 0.02, 0.03, 0.05)
+    )
+    plateau_lnc_level: float = _p(
+        0.75, "LD104", 'with ln(C): a final loss above this share of ln(C) is "poor"', (0.5, 0.6, 0.75, 0.85)
+    )
+    plateau_long_from: float = _p(
+        0.2, "LD104", "a loss without gain after this share of the run ...", (0.1, 0.2, 0.3)
+    )
+    plateau_long_lnc_level: float = _p(
+        0.5, "LD104", '... is "poor" above this share of ln(C)', (0.3, 0.4, 0.5, 0.6)
+    )
+    ld104_min_buckets: int = _p(8, "LD104", "bucket medians needed to judge a plateau")
+    ld104_lr_cut_factor: float = _p(
+        0.5, "LD104", "an lr below this share of its previous value is a decay", (0.3, 0.5, 0.7)
+    )
+    ld104_early_cut_position: float = _p(
+        1 / 3, "LD104", "an lr decay within this share of the run is early", (0.2, 0.25, 1 / 3, 0.4, 0.5)
+    )
+    ld104_early_cut_ratio: float = _p(
+        0.01, "LD104", "... when the final lr is at most this share of the peak", (0.001, 0.01, 0.03, 0.1)
+    )
+    ld104_after_cut_margin: float = _p(
+        0.05, "LD104", "the window after an lr decay starts this share of the run after it"
+    )
+    ld104_no_lnc_drop_share: float = _p(
+        0.5,
+        "LD104",
+        "without ln(C) a poor run dropped by less than this share of plateau_max_drop",
+        (0.3, 0.5, 0.7, 1.0),
+    )
+    ld104_steady_tau: float = _p(
+        -0.3, "LD104", "a Kendall tau of the last part below this is slow progress", (-0.5, -0.4, -0.3, -0.2)
+    )
+    ld104_onset_share: float = _p(
+        0.2, "LD104", "the plateau starts where the loss is within this share of the drop from its best"
+    )
+    ld104_confidence_lnc: float = _p(0.8, "LD104", "confidence when ln(C) is known")
+    ld104_confidence: float = _p(0.6, "LD104", "confidence otherwise")
+    # ----- LD105 oscillating: swings without a downward trend -------------------------------------
+    oscillation_amplitude: float = _p(
+        0.25, "LD105", "swing (q90-q10 of bucket medians, detrended) / level", (0.15, 0.2, 0.25, 0.35, 0.5)
+    )
+    oscillation_step: float = _p(
+        0.15,
+        "LD105",
+        "a reversal counts when the curve turns back by this share of its level",
+        (0.1, 0.15, 0.2, 0.25),
+    )
+    oscillation_reversals: int = _p(
+        4, "LD105", "at least this many reversals (2 full up-down cycles)", (3, 4, 5, 6, 8)
+    )
+    oscillation_max_tau: float = _p(
+        -0.3,
+        "LD105",
+        "a trend below this (falling) is progress, not oscillation",
+        (-0.5, -0.4, -0.3, -0.2, -0.1),
+    )
+    ld105_min_buckets: int = _p(8, "LD105", "bucket medians needed to judge swings")
+    ld105_min_reversals: int = _p(2, "LD105", "a short curve still needs this many reversals ...")
+    ld105_buckets_per_reversal: int = _p(3, "LD105", "... or one per this many bucket medians")
+    ld105_confidence_base: float = _p(0.5, "LD105", "confidence = base + amplitude x per_amplitude ...")
+    ld105_confidence_per_amplitude: float = _p(0.5, "LD105", "... (see ld105_confidence_base) ...")
+    ld105_max_confidence: float = _p(0.9, "LD105", "... up to this")
+    # ----- LD106 overfitting: validation rises after its minimum while training keeps falling -----
+    overfit_rise: float = _p(
+        0.2,
+        "LD106",
+        "final val level this share above the (3-point median) val minimum",
+        (0.1, 0.15, 0.2, 0.3, 0.4),
+    )
+    overfit_steady_rise: float = _p(
+        0.03,
+        "LD106",
+        "... or this share when the rise is steady (Kendall tau >= overfit_steady_tau ...",
+        (0.02, 0.03, 0.05, 0.08),
+    )
+    overfit_steady_tau: float = _p(0.8, "LD106", "... (see overfit_steady_rise) ...", (0.6, 0.7, 0.8, 0.9))
+    overfit_steady_points: int = _p(
+        8, "LD106", "... over at least this many evaluations from the minimum)", (5, 8, 12)
+    )
+    overfit_min_points: int = _p(4, "LD106", "evaluations needed to judge overfitting", (3, 4, 5, 6))
+    overfit_min_position: float = _p(
+        0.15,
+        "LD106",
+        "the val minimum is not in this first share of the run, unless",
+        (0.05, 0.1, 0.15, 0.2, 0.3),
+    )
+    overfit_rising_tau: float = _p(
+        0.6,
+        ("LD106", "LD107"),
+        "val rises steadily from its first evaluation after training began",
+        (0.4, 0.5, 0.6, 0.7, 0.8),
+    )
+    ld106_moderate_tau: float = _p(
+        0.3, "LD106", "... or rises with at least this Kendall tau ...", (0.2, 0.3, 0.4)
+    )
+    ld106_moderate_rise_multiple: float = _p(
+        2.0, "LD106", "... by this many times overfit_rise", (1.5, 2.0, 3.0)
+    )
+    ld106_after_min_points: int = _p(
+        3, "LD106", "evaluations after the minimum needed to judge their trend ..."
+    )
+    ld106_after_tau: float = _p(
+        0.3, "LD106", "... which must rise with at least this Kendall tau", (0.1, 0.2, 0.3, 0.4, 0.5)
+    )
+    eval_tail_parts: int = _p(
+        10, ("LD106",), "the final evaluation level is the median of the last 1/this of them"
+    )
+    ld106_strong_rise_multiple: float = _p(2.0, "LD106", "a rise over this many times overfit_rise is strong")
+    ld106_confidence_strong: float = _p(0.85, "LD106", "confidence of a strong rise")
+    ld106_confidence: float = _p(0.7, "LD106", "confidence of a rise otherwise")
+    ld106_confidence_quality: float = _p(0.7, "LD106", "confidence when the quality metric gets worse")
+    ld106_quality_min_points: int = _p(
+        3, "LD106", "evaluations of a quality metric needed to judge that it improves"
+    )
+    ld106_quality_tolerance: float = _p(
+        0.005,
+        "LD106",
+        "a quality metric still improving gained more than this (of 1, or 100)",
+        (0.002, 0.005, 0.01, 0.02),
+    )
+    ld106_quality_tau: float = _p(
+        0.3, "LD106", "... with at least this Kendall tau since the val loss minimum", (0.2, 0.3, 0.4, 0.5)
+    )
+    # ----- LD107 eval gap: validation far above training from early on, or far more erratic ------
+    gap_ratio: float = _p(
+        3.0,
+        "LD107",
+        "median val/train ratio (and over ld107_early_ratio in the first part)",
+        (2.0, 2.5, 3.0, 4.0, 5.0),
+    )
+    gap_progress: float = _p(
+        0.5,
+        "LD107",
+        "val improved less than this share as much (relatively) as train",
+        (0.3, 0.4, 0.5, 0.6, 0.7),
+    )
+    gap_erratic_ratio: float = _p(
+        4.0, "LD107", "relative step-to-step variation of val vs train", (2.0, 3.0, 4.0, 6.0)
+    )
+    gap_min_points: int = _p(3, "LD107", "evaluations needed to judge a gap", (2, 3, 4, 5))
+    ld107_early_parts: int = _p(3, "LD107", "the early (and late) part of the evaluations is 1/this of them")
+    ld107_early_ratio: float = _p(
+        2.0, "LD107", "median val/train ratio in the early part", (1.5, 2.0, 2.5, 3.0)
+    )
+    ld107_trained_lnc_level: float = _p(
+        0.5,
+        "LD107",
+        "training below this share of ln(C) while the evaluation never beat chance is a gap",
+        (0.3, 0.5, 0.7),
+    )
+    ld107_min_val_variation: float = _p(
+        0.25,
+        "LD107",
+        "erratic val: median |change of log(val)| between evaluations above this",
+        (0.1, 0.15, 0.25, 0.35, 0.5),
+    )
+    ld107_train_variation_floor: float = _p(0.001, "LD107", "the train variation counts as at least this")
+    ld107_confidence_both: float = _p(0.85, "LD107", "confidence when val is both far and erratic")
+    ld107_confidence: float = _p(0.7, "LD107", "confidence otherwise")
+    # ----- LD108 spiky: isolated spikes that recover ----------------------------------------------
+    spike_window: int = _p(25, "LD108", "rolling-median window (points)", (11, 15, 25, 41))
+    spike_mad: float = _p(12.0, "LD108", "robust z above the rolling median", (6.0, 8.0, 12.0, 16.0, 24.0))
+    spike_ratio: float = _p(
+        2.0, "LD108", "and at least this many times the rolling median", (1.5, 2.0, 3.0, 4.0)
+    )
+    spike_recover_points: int = _p(25, "LD108", "back to normal within this many points", (10, 25, 50))
+    spike_min_count: int = _p(3, "LD108", "isolated spikes needed for the symptom (1 is noise)", (2, 3, 4, 5))
+    spike_max_fraction: float = _p(
+        0.01,
+        "LD108",
+        "more than this share of points spiking is noise, not spikes",
+        (0.005, 0.01, 0.02, 0.05),
+    )
+    spike_skip_start: float = _p(
+        0.02,
+        "LD108",
+        "the first share of a run (initial drop, warm-up) is not searched",
+        (0.0, 0.01, 0.02, 0.05),
+    )
+    ld108_period_min_spikes: int = _p(4, "LD108", "spikes needed to call them periodic", (3, 4, 5, 6))
+    ld108_period_min_gap: int = _p(3, "LD108", "periodic spikes are at least this many points apart")
+    ld108_period_tolerance: float = _p(
+        0.15,
+        "LD108",
+        "the gaps between periodic spikes vary by at most this share of their mean",
+        (0.05, 0.1, 0.15, 0.25),
+    )
+    ld108_confidence_base: float = _p(0.5, "LD108", "confidence = base + per_spike x spikes ...")
+    ld108_confidence_per_spike: float = _p(0.05, "LD108", "... (see ld108_confidence_base) ...")
+    ld108_max_confidence: float = _p(0.85, "LD108", "... up to this")
+    # ----- LD110 / LD111: facts ----------------------------------------------------------------
+    ld110_initial_ratio: float = _p(
+        3.0, "LD110", "a first loss at least this many times ln(C) is far above chance"
+    )
+    ld111_warmup_share: float = _p(0.5, "LD111", "a first lr below this share of the peak is a warm-up")
+    ld111_drop_factor: float = _p(0.6, "LD111", "an lr below this share of its previous value is a drop")
+    ld111_decay_share: float = _p(0.5, "LD111", "a final lr below this share of the peak is a decay")
+    # ----- config checks ----------------------------------------------------------------------
+    tiny_lr: float = _p(
+        1e-7,
+        ("LD309", "LD202", "LD206", "LD306"),
+        "below this no optimiser makes visible progress in a normal run (LD306: an averaged loss with "
+        "an lr this small had its lr tuned for a summed loss)",
+    )
+    low_lr_sgd: float = _p(1e-5, "LD309", "lowest usual lr of SGD")
+    low_lr_adaptive: float = _p(1e-6, "LD309", "lowest usual lr of an adaptive optimiser (or an unknown one)")
+    high_lr_sgd: float = _p(0.1, "LD309", "highest usual lr of SGD (or an unknown optimiser)")
+    high_lr_adaptive: float = _p(3e-3, "LD309", "highest usual lr of an adaptive optimiser")
+    lr_cut: float = _p(10.0, "LD201", "the suggested lr is the current one divided by this")
+    lr_raise: float = _p(10.0, "LD202", "the suggested lr is at least the current one times this")
+    small_batch: int = _p(
+        2, ("LD301", "LD304", "LD207"), "batch sizes up to this make BatchNorm statistics meaningless"
+    )
+    small_batch_noise: int = _p(8, "LD207", "batch sizes up to this make gradients noisy")
+    target_batch: int = _p(32, "LD207", "effective batch size suggested via iter_size / accumulation")
+    deep_layers: int = _p(
+        10, ("LD205", "LD206", "LD303", "LD305", "LD308"), 'weight layers from which a plain net is "deep"'
+    )
+    plain_gaussian_std: float = _p(0.01, "LD308", "fixed gaussian std that stalls deep plain nets")
+    raw_pixel_scale: float = _p(
+        0.01, "LD303", "a transform scale below this means inputs were rescaled to ~[0,1]"
+    )
+    ld302_raw_mean_above: float = _p(1.5, "LD302", "a mean_value above this is in raw pixel units")
+    ld306_summed_min_lr: float = _p(
+        1e-6, "LD306", "a summed loss with an lr at least this was tuned for an average"
+    )
+    ld306_min_pixels: int = _p(64 * 64, "LD306", "... over at least this many positions (input size squared)")
+    ld306_summed_first_loss: float = _p(
+        100.0, "LD306", "... or a first loss at least this many times ln(C) (or 1) shows the sum"
+    )
+    ld308_min_small_share: float = _p(
+        0.5, "LD308", "at least this share of the weight fillers are small gaussians"
+    )
+    # ----- causes: every score and bonus a cause rule gives ----------------------------------------
+    min_cause_confidence: float = _p(0.25, (), "causes below this confidence are not shown")
+    cause_max_confidence: float = _p(0.97, (), "cap of every cause's confidence")
+    collapse_first_over_lnc: float = _p(
+        1.05,
+        ("LD201", "LD202"),
+        "a loss that ended at ln(C) collapsed when its first value was this many times ln(C) ...",
+    )
+    collapse_peak_over_lnc: float = _p(1.5, ("LD201", "LD202"), "... or its early peak this many times ln(C)")
+    collapse_early_parts: int = _p(10, ("LD201", "LD202"), "the early part is the first 1/this of the curve")
+    ld201_score_blowup: float = _score(0.6, "LD201", "NaN or divergence")
+    ld201_bonus_grew: float = _score(0.2, "LD201", "... the loss grew before (or diverged)")
+    ld201_bonus_lr_high: float = _score(0.15, "LD201", "... the lr is above the usual range (LD309)")
+    ld201_score_early_nan: float = _score(
+        0.45, "LD201", "NaN at once from a normal lr without growth (data as likely)"
+    )
+    ld201_score_oscillating: float = _score(0.65, "LD201", "oscillating loss")
+    ld201_bonus_oscillating_lr_high: float = _score(0.15, "LD201", "... with a high lr")
+    ld201_score_spiky: float = _score(0.45, "LD201", "spiky loss")
+    ld201_bonus_spiky_lr_high: float = _score(0.15, "LD201", "... with a high lr")
+    ld201_score_collapsed: float = _score(0.5, "LD201", "a stall after a collapse onto ln(C)")
+    ld201_bonus_collapsed_lr_high: float = _score(0.2, "LD201", "... with a high lr")
+    ld201_score_stalled_lr_high: float = _score(0.45, "LD201", "a stall with a high lr")
+    ld201_penalty_huge_start: float = _score(
+        0.15, "LD201", "taken off: the logits were huge before the lr acted"
+    )
+    ld201_penalty_config: float = _score(
+        0.3, "LD201", "taken off: frozen BatchNorm or a loss/lr mismatch explains it"
+    )
+    ld201_bonus_broken_policy: float = _score(0.15, "LD201", "added: the lr schedule is broken (LD307)")
+    ld202_score_tiny_lr: float = _score(0.8, "LD202", "a stall under an lr at most tiny_lr")
+    ld202_score_lr_low: float = _score(0.6, "LD202", "a stall under an lr below the usual range (LD309)")
+    ld202_score_after_decay: float = _score(0.6, "LD202", "the loss stopped where the lr was cut")
+    ld202_score_unknown_lr_flat: float = _score(0.3, "LD202", "a flat run, lr not in the log")
+    ld202_score_unknown_lr_plateau: float = _score(0.25, "LD202", "a plateau, lr not in the log")
+    ld202_score_plateau: float = _score(0.3, "LD202", "a plateau under an ordinary lr")
+    ld202_score_flat: float = _score(0.2, "LD202", "a flat run under an ordinary lr")
+    ld202_score_tiny_lr_flat: float = _score(0.9, "LD202", "a flat run under an lr at most tiny_lr")
+    ld202_score_large_step: float = _score(0.15, "LD202", "a high lr or a collapse explains the stall")
+    ld203_score_rescaled: float = _score(
+        0.8, "LD203", "a stall with inputs rescaled for a raw-pixel recipe (LD303)"
+    )
+    ld203_bonus_at_chance: float = _score(0.1, "LD203", "... and the loss at ln(C) (LD109)")
+    ld203_score_mean_scaled: float = _score(0.7, "LD203", "mean_value in scaled units (LD302)")
+    ld203_score_huge_start: float = _score(0.7, "LD203", "a huge first loss without any input scaling")
+    ld203_score_rescaled_other: float = _score(0.35, "LD203", "inputs rescaled, another symptom")
+    ld203_penalty_gaussian: float = _score(0.3, "LD203", "taken off: a small-gaussian deep plain net (LD308)")
+    ld204_score_frozen: float = _score(0.9, "LD204", "BatchNorm frozen in a net trained from scratch (LD301)")
+    ld204_score_frozen_intended: float = _score(0.4, "LD204", "BatchNorm frozen as fine-tuning does it")
+    ld204_score_tiny_batch: float = _score(
+        0.6, "LD204", "BatchNorm over 1-2 samples (LD304) with an unstable run"
+    )
+    ld204_score_gap_without_bn: float = _score(
+        0.3, "LD204", "an eval gap in a net known to have no BatchNorm"
+    )
+    ld204_score_gap_bn: float = _score(0.75, "LD204", "an eval gap with BatchNorm or an erratic val loss")
+    ld204_score_gap: float = _score(0.6, "LD204", "an eval gap otherwise")
+    ld205_score_segmentation: float = _score(
+        0.85, "LD205", "a segmentation net from scratch that stalls (LD305)"
+    )
+    ld205_score_scratch: float = _score(0.7, "LD205", "another deep net from scratch that stalls (LD305)")
+    ld205_score_unknown: float = _score(
+        0.35, "LD205", "a deep net that stalls, weights loaded or not unknown"
+    )
+    ld205_penalty_config: float = _score(0.2, "LD205", "taken off: LD303 or LD308 explains the stall")
+    ld206_uniform_tolerance: float = _p(
+        0.005, "LD206", "a first loss within this share of ln(C) is a uniform prediction at init"
+    )
+    ld206_score_gaussian_stall: float = _score(
+        0.8, "LD206", "small gaussians in a deep plain net (LD308) and a stall"
+    )
+    ld206_score_gaussian: float = _score(0.5, "LD206", "small gaussians and a blow-up")
+    ld206_score_plain: float = _score(0.4, "LD206", "a deep plain net at ln(C)")
+    ld206_score_other: float = _score(0.2, "LD206", "another net at ln(C)")
+    ld206_score_uniform_at_init: float = _score(
+        0.45, "LD206", "at least this when the net predicted 1/C at init"
+    )
+    ld207_score_tiny: float = _score(0.55, "LD207", "batch at most small_batch with an unstable run")
+    ld207_score_small: float = _score(0.4, "LD207", "batch at most small_batch_noise")
+    ld207_bonus_bn: float = _score(0.1, "LD207", "added: BatchNorm over the tiny batch (LD304)")
+    ld207_penalty_blowup: float = _score(0.25, "LD207", "taken off: a blow-up without LD304")
+    ld208_score_stall_blowup: float = _score(
+        0.85, "LD208", "a loss/lr mismatch (LD306) with a stall or blow-up"
+    )
+    ld208_score_other: float = _score(0.5, "LD208", "a loss/lr mismatch with another symptom")
+    ld208_score_tiny_lr: float = _score(
+        0.6, "LD208", "an averaged loss with an lr for a sum (LD202 ranks first)"
+    )
+    ld209_score_primary: float = _score(0.85, "LD209", "overfitting is the verdict")
+    ld209_score_secondary: float = _score(0.45, "LD209", "overfitting is a secondary symptom")
+    ld210_score_early_nan: float = _score(
+        0.55, "LD210", "NaN at once, without growth, high lr or a config defect"
+    )
+    ld210_score_sudden_nan: float = _score(0.4, "LD210", "a sudden NaN from a normal-looking loss")
+    ld210_score_gap_without_bn: float = _score(
+        0.6, "LD210", "an eval gap in a net known to have no BatchNorm"
+    )
+    ld210_score_gap: float = _score(0.45, "LD210", "an eval gap otherwise")
+    ld210_score_periodic_spikes: float = _score(0.7, "LD210", "spikes at a fixed period")
+    ld210_score_spikes: float = _score(0.4, "LD210", "other spikes")
+    ld210_score_flat: float = _score(0.3, "LD210", "a flat run no config defect explains")
 
 
 DEFAULT_PARAMS = Params()
+
+
+def tunable_fields() -> list[Field]:
+    """The Params fields a fit may set, each with its candidate `grid` (metadata)."""
+    return [f for f in fields(Params) if "grid" in f.metadata]
+
+
+def fields_of_rule(rule_id: str) -> list[Field]:
+    """The Params fields a rule judges with (from their `rule` metadata)."""
+    out = []
+    for f in fields(Params):
+        rule = f.metadata.get("rule", ())
+        if rule == rule_id or (isinstance(rule, tuple) and rule_id in rule):
+            out.append(f)
+    return out
+
+
+def shared_fields() -> list[Field]:
+    """The fields of the feature layer and the runner, which no single rule owns."""
+    return [f for f in fields(Params) if f.metadata.get("rule") == ()]

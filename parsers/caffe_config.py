@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from parsers.model import BatchNormLayer, LogLine, RunMeta, WeightFiller
+from parsers.model import BatchNormLayer, FrozenLayer, LogLine, RunMeta, WeightFiller
 from parsers.prototxt import Field, Message
 
 # Keys only a SolverParameter has (a NetParameter has `layer`, `input`, `state`, ...).
@@ -272,6 +272,8 @@ def net_facts(msg: Message, meta: RunMeta, source: str, phase: str | None = None
         _classes(active, main_loss, meta, at)
 
     weight_layers = [layer for layer in active if layer.is_weight_layer]
+    if phase != "test":
+        _frozen_layers(weight_layers, meta, at)
     if weight_layers:
         meta.set("depth", len(weight_layers))
         meta.set("weight_fillers", [f for layer in weight_layers if (f := _filler(layer, at))])
@@ -424,6 +426,44 @@ def _filler(layer: _Layer, at: Quote) -> WeightFiller | None:
             line = filler.line_of("type") or param.line_of("weight_filler") or layer.line
             return WeightFiller(layer.name, kind, std, at(line))
     return None
+
+
+# Fillers that make a layer a fixed operation (FCN's bilinear upsampling, an averaging kernel): such
+# a layer is meant to keep lr_mult 0.
+_FIXED_OP_FILLERS = {"bilinear", "constant"}
+
+
+def _frozen_layers(layers: list[_Layer], meta: RunMeta, at: Quote) -> None:
+    """Weight layers of the TRAIN net whose weights get no update: the first `param { lr_mult: 0 }`
+    (V1: `blobs_lr: 0`). A Deconvolution with an explicit bilinear/constant filler is a fixed
+    upsampling, and an explicit bilinear filler anywhere a fixed operation: both are left out."""
+    known = {f.name for f in meta.frozen_layers if f.how == "lr_mult_0"}
+    for layer in layers:
+        if layer.name in known:
+            continue
+        params = layer.msg.messages("param")
+        if params and params[0].find("lr_mult") is not None:
+            lr_mult, line = params[0].get_float("lr_mult"), params[0].line_of("lr_mult")
+        elif layer.msg.find("blobs_lr") is not None:
+            lr_mult, line = _as_number(layer.msg.get_all("blobs_lr")[0]), layer.msg.line_of("blobs_lr")
+        else:
+            continue
+        if lr_mult != 0:
+            continue
+        filler = next((f for _, p in layer.params() for f in p.messages("weight_filler")), None)
+        kind = (filler.get_str("type") or "constant").lower() if filler is not None else None
+        if kind == "bilinear" or (kind in _FIXED_OP_FILLERS and layer.type == "Deconvolution"):
+            continue
+        meta.frozen_layers.append(FrozenLayer(layer.name, "lr_mult_0", at(line or layer.name_line)))
+        meta.where.setdefault("frozen_layers", at(line or layer.name_line))
+        known.add(layer.name)
+
+
+def _as_number(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 def _is_shortcut(layer: _Layer) -> bool:

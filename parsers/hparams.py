@@ -15,8 +15,10 @@ costs one regex scan.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from parsers.config_facts import echo_facts, line_facts
 from parsers.formats._textlog import LineCounter, has_log_prefix, strip_log_prefix
 from parsers.model import LogLine, RunMeta
 
@@ -28,7 +30,7 @@ _MAX_VALUE_CHARS = 200
 # str.find (memchr speed) rather than one regex alternation (15 MB/s).
 _TRIGGER_WORDS = ("Namespace(", "Arguments(", "onfig:", "retrained", "load_from", "load_state_dict")
 _TRIGGER_WORDS += ("_IncompatibleKeys", "weights of", "ine-tun", "inetun", "--weights", "Loading from")
-_TRIGGER_WORDS += ("scratch",)
+_TRIGGER_WORDS += ("scratch", "requires_grad", "reez", "roze")  # + freezing weights (config_facts)
 # `Namespace(`, `TrainingArguments(`, `...Config(` (the word start is found by walking back: a
 # leading `\w*` would make the regex try every position of every line)
 _CALL_LINE = re.compile(r"(?:Namespace|Arguments|Config)\((?!\))")
@@ -157,17 +159,46 @@ class _Claims:
 
 def hyperparams_from_text(text: str, source: str, meta: RunMeta) -> None:
     """Fill `meta` (facts + `hyperparams`) from the settings a text log echoes."""
-    echoes, claims = read_echoes(text, source)
+    lines = _candidate_lines(text)
+    echoes, claims = read_echoes(text, source, lines)
     for echo in echoes:
         meta.hyperparams.setdefault(echo.dotted, echo.value[:_MAX_VALUE_CHARS])
         _apply(echo, meta, claims)
     _compound_facts(echoes, meta)
     claims.apply(meta)
+    echo_facts(echoes, meta)
+    line_facts(lines, source, meta, strip_log_prefix)
 
 
-def read_echoes(text: str, source: str) -> tuple[list[Echo], _Claims]:
+def config_text_facts(config: str, quote: Callable[[int], LogLine], meta: RunMeta) -> None:
+    """The config-fault facts (`config_facts`) of an mmcv config embedded in another record (mmdet's
+    `.log.json` first line); `quote(offset)` is the LogLine for a position in `config`."""
+    lines = dict(enumerate(config.split("\n"), start=1))
+    starts = [0]
+    for number in range(1, len(lines)):
+        starts.append(starts[-1] + len(lines[number]) + 1)
+    echoes = [
+        Echo(e.path, e.key, e.value, quote(starts[e.where.line - 1]))
+        for e in _python_echoes(config, 1, "", lines)
+    ]
+    echo_facts(echoes, meta)
+    quoted = {number: text for number, text in lines.items()}
+    probe = RunMeta()
+    line_facts(quoted, "", probe)
+    for name in ("input_norm_mean", "input_norm_std", "input_range", "loss_normalization"):
+        value = getattr(probe, name)
+        if value not in (None, []):
+            meta.set(name, value, quote(starts[probe.where[name].line - 1]))
+    for frozen in probe.frozen_layers:
+        assert frozen.where is not None
+        where = quote(starts[frozen.where.line - 1])
+        if all(f.name != frozen.name for f in meta.frozen_layers):
+            meta.frozen_layers.append(type(frozen)(frozen.name, frozen.how, where))
+
+
+def read_echoes(text: str, source: str, lines: dict[int, str] | None = None) -> tuple[list[Echo], _Claims]:
     """Every echoed setting in file order, and the weight-loading evidence."""
-    lines = _candidate_lines(text)
+    lines = _candidate_lines(text) if lines is None else lines
     echoes: list[Echo] = []
     claims = _Claims()
     numbers = sorted(lines)
@@ -383,6 +414,8 @@ def _apply(echo: Echo, meta: RunMeta, claims: _Claims) -> None:
     foreign = any(_FOREIGN_PARENT.search(p) for p in parents)
     if key in _WEIGHT_KEYS or (key == "checkpoint" and parents[-1:] == ["init_cfg"]):
         _weights(key, value, echo.where, claims)
+        if key in ("load_from", "pretrained") and lowered in ("none", "null") and parents in ([], ["model"]):
+            claims.scratch.append(echo.where)  # an mmcv config's `load_from = None` (a load elsewhere wins)
     elif key in _FLOAT_FACTS and not foreign:
         number = _number(value)
         if number is not None:

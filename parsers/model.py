@@ -67,6 +67,18 @@ class BatchNormLayer:
     phase: str  # "train", "test" or "any" (the layer is shared by both phases)
     use_global_stats: bool | None  # None: not set, so the framework default for the phase applies
     where: LogLine | None = None
+    # "net": a layer of the net definition (Caffe prototxt); "flag": a setting or message that puts
+    # the net's BatchNorm in inference mode while training (norm_eval=True, freeze_bn, FrozenBN)
+    source: str = "net"
+
+
+@dataclass(frozen=True)
+class FrozenLayer:
+    """Weights the run does not train, and how the log says so."""
+
+    name: str  # layer/module name, or what a flag freezes ("backbone", "stages 1-2", "10 layers")
+    how: str  # lr_mult_0 (Caffe param { lr_mult: 0 }), requires_grad, flag (a setting), text (a message)
+    where: LogLine | None = None
 
 
 @dataclass(frozen=True)
@@ -112,11 +124,22 @@ class RunMeta:
     num_classes: int | None = None  # the last layer's num_output
     loss_type: str | None = None  # SoftmaxWithLoss, CrossEntropyLoss, ...
     loss_normalize: bool | None = None  # Caffe loss_param normalize
-    loss_normalization: str | None = None  # Caffe loss_param normalization (VALID, BATCH_SIZE, NONE)
+    # Caffe loss_param normalization (VALID, BATCH_SIZE, NONE); "NONE" too for a summed PyTorch-style
+    # loss (reduction='sum', size_average=False)
+    loss_normalization: str | None = None
     weight_fillers: list[WeightFiller] = field(default_factory=list)
     depth: int | None = None  # number of weight layers (conv + fully connected)
     has_residual: bool | None = None
     batchnorm: list[BatchNormLayer] = field(default_factory=list)
+    # BatchNorm put in inference mode by a setting of a non-Caffe run (source "flag", phase "train",
+    # use_global_stats True); kept apart from `batchnorm` (the net's own layers, which LD301 judges)
+    batchnorm_flags: list[BatchNormLayer] = field(default_factory=list)
+    frozen_layers: list[FrozenLayer] = field(default_factory=list)  # weights not trained (any source)
+    # input normalisation (non-Caffe): per-channel mean/std the pixels are normalised with, in the
+    # units the log gives them, and the pixel range before it when the log says ("0-1", "0-255")
+    input_norm_mean: list[float] = field(default_factory=list)
+    input_norm_std: list[float] = field(default_factory=list)
+    input_range: str | None = None
     # initialisation
     pretrained: bool | None = None  # True: weights were loaded; False: the log shows a from-scratch start
     pretrained_from: str | None = None

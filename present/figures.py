@@ -15,6 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from diagnostics.features import lr_decays
 from diagnostics.model import Diagnosis
 from i18n import t
 from parsers.model import TrainingLog
@@ -37,7 +38,8 @@ SEVERITY_COLOURS = {"critical": "#dc2626", "warning": "#f59e0b", "info": "#3b82f
 NONFINITE_COLOUR = "#dc2626"
 # Above this many points a series is drawn with WebGL.
 GL_THRESHOLD = 1500
-# An lr that falls below this fraction of its previous value counts as a decay.
+# An lr that falls below this fraction of its previous value counts as a decay (`features.lr_decays`,
+# the definition the rules use; the rules judge with their own factors, see Params).
 LR_DROP_RATIO = 0.7
 MAX_DECAY_MARKS = 30
 
@@ -364,13 +366,8 @@ def lr_decay_steps(log: TrainingLog) -> list[int]:
     lr = log.series("lr", "train")
     values = lr["value"].to_numpy(dtype=np.float64)
     steps = lr["step"].to_numpy()
-    if len(values) < 2:
-        return []
-    previous, current = values[:-1], values[1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        drops = np.isfinite(current) & (previous > 0) & (current < LR_DROP_RATIO * previous)
     # A smooth schedule (cosine, poly) drops a little every step: only sharp cuts count.
-    return [int(s) for s in steps[1:][drops]][:MAX_DECAY_MARKS]
+    return [decay.step for decay in lr_decays(steps, values, LR_DROP_RATIO)][:MAX_DECAY_MARKS]
 
 
 def _add_lr_decays(fig: go.Figure, log: TrainingLog, lr_row: int, lang: str) -> None:

@@ -48,6 +48,7 @@ FACT_FIELDS = (
 # Display mappings: snippet language -> code highlighter, verdict level -> icon, severity -> badge.
 HIGHLIGHT = {"prototxt": "protobuf", "python": "python", "bash": "bash", "yaml": "yaml"}
 LEVEL_ICON = {
+    "info": ":material/help:",
     "success": ":material/check_circle:",
     "error": ":material/error:",
     "warning": ":material/warning:",
@@ -103,10 +104,14 @@ class Verdict:
     onset_step: int | None
     healthy: bool
     summary: str | None = None  # how the symptom is recognised, in plain words
+    uncertain: bool = False  # below the confidence floor: the sentence names the two leading readings
 
     @property
     def level(self) -> str:
-        """How alarming the verdict is: success, error (the run is lost) or warning."""
+        """How alarming the verdict is: info when uncertain, else success, error (the run is lost) or
+        warning."""
+        if self.uncertain:
+            return "info"
         return "success" if self.healthy else "error" if self.symptom in LOST_RUN_SYMPTOMS else "warning"
 
 
@@ -121,7 +126,18 @@ def verdict(diagnosis: Diagnosis, lang: str) -> Verdict:
         sentence = t("ui.verdict.no_onset", lang, title=title, pct=round(100 * s.confidence))
     summary_key = f"symptoms.{s.symptom}.summary"
     summary = t(summary_key, lang) if has(summary_key) else None
-    return Verdict(s.symptom, title, sentence, s.confidence, s.onset_step, diagnosis.healthy, summary)
+    if diagnosis.uncertain:
+        sentence = diagnosis.uncertain_text(lang, "ui")
+    return Verdict(
+        s.symptom,
+        title,
+        sentence,
+        s.confidence,
+        s.onset_step,
+        diagnosis.healthy,
+        summary,
+        diagnosis.uncertain,
+    )
 
 
 def secondary_symptoms(diagnosis: Diagnosis, lang: str) -> list[str]:

@@ -1,5 +1,11 @@
-"""The rule modules; importing this package registers every rule (see `diagnostics.registry`)."""
+"""The rule modules; importing this package registers every rule (see `diagnostics.registry`).
 
-from diagnostics.rules import causes, config, symptoms
+Symptom rules (LD1xx) by family: `blowup` (LD101 NaN, LD102 diverging), `stall` (LD103 flat, LD104
+plateau), `shape` (LD105 oscillating, LD108 spikes), `generalisation` (LD106 overfitting, LD107 eval
+gap), `facts` (LD109-LD111); `config` and `config_faults` hold the LD3xx checks, `causes` the LD2xx
+cause rules.
+"""
 
-__all__ = ["causes", "config", "symptoms"]
+from diagnostics.rules import blowup, causes, config, config_faults, facts, generalisation, shape, stall
+
+__all__ = ["blowup", "causes", "config", "config_faults", "facts", "generalisation", "shape", "stall"]

@@ -1,5 +1,9 @@
 """LD2xx: why. Each cause rule weighs the primary symptom, the symptom rules' measurements and the
-config checks, and returns the cause with its confidence, evidence and fixes (or None)."""
+config checks, and returns the cause with its confidence, evidence and fixes (or None).
+
+Cause rules read other rules' numbers (`Finding.measurements`), never their evidence sentences; every
+score and bonus is a `Params` field (`ldNNN_score_*`, `ldNNN_bonus_*`, `ldNNN_penalty_*`) so a fit can
+set it."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from diagnostics import fixes
 from diagnostics.context import Context
 from diagnostics.model import Cause, Evidence
 from diagnostics.registry import RuleResult, rule
-from diagnostics.rules.config import usual_lr_range
+from diagnostics.rules.config import missing_policy_fields, usual_lr_range
 
 BLOW_UP = ("nan", "diverging")
 UNSTABLE = ("nan", "diverging", "oscillating", "spiky")
@@ -24,8 +28,14 @@ def _evidence_of(ctx: Context, *rule_ids: str) -> list[Evidence]:
     return [e for rid in rule_ids for f in ctx.findings.get(rid, []) for e in f.evidence]
 
 
+def _measured(ctx: Context, rule_id: str, name: str) -> float:
+    """A measurement of a rule's (first) finding; 0 when the rule found nothing or did not measure it."""
+    found = ctx.finding(rule_id)
+    return found.measurements.get(name, 0.0) if found is not None else 0.0
+
+
 def _cause(
-    cause_id: str, rule_id: str, score: float, evidence: list[Evidence], fix_list, rules
+    ctx: Context, cause_id: str, rule_id: str, score: float, evidence: list[Evidence], fix_list, rules
 ) -> RuleResult:
     rules = [rule_id, *[r for r in rules if r]]
     seen: set[tuple] = set()
@@ -35,7 +45,9 @@ def _cause(
         if ident not in seen:
             seen.add(ident)
             unique.append(e)
-    return RuleResult(cause=Cause(cause_id, min(score, 0.97), unique, fix_list, rules))
+    return RuleResult(
+        cause=Cause(cause_id, min(score, ctx.params.cause_max_confidence), unique, fix_list, rules)
+    )
 
 
 def _lr_evidence(ctx: Context) -> list[Evidence]:
@@ -51,14 +63,13 @@ def _nan_step(ctx: Context) -> int | None:
 
 
 def _grew_before_nan(ctx: Context) -> bool:
-    grew = ("evidence.growth_before_nan", "evidence.companion_exploded")
-    return any(e.key in grew for e in _evidence_of(ctx, "LD101"))
+    """LD101: the finite loss (or another training metric) grew before it turned non-finite."""
+    return _measured(ctx, "LD101", "grew_before_nan") > 0
 
 
-def _lr_flag(ctx: Context) -> str | None:
-    """LD309's verdict as "evidence.lr_high" / "evidence.lr_low" (whether or not the optimiser is known)."""
-    found = ctx.finding("LD309")
-    return found.evidence[0].key.removesuffix("_any") if found else None
+def _lr_flag(ctx: Context) -> float:
+    """LD309's verdict: +1 the lr is above the usual range, -1 below it, 0 inside it (or unknown)."""
+    return _measured(ctx, "LD309", "lr_flag")
 
 
 def _broken_lr_policy(ctx: Context):
@@ -81,7 +92,7 @@ def _known_without_bn(ctx: Context) -> bool:
 
 
 def _val_erratic(ctx: Context) -> bool:
-    return any(e.key == "evidence.val_erratic" for e in _evidence_of(ctx, "LD107"))
+    return _measured(ctx, "LD107", "val_erratic") > 0
 
 
 def _collapsed(ctx: Context) -> bool:
@@ -94,8 +105,13 @@ def _collapsed(ctx: Context) -> bool:
     values = curve.trend_values
     if not len(values):
         return False
-    early_peak = float(np.max(values[: max(2, len(values) // 10)]))
-    return float(values[0]) > 1.05 * lnc or early_peak > 1.5 * lnc or ctx.finding("LD101") is not None
+    p = ctx.params
+    early_peak = float(np.max(values[: max(2, len(values) // p.collapse_early_parts)]))
+    return (
+        float(values[0]) > p.collapse_first_over_lnc * lnc
+        or early_peak > p.collapse_peak_over_lnc * lnc
+        or ctx.finding("LD101") is not None
+    )
 
 
 def _collapse_evidence(ctx: Context) -> Evidence:
@@ -110,46 +126,47 @@ def _collapse_evidence(ctx: Context) -> Evidence:
 
 @rule("LD201", "lr-too-high", curves=("train_loss",), cause="lr_too_high")
 def lr_too_high(ctx: Context) -> RuleResult | None:
-    s = _symptom(ctx)
+    s, p = _symptom(ctx), ctx.params
     nan_step = _nan_step(ctx)
-    early_nan = nan_step is not None and nan_step <= ctx.params.nan_early_steps
-    high = _lr_flag(ctx) == "evidence.lr_high"
+    early_nan = nan_step is not None and nan_step <= p.nan_early_steps
+    high = _lr_flag(ctx) > 0
     grew = _grew_before_nan(ctx) or "diverging" in ctx.symptoms
     if s in BLOW_UP:
-        score = 0.6 + (0.2 if grew else 0) + (0.15 if high else 0)
+        score = (
+            p.ld201_score_blowup
+            + (p.ld201_bonus_grew if grew else 0)
+            + (p.ld201_bonus_lr_high if high else 0)
+        )
         if early_nan and not high and not grew:
-            score = 0.45  # NaN at once from a normal lr: the data is as likely
+            score = p.ld201_score_early_nan  # NaN at once from a normal lr: the data is as likely
     elif s == "oscillating":
-        score = 0.65 + (0.15 if high else 0)
+        score = p.ld201_score_oscillating + (p.ld201_bonus_oscillating_lr_high if high else 0)
     elif s == "spiky":
-        score = 0.45 + (0.15 if high else 0)
+        score = p.ld201_score_spiky + (p.ld201_bonus_spiky_lr_high if high else 0)
     elif s in STALLED and _collapsed(ctx):
-        score = 0.5 + (0.2 if high else 0)
+        score = p.ld201_score_collapsed + (p.ld201_bonus_collapsed_lr_high if high else 0)
     elif s in STALLED and high:
-        score = 0.45
+        score = p.ld201_score_stalled_lr_high
     else:
         return None
     if _huge_start(ctx) and not high:
-        score -= 0.15  # the logits were huge before the lr acted
+        score -= p.ld201_penalty_huge_start  # the logits were huge before the lr acted
     if ctx.frozen_bn or (ctx.finding("LD306") and s in BLOW_UP):
-        score -= 0.3  # a config defect explains the blow-up better
+        score -= p.ld201_penalty_config  # a config defect explains the blow-up better
     evidence = _evidence_of(ctx, "LD101", "LD102", "LD105", "LD108") + _lr_evidence(ctx)
     if s in STALLED and _collapsed(ctx):
         evidence.insert(0, _collapse_evidence(ctx))
     evidence += _evidence_of(ctx, "LD309")
-    fix_list = [*fixes.change_lr(ctx, 1 / ctx.params.lr_cut, "fixes.lower_lr"), fixes.clip_gradients(ctx)]
+    fix_list = [*fixes.change_lr(ctx, 1 / p.lr_cut, "fixes.lower_lr"), fixes.clip_gradients(ctx)]
     if s in BLOW_UP:
         fix_list.append(fixes.warmup(ctx))
     policy = _broken_lr_policy(ctx)
     if policy:
-        score += 0.15  # a broken lr schedule (NaN or negative lr) blows the run up from the start
+        score += p.ld201_bonus_broken_policy  # a broken lr schedule (NaN or negative lr) blows the run up
         evidence += policy.evidence
-        missing = policy.evidence[0].params.get("missing", "")
-        fix_list.insert(
-            0,
-            fixes.lr_policy(ctx, [m.strip() for m in str(missing).split(",") if m.strip() not in ("", "-")]),
-        )
+        fix_list.insert(0, fixes.lr_policy(ctx, missing_policy_fields(ctx)))
     return _cause(
+        ctx,
         "lr_too_high",
         "LD201",
         score,
@@ -166,25 +183,29 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         return None
     flag = _lr_flag(ctx)
     if lr is not None and lr <= p.tiny_lr:
-        score = 0.8
-    elif flag == "evidence.lr_low":
-        score = 0.6
-    elif any(e.key == "evidence.stalled_after_lr_decay" for e in _evidence_of(ctx, "LD104")):
-        score = 0.6  # the loss stopped where the lr was cut: the remaining lr is too small
+        score = p.ld202_score_tiny_lr
+    elif flag < 0:
+        score = p.ld202_score_lr_low
+    elif _measured(ctx, "LD104", "stalled_after_lr_decay") > 0:
+        score = (
+            p.ld202_score_after_decay
+        )  # the loss stopped where the lr was cut: the remaining lr is too small
     elif lr is None:
-        score = 0.3 if s == "flat" else 0.25  # the log does not say: keep the lr among the suspects
+        # the log does not say: keep the lr among the suspects
+        score = p.ld202_score_unknown_lr_flat if s == "flat" else p.ld202_score_unknown_lr_plateau
     else:
         # An ordinary lr: for a plateau, slow convergence is still the most common reason (AUTOTRAINER's
         # most frequent repair); for a loss that never moved, it is not the first suspect.
-        score = 0.3 if s == "plateau" else 0.2
+        score = p.ld202_score_plateau if s == "plateau" else p.ld202_score_flat
     if lr is not None and lr <= p.tiny_lr and s == "flat":
         # A loss that never moved under an lr orders of magnitude below any working one: the lr first,
         # before a missing init or pretraining (a net from scratch still moves with a working lr).
-        score = 0.9
-    if flag == "evidence.lr_high" or _collapsed(ctx):
-        score = 0.15  # a large step, not a small one, explains this stall
+        score = p.ld202_score_tiny_lr_flat
+    if flag > 0 or _collapsed(ctx):
+        score = p.ld202_score_large_step  # a large step, not a small one, explains this stall
     evidence = _evidence_of(ctx, "LD103", "LD104") + _lr_evidence(ctx) + _evidence_of(ctx, "LD309")
     return _cause(
+        ctx,
         "lr_too_low",
         "LD202",
         score,
@@ -197,23 +218,23 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
 
 @rule("LD203", "input-scale-mismatch", curves=("train_loss",), cause="input_scale")
 def input_scale(ctx: Context) -> RuleResult | None:
-    s = _symptom(ctx)
+    s, p = _symptom(ctx), ctx.params
     if s == "healthy":
         return None
     rescaled, mean_scaled, high_start = ctx.finding("LD303"), ctx.finding("LD302"), ctx.finding("LD110")
     score = 0.0
     if rescaled and s in STALLED:
-        score = 0.8 + (0.1 if ctx.finding("LD109") else 0)
+        score = p.ld203_score_rescaled + (p.ld203_bonus_at_chance if ctx.finding("LD109") else 0)
     elif mean_scaled:
-        score = 0.7
+        score = p.ld203_score_mean_scaled
     elif high_start and _huge_start(ctx) and ctx.meta.input_scale is None and s in (*BLOW_UP, *STALLED):
-        score = 0.7  # unscaled inputs: the loss was huge at the first forward pass
+        score = p.ld203_score_huge_start  # unscaled inputs: the loss was huge at the first forward pass
     elif rescaled:
-        score = 0.35
+        score = p.ld203_score_rescaled_other
     if rescaled and ctx.finding("LD308"):
         # Fixed small gaussians shrink the signal by std*sqrt(fan_in) per layer in a deep plain net:
         # no input scale rescues that, so the init (LD206) ranks first.
-        score -= 0.3
+        score -= p.ld203_penalty_gaussian
     if not score:
         return None
     evidence = _evidence_of(ctx, "LD303", "LD302", "LD110", "LD109", "LD103", "LD104")
@@ -221,6 +242,7 @@ def input_scale(ctx: Context) -> RuleResult | None:
     if mean_scaled:
         fix_list.insert(0, fixes.mean_in_raw_units(ctx))
     return _cause(
+        ctx,
         "input_scale",
         "LD203",
         score,
@@ -232,26 +254,30 @@ def input_scale(ctx: Context) -> RuleResult | None:
 
 @rule("LD204", "batchnorm-statistics", curves=("train_loss",), cause="bn_stats")
 def bn_stats(ctx: Context) -> RuleResult | None:
-    s = _symptom(ctx)
+    s, p = _symptom(ctx), ctx.params
     if s == "healthy":
         return None
     frozen = ctx.finding("LD301")
     tiny = ctx.finding("LD304")
     has_bn = bool(ctx.meta.batchnorm)
     if frozen and frozen.severity == "critical":
-        score = 0.9
+        score = p.ld204_score_frozen
     elif frozen:
-        score = 0.4
+        score = p.ld204_score_frozen_intended
     elif tiny and s in (*UNSTABLE, "eval_gap"):
-        score = 0.6
+        score = p.ld204_score_tiny_batch
     elif s == "eval_gap":
         # The usual reason: BatchNorm in the wrong mode or with statistics that do not match training.
         # Only a net known to have no BatchNorm (Caffe dumps the whole net) points elsewhere.
-        score = 0.3 if _known_without_bn(ctx) else 0.75 if has_bn or _val_erratic(ctx) else 0.6
+        if _known_without_bn(ctx):
+            score = p.ld204_score_gap_without_bn
+        else:
+            score = p.ld204_score_gap_bn if has_bn or _val_erratic(ctx) else p.ld204_score_gap
     else:
         return None
     evidence = _evidence_of(ctx, "LD301", "LD304", "LD107")
     return _cause(
+        ctx,
         "bn_stats",
         "LD204",
         score,
@@ -263,19 +289,22 @@ def bn_stats(ctx: Context) -> RuleResult | None:
 
 @rule("LD205", "no-pretrained-weights", curves=("train_loss",), cause="no_pretraining")
 def no_pretraining(ctx: Context) -> RuleResult | None:
-    s = _symptom(ctx)
+    s, p = _symptom(ctx), ctx.params
     arch = ctx.deep_architecture
     if s not in STALLED or arch is None or ctx.meta.pretrained:
         return None
     scratch = ctx.finding("LD305")
     segmentation = arch in ("fcn", "deeplab", "segnet", "unet")
     # without LD305 the log does not say whether weights were loaded
-    score = (0.85 if segmentation else 0.7) if scratch else 0.35
+    if scratch:
+        score = p.ld205_score_segmentation if segmentation else p.ld205_score_scratch
+    else:
+        score = p.ld205_score_unknown
     if ctx.finding("LD303") or ctx.finding("LD308"):
-        score -= 0.2  # a config defect explains the stall better
+        score -= p.ld205_penalty_config  # a config defect explains the stall better
     evidence = _evidence_of(ctx, "LD305", "LD103", "LD104", "LD109")
     return _cause(
-        "no_pretraining", "LD205", score, evidence, fixes.pretrained(ctx), ["LD305" if scratch else ""]
+        ctx, "no_pretraining", "LD205", score, evidence, fixes.pretrained(ctx), ["LD305" if scratch else ""]
     )
 
 
@@ -285,27 +314,30 @@ def _uniform_at_init(ctx: Context) -> bool:
     not huge: its logits were ~0 from the start, the forward signal vanished at initialisation. Without
     the lr, a too small lr stays the first suspect."""
     curve, lnc = ctx.train_loss, ctx.lnc
-    if curve is None or lnc is None or ctx.finding("LD110") or _lr_flag(ctx) == "evidence.lr_low":
+    if curve is None or lnc is None or ctx.finding("LD110") or _lr_flag(ctx) < 0:
         return False
     if ctx.lr_value is None or ctx.lr_value <= ctx.params.tiny_lr:
         return False
-    return abs(curve.start_level - lnc) <= 0.005 * lnc
+    return abs(curve.start_level - lnc) <= ctx.params.ld206_uniform_tolerance * lnc
 
 
 @rule("LD206", "deep-net-initialisation", curves=("train_loss",), cause="depth_init")
 def depth_init(ctx: Context) -> RuleResult | None:
-    s = _symptom(ctx)
+    s, p = _symptom(ctx), ctx.params
     gaussian = ctx.finding("LD308")
     if s not in (*STALLED, *BLOW_UP) or (not gaussian and not (s in STALLED and ctx.finding("LD109"))):
         return None
     meta = ctx.meta
     if not gaussian and any(f.type in ("xavier", "msra") for f in meta.weight_fillers):
         return None  # a scaled init keeps the signal; LD206 is about fixed small gaussians
-    plain = not meta.batchnorm and not meta.has_residual and (meta.depth or 0) >= ctx.params.deep_layers
-    score = 0.8 if gaussian and s in STALLED else 0.5 if gaussian else 0.4 if plain else 0.2
+    plain = not meta.batchnorm and not meta.has_residual and (meta.depth or 0) >= p.deep_layers
+    if gaussian:
+        score = p.ld206_score_gaussian_stall if s in STALLED else p.ld206_score_gaussian
+    else:
+        score = p.ld206_score_plain if plain else p.ld206_score_other
     evidence = _evidence_of(ctx, "LD308", "LD103", "LD109")
     if s == "flat" and _uniform_at_init(ctx):
-        score = max(score, 0.45)
+        score = max(score, p.ld206_score_uniform_at_init)
         assert ctx.train_loss is not None and ctx.lnc is not None and ctx.lr_value is not None
         params = {
             "first": f"{ctx.train_loss.start_level:.4g}",
@@ -313,7 +345,7 @@ def depth_init(ctx: Context) -> RuleResult | None:
             "lr": f"{ctx.lr_value:g}",
         }
         evidence.insert(0, Evidence("evidence.uniform_at_init", params, int(ctx.train_loss.steps[0])))
-    return _cause("depth_init", "LD206", score, evidence, fixes.init(ctx), ["LD308" if gaussian else ""])
+    return _cause(ctx, "depth_init", "LD206", score, evidence, fixes.init(ctx), ["LD308" if gaussian else ""])
 
 
 @rule("LD207", "small-batch", curves=("train_loss",), cause="small_batch", meta=("batch_size",))
@@ -322,16 +354,17 @@ def small_batch(ctx: Context) -> RuleResult | None:
     assert batch is not None
     if batch > p.small_batch_noise or s not in (*UNSTABLE, "eval_gap"):
         return None
-    score = 0.55 if batch <= p.small_batch else 0.4
+    score = p.ld207_score_tiny if batch <= p.small_batch else p.ld207_score_small
     if ctx.finding("LD304"):
-        score += 0.1
+        score += p.ld207_bonus_bn
     elif s in BLOW_UP:
         # Small batches make the curve noisy; a blow-up needs BatchNorm on them (LD304) to follow.
         # Detectors train with 2 images per GPU and frozen BatchNorm as a matter of course.
-        score -= 0.25
+        score -= p.ld207_penalty_blowup
     evidence = [Evidence("evidence.batch_size", {"batch": batch}, quote=ctx.quote("batch_size"))]
     evidence += _evidence_of(ctx, "LD304", "LD105", "LD108")
     return _cause(
+        ctx,
         "small_batch",
         "LD207",
         score,
@@ -343,17 +376,19 @@ def small_batch(ctx: Context) -> RuleResult | None:
 
 @rule("LD208", "loss-normalization", curves=("train_loss",), cause="loss_normalization")
 def loss_normalization(ctx: Context) -> RuleResult | None:
-    s = _symptom(ctx)
+    s, p = _symptom(ctx), ctx.params
     found = ctx.finding("LD306")
     if not found or s == "healthy":
         return None
-    score = 0.85 if s in (*STALLED, *BLOW_UP) else 0.5
-    if found.evidence[0].key == "evidence.normalized_tiny_lr":
+    score = p.ld208_score_stall_blowup if s in (*STALLED, *BLOW_UP) else p.ld208_score_other
+    if found.measurements.get("lr_for_other_loss", 0.0) > 0:
         # The loss IS averaged, so for the loss as configured the lr is simply too low (LD202 ranks
         # first); summing the loss instead is the second way out.
-        score = 0.6
+        score = p.ld208_score_tiny_lr
     evidence = _evidence_of(ctx, "LD306") + _lr_evidence(ctx)
-    return _cause("loss_normalization", "LD208", score, evidence, fixes.loss_normalization(ctx), ["LD306"])
+    return _cause(
+        ctx, "loss_normalization", "LD208", score, evidence, fixes.loss_normalization(ctx), ["LD306"]
+    )
 
 
 @rule("LD209", "overfitting", curves=("train_loss",), cause="overfitting")
@@ -361,18 +396,25 @@ def overfitting(ctx: Context) -> RuleResult | None:
     s = ctx.symptoms.get("overfitting")
     if s is None:
         return None
-    score = 0.85 if _symptom(ctx) == "overfitting" else 0.45
+    p = ctx.params
+    score = p.ld209_score_primary if _symptom(ctx) == "overfitting" else p.ld209_score_secondary
     return _cause(
-        "overfitting", "LD209", score, _evidence_of(ctx, "LD106"), fixes.overfitting(ctx, s.onset_step), []
+        ctx,
+        "overfitting",
+        "LD209",
+        score,
+        _evidence_of(ctx, "LD106"),
+        fixes.overfitting(ctx, s.onset_step),
+        [],
     )
 
 
 @rule("LD210", "data-problem", curves=("train_loss",), cause="data_issue")
 def data_issue(ctx: Context) -> RuleResult | None:
-    s = _symptom(ctx)
+    s, p = _symptom(ctx), ctx.params
     nan_step = _nan_step(ctx)
-    early_nan = nan_step is not None and nan_step <= ctx.params.nan_early_steps
-    high = _lr_flag(ctx) == "evidence.lr_high"
+    early_nan = nan_step is not None and nan_step <= p.nan_early_steps
+    high = _lr_flag(ctx) > 0
     explained = bool(
         ctx.frozen_bn
         or ctx.finding("LD303")
@@ -381,20 +423,21 @@ def data_issue(ctx: Context) -> RuleResult | None:
         or _huge_start(ctx)
     )
     if s == "nan" and early_nan and not high and not explained and not _grew_before_nan(ctx):
-        score = 0.55
+        score = p.ld210_score_early_nan
     elif s == "nan" and not _grew_before_nan(ctx) and not explained:
-        score = 0.4  # a sudden NaN from a normal-looking loss: a bad sample or a log(0) in the loss
+        score = p.ld210_score_sudden_nan  # a sudden NaN from a normal-looking loss: a bad sample or a log(0)
     elif s == "eval_gap":
-        score = 0.6 if _known_without_bn(ctx) else 0.45
+        score = p.ld210_score_gap_without_bn if _known_without_bn(ctx) else p.ld210_score_gap
     elif s == "spiky":
-        periodic = any(e.key == "evidence.spikes_periodic" for e in _evidence_of(ctx, "LD108"))
-        score = 0.7 if periodic else 0.4  # spikes at a fixed period: the same bad data met every pass
+        periodic = _measured(ctx, "LD108", "periodic_spikes") > 0
+        # spikes at a fixed period: the same bad data met every pass
+        score = p.ld210_score_periodic_spikes if periodic else p.ld210_score_spikes
     elif s == "flat" and not explained:
-        score = 0.3
+        score = p.ld210_score_flat
     else:
         return None
     evidence = _evidence_of(ctx, "LD101", "LD107", "LD108", "LD103", "LD109")
     fix_list = fixes.check_data(ctx)
     if s == "eval_gap":
         fix_list.insert(0, fixes.eval_pipeline(ctx))
-    return _cause("data_issue", "LD210", score, evidence, fix_list, [])
+    return _cause(ctx, "data_issue", "LD210", score, evidence, fix_list, [])

@@ -20,8 +20,11 @@ LR_POLICY_NEEDS = {
 }
 
 
-def _one(rule_id: str, severity: str, evidence: list[Evidence]) -> RuleResult:
-    return RuleResult([Finding(rule_id, severity, evidence)])  # type: ignore[arg-type]
+def _one(
+    rule_id: str, severity: str, evidence: list[Evidence], measurements: dict[str, float] | None = None
+) -> RuleResult:
+    finding = Finding(rule_id, severity, evidence, measurements=dict(measurements or {}))  # type: ignore[arg-type]
+    return RuleResult([finding])
 
 
 def _train_phase_bn(ctx: Context) -> list:
@@ -53,7 +56,7 @@ def mean_in_scaled_units(ctx: Context) -> RuleResult | None:
     """mean_value given in [0, 1] units while Caffe subtracts the mean before applying `scale`."""
     meta = ctx.meta
     assert meta.input_scale is not None
-    if meta.input_scale >= 1 or max(meta.mean_value) > 1.5:
+    if meta.input_scale >= 1 or max(meta.mean_value) > ctx.params.ld302_raw_mean_above:
         return None
     evidence = [
         Evidence(
@@ -71,7 +74,7 @@ def input_rescaled(ctx: Context) -> RuleResult | None:
     raw-pixel recipes: every layer's signal is ~256x weaker and the net barely moves."""
     meta, p = ctx.meta, ctx.params
     assert meta.input_scale is not None
-    deep = ctx.deep_architecture is not None or (meta.depth or 0) >= 8
+    deep = ctx.deep_architecture is not None or (meta.depth or 0) >= p.deep_layers
     if meta.input_scale > p.raw_pixel_scale or meta.batchnorm or meta.pretrained or not deep:
         return None
     evidence = [
@@ -159,7 +162,7 @@ def loss_is_normalized(ctx: Context) -> bool | None:
 )
 def normalization_vs_lr(ctx: Context) -> RuleResult | None:
     """The lr was chosen for a summed (unnormalised) loss but the loss is averaged, or vice versa."""
-    meta = ctx.meta
+    meta, p = ctx.meta, ctx.params
     normalized = loss_is_normalized(ctx)
     lr = ctx.lr_value
     if normalized is None or lr is None:
@@ -167,11 +170,18 @@ def normalization_vs_lr(ctx: Context) -> RuleResult | None:
     pixels = (meta.input_size or meta.crop_size or 0) ** 2
     params: dict = {"lr": f"{lr:g}", "pixels": pixels or "?"}
     first = _first_loss(ctx)
-    if normalized and lr <= 1e-8:
+    summed_lr = lr >= p.ld306_summed_min_lr
+    if normalized and lr <= p.tiny_lr:
         key = "evidence.normalized_tiny_lr"
-    elif not normalized and lr >= 1e-6 and pixels >= 64 * 64:
+    elif not normalized and summed_lr and pixels >= p.ld306_min_pixels:
         key = "evidence.unnormalized_big_lr"
-    elif not normalized and lr >= 1e-6 and not pixels and first is not None and first >= 100 * (ctx.lnc or 1):
+    elif (
+        not normalized
+        and summed_lr
+        and not pixels
+        and first is not None
+        and first >= p.ld306_summed_first_loss * (ctx.lnc or 1)
+    ):
         # The image size is not in the log, but the summed loss shows its own size: a first loss a
         # hundred times ln(C) (or over 100) is a sum over that many positions, and so is its gradient.
         key = "evidence.unnormalized_big_loss"
@@ -185,7 +195,8 @@ def normalization_vs_lr(ctx: Context) -> RuleResult | None:
         for c in meta.comments
         if "normaliz" in c.text.lower()
     ]
-    return _one("LD306", "warning", evidence)
+    # +1: the loss is averaged and the lr was tuned for a sum (too small); -1: summed, lr for an average.
+    return _one("LD306", "warning", evidence, {"lr_for_other_loss": 1.0 if normalized else -1.0})
 
 
 def _first_loss(ctx: Context) -> float | None:
@@ -201,11 +212,7 @@ def lr_policy_params(ctx: Context) -> RuleResult | None:
     Caffe's: other frameworks name them differently and default them (mmcv's step policy: gamma 0.1)."""
     meta = ctx.meta
     policy = (meta.lr_policy or "").lower()
-    needs = LR_POLICY_NEEDS.get(policy, ()) if meta.framework == "caffe" else ()
-    known = {k.lower() for k in meta.lr_params} | {k.lower() for k in meta.hyperparams}
-    if meta.max_iter:
-        known.add("max_iter")
-    missing = [n for n in needs if n not in known]
+    missing = missing_policy_fields(ctx)
     bad_lr = ctx.lr is not None and bool(
         (~(ctx.lr.values == ctx.lr.values)).any() | (ctx.lr.values < 0).any()
     )
@@ -220,7 +227,20 @@ def lr_policy_params(ctx: Context) -> RuleResult | None:
     ]
     if bad_lr:
         evidence.append(Evidence("evidence.lr_nonfinite", {}))
-    return RuleResult([Finding("LD307", "critical" if bad_lr or policy == "poly" else "warning", evidence)])
+    severity = "critical" if bad_lr or policy == "poly" else "warning"
+    measurements = {"missing_fields": float(len(missing)), "lr_nonfinite": 1.0 if bad_lr else 0.0}
+    return RuleResult([Finding("LD307", severity, evidence, measurements=measurements)])
+
+
+def missing_policy_fields(ctx: Context) -> list[str]:
+    """The solver fields the run's Caffe lr policy needs but the log does not set."""
+    meta = ctx.meta
+    policy = (meta.lr_policy or "").lower()
+    needs = LR_POLICY_NEEDS.get(policy, ()) if meta.framework == "caffe" else ()
+    known = {k.lower() for k in meta.lr_params} | {k.lower() for k in meta.hyperparams}
+    if meta.max_iter:
+        known.add("max_iter")
+    return [n for n in needs if n not in known]
 
 
 @rule("LD308", "deep-plain-net-small-gaussian-init", meta=("depth", "weight_fillers"))
@@ -236,7 +256,7 @@ def deep_plain_gaussian(ctx: Context) -> RuleResult | None:
         for f in meta.weight_fillers
         if f.type == "gaussian" and f.std is not None and f.std <= p.plain_gaussian_std
     ]
-    if len(small) < len(meta.weight_fillers) / 2:
+    if len(small) < len(meta.weight_fillers) * p.ld308_min_small_share:
         return None
     evidence = [
         Evidence(
@@ -280,4 +300,5 @@ def lr_range(ctx: Context) -> RuleResult | None:
             quote=ctx.lr_quote,
         )
     ]
-    return _one("LD309", "warning" if key == "evidence.lr_low" and lr <= p.tiny_lr else "info", evidence)
+    severity = "warning" if key == "evidence.lr_low" and lr <= p.tiny_lr else "info"
+    return _one("LD309", severity, evidence, {"lr_flag": -1.0 if key == "evidence.lr_low" else 1.0})

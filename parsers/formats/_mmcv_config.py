@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from parsers.hparams import config_text_facts
 from parsers.model import LogLine, RunMeta
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -20,6 +21,7 @@ _BLOCK_START = re.compile(r"^(optimizer|optimizer_config|lr_config|runner)\s*=\s
 _SETTING = re.compile(rf"\b(\w+)\s*=\s*('[^']*'|\"[^\"]*\"|{_NUMBER}|\[[^\]]*\]|True|False|None)")
 _TOTAL_EPOCHS = re.compile(r"^total_epochs\s*=\s*(\d+)", re.MULTILINE)
 _LOAD_FROM = re.compile(r"^load_from\s*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
+_NO_LOAD_FROM = re.compile(r"^load_from\s*=\s*None\b", re.MULTILINE)
 _RESUME_FROM = re.compile(r"^resume_from\s*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
 _PRETRAINED = re.compile(r"\bpretrained\s*=\s*['\"]([^'\"]+)['\"]")
 _INIT_PRETRAINED = re.compile(
@@ -59,6 +61,9 @@ def read_config_facts(meta: RunMeta, config: str, quote: Callable[[int], LogLine
         if found:
             meta.set("pretrained", True, quote(found.start(1)))
             meta.set("pretrained_from", found[1], quote(found.start(1)))
+    no_load = _NO_LOAD_FROM.search(config)
+    if no_load and not any(p.search(config) for p in (_LOAD_FROM, _INIT_PRETRAINED, _PRETRAINED)):
+        meta.set("pretrained", False, quote(no_load.start()))  # nothing loaded anywhere in the config
     resume = _RESUME_FROM.search(config)
     if resume:
         meta.resumed = True
@@ -72,6 +77,7 @@ def read_config_facts(meta: RunMeta, config: str, quote: Callable[[int], LogLine
         meta.hyperparams["samples_per_gpu"] = samples[1]
     for name, settings in blocks.items():
         meta.hyperparams.update({f"{name}.{key}": value.strip("'\"") for key, (value, _) in settings.items()})
+    config_text_facts(config, quote, meta)  # frozen stages, norm_eval, img_norm_cfg, ...
 
 
 def _settings(config: str, start: int) -> dict[str, tuple[str, int]]:

@@ -1,0 +1,259 @@
+"""Fit the rule catalogue's numbers on the corpus's training split: `python -m diagnostics.fit`.
+
+Deterministic and explainable, in two stages:
+
+1. **Thresholds and cause weights**: coordinate descent over the `Params` fields that declare a grid
+   (`params.tunable_fields()`): for each field in turn, every value of its grid is tried with the
+   others held, and the best is kept only when it beats the current value on the training runs
+   (ties keep the current value, so nothing moves without evidence). The objective counts a false alarm
+   on a healthy run three times, because a tool that cries wolf is not read:
+   `symptom accuracy + cause top-1 + 0.5 * cause top-2 - 3 * false-alarm rate`.
+   The four DEVELOPERS cases (`sample_logs`, column `case`) are a hard constraint: a value that gets
+   one of them wrong is never taken.
+2. **Calibration**: Platt scaling of the raw verdict and cause scores (`diagnostics.calibration`).
+
+The training runs are the corpus's training split plus the 36 hand-made samples (both tuning data);
+the test split is never read here. The result goes to `diagnostics/fitted_params.json`;
+`--check` fits again and fails when the committed file differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from diagnostics import diagnose
+from diagnostics.calibration import IDENTITY, Calibration, Platt
+from diagnostics.evaluate import SAMPLES, Row, _resolve, read_labels
+from diagnostics.fitted import FITTED_FILE
+from diagnostics.params import DEFAULT_PARAMS, Params, tunable_fields
+from diagnostics.split import CORPUS, MANIFEST_NAME, paths_of
+from parsers import ParseError, load_paths
+
+FALSE_ALARM_WEIGHT = 3.0
+UNCERTAIN_BELOW = 0.5
+
+# The parsed training runs, set in the parent before the worker pool forks (workers inherit them).
+_LOGS: list = []
+
+
+@dataclass
+class Run:
+    row: Row
+    case: bool  # one of the four DEVELOPERS cases (a hard constraint)
+
+
+def training_runs() -> list[Run]:
+    """The corpus's training split and the hand-made samples, with their labels."""
+    import csv
+
+    with SAMPLES.open(newline="", encoding="utf-8") as fh:
+        cases = {r["path"] for r in csv.DictReader(fh) if r.get("case")}
+    runs = [Run(r, False) for r in read_labels(CORPUS / "labels.csv", paths_of("train"))]
+    for r in read_labels(SAMPLES):
+        r.path = str(_resolve(SAMPLES.parent, r.path).relative_to(CORPUS.parent.parent))
+        runs.append(Run(r, r.path.removeprefix("sample_logs/") in cases))
+    for run in runs:
+        if not run.row.path.startswith("sample_logs/"):
+            run.row.path = f"sample_logs/corpus/{run.row.path}"
+    return runs
+
+
+def _parse(path: str):
+    try:
+        return load_paths([CORPUS.parent.parent / path])
+    except (ParseError, OSError, ValueError):
+        return None
+
+
+def _verdicts(task: tuple[Params, list[int]]) -> list[tuple]:
+    params, indices = task
+    out = []
+    for i in indices:
+        log = _LOGS[i]
+        if log is None:
+            out.append(("unreadable", math.nan, [], math.nan))
+            continue
+        d = diagnose(log, params, IDENTITY)
+        out.append(
+            (
+                d.symptom.symptom,
+                d.symptom.confidence,
+                [c.id for c in d.causes],
+                d.causes[0].confidence if d.causes else math.nan,
+            )
+        )
+    return out
+
+
+class Judge:
+    """Diagnoses every training run under given params, in worker processes that share the parsed logs."""
+
+    def __init__(self, runs: list[Run], jobs: int):
+        self.runs = runs
+        self.jobs = max(1, jobs)
+        self.pool = ProcessPoolExecutor(self.jobs) if self.jobs > 1 else None
+        n = len(runs)
+        self.shards = [list(range(k, n, self.jobs)) for k in range(self.jobs)]
+
+    def __call__(self, params: Params) -> list[tuple]:
+        if self.pool is None:
+            return _verdicts((params, list(range(len(self.runs)))))
+        results: list[tuple] = [()] * len(self.runs)
+        for shard, out in zip(
+            self.shards, self.pool.map(_verdicts, [(params, s) for s in self.shards]), strict=True
+        ):
+            for i, verdict in zip(shard, out, strict=True):
+                results[i] = verdict
+        return results
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def objective(runs: list[Run], verdicts: list[tuple]) -> tuple[float, bool, dict]:
+    """(score, every case right, the parts) of one set of verdicts."""
+    symptom_right = cause_runs = top1 = top2 = healthy = alarms = 0
+    cases_right = True
+    for run, (predicted, _, ranked, _) in zip(runs, verdicts, strict=True):
+        row = run.row
+        right = predicted == row.symptom or (
+            row.symptom == "unhealthy" and predicted not in ("healthy", "unreadable")
+        )
+        symptom_right += right
+        first_right = True
+        if row.causes:
+            cause_runs += 1
+            first_right = bool(ranked) and ranked[0] in row.causes
+            top1 += first_right
+            top2 += bool(set(ranked[:2]) & set(row.causes))
+        if row.symptom == "healthy":
+            healthy += 1
+            alarms += predicted != "healthy"
+        if run.case and not (right and first_right):
+            cases_right = False
+    n = len(runs) or 1
+    parts = {
+        "symptom": symptom_right / n,
+        "top1": top1 / (cause_runs or 1),
+        "top2": top2 / (cause_runs or 1),
+        "false_alarms": alarms / (healthy or 1),
+    }
+    score = (
+        parts["symptom"] + parts["top1"] + 0.5 * parts["top2"] - FALSE_ALARM_WEIGHT * parts["false_alarms"]
+    )
+    return score, cases_right, parts
+
+
+def fit_params(judge: Judge, rounds: int, log=print) -> tuple[Params, dict]:
+    params = DEFAULT_PARAMS
+    best, cases_ok, parts = objective(judge.runs, judge(params))
+    log(f"start: objective {best:.4f} {_fmt(parts)} cases {'ok' if cases_ok else 'WRONG'}")
+    fields = tunable_fields()
+    for round_no in range(1, rounds + 1):
+        moved = False
+        for f in fields:
+            current = getattr(params, f.name)
+            for value in f.metadata["grid"]:
+                if value == current:
+                    continue
+                trial = dataclasses.replace(params, **{f.name: value})
+                score, ok, trial_parts = objective(judge.runs, judge(trial))
+                if ok and score > best + 1e-9:
+                    params, best, parts, moved = trial, score, trial_parts, True
+                    log(f"round {round_no}: {f.name} {current} -> {value}: {best:.4f} {_fmt(parts)}")
+                    current = value
+        if not moved:
+            break
+    return params, {"objective": round(best, 6), **{k: round(v, 6) for k, v in parts.items()}}
+
+
+def fit_calibration(runs: list[Run], verdicts: list[tuple]) -> Calibration:
+    """Platt maps for problem verdicts, healthy verdicts and the first cause, from raw scores."""
+    problem, healthy, cause = ([], []), ([], []), ([], [])
+    for run, (predicted, conf, ranked, cause_conf) in zip(runs, verdicts, strict=True):
+        row = run.row
+        if predicted == "unreadable" or not math.isfinite(conf):
+            continue
+        right = predicted == row.symptom or (row.symptom == "unhealthy" and predicted != "healthy")
+        target = healthy if predicted == "healthy" else problem
+        target[0].append(conf)
+        target[1].append(right)
+        if row.causes and ranked and math.isfinite(cause_conf):
+            cause[0].append(cause_conf)
+            cause[1].append(ranked[0] in row.causes)
+    return Calibration(
+        Platt.fit(np.array(problem[0]), np.array(problem[1])),
+        Platt.fit(np.array(healthy[0]), np.array(healthy[1])),
+        Platt.fit(np.array(cause[0]), np.array(cause[1])),
+        UNCERTAIN_BELOW,
+    )
+
+
+def _fmt(parts: dict) -> str:
+    return " ".join(f"{k}={v:.3f}" for k, v in parts.items())
+
+
+def fit(jobs: int, rounds: int, log=print) -> dict:
+    global _LOGS
+    os.environ["LOSS_DOCTOR_WORKERS"] = "1"
+    runs = training_runs()
+    start = time.perf_counter()
+    _LOGS = [_parse(r.row.path) for r in runs]
+    log(f"{len(runs)} training runs parsed in {time.perf_counter() - start:.1f}s")
+    judge = Judge(runs, jobs)
+    try:
+        params, record = fit_params(judge, rounds, log)
+        calibration = fit_calibration(runs, judge(params))
+    finally:
+        judge.close()
+    manifest = (CORPUS / MANIFEST_NAME).read_bytes()
+    tuned = {f.name: getattr(params, f.name) for f in tunable_fields()}
+    return {
+        "fit": {
+            "training_runs": len(runs),
+            "split_manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+            "rounds": rounds,
+            "false_alarm_weight": FALSE_ALARM_WEIGHT,
+            "training_scores": record,
+        },
+        "params": tuned,
+        "calibration": calibration.to_dict(),
+    }
+
+
+def dump(result: dict) -> str:
+    return json.dumps(result, indent=2, sort_keys=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m diagnostics.fit", description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=2, help="passes of coordinate descent")
+    parser.add_argument("--out", type=Path, default=FITTED_FILE)
+    parser.add_argument("--check", action="store_true", help="fail when the committed file differs")
+    args = parser.parse_args(argv)
+    result = dump(fit(args.jobs, args.rounds))
+    if args.check:
+        same = args.out.exists() and args.out.read_text(encoding="utf-8") == result
+        print("the committed fitted params are reproduced" if same else f"{args.out} differs from a new fit")
+        return 0 if same else 1
+    args.out.write_text(result, encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""LD106-LD107: the evaluation parts from training: overfitting, or a gap from early on.
+
+Texts (title, why, example, fix) live in `i18n/rules.toml` under `rules.<id>`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diagnostics.context import Context
+from diagnostics.features import Curve, kendall
+from diagnostics.model import Evidence, Finding
+from diagnostics.params import Params
+from diagnostics.registry import RuleResult, rule
+from diagnostics.rules._common import QUALITY_METRICS, fmt, median3, symptom_result, train_at
+
+
+def _past_best(x: np.ndarray, y: np.ndarray, p: Params) -> tuple[int, float, float] | None:
+    """Where a lower-is-better evaluation series passes its best and ends `overfit_rise` worse:
+    (index of the best, the best, the end level), or None."""
+    smooth = median3(y)
+    i_best = int(np.argmin(smooth))
+    low, end = float(smooth[i_best]), float(np.median(y[-max(1, len(y) // p.eval_tail_parts) :]))
+    rise = (end - low) / max(abs(low), 1e-12)
+    # A small rise counts when it is steady over many evaluations (a trend, not noise).
+    after = y[i_best:]
+    steady = len(after) >= p.overfit_steady_points and kendall(after) >= p.overfit_steady_tau
+    if i_best >= len(y) - 1 or rise < (p.overfit_steady_rise if steady else p.overfit_rise):
+        return None
+    # Best at the first evaluations (e.g. a resumed run): worse ever since, steadily, or twice as much
+    # as the threshold with a moderate trend.
+    tau = kendall(y)
+    worse_from_start = tau >= p.overfit_rising_tau or (
+        tau >= p.ld106_moderate_tau and rise >= p.ld106_moderate_rise_multiple * p.overfit_rise
+    )
+    if (x[i_best] - x[0]) < p.overfit_min_position * (x[-1] - x[0]) and not worse_from_start:
+        return None
+    if len(y) - i_best >= p.ld106_after_min_points and kendall(y[i_best:]) < p.ld106_after_tau:
+        return None
+    return i_best, low, end
+
+
+# ----- LD106 -------------------------------------------------------------------------------------
+@rule("LD106", "val-loss-rises", curves=("train_loss",), symptom="overfitting")
+def val_loss_rises(ctx: Context) -> RuleResult | None:
+    """Validation loss passes a minimum and rises while the training loss keeps falling (without a
+    validation loss: the evaluation's accuracy, mAP or WER passes its best and gets worse)."""
+    p, val = ctx.params, ctx.val_loss
+    if ctx.eval_never_beat_chance():
+        return None  # overfitting generalises first; an evaluation that never worked is LD107's
+    if val is None or np.count_nonzero(np.isfinite(val.values)) < p.overfit_min_points:
+        return _quality_worsens(ctx)
+    ok = np.isfinite(val.values)
+    vx, vy = val.steps[ok], val.values[ok]
+    found = _past_best(vx, vy, p)
+    if found is None:
+        return None
+    i_min, low, end = found
+    base = max(abs(low), 1e-12)
+    train = train_at(ctx, np.array([vx[i_min], vx[-1]]))
+    if train is None or not train[1] < train[0]:
+        return None
+    onset = int(vx[i_min])
+    quality_holds = _quality_improved_since(ctx, onset)
+    evidence = [
+        Evidence(
+            "evidence.val_rises",
+            {
+                "min": fmt(low),
+                "step": onset,
+                "end": fmt(end),
+                "rise_pct": round(100 * (end - low) / base),
+                "train_then": fmt(float(train[0])),
+                "train_end": fmt(float(train[1])),
+            },
+            onset,
+            ctx.curve_quote(val, int(np.flatnonzero(ok)[i_min])),
+        )
+    ]
+    strong = (end - low) > p.ld106_strong_rise_multiple * p.overfit_rise * base
+    confidence = p.ld106_confidence_strong if strong else p.ld106_confidence
+    measurements = {"rise": (end - low) / base, "quality_holds": 1.0 if quality_holds is not None else 0.0}
+    if quality_holds is not None:
+        evidence.append(Evidence("evidence.val_accuracy_holds", quality_holds))
+        # Loss up while the accuracy (or error rate) still improves: over-confident predictions, not a
+        # worse model. Loss up with the accuracy no better: the extra training only memorised.
+        return RuleResult([Finding("LD106", "info", evidence, onset, None, val.label, measurements)])
+    return symptom_result(
+        ctx, "LD106", "overfitting", confidence, val, onset, evidence, "warning", measurements
+    )
+
+
+def _quality_worsens(ctx: Context) -> RuleResult | None:
+    """Overfitting seen in the evaluation's quality metric when no validation loss is logged."""
+    p = ctx.params
+    for split in ("val", "test"):
+        for metric, higher_is_better in QUALITY_METRICS:
+            rows = ctx.rows(metric, split)
+            rows = rows[np.isfinite(rows["value"].to_numpy(dtype=float))]
+            if len(rows) < p.overfit_min_points:
+                continue
+            x, values = rows["step"].to_numpy(), rows["value"].to_numpy(dtype=float)
+            found = _past_best(x, -values if higher_is_better else values, p)
+            train = train_at(ctx, np.array([x[found[0]], x[-1]])) if found else None
+            if found is None or train is None or not train[1] < train[0]:
+                return None
+            i_best = found[0]
+            best, end = (
+                float(median3(values)[i_best]),
+                float(np.median(values[-max(1, len(values) // p.eval_tail_parts) :])),
+            )
+            quality = Curve.from_rows(rows, f"{split}/{metric}", p)
+            fall = abs(end - best) / max(abs(best), 1e-12)
+            evidence = [
+                Evidence(
+                    "evidence.val_quality_falls",
+                    {
+                        "metric": metric,
+                        "best": fmt(best),
+                        "step": int(x[i_best]),
+                        "end": fmt(end),
+                        "fall_pct": round(100 * abs(end - best) / max(abs(best), 1e-12)),
+                        "train_then": fmt(float(train[0])),
+                        "train_end": fmt(float(train[1])),
+                    },
+                    int(x[i_best]),
+                    ctx.curve_quote(quality, i_best),
+                )
+            ]
+            return symptom_result(
+                ctx,
+                "LD106",
+                "overfitting",
+                p.ld106_confidence_quality,
+                quality,
+                int(x[i_best]),
+                evidence,
+                "warning",
+                {"quality_fall": fall, "quality_holds": 0.0},
+            )
+    return None
+
+
+def _quality_improved_since(ctx: Context, step: int) -> dict | None:
+    """The evaluation's quality metric (accuracy, mAP, or an error rate such as WER) ends at its best,
+    more than `ld106_quality_tolerance` (of 1, or 100) better than it was at `step`, with a rising trend
+    since (not a wobble around a flat level); None otherwise, or when none is logged."""
+    p = ctx.params
+    for split in ("val", "test"):
+        for metric, higher_is_better in QUALITY_METRICS:
+            rows = ctx.rows(metric, split)
+            rows = rows[np.isfinite(rows["value"].to_numpy(dtype=float))]
+            if len(rows) < p.ld106_quality_min_points:
+                continue
+            steps, values = rows["step"].to_numpy(), median3(rows["value"].to_numpy(dtype=float))
+            then = float(values[min(int(np.searchsorted(steps, step)), len(values) - 1)])
+            last = float(values[-1])
+            tolerance = p.ld106_quality_tolerance * (100.0 if values.max() > 1.5 else 1.0)
+            gain = (last - then) if higher_is_better else (then - last)
+            below_best = (values.max() - last) if higher_is_better else (last - values.min())
+            since = values[steps >= step]
+            trend = kendall(since if higher_is_better else -since)
+            if gain > tolerance and below_best <= tolerance and trend >= p.ld106_quality_tau:
+                return {"metric": metric, "then": fmt(then), "last": fmt(last), "step": step}
+            return None
+    return None
+
+
+# ----- LD107 -------------------------------------------------------------------------------------
+@rule("LD107", "eval-loss-far-from-train", curves=("train_loss", "val_loss"), symptom="eval_gap")
+def eval_gap(ctx: Context) -> RuleResult | None:
+    """Validation loss far above training from early on, or far more erratic than training."""
+    p, val = ctx.params, ctx.val_loss
+    assert val is not None
+    ok = np.isfinite(val.values) & (val.steps > 0)
+    vx, vy = val.steps[ok], val.values[ok]
+    if len(vy) < p.gap_min_points:
+        return None
+    train = train_at(ctx, vx)
+    if train is None or np.any(train <= 0) or np.any(vy <= 0):
+        return None
+    ratio = vy / train
+    early = ratio[: max(1, len(ratio) // p.ld107_early_parts)]
+    far = float(np.median(ratio)) > p.gap_ratio and float(np.median(early)) > p.ld107_early_ratio
+    # A validation loss that rises steadily is overfitting's shape (LD106 judges it): once the training
+    # set is memorised, any train/val ratio is huge without the evaluation being broken. Unless the
+    # evaluated model never beat chance: then it never worked, which overfitting does first.
+    never_worked = ctx.eval_never_beat_chance()
+    far = far and (kendall(vy) < p.overfit_rising_tau or never_worked)
+    train_curve = ctx.train_loss
+    assert train_curve is not None
+    # Training far below ln(C) while the evaluation never beat chance is a gap however late it opened.
+    if never_worked and ctx.lnc is not None and train_curve.end_level < p.ld107_trained_lnc_level * ctx.lnc:
+        far = True
+    val_var = float(np.median(np.abs(np.diff(np.log(vy))))) if len(vy) > 1 else 0.0
+    train_var = float(np.median(np.abs(np.diff(np.log(train))))) if len(train) > 1 else 0.0
+    erratic = val_var > p.ld107_min_val_variation and val_var > p.gap_erratic_ratio * max(
+        train_var, p.ld107_train_variation_floor
+    )
+    # Validation that improves about as much as training is a generalisation gap, not a broken eval.
+    train_progress = 1 - train_curve.end_level / train_curve.start_level if train_curve.start_level > 0 else 0
+    val_progress = 1 - float(np.median(vy[-max(1, len(vy) // p.ld107_early_parts) :])) / float(vy[0])
+    lagging = val_progress < p.gap_progress * train_progress
+    if not (far or erratic) or not lagging:
+        return None
+    evidence = [
+        Evidence(
+            "evidence.val_vs_train",
+            {
+                "ratio": round(float(np.median(ratio)), 1),
+                "early_ratio": round(float(np.median(early)), 1),
+                "val": fmt(float(np.median(vy))),
+                "train": fmt(float(np.median(train))),
+            },
+            int(vx[0]),
+        )
+    ]
+    if erratic:
+        evidence.append(
+            Evidence(
+                "evidence.val_erratic",
+                {"val_pct": round(100 * val_var), "train_pct": round(100 * train_var, 1)},
+            )
+        )
+    confidence = p.ld107_confidence_both if far and erratic else p.ld107_confidence
+    measurements = {
+        "ratio": float(np.median(ratio)),
+        "far": 1.0 if far else 0.0,
+        "val_erratic": 1.0 if erratic else 0.0,
+    }
+    return symptom_result(
+        ctx, "LD107", "eval_gap", confidence, val, int(vx[0]), evidence, "warning", measurements
+    )

@@ -1,0 +1,99 @@
+"""LD105, LD108: the shape of a loss that still learns: swings that keep reversing, isolated spikes.
+
+Texts (title, why, example, fix) live in `i18n/rules.toml` under `rules.<id>`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diagnostics.context import Context
+from diagnostics.features import Curve, spikes, swing
+from diagnostics.model import Evidence, Finding
+from diagnostics.params import Params
+from diagnostics.registry import RuleResult, rule
+from diagnostics.rules._common import fmt, symptom_result
+
+
+# ----- LD105 -------------------------------------------------------------------------------------
+@rule("LD105", "loss-oscillates", curves=("train_loss",), symptom="oscillating")
+def loss_oscillates(ctx: Context) -> RuleResult | None:
+    """Large swings of the (bucketed) loss that keep reversing, without a downward trend."""
+    p, curve = ctx.params, ctx.train_loss
+    assert curve is not None
+    if len(curve.by) < p.ld105_min_buckets:
+        return None
+    amplitude, reversals = swing(curve, p.oscillation_step)
+    needed = min(
+        p.oscillation_reversals, max(p.ld105_min_reversals, len(curve.by) // p.ld105_buckets_per_reversal)
+    )
+    if amplitude < p.oscillation_amplitude or reversals < needed or curve.tau < p.oscillation_max_tau:
+        return None
+    evidence = [
+        Evidence(
+            "evidence.swings",
+            {"amplitude_pct": round(100 * amplitude), "reversals": reversals, "tau": round(curve.tau, 2)},
+        )
+    ]
+    confidence = min(
+        p.ld105_max_confidence, p.ld105_confidence_base + amplitude * p.ld105_confidence_per_amplitude
+    )
+    measurements = {"amplitude": amplitude, "reversals": float(reversals)}
+    return symptom_result(
+        ctx, "LD105", "oscillating", confidence, curve, int(curve.bx[0]), evidence, "warning", measurements
+    )
+
+
+# ----- LD108 -------------------------------------------------------------------------------------
+def _spike_period(curve: Curve, found: list[tuple[int, float, float]], p: Params) -> int | None:
+    """The steps between spikes when enough spikes recur at a regular interval (within
+    `ld108_period_tolerance`) with normal points between them (neighbouring points of one steep
+    stretch are not a period), else None."""
+    if (
+        len(found) < p.ld108_period_min_spikes
+        or int(np.diff([i for i, _, _ in found]).min()) < p.ld108_period_min_gap
+    ):
+        return None
+    gaps = np.diff([curve.step_at(i) for i, _, _ in found]).astype(float)
+    mean = float(gaps.mean())
+    if mean <= 0 or float(gaps.std()) > p.ld108_period_tolerance * mean:
+        return None
+    return round(mean)
+
+
+@rule("LD108", "loss-spikes", curves=("train_loss",), symptom="spiky")
+def loss_spikes(ctx: Context) -> RuleResult | None:
+    """Isolated spikes far above the rolling median that come back down."""
+    p = ctx.params
+    curve = ctx.train_loss_raw or ctx.train_loss
+    assert curve is not None
+    skip = int(p.spike_skip_start * len(curve))
+    found = [sp for sp in spikes(curve) if sp[0] >= skip]
+    period = _spike_period(curve, found, p)
+    # Many spikes are noise, unless they come back at a fixed period: the same bad stretch of data met
+    # once per pass over it (or every k-th batch of a broken loader worker).
+    if not found or (
+        len(found) > p.spike_max_fraction * len(curve.trend_index) + p.spike_min_count and period is None
+    ):
+        return None
+    top = max(found, key=lambda s: s[1] / max(s[2], 1e-12))
+    evidence = [
+        Evidence(
+            "evidence.spikes",
+            {"count": len(found), "value": fmt(top[1]), "base": fmt(top[2]), "step": curve.step_at(top[0])},
+            curve.step_at(top[0]),
+            ctx.curve_quote(curve, top[0]),
+        )
+    ]
+    measurements = {"spikes": float(len(found)), "periodic_spikes": 0.0}
+    if len(found) < p.spike_min_count:
+        finding = Finding("LD108", "info", evidence, curve.step_at(top[0]), None, curve.label, measurements)
+        return RuleResult([finding])
+    if period is not None:
+        measurements["periodic_spikes"] = 1.0
+        evidence.append(Evidence("evidence.spikes_periodic", {"count": len(found), "period": period}))
+    confidence = min(
+        p.ld108_max_confidence, p.ld108_confidence_base + p.ld108_confidence_per_spike * len(found)
+    )
+    onset = curve.step_at(found[0][0])
+    return symptom_result(ctx, "LD108", "spiky", confidence, curve, onset, evidence, "warning", measurements)

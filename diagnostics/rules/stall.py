@@ -1,0 +1,236 @@
+"""LD103-LD104: the loss stalls: flat from the start, or a plateau at a poor level early.
+
+Texts (title, why, example, fix) live in `i18n/rules.toml` under `rules.<id>`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from diagnostics.context import Context
+from diagnostics.features import Curve, LrDecay, lr_decays
+from diagnostics.model import Evidence, Finding
+from diagnostics.registry import RuleResult, rule
+from diagnostics.rules._common import (
+    QUALITY_METRICS,
+    chance_evidence,
+    fmt,
+    resumed_late,
+    symptom_result,
+)
+
+
+def _progress_reference(ctx: Context, curve: Curve) -> float:
+    """Progress is measured against ln(C) when the run starts at chance, else against the start."""
+    lnc = ctx.lnc
+    if lnc is not None and ctx.at_chance(curve.start_level):
+        return lnc
+    return abs(curve.start_level) or 1.0
+
+
+class LastLrCut(NamedTuple):
+    """The logged lr's last decay, placed on the loss curve's steps."""
+
+    decay: LrDecay  # its step, the lr before and after, where it lies in the loss curve (0..1)
+    final_over_peak: float  # the final lr / the peak lr
+
+
+def last_lr_cut(ctx: Context, curve: Curve) -> LastLrCut | None:
+    """The last decay of the logged lr (a fall below `ld104_lr_cut_factor` x the value before it),
+    placed on the loss curve's steps; None without a logged lr or a decay."""
+    lr = ctx.lr
+    if lr is None or len(curve.steps) < 2:
+        return None
+    ok = np.isfinite(lr.values) & (lr.values > 0)
+    v, steps = lr.values[ok], lr.steps[ok]
+    if len(v) < 3:
+        return None
+    span = (float(curve.steps[0]), float(curve.steps[-1]))
+    decays = lr_decays(steps, v, ctx.params.ld104_lr_cut_factor, span)
+    if not decays:
+        return None
+    return LastLrCut(decays[-1], float(v[-1] / v.max()))
+
+
+# ----- LD103 -------------------------------------------------------------------------------------
+@rule("LD103", "loss-flat-from-start", curves=("train_loss",), symptom="flat")
+def loss_flat(ctx: Context) -> RuleResult | None:
+    """No real progress from the start: the best level is within a few percent of the first."""
+    p, curve = ctx.params, ctx.train_loss
+    assert curve is not None
+    if len(curve.by) < p.ld103_min_buckets:
+        return None
+    start, end = curve.start_level, curve.end_level
+    ref = _progress_reference(ctx, curve)
+    drop = (start - curve.min_level) / ref
+    at_chance = ctx.at_chance(end)
+    lnc = ctx.lnc
+    learned_already = lnc is not None and start < p.ld103_learned_lnc_level * lnc
+    # A classifier whose best loss never got clearly below ln(C) has learned nothing, wherever it began
+    # (e.g. a blow-up in the first steps, then a collapse onto uniform predictions).
+    never_beat_chance = lnc is not None and at_chance and curve.min_level >= (1 - p.flat_drop_lnc) * lnc
+    if (
+        drop >= (p.flat_drop_lnc if ref == lnc else p.flat_drop) or learned_already
+    ) and not never_beat_chance:
+        return None
+    if resumed_late(ctx, curve) and not at_chance:
+        return None
+    long_curve = len(curve.by) >= p.ld103_trend_buckets
+    if not at_chance and long_curve and curve.tau < p.ld103_steady_tau:
+        return None  # a small but steady decrease is slow progress (e.g. fine-tuning), not a flat run
+    evidence = [
+        Evidence(
+            "evidence.no_progress",
+            {"start": fmt(start), "end": fmt(end), "drop_pct": round(100 * drop, 1), "points": len(curve)},
+            int(curve.steps[0]),
+        )
+    ]
+    measurements = {"drop": drop, "at_chance": 1.0 if at_chance else 0.0}
+    improved = None if at_chance else _evaluation_improved(ctx)
+    if improved is not None:
+        # The net learned: a flat training loss under heavy augmentation or warm-up is not a stuck run.
+        evidence.append(Evidence("evidence.eval_improved", improved))
+        return RuleResult(
+            [Finding("LD103", "info", evidence, int(curve.steps[0]), None, curve.label, measurements)]
+        )
+    if at_chance and ctx.classes:
+        evidence.append(chance_evidence(ctx, end))
+    confidence = (
+        p.ld103_confidence_at_chance
+        if at_chance
+        else p.ld103_confidence
+        if long_curve
+        else p.ld103_confidence_short
+    )
+    return symptom_result(
+        ctx, "LD103", "flat", confidence, curve, int(curve.steps[0]), evidence, measurements=measurements
+    )
+
+
+def _evaluation_improved(ctx: Context) -> dict | None:
+    """The evaluation's quality metric got better by at least `eval_gain` (of 1, or of 100) from its
+    first value (None otherwise, or when no quality metric is logged)."""
+    for split in ("val", "test"):
+        for metric, higher_is_better in QUALITY_METRICS:
+            values = ctx.rows(metric, split)["value"].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            if len(values) < 2:
+                continue
+            best = float(values.max() if higher_is_better else values.min())
+            scale = 100.0 if values.max() > 1.5 else 1.0
+            gain = (best - values[0]) if higher_is_better else (values[0] - best)
+            if gain >= ctx.params.eval_gain * scale:
+                return {"metric": metric, "first": fmt(float(values[0])), "best": fmt(best)}
+            return None
+    return None
+
+
+# ----- LD104 -------------------------------------------------------------------------------------
+@rule("LD104", "loss-plateaus-early", curves=("train_loss",), symptom="plateau")
+def loss_plateau(ctx: Context) -> RuleResult | None:
+    """Some progress, then stuck at a poor level early in the run."""
+    p, curve = ctx.params, ctx.train_loss
+    assert curve is not None
+    by, bx = curve.by, curve.bx
+    if len(by) < p.ld104_min_buckets or resumed_late(ctx, curve):
+        return None
+    start, end = curve.start_level, curve.end_level
+    ref = _progress_reference(ctx, curve)
+    drop = (start - curve.min_level) / ref
+    lnc = ctx.lnc
+    progress = (start - end) / ref
+    if drop < (p.flat_drop_lnc if ref == lnc else p.flat_drop) or progress <= 0:
+        return None  # that is flat (or ends worse than it started), not a plateau
+    if lnc is not None and end > (1 + p.lnc_tolerance) * lnc:
+        return None  # worse than guessing: a blow-up or swings (LD102/LD105), not a plateau
+    if ctx.meta.pretrained and lnc is None:
+        return None
+    # Without ln(C) the level cannot be judged, only the size of the drop: demand a smaller one.
+    poor = (
+        end > p.plateau_lnc_level * lnc
+        if lnc is not None
+        else drop < p.plateau_max_drop * p.ld104_no_lnc_drop_share
+    )
+    # Windows that must show no gain, each with the level it counts as poor: the last half of the run;
+    # the run since its last lr decay (a decay that ends the progress at a poor level); the run since an
+    # lr cut by 100x in its first third (no schedule cuts that early; a drop under 30% is poor then);
+    # and, for a classifier still above half of ln(C), everything after the first 20% of the run.
+    windows = [(1 - p.plateau_stall_fraction, poor, "half")]
+    cut = last_lr_cut(ctx, curve)
+    early = (
+        cut is not None
+        and cut.decay.fraction_of_run <= p.ld104_early_cut_position
+        and cut.final_over_peak <= p.ld104_early_cut_ratio
+    )
+    if cut is not None and cut.decay.fraction_of_run <= 1 - p.plateau_stall_fraction / 2:
+        windows.append(
+            (
+                cut.decay.fraction_of_run + p.ld104_after_cut_margin,
+                poor or (early and drop < p.plateau_max_drop),
+                "lr_cut",
+            )
+        )
+    if lnc is not None:
+        windows.append((p.plateau_long_from, end > p.plateau_long_lnc_level * lnc, "long"))
+    # The first poor window without gain; the added windows must not have risen either (a loss that
+    # learned and then fell back onto ln(C) did not stall there, it collapsed).
+    gains = [((curve.level_at(frac) - end) / ref, kind) for frac, is_poor, kind in windows if is_poor]
+    stalls = [
+        (g, kind)
+        for g, kind in gains
+        if g < p.plateau_stall_gain and (kind == "half" or g > -p.plateau_stall_gain)
+    ]
+    if not stalls:
+        return None
+    gain, kind = stalls[0]
+    # A steady but tiny decrease is slow progress when the level cannot be judged (a fine-tune); a
+    # classifier still near ln(C) that gains under 2% of ln(C) in half the run has stalled all the same,
+    # and so has a run whose lr was cut early (its slow progress is the symptom).
+    steady = curve.tau_between(1 - p.plateau_stall_fraction, 1.0) < p.ld104_steady_tau
+    excused = steady and lnc is None and not early
+    if gain >= p.plateau_stall_gain or excused:
+        return None
+    reached = np.flatnonzero(by <= curve.min_level + p.ld104_onset_share * (start - curve.min_level))
+    onset = int(bx[reached[0]]) if len(reached) else int(bx[len(bx) // 2])
+    evidence = [
+        Evidence(
+            "evidence.stalled",
+            {
+                "start": fmt(start),
+                "end": fmt(end),
+                "drop_pct": round(100 * drop, 1),
+                "step": onset,
+                "gain_pct": round(100 * gain, 2),
+            },
+            onset,
+        )
+    ]
+    after_decay = kind == "lr_cut" and cut is not None
+    if after_decay:
+        # The progress ended with an lr decay: the lr after it is too small for what is left to learn.
+        assert cut is not None
+        decay = cut.decay
+        params = {"step": decay.step, "before": fmt(decay.before), "after": fmt(decay.after)}
+        evidence.append(Evidence("evidence.stalled_after_lr_decay", params, decay.step))
+    if lnc is not None and ctx.classes:
+        evidence.append(
+            Evidence(
+                "evidence.level_vs_chance",
+                {"end": fmt(end), "c": ctx.classes[0], "lnc": round(lnc, 4), "pct": round(100 * end / lnc)},
+            )
+        )
+    confidence = p.ld104_confidence_lnc if lnc is not None else p.ld104_confidence
+    measurements = {"drop": drop, "gain": gain, "stalled_after_lr_decay": 1.0 if after_decay else 0.0}
+    return symptom_result(
+        ctx,
+        "LD104",
+        "plateau",
+        confidence,
+        curve,
+        onset,
+        evidence,
+        severity="warning",
+        measurements=measurements,
+    )

@@ -1,0 +1,59 @@
+"""The frozen split of the corpus: decided by a written rule, frozen by a manifest with checksums."""
+
+import csv
+from collections import defaultdict
+
+import pytest
+
+from diagnostics import split
+
+HAS_CORPUS = (split.CORPUS / split.MANIFEST_NAME).exists()
+needs_corpus = pytest.mark.skipif(not HAS_CORPUS, reason="sample_logs/corpus absent")
+
+
+def test_held_out_families_always_go_to_test():
+    for group in ("g1", "g2", "resnet-17", "x"):
+        for family in split.HELD_OUT_FAMILIES:
+            assert split.split_of(family, group) == "test"
+
+
+def test_split_is_by_group_and_deterministic():
+    groups = [f"mlp-{i}" for i in range(400)]
+    first = [split.split_of("mlp", g) for g in groups]
+    assert first == [split.split_of("mlp", g) for g in groups]
+    held = first.count("test") / len(first)
+    assert abs(held - split.HELD_OUT_GROUP_PERCENT / 100) < 0.07
+
+
+@needs_corpus
+def test_corpus_matches_its_frozen_manifest():
+    assert split.differences() == []
+
+
+@needs_corpus
+def test_test_split_is_a_third_and_never_shares_a_group_with_training():
+    entries = split.read_manifest()
+    test = [e for e in entries if e.split == "test"]
+    assert len(test) >= 0.3 * len(entries)
+    splits_of_group = defaultdict(set)
+    for e in entries:
+        splits_of_group[e.group].add(e.split)
+    assert all(len(s) == 1 for s in splits_of_group.values())
+
+
+@needs_corpus
+def test_manifest_rows_follow_the_rule(tmp_path):
+    with (split.CORPUS / split.MANIFEST_NAME).open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            assert row["split"] == split.split_of(row["family"], row["group"]), row["path"]
+
+
+def test_a_changed_file_is_caught(tmp_path):
+    run = tmp_path / "runs" / "a"
+    run.mkdir(parents=True)
+    (run / "train.log").write_text("Iteration 0, loss = 2.3\n")
+    (tmp_path / "labels.csv").write_text("path,family,group\nruns/a,mlp,g1\n")
+    split.write_manifest(tmp_path)
+    assert split.differences(tmp_path) == []
+    (run / "train.log").write_text("Iteration 0, loss = 2.4\n")
+    assert any("files changed" in d for d in split.differences(tmp_path))
