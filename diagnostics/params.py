@@ -461,7 +461,13 @@ class Params:
     ld203_score_huge_start: float = _score(0.7, "LD203", "a huge first loss without any input scaling")
     ld203_score_rescaled_other: float = _score(0.35, "LD203", "inputs rescaled, another symptom")
     ld203_penalty_gaussian: float = _score(0.3, "LD203", "taken off: a small-gaussian deep plain net (LD308)")
+    ld203_score_norm_units: float = _score(
+        0.8, "LD203", "mean/std of the input normalisation in different pixel units (LD312, critical)"
+    )
     ld204_score_frozen: float = _score(0.9, "LD204", "BatchNorm frozen in a net trained from scratch (LD301)")
+    ld204_score_bn_flag_scratch: float = _score(
+        0.8, "LD204", "BatchNorm set to inference mode while training from scratch (LD311)"
+    )
     ld204_score_frozen_intended: float = _score(0.4, "LD204", "BatchNorm frozen as fine-tuning does it")
     ld204_score_tiny_batch: float = _score(
         0.6, "LD204", "BatchNorm over 1-2 samples (LD304) with an unstable run"
@@ -479,6 +485,9 @@ class Params:
         0.35, "LD205", "a deep net that stalls, weights loaded or not unknown"
     )
     ld205_penalty_config: float = _score(0.2, "LD205", "taken off: LD303 or LD308 explains the stall")
+    ld205_score_frozen_random: float = _score(
+        0.8, "LD205", "layers frozen at their random init, no weights loaded (LD310), any problem"
+    )
     ld206_uniform_tolerance: float = _p(
         0.005, "LD206", "a first loss within this share of ln(C) is a uniform prediction at init"
     )

@@ -231,13 +231,16 @@ def input_scale(ctx: Context) -> RuleResult | None:
         score = p.ld203_score_huge_start  # unscaled inputs: the loss was huge at the first forward pass
     elif rescaled:
         score = p.ld203_score_rescaled_other
+    units = ctx.finding("LD312")
+    if units is not None and units.severity == "critical":
+        score = max(score, p.ld203_score_norm_units)
     if rescaled and ctx.finding("LD308"):
         # Fixed small gaussians shrink the signal by std*sqrt(fan_in) per layer in a deep plain net:
         # no input scale rescues that, so the init (LD206) ranks first.
         score -= p.ld203_penalty_gaussian
     if not score:
         return None
-    evidence = _evidence_of(ctx, "LD303", "LD302", "LD110", "LD109", "LD103", "LD104")
+    evidence = _evidence_of(ctx, "LD312", "LD303", "LD302", "LD110", "LD109", "LD103", "LD104")
     fix_list = fixes.input_scale(ctx)
     if mean_scaled:
         fix_list.insert(0, fixes.mean_in_raw_units(ctx))
@@ -248,7 +251,7 @@ def input_scale(ctx: Context) -> RuleResult | None:
         score,
         evidence,
         fix_list,
-        ["LD303" if rescaled else "", "LD302" if mean_scaled else ""],
+        ["LD303" if rescaled else "", "LD302" if mean_scaled else "", "LD312" if units else ""],
     )
 
 
@@ -258,10 +261,13 @@ def bn_stats(ctx: Context) -> RuleResult | None:
     if s == "healthy":
         return None
     frozen = ctx.finding("LD301")
+    flagged = ctx.finding("LD311")
     tiny = ctx.finding("LD304")
     has_bn = bool(ctx.meta.batchnorm)
     if frozen and frozen.severity == "critical":
         score = p.ld204_score_frozen
+    elif flagged:
+        score = p.ld204_score_bn_flag_scratch
     elif frozen:
         score = p.ld204_score_frozen_intended
     elif tiny and s in (*UNSTABLE, "eval_gap"):
@@ -275,7 +281,7 @@ def bn_stats(ctx: Context) -> RuleResult | None:
             score = p.ld204_score_gap_bn if has_bn or _val_erratic(ctx) else p.ld204_score_gap
     else:
         return None
-    evidence = _evidence_of(ctx, "LD301", "LD304", "LD107")
+    evidence = _evidence_of(ctx, "LD301", "LD311", "LD304", "LD107")
     return _cause(
         ctx,
         "bn_stats",
@@ -283,7 +289,7 @@ def bn_stats(ctx: Context) -> RuleResult | None:
         score,
         evidence,
         fixes.bn_batch_stats(ctx),
-        ["LD301" if frozen else "", "LD304" if tiny else ""],
+        ["LD301" if frozen else "", "LD311" if flagged else "", "LD304" if tiny else ""],
     )
 
 
@@ -291,6 +297,19 @@ def bn_stats(ctx: Context) -> RuleResult | None:
 def no_pretraining(ctx: Context) -> RuleResult | None:
     s, p = _symptom(ctx), ctx.params
     arch = ctx.deep_architecture
+    frozen_random = ctx.finding("LD310")
+    if frozen_random is not None and s != "healthy":
+        # Layers that never train and never got weights: whatever the curve does, they hold it back.
+        evidence = _evidence_of(ctx, "LD310", "LD305", "LD103", "LD104", "LD109")
+        return _cause(
+            ctx,
+            "no_pretraining",
+            "LD205",
+            p.ld205_score_frozen_random,
+            evidence,
+            fixes.pretrained(ctx),
+            ["LD310"],
+        )
     if s not in STALLED or arch is None or ctx.meta.pretrained:
         return None
     scratch = ctx.finding("LD305")

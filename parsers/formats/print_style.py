@@ -454,12 +454,13 @@ def _step(record: _Line, mode: str, base: int, count: int) -> int:
 
 
 def _resets_each_epoch(train: list[_Line]) -> bool:
-    """Whether the iteration counter starts again when the epoch changes (a per-epoch counter)."""
+    """Whether the iteration counter starts again when the epoch changes (a per-epoch counter; with one
+    line per epoch, `[e, 4] loss:` repeats the same count)."""
     previous = None
     for record in train:
         if record.it is None or record.epoch is None:
             continue
-        if previous and record.epoch > previous.epoch and record.it < previous.it:
+        if previous and record.epoch > previous.epoch and record.it <= previous.it:
             return True
         previous = record
     return False
