@@ -133,15 +133,28 @@ def _collect(ctx: Context, rule: Rule, result: RuleResult) -> None:
 
 
 def _primary(ctx: Context) -> SymptomResult:
-    """The most consequential symptom found; healthy when none was. Spikes that knock the loss back
-    explain a stall better than a plateau does."""
-    graver = {"nan", "diverging", "flat"} & set(ctx.symptoms)
-    if not graver and {"plateau", "spiky"} <= set(ctx.symptoms) and ctx.symptoms["spiky"].confidence >= 0.6:
-        return ctx.symptoms["spiky"]
+    """The most consequential symptom found that is at least as sure as its floor; healthy when none
+    was. Spikes that knock the loss back explain a stall better than a plateau does."""
+    p = ctx.params
+    found = {
+        name: s for name, s in ctx.symptoms.items() if s.confidence >= getattr(p, f"alarm_floor_{name}", 0.0)
+    }
+    graver = {"nan", "diverging", "flat"} & set(found)
+    if (
+        not graver
+        and {"plateau", "spiky"} <= set(found)
+        and found["spiky"].confidence >= p.spiky_over_plateau
+    ):
+        return found["spiky"]
     for name in SYMPTOM_PRIORITY:
-        if name in ctx.symptoms:
-            return ctx.symptoms[name]
+        if name in found:
+            return found[name]
     curve = ctx.train_loss or ctx.val_loss
     points = len(curve) if curve is not None else 0
-    confidence = 0.85 if points >= 20 else 0.7 if points >= 5 else 0.5
+    if points >= p.healthy_points_long:
+        confidence = p.healthy_confidence_long
+    elif points >= p.healthy_points_medium:
+        confidence = p.healthy_confidence_medium
+    else:
+        confidence = p.healthy_confidence_short
     return SymptomResult("healthy", confidence, None, curve.label if curve is not None else None, None)

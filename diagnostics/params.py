@@ -416,6 +416,38 @@ class Params:
     )
     # ----- causes: every score and bonus a cause rule gives ----------------------------------------
     min_cause_confidence: float = _p(0.25, (), "causes below this confidence are not shown")
+    # the runner: which symptom becomes the verdict, and how sure a healthy verdict is
+    spiky_over_plateau: float = _p(
+        0.6,
+        (),
+        "spikes at least this sure explain a stall better than a plateau does",
+        (0.5, 0.6, 0.7, 0.8),
+    )
+    healthy_confidence_long: float = _p(0.85, (), "raw confidence of healthy with >= 20 points")
+    healthy_confidence_medium: float = _p(0.7, (), "raw confidence of healthy with 5-19 points")
+    healthy_confidence_short: float = _p(0.5, (), "raw confidence of healthy with < 5 points")
+    healthy_points_long: int = _p(20, (), "points from which a healthy curve is fully judged")
+    healthy_points_medium: int = _p(5, (), "points from which a healthy curve is judged at all")
+    # A symptom whose rule is less sure than its floor is not raised as the verdict (it stays a finding):
+    # the fit raises the floors of the symptoms that cry wolf on healthy runs.
+    alarm_floor_nan: float = _p(0.0, (), "least confidence for a NaN verdict", (0.0, 0.6, 0.7, 0.8, 0.9))
+    alarm_floor_diverging: float = _p(
+        0.0, (), "least confidence for a diverging verdict", (0.0, 0.6, 0.7, 0.8, 0.9)
+    )
+    alarm_floor_flat: float = _p(0.0, (), "least confidence for a flat verdict", (0.0, 0.6, 0.7, 0.8, 0.9))
+    alarm_floor_plateau: float = _p(
+        0.0, (), "least confidence for a plateau verdict", (0.0, 0.6, 0.7, 0.8, 0.9)
+    )
+    alarm_floor_oscillating: float = _p(
+        0.0, (), "least confidence for an oscillating verdict", (0.0, 0.6, 0.7, 0.8, 0.9)
+    )
+    alarm_floor_overfitting: float = _p(
+        0.0, (), "least confidence for an overfitting verdict", (0.0, 0.6, 0.7, 0.8, 0.9)
+    )
+    alarm_floor_eval_gap: float = _p(
+        0.0, (), "least confidence for an eval-gap verdict", (0.0, 0.6, 0.7, 0.8, 0.9)
+    )
+    alarm_floor_spiky: float = _p(0.0, (), "least confidence for a spiky verdict", (0.0, 0.6, 0.7, 0.8, 0.9))
     cause_max_confidence: float = _p(0.97, (), "cap of every cause's confidence")
     collapse_first_over_lnc: float = _p(
         1.05,
