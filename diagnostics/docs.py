@@ -2,8 +2,9 @@
 
 Like ruff's generate_docs: the registry gives ids, names and requirements, the catalogue gives the
 texts in both languages. Each rule has an anchor (`docs/rules.md#ld203`) and lists the `Params` fields
-it judges with (from their `rule` metadata, values from `DEFAULT_PARAMS`), as ruff documents a rule's
-options. `--check` exits 1 when the committed file is out of date.
+it judges with (from their `rule` metadata), as ruff documents a rule's options: the value in force
+(fitted on the corpus's training split, `diagnostics/fitted_params.json`), the hand-set prior it
+started from, and the grid the fit chose among. `--check` exits 1 when the committed file is out of date.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from dataclasses import Field
 from pathlib import Path
 
+from diagnostics.fitted import CALIBRATION, PARAMS
 from diagnostics.params import DEFAULT_PARAMS, fields_of_rule, shared_fields
 from diagnostics.registry import Rule, all_rules
 from i18n import LANGUAGES, has, t
@@ -33,14 +35,16 @@ def _value(value: object) -> str:
 
 
 def _parameters(params: list[Field]) -> list[str]:
-    """A table of Params fields: name, value (DEFAULT_PARAMS), what it judges, the fit's candidates."""
+    """A table of Params fields: name, fitted value, prior, what it judges, the fit's candidates."""
     if not params:
         return []
-    out = ["| parameter | value | judges | fit grid |", "|---|---|---|---|"]
+    out = ["| parameter | value | prior | judges | fit grid |", "|---|---|---|---|---|"]
     for f in params:
         grid = ", ".join(_value(v) for v in f.metadata.get("grid", ()))
         doc = f.metadata.get("doc", "").replace("|", "\\|")
-        out.append(f"| `{f.name}` | {_value(getattr(DEFAULT_PARAMS, f.name))} | {doc} | {grid} |")
+        value, prior = getattr(PARAMS, f.name), getattr(DEFAULT_PARAMS, f.name)
+        shown = f"**{_value(value)}**" if value != prior else _value(value)
+        out.append(f"| `{f.name}` | {shown} | {_value(prior)} | {doc} | {grid} |")
     return out
 
 
@@ -64,6 +68,21 @@ def render() -> str:
         "",
     ]
     out += _parameters(shared_fields())
+    c = CALIBRATION
+    out += [
+        "",
+        "## Confidence",
+        "",
+        "Raw rule scores become calibrated confidence by Platt scaling, "
+        "`p = sigmoid(a * logit(raw) + b)`, fitted on the training split (`python -m diagnostics.fit`). "
+        f"A verdict below {c.uncertain_below:g} is shown as uncertain, with its two leading readings.",
+        "",
+        "| verdict | a | b |",
+        "|---|---|---|",
+        f"| a symptom other than healthy | {c.problem.a:g} | {c.problem.b:g} |",
+        f"| healthy | {c.healthy.a:g} | {c.healthy.b:g} |",
+        f"| the first cause | {c.cause.a:g} | {c.cause.b:g} |",
+    ]
     for kind in KINDS:
         out += ["", f"## {t(f'docs.kind.{kind}', 'en')} / {t(f'docs.kind.{kind}', 'zh')}"]
         for r in sorted((r for r in rules if r.kind == kind), key=lambda r: r.id):

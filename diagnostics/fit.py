@@ -5,11 +5,13 @@ Deterministic and explainable, in two stages:
 1. **Thresholds and cause weights**: coordinate descent over the `Params` fields that declare a grid
    (`params.tunable_fields()`): for each field in turn, every value of its grid is tried with the
    others held, and the best is kept only when it beats the current value on the training runs
-   (ties keep the current value, so nothing moves without evidence). The objective counts a false alarm
+   by at least the worth of `MIN_RUNS_MOVED` runs (ties and one-run gains keep the current value: a
+   threshold fitted to one run is a bug). The objective counts a false alarm
    on a healthy run three times, because a tool that cries wolf is not read:
    `symptom accuracy + cause top-1 + 0.5 * cause top-2 - 3 * false-alarm rate`.
-   The four DEVELOPERS cases (`sample_logs`, column `case`) are a hard constraint: a value that gets
-   one of them wrong is never taken.
+   Hard constraints: a value that gets one of the four DEVELOPERS cases (`sample_logs`, column `case`)
+   wrong, or flags one of the public real logs read as healthy while the rules were written
+   (`real_logs_labels.csv`, `labelled=tuned`), is never taken.
 2. **Calibration**: Platt scaling of the raw verdict and cause scores (`diagnostics.calibration`).
 
 The training runs are the corpus's training split plus the 36 hand-made samples (both tuning data);
@@ -35,14 +37,15 @@ import numpy as np
 
 from diagnostics import diagnose
 from diagnostics.calibration import IDENTITY, Calibration, Platt
-from diagnostics.evaluate import SAMPLES, Row, _resolve, read_labels
+from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, SAMPLES, Row, _resolve, read_labels
 from diagnostics.fitted import FITTED_FILE
 from diagnostics.params import DEFAULT_PARAMS, Params, tunable_fields
-from diagnostics.split import CORPUS, MANIFEST_NAME, paths_of
+from diagnostics.split import CORPUS, MANIFEST_NAME, REPO, paths_of
 from parsers import ParseError, load_paths
 
 FALSE_ALARM_WEIGHT = 3.0
-UNCERTAIN_BELOW = 0.5
+MIN_RUNS_MOVED = 2
+UNCERTAIN_BELOW = 0.6
 
 # The parsed training runs, set in the parent before the worker pool forks (workers inherit them).
 _LOGS: list = []
@@ -51,7 +54,8 @@ _LOGS: list = []
 @dataclass
 class Run:
     row: Row
-    case: bool  # one of the four DEVELOPERS cases (a hard constraint)
+    case: bool  # a hard constraint: one of the four DEVELOPERS cases, or a healthy real log
+    scored: bool = True  # counted in the objective (the real logs are only constraints)
 
 
 def training_runs() -> list[Run]:
@@ -62,17 +66,21 @@ def training_runs() -> list[Run]:
         cases = {r["path"] for r in csv.DictReader(fh) if r.get("case")}
     runs = [Run(r, False) for r in read_labels(CORPUS / "labels.csv", paths_of("train"))]
     for r in read_labels(SAMPLES):
-        r.path = str(_resolve(SAMPLES.parent, r.path).relative_to(CORPUS.parent.parent))
+        r.path = str(_resolve(SAMPLES.parent, r.path).relative_to(REPO))
         runs.append(Run(r, r.path.removeprefix("sample_logs/") in cases))
     for run in runs:
         if not run.row.path.startswith("sample_logs/"):
             run.row.path = f"sample_logs/corpus/{run.row.path}"
+    if REAL_LOGS.is_dir():
+        for r in read_labels(REAL_LABELS, where={"labelled": "tuned", "symptom": "healthy"}):
+            r.path = str(REAL_LOGS / r.path)
+            runs.append(Run(r, True, scored=False))
     return runs
 
 
 def _parse(path: str):
     try:
-        return load_paths([CORPUS.parent.parent / path])
+        return load_paths([REPO / path])
     except (ParseError, OSError, ValueError):
         return None
 
@@ -129,6 +137,9 @@ def objective(runs: list[Run], verdicts: list[tuple]) -> tuple[float, bool, dict
     cases_right = True
     for run, (predicted, _, ranked, _) in zip(runs, verdicts, strict=True):
         row = run.row
+        if not run.scored:
+            cases_right = cases_right and predicted == row.symptom
+            continue
         right = predicted == row.symptom or (
             row.symptom == "unhealthy" and predicted not in ("healthy", "unreadable")
         )
@@ -144,7 +155,7 @@ def objective(runs: list[Run], verdicts: list[tuple]) -> tuple[float, bool, dict
             alarms += predicted != "healthy"
         if run.case and not (right and first_right):
             cases_right = False
-    n = len(runs) or 1
+    n = sum(r.scored for r in runs) or 1
     parts = {
         "symptom": symptom_right / n,
         "top1": top1 / (cause_runs or 1),
@@ -160,6 +171,7 @@ def objective(runs: list[Run], verdicts: list[tuple]) -> tuple[float, bool, dict
 def fit_params(judge: Judge, rounds: int, log=print) -> tuple[Params, dict]:
     params = DEFAULT_PARAMS
     best, cases_ok, parts = objective(judge.runs, judge(params))
+    min_gain = MIN_RUNS_MOVED / max(1, sum(r.scored for r in judge.runs))
     log(f"start: objective {best:.4f} {_fmt(parts)} cases {'ok' if cases_ok else 'WRONG'}")
     fields = tunable_fields()
     for round_no in range(1, rounds + 1):
@@ -171,7 +183,7 @@ def fit_params(judge: Judge, rounds: int, log=print) -> tuple[Params, dict]:
                     continue
                 trial = dataclasses.replace(params, **{f.name: value})
                 score, ok, trial_parts = objective(judge.runs, judge(trial))
-                if ok and score > best + 1e-9:
+                if ok and score >= best + min_gain - 1e-9:
                     params, best, parts, moved = trial, score, trial_parts, True
                     log(f"round {round_no}: {f.name} {current} -> {value}: {best:.4f} {_fmt(parts)}")
                     current = value
@@ -185,7 +197,7 @@ def fit_calibration(runs: list[Run], verdicts: list[tuple]) -> Calibration:
     problem, healthy, cause = ([], []), ([], []), ([], [])
     for run, (predicted, conf, ranked, cause_conf) in zip(runs, verdicts, strict=True):
         row = run.row
-        if predicted == "unreadable" or not math.isfinite(conf):
+        if not run.scored or predicted == "unreadable" or not math.isfinite(conf):
             continue
         right = predicted == row.symptom or (row.symptom == "unhealthy" and predicted != "healthy")
         target = healthy if predicted == "healthy" else problem
