@@ -484,6 +484,15 @@ class Params:
     ld202_score_plateau: float = _score(0.3, "LD202", "a plateau under an ordinary lr")
     ld202_score_flat: float = _score(0.2, "LD202", "a flat run under an ordinary lr")
     ld202_score_tiny_lr_flat: float = _score(0.9, "LD202", "a flat run under an lr at most tiny_lr")
+    ld202_creeping_tau: float = _p(
+        -0.6,
+        "LD202",
+        "Kendall tau of the last half of a stalled loss at or below which it still creeps down",
+        (-0.8, -0.7, -0.6, -0.5, -0.4),
+    )
+    ld202_creeping_from: float = _p(0.5, "LD202", "the share of the run after which the creep is judged")
+    ld202_creeping_min_points: int = _p(8, "LD202", "bucket medians needed to judge a creep")
+    ld202_score_creeping: float = _score(0.6, "LD202", "a stall that still creeps down steadily at the end")
     ld202_score_large_step: float = _score(0.15, "LD202", "a high lr or a collapse explains the stall")
     ld203_score_rescaled: float = _score(
         0.8, "LD203", "a stall with inputs rescaled for a raw-pixel recipe (LD303)"
@@ -544,6 +553,15 @@ class Params:
         0.6, "LD208", "an averaged loss with an lr for a sum (LD202 ranks first)"
     )
     ld209_score_primary: float = _score(0.85, "LD209", "overfitting is the verdict")
+    ld209_memorised_ratio: float = _p(
+        0.2,
+        "LD209",
+        "train loss at most this share of the best val loss counts as memorised",
+        (0.1, 0.2, 0.3, 0.5),
+    )
+    ld209_score_gap_memorised: float = _score(
+        0.6, "LD209", "an eval gap whose val loss stopped falling while training memorised"
+    )
     ld209_score_secondary: float = _score(0.45, "LD209", "overfitting is a secondary symptom")
     ld210_score_early_nan: float = _score(
         0.55, "LD210", "NaN at once, without growth, high lr or a config defect"

@@ -13,6 +13,7 @@ from diagnostics import fixes
 from diagnostics.context import Context
 from diagnostics.model import Cause, Evidence
 from diagnostics.registry import RuleResult, rule
+from diagnostics.rules._common import fmt
 from diagnostics.rules.config import missing_policy_fields, usual_lr_range
 
 BLOW_UP = ("nan", "diverging")
@@ -201,9 +202,14 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         # A loss that never moved under an lr orders of magnitude below any working one: the lr first,
         # before a missing init or pretraining (a net from scratch still moves with a working lr).
         score = p.ld202_score_tiny_lr_flat
-    if flag > 0 or _collapsed(ctx):
+    creeping = _still_creeping(ctx)
+    if creeping is not None:
+        score = max(score, p.ld202_score_creeping)
+    if flag > 0 or (_collapsed(ctx) and creeping is None):
         score = p.ld202_score_large_step  # a large step, not a small one, explains this stall
     evidence = _evidence_of(ctx, "LD103", "LD104") + _lr_evidence(ctx) + _evidence_of(ctx, "LD309")
+    if creeping is not None:
+        evidence.insert(0, creeping)
     return _cause(
         ctx,
         "lr_too_low",
@@ -214,6 +220,19 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         fixes.change_lr(ctx, max(p.lr_raise, usual_lr_range(ctx)[0] / lr if lr else 0.0), "fixes.raise_lr"),
         ["LD309" if flag else ""],
     )
+
+
+def _still_creeping(ctx: Context) -> Evidence | None:
+    """The stalled loss still falls steadily over the last half of the run (Kendall tau at or below
+    `ld202_creeping_tau`): each step helps a little, so the steps are too small. A loss held back by
+    something else (no signal, frozen random layers) wanders around its level instead."""
+    curve = ctx.train_loss
+    if curve is None or len(curve.by) < ctx.params.ld202_creeping_min_points:
+        return None
+    tau = curve.tau_between(ctx.params.ld202_creeping_from, 1.0)
+    if tau > ctx.params.ld202_creeping_tau:
+        return None
+    return Evidence("evidence.still_creeping", {"tau": round(tau, 2)}, int(curve.bx[len(curve.bx) // 2]))
 
 
 @rule("LD203", "input-scale-mismatch", curves=("train_loss",), cause="input_scale")
@@ -412,20 +431,50 @@ def loss_normalization(ctx: Context) -> RuleResult | None:
 
 @rule("LD209", "overfitting", curves=("train_loss",), cause="overfitting")
 def overfitting(ctx: Context) -> RuleResult | None:
-    s = ctx.symptoms.get("overfitting")
-    if s is None:
-        return None
     p = ctx.params
-    score = p.ld209_score_primary if _symptom(ctx) == "overfitting" else p.ld209_score_secondary
+    s = ctx.symptoms.get("overfitting")
+    if s is not None:
+        score = p.ld209_score_primary if _symptom(ctx) == "overfitting" else p.ld209_score_secondary
+        return _cause(
+            ctx,
+            "overfitting",
+            "LD209",
+            score,
+            _evidence_of(ctx, "LD106"),
+            fixes.overfitting(ctx, s.onset_step),
+            [],
+        )
+    memorised = _memorised(ctx) if _symptom(ctx) == "eval_gap" else None
+    if memorised is None:
+        return None
+    evidence = [memorised, *_evidence_of(ctx, "LD107")]
     return _cause(
         ctx,
         "overfitting",
         "LD209",
-        score,
-        _evidence_of(ctx, "LD106"),
-        fixes.overfitting(ctx, s.onset_step),
-        [],
+        p.ld209_score_gap_memorised,
+        evidence,
+        fixes.overfitting(ctx, memorised.step),
+        ["LD107"],
     )
+
+
+def _memorised(ctx: Context) -> Evidence | None:
+    """An eval gap of memorisation: the training loss went far below the best validation loss, and the
+    validation loss (not erratic) stopped falling once training took off. A broken evaluation (BatchNorm
+    statistics, another preprocessing) is erratic or never improves at all."""
+    p, train, val = ctx.params, ctx.train_loss, ctx.val_loss
+    if train is None or val is None or _measured(ctx, "LD107", "val_erratic") > 0:
+        return None
+    ok = np.isfinite(val.values)
+    vx, vy = val.steps[ok], val.values[ok]
+    if len(vy) < 3:
+        return None
+    best = int(np.argmin(vy))
+    if train.end_level > p.ld209_memorised_ratio * float(vy[best]) or vy[0] <= vy[best]:
+        return None  # not memorised, or a val loss that never fell at all (an evaluation that never worked)
+    params = {"train": fmt(train.end_level), "val_min": fmt(float(vy[best])), "step": int(vx[best])}
+    return Evidence("evidence.memorised", params, int(vx[best]))
 
 
 @rule("LD210", "data-problem", curves=("train_loss",), cause="data_issue")

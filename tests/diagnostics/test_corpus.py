@@ -1,0 +1,51 @@
+"""The labelled corpus (sample_logs/corpus): big and varied enough to fit on, and every run readable."""
+
+import csv
+from collections import Counter, defaultdict
+
+import pytest
+
+from diagnostics import diagnose
+from diagnostics.model import CAUSES, SYMPTOMS
+from diagnostics.split import CORPUS
+from parsers import load_paths
+
+LABELS = CORPUS / "labels.csv"
+pytestmark = pytest.mark.skipif(not LABELS.exists(), reason="sample_logs/corpus absent")
+
+
+def _rows() -> list[dict[str, str]]:
+    with LABELS.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_corpus_is_large_varied_and_one_third_healthy():
+    rows = _rows()
+    assert len(rows) >= 400
+    assert sum(r["symptom"] == "healthy" for r in rows) >= 0.35 * len(rows)
+    assert len({r["family"] for r in rows}) >= 6
+    assert len({r["data"] for r in rows}) >= 3
+    assert {r["symptom"] for r in rows} <= set(SYMPTOMS)
+
+
+def test_every_cause_on_four_families_and_three_formats():
+    families, formats = defaultdict(set), defaultdict(set)
+    for r in _rows():
+        for cause in filter(None, r["cause"].split(";")):
+            assert cause in CAUSES, r["path"]
+            families[cause].add(r["family"])
+            formats[cause].add(r["format"])
+    for cause in CAUSES:
+        assert len(families[cause]) >= 4, (cause, families[cause])
+        assert len(formats[cause]) >= 3, (cause, formats[cause])
+
+
+def test_every_corpus_run_parses_and_is_diagnosed_without_rule_errors():
+    verdicts = Counter()
+    for r in _rows():
+        log = load_paths([CORPUS / r["path"]])
+        assert log.meta.format == r["format"], r["path"]
+        d = diagnose(log)
+        assert d.errors == [], (r["path"], d.errors)
+        verdicts[d.symptom.symptom] += 1
+    assert sum(verdicts.values()) == len(_rows())
