@@ -23,6 +23,8 @@ from parsers.model import TrainingLog
 
 __all__ = ["Params", "diagnose"]
 
+# Config checks whose critical findings are faults on their own, whatever the curve looks like.
+CONFIG_FAULTS = ("LD301", "LD310", "LD311", "LD312")
 # When several symptoms are present, the most consequential one is the verdict.
 SYMPTOM_PRIORITY = ("nan", "diverging", "flat", "plateau", "overfitting", "eval_gap", "oscillating", "spiky")
 
@@ -150,6 +152,16 @@ def _primary(ctx: Context) -> SymptomResult:
         if name in found:
             return found[name]
     curve = ctx.train_loss or ctx.val_loss
+    fault = next(
+        (f for rid in CONFIG_FAULTS for f in ctx.findings.get(rid, []) if f.severity == "critical"), None
+    )
+    if fault is not None and p.config_fault_confidence > 0 and ctx.train_loss is not None:
+        # The curve looks fine, but the configuration cannot have trained the net as meant (frozen random
+        # layers, BatchNorm in inference mode from scratch...): the run stalled below what it could reach.
+        moved = ctx.train_loss.drop() >= p.flat_drop
+        return SymptomResult(
+            "plateau" if moved else "flat", p.config_fault_confidence, None, ctx.train_loss.label, fault.rule
+        )
     points = len(curve) if curve is not None else 0
     if points >= p.healthy_points_long:
         confidence = p.healthy_confidence_long

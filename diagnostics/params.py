@@ -423,6 +423,13 @@ class Params:
         "spikes at least this sure explain a stall better than a plateau does",
         (0.5, 0.6, 0.7, 0.8),
     )
+    config_fault_confidence: float = _p(
+        0.7,
+        (),
+        "a healthy-looking curve under a critical config fault (LD301, LD310-LD312) becomes a stall this"
+        " sure (0: the curve decides)",
+        (0.0, 0.5, 0.6, 0.7, 0.8),
+    )
     healthy_confidence_long: float = _p(0.85, (), "raw confidence of healthy with >= 20 points")
     healthy_confidence_medium: float = _p(0.7, (), "raw confidence of healthy with 5-19 points")
     healthy_confidence_short: float = _p(0.5, (), "raw confidence of healthy with < 5 points")
