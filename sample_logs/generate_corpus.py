@@ -1,0 +1,119 @@
+"""Regenerate sample_logs/corpus/: several hundred real (tiny) training runs sampled from scenarios, each
+written gzipped in one log format and labelled with a symptom and cause that the generator checked
+against the run's own numbers. Every logged number comes from an actual training step.
+
+    /work/train-venv/bin/python sample_logs/generate_corpus.py [--jobs 2] [--only SUBSTR] [--limit N]
+
+Needs torch (CPU), numpy and tensorboardX (requirements-train.txt). See corpus/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing as mp
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from generator.corpus import readme  # noqa: E402
+from generator.corpus.runner import COLUMNS, run_group  # noqa: E402
+from generator.corpus.scenarios import build, build_caffe  # noqa: E402
+
+CORPUS = HERE / "corpus"
+N_GROUPS = 90  # PyTorch groups (5 formats)
+N_CAFFE = 18  # mini-Caffe groups (caffe_glog)
+
+
+def _job(args):
+    group, out_root = args
+    engine = None
+    if any(r.engine == "caffe" for r in group):
+        from generator.corpus.caffe_train import run_caffe
+
+        engine = run_caffe
+    return run_group(group, out_root, engine)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--only", help="only groups with a run id containing this")
+    p.add_argument("--limit", type=int, help="only the first N groups")
+    p.add_argument("--groups", type=int, default=N_GROUPS)
+    p.add_argument("--caffe-groups", type=int, default=N_CAFFE)
+    args = p.parse_args(argv)
+    torch_groups, caffe_groups = build(args.groups), build_caffe(args.caffe_groups)
+    groups = []  # one Caffe group after every five PyTorch groups
+    for i, g in enumerate(torch_groups):
+        groups.append(g)
+        if i % 5 == 4 and caffe_groups:
+            groups.append(caffe_groups.pop(0))
+    groups += caffe_groups
+    if args.only:
+        groups = [g for g in groups if any(args.only in r.run_id for r in g)]
+    if args.limit:
+        groups = groups[: args.limit]
+    partial = bool(args.only or args.limit)
+    runs_dir = CORPUS / "runs"  # run folders are replaced one by one; labels.csv follows each group
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    labels = CORPUS / "labels.csv"
+    old: list[dict] = []
+    if partial and labels.exists():
+        with labels.open(encoding="utf-8") as fh:
+            old = list(csv.DictReader(fh))
+    start = time.perf_counter()
+    rows: list[dict] = []
+    jobs = [(g, runs_dir) for g in groups]
+    with mp.get_context("fork").Pool(args.jobs, maxtasksperchild=8) as pool:
+        for i, out in enumerate(pool.imap_unordered(_job, jobs), 1):
+            rows += out
+            write_labels(labels, old, rows)
+            kept = sum(1 for x in out if "path" in x)
+            print(
+                f"[{i}/{len(jobs)}] {out[0].get('group') or out[0]['run_id']}: {kept}/{len(out)} kept "
+                f"({time.perf_counter() - start:.0f}s)",
+                flush=True,
+            )
+    wall = time.perf_counter() - start
+    kept = [x for x in rows if "path" in x]
+    dropped = [x for x in rows if "dropped" in x]
+    all_rows = write_labels(labels, old, rows)
+    listed = {row["path"].split("/", 1)[1] for row in all_rows}
+    for folder in runs_dir.iterdir():  # runs of earlier regenerations that are no longer labelled
+        if folder.name not in listed:
+            shutil.rmtree(folder)
+    relabelled = [x for x in kept if x["relabelled_from"]]
+    print(
+        f"\n{len(kept)} kept, {len(relabelled)} of them relabelled, {len(dropped)} dropped; {wall:.0f}s wall"
+    )
+    for x in relabelled:
+        print(f"  relabelled {x['path']}: {x['relabelled_from']} -> {x['symptom']}")
+    for x in dropped:
+        print(f"  dropped {x['run_id']}: {x['dropped']}")
+    print(Counter(x["symptom"] for x in all_rows))
+    readme.write(CORPUS, all_rows, dropped, wall if not partial else None, args.jobs)
+    return 0
+
+
+def write_labels(labels: Path, old: list[dict], rows: list[dict]) -> list[dict]:
+    """labels.csv: the kept rows so far, plus (in a partial run) the earlier rows of other runs."""
+    kept = [x for x in rows if "path" in x]
+    redone = {x["path"] for x in kept} | {f"runs/{x['run_id']}" for x in rows if "dropped" in x}
+    all_rows = sorted([row for row in old if row["path"] not in redone] + kept, key=lambda x: x["path"])
+    tmp = labels.with_suffix(".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, COLUMNS, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(all_rows)
+    tmp.replace(labels)
+    return all_rows
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""The fit: its objective, its hard constraints, and that it reproduces the committed params."""
+
+import json
+import os
+
+import pytest
+
+from diagnostics import fit
+from diagnostics.evaluate import REAL_LOGS, Row
+from diagnostics.fitted import FITTED_FILE, load
+from diagnostics.params import DEFAULT_PARAMS, tunable_fields
+from diagnostics.split import CORPUS, MANIFEST_NAME
+
+
+def _runs():
+    return [
+        fit.Run(Row("a", "healthy", []), False),
+        fit.Run(Row("b", "nan", ["lr_too_high"]), False),
+        fit.Run(Row("c", "flat", ["lr_too_low"]), True),
+        fit.Run(Row("d", "healthy", []), True, scored=False),
+    ]
+
+
+def test_objective_weighs_a_false_alarm_three_times():
+    runs = _runs()
+    right = [("healthy", 0.9, [], 0), ("nan", 0.9, ["lr_too_high"], 0.8), ("flat", 0.9, ["lr_too_low"], 0.8)]
+    score, ok, parts = fit.objective(runs, [*right, ("healthy", 0.9, [], 0)])
+    assert ok and parts == {"symptom": 1.0, "top1": 1.0, "top2": 1.0, "false_alarms": 0.0}
+    assert score == pytest.approx(2.5)
+    alarm, ok, parts = fit.objective(runs, [("spiky", 0.6, [], 0), *right[1:], ("healthy", 0.9, [], 0)])
+    assert ok and parts["false_alarms"] == 1.0  # the one scored healthy run (d is only a constraint)
+    assert score - alarm == pytest.approx(1 / 3 + fit.FALSE_ALARM_WEIGHT * 1.0)
+
+
+def test_a_case_or_a_healthy_real_log_gone_wrong_breaks_the_constraint():
+    runs = _runs()
+    right = [("healthy", 0.9, [], 0), ("nan", 0.9, ["lr_too_high"], 0.8), ("flat", 0.9, ["lr_too_low"], 0.8)]
+    assert not fit.objective(
+        runs, [*right[:2], ("flat", 0.9, ["input_scale"], 0.8), ("healthy", 0.9, [], 0)]
+    )[1]
+    assert not fit.objective(runs, [*right, ("spiky", 0.7, [], 0)])[1]
+
+
+def test_fitted_file_names_only_tunable_params_and_loads():
+    data = json.loads(FITTED_FILE.read_text(encoding="utf-8"))
+    tunable = {f.name for f in tunable_fields()}
+    assert set(data["params"]) == tunable
+    params, calibration, record = load()
+    assert record["training_runs"] > 300
+    for name, value in data["params"].items():
+        assert getattr(params, name) == value
+        assert value in next(f for f in tunable_fields() if f.name == name).metadata["grid"]
+    assert 0 < calibration.uncertain_below < 1
+    assert params != DEFAULT_PARAMS or record["training_scores"]
+
+
+@pytest.mark.skipif(
+    os.environ.get("LOSS_DOCTOR_FIT_CHECK") != "1"
+    or not (CORPUS / MANIFEST_NAME).exists()
+    or not REAL_LOGS.is_dir(),
+    reason="the whole fit takes minutes: set LOSS_DOCTOR_FIT_CHECK=1 (CI does), needs ../shared/real_logs",
+)
+def test_the_fit_reproduces_the_committed_params():
+    assert fit.dump(fit.fit(jobs=os.cpu_count() or 1, rounds=fit.DEFAULT_ROUNDS, log=lambda _: None)) == (
+        FITTED_FILE.read_text(encoding="utf-8")
+    )
