@@ -138,7 +138,7 @@ class Context:
     def _accuracy_held_at_chance(self) -> int | None:
         """C when the evaluation accuracy ends on exactly 1/C for its last three values: the net gives
         every input the same class (a constant accuracy of 0.1000 is chance for 10 classes)."""
-        accuracy = self._eval_accuracy()
+        accuracy = self.eval_accuracy()
         if accuracy is None:
             return None
         values, scale = accuracy
@@ -148,17 +148,25 @@ class Context:
         return None
 
     def eval_never_beat_chance(self) -> bool:
-        """The evaluation accuracy never got above `chance_accuracy_multiple` x chance (2/C, 3-point
-        median): whatever training learned, the evaluated model never worked."""
-        accuracy = self._eval_accuracy()
+        """The evaluation accuracy (3-point median) never got above `chance_accuracy_ceiling`: whatever
+        training learned, the evaluated model never worked."""
+        accuracy = self.eval_accuracy()
         if self.classes is None or accuracy is None:
             return False
         values, scale = accuracy
         padded = np.r_[values[0], values, values[-1]]  # 3-point median, edges repeated
         smooth = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
-        return bool(smooth.max() <= self.params.chance_accuracy_multiple * scale / self.classes[0])
+        return bool(smooth.max() <= scale * self.chance_accuracy_ceiling())
 
-    def _eval_accuracy(self) -> tuple[np.ndarray, float] | None:
+    def chance_accuracy_ceiling(self) -> float:
+        """The accuracy (as a fraction) up to which a classifier of C classes has learned nothing: twice
+        chance (0.002 for 1000 classes), but no more than `chance_accuracy_margin` of the way from
+        chance to perfect (0.2 for 10 classes, 0.556 for 2, where twice chance would be everything)."""
+        assert self.classes is not None
+        p, chance = self.params, 1 / self.classes[0]
+        return min(p.chance_accuracy_multiple * chance, chance + p.chance_accuracy_margin * (1 - chance))
+
+    def eval_accuracy(self) -> tuple[np.ndarray, float] | None:
         """The finite accuracy values of the first evaluation split with three or more, and 100 when
         they are percentages (else 1)."""
         for split in ("val", "test"):

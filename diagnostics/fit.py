@@ -46,6 +46,7 @@ from parsers import ParseError, load_paths
 FALSE_ALARM_WEIGHT = 3.0
 MIN_RUNS_MOVED = 2
 UNCERTAIN_BELOW = 0.6
+DEFAULT_ROUNDS = 2
 
 # The parsed training runs, set in the parent before the worker pool forks (workers inherit them).
 _LOGS: list = []
@@ -253,7 +254,7 @@ def dump(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m diagnostics.fit", description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--rounds", type=int, default=2, help="passes of coordinate descent")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="passes of coordinate descent")
     parser.add_argument("--out", type=Path, default=FITTED_FILE)
     parser.add_argument("--check", action="store_true", help="fail when the committed file differs")
     args = parser.parse_args(argv)

@@ -50,7 +50,14 @@ class Params:
     lnc_tolerance: float = _p(0.04, (), 'a loss within 4% of ln(C) counts as "at chance"')
     chance_accuracy_tolerance: float = _p(0.03, (), "an accuracy within 3% of 1/C is exactly chance")
     chance_accuracy_multiple: float = _p(
-        2.0, ("LD106", "LD107", "LD109"), "an accuracy up to this many times chance (1/C) never worked"
+        2.0,
+        ("LD103", "LD106", "LD107", "LD109"),
+        "an accuracy up to this many times chance (1/C) never worked",
+    )
+    chance_accuracy_margin: float = _p(
+        0.111,
+        ("LD103", "LD106", "LD107", "LD109"),
+        "... nor one this share of the way from chance to perfect (the lower bound wins; 0.556 for C=2)",
     )
     resumed_first_fraction: float = _p(
         0.1, ("LD103", "LD104", "LD110"), "a resumed run whose log starts after this share of its steps"
@@ -154,6 +161,9 @@ class Params:
         (0.02, 0.05, 0.1),
     )
     ld103_min_buckets: int = _p(3, "LD103", "bucket medians needed to judge a flat run")
+    ld103_eval_chance_is_flat: bool = _p(
+        True, "LD103", "an evaluation accuracy never above twice chance makes the run flat"
+    )
     ld103_learned_lnc_level: float = _p(
         0.5, "LD103", "a first loss below this share of ln(C) learned already", (0.3, 0.4, 0.5, 0.6, 0.7)
     )

@@ -246,7 +246,13 @@ def input_scale(ctx: Context) -> RuleResult | None:
         score = p.ld203_score_rescaled + (p.ld203_bonus_at_chance if ctx.finding("LD109") else 0)
     elif mean_scaled:
         score = p.ld203_score_mean_scaled
-    elif high_start and _huge_start(ctx) and ctx.meta.input_scale is None and s in (*BLOW_UP, *STALLED):
+    elif (
+        high_start
+        and _huge_start(ctx)
+        and ctx.meta.input_scale is None
+        and s in (*BLOW_UP, *STALLED)
+        and _lr_flag(ctx) <= 0  # an lr flagged as high makes the first logged losses huge as well
+    ):
         score = p.ld203_score_huge_start  # unscaled inputs: the loss was huge at the first forward pass
     elif rescaled:
         score = p.ld203_score_rescaled_other

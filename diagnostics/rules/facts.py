@@ -28,7 +28,7 @@ def loss_at_chance(ctx: Context) -> RuleResult | None:
     accuracy = _final_accuracy(ctx)
     assert ctx.classes is not None
     c = ctx.classes[0]
-    if accuracy is not None and accuracy[0] <= ctx.params.chance_accuracy_multiple / c * accuracy[1]:
+    if accuracy is not None and accuracy[0] <= ctx.chance_accuracy_ceiling() * accuracy[1]:
         params = {"accuracy": fmt(accuracy[0]), "c": c, "chance": fmt(accuracy[1] / c)}
         evidence.append(Evidence("evidence.accuracy_at_chance", params))
     return RuleResult([Finding("LD109", "warning", evidence, None, None, curve.label)])

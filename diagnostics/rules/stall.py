@@ -71,14 +71,18 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     # A classifier whose best loss never got clearly below ln(C) has learned nothing, wherever it began
     # (e.g. a blow-up in the first steps, then a collapse onto uniform predictions).
     never_beat_chance = lnc is not None and at_chance and curve.min_level >= (1 - p.flat_drop_lnc) * lnc
-    if (
-        drop >= (p.flat_drop_lnc if ref == lnc else p.flat_drop) or learned_already
-    ) and not never_beat_chance:
+    # Whatever the training loss did (a blow-up that settles, a summed loss that shrinks), an evaluation
+    # that never got above chance learned nothing: unless training memorised far below ln(C) (LD107).
+    trained = lnc is not None and end < p.ld107_trained_lnc_level * lnc
+    eval_at_chance = p.ld103_eval_chance_is_flat and ctx.eval_never_beat_chance() and not trained
+    if (drop >= (p.flat_drop_lnc if ref == lnc else p.flat_drop) or learned_already) and not (
+        never_beat_chance or eval_at_chance
+    ):
         return None
-    if resumed_late(ctx, curve) and not at_chance:
+    if resumed_late(ctx, curve) and not (at_chance or eval_at_chance):
         return None
     long_curve = len(curve.by) >= p.ld103_trend_buckets
-    if not at_chance and long_curve and curve.tau < p.ld103_steady_tau:
+    if not (at_chance or eval_at_chance) and long_curve and curve.tau < p.ld103_steady_tau:
         return None  # a small but steady decrease is slow progress (e.g. fine-tuning), not a flat run
     evidence = [
         Evidence(
@@ -87,8 +91,14 @@ def loss_flat(ctx: Context) -> RuleResult | None:
             int(curve.steps[0]),
         )
     ]
-    measurements = {"drop": drop, "at_chance": 1.0 if at_chance else 0.0}
-    improved = None if at_chance else _evaluation_improved(ctx)
+    measurements = {
+        "drop": drop,
+        "at_chance": 1.0 if at_chance else 0.0,
+        "eval_at_chance": float(eval_at_chance),
+    }
+    if eval_at_chance:
+        evidence.append(_eval_chance_evidence(ctx))
+    improved = None if at_chance or eval_at_chance else _evaluation_improved(ctx)
     if improved is not None:
         # The net learned: a flat training loss under heavy augmentation or warm-up is not a stuck run.
         evidence.append(Evidence("evidence.eval_improved", improved))
@@ -99,7 +109,7 @@ def loss_flat(ctx: Context) -> RuleResult | None:
         evidence.append(chance_evidence(ctx, end))
     confidence = (
         p.ld103_confidence_at_chance
-        if at_chance
+        if at_chance or eval_at_chance
         else p.ld103_confidence
         if long_curve
         else p.ld103_confidence_short
@@ -128,6 +138,15 @@ def _evaluation_improved(ctx: Context) -> dict | None:
 
 
 # ----- LD104 -------------------------------------------------------------------------------------
+def _eval_chance_evidence(ctx: Context) -> Evidence:
+    """The evaluation's accuracy never above twice chance (`Context.eval_never_beat_chance`)."""
+    assert ctx.classes is not None
+    c = ctx.classes[0]
+    values, scale = ctx.eval_accuracy()
+    params = {"accuracy": fmt(float(values.max())), "c": c, "chance": fmt(scale / c)}
+    return Evidence("evidence.accuracy_at_chance", params)
+
+
 @rule("LD104", "loss-plateaus-early", curves=("train_loss",), symptom="plateau")
 def loss_plateau(ctx: Context) -> RuleResult | None:
     """Some progress, then stuck at a poor level early in the run."""
