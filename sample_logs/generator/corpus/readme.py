@@ -59,7 +59,9 @@ def write(corpus: Path, rows: list[dict], dropped: list[dict], wall: float | Non
         "stall worse than its healthy sibling, overfitting needs a validation minimum followed by a clear "
         "rise while training falls, a healthy run must reach its group's normal level. A run whose numbers "
         "show another symptom acceptable for its cause is relabelled (`relabelled_from`); otherwise it is "
-        "dropped, never kept with a wrong label.",
+        "dropped, never kept with a wrong label. A fault label is checked twice: on the per-step losses, "
+        "and on the training losses as the chosen format records them (Keras epoch means, logging-window "
+        "means, Caffe display iterations), since a spike averaged away by the log cannot be read off it.",
         "",
         "## Regenerate",
         "",
