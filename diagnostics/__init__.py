@@ -18,7 +18,7 @@ from diagnostics.calibration import Calibration
 from diagnostics.context import Context
 from diagnostics.model import SEVERITY_ORDER, Diagnosis, SymptomResult
 from diagnostics.params import Params
-from diagnostics.registry import Rule, RuleResult, all_rules, rule_by_id
+from diagnostics.registry import RULES, Rule, RuleResult, all_rules
 from parsers.model import TrainingLog
 
 __all__ = ["Params", "diagnose"]
@@ -111,7 +111,7 @@ def _runner_up(
     if verdict.symptom != "healthy":
         return SymptomResult("healthy", round(1 - verdict.confidence, 3), None, verdict.series, None)
     for f in findings:
-        symptom = rule_by_id(f.rule).symptom if f.rule.startswith("LD1") else None
+        symptom = RULES[f.rule].symptom if f.rule.startswith("LD1") else None
         if symptom is not None:
             return SymptomResult(symptom, round(1 - verdict.confidence, 3), f.step, f.series, f.rule)
     return None
