@@ -103,7 +103,9 @@ def read_labels(path: Path, only: set[str] | None = None, where: dict[str, str] 
         return rows
 
 
-def _resolve(base: Path, rel: str) -> Path:
+def resolve_run_path(base: Path, rel: str) -> Path:
+    """A labels file's run path: relative to the labels' folder, to the working directory, or to the
+    folder above (the samples' labels name `sample_logs/...`)."""
     for candidate in (base / rel, Path(rel), base.parent / rel):
         if candidate.exists():
             return candidate
@@ -159,9 +161,8 @@ def run(
 ) -> tuple[list[Row], Scores]:
     rows = read_labels(labels, only, where)
     folder = base or labels.parent
-    for row, out in zip(
-        rows, judge_all([_resolve(folder, r.path) for r in rows], params, calibration, jobs), strict=True
-    ):
+    paths = [resolve_run_path(folder, r.path) for r in rows]
+    for row, out in zip(rows, judge_all(paths, params, calibration, jobs), strict=True):
         for key, value in out.items():
             setattr(row, key, value)
     return rows, score(rows)

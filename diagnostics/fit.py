@@ -38,7 +38,7 @@ import numpy as np
 
 from diagnostics import diagnose
 from diagnostics.calibration import IDENTITY, Calibration, Platt
-from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, SAMPLES, Row, _resolve, read_labels
+from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, SAMPLES, Row, read_labels, resolve_run_path
 from diagnostics.fitted import FITTED_FILE
 from diagnostics.params import DEFAULT_PARAMS, Params, tunable_fields
 from diagnostics.split import CORPUS, MANIFEST_NAME, REPO, paths_of, read_manifest
@@ -77,7 +77,7 @@ def training_runs() -> list[Run]:
         for r in read_labels(CORPUS / "labels.csv", paths_of("train"))
     ]
     for r in read_labels(SAMPLES):
-        r.path = str(_resolve(SAMPLES.parent, r.path).relative_to(REPO))
+        r.path = str(resolve_run_path(SAMPLES.parent, r.path).relative_to(REPO))
         runs.append(Run(r, r.path.removeprefix("sample_logs/") in cases, fold=_fold(r.path)))
     for run in runs:
         if not run.row.path.startswith("sample_logs/"):

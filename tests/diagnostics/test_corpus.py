@@ -1,6 +1,7 @@
 """The labelled corpus (sample_logs/corpus): big and varied enough to fit on, and every run readable."""
 
 import csv
+import sys
 from collections import Counter, defaultdict
 
 import pytest
@@ -54,3 +55,19 @@ def test_every_corpus_run_parses_and_is_diagnosed_without_rule_errors():
         assert d.errors == [], (r["path"], d.errors)
         verdicts[d.symptom.symptom] += 1
     assert sum(verdicts.values()) == len(_rows())
+
+
+def test_the_generators_outcome_check_names_the_catalogues_symptoms_and_causes(monkeypatch):
+    """The outcome check keeps its own copy of the names (it imports nothing from the app, so labels
+    never lean on the tool they grade); the copy must not drift from the catalogue."""
+    import importlib.util
+
+    path = CORPUS.parent / "generator" / "corpus" / "outcome.py"
+    spec = importlib.util.spec_from_file_location("corpus_outcome", path)
+    assert spec is not None and spec.loader is not None
+    outcome = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, outcome)  # its dataclasses look their module up
+    spec.loader.exec_module(outcome)
+    assert tuple(outcome.SYMPTOMS) == SYMPTOMS
+    assert set(outcome.ACCEPTABLE) == set(CAUSES)
+    assert set().union(*outcome.ACCEPTABLE.values()) <= set(SYMPTOMS) - {"healthy"}
