@@ -125,6 +125,9 @@ class Context:
         if curve is None or not len(curve.by):
             return None
         first = float(curve.trend_values[0]) if len(curve.trend_index) else math.nan
+        echoed = self.meta.echoed_classes
+        if echoed and abs(first - math.log(echoed)) <= self.params.lnc_tolerance * math.log(echoed):
+            return echoed, "echoed"  # the settings name C and the run starts at ln(C): untrained
         c = recognise_classes(first, self.params.lnc_tolerance)
         # Losses between ~1.3 and ~2.4 are all within 4% of some ln(C) of a small C: the first value
         # names C only when it is the loss of an untrained net, or when the loss stays at that level.

@@ -60,6 +60,8 @@ _NUMBERS = re.compile(_NUMBER)
 _GROUPED_COUNT = re.compile(r"\d{1,3}(?:,\d{3})+")
 
 _LOSS_REDUCTION_KEYS = {"reduction", "loss_reduction", "reduce", "loss_reduce"}
+_CLASS_COUNT_KEYS = {"num_classes", "n_classes", "nb_classes", "num_class", "num_labels", "classes"}
+_CLASS_COUNT_KEYS |= {"vocab_size", "n_vocab", "ntokens", "num_tokens"}
 
 # ------------------------------------------------------------------------------------ messages
 _NORMALIZE_CALL = re.compile(
@@ -136,6 +138,8 @@ def echo_facts(echoes: Iterable[EchoLike], meta: RunMeta) -> None:
             key == "size_average" and lowered == "false"
         ):
             meta.set("loss_normalization", "NONE", echo.where)
+        elif key in _CLASS_COUNT_KEYS and value.isdigit() and int(value) >= 2 and meta.echoed_classes is None:
+            meta.set("echoed_classes", int(value), echo.where)
     if means and stds:
         # a pair stated together (same section) first; the mean alone is not a normalisation
         mean, mean_where, byte_pixels = means[0]

@@ -122,6 +122,9 @@ class RunMeta:
     input_channels: int | None = None
     input_size: int | None = None  # spatial size fed to the net (crop, or image size)
     num_classes: int | None = None  # the last layer's num_output
+    # a class or vocabulary count echoed in the settings (`num_classes=10`, `vocab_size=16`): weaker
+    # than num_output, it may belong to another head, so the diagnosis checks it against the first loss
+    echoed_classes: int | None = None
     loss_type: str | None = None  # SoftmaxWithLoss, CrossEntropyLoss, ...
     loss_normalize: bool | None = None  # Caffe loss_param normalize
     # Caffe loss_param normalization (VALID, BATCH_SIZE, NONE); "NONE" too for a summed PyTorch-style

@@ -30,6 +30,11 @@ def _progress_reference(ctx: Context, curve: Curve) -> float:
     return abs(curve.start_level) or 1.0
 
 
+def _barely_dropped(ctx: Context, drop: float, ref: float) -> bool:
+    """A drop (as a share of `ref`) too small to count as progress: the flat runs' threshold."""
+    return drop < (ctx.params.flat_drop_lnc if ref == ctx.lnc else ctx.params.flat_drop)
+
+
 class LastLrCut(NamedTuple):
     """The logged lr's last decay, placed on the loss curve's steps."""
 
@@ -65,32 +70,33 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     start, end = curve.start_level, curve.end_level
     ref = _progress_reference(ctx, curve)
     drop = (start - curve.min_level) / ref
-    at_chance = ctx.at_chance(end)
+    barely_dropped = _barely_dropped(ctx, drop, ref)
     lnc = ctx.lnc
     learned_already = lnc is not None and start < p.ld103_learned_lnc_level * lnc
-    # A classifier whose best loss never got clearly below ln(C) has learned nothing, wherever it began
-    # (e.g. a blow-up in the first steps, then a collapse onto uniform predictions).
+    # A classifier whose best loss never got clearly below ln(C), and that ends at or above it (worse
+    # than guessing), has learned nothing, wherever it began (e.g. a blow-up in the first steps that
+    # then settles, or a collapse onto uniform predictions).
+    at_chance = ctx.at_chance(end) or (lnc is not None and end > lnc)
     never_beat_chance = lnc is not None and at_chance and curve.min_level >= (1 - p.flat_drop_lnc) * lnc
     # Whatever the training loss did (a blow-up that settles, a summed loss that shrinks), an evaluation
     # that never got above chance learned nothing: unless training memorised far below ln(C) (LD107).
     trained = lnc is not None and end < p.ld107_trained_lnc_level * lnc
     eval_at_chance = p.ld103_eval_chance_is_flat and ctx.eval_never_beat_chance() and not trained
-    if (drop >= (p.flat_drop_lnc if ref == lnc else p.flat_drop) or learned_already) and not (
-        never_beat_chance or eval_at_chance
-    ):
+    if (not barely_dropped or learned_already) and not (never_beat_chance or eval_at_chance):
         return None
     if resumed_late(ctx, curve) and not (at_chance or eval_at_chance):
         return None
     long_curve = len(curve.by) >= p.ld103_trend_buckets
     if not (at_chance or eval_at_chance) and long_curve and curve.tau < p.ld103_steady_tau:
         return None  # a small but steady decrease is slow progress (e.g. fine-tuning), not a flat run
-    evidence = [
-        Evidence(
-            "evidence.no_progress",
-            {"start": fmt(start), "end": fmt(end), "drop_pct": round(100 * drop, 1), "points": len(curve)},
-            int(curve.steps[0]),
-        )
-    ]
+    if never_beat_chance and not barely_dropped:  # it moved (a blow-up that settled), never below ln(C)
+        assert ctx.classes is not None and lnc is not None
+        values = {"best": fmt(curve.min_level), "end": fmt(end), "c": ctx.classes[0], "lnc": round(lnc, 4)}
+        evidence = [Evidence("evidence.never_below_chance", values, int(curve.steps[0]))]
+    else:
+        values = {"start": fmt(start), "end": fmt(end), "drop_pct": round(100 * drop, 1)}
+        values["points"] = len(curve)
+        evidence = [Evidence("evidence.no_progress", values, int(curve.steps[0]))]
     measurements = {
         "drop": drop,
         "at_chance": 1.0 if at_chance else 0.0,
@@ -105,7 +111,7 @@ def loss_flat(ctx: Context) -> RuleResult | None:
         return RuleResult(
             [Finding("LD103", "info", evidence, int(curve.steps[0]), None, curve.label, measurements)]
         )
-    if at_chance and ctx.classes:
+    if ctx.at_chance(end):
         evidence.append(chance_evidence(ctx, end))
     confidence = (
         p.ld103_confidence_at_chance
@@ -160,7 +166,7 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
     drop = (start - curve.min_level) / ref
     lnc = ctx.lnc
     progress = (start - end) / ref
-    if drop < (p.flat_drop_lnc if ref == lnc else p.flat_drop) or progress <= 0:
+    if _barely_dropped(ctx, drop, ref) or progress <= 0:
         return None  # that is flat (or ends worse than it started), not a plateau
     if lnc is not None and end > (1 + p.lnc_tolerance) * lnc:
         return None  # worse than guessing: a blow-up or swings (LD102/LD105), not a plateau

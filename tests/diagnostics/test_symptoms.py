@@ -1,6 +1,7 @@
 """Each symptom rule on curves shaped like real runs, and the shapes it must NOT flag."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,10 @@ import pytest
 from diag_helpers import decaying, make_log
 
 from diagnostics import diagnose
+from diagnostics.context import Context
+from diagnostics.fitted import PARAMS
 from diagnostics.params import CAFFE_CLAMP_LOSS
+from parsers import load_paths
 from parsers.model import RunMeta
 
 RNG = np.random.default_rng(7)
@@ -425,3 +429,25 @@ def test_an_accuracy_wobbling_around_a_flat_level_is_not_still_improving():
     wobble = np.r_[head, np.random.default_rng(5).uniform(0.388, 0.393, 32), [0.392]]
     d = diagnose(_memorised(val, wobble))
     assert d.symptom.symptom == "overfitting"
+
+
+def test_a_blow_up_that_settles_above_ln_c_learned_nothing():
+    """Real corpus run: AdamW at lr 0.84 on a 16-token char-LM (`vocab_size=16` echoed). The loss jumps
+    from ln(16) to 12, then settles at 3.1: falling, but never below uniform guessing."""
+    run = Path(__file__).resolve().parents[2] / "sample_logs/corpus/runs/charlm_053_lr_x300/train.log.gz"
+    d = diagnose(load_paths([run]))
+    assert d.symptom.symptom == "flat"
+    assert d.causes[0].id == "lr_too_high"
+    flat = next(f for f in d.findings if f.rule == "LD103")
+    assert flat.evidence[0].key == "evidence.never_below_chance"
+    assert flat.evidence[0].params["c"] == 16
+
+
+def test_an_echoed_class_count_is_used_only_when_the_run_starts_at_ln_c():
+    start_at_chance = decaying(2000, math.log(10), 0.4, 300, 0.03)
+    fine_tune = decaying(2000, 1.2, 0.4, 300, 0.03)  # starts far below ln(10): another head's count
+
+    for loss, expected in ((start_at_chance, (10, "echoed")), (fine_tune, None)):
+        meta = RunMeta()
+        meta.set("echoed_classes", 10)
+        assert Context(make_log(loss, meta=meta), PARAMS).classes == expected

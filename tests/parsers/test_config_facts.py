@@ -183,3 +183,12 @@ def test_lightning_hparams_yaml(tmp_path):
     assert frozen(meta) == [("backbone", "flag")]
     assert meta.frozen_layers[0].where.source == "hparams.yaml"
     assert meta.input_norm_mean == [0.5, 0.5, 0.5]
+
+
+# ------------------------------------------------------------------------------------ class counts
+def test_namespace_class_and_vocabulary_counts_are_echoed_classes():
+    assert print_log("Namespace(lr=0.1, num_classes=10, batch_size=64)").echoed_classes == 10
+    assert print_log("Namespace(arch='charlm_gru', vocab_size=16, block_size=24)").echoed_classes == 16
+    # not a count: a list of class names, or a single class
+    assert print_log("Namespace(lr=0.1, classes='cat,dog')").echoed_classes is None
+    assert print_log("Namespace(lr=0.1, num_classes=1)").echoed_classes is None
