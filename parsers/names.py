@@ -19,6 +19,9 @@ _SPLIT_PREFIXES = (
     ("dev", "val"),
     ("test", "test"),
 )
+# Per-key caches of the format plug-ins hold at most this many keys: keys come from uploads, and a
+# cache lives as long as the server process (an unbounded one grows with every file ever read).
+KEY_CACHE_SIZE = 4096
 _SEPARATORS = re.compile(r"[/_\-. ]+")
 
 _ALIASES = {

@@ -24,10 +24,10 @@ import mmap
 import multiprocessing
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import pairwise
+from multiprocessing.connection import Connection
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,6 @@ FRAMEWORK = "caffe"
 
 CHUNK_BYTES = 4 * 1024 * 1024  # small enough to stay in the CPU caches while its records are read
 _BATCH_BYTES = 128 * 1024 * 1024  # log handed to a worker at once (its records come back together)
-_SHARED = b""  # the buffer forked workers read (set only while a pool runs)
 _FIELDS = ("kind", "line", "step", "index", "value", "epoch", "seconds", "name")
 _GLOG_PREFIX = re.compile(rb"(?m)^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
 _CAFFE_SOURCES = (b"solver.cpp", b"caffe.cpp", b"net.cpp", b"sgd_solver.cpp", b"layer_factory")
@@ -174,23 +173,62 @@ _LIBC = _load_libc()
 
 
 def _scan(data: bytes | mmap.mmap) -> list[_Events]:
-    """Scan the chunks, on all cores when the log is large. Workers are forked so that they read
-    the parent's buffer (or mapped file) without a copy. When the caller left work to do while
-    parsing, one core is left to it: this process does that work while the workers scan."""
-    global _SHARED
+    """Scan the chunks, on all cores when the log is large. Workers are forked with the buffer (or
+    mapped file) as an argument, so that they read it without a copy, and each parse has its own
+    workers and its own buffer: no module state, so parses in several threads cannot mix their
+    logs. When the caller left work to do while parsing, one core is left to it: this process does
+    that work while the workers scan."""
     bounds = _chunks(data)
     leave_one = has_waiting_tasks()
     workers = min(len(bounds), _workers() - leave_one)
     if len(bounds) < 2 or workers < (1 if leave_one else 2):
         return [_scan_range(data, bound) for bound in bounds]
-    _SHARED = data
+    batches = _batches(bounds, workers)
+    context = multiprocessing.get_context("fork")
+    jobs: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = pool.map(_scan_shared, _batches(bounds, workers))  # forks every worker
-            run_waiting_tasks()
-            return [events for batch in results for events in batch]
+        for worker in range(workers):
+            receive, send = context.Pipe(duplex=False)
+            args = (data, batches[worker::workers], send)
+            process = context.Process(target=_scan_batches, args=args, daemon=True)
+            process.start()
+            send.close()
+            jobs.append((process, receive))
+        run_waiting_tasks()
+        # batch k was handed to worker k % workers, which sends its batches in order
+        return [events for k in range(len(batches)) for events in _receive(*jobs[k % workers])]
     finally:
-        _SHARED = b""
+        for process, receive in jobs:
+            receive.close()
+            if process.is_alive():
+                process.kill()
+            process.join()
+
+
+def _scan_batches(data: bytes | mmap.mmap, batches: list[list[tuple[int, int]]], send: Connection) -> None:
+    """A worker: the records of each of its batches, sent as soon as the batch is read."""
+    try:
+        for batch in batches:
+            send.send((None, [_scan_range(data, bound) for bound in batch]))
+    except Exception as err:  # handed to the parent, which raises it
+        send.send((err, []))
+    finally:
+        send.close()
+
+
+def _receive(process: multiprocessing.process.BaseProcess, receive: Connection) -> list[_Events]:
+    """The next batch of a worker; its exception raised here; a worker that died is a ParseError."""
+    try:
+        error, events = receive.recv()
+    except EOFError:
+        process.join()
+        raise ParseError(
+            f"a process reading the log ended without a result (exit code {process.exitcode}); "
+            "the machine may be out of memory"
+        ) from None
+    if error is not None:
+        raise error
+    return events
 
 
 def _workers() -> int:
@@ -205,16 +243,12 @@ def _workers() -> int:
 
 def _batches(bounds: list[tuple[int, int]], workers: int) -> list[list[tuple[int, int]]]:
     """Consecutive chunks in the same number of batches for every worker, each about _BATCH_BYTES
-    of log or less. A worker gets a whole batch at once: handing out chunks one by one needs the
-    pool's feeder thread, which starves while this process runs the caller's waiting work."""
+    of log or less. Worker w reads batches w, w + workers, ... and sends the records of each batch
+    when it is read, so that a worker holds one batch's records at a time."""
     total = bounds[-1][1] - bounds[0][0]
     count = min(len(bounds), workers * max(1, -(-total // (_BATCH_BYTES * workers))))
     edges = [len(bounds) * i // count for i in range(count + 1)]
     return [bounds[start:end] for start, end in pairwise(edges)]
-
-
-def _scan_shared(batch: list[tuple[int, int]]) -> list[_Events]:
-    return [_scan_range(_SHARED, bounds) for bounds in batch]
 
 
 def _scan_range(data: bytes | mmap.mmap, bounds: tuple[int, int]) -> _Events:

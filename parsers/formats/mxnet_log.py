@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from parsers.formats._textlog import (
 )
 from parsers.hparams import hyperparams_from_text
 from parsers.model import RunMeta
-from parsers.names import split_and_metric
+from parsers.names import KEY_CACHE_SIZE, split_and_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
@@ -149,7 +149,7 @@ def _batches_per_epoch(events: list[_Event]) -> dict[int, int]:
     return estimates
 
 
-@cache
+@lru_cache(maxsize=KEY_CACHE_SIZE)
 def _metric_of(key: str) -> tuple[str, str] | None:
     """(split, metric) of an MXNet metric name (`Train-Acc`, `Validation-cross-entropy`); None for
     `Time cost`."""

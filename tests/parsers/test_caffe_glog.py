@@ -5,6 +5,7 @@ team's real Caffe logs."""
 import gzip
 import math
 import multiprocessing
+import threading
 
 import numpy as np
 import pytest
@@ -356,3 +357,31 @@ def test_workers_get_consecutive_chunks_in_even_batches(monkeypatch):
     batches = caffe_glog._batches(bounds, 2)
     assert [b for batch in batches for b in batch] == bounds
     assert len(batches) % 2 == 0 and max(batch[-1][1] - batch[0][0] for batch in batches) <= 60
+
+
+def test_large_logs_parsed_in_several_threads_at_once_keep_their_own_rows(tmp_path, monkeypatch):
+    """The Streamlit server parses two uploads in two threads of one process: each parse's forked
+    workers must read its own log (a module-global buffer once gave one log the other's rows)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.make_caffe_log import write_log
+
+    monkeypatch.setenv("LOSS_DOCTOR_WORKERS", "2")
+    logs = []
+    for seed in (1, 2, 3):
+        path = tmp_path / f"run{seed}.log"
+        write_log(path, 5 + seed / 2, seed)  # over 4 MiB: at least two chunks, so workers are forked
+        logs.append(path.read_bytes())
+    assert min(map(len, logs)) > caffe_glog.CHUNK_BYTES
+    alone = [load([("train.log", data)]).metrics for data in logs]
+    start = threading.Barrier(len(logs))
+
+    def parse_when_all_are_ready(data: bytes):
+        start.wait()
+        return load([("train.log", data)]).metrics
+
+    for _ in range(4):
+        with ThreadPoolExecutor(len(logs)) as threads:
+            together = list(threads.map(parse_when_all_are_ready, logs))
+        for expected, got in zip(alone, together, strict=True):
+            assert got.equals(expected)
