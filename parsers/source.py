@@ -34,6 +34,9 @@ _BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+# Lines of a text log longer than this are skipped and reported, never scanned: no log line is that
+# long, and one huge line (a file with no line break) is where a pattern's scan time would explode.
+MAX_LINE_CHARS = 64 * 1024
 # Files on disk at least this large are memory-mapped rather than read (see SourceFile.from_path).
 MAP_BYTES = 32 * 1024**2
 
@@ -60,6 +63,7 @@ class SourceFile:
     name: str
     data: bytes | mmap.mmap  # a large file on disk is mapped, not read: see from_path
     notes: list[str] = field(default_factory=list)  # decoding notes, shown as warnings
+    long_lines: list[int] = field(default_factory=list)  # lines `log_text` left out (1-based)
 
     @classmethod
     def from_bytes(cls, name: str, raw: bytes) -> SourceFile:
@@ -142,6 +146,34 @@ class SourceFile:
 
     def lines(self) -> list[str]:
         return self.text.split("\n")
+
+    @cached_property
+    def log_text(self) -> str:
+        """`text` with every line longer than MAX_LINE_CHARS emptied (so line numbers stay) and listed in
+        `long_lines`: what the line-oriented parsers read. The scan jumps from line break to line
+        break at most a cap's length apart, so it costs a few passes of `rfind` over the text."""
+        text = self.text
+        cap = budget("MAX_LINE_CHARS", MAX_LINE_CHARS)
+        kept: list[str] = []
+        copied = 0  # text before this offset is in `kept`
+        at = 0  # a line start
+        line, counted = 1, 0  # the line number at offset `counted`
+        while len(text) - at > cap:
+            last_break = text.rfind("\n", at, at + cap + 1)
+            if last_break >= 0:  # every line from `at` to there is short enough
+                at = last_break + 1
+                continue
+            end = text.find("\n", at)
+            end = len(text) if end < 0 else end
+            line += text.count("\n", counted, at)
+            counted = at
+            self.long_lines.append(line)
+            kept.append(text[copied:at])
+            copied = at = end
+        return "".join([*kept, text[copied:]]) if kept else text
+
+    def log_lines(self) -> list[str]:
+        return self.log_text.split("\n")
 
 
 def _gunzip(raw: bytes, notes: list[str]) -> bytes:

@@ -60,7 +60,7 @@ def metric_of(key: str) -> tuple[str, str] | None:
 
 def parse(source: SourceFile) -> ParsedFile:
     problems = Problems(source.name)
-    records, steps = counted_records(json_lines(source.lines(), problems), "iteration", problems)
+    records, steps = counted_records(json_lines(source.log_lines(), problems), "iteration", problems)
     rows = ColumnRows(steps, [record.line for record in records])
     rows.add_keys([record.obj for record in records], metric_of)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)

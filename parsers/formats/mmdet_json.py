@@ -67,7 +67,7 @@ def parse(source: SourceFile) -> ParsedFile:
     problems = Problems(source.name)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     records: list[JsonLine] = []
-    for record in json_lines(source.lines(), problems):
+    for record in json_lines(source.log_lines(), problems):
         mode = record.obj.get("mode")
         if mode is None and isinstance(record.obj.get("config"), str):
             config = record.obj["config"]

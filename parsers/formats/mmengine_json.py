@@ -57,7 +57,7 @@ def val_metric(key: str) -> tuple[str, str] | None:
 
 def parse(source: SourceFile) -> ParsedFile:
     problems = Problems(source.name)
-    records, logged_steps = counted_records(json_lines(source.lines(), problems), "step", problems)
+    records, logged_steps = counted_records(json_lines(source.log_lines(), problems), "step", problems)
     objects = [record.obj for record in records]
     train = np.array(["iter" in obj for obj in objects], dtype=bool)
     by_epoch = any("epoch" in obj for obj in objects)

@@ -55,7 +55,8 @@ FRAMEWORK = "mxnet"
 _EPOCH = re.compile(r"Epoch\[(?P<epoch>\d+)\](?:\s*Batch\s*\[(?:\d+-)?(?P<batch>\d+)\])?(?P<rest>[^\n]*)")
 _LR_CHANGE = re.compile(rf"Update\[\d+\]: Change learning rate to ({NUMBER})")
 _START = re.compile(r"(?:Resume|Start|start) training\b|\bfrom scratch\b")
-_PAIR = re.compile(rf"((?:Time )?[A-Za-z][\w\-@]*)=({NUMBER})(?![\w.])")
+# a key from the first letter of its run (never from inside one: quadratic on a long run)
+_PAIR = re.compile(rf"(?<![\w\-@])(?:[^\WA-Za-z]|[\-@])*+((?:Time )?[A-Za-z][\w\-@]*+)=({NUMBER})(?![\w.])")
 _SNIFF = re.compile(r"Epoch\[\d+\] (?:Batch \[[\d\-]+\]\s+Speed: [\d.]+ samples/sec|Train-\S+=|Time cost=)")
 _LOSS_LIKE = re.compile(r"loss|entropy|^(?:ce|nll|xent)$")
 _LOCALISATION = ("smoothl1", "smooth_l1")
@@ -78,7 +79,7 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = source.text
+    text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_text(text, source.name, meta)
     events = _events(text, meta)
