@@ -22,6 +22,7 @@ from parsers.model import (
     empty_metrics,
     validate_metrics,
 )
+from parsers.names import MAX_NAME_CHARS, capped_name
 from parsers.registry import ParsedFile, detect, format_modules
 from parsers.source import MAX_LINE_CHARS, ParseError, SourceFile, budget, describe_head
 
@@ -72,6 +73,7 @@ def load(files: Sequence[tuple[str, bytes]] | Sequence[SourceFile], fmt: str | N
         result.warnings[:0] = [ParseWarning(source.name, 0, note) for note in source.notes]
         result.warnings[len(source.notes) : len(source.notes)] = _long_line_warnings(source)
         result.skipped_lines += len(source.long_lines)
+        _shorten_long_names(result, source.name)
         parsed.append((source, file_fmt, result))
 
     with_metrics = [p for p in parsed if p[2].metrics is not None and len(p[2].metrics)]
@@ -133,6 +135,24 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     categorical = [c for c, dtype in METRIC_COLUMNS.items() if dtype == "category"]
     out = pd.concat([f.astype(dict.fromkeys(categorical, str)) for f in frames], ignore_index=True)
     return out.astype(dict.fromkeys(categorical, "category"))
+
+
+def _shorten_long_names(result: ParsedFile, source_name: str) -> None:
+    """Metric names over the cap shortened in the table (see `capped_name`), with a warning: the
+    labels are categories, so this costs one pass over the distinct names."""
+    if result.metrics is None:
+        return
+    shortened = 0
+    for column in ("name", "metric"):
+        labels = result.metrics[column].cat.categories
+        capped = [capped_name(label) for label in labels]
+        if capped != list(labels):
+            shortened += sum(a != b for a, b in zip(capped, labels, strict=True))
+            result.metrics[column] = result.metrics[column].cat.rename_categories(capped)
+    if shortened:
+        cap = budget("MAX_NAME_CHARS", MAX_NAME_CHARS)
+        note = f"{shortened} metric name(s) longer than {cap} characters shortened (start … hash)"
+        result.warnings.append(ParseWarning(source_name, 0, note))
 
 
 def _long_line_warnings(source: SourceFile) -> list[ParseWarning]:

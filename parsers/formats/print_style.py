@@ -387,6 +387,7 @@ def _csv_records(text: str) -> list[_Line]:
     first_line = text.count("\n", 0, skipped) + 1
     names = [name.strip() for name in header.split(",")]
     counter = next((i for i, name in enumerate(names) if name.lower() in ("epoch", "step", "iter")), None)
+    metrics = [_metric(name) if i != counter else None for i, name in enumerate(names)]  # once, not per row
     records = []
     for offset, row in enumerate(text[skipped:].split("\n")[1:], start=1):
         if not _CSV_ROW.match(row):
@@ -400,8 +401,8 @@ def _csv_records(text: str) -> list[_Line]:
         it = int(float(cells[counter])) if counter is not None and epoch is None else None
         values = [
             ("train", metric, name, to_float(cell))
-            for i, (name, cell) in enumerate(zip(names, cells, strict=True))
-            if i != counter and (metric := _metric(name)) is not None
+            for name, metric, cell in zip(names, metrics, cells, strict=True)
+            if metric is not None
         ]
         records.append(_Line(first_line + offset, float("nan"), epoch, it, None, False, values))
     return records

@@ -3,6 +3,7 @@ byte-order mark (what Windows PowerShell's `>` writes) read like their UTF-8 ori
 
 import codecs
 import gzip
+import json
 import time
 import tracemalloc
 import zlib
@@ -118,3 +119,48 @@ def test_a_large_utf16_file_on_disk_is_decoded_not_mapped(tmp_path, monkeypatch)
     path = tmp_path / "train.log"
     path.write_bytes(codecs.BOM_UTF16_LE + "Epoch 1 loss=0.5\n".encode("utf-16-le"))
     assert SourceFile.from_path(path).data == b"Epoch 1 loss=0.5\n"
+
+
+def _peak_bytes(call) -> int:
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+LONG_KEY = "loss_" + "k" * 60_000  # within the line cap, so the record is read
+
+
+def test_a_huge_metric_name_in_json_lines_is_shortened_with_bounded_memory():
+    """One 60,000-character key among 3,000 records: the old frame builder made every row of the
+    table as wide as that name (gigabytes)."""
+    records = [json.dumps({"epoch": e, "loss": 1 / (e + 1)}) for e in range(3000)]
+    records[10] = json.dumps({"epoch": 10, "loss": 0.1, LONG_KEY: 0.5})
+    data = "\n".join(records).encode()
+    logs = []
+    assert _peak_bytes(lambda: logs.append(load([("metrics.jsonl", data)]))) < 150 * 1024**2
+    names = [str(n) for n in logs[0].metrics["name"].cat.categories]
+    shortened = [n for n in names if n.startswith("loss_kkk")]
+    assert len(shortened) == 1 and len(shortened[0]) <= 200 and "…" in shortened[0]
+    assert logs[0].metrics.loc[logs[0].metrics["name"] == shortened[0], "value"].tolist() == [0.5]
+    assert any("1 metric name(s) longer than 200 characters" in w.message for w in logs[0].warnings)
+
+
+@pytest.mark.parametrize("name", ["metrics.csv", "train.log"])
+def test_a_huge_column_name_in_a_table_is_shortened_with_bounded_memory(name):
+    """A long header name applies to every row: the print-style CSV reader once copied it per row."""
+    rows = "".join(f"{step},{1 / (step + 1)},0.5\n" for step in range(20_000))
+    data = f"step,{LONG_KEY},loss\n{rows}".encode()
+    logs = []
+    assert _peak_bytes(lambda: logs.append(load([(name, data)]))) < 150 * 1024**2
+    assert logs[0].metrics["name"].cat.categories.str.len().max() <= 200
+
+
+def test_the_operator_sets_the_name_cap(monkeypatch):
+    monkeypatch.setenv("LOSS_DOCTOR_MAX_NAME_CHARS", "12")
+    data = b'{"epoch": 1, "loss": 1.0, "validation_accuracy": 0.5}\n{"epoch": 2, "loss": 0.9, "validation_accuracy": 0.6}\n'
+    log = load([("metrics.jsonl", data)])
+    assert set(map(len, log.metrics["name"].cat.categories)) == {4, 12}  # `loss`, and the other shortened
+    assert sorted(log.metrics["value"].tolist()) == [0.5, 0.6, 0.9, 1.0]
