@@ -81,6 +81,11 @@ def parse(source: SourceFile) -> ParsedFile:
     restarts = sorted(m.line for key in _RESTART_MARKERS for m in markers.get(key, []))
     _header_facts(data, events.markers, source.name, meta)
     _log_facts(data, markers, meta)
+    if events.negative and not np.isin(events.kind, (0, 1, 2)).any():
+        raise ParseError(
+            f"every `Iteration` number is negative (the first at line {events.negative[0]}); Caffe counts "
+            "iterations from 0, so the log was edited or corrupted"
+        )
     if not len(events.step):
         fatal = markers.get("fatal")
         if fatal:
@@ -112,6 +117,7 @@ class _Events:
     name: np.ndarray
     names: list[bytes]
     bad: list[int]  # lines that looked like data but could not be read
+    negative: list[int]  # `Iteration -N` lines (Caffe counts from 0: an edited or corrupt log)
     lost: int  # `net output` lines that did not have the `name = value` shape
     newlines: int
     markers: list[_Marker]
@@ -125,6 +131,7 @@ class _Events:
         for part in parts:
             part.line += lines_before
             part.bad = [line + lines_before for line in part.bad]
+            part.negative = [line + lines_before for line in part.negative]
             for marker in part.markers:
                 marker.line += lines_before
                 marker.offset += part.start
@@ -146,6 +153,7 @@ class _Events:
             **arrays,
             names=list(table),
             bad=[x for p in parts for x in p.bad],
+            negative=[x for p in parts for x in p.negative],
             lost=sum(p.lost for p in parts),
             newlines=sum(p.newlines for p in parts),
             markers=[m for p in parts for m in p.markers],
@@ -282,7 +290,7 @@ def _scan_chunk(chunk: bytes) -> _Events:
     shifts them). Sorting here, in the worker, leaves the parent only concatenation."""
     text = _Text.of(chunk)
     markers = _chunk_markers(text)
-    kind, it_line, steps, index, it_values, epoch, it_bad = _iterations(text)
+    kind, it_line, steps, index, it_values, epoch, it_bad, negative = _iterations(text)
     seconds = _glog_seconds(text.array, text.line_starts[it_line - 1])
     out_kind, out_line, numbers, out_values, name_codes, names, out_bad, lost = _outputs(text)
     n_out = len(out_kind)
@@ -306,6 +314,7 @@ def _scan_chunk(chunk: bytes) -> _Events:
         name=merged(np.full(len(kind), -1), name_codes, np.int32),
         names=names,
         bad=sorted(it_bad + out_bad),
+        negative=negative,
         lost=lost,
         newlines=len(text.newlines),
         markers=markers,
@@ -478,6 +487,9 @@ def _iterations(text: _Text):
     hits = text.find(b"Iteration ")
     steps, length = text.digits(hits + 10)
     valid = length > 0
+    minus = hits[~valid][text.has(hits[~valid] + 10, b"-")]
+    minus = minus[text.digits(minus + 11)[1] > 0]
+    negative = sorted(set((text.line_index(minus) + 1).tolist()))
     line = text.line_index(hits[valid])
     steps, after = steps[valid], (hits + 10 + length)[valid]
     first = _first_per_line(line)
@@ -516,7 +528,7 @@ def _iterations(text: _Text):
         match = _NVCAFFE_EPOCH.search(text.data, after[i], value_at[i])
         if match:
             epoch[i] = float(match.group(1))
-    return kind, lines, steps, index, value, epoch, bad
+    return kind, lines, steps, index, value, epoch, bad, negative
 
 
 def _outputs(text: _Text):
@@ -674,7 +686,11 @@ def _frame(events: _Events, restarts: list[int], name: str, warnings: list[Parse
         warnings.append(ParseWarning(name, 0, f"{len(events.bad)} lines with unreadable numbers in all"))
     if events.lost:
         warnings.append(ParseWarning(name, 0, f"{events.lost} `net output` lines without `name = value`"))
-    return frame, len(events.bad) + events.lost
+    for negative in events.negative[:_MAX_WARNINGS]:
+        warnings.append(
+            ParseWarning(name, negative, "a negative iteration number (Caffe counts from 0); skipped")
+        )
+    return frame, len(events.bad) + events.lost + len(events.negative)
 
 
 def _factorize(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -739,8 +755,10 @@ def _naming(kind: int, output: bytes, number: int, net: int) -> tuple[str, str, 
 
 def _segments(kind: np.ndarray, line: np.ndarray, step: np.ndarray, restarts: list[int]) -> np.ndarray:
     """A new segment where the run restarted: a second solver set-up, `Resuming from` or
-    `Restoring previous solver status` after data, or an iteration counter that fell to less than
-    half of the previous one (threads of a multi-GPU run jitter by a few iterations, not by half)."""
+    `Restoring previous solver status` after data, an iteration counter that fell to less than
+    half of the previous one, or a display loss whose iteration fell by a display interval or more
+    (see `_resumed`). Threads of a multi-GPU run jitter by less (NVCaffe prints `Iteration 39, lr`
+    after `Iteration 40, loss`)."""
     iteration = np.flatnonzero((kind >= 0) & (kind <= 2))
     if not len(iteration):
         return np.zeros(len(kind), np.int64)
@@ -748,10 +766,30 @@ def _segments(kind: np.ndarray, line: np.ndarray, step: np.ndarray, restarts: li
     marks = np.array(sorted(p for p in restarts if p > first_data), np.int64)
     it_pos, it_step = line[iteration], step[iteration]
     drop = np.flatnonzero(it_step[1:] < it_step[:-1] // 2) + 1
+    drop = np.union1d(drop, _resumed(kind[iteration], it_step, drop))
     # a drop right after a restart marker is the same restart
     marked = np.searchsorted(marks, it_pos[drop]) > np.searchsorted(marks, it_pos[drop - 1])
     boundaries = np.unique(np.concatenate([marks, it_pos[drop[~marked]]]))
     return np.searchsorted(boundaries, line, side="right").astype(np.int64)
+
+
+def _resumed(kind: np.ndarray, step: np.ndarray, halved: np.ndarray) -> np.ndarray:
+    """Where a run resumed from a snapshot with its start-up lines cut away (so no restart marker):
+    its display loss goes back by a display interval or more (the usual rise between display
+    lines) and repeats iterations, which are the second run's values, not repeats. The restart is
+    the first iteration record (a test pass, say) at or below the new display's iteration; drops
+    that also halve the counter are found already (`halved`)."""
+    shown = np.flatnonzero(kind == 0)
+    change = np.diff(step[shown])
+    rises = change[change > 0]
+    display = int(np.median(rises)) if len(rises) else 1
+    starts = []
+    for j in np.flatnonzero(change <= -display).tolist():
+        between = np.arange(shown[j] + 1, shown[j + 1] + 1)
+        if np.isin(between, halved).any():
+            continue
+        starts.append(int(between[np.argmax(step[between] <= step[shown[j + 1]])]))
+    return np.array(starts, np.int64)
 
 
 # Lines that start or restart a run.

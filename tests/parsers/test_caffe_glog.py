@@ -388,3 +388,46 @@ def test_large_logs_parsed_in_several_threads_at_once_keep_their_own_rows(tmp_pa
             together = list(threads.map(parse_when_all_are_ready, logs))
         for expected, got in zip(alone, together, strict=True):
             assert got.equals(expected)
+
+
+DISPLAY_LINE = "I0101 00:00:{:02d}.000000  1 solver.cpp:218] Iteration {}, loss = {}\n"
+
+
+def test_a_run_resumed_without_a_restart_marker_keeps_its_repeated_iterations():
+    """Resumed from the snapshot at 20 after reaching 40, with the start-up lines cut away: the
+    iterations 20-40 of the second run are its own values, kept as a second segment."""
+    steps = [0, 10, 20, 30, 40, 20, 30, 40, 50]
+    text = "".join(DISPLAY_LINE.format(i, step, 1.0 + i) for i, step in enumerate(steps))
+    loss = _parse(text).series("loss")
+    assert loss["step"].tolist() == steps
+    assert loss["segment"].tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+    assert loss["value"].tolist() == [1.0 + i for i in range(len(steps))]
+    # the resumed run's first test pass belongs to it too
+    prefix = "I0101 00:01:00.000000  1 solver.cpp:330] "
+    test_pass = (
+        prefix + "Iteration 20, Testing net (#0)\n" + prefix + "    Test net output #0: accuracy = 0.5\n"
+    )
+    lines = [DISPLAY_LINE.format(i, step, 1.0) for i, step in enumerate(steps)]
+    resumed = _parse("".join(lines[:5]) + test_pass + "".join(lines[5:]))
+    assert resumed.series("accuracy", "test")["segment"].tolist() == [1]
+
+
+def test_an_lr_line_one_iteration_behind_its_loss_line_is_not_a_restart():
+    """NVCaffe with display 1 prints `Iteration 39, lr` after `Iteration 40, loss` (real log
+    nvcaffe_cifar10_nccl_3gpu.log)."""
+    lr_line = "I0101 00:00:{:02d}.500000  1 sgd_solver.cpp:180] [0.0] Iteration {}, lr = 0.001\n"
+    text = "".join(DISPLAY_LINE.format(i, i, 1.0) + lr_line.format(i, max(i - 1, 0)) for i in range(6))
+    log = _parse(text)
+    assert set(log.metrics["segment"]) == {0} and log.series("lr")["step"].tolist() == [0, 0, 1, 2, 3, 4]
+
+
+def test_negative_iteration_numbers_are_named_as_such():
+    only_negative = "".join(DISPLAY_LINE.format(i, -step, 1.0) for i, step in enumerate([5, 4]))
+    with pytest.raises(ParseError, match=r"every `Iteration` number is negative \(the first at line 1\)"):
+        _parse(only_negative)
+    log = _parse(
+        DISPLAY_LINE.format(0, 0, 1.0) + DISPLAY_LINE.format(1, -3, 2.0) + DISPLAY_LINE.format(2, 10, 0.5)
+    )
+    assert log.series("loss")["step"].tolist() == [0, 10]
+    assert log.skipped_lines == 1
+    assert any(w.line == 2 and "negative iteration number" in w.message for w in log.warnings)
