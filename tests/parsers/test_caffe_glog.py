@@ -383,7 +383,7 @@ def test_large_logs_parsed_in_several_threads_at_once_keep_their_own_rows(tmp_pa
         start.wait()
         return load([("train.log", data)]).metrics
 
-    for _ in range(4):
+    for _ in range(2):
         with ThreadPoolExecutor(len(logs)) as threads:
             together = list(threads.map(parse_when_all_are_ready, logs))
         for expected, got in zip(alone, together, strict=True):

@@ -151,7 +151,7 @@ def test_a_huge_metric_name_in_json_lines_is_shortened_with_bounded_memory():
 @pytest.mark.parametrize("name", ["metrics.csv", "train.log"])
 def test_a_huge_column_name_in_a_table_is_shortened_with_bounded_memory(name):
     """A long header name applies to every row: the print-style CSV reader once copied it per row."""
-    rows = "".join(f"{step},{1 / (step + 1)},0.5\n" for step in range(20_000))
+    rows = "".join(f"{step},{1 / (step + 1)},0.5\n" for step in range(6_000))
     data = f"step,{LONG_KEY},loss\n{rows}".encode()
     logs = []
     assert _peak_bytes(lambda: logs.append(load([(name, data)]))) < 150 * 1024**2
