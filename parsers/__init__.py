@@ -43,8 +43,8 @@ __all__ = [
 
 format_modules()  # every plug-in imported (and its patterns compiled) here, not in the first parse
 
-# Files skipped when a directory is given (checkpoints, images, ...): clearly not logs.
 _MAX_LONG_LINE_WARNINGS = 20  # warnings naming a skipped long line; a count says the rest
+# Files skipped when a directory is given (checkpoints, images, ...): clearly not logs.
 _IGNORED_SUFFIXES = {".caffemodel", ".solverstate", ".pth", ".pt", ".ckpt", ".png", ".jpg", ".npy"}
 
 
@@ -142,12 +142,13 @@ def _shorten_long_names(result: ParsedFile, source_name: str) -> None:
     labels are categories, so this costs one pass over the distinct names."""
     if result.metrics is None:
         return
-    shortened = 0
+    shortened = 0  # names as logged (a long name usually gives a long metric too)
     for column in ("name", "metric"):
         labels = result.metrics[column].cat.categories
         capped = [capped_name(label) for label in labels]
         if capped != list(labels):
-            shortened += sum(a != b for a, b in zip(capped, labels, strict=True))
+            if column == "name":
+                shortened = sum(a != b for a, b in zip(capped, labels, strict=True))
             result.metrics[column] = result.metrics[column].cat.rename_categories(capped)
     if shortened:
         cap = budget("MAX_NAME_CHARS", MAX_NAME_CHARS)

@@ -51,7 +51,7 @@ class ParseError(ValueError):
 
 
 def budget(name: str, default: int) -> int:
-    """A size limit: `default`, unless the operator set LOSS_DOCTOR_<name> to a positive integer."""
+    """A limit: `default`, unless the operator set LOSS_DOCTOR_<name> to a positive integer."""
     setting = os.environ.get(f"LOSS_DOCTOR_{name}", "").strip().replace("_", "")
     return int(setting) if setting.isdigit() and int(setting) > 0 else default
 
