@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from diagnostics import diagnose
+from i18n import t
 from parsers import ParseError, load
 from present import panels
 from present.examples import Example, list_examples
-from share.store import DATA_ENV, valid_id
+from present.limits import MAX_RUN_MB_ENV, MAX_SHARE_MB_ENV
+from present.safe import md_literal
+from share.store import DATA_ENV, SharedRun, ShareStore, valid_id
 
 TIMEOUT = 60
 REAL_LOGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "real_logs"
@@ -168,3 +172,117 @@ def test_log_derived_text_never_reaches_markdown(sample):
     assert not any("onerror" in text for text in rendered_as_markdown)
     assert any(hostile in element.value for element in [*at.text, *at.code])
     assert "unsafe_allow_html" not in APP.read_text()
+
+
+HOSTILE_NAME = "[x](https://evil.example) ![](https://evil.example/i.png) <img src=x onerror=alert(1)>.log"
+
+
+def test_a_too_large_run_names_the_file_as_a_literal_code_span(sample, monkeypatch):
+    monkeypatch.setenv(MAX_RUN_MB_ENV, "0.0001")  # about 100 bytes: every sample is too large
+    at = app().run()
+    at.file_uploader(key="upload").set_value([(HOSTILE_NAME, sample[0][0][1], "text/plain")]).run()
+    assert not at.exception
+    (error,) = [e.value for e in at.error]
+    assert md_literal(HOSTILE_NAME) in error
+    assert error.replace(md_literal(HOSTILE_NAME), "").count("](") == 0
+
+
+def test_a_chart_that_cannot_be_drawn_leaves_the_diagnosis_and_says_so(sample, monkeypatch):
+    import present.figures
+
+    def broken(*args, **kwargs):
+        raise IndexError("the downsampler gave up")
+
+    monkeypatch.setattr(present.figures, "build_figure", broken)
+    at = app().run()
+    at.file_uploader(key="upload").set_value(sample[0]).run()
+    assert not at.exception
+    assert sample[1] in alerts(at)
+    assert t("ui.error.chart", "en") in alerts(at)
+    assert not at.get("plotly_chart")
+    assert at.dataframe  # the run's facts are still there
+
+
+def shared_id(at: AppTest) -> str:
+    value = at.query_params["d"]
+    return value[0] if isinstance(value, list) else value
+
+
+def test_only_the_analysed_runs_are_stored_in_a_share(sample):
+    files = sample[0]
+    at = app().run()
+    at.radio(key="mode_en").set_value("compare").run()
+    at.file_uploader(key="compare_0").set_value(files).run()
+    at.file_uploader(key="compare_1").set_value([("weights.bin", bytes(range(256)) * 64, "x")]).run()
+    at.button(key="share").click().run()
+    assert not at.exception
+    share = ShareStore().load(shared_id(at))
+    assert [[name for name, _ in run.files] for run in share.runs] == [[name for name, _, _ in files]]
+
+
+def test_a_share_above_the_cap_gets_a_message_and_no_link(sample, monkeypatch):
+    monkeypatch.setenv(MAX_SHARE_MB_ENV, "0.0001")
+    at = app().run()
+    at.file_uploader(key="upload").set_value(sample[0]).run()
+    at.button(key="share").click().run()
+    assert not at.exception
+    assert any("too large to share" in text for text in alerts(at))
+    assert "d" not in at.query_params
+    assert sample[1] in alerts(at)
+
+
+def test_share_then_delete_with_the_owners_link_then_the_link_says_deleted(sample):
+    at = app().run()
+    at.file_uploader(key="upload").set_value(sample[0]).run()
+    at.button(key="share").click().run()
+    share_id = shared_id(at)
+    delete_links = [c.value for c in at.code if "&delete=" in c.value]
+    assert len(delete_links) == 1 and share_id in delete_links[0]
+    token = parse_qs(urlsplit(delete_links[0]).query)["delete"][0]
+    assert token != share_id
+
+    viewer = app()
+    viewer.query_params["d"] = share_id
+    viewer.run()
+    assert not any("&delete=" in c.value for c in viewer.code)  # only the owner ever sees it
+    assert "delete" not in [b.key for b in viewer.button]
+
+    owner = app()
+    owner.query_params["d"] = share_id
+    owner.query_params["delete"] = token
+    owner.run()
+    assert sample[1] in alerts(owner)  # what is about to be deleted is shown
+    owner.button(key="delete").click().run()
+    assert not owner.exception
+    assert t("ui.share.deleted", "en") in alerts(owner)
+
+    later = app()
+    later.query_params["d"] = share_id
+    later.run()
+    assert not later.exception
+    assert t("ui.error.share_deleted", "en") in alerts(later)
+    assert sample[1] not in alerts(later)
+
+
+def test_a_wrong_delete_token_deletes_nothing(sample):
+    at = app().run()
+    at.file_uploader(key="upload").set_value(sample[0]).run()
+    at.button(key="share").click().run()
+    share_id = shared_id(at)
+    other = app()
+    other.query_params["d"] = share_id
+    other.query_params["delete"] = "A" * 32
+    other.run()
+    other.button(key="delete").click().run()
+    assert t("ui.error.share_bad_token", "en") in alerts(other)
+    assert ShareStore().load(share_id).runs
+
+
+def test_an_expired_link_says_expired(sample):
+    files = [(name, data) for name, data, _ in sample[0]]
+    saved = ShareStore(lifetime=0.0).save([SharedRun("old run", files)], {})
+    at = app()
+    at.query_params["d"] = saved.id
+    at.run()
+    assert not at.exception
+    assert t("ui.error.share_expired", "en") in alerts(at)

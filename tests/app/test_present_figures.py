@@ -197,3 +197,38 @@ def test_labels_run_into_the_wider_side_of_their_marker():
         fig = build_figure([RunView("run", make_log(), diagnosis)], ChartSettings(smoothing=0.0))
         onset_labels = [a for a in fig.layout.annotations if a.x == onset]
         assert onset_labels and all(a.xanchor == side for a in onset_labels)
+
+
+def test_a_failing_figure_builder_gives_a_message_not_an_exception(caplog):
+    def broken() -> None:
+        raise IndexError("8,000 points at one step")
+
+    figure, message = panels.chart_or_message(broken, "zh")
+    assert figure is None
+    assert message == catalogue()["ui.error.chart"]["zh"]
+    assert "8,000 points at one step" in caplog.text  # the operator's log keeps the traceback
+
+
+def test_a_working_figure_builder_passes_its_figure_through():
+    figure = build_figure([RunView("a.log", make_log(50))])
+    assert panels.chart_or_message(lambda: figure, "en") == (figure, None)
+
+
+# Every ShareError kind share/store.py raises (its docstrings and tests name them).
+SHARE_ERROR_KINDS = [
+    "malformed", "unknown", "expired", "deleted", "bad_token", "too_large", "too_big", "busy", "full", "unavailable"
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", SHARE_ERROR_KINDS)
+def test_every_share_error_has_a_message_in_both_languages(kind):
+    from share.store import ShareError
+
+    err = (
+        ShareError(kind, size=300 * 1024**2, limit=100 * 1024**2) if kind == "too_large" else ShareError(kind)
+    )
+    for lang in ("en", "zh"):
+        text = panels.share_error(err, lang)
+        assert text and "{" not in text
+    if kind == "too_large":
+        assert "300.0 MB" in text and "100.0 MB" in text
