@@ -209,6 +209,18 @@ def test_a_failing_figure_builder_gives_a_message_not_an_exception(caplog):
     assert "8,000 points at one step" in caplog.text  # the operator's log keeps the traceback
 
 
+def test_the_report_keeps_the_diagnosis_when_its_chart_fails(monkeypatch):
+    import present.report_html
+
+    def broken(*args, **kwargs):
+        raise IndexError("8,000 points at one step")
+
+    monkeypatch.setattr(present.report_html, "build_figure", broken)
+    page = build_report([RunView("a.log", make_log(200), make_diagnosis())], ChartSettings(lang="en"))
+    assert catalogue()["ui.error.chart"]["en"].split("(")[0] in page
+    assert panels.verdict(make_diagnosis(), "en").title in page
+
+
 def test_a_working_figure_builder_passes_its_figure_through():
     figure = build_figure([RunView("a.log", make_log(50))])
     assert panels.chart_or_message(lambda: figure, "en") == (figure, None)
