@@ -41,7 +41,17 @@ from share.store import SharedRun, ShareStore  # noqa: E402
 OUT = REPO / "bench" / "out"
 TIMEOUT_MS = 600_000
 VERDICT = ".st-key-verdict-0"
-STEPS = ("upload_to_verdict", "share_to_link", "link_to_verdict", "session")
+# Per step: when the server's websocket message with the answer reached the client ("answered"), and
+# when the page showed it (chromium laid out and drew it, on the same CPUs as the server).
+STEPS = (
+    "upload_answered",
+    "upload_to_verdict",
+    "share_answered",
+    "share_to_link",
+    "link_answered",
+    "link_to_verdict",
+    "session",
+)
 
 
 @dataclass
@@ -81,6 +91,23 @@ async def idle(page: Page) -> None:
     )
 
 
+class Answers:
+    """Records when the first websocket frame from the server containing a needle arrived."""
+
+    def __init__(self, page: Page) -> None:
+        self.needle, self.at = b"", 0.0
+        page.on("websocket", lambda ws: ws.on("framereceived", self.frame))
+
+    def expect(self, needle: str) -> float:
+        self.needle, self.at = needle.encode(), 0.0
+        return time.perf_counter()
+
+    def frame(self, payload: bytes | str) -> None:
+        data = payload if isinstance(payload, bytes) else payload.encode()
+        if not self.at and self.needle and self.needle in data:
+            self.at = time.perf_counter()
+
+
 async def new_page(browser, charts: bool) -> tuple[BrowserContext, Page]:
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(TIMEOUT_MS)
@@ -93,30 +120,38 @@ async def new_page(browser, charts: bool) -> tuple[BrowserContext, Page]:
 async def run_session(browser, url: str, s: Session, charts: bool) -> None:
     start = time.perf_counter()
     context, page = await new_page(browser, charts)
+    answers = Answers(page)
     await page.goto(url)
     await idle(page)
-    mark = time.perf_counter()
+    mark = answers.expect(s.verdict)
     files = [{"name": s.name, "mimeType": "text/plain", "buffer": s.data}]
     await page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(files)
     await page.wait_for_selector(VERDICT, timeout=TIMEOUT_MS)
     s.seconds["upload_to_verdict"] = time.perf_counter() - mark
+    if answers.at:
+        s.seconds["upload_answered"] = answers.at - mark
     if s.verdict not in await page.locator(VERDICT).inner_text():
         s.problems.append("upload: another verdict")
     await idle(page)
     share = page.get_by_role("button", name="Share")
     await share.click(trial=True)  # until the page has settled and the button takes clicks: not timed
-    mark = time.perf_counter()
+    mark = answers.expect("/?d=")
     await share.click()
     await page.wait_for_selector(".st-key-share-link code", timeout=TIMEOUT_MS)
     s.seconds["share_to_link"] = time.perf_counter() - mark
+    if answers.at:
+        s.seconds["share_answered"] = answers.at - mark
     s.link = (await page.locator(".st-key-share-link code").inner_text()).strip()
     await context.close()
 
     context, page = await new_page(browser, charts)
-    mark = time.perf_counter()
+    answers = Answers(page)
+    mark = answers.expect(s.verdict)
     await page.goto(s.link)
     await page.wait_for_selector(VERDICT, timeout=TIMEOUT_MS)
     s.seconds["link_to_verdict"] = time.perf_counter() - mark
+    if answers.at:
+        s.seconds["link_answered"] = answers.at - mark
     if s.verdict not in await page.locator(VERDICT).inner_text():
         s.problems.append("link: another verdict")
     await idle(page)  # the run's facts (file names) are written after the verdict
