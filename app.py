@@ -207,7 +207,11 @@ def show_facts(view: RunView, lang: str) -> None:
             st.code("\n".join(warnings), language=None, wrap_lines=True)
 
 
-def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings) -> None:
+def share_and_download(
+    runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings, inputs: tuple
+) -> None:
+    """The Share and download buttons; Share stores `runs` (the analysed ones) and remembers the
+    fingerprint of all the `inputs`, so that the link is dropped when they change."""
     lang = settings.lang
     bar = st.container(horizontal=True, gap="small")
     if runs and bar.button(
@@ -228,7 +232,7 @@ def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], sett
         except ShareError as err:
             st.error(panels.share_error(err, lang), icon=":material/error:")
         else:
-            st.session_state.update(own_share=saved.id, own_saved=saved, own_fingerprint=fingerprint(runs))
+            st.session_state.update(own_share=saved.id, own_saved=saved, own_fingerprint=inputs)
             st.query_params["d"] = saved.id
     report = [v.diagnosis.to_json(lang) | {"run": v.label} for v in views if v.diagnosis is not None]
     downloads = {
@@ -336,7 +340,7 @@ def main() -> None:
         smoothing=smoothing, log_scale=log_scale, ignore_outliers=ignore_outliers, lang=lang
     )
     # Only the runs that were analysed are shared (not a failed upload beside them); none on a shared page.
-    share_and_download([runs[i] for i in analysed] if runs else [], views, settings)
+    share_and_download([runs[i] for i in analysed] if runs else [], views, settings, fingerprint(runs))
     if len(views) == 1:  # the diagnosis is written first: it shows while the figure is being built
         chart, side = st.columns([3, 2], gap="large")
         with side:

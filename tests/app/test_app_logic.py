@@ -218,6 +218,8 @@ def test_only_the_analysed_runs_are_stored_in_a_share(sample):
     assert not at.exception
     share = ShareStore().load(shared_id(at))
     assert [[name for name, _ in run.files] for run in share.runs] == [[name for name, _, _ in files]]
+    at.slider(key="smoothing").set_value(0.2).run()  # same inputs: the link stays
+    assert shared_id(at) == share.id
 
 
 def test_a_share_above_the_cap_gets_a_message_and_no_link(sample, monkeypatch):
