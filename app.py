@@ -20,7 +20,7 @@ from parsers import ParseError, TrainingLog, load
 from present import panels, safe
 from present.examples import list_examples
 from present.figures import ChartSettings, RunView, build_figure
-from present.limits import max_run_bytes
+from present.limits import max_run_bytes, share_seconds
 from present.report_html import build_report
 from share.store import SharedRun, ShareError, ShareStore, share_link
 
@@ -219,7 +219,7 @@ def share_and_download(
         icon=":material/share:",
         type="primary",
         key="share",
-        help=t("ui.share.help", lang),
+        help=t("ui.share.help", lang, days=f"{share_seconds() / 86400:g}"),
     ):
         prefs = {
             "lang": lang,

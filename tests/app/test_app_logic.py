@@ -14,7 +14,7 @@ from i18n import t
 from parsers import ParseError, load
 from present import panels
 from present.examples import Example, list_examples
-from present.limits import MAX_RUN_MB_ENV, MAX_SHARE_MB_ENV
+from present.limits import MAX_RUN_MB_ENV, MAX_SHARE_MB_ENV, SHARE_DAYS_ENV
 from present.safe import md_literal
 from share.store import DATA_ENV, SharedRun, ShareStore, valid_id
 
@@ -233,9 +233,11 @@ def test_a_share_above_the_cap_gets_a_message_and_no_link(sample, monkeypatch):
     assert sample[1] in alerts(at)
 
 
-def test_share_then_delete_with_the_owners_link_then_the_link_says_deleted(sample):
+def test_share_then_delete_with_the_owners_link_then_the_link_says_deleted(sample, monkeypatch):
+    monkeypatch.setenv(SHARE_DAYS_ENV, "30")
     at = app().run()
     at.file_uploader(key="upload").set_value(sample[0]).run()
+    assert "for 30 days" in at.button(key="share").help
     at.button(key="share").click().run()
     share_id = shared_id(at)
     delete_links = [c.value for c in at.code if "&delete=" in c.value]
