@@ -140,6 +140,9 @@ def analyse_runs(
             st.error(t("ui.error.parse", lang), icon=":material/block:")
             st.code(str(err), language=None, wrap_lines=True)
             continue
+        except ShareError as err:  # a shared run's files could not be read (store busy, just deleted)
+            st.error(panels.share_error(err, lang))
+            continue
         if failure:
             st.warning(t("ui.error.internal", lang))
             st.code(failure, language=None, wrap_lines=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,8 +16,8 @@ from parsers import ParseError, load
 from present import panels
 from present.examples import Example, list_examples
 from present.limits import MAX_RUN_MB_ENV, MAX_SHARE_MB_ENV, SHARE_DAYS_ENV
-from present.safe import md_literal
-from share.store import DATA_ENV, SharedRun, ShareStore, valid_id
+from present.safe import md_literal, plot_text
+from share.store import DATA_ENV, SharedRun, ShareError, ShareStore, valid_id
 
 TIMEOUT = 60
 REAL_LOGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "real_logs"
@@ -290,3 +291,59 @@ def test_an_expired_link_says_expired(sample):
     at.run()
     assert not at.exception
     assert t("ui.error.share_expired", "en") in alerts(at)
+
+
+def test_a_store_error_while_reading_a_shared_run_is_a_message(sample, monkeypatch):
+    files = [(name, data) for name, data, _ in sample[0]]
+    share_id = ShareStore().save([SharedRun("run", files)], {}).id
+    real_load, calls = ShareStore.load, []
+
+    def load_then_busy(self, sid):
+        calls.append(sid)
+        if len(calls) > 1:  # the header is read, then the files: the store is busy by then
+            raise ShareError("busy")
+        return real_load(self, sid)
+
+    monkeypatch.setattr(ShareStore, "load", load_then_busy)
+    at = app()
+    at.query_params["d"] = share_id
+    at.run()
+    assert not at.exception
+    assert t("ui.error.share_busy", "en") in alerts(at)
+
+
+def markdown_sources(at: AppTest) -> list[str]:
+    """Every string the page hands to Streamlit's Markdown renderer."""
+    blocks = [*at.markdown, *at.caption, *at.error, *at.warning, *at.info, *at.success]
+    return [b.value for b in blocks] + [e.label for e in at.expander] + [tab.label for tab in at.tabs]
+
+
+def test_no_file_or_metric_name_reaches_markdown_or_plotly_unescaped(sample, monkeypatch):
+    keras = Path(__file__).resolve().parents[2] / "sample_logs" / "keras_dense_overfitting.csv"
+    if not keras.is_file():
+        pytest.skip("the Keras sample is not in sample_logs/")
+    header, *rows = keras.read_text().splitlines()
+    metric = "<img src=x onerror=alert(1)> [m](https://evil.example)"
+    csv = "\n".join([f"{header},{metric}"] + [f"{row},0.5" for row in rows]).encode()
+    monkeypatch.setenv(MAX_RUN_MB_ENV, str(2 * len(csv) / 1024**2))  # the sample run below is too large
+    at = app().run()
+    at.radio(key="mode_en").set_value("compare").run()
+    at.number_input(key="compare_n").set_value(3).run()
+    at.file_uploader(key="compare_0").set_value([(HOSTILE_NAME, csv, "text/csv")]).run()
+    at.file_uploader(key="compare_1").set_value([("2" + HOSTILE_NAME, csv + b"\n", "text/csv")]).run()
+    big = sample[0][0][1] * (1 + 2 * len(csv) // len(sample[0][0][1]))
+    at.file_uploader(key="compare_2").set_value([("3" + HOSTILE_NAME, big, "text/plain")]).run()
+    assert not at.exception
+    sources = markdown_sources(at)
+    assert any(md_literal(f"{t('ui.run_n', 'en', n=3)}: 3{HOSTILE_NAME}") in text for text in sources)
+    for text in sources:
+        for n in (1, 2, 3):
+            text = text.replace(
+                md_literal(f"{t('ui.run_n', 'en', n=n)}: {'' if n == 1 else n}{HOSTILE_NAME}"), ""
+            )
+        assert "evil.example" not in text and "onerror" not in text, text
+    (chart,) = at.get("plotly_chart")
+    names = [trace.get("name", "") for trace in json.loads(chart.proto.spec)["data"]]
+    assert any(name.startswith(plot_text(f"{t('ui.run_n', 'en', n=1)}: {HOSTILE_NAME}")) for name in names)
+    assert any("&lt;img_src=x_onerror=alert(1)&gt;" in name for name in names)  # the metric, as parsed
+    assert not any("<img" in name for name in names)
