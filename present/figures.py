@@ -105,7 +105,8 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
                 run.diagnosis.symptom.onset_step,
                 None,
                 {"line": {"color": colour, "width": 1.5, "dash": "dash"}},
-                plot_text(f"{run.label}: {label}" if compare else label),
+                # A run's label is a file name, maybe long: the marker names "Run n", as the tabs do.
+                f"{t('ui.run_n', settings.lang, n=run_index + 1)}: {label}" if compare else label,
                 {
                     "annotation_position": _label_side(run.diagnosis.symptom.onset_step, extent),
                     "annotation_font_size": 11,

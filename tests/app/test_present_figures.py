@@ -199,6 +199,12 @@ def test_labels_run_into_the_wider_side_of_their_marker():
         assert onset_labels and all(a.xanchor == side for a in onset_labels)
 
 
+def test_compare_onset_markers_name_the_run_number_not_its_long_label():
+    runs = [RunView("Run 1: " + "x" * 200 + ".log", make_log(), make_diagnosis()) for _ in range(2)]
+    texts = [a.text for a in build_figure(runs).layout.annotations if a.text and "onset" in a.text]
+    assert sorted(texts) == ["Run 1: onset: NaN / inf loss", "Run 2: onset: NaN / inf loss"]
+
+
 def test_a_failing_figure_builder_gives_a_message_not_an_exception(caplog):
     def broken() -> None:
         raise IndexError("8,000 points at one step")
