@@ -81,7 +81,7 @@ def test_hostile_names_are_shown_literally_also_on_the_shared_page(
     assert any(LINK_NAME in text for text in labels) and any(IMG_NAME in text for text in labels)
     assert any(re.search(r"<img.src=x.onerror=window.pwned=2>", text) for text in labels)
     for name in (LINK_NAME, IMG_NAME):
-        expect(page.get_by_text(name).first).to_be_visible()
+        expect(page.get_by_text(name).first).to_be_visible(timeout=TIMEOUT)
     assert_inert(page)
     page.screenshot(path=artifacts / "e2e-hostile-compare.png", full_page=True)
 
@@ -113,7 +113,7 @@ def test_share_then_delete_with_the_owners_link_then_the_link_says_deleted(
     link = page.locator(".st-key-share-link code").inner_text().strip()
     delete_link = page.locator(".st-key-delete-link code").inner_text().strip()
     assert delete_link.startswith(link + "&delete=")
-    expect(page.get_by_text("shown only now")).to_be_visible()
+    expect(page.get_by_text("shown only now")).to_be_visible(timeout=TIMEOUT)
     wait_idle(page)
     page.screenshot(path=artifacts / "e2e-share-delete-link.png", full_page=True)
 
