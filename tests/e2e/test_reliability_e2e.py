@@ -71,9 +71,11 @@ def test_hostile_names_are_shown_literally_also_on_the_shared_page(
     page.screenshot(path=artifacts / "e2e-hostile-too-large.png", full_page=True)
 
     page.get_by_text(t("ui.input.compare", "en")).click()
-    wait_idle(page)
+    # The rerun has come and the upload-mode file input is gone: the two inputs are the runs' own.
+    expect(page.locator(".st-key-compare_1")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_test_id("stFileUploaderDropzone")).to_have_count(2, timeout=TIMEOUT)
     upload(page, [(LINK_NAME, CAFFE.read_bytes())], index=0)
-    wait_idle(page)
+    expect(page.locator(".st-key-verdict-0")).to_be_visible(timeout=TIMEOUT)  # one run is shown alone
     upload(page, [(IMG_NAME, keras_with_hostile_metric())], index=1)
     expect(page.locator(".st-key-verdict-1")).to_be_attached(timeout=TIMEOUT)  # in the second tab
     wait_idle(page)
