@@ -1,6 +1,7 @@
 """Loss Doctor: the Streamlit page. Thin: widgets over parsers.load, diagnostics.diagnose, present/, share/.
 
-Log-derived text is only ever shown with st.text / st.code / st.dataframe (never markdown or HTML).
+Log-derived text is only ever shown with st.text / st.code / st.dataframe, or inside Markdown and
+plotly labels through present.safe (never raw Markdown or HTML).
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from diagnostics import diagnose
 from diagnostics.model import Diagnosis
 from i18n import LANGUAGES, t
 from parsers import ParseError, TrainingLog, load
-from present import panels
+from present import panels, safe
 from present.examples import list_examples
 from present.figures import ChartSettings, RunView, build_figure
+from present.limits import max_run_bytes, share_seconds
 from present.report_html import build_report
-from share.store import SharedRun, ShareNotFound, ShareStore, share_link
+from share.store import SharedRun, ShareError, ShareStore, share_link
 
 Files = tuple[tuple[str, bytes], ...]
 Analysis = tuple[TrainingLog, Diagnosis | None, str | None]
-MAX_RUN_BYTES = 1024**3
 st.set_page_config(page_title="Loss Doctor", page_icon="🩺", layout="wide")
 
 
@@ -35,7 +36,8 @@ def store() -> ShareStore:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def share_header(share_id: str) -> tuple[list[tuple[str, int]], dict]:
-    """(label, size) of each shared run and the view settings; raises ShareNotFound."""
+    """(label, size) of each shared run and the view settings; raises ShareError. Callers check
+    first that the share is still live (store().check): this is cached."""
     share = store().load(share_id)
     return [(run.label, sum(len(d) for _, d in run.files)) for run in share.runs], share.settings
 
@@ -61,16 +63,17 @@ def fingerprint(runs: list[tuple[str, Files]]) -> tuple:
     return tuple((n, len(d), hash(d[:4096]), hash(d[-4096:])) for _, fs in runs for n, d in fs)
 
 
-def shared_runs() -> tuple[list[tuple[str, int]], str | None, str | None]:
+def shared_runs(lang: str) -> tuple[list[tuple[str, int]], str | None, str | None]:
     """(label, size) of the runs of the share link in the URL (settings applied once), the share id,
-    and an error key."""
+    and an error message."""
     share_id = st.query_params.get("d")
     if not share_id or share_id == st.session_state.get("own_share"):
         return [], None, None
     try:
+        store().check(share_id)
         runs, settings = share_header(share_id)
-    except ShareNotFound as err:
-        return [], None, f"ui.error.share_{err}"
+    except ShareError as err:
+        return [], None, panels.share_error(err, lang)
     if st.session_state.get("applied_share") != share_id:
         st.session_state.applied_share = share_id
         st.session_state.update(
@@ -119,13 +122,16 @@ def collect_input(lang: str) -> list[tuple[str, Files]]:
     return runs
 
 
-def analyse_runs(jobs: list[tuple[str, int, Callable[[], Analysis]]], lang: str) -> list[RunView]:
-    """Run each (label, size in bytes, analysis) job with a progress spinner; errors shown as text."""
-    views = []
-    for label, size, run_analysis in jobs:
-        if size > MAX_RUN_BYTES:
-            limit = panels.human_size(MAX_RUN_BYTES)
-            st.error(t("ui.error.too_large", lang, name=label, size=panels.human_size(size), limit=limit))
+def analyse_runs(
+    jobs: list[tuple[str, int, Callable[[], Analysis]]], lang: str
+) -> tuple[list[RunView], list[int]]:
+    """Run each (label, size in bytes, analysis) job with a progress spinner; errors shown as text.
+    Returns the views and the indices of the jobs they came from (only those runs can be shared)."""
+    views, analysed = [], []
+    for index, (label, size, run_analysis) in enumerate(jobs):
+        if size > max_run_bytes():
+            limit, size_text = panels.human_size(max_run_bytes()), panels.human_size(size)
+            st.error(t("ui.error.too_large", lang, name=safe.md_literal(label), size=size_text, limit=limit))
             continue
         try:
             with st.spinner(t("ui.progress.parsing", lang, size=panels.human_size(size)), show_time=True):
@@ -134,11 +140,15 @@ def analyse_runs(jobs: list[tuple[str, int, Callable[[], Analysis]]], lang: str)
             st.error(t("ui.error.parse", lang), icon=":material/block:")
             st.code(str(err), language=None, wrap_lines=True)
             continue
+        except ShareError as err:  # a shared run's files could not be read (store busy, just deleted)
+            st.error(panels.share_error(err, lang))
+            continue
         if failure:
             st.warning(t("ui.error.internal", lang))
             st.code(failure, language=None, wrap_lines=True)
         views.append(RunView(label, log, diagnosis))
-    return views
+        analysed.append(index)
+    return views, analysed
 
 
 def show_evidence(items: list[panels.EvidenceView]) -> None:
@@ -200,7 +210,11 @@ def show_facts(view: RunView, lang: str) -> None:
             st.code("\n".join(warnings), language=None, wrap_lines=True)
 
 
-def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings) -> None:
+def share_and_download(
+    runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings, inputs: tuple
+) -> None:
+    """The Share and download buttons; Share stores `runs` (the analysed ones) and remembers the
+    fingerprint of all the `inputs`, so that the link is dropped when they change."""
     lang = settings.lang
     bar = st.container(horizontal=True, gap="small")
     if runs and bar.button(
@@ -208,7 +222,7 @@ def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], sett
         icon=":material/share:",
         type="primary",
         key="share",
-        help=t("ui.share.help", lang),
+        help=t("ui.share.help", lang, days=f"{share_seconds() / 86400:g}"),
     ):
         prefs = {
             "lang": lang,
@@ -216,9 +230,13 @@ def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], sett
             "log_scale": settings.log_scale,
             "ignore_outliers": settings.ignore_outliers,
         }
-        share_id = store().save([SharedRun(label, list(files)) for label, files in runs], prefs)
-        st.session_state.update(own_share=share_id, own_fingerprint=fingerprint(runs))
-        st.query_params["d"] = share_id
+        try:
+            saved = store().save([SharedRun(label, list(files)) for label, files in runs], prefs)
+        except ShareError as err:
+            st.error(panels.share_error(err, lang), icon=":material/error:")
+        else:
+            st.session_state.update(own_share=saved.id, own_saved=saved, own_fingerprint=inputs)
+            st.query_params["d"] = saved.id
     report = [v.diagnosis.to_json(lang) | {"run": v.label} for v in views if v.diagnosis is not None]
     downloads = {
         "json": (json.dumps(report, indent=2, ensure_ascii=False), "diagnosis.json", "application/json"),
@@ -226,10 +244,35 @@ def share_and_download(runs: list[tuple[str, Files]], views: list[RunView], sett
     }
     for kind, (data, name, mime) in downloads.items():
         bar.download_button(t(f"ui.download.{kind}", lang), data, name, mime, on_click="ignore", key=kind)
-    if st.query_params.get("d"):
+    share_id = st.query_params.get("d")
+    if share_id:
         st.text(t("ui.share.done", lang))
         with st.container(key="share-link"):
-            st.code(share_link(st.context.url or "", st.query_params["d"]), language=None)
+            st.code(share_link(st.context.url or "", share_id), language=None)
+        saved = st.session_state.get("own_saved")
+        if saved is not None and saved.id == share_id:  # the owner's session: the delete link, this once
+            st.caption(t("ui.share.expires", lang, date=panels.day(saved.expires)))
+            st.text(t("ui.share.delete_once", lang))
+            with st.container(key="delete-link"):
+                st.code(share_link(st.context.url or "", share_id, saved.delete_token), language=None)
+
+
+def offer_delete(lang: str) -> None:
+    """The owner's delete link (?d=<id>&delete=<token>) asks once, then deletes the share."""
+    share_id, token = st.query_params.get("d", ""), st.query_params.get("delete", "")
+    with st.container(border=True, key="delete-box"):
+        st.warning(t("ui.share.delete_prompt", lang), icon=":material/delete:")
+        if not st.button(t("ui.share.delete_button", lang), key="delete", type="primary"):
+            return
+        try:
+            store().delete(share_id, token)
+        except ShareError as err:
+            st.error(panels.share_error(err, lang))
+            return
+    st.session_state.pop("own_saved", None)
+    st.session_state.deleted_share = True
+    st.query_params.clear()
+    st.rerun()
 
 
 def show_comparison(views: list[RunView], lang: str) -> None:
@@ -256,7 +299,7 @@ def main() -> None:
     defaults = {"lang": "en", "smoothing": 0.6, "log_scale": False, "ignore_outliers": True}
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
-    shared_sizes, share_id, share_error = shared_runs()
+    shared_sizes, share_id, share_error = shared_runs(st.session_state.lang)
     with st.sidebar:
         lang = st.radio("Language / 语言", list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
         st.subheader(t("ui.settings", lang))
@@ -269,8 +312,12 @@ def main() -> None:
         )
     st.title(f":material/monitor_heart: {t('ui.app_title', lang)}")
     st.caption(t("ui.tagline", lang))
+    if st.session_state.pop("deleted_share", False):
+        st.success(t("ui.share.deleted", lang), icon=":material/delete:")
+    if st.query_params.get("delete") and not share_error:
+        offer_delete(lang)
     if share_error:
-        st.error(t(share_error, lang))
+        st.error(share_error)
     runs: list[tuple[str, Files]] = []
     if share_id:
         info, button = st.columns([4, 1])
@@ -287,7 +334,7 @@ def main() -> None:
         if st.query_params.get("d") and st.session_state.get("own_fingerprint") != fingerprint(runs):
             del st.query_params["d"]  # the inputs changed since sharing: the link no longer matches
         jobs = [(label, sum(len(d) for _, d in files), partial(analyse, files)) for label, files in runs]
-    views = analyse_runs(jobs, lang)
+    views, analysed = analyse_runs(jobs, lang)
     if not views:
         if not jobs:
             st.info(t("ui.empty_state", lang), icon=":material/upload_file:")
@@ -295,7 +342,8 @@ def main() -> None:
     settings = ChartSettings(
         smoothing=smoothing, log_scale=log_scale, ignore_outliers=ignore_outliers, lang=lang
     )
-    share_and_download(runs, views, settings)  # runs is empty on a shared page: nothing to re-share
+    # Only the runs that were analysed are shared (not a failed upload beside them); none on a shared page.
+    share_and_download([runs[i] for i in analysed] if runs else [], views, settings, fingerprint(runs))
     if len(views) == 1:  # the diagnosis is written first: it shows while the figure is being built
         chart, side = st.columns([3, 2], gap="large")
         with side:
@@ -306,8 +354,12 @@ def main() -> None:
     else:
         slot = st.empty()
         show_comparison(views, lang)
-    config = {"displaylogo": False, "scrollZoom": True}
-    slot.plotly_chart(build_figure(views, settings), theme=None, config=config, key="chart")
+    figure, failure = panels.chart_or_message(partial(build_figure, views, settings), lang)
+    if figure is None:  # the diagnosis above stays; only the chart is replaced by a message
+        slot.warning(failure, icon=":material/broken_image:")
+    else:
+        config = {"displaylogo": False, "scrollZoom": True}
+        slot.plotly_chart(figure, theme=None, config=config, key="chart")
 
 
 main()

@@ -22,8 +22,9 @@ from parsers.model import (
     empty_metrics,
     validate_metrics,
 )
+from parsers.names import MAX_NAME_CHARS, capped_name
 from parsers.registry import ParsedFile, detect, format_modules
-from parsers.source import ParseError, SourceFile, describe_head
+from parsers.source import MAX_LINE_CHARS, ParseError, SourceFile, budget, describe_head
 
 __all__ = [
     "LogLine",
@@ -42,6 +43,7 @@ __all__ = [
 
 format_modules()  # every plug-in imported (and its patterns compiled) here, not in the first parse
 
+_MAX_LONG_LINE_WARNINGS = 20  # warnings naming a skipped long line; a count says the rest
 # Files skipped when a directory is given (checkpoints, images, ...): clearly not logs.
 _IGNORED_SUFFIXES = {".caffemodel", ".solverstate", ".pth", ".pt", ".ckpt", ".png", ".jpg", ".npy"}
 
@@ -65,10 +67,13 @@ def load(files: Sequence[tuple[str, bytes]] | Sequence[SourceFile], fmt: str | N
         try:
             result = modules[file_fmt].parse(source)
         except ParseError as err:
-            failures.append(f"{source.name}: {err}")
+            failures.append(f"{source.name}: {err}{_long_lines_note(source)}")
             continue
         result.meta.formats = [file_fmt]
         result.warnings[:0] = [ParseWarning(source.name, 0, note) for note in source.notes]
+        result.warnings[len(source.notes) : len(source.notes)] = _long_line_warnings(source)
+        result.skipped_lines += len(source.long_lines)
+        _shorten_long_names(result, source.name)
         parsed.append((source, file_fmt, result))
 
     with_metrics = [p for p in parsed if p[2].metrics is not None and len(p[2].metrics)]
@@ -130,6 +135,43 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     categorical = [c for c, dtype in METRIC_COLUMNS.items() if dtype == "category"]
     out = pd.concat([f.astype(dict.fromkeys(categorical, str)) for f in frames], ignore_index=True)
     return out.astype(dict.fromkeys(categorical, "category"))
+
+
+def _shorten_long_names(result: ParsedFile, source_name: str) -> None:
+    """Metric names over the cap shortened in the table (see `capped_name`), with a warning: the
+    labels are categories, so this costs one pass over the distinct names."""
+    if result.metrics is None:
+        return
+    shortened = 0  # names as logged (a long name usually gives a long metric too)
+    for column in ("name", "metric"):
+        labels = result.metrics[column].cat.categories
+        capped = [capped_name(label) for label in labels]
+        if capped != list(labels):
+            if column == "name":
+                shortened = sum(a != b for a, b in zip(capped, labels, strict=True))
+            result.metrics[column] = result.metrics[column].cat.rename_categories(capped)
+    if shortened:
+        cap = budget("MAX_NAME_CHARS", MAX_NAME_CHARS)
+        note = f"{shortened} metric name(s) longer than {cap} characters shortened (start … hash)"
+        result.warnings.append(ParseWarning(source_name, 0, note))
+
+
+def _long_line_warnings(source: SourceFile) -> list[ParseWarning]:
+    """The lines a text parser skipped for their length (the first 20, then a count)."""
+    cap = budget("MAX_LINE_CHARS", MAX_LINE_CHARS)
+    shown = source.long_lines[:_MAX_LONG_LINE_WARNINGS]
+    warnings = [ParseWarning(source.name, n, f"longer than {cap:,} characters; skipped") for n in shown]
+    if len(source.long_lines) > len(shown):
+        more = len(source.long_lines) - len(shown)
+        warnings.append(ParseWarning(source.name, 0, f"{more} more line(s) longer than {cap:,} characters"))
+    return warnings
+
+
+def _long_lines_note(source: SourceFile) -> str:
+    if not source.long_lines:
+        return ""
+    cap = budget("MAX_LINE_CHARS", MAX_LINE_CHARS)
+    return f" ({len(source.long_lines)} line(s) longer than {cap:,} characters were skipped)"
 
 
 def _unrecognised(source: SourceFile) -> str:

@@ -54,7 +54,7 @@ _STD_KEYS |= {"normalize_std", "std_values"}
 _NORM_PARENT = re.compile(r"norm|preprocess|transform|pixel|input|image|img|data")
 # Sections whose mean/std are mmcv/mmengine/detectron2 pixel statistics: pixels in 0..255.
 _BYTE_PIXEL_PARENT = re.compile(r"img_norm_cfg|data_preprocessor|^model$")
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER = r"[-+]?(?:\d++\.?\d*+|\.\d++)(?:[eE][-+]?\d++)?"  # possessive: see _textlog.NUMBER
 _NUMBERS = re.compile(_NUMBER)
 
 _GROUPED_COUNT = re.compile(r"\d{1,3}(?:,\d{3})+")
@@ -65,14 +65,14 @@ _CLASS_COUNT_KEYS |= {"vocab_size", "n_vocab", "ntokens", "num_tokens"}
 
 # ------------------------------------------------------------------------------------ messages
 _NORMALIZE_CALL = re.compile(
-    rf"Normalize\(\s*mean\s*=\s*[\[(]\s*((?:{_NUMBER}\s*,?\s*)+)[\])]\s*,\s*std\s*=\s*[\[(]\s*((?:{_NUMBER}\s*,?\s*)+)[\])]"
+    rf"Normalize\(\s*mean\s*=\s*[\[(]\s*((?:{_NUMBER}\s*+,?\s*+)++)[\])]\s*,\s*std\s*=\s*[\[(]\s*((?:{_NUMBER}\s*+,?\s*+)++)[\])]"
 )
 _TO_UNIT_RANGE = re.compile(
     r"\bToTensor\(\)|\brescale\s*=\s*1\.?0?\s*/\s*255|\bRescaling\(\s*(?:scale\s*=\s*)?1\.?0?\s*/\s*255"
 )
 _REQUIRES_GRAD = re.compile(
     r"^\s*(?:[Pp]arameter\s+|[Ll]ayer\s+)?['\"]?(?P<name>[A-Za-z_][\w.]*?)(?:\.(?:weight|bias))?['\"]?"
-    r"\s*[:,]?\s*(?:\.?requires_grad\s*(?:=|:|->)\s*|requires_grad\s+)False\b"
+    r"\s*+[:,]?\s*+(?:\.?requires_grad\s*+(?:=|:|->)\s*+|requires_grad\s++)False\b"
 )
 _FREEZING = re.compile(
     r"^\s*(?:[Ff]reezing|FREEZING|[Ff]roze|[Ff]rozen|FROZEN)\b"

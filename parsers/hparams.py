@@ -37,11 +37,14 @@ _CALL_LINE = re.compile(r"(?:Namespace|Arguments|Config)\((?!\))")
 _BLOCK_OPENER = re.compile(r"(?:Arguments\(|Config:|[Ff]ull config:|config_file=\S*:)\s*$")
 
 _VALUE = r"""'[^'\n]*'|"[^"\n]*"|\[[^\[\]]*\]|\([^()]*\)|[^,()\[\]{}\s][^,()\[\]{}\n]*+(?!\()"""
+# A name starts at the first letter of its run of word characters, which is read from the run's start
+# (`(?<!\w)` and a possessive skip of leading digits): starting again at every letter of a long
+# word that fails to match was quadratic.
 _TOKEN = re.compile(
-    rf"""(?P<dict>(?P<dname>[A-Za-z_]\w*)\s*=\s*dict\()
-    |(?P<kv>(?P<key>[A-Za-z_]\w*)\s*=\s*(?P<val>{_VALUE}))
-    |(?P<open>(?P<oname>[A-Za-z_]\w*)\s*=\s*[\[({{])
-    |(?P<call>[A-Za-z_][\w.]*\()
+    rf"""(?P<dict>(?<!\w)[^\WA-Za-z_]*+(?P<dname>[A-Za-z_]\w*+)\s*+=\s*+dict\()
+    |(?P<kv>(?<!\w)[^\WA-Za-z_]*+(?P<key>[A-Za-z_]\w*+)\s*+=\s*+(?P<val>{_VALUE}))
+    |(?P<open>(?<!\w)[^\WA-Za-z_]*+(?P<oname>[A-Za-z_]\w*+)\s*+=\s*+[\[({{])
+    |(?P<call>(?<![\w.])(?:[^\WA-Za-z_]|\.)*+[A-Za-z_][\w.]*+\()
     |(?P<str>'[^'\n]*'|"[^"\n]*")
     |(?P<lp>[\[({{])|(?P<rp>[\])}}])""",
     re.VERBOSE,

@@ -242,7 +242,9 @@ def frame_from_columns(columns: dict[str, Any]) -> pd.DataFrame:
         if dtype == "category" and isinstance(values, pd.Categorical):
             data[col] = values  # built from codes by a fast parser: no per-row strings
         elif dtype == "category":
-            data[col] = pd.Categorical(np.asarray(values, dtype=object).astype(str))
+            # pandas' str conversion keeps Python strings: numpy's `astype(str)` made a fixed-width
+            # array as wide as the longest label for every row (a 300,000-character name: GBs)
+            data[col] = pd.Categorical(pd.Series(np.asarray(values, dtype=object), copy=False).astype(str))
         else:
             data[col] = np.asarray(values, dtype=dtype)
     return pd.DataFrame(data, copy=False)  # no consolidation copy: large runs stay in memory once

@@ -6,7 +6,10 @@ metric "loss" with the split in its own column; the original spelling stays in t
 
 from __future__ import annotations
 
+import hashlib
 import re
+
+from parsers.source import budget
 
 _SPLIT_PREFIXES = (
     ("train", "train"),
@@ -19,6 +22,14 @@ _SPLIT_PREFIXES = (
     ("dev", "val"),
     ("test", "test"),
 )
+# Metric names longer than this (LOSS_DOCTOR_MAX_NAME_CHARS) are shortened to their start, an ellipsis
+# and a hash of the whole name: no real metric name is that long, two long names stay two series, and
+# a label's memory stays bounded (a 300,000-character name once cost GBs, copied per row).
+MAX_NAME_CHARS = 200
+_HASH_CHARS = 8
+# Per-key caches of the format plug-ins hold at most this many keys: keys come from uploads, and a
+# cache lives as long as the server process (an unbounded one grows with every file ever read).
+KEY_CACHE_SIZE = 4096
 _SEPARATORS = re.compile(r"[/_\-. ]+")
 
 _ALIASES = {
@@ -51,8 +62,18 @@ _ALIASES = {
 }
 
 
+def capped_name(name: str) -> str:
+    """`name`, or when longer than the cap its start, `…` and a hash of the whole name."""
+    cap = budget("MAX_NAME_CHARS", MAX_NAME_CHARS)
+    if len(name) <= cap:
+        return name
+    digest = hashlib.blake2b(name.encode("utf-8", "replace"), digest_size=_HASH_CHARS // 2).hexdigest()
+    return f"{name[: max(cap - _HASH_CHARS - 1, 1)]}…{digest}"
+
+
 def canonical_metric(name: str) -> str:
     """Canonical metric for a name that carries no split ("Top-5 Accuracy" -> "top5")."""
+    name = capped_name(name)
     key = _SEPARATORS.sub("_", name.strip().lower()).strip("_")
     key_dash = name.strip().lower().replace("/", "_")
     return _ALIASES.get(key) or _ALIASES.get(key_dash) or key
@@ -61,6 +82,7 @@ def canonical_metric(name: str) -> str:
 def split_and_metric(name: str, default_split: str = "train") -> tuple[str, str]:
     """Split a name like "val_loss" or "train/box_loss" into ("val", "loss") / ("train", "box_loss").
     Names with no split prefix keep `default_split`."""
+    name = capped_name(name)
     lowered = name.strip().lower()
     parts = _SEPARATORS.split(lowered, maxsplit=1)
     if len(parts) == 2:

@@ -2,13 +2,12 @@
 
 One figure with stacked subplots (loss / accuracy / learning rate / gradient norm) sharing the step
 axis: browsers cap WebGL contexts, so one GL figure per page. Series are downsampled for display
-only (present.downsample); every log-derived string is HTML-escaped because plotly.js renders a
-subset of HTML in names and hover text.
+only (present.downsample); every log-derived string goes through present.safe.plot_text because
+plotly.js renders a subset of HTML in names and hover text.
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +19,7 @@ from diagnostics.model import Diagnosis
 from i18n import t
 from parsers.model import TrainingLog
 from present.downsample import DEFAULT_POINTS, downsample, ema
+from present.safe import plot_text
 
 # Panels in display order: key -> metrics drawn in it.
 PANELS: dict[str, tuple[str, ...]] = {
@@ -105,7 +105,8 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
                 run.diagnosis.symptom.onset_step,
                 None,
                 {"line": {"color": colour, "width": 1.5, "dash": "dash"}},
-                html.escape(f"{run.label}: {label}" if compare else label),
+                # A run's label is a file name, maybe long: the marker names "Run n", as the tabs do.
+                f"{t('ui.run_n', settings.lang, n=run_index + 1)}: {label}" if compare else label,
                 {
                     "annotation_position": _label_side(run.diagnosis.symptom.onset_step, extent),
                     "annotation_font_size": 11,
@@ -164,7 +165,7 @@ def _series_colour(split: str, metric: str, index: int) -> str:
 
 def _trace_name(run: RunView, split: str, metric: str, compare: bool, lang: str) -> str:
     name = t("ui.chart.series", lang, split=t(f"ui.split.{split}", lang), metric=metric)
-    return html.escape(f"{run.label} · {name}" if compare else name)
+    return plot_text(f"{run.label} · {name}" if compare else name)
 
 
 def _add_series(
@@ -185,7 +186,7 @@ def _add_series(
     smooth = settings.smoothing > 0 and metric not in ("lr",) and np.isfinite(values).sum() > 20
     raw = downsample(steps, values, settings.max_points)
     trace_type = go.Scattergl if len(raw.x) > GL_THRESHOLD else go.Scatter
-    hover = "step %{x}<br>%{y:.5g}<extra>" + name + "</extra>"
+    hover = "step %{x}<br>%{y:.5g}<extra>%{fullData.name}</extra>"  # the name is not a template
     fig.add_trace(
         trace_type(
             x=raw.x,
@@ -247,7 +248,7 @@ def _add_nonfinite_markers(
             for step, value, line in zip(steps, values[bad], lines, strict=True):
                 xs.append(float(step))
                 texts.append(
-                    html.escape(
+                    plot_text(
                         t(
                             "ui.chart.nonfinite_hover",
                             settings.lang,
@@ -310,7 +311,7 @@ def _add_findings(
         key = (finding.step, finding.step_end if finding.step_end != finding.step else None)
         if key in labelled and key[1] is None:
             continue
-        label = html.escape(f"{finding.rule} {finding.title(lang)}") if key not in labelled else None
+        label = plot_text(f"{finding.rule} {finding.title(lang)}") if key not in labelled else None
         labelled.add(key)
         if finding.step_end is not None and finding.step_end > finding.step:
             style = {"fillcolor": colour, "opacity": 0.10, "line_width": 0}

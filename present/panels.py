@@ -7,12 +7,19 @@ escapes or shows them as plain text itself.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from diagnostics.model import SEVERITY_ORDER, Diagnosis, Evidence, Fix
 from i18n import catalogue, has, t
 from parsers.model import RunMeta, TrainingLog
+from share.store import ShareError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Facts shown in the run table, in order (RunMeta field names).
 FACT_FIELDS = (
@@ -199,6 +206,26 @@ def rule_doc(rule: str, lang: str) -> list[tuple[str, str]]:
 
 def human_size(n: int) -> str:
     return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{n / 1024:.1f} kB"
+
+
+def day(timestamp: float) -> str:
+    """A date as the page shows it (UTC, ISO): the same for every reader of a share."""
+    return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+
+
+def share_error(err: ShareError, lang: str) -> str:
+    """The catalogue message for a share that could not be saved, opened or deleted."""
+    return t(f"ui.error.share_{err.kind}", lang, **{k: human_size(v) for k, v in err.sizes.items()})
+
+
+def chart_or_message(build: Callable[[], T], lang: str) -> tuple[T | None, str | None]:
+    """(figure, None), or (None, message) when building the figure raised: a bug in the chart must not
+    take the diagnosis beside it down. The traceback goes to the server log for the operator."""
+    try:
+        return build(), None
+    except Exception:
+        log.exception("building the chart failed")
+        return None, t("ui.error.chart", lang)
 
 
 def format_value(value: Any, lang: str = "en") -> str:

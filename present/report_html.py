@@ -6,6 +6,7 @@ every catalogue text is HTML-escaped; quoted log lines go in <pre> blocks.
 
 from __future__ import annotations
 
+from functools import partial
 from html import escape
 
 from i18n import t
@@ -29,8 +30,11 @@ text-align:left}
 
 def build_report(runs: list[RunView], settings: ChartSettings) -> str:
     lang = settings.lang
-    figure = build_figure(runs, settings)
-    chart = figure.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
+    figure, failure = panels.chart_or_message(partial(build_figure, runs, settings), lang)
+    if figure is None:  # the report still carries the diagnosis
+        chart = f'<p class="verdict">{escape(failure or "")}</p>'
+    else:
+        chart = figure.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
     body = [f"<h1>{escape(t('ui.app_title', lang))}</h1>", chart]
     for run in runs:
         body.append(f"<h2>{escape(run.label)}</h2>")

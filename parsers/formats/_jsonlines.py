@@ -24,6 +24,7 @@ import pandas as pd
 
 from parsers.formats._table import segments_from_counter
 from parsers.model import METRIC_COLUMNS, ParseWarning, RunMeta, frame_from_columns
+from parsers.names import capped_name
 from parsers.registry import ParsedFile
 from parsers.source import ParseError
 
@@ -207,7 +208,7 @@ class ColumnRows:
         """A column for every key that `rule` maps to a (split, metric), restricted to the records
         where `only` is True (records of one kind, e.g. mmdet's val lines)."""
         for key in keys_of(objects):
-            target = rule(key)
+            target = rule(capped_name(key))  # a huge key would stay in the rules' caches
             if target is None:
                 continue
             values, present = numeric_column(objects, key)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from parsers.hparams import config_text_facts
 from parsers.model import LogLine, RunMeta
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER = r"[-+]?(?:\d++\.?\d*+|\.\d++)(?:[eE][-+]?\d++)?"  # possessive: see _textlog.NUMBER
 _BLOCK_START = re.compile(r"^(optimizer|optimizer_config|lr_config|runner)\s*=\s*dict\(", re.MULTILINE)
 _SETTING = re.compile(rf"\b(\w+)\s*=\s*('[^']*'|\"[^\"]*\"|{_NUMBER}|\[[^\]]*\]|True|False|None)")
 _TOTAL_EPOCHS = re.compile(r"^total_epochs\s*=\s*(\d+)", re.MULTILINE)
@@ -30,7 +30,9 @@ _INIT_PRETRAINED = re.compile(
 _MODEL = re.compile(r"^model = dict\(\s*type='(\w+)'", re.MULTILINE)
 _BACKBONE = re.compile(r"\bbackbone=dict\(\s*type='(\w+)'(?:,\s*depth=(\d+))?")
 _SAMPLES_PER_GPU = re.compile(r"\bsamples_per_gpu\s*=\s*(\d+)")
-_NESTED_DICT = re.compile(r"\w+\s*=\s*dict\([^()]*(?:\([^()]*\)[^()]*)*\)")  # paramwise_cfg=dict(...)
+_NESTED_DICT = re.compile(
+    r"(?<!\w)\w++\s*+=\s*+dict\([^()]*+(?:\([^()]*+\)[^()]*+)*+\)"
+)  # paramwise_cfg=dict(...)
 
 
 def read_config_facts(meta: RunMeta, config: str, quote: Callable[[int], LogLine]) -> None:

@@ -78,7 +78,7 @@ def text_lines(source: SourceFile) -> tuple[list[str], int]:
     """All lines, and the index of the first non-blank one (the header of a table)."""
     if source.looks_binary():
         raise ParseError("binary data, not a text table")
-    lines = source.lines()
+    lines = source.log_lines()
     first = first_content_line(lines)
     if first is None:
         raise ParseError("the file is empty")

@@ -22,8 +22,10 @@ from parsers.model import METRIC_COLUMNS, ParseWarning, RunMeta
 from parsers.registry import ParsedFile
 from parsers.source import ParseError, SourceFile
 
-# A number as Python/NumPy/PyTorch print it, `nan`/`inf` included (any case, optional sign).
-NUMBER = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf(?:inity)?))"
+# A number as Python/NumPy/PyTorch print it, `nan`/`inf` included (any case, optional sign). Its
+# digit runs are possessive (`\d++`): `\d+\.?\d*` could split a long run of digits in as many
+# ways as it has digits, and a pattern failing after it (digits glued to a letter) tried them all.
+NUMBER = r"[-+]?(?:(?:\d++\.?\d*+|\.\d++)(?:[eE][-+]?\d++)?|(?i:nan|inf(?:inity)?))"
 
 # Keys that describe speed, time or memory, never the training curve.
 TIMING_KEYS = frozenset(

@@ -24,10 +24,10 @@ import mmap
 import multiprocessing
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import pairwise
+from multiprocessing.connection import Connection
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,6 @@ FRAMEWORK = "caffe"
 
 CHUNK_BYTES = 4 * 1024 * 1024  # small enough to stay in the CPU caches while its records are read
 _BATCH_BYTES = 128 * 1024 * 1024  # log handed to a worker at once (its records come back together)
-_SHARED = b""  # the buffer forked workers read (set only while a pool runs)
 _FIELDS = ("kind", "line", "step", "index", "value", "epoch", "seconds", "name")
 _GLOG_PREFIX = re.compile(rb"(?m)^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.\-]+:\d+\] ")
 _CAFFE_SOURCES = (b"solver.cpp", b"caffe.cpp", b"net.cpp", b"sgd_solver.cpp", b"layer_factory")
@@ -82,6 +81,11 @@ def parse(source: SourceFile) -> ParsedFile:
     restarts = sorted(m.line for key in _RESTART_MARKERS for m in markers.get(key, []))
     _header_facts(data, events.markers, source.name, meta)
     _log_facts(data, markers, meta)
+    if events.negative and not np.isin(events.kind, (0, 1, 2)).any():
+        raise ParseError(
+            f"every `Iteration` number is negative (the first at line {events.negative[0]}); Caffe counts "
+            "iterations from 0, so the log was edited or corrupted"
+        )
     if not len(events.step):
         fatal = markers.get("fatal")
         if fatal:
@@ -113,6 +117,7 @@ class _Events:
     name: np.ndarray
     names: list[bytes]
     bad: list[int]  # lines that looked like data but could not be read
+    negative: list[int]  # `Iteration -N` lines (Caffe counts from 0: an edited or corrupt log)
     lost: int  # `net output` lines that did not have the `name = value` shape
     newlines: int
     markers: list[_Marker]
@@ -126,6 +131,7 @@ class _Events:
         for part in parts:
             part.line += lines_before
             part.bad = [line + lines_before for line in part.bad]
+            part.negative = [line + lines_before for line in part.negative]
             for marker in part.markers:
                 marker.line += lines_before
                 marker.offset += part.start
@@ -147,6 +153,7 @@ class _Events:
             **arrays,
             names=list(table),
             bad=[x for p in parts for x in p.bad],
+            negative=[x for p in parts for x in p.negative],
             lost=sum(p.lost for p in parts),
             newlines=sum(p.newlines for p in parts),
             markers=[m for p in parts for m in p.markers],
@@ -174,23 +181,62 @@ _LIBC = _load_libc()
 
 
 def _scan(data: bytes | mmap.mmap) -> list[_Events]:
-    """Scan the chunks, on all cores when the log is large. Workers are forked so that they read
-    the parent's buffer (or mapped file) without a copy. When the caller left work to do while
-    parsing, one core is left to it: this process does that work while the workers scan."""
-    global _SHARED
+    """Scan the chunks, on all cores when the log is large. Workers are forked with the buffer (or
+    mapped file) as an argument, so that they read it without a copy, and each parse has its own
+    workers and its own buffer: no module state, so parses in several threads cannot mix their
+    logs. When the caller left work to do while parsing, one core is left to it: this process does
+    that work while the workers scan."""
     bounds = _chunks(data)
     leave_one = has_waiting_tasks()
     workers = min(len(bounds), _workers() - leave_one)
     if len(bounds) < 2 or workers < (1 if leave_one else 2):
         return [_scan_range(data, bound) for bound in bounds]
-    _SHARED = data
+    batches = _batches(bounds, workers)
+    context = multiprocessing.get_context("fork")
+    jobs: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = pool.map(_scan_shared, _batches(bounds, workers))  # forks every worker
-            run_waiting_tasks()
-            return [events for batch in results for events in batch]
+        for worker in range(workers):
+            receive, send = context.Pipe(duplex=False)
+            args = (data, batches[worker::workers], send)
+            process = context.Process(target=_scan_batches, args=args, daemon=True)
+            process.start()
+            send.close()
+            jobs.append((process, receive))
+        run_waiting_tasks()
+        # batch k was handed to worker k % workers, which sends its batches in order
+        return [events for k in range(len(batches)) for events in _receive(*jobs[k % workers])]
     finally:
-        _SHARED = b""
+        for process, receive in jobs:
+            receive.close()
+            if process.is_alive():
+                process.kill()
+            process.join()
+
+
+def _scan_batches(data: bytes | mmap.mmap, batches: list[list[tuple[int, int]]], send: Connection) -> None:
+    """A worker: the records of each of its batches, sent as soon as the batch is read."""
+    try:
+        for batch in batches:
+            send.send((None, [_scan_range(data, bound) for bound in batch]))
+    except Exception as err:  # handed to the parent, which raises it
+        send.send((err, []))
+    finally:
+        send.close()
+
+
+def _receive(process: multiprocessing.process.BaseProcess, receive: Connection) -> list[_Events]:
+    """The next batch of a worker; its exception raised here; a worker that died is a ParseError."""
+    try:
+        error, events = receive.recv()
+    except EOFError:
+        process.join()
+        raise ParseError(
+            f"a process reading the log ended without a result (exit code {process.exitcode}); "
+            "the machine may be out of memory"
+        ) from None
+    if error is not None:
+        raise error
+    return events
 
 
 def _workers() -> int:
@@ -205,16 +251,12 @@ def _workers() -> int:
 
 def _batches(bounds: list[tuple[int, int]], workers: int) -> list[list[tuple[int, int]]]:
     """Consecutive chunks in the same number of batches for every worker, each about _BATCH_BYTES
-    of log or less. A worker gets a whole batch at once: handing out chunks one by one needs the
-    pool's feeder thread, which starves while this process runs the caller's waiting work."""
+    of log or less. Worker w reads batches w, w + workers, ... and sends the records of each batch
+    when it is read, so that a worker holds one batch's records at a time."""
     total = bounds[-1][1] - bounds[0][0]
     count = min(len(bounds), workers * max(1, -(-total // (_BATCH_BYTES * workers))))
     edges = [len(bounds) * i // count for i in range(count + 1)]
     return [bounds[start:end] for start, end in pairwise(edges)]
-
-
-def _scan_shared(batch: list[tuple[int, int]]) -> list[_Events]:
-    return [_scan_range(_SHARED, bounds) for bounds in batch]
 
 
 def _scan_range(data: bytes | mmap.mmap, bounds: tuple[int, int]) -> _Events:
@@ -248,7 +290,7 @@ def _scan_chunk(chunk: bytes) -> _Events:
     shifts them). Sorting here, in the worker, leaves the parent only concatenation."""
     text = _Text.of(chunk)
     markers = _chunk_markers(text)
-    kind, it_line, steps, index, it_values, epoch, it_bad = _iterations(text)
+    kind, it_line, steps, index, it_values, epoch, it_bad, negative = _iterations(text)
     seconds = _glog_seconds(text.array, text.line_starts[it_line - 1])
     out_kind, out_line, numbers, out_values, name_codes, names, out_bad, lost = _outputs(text)
     n_out = len(out_kind)
@@ -272,6 +314,7 @@ def _scan_chunk(chunk: bytes) -> _Events:
         name=merged(np.full(len(kind), -1), name_codes, np.int32),
         names=names,
         bad=sorted(it_bad + out_bad),
+        negative=negative,
         lost=lost,
         newlines=len(text.newlines),
         markers=markers,
@@ -444,6 +487,9 @@ def _iterations(text: _Text):
     hits = text.find(b"Iteration ")
     steps, length = text.digits(hits + 10)
     valid = length > 0
+    minus = hits[~valid][text.has(hits[~valid] + 10, b"-")]
+    minus = minus[text.digits(minus + 11)[1] > 0]
+    negative = sorted(set((text.line_index(minus) + 1).tolist()))
     line = text.line_index(hits[valid])
     steps, after = steps[valid], (hits + 10 + length)[valid]
     first = _first_per_line(line)
@@ -482,7 +528,7 @@ def _iterations(text: _Text):
         match = _NVCAFFE_EPOCH.search(text.data, after[i], value_at[i])
         if match:
             epoch[i] = float(match.group(1))
-    return kind, lines, steps, index, value, epoch, bad
+    return kind, lines, steps, index, value, epoch, bad, negative
 
 
 def _outputs(text: _Text):
@@ -640,7 +686,11 @@ def _frame(events: _Events, restarts: list[int], name: str, warnings: list[Parse
         warnings.append(ParseWarning(name, 0, f"{len(events.bad)} lines with unreadable numbers in all"))
     if events.lost:
         warnings.append(ParseWarning(name, 0, f"{events.lost} `net output` lines without `name = value`"))
-    return frame, len(events.bad) + events.lost
+    for negative in events.negative[:_MAX_WARNINGS]:
+        warnings.append(
+            ParseWarning(name, negative, "a negative iteration number (Caffe counts from 0); skipped")
+        )
+    return frame, len(events.bad) + events.lost + len(events.negative)
 
 
 def _factorize(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -705,8 +755,10 @@ def _naming(kind: int, output: bytes, number: int, net: int) -> tuple[str, str, 
 
 def _segments(kind: np.ndarray, line: np.ndarray, step: np.ndarray, restarts: list[int]) -> np.ndarray:
     """A new segment where the run restarted: a second solver set-up, `Resuming from` or
-    `Restoring previous solver status` after data, or an iteration counter that fell to less than
-    half of the previous one (threads of a multi-GPU run jitter by a few iterations, not by half)."""
+    `Restoring previous solver status` after data, an iteration counter that fell to less than
+    half of the previous one, or a display loss whose iteration fell by a display interval or more
+    (see `_resumed`). Threads of a multi-GPU run jitter by less (NVCaffe prints `Iteration 39, lr`
+    after `Iteration 40, loss`)."""
     iteration = np.flatnonzero((kind >= 0) & (kind <= 2))
     if not len(iteration):
         return np.zeros(len(kind), np.int64)
@@ -714,10 +766,30 @@ def _segments(kind: np.ndarray, line: np.ndarray, step: np.ndarray, restarts: li
     marks = np.array(sorted(p for p in restarts if p > first_data), np.int64)
     it_pos, it_step = line[iteration], step[iteration]
     drop = np.flatnonzero(it_step[1:] < it_step[:-1] // 2) + 1
+    drop = np.union1d(drop, _resumed(kind[iteration], it_step, drop))
     # a drop right after a restart marker is the same restart
     marked = np.searchsorted(marks, it_pos[drop]) > np.searchsorted(marks, it_pos[drop - 1])
     boundaries = np.unique(np.concatenate([marks, it_pos[drop[~marked]]]))
     return np.searchsorted(boundaries, line, side="right").astype(np.int64)
+
+
+def _resumed(kind: np.ndarray, step: np.ndarray, halved: np.ndarray) -> np.ndarray:
+    """Where a run resumed from a snapshot with its start-up lines cut away (so no restart marker):
+    its display loss goes back by a display interval or more (the usual rise between display
+    lines) and repeats iterations, which are the second run's values, not repeats. The restart is
+    the first iteration record (a test pass, say) at or below the new display's iteration; drops
+    that also halve the counter are found already (`halved`)."""
+    shown = np.flatnonzero(kind == 0)
+    change = np.diff(step[shown])
+    rises = change[change > 0]
+    display = int(np.median(rises)) if len(rises) else 1
+    starts = []
+    for j in np.flatnonzero(change <= -display).tolist():
+        between = np.arange(shown[j] + 1, shown[j + 1] + 1)
+        if np.isin(between, halved).any():
+            continue
+        starts.append(int(between[np.argmax(step[between] <= step[shown[j + 1]])]))
+    return np.array(starts, np.int64)
 
 
 # Lines that start or restart a run.

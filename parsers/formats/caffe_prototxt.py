@@ -21,10 +21,12 @@ FRAMEWORK = "caffe"
 MAX_WARNINGS = 20
 
 _GLOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+", re.MULTILINE)
-_NET = re.compile(r"^\s*layers?\s*:?\s*[{<]", re.MULTILINE)
-_LAYER_TYPE = re.compile(r"\btype\s*:")
-_SOLVER_LR = re.compile(r"^\s*base_lr\s*:", re.MULTILINE)
-_SOLVER_OTHER = re.compile(r"^\s*(?:lr_policy|max_iter)\s*:", re.MULTILINE)
+# Indents are blanks within the line, possessive: `^\s*` ran on over line breaks from every line start
+# (quadratic on a run of empty lines), and `\s*:?\s*` split a run of blanks every way.
+_NET = re.compile(r"^[ \t\r\f\v]*+layers?\s*+:?\s*+[{<]", re.MULTILINE)
+_LAYER_TYPE = re.compile(r"\btype\s*+:")
+_SOLVER_LR = re.compile(r"^[ \t\r\f\v]*+base_lr\s*+:", re.MULTILINE)
+_SOLVER_OTHER = re.compile(r"^[ \t\r\f\v]*+(?:lr_policy|max_iter)\s*+:", re.MULTILINE)
 
 
 def sniff(source: SourceFile) -> float:

@@ -16,11 +16,11 @@ A second run appended to the same file shows as the iteration going back (299 ->
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import lru_cache
 
 from parsers.formats._jsonlines import ColumnRows, Problems, counted_records, json_lines, sniff_objects
 from parsers.model import RunMeta
-from parsers.names import canonical_metric, split_and_metric
+from parsers.names import KEY_CACHE_SIZE, canonical_metric, split_and_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
@@ -40,7 +40,7 @@ def sniff(source: SourceFile) -> float:
     return 0.0
 
 
-@cache
+@lru_cache(maxsize=KEY_CACHE_SIZE)
 def metric_of(key: str) -> tuple[str, str] | None:
     """(split, metric) of a metrics.json key; None for what is left out (see the module docstring)."""
     if key == "total_loss":
@@ -60,7 +60,7 @@ def metric_of(key: str) -> tuple[str, str] | None:
 
 def parse(source: SourceFile) -> ParsedFile:
     problems = Problems(source.name)
-    records, steps = counted_records(json_lines(source.lines(), problems), "iteration", problems)
+    records, steps = counted_records(json_lines(source.log_lines(), problems), "iteration", problems)
     rows = ColumnRows(steps, [record.line for record in records])
     rows.add_keys([record.obj for record in records], metric_of)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)

@@ -45,7 +45,7 @@ FRAMEWORK = "pytorch"
 _STAMP = r"(?m)^\[\d\d/\d\d \d\d:\d\d:\d\d[^\]\n]*\]"  # [11/18 18:14:12] or [11/18 18:14:12 d2.x]
 _EVENT_OR_TABLE = re.compile(
     _STAMP + r"[^\n]*?(?:"
-    r"\biter: (?P<iter>\d+)(?P<rest>[^\n]*)"
+    r"\biter: (?P<iter>\d{1,18}+)(?!\d)(?P<rest>[^\n]*)"  # 19 digits and more: not an iteration
     r"|copypaste: Task: (?P<task>\S+)"
     r"|copypaste: (?P<header>[A-Za-z][\w\-]*(?:,[A-Za-z][\w\-]*)+)\s*$"
     rf"|copypaste: (?P<values>{NUMBER}(?:,{NUMBER})*)\s*$"
@@ -53,7 +53,7 @@ _EVENT_OR_TABLE = re.compile(
 )
 _PAIR = re.compile(rf"(?:^|\s)([A-Za-z][\w/.\-]*): ({NUMBER})(?=\s|$)")
 _SNIFF = re.compile(_STAMP + r"[^\n]*(?:\biter: \d+\s+\w*loss|copypaste: Task:)")
-_START = re.compile(r"Starting training from iteration (\d+)")
+_START = re.compile(r"Starting training from iteration (\d{1,18}+)(?!\d)")
 
 
 def sniff(source: SourceFile) -> float:
@@ -61,7 +61,7 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = source.text
+    text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_text(text, source.name, meta)
     meta.resumed = any(int(start[1]) > 0 for start in _START.finditer(text))

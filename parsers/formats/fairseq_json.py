@@ -50,7 +50,7 @@ _RECORD = re.compile(
     re.MULTILINE,
 )
 _STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:,(\d+))?")
-_INNER_PAIR = re.compile(r"([\w/]+)=([^,\s]+)")
+_INNER_PAIR = re.compile(r"(?<![\w/])([\w/]++)=([^,\s]++)")  # from a key's start only: linear
 _VALID_ON = re.compile(r"^valid on '([^']+)' subset \| ")
 _NOT_METRICS = {
     "epoch", "update", "num_updates", "ntokens", "nsentences", "sample_size", "wps", "ups", "wpb", "bsz",
@@ -59,6 +59,11 @@ _NOT_METRICS = {
 _ALIASES = {"gnorm": "grad_norm", "ppl": "perplexity"}
 _ZERO_IS_OFF = {"max_update", "max_epoch", "clip_norm"}  # 0 means unlimited / no clipping
 _CONFIG = re.compile(r"\{'_name': |Namespace\(")
+# `simple`-format lines: only the first `epoch NNN` of a line is tried (atomic group): when a later one
+# is followed by `num_updates`, so is the first, and trying each against the rest of the line was
+# quadratic on a line of repeats.
+_SIMPLE_INNER = re.compile(r"(?m)^(?>.*?epoch \d{3}:\s++\d++ / \d++ ).*num_updates=")
+_SIMPLE_SUMMARY = re.compile(r"(?m)^(?>.*?epoch \d{3} \| ).*\| num_updates \d")
 _NO_CHECKPOINT = re.compile(r"No existing checkpoint found")
 _LOADED_CHECKPOINT = re.compile(r"[Ll]oaded checkpoint (\S+) \(epoch \d+ @ \d+ updates\)")
 
@@ -69,7 +74,7 @@ def sniff(source: SourceFile) -> float:
     head = source.head_text()
     if "][train_inner][" in head or "| train_inner |" in head or '"num_updates": ' in head:
         return 0.9
-    if re.search(r"epoch \d{3}(?::\s+\d+ / \d+ .*num_updates=| \| .*\| num_updates \d+)", head):
+    if _SIMPLE_INNER.search(head) or _SIMPLE_SUMMARY.search(head):
         return 0.9
     return 0.6 if "fairseq_cli.train" in head or "fairseq.trainer" in head else 0.0
 
@@ -97,7 +102,7 @@ def _split(kind: str) -> str:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = source.text
+    text = source.log_text
     problems = Problems(source.name)
     records: list[_Record] = []
     steps, lines, epochs = [], [], []

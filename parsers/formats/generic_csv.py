@@ -30,8 +30,9 @@ FRAMEWORK = "unknown"
 COUNTERS = ("step", "global_step", "iteration", "iter", "epoch")
 _WALL_TIME = {"wall time", "wall_time"}
 _TB_DOWNLOAD = re.compile(r"run[-_].*?[-_]tag[-_](?P<tag>.+)\.csv$", re.IGNORECASE)
-_NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+|nan|inf)"
-_NUMBER_ROW = re.compile(rf"^\s*{_NUMBER}(?:\s*,\s*{_NUMBER}){{9,}}\s*,?\s*$", re.IGNORECASE)
+# possessive digit runs and blanks: a backtracking `\d+\.?\d*` split a long run of digits every way
+_NUMBER = r"[-+]?(?:\d++\.?\d*+(?:[eE][-+]?\d++)?|\.\d++|nan|inf)"
+_NUMBER_ROW = re.compile(rf"^\s*+{_NUMBER}(?:\s*+,\s*+{_NUMBER}){{9,}}\s*+,?\s*+$", re.IGNORECASE)
 _TRANSPOSED_MAX_BYTES = 4 * 1024 * 1024
 _TRANSPOSED_NAMES = [("loss", "row 1"), ("accuracy", "row 2"), ("row_3", "row 3"), ("row_4", "row 4")]
 
@@ -115,7 +116,7 @@ def _transposed_rows(source: SourceFile) -> list[tuple[int, str]] | None:
         or source.looks_binary()
     ):
         return None
-    rows = [(i, line) for i, line in enumerate(source.lines(), start=1) if line.strip()]
+    rows = [(i, line) for i, line in enumerate(source.log_lines(), start=1) if line.strip()]
     if not 1 <= len(rows) <= len(_TRANSPOSED_NAMES):
         return None
     return rows if all(_NUMBER_ROW.match(line) for _, line in rows) else None

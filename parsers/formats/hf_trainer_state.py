@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from parsers.formats._jsonlines import ColumnRows, Problems, as_step, keys_of, numeric_column
 from parsers.model import LogLine, RunMeta
-from parsers.names import split_and_metric
+from parsers.names import KEY_CACHE_SIZE, split_and_metric
 from parsers.registry import ParsedFile
 from parsers.source import ParseError, SourceFile
 
@@ -44,7 +44,7 @@ def sniff(source: SourceFile) -> float:
     return 0.95 if head.lstrip().startswith("{") and _LOG_HISTORY.search(head) else 0.0
 
 
-@cache
+@lru_cache(maxsize=KEY_CACHE_SIZE)
 def metric_of(key: str) -> tuple[str, str] | None:
     """(split, metric) of a log_history key; None for counters and timings."""
     if key in _NOT_METRICS or key.endswith(_NOT_METRIC_SUFFIXES):

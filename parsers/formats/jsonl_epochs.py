@@ -64,7 +64,7 @@ def metric_of(key: str) -> tuple[str, str] | None:
 
 def parse(source: SourceFile) -> ParsedFile:
     problems = Problems(source.name)
-    records = list(json_lines(source.lines(), problems))
+    records = list(json_lines(source.log_lines(), problems))
     step_key = _step_key(records)
     if step_key is None:
         raise ParseError("no JSON lines with a step or epoch counter")

@@ -19,7 +19,7 @@ back still starts a new segment.
 from __future__ import annotations
 
 from collections import Counter
-from functools import cache
+from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
@@ -27,7 +27,7 @@ import numpy as np
 from parsers.formats._jsonlines import ColumnRows, JsonLine, Problems, as_step, json_lines, sniff_objects
 from parsers.formats._mmcv_config import quote_in_single_line, read_config_facts
 from parsers.model import RunMeta
-from parsers.names import canonical_metric, split_and_metric
+from parsers.names import KEY_CACHE_SIZE, canonical_metric, split_and_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
@@ -48,14 +48,14 @@ def sniff(source: SourceFile) -> float:
     return 0.9 if any(obj.get("mode") in ("train", "val") and "iter" in obj for obj in objects) else 0.0
 
 
-@cache
+@lru_cache(maxsize=KEY_CACHE_SIZE)
 def train_metric(key: str) -> tuple[str, str] | None:
     if key in _COORDINATES or key in _NOT_METRICS:
         return None
     return split_and_metric(key)
 
 
-@cache
+@lru_cache(maxsize=KEY_CACHE_SIZE)
 def val_metric(key: str) -> tuple[str, str] | None:
     """Evaluation keys are bare names (`bbox_mAP`, `mAP`): split val whatever their prefix."""
     if key in _COORDINATES or key in _NOT_METRICS or key == "lr":
@@ -67,7 +67,7 @@ def parse(source: SourceFile) -> ParsedFile:
     problems = Problems(source.name)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     records: list[JsonLine] = []
-    for record in json_lines(source.lines(), problems):
+    for record in json_lines(source.log_lines(), problems):
         mode = record.obj.get("mode")
         if mode is None and isinstance(record.obj.get("config"), str):
             config = record.obj["config"]

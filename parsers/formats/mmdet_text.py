@@ -75,7 +75,7 @@ def metric_of(key: str, split: str) -> tuple[str, str] | None:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = source.text
+    text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_text(text, source.name, meta)
     meta.resumed = _RESUMED.search(text) is not None

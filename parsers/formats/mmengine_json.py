@@ -12,7 +12,7 @@ timings and memory are left out. A step going back (a resumed run appended) star
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from parsers.formats._jsonlines import (
     sniff_objects,
 )
 from parsers.model import RunMeta
-from parsers.names import canonical_metric, split_and_metric
+from parsers.names import KEY_CACHE_SIZE, canonical_metric, split_and_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
@@ -43,12 +43,12 @@ def sniff(source: SourceFile) -> float:
     return 0.85 if train and not any("mode" in obj for obj in objects) else 0.0
 
 
-@cache
+@lru_cache(maxsize=KEY_CACHE_SIZE)
 def train_metric(key: str) -> tuple[str, str] | None:
     return None if key in _NOT_METRICS else split_and_metric(key)
 
 
-@cache
+@lru_cache(maxsize=KEY_CACHE_SIZE)
 def val_metric(key: str) -> tuple[str, str] | None:
     if key in _NOT_METRICS:
         return None
@@ -57,7 +57,7 @@ def val_metric(key: str) -> tuple[str, str] | None:
 
 def parse(source: SourceFile) -> ParsedFile:
     problems = Problems(source.name)
-    records, logged_steps = counted_records(json_lines(source.lines(), problems), "step", problems)
+    records, logged_steps = counted_records(json_lines(source.log_lines(), problems), "step", problems)
     objects = [record.obj for record in records]
     train = np.array(["iter" in obj for obj in objects], dtype=bool)
     by_epoch = any("epoch" in obj for obj in objects)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from parsers.formats._textlog import (
 )
 from parsers.hparams import hyperparams_from_text
 from parsers.model import RunMeta
-from parsers.names import split_and_metric
+from parsers.names import KEY_CACHE_SIZE, split_and_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
@@ -55,7 +55,8 @@ FRAMEWORK = "mxnet"
 _EPOCH = re.compile(r"Epoch\[(?P<epoch>\d+)\](?:\s*Batch\s*\[(?:\d+-)?(?P<batch>\d+)\])?(?P<rest>[^\n]*)")
 _LR_CHANGE = re.compile(rf"Update\[\d+\]: Change learning rate to ({NUMBER})")
 _START = re.compile(r"(?:Resume|Start|start) training\b|\bfrom scratch\b")
-_PAIR = re.compile(rf"((?:Time )?[A-Za-z][\w\-@]*)=({NUMBER})(?![\w.])")
+# a key from the first letter of its run (never from inside one: quadratic on a long run)
+_PAIR = re.compile(rf"(?<![\w\-@])(?:[^\WA-Za-z]|[\-@])*+((?:Time )?[A-Za-z][\w\-@]*+)=({NUMBER})(?![\w.])")
 _SNIFF = re.compile(r"Epoch\[\d+\] (?:Batch \[[\d\-]+\]\s+Speed: [\d.]+ samples/sec|Train-\S+=|Time cost=)")
 _LOSS_LIKE = re.compile(r"loss|entropy|^(?:ce|nll|xent)$")
 _LOCALISATION = ("smoothl1", "smooth_l1")
@@ -78,7 +79,7 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = source.text
+    text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_text(text, source.name, meta)
     events = _events(text, meta)
@@ -149,7 +150,7 @@ def _batches_per_epoch(events: list[_Event]) -> dict[int, int]:
     return estimates
 
 
-@cache
+@lru_cache(maxsize=KEY_CACHE_SIZE)
 def _metric_of(key: str) -> tuple[str, str] | None:
     """(split, metric) of an MXNet metric name (`Train-Acc`, `Validation-cross-entropy`); None for
     `Time cost`."""

@@ -81,33 +81,42 @@ _NOISE = re.compile(r"Traceback|^\s*File \"|\w(?:Warning|Error)\b:|warnings\.war
 _SUMMARY = re.compile(r"\b(?:final|best|summary|overall|saved|saving)", re.IGNORECASE)
 
 # --- counters ------------------------------------------------------------------------------------
-_OF = r"\s*(?P<{0}>\d+)(?:\s*/\s*(?P<{1}>\d+))?\s*"
+_OF = r"\s*+(?P<{0}>\d++)(?:\s*+/\s*+(?P<{1}>\d++))?\s*+"
 _COUNTERS = [
     # timm: `Train: 1 [ 100/1251 (8%)]`, `Test: [  48/48]`
     re.compile(
-        r"\b(?:Train|Test|Eval|Val)\s*:\s*(?P<ep>\d+)?\s*\[\s*(?P<it>\d+)\s*/\s*(?P<n>\d+)\s*(?:\(\s*\d+%\))?\s*\]"
+        r"\b(?:Train|Test|Eval|Val)\s*+:\s*+(?:(?P<ep>\d++)\s*+)?\[\s*+(?P<it>\d++)\s*+/\s*+(?P<n>\d++)\s*+"
+        r"(?:\(\s*+\d++%\))?\s*+\]"
     ),
     # the PyTorch tutorial's `[1,    10] loss: 2.306`
-    re.compile(r"^\s*\[\s*(?P<ep>\d+)\s*,\s*(?P<it>\d+)\s*\]"),
+    re.compile(r"^\s*+\[\s*+(?P<ep>\d++)\s*+,\s*+(?P<it>\d++)\s*+\]"),
     # torchvision `Epoch: [0]  [ 100/1563]`, SwAV `Epoch: [0][50]`
-    re.compile(r"(?i)\bepoch\s*:?\s*\[\s*(?P<ep>\d+)\s*\]\s*\[\s*(?P<it>\d+)(?:\s*/\s*(?P<n>\d+))?\s*\]"),
-    re.compile(r"(?i)\bepoch\b\s*[:=#]?\s*[\[(]?" + _OF.format("ep", "ept") + r"[\])]?"),
     re.compile(
-        r"(?i)\b(?:step|iter(?:ation)?|it|batch(?:_idx)?)\b\s*[:=#]?\s*[\[(]?"
+        r"(?i)\bepoch\s*+:?\s*+\[\s*+(?P<ep>\d++)\s*+\]\s*+\[\s*+(?P<it>\d++)(?:\s*+/\s*+(?P<n>\d++))?\s*+\]"
+    ),
+    re.compile(r"(?i)\bepoch\b\s*+[:=#]?\s*+[\[(]?" + _OF.format("ep", "ept") + r"[\])]?"),
+    re.compile(
+        r"(?i)\b(?:step|iter(?:ation)?|it|batch(?:_idx)?)\b\s*+[:=#]?\s*+[\[(]?"
         + _OF.format("it", "n")
         + r"[\])]?"
     ),
     # tqdm: `270/600 [00:05<00:06, ...`
-    re.compile(r"(?P<it>\d+)/(?P<n>\d+)\s*\[[\d:]+<"),
+    re.compile(r"(?<!\d)(?P<it>\d++)/(?P<n>\d++)\s*+\[[\d:]++<"),
 ]
-_AVERAGE = re.compile(rf"({NUMBER})\s*\(\s*{NUMBER}\s*\)")  # `4.2811 (4.2377)`: value, running mean
+_AVERAGE = re.compile(
+    rf"(?<![\d.])({NUMBER})\s*+\(\s*+{NUMBER}\s*+\)"
+)  # `4.2811 (4.2377)`: value, running mean
 _REMARK = re.compile(r"\([^()\n]*\)")
-_TQDM_BAR = re.compile(r"\d+%\|[^|\n]*\|")
+_TQDM_BAR = re.compile(r"(?<!\d)\d++%\|[^|\n]*+\|")
 
 # --- key-value pairs -----------------------------------------------------------------------------
-_WORD = r"[A-Za-z][\w@/\-.]*"
+# A key starts at the first ASCII letter of a run of key characters (`2nd_loss` -> `nd_loss`). The
+# run's other characters are skipped possessively and a key never starts inside a run: a pair that
+# fails from a run's start fails from every later letter too, and trying them all was quadratic.
+_WORD = r"[A-Za-z][\w@/\-.]*+"
 _PAIR = re.compile(
-    rf"(?P<key>{_WORD}(?: {_WORD}){{0,3}})\s*(?:[:=]\s*|\s+)(?P<value>{NUMBER})(?=$|[\s,;|)\]%])"
+    rf"(?<![\w@/\-.])(?:[^\WA-Za-z]|[@/\-.])*+(?P<key>{_WORD}(?: {_WORD}){{0,3}})(?:\s*+[:=]\s*+|\s++)"
+    rf"(?P<value>{NUMBER})(?=$|[\s,;|)\]%])"
 )
 _SPLIT_WORD = re.compile(r"(?i)\b(train(?:ing)?|val(?:id(?:ation)?)?|eval(?:uation)?|test(?:ing)?|dev)\b")
 # the same inside a key, where `_` joins words: `val_loss`, `Train Loss`, `eval/acc`
@@ -151,14 +160,16 @@ _HEADLINE = re.compile(
 
 # Numbers that stand alone (not the 1 of `BLEU-1`, `acc@5`, `resnet50`; not the nan of `nano`).
 _TOKEN = re.compile(
-    r"(?<![\w.@\-])([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\d.])|[-+]?(?i:nan|inf(?:inity)?)(?![\w.]))"
+    r"(?<![\w.@\-])([-+]?(?:\d++\.?\d*+|\.\d++)(?:[eE][-+]?\d++)?(?![\d.])|[-+]?(?i:nan|inf(?:inity)?)(?![\w.]))"
 )
 _STAND_IN = 1_000_000_000
+_MAX_COUNTER = 2.0**62
 _MAX_SHAPES = 10_000
 
-_CSV_HEADER = re.compile(r"^\s*[A-Za-z_][\w ]*(?:\s*,\s*[A-Za-z_][\w ]*)+\s*$")
-_CSV_ROW = re.compile(rf"^\s*{NUMBER}(?:\s*,\s*{NUMBER})+\s*$")
-_SNIFF_PAIR = re.compile(rf"(?i)\b\w*(?:loss|acc\w*)\s*(?:[:=]\s*|\s+){NUMBER}")
+_CSV_HEADER = re.compile(r"^\s*+[A-Za-z_][\w ]*+(?:\s*+,\s*+[A-Za-z_][\w ]*+)+\s*+$")
+_CSV_ROW = re.compile(rf"^\s*+{NUMBER}(?:\s*+,\s*+{NUMBER})+\s*+$")
+# a whole word that ends in `loss` or holds `acc`, then a number
+_SNIFF_PAIR = re.compile(rf"(?i)\b(?=\w*?(?:loss\b|acc))\w++(?:\s*+[:=]\s*+|\s++){NUMBER}")
 
 
 @dataclass(slots=True)
@@ -193,7 +204,7 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = source.text
+    text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_text(text, source.name, meta)
     problems = Problems(source.name)
@@ -276,7 +287,11 @@ class _Plan:
 
 
 def _int(tokens: list[str], index: int | None) -> int | None:
-    return None if index is None else int(float(tokens[index]))
+    """The counter at `index`; None when absent or beyond int64 (a run of digits, not a count)."""
+    if index is None:
+        return None
+    value = to_float(tokens[index])
+    return int(value) if abs(value) < _MAX_COUNTER else None
 
 
 def _plan(pieces: list[str], context: tuple[str, str] | None) -> _Plan:
@@ -333,11 +348,11 @@ def _values(message: str, pairs: list, context: tuple[str, str] | None, count: i
     previous_end = 0
     first_split = None
     for pair in pairs:
-        gap_words = _SPLIT_WORD.findall(message, previous_end, pair.start())
+        gap_words = _SPLIT_WORD.findall(message, previous_end, pair.start("key"))
         if gap_words:  # the last split word before the key: `Test: ... Acc@1 71.2`
             split, word = _SPLITS[gap_words[-1].lower()], gap_words[-1]
         key = pair["key"].strip()
-        if _SUMMARY.search(message, previous_end, pair.start()) or _SUMMARY.search(key):
+        if _SUMMARY.search(message, previous_end, pair.start("key")) or _SUMMARY.search(key):
             break  # `New best model saved with BLEU-2: 65.76`: a summary, not a point of the curve
         previous_end = pair.end()
         own = _KEY_SPLIT.search(key)
@@ -372,6 +387,7 @@ def _csv_records(text: str) -> list[_Line]:
     first_line = text.count("\n", 0, skipped) + 1
     names = [name.strip() for name in header.split(",")]
     counter = next((i for i, name in enumerate(names) if name.lower() in ("epoch", "step", "iter")), None)
+    metrics = [_metric(name) if i != counter else None for i, name in enumerate(names)]  # once, not per row
     records = []
     for offset, row in enumerate(text[skipped:].split("\n")[1:], start=1):
         if not _CSV_ROW.match(row):
@@ -385,8 +401,8 @@ def _csv_records(text: str) -> list[_Line]:
         it = int(float(cells[counter])) if counter is not None and epoch is None else None
         values = [
             ("train", metric, name, to_float(cell))
-            for i, (name, cell) in enumerate(zip(names, cells, strict=True))
-            if i != counter and (metric := _metric(name)) is not None
+            for name, metric, cell in zip(names, metrics, cells, strict=True)
+            if metric is not None
         ]
         records.append(_Line(first_line + offset, float("nan"), epoch, it, None, False, values))
     return records

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from diagnostics import diagnose
+from i18n import t
 from parsers import ParseError, load
 from present import panels
 from present.examples import Example, list_examples
-from share.store import DATA_ENV, valid_id
+from present.limits import MAX_RUN_MB_ENV, MAX_SHARE_MB_ENV, SHARE_DAYS_ENV
+from present.safe import md_literal, plot_text
+from share.store import DATA_ENV, SharedRun, ShareError, ShareStore, valid_id
 
 TIMEOUT = 60
 REAL_LOGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "real_logs"
@@ -168,3 +173,177 @@ def test_log_derived_text_never_reaches_markdown(sample):
     assert not any("onerror" in text for text in rendered_as_markdown)
     assert any(hostile in element.value for element in [*at.text, *at.code])
     assert "unsafe_allow_html" not in APP.read_text()
+
+
+HOSTILE_NAME = "[x](https://evil.example) ![](https://evil.example/i.png) <img src=x onerror=alert(1)>.log"
+
+
+def test_a_too_large_run_names_the_file_as_a_literal_code_span(sample, monkeypatch):
+    monkeypatch.setenv(MAX_RUN_MB_ENV, "0.0001")  # about 100 bytes: every sample is too large
+    at = app().run()
+    at.file_uploader(key="upload").set_value([(HOSTILE_NAME, sample[0][0][1], "text/plain")]).run()
+    assert not at.exception
+    (error,) = [e.value for e in at.error]
+    assert md_literal(HOSTILE_NAME) in error
+    assert error.replace(md_literal(HOSTILE_NAME), "").count("](") == 0
+
+
+def test_a_chart_that_cannot_be_drawn_leaves_the_diagnosis_and_says_so(sample, monkeypatch):
+    import present.figures
+
+    def broken(*args, **kwargs):
+        raise IndexError("the downsampler gave up")
+
+    monkeypatch.setattr(present.figures, "build_figure", broken)
+    at = app().run()
+    at.file_uploader(key="upload").set_value(sample[0]).run()
+    assert not at.exception
+    assert sample[1] in alerts(at)
+    assert t("ui.error.chart", "en") in alerts(at)
+    assert not at.get("plotly_chart")
+    assert at.dataframe  # the run's facts are still there
+
+
+def shared_id(at: AppTest) -> str:
+    value = at.query_params["d"]
+    return value[0] if isinstance(value, list) else value
+
+
+def test_only_the_analysed_runs_are_stored_in_a_share(sample):
+    files = sample[0]
+    at = app().run()
+    at.radio(key="mode_en").set_value("compare").run()
+    at.file_uploader(key="compare_0").set_value(files).run()
+    at.file_uploader(key="compare_1").set_value([("weights.bin", bytes(range(256)) * 64, "x")]).run()
+    at.button(key="share").click().run()
+    assert not at.exception
+    share = ShareStore().load(shared_id(at))
+    assert [[name for name, _ in run.files] for run in share.runs] == [[name for name, _, _ in files]]
+    at.slider(key="smoothing").set_value(0.2).run()  # same inputs: the link stays
+    assert shared_id(at) == share.id
+
+
+def test_a_share_above_the_cap_gets_a_message_and_no_link(sample, monkeypatch):
+    monkeypatch.setenv(MAX_SHARE_MB_ENV, "0.0001")
+    at = app().run()
+    at.file_uploader(key="upload").set_value(sample[0]).run()
+    at.button(key="share").click().run()
+    assert not at.exception
+    assert any("too large to share" in text for text in alerts(at))
+    assert "d" not in at.query_params
+    assert sample[1] in alerts(at)
+
+
+def test_share_then_delete_with_the_owners_link_then_the_link_says_deleted(sample, monkeypatch):
+    monkeypatch.setenv(SHARE_DAYS_ENV, "30")
+    at = app().run()
+    at.file_uploader(key="upload").set_value(sample[0]).run()
+    assert "for 30 days" in at.button(key="share").help
+    at.button(key="share").click().run()
+    share_id = shared_id(at)
+    delete_links = [c.value for c in at.code if "&delete=" in c.value]
+    assert len(delete_links) == 1 and share_id in delete_links[0]
+    token = parse_qs(urlsplit(delete_links[0]).query)["delete"][0]
+    assert token != share_id
+
+    viewer = app()
+    viewer.query_params["d"] = share_id
+    viewer.run()
+    assert not any("&delete=" in c.value for c in viewer.code)  # only the owner ever sees it
+    assert "delete" not in [b.key for b in viewer.button]
+
+    owner = app()
+    owner.query_params["d"] = share_id
+    owner.query_params["delete"] = token
+    owner.run()
+    assert sample[1] in alerts(owner)  # what is about to be deleted is shown
+    owner.button(key="delete").click().run()
+    assert not owner.exception
+    assert t("ui.share.deleted", "en") in alerts(owner)
+
+    later = app()
+    later.query_params["d"] = share_id
+    later.run()
+    assert not later.exception
+    assert t("ui.error.share_deleted", "en") in alerts(later)
+    assert sample[1] not in alerts(later)
+
+
+def test_a_wrong_delete_token_deletes_nothing(sample):
+    at = app().run()
+    at.file_uploader(key="upload").set_value(sample[0]).run()
+    at.button(key="share").click().run()
+    share_id = shared_id(at)
+    other = app()
+    other.query_params["d"] = share_id
+    other.query_params["delete"] = "A" * 32
+    other.run()
+    other.button(key="delete").click().run()
+    assert t("ui.error.share_bad_token", "en") in alerts(other)
+    assert ShareStore().load(share_id).runs
+
+
+def test_an_expired_link_says_expired(sample):
+    files = [(name, data) for name, data, _ in sample[0]]
+    saved = ShareStore(lifetime=0.0).save([SharedRun("old run", files)], {})
+    at = app()
+    at.query_params["d"] = saved.id
+    at.run()
+    assert not at.exception
+    assert t("ui.error.share_expired", "en") in alerts(at)
+
+
+def test_a_store_error_while_reading_a_shared_run_is_a_message(sample, monkeypatch):
+    files = [(name, data) for name, data, _ in sample[0]]
+    share_id = ShareStore().save([SharedRun("run", files)], {}).id
+    real_load, calls = ShareStore.load, []
+
+    def load_then_busy(self, sid):
+        calls.append(sid)
+        if len(calls) > 1:  # the header is read, then the files: the store is busy by then
+            raise ShareError("busy")
+        return real_load(self, sid)
+
+    monkeypatch.setattr(ShareStore, "load", load_then_busy)
+    at = app()
+    at.query_params["d"] = share_id
+    at.run()
+    assert not at.exception
+    assert t("ui.error.share_busy", "en") in alerts(at)
+
+
+def markdown_sources(at: AppTest) -> list[str]:
+    """Every string the page hands to Streamlit's Markdown renderer."""
+    blocks = [*at.markdown, *at.caption, *at.error, *at.warning, *at.info, *at.success]
+    return [b.value for b in blocks] + [e.label for e in at.expander] + [tab.label for tab in at.tabs]
+
+
+def test_no_file_or_metric_name_reaches_markdown_or_plotly_unescaped(sample, monkeypatch):
+    keras = Path(__file__).resolve().parents[2] / "sample_logs" / "keras_dense_overfitting.csv"
+    if not keras.is_file():
+        pytest.skip("the Keras sample is not in sample_logs/")
+    header, *rows = keras.read_text().splitlines()
+    metric = "<img src=x onerror=alert(1)> [m](https://evil.example)"
+    csv = "\n".join([f"{header},{metric}"] + [f"{row},0.5" for row in rows]).encode()
+    monkeypatch.setenv(MAX_RUN_MB_ENV, str(2 * len(csv) / 1024**2))  # the sample run below is too large
+    at = app().run()
+    at.radio(key="mode_en").set_value("compare").run()
+    at.number_input(key="compare_n").set_value(3).run()
+    at.file_uploader(key="compare_0").set_value([(HOSTILE_NAME, csv, "text/csv")]).run()
+    at.file_uploader(key="compare_1").set_value([("2" + HOSTILE_NAME, csv + b"\n", "text/csv")]).run()
+    big = sample[0][0][1] * (1 + 2 * len(csv) // len(sample[0][0][1]))
+    at.file_uploader(key="compare_2").set_value([("3" + HOSTILE_NAME, big, "text/plain")]).run()
+    assert not at.exception
+    sources = markdown_sources(at)
+    assert any(md_literal(f"{t('ui.run_n', 'en', n=3)}: 3{HOSTILE_NAME}") in text for text in sources)
+    for text in sources:
+        for n in (1, 2, 3):
+            text = text.replace(
+                md_literal(f"{t('ui.run_n', 'en', n=n)}: {'' if n == 1 else n}{HOSTILE_NAME}"), ""
+            )
+        assert "evil.example" not in text and "onerror" not in text, text
+    (chart,) = at.get("plotly_chart")
+    names = [trace.get("name", "") for trace in json.loads(chart.proto.spec)["data"]]
+    assert any(name.startswith(plot_text(f"{t('ui.run_n', 'en', n=1)}: {HOSTILE_NAME}")) for name in names)
+    assert any("&lt;img_src=x_onerror=alert(1)&gt;" in name for name in names)  # the metric, as parsed
+    assert not any("<img" in name for name in names)

@@ -197,3 +197,56 @@ def test_labels_run_into_the_wider_side_of_their_marker():
         fig = build_figure([RunView("run", make_log(), diagnosis)], ChartSettings(smoothing=0.0))
         onset_labels = [a for a in fig.layout.annotations if a.x == onset]
         assert onset_labels and all(a.xanchor == side for a in onset_labels)
+
+
+def test_compare_onset_markers_name_the_run_number_not_its_long_label():
+    runs = [RunView("Run 1: " + "x" * 200 + ".log", make_log(), make_diagnosis()) for _ in range(2)]
+    texts = [a.text for a in build_figure(runs).layout.annotations if a.text and "onset" in a.text]
+    assert sorted(texts) == ["Run 1: onset: NaN / inf loss", "Run 2: onset: NaN / inf loss"]
+
+
+def test_a_failing_figure_builder_gives_a_message_not_an_exception(caplog):
+    def broken() -> None:
+        raise IndexError("8,000 points at one step")
+
+    figure, message = panels.chart_or_message(broken, "zh")
+    assert figure is None
+    assert message == catalogue()["ui.error.chart"]["zh"]
+    assert "8,000 points at one step" in caplog.text  # the operator's log keeps the traceback
+
+
+def test_the_report_keeps_the_diagnosis_when_its_chart_fails(monkeypatch):
+    import present.report_html
+
+    def broken(*args, **kwargs):
+        raise IndexError("8,000 points at one step")
+
+    monkeypatch.setattr(present.report_html, "build_figure", broken)
+    page = build_report([RunView("a.log", make_log(200), make_diagnosis())], ChartSettings(lang="en"))
+    assert catalogue()["ui.error.chart"]["en"].split("(")[0] in page
+    assert panels.verdict(make_diagnosis(), "en").title in page
+
+
+def test_a_working_figure_builder_passes_its_figure_through():
+    figure = build_figure([RunView("a.log", make_log(50))])
+    assert panels.chart_or_message(lambda: figure, "en") == (figure, None)
+
+
+# Every ShareError kind share/store.py raises (its docstrings and tests name them).
+SHARE_ERROR_KINDS = [
+    "malformed", "unknown", "expired", "deleted", "bad_token", "too_large", "too_big", "busy", "full", "unavailable"
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", SHARE_ERROR_KINDS)
+def test_every_share_error_has_a_message_in_both_languages(kind):
+    from share.store import ShareError
+
+    err = (
+        ShareError(kind, size=300 * 1024**2, limit=100 * 1024**2) if kind == "too_large" else ShareError(kind)
+    )
+    for lang in ("en", "zh"):
+        text = panels.share_error(err, lang)
+        assert text and "{" not in text
+    if kind == "too_large":
+        assert "300.0 MB" in text and "100.0 MB" in text

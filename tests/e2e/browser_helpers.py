@@ -30,10 +30,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """Start the app and wait for its health endpoint; returns the process and its base URL."""
+def start_app(
+    data_dir: Path, log_path: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start the app (with extra environment `env`, e.g. operator limits) and wait for its health
+    endpoint; returns the process and its base URL."""
     port = free_port()
-    env = {**os.environ, "LOSS_DOCTOR_DATA": str(data_dir)}
+    env = {**os.environ, "LOSS_DOCTOR_DATA": str(data_dir), **(env or {})}
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
     command += ["--server.address", "127.0.0.1", "--server.port", str(port)]
     command += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]

@@ -5,6 +5,7 @@ team's real Caffe logs."""
 import gzip
 import math
 import multiprocessing
+import threading
 
 import numpy as np
 import pytest
@@ -257,7 +258,10 @@ def test_junk_numbers_names_and_bytes_are_reported_not_fatal():
     assert loss["step"].tolist() == [0, 10, 20]
     assert loss["value"].iloc[-1] == float("1" * 60)
     assert log.skipped_lines == 2  # the NUL and the control byte lines
-    assert log.metrics["name"].astype(str).str.len().max() > 300
+    # the absurdly long output name keeps its row, shortened to the name cap (start … hash)
+    long_name = max(log.metrics["name"].cat.categories, key=len)
+    assert long_name.startswith("Train net output #0: nnn") and len(long_name) == 200
+    assert any("metric name(s) longer than 200" in w.message for w in log.warnings)
 
 
 def test_sniff_claims_glog_and_leaves_other_text():
@@ -356,3 +360,74 @@ def test_workers_get_consecutive_chunks_in_even_batches(monkeypatch):
     batches = caffe_glog._batches(bounds, 2)
     assert [b for batch in batches for b in batch] == bounds
     assert len(batches) % 2 == 0 and max(batch[-1][1] - batch[0][0] for batch in batches) <= 60
+
+
+def test_large_logs_parsed_in_several_threads_at_once_keep_their_own_rows(tmp_path, monkeypatch):
+    """The Streamlit server parses two uploads in two threads of one process: each parse's forked
+    workers must read its own log (a module-global buffer once gave one log the other's rows)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.make_caffe_log import write_log
+
+    monkeypatch.setenv("LOSS_DOCTOR_WORKERS", "2")
+    logs = []
+    for seed in (1, 2, 3):
+        path = tmp_path / f"run{seed}.log"
+        write_log(path, 5 + seed / 2, seed)  # over 4 MiB: at least two chunks, so workers are forked
+        logs.append(path.read_bytes())
+    assert min(map(len, logs)) > caffe_glog.CHUNK_BYTES
+    alone = [load([("train.log", data)]).metrics for data in logs]
+    start = threading.Barrier(len(logs))
+
+    def parse_when_all_are_ready(data: bytes):
+        start.wait()
+        return load([("train.log", data)]).metrics
+
+    for _ in range(2):
+        with ThreadPoolExecutor(len(logs)) as threads:
+            together = list(threads.map(parse_when_all_are_ready, logs))
+        for expected, got in zip(alone, together, strict=True):
+            assert got.equals(expected)
+
+
+DISPLAY_LINE = "I0101 00:00:{:02d}.000000  1 solver.cpp:218] Iteration {}, loss = {}\n"
+
+
+def test_a_run_resumed_without_a_restart_marker_keeps_its_repeated_iterations():
+    """Resumed from the snapshot at 20 after reaching 40, with the start-up lines cut away: the
+    iterations 20-40 of the second run are its own values, kept as a second segment."""
+    steps = [0, 10, 20, 30, 40, 20, 30, 40, 50]
+    text = "".join(DISPLAY_LINE.format(i, step, 1.0 + i) for i, step in enumerate(steps))
+    loss = _parse(text).series("loss")
+    assert loss["step"].tolist() == steps
+    assert loss["segment"].tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+    assert loss["value"].tolist() == [1.0 + i for i in range(len(steps))]
+    # the resumed run's first test pass belongs to it too
+    prefix = "I0101 00:01:00.000000  1 solver.cpp:330] "
+    test_pass = (
+        prefix + "Iteration 20, Testing net (#0)\n" + prefix + "    Test net output #0: accuracy = 0.5\n"
+    )
+    lines = [DISPLAY_LINE.format(i, step, 1.0) for i, step in enumerate(steps)]
+    resumed = _parse("".join(lines[:5]) + test_pass + "".join(lines[5:]))
+    assert resumed.series("accuracy", "test")["segment"].tolist() == [1]
+
+
+def test_an_lr_line_one_iteration_behind_its_loss_line_is_not_a_restart():
+    """NVCaffe with display 1 prints `Iteration 39, lr` after `Iteration 40, loss` (real log
+    nvcaffe_cifar10_nccl_3gpu.log)."""
+    lr_line = "I0101 00:00:{:02d}.500000  1 sgd_solver.cpp:180] [0.0] Iteration {}, lr = 0.001\n"
+    text = "".join(DISPLAY_LINE.format(i, i, 1.0) + lr_line.format(i, max(i - 1, 0)) for i in range(6))
+    log = _parse(text)
+    assert set(log.metrics["segment"]) == {0} and log.series("lr")["step"].tolist() == [0, 0, 1, 2, 3, 4]
+
+
+def test_negative_iteration_numbers_are_named_as_such():
+    only_negative = "".join(DISPLAY_LINE.format(i, -step, 1.0) for i, step in enumerate([5, 4]))
+    with pytest.raises(ParseError, match=r"every `Iteration` number is negative \(the first at line 1\)"):
+        _parse(only_negative)
+    log = _parse(
+        DISPLAY_LINE.format(0, 0, 1.0) + DISPLAY_LINE.format(1, -3, 2.0) + DISPLAY_LINE.format(2, 10, 0.5)
+    )
+    assert log.series("loss")["step"].tolist() == [0, 10]
+    assert log.skipped_lines == 1
+    assert any(w.line == 2 and "negative iteration number" in w.message for w in log.warnings)
