@@ -1,4 +1,8 @@
-"""Command line: `python -m diagnostics LOG [MORE_FILES_OF_THE_SAME_RUN ...] [--json] [--lang en|zh]`.
+"""Command line: `python -m diagnostics LOG [MORE_FILES_OF_THE_SAME_RUN ...] [--json] [--lang en|zh]
+[--fix-dir DIR [--fix CAUSE[=N] ...]]`.
+
+`--fix-dir` writes the corrected Caffe configuration files and their `.patch` files (the first
+option of the leading cause unless `--fix` chooses, e.g. `--fix lr_too_low --fix loss_normalization=1`).
 
 A directory stands for every recognised file in it. Exit status: 0 healthy, 1 a problem was
 diagnosed, 2 the input could not be read (the reason goes to stderr, never a traceback).
@@ -11,9 +15,10 @@ import json
 import math
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from diagnostics import diagnose
+from diagnostics import corrections, diagnose
 from diagnostics.features import preload_stats
 from diagnostics.model import Diagnosis
 from i18n import LANGUAGES, t
@@ -165,6 +170,49 @@ def render_text(log: TrainingLog, d: Diagnosis, lang: str) -> str:
     return "\n".join(out)
 
 
+def render_corrections(corrected: corrections.Corrected, written: list[str], lang: str) -> str:
+    causes = ", ".join(dict.fromkeys(e.cause for e in corrected.edits)) or "-"
+    out = ["== " + t("cli.corrections", lang, cause=causes)]
+    for edit in corrected.edits:
+        after = t("cli.deleted", lang) if edit.after is None else edit.after
+        out.append(f"   {edit.file}:{edit.line}  {edit.before or ''} -> {after}")
+        out.append(f"       {edit.explain(lang)}")
+    out += [f"   {t('cli.command', lang)}: {command}" for command in corrected.commands]
+    for name, log_name in corrected.rebuilt.items():
+        out.append("   " + t("cli.rebuilt", lang, file=name, log=log_name))
+    out += ["   " + t("cli.wrote", lang, path=path) for path in written]
+    if not corrected.edits and not corrected.commands:
+        out.append("   " + t("cli.no_corrections", lang))
+    return "\n".join(out) + "\n"
+
+
+def _files(paths: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for path in map(Path, paths):
+        out += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return out
+
+
+def _uploads(paths: list[str]) -> list[tuple[str, bytes]]:
+    """The run's files as (name, bytes): the head of a large file (a log) is all the echo needs."""
+    out = []
+    for path in _files(paths):
+        with path.open("rb") as fh:
+            out.append((path.name, fh.read(corrections.HEAD_BYTES + 1)))
+    return out
+
+
+def _write_fixes(corrected: corrections.Corrected, directory: str) -> list[str]:
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in corrected.files.items():
+        for path, content in ((out / name, text), (out / f"{name}.patch", corrected.patches[name])):
+            path.write_bytes(corrections.encode(content))
+            written.append(str(path))
+    return written
+
+
 def _evidence_lines(evidence, lang: str) -> list[str]:
     lines = []
     for e in evidence:
@@ -192,6 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", help="log file(s) of one run, config files, or a directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--lang", choices=sorted(LANGUAGES), default="en")
+    parser.add_argument("--fix-dir", help="write the corrected config files and .patch files here")
+    parser.add_argument(
+        "--fix",
+        action="append",
+        default=[],
+        metavar="CAUSE[=N]",
+        help="a cause's N-th correction (default: the first of the leading cause); repeat to combine",
+    )
     args = parser.parse_args(argv)
     try:
         with while_parsing(preload_stats):
@@ -200,11 +256,25 @@ def main(argv: list[str] | None = None) -> int:
         print(t("cli.unreadable", args.lang, error=err), file=sys.stderr)
         return EXIT_UNREADABLE
     diagnosis = diagnose(log)
+    uploads = _uploads(args.paths)
+    log_text = next((corrections.decode(data) for _, data in uploads if corrections.is_log(data)), None)
+    configs = corrections.config_files(uploads)
+    options = corrections.options(diagnosis, configs, log_text)
+    corrected = corrections.apply(configs, corrections.choose(options, args.fix))
+    written = _write_fixes(corrected, args.fix_dir) if args.fix_dir else []
     if args.json:
         report = diagnosis.to_json(args.lang) | {"parsed": parsed_summary(log)}
+        report |= {
+            "edits": [e.to_json(args.lang) for e in corrected.edits],
+            "commands": corrected.commands,
+            "rebuilt": corrected.rebuilt,
+            "written": written,
+        }
         print(json.dumps(_strict(report), ensure_ascii=False, indent=2, default=str, allow_nan=False))
     else:
         print(render_text(log, diagnosis, args.lang))
+        if options and (args.fix_dir or args.fix):
+            print(render_corrections(corrected, written, args.lang))
     return EXIT_HEALTHY if diagnosis.healthy else EXIT_PROBLEM
 
 
