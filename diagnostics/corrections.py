@@ -493,15 +493,25 @@ def unified_diff(before: str, after: str, name: str) -> str:
 
 
 def corrected_meta(log: TrainingLog, corrected: dict[str, str], configs: Sequence[ConfigFile]) -> RunMeta:
-    """The run's facts with the corrected files read first (they win over the log's own echo)."""
+    """The run's facts with the corrected files read first (they win over the log's own echo); a fact
+    an edit removed (a deleted `scale`) is unknown again rather than refilled from the log."""
+    before, after = _config_meta(configs, {}), _config_meta(configs, corrected)
+    meta = _config_meta(configs, corrected)
+    meta.merge(log.meta)
+    for name in meta.__dataclass_fields__:
+        if getattr(after, name) in (None, []) and getattr(before, name) not in (None, []):
+            setattr(meta, name, getattr(after, name))
+            meta.where.pop(name, None)
+    meta.framework, meta.format = log.meta.framework, log.meta.format
+    return meta
+
+
+def _config_meta(configs: Sequence[ConfigFile], corrected: dict[str, str]) -> RunMeta:
     meta = RunMeta()
     for config in configs:
-        text = corrected.get(config.name, config.text)
-        msg = parse_prototxt(text)
+        msg = parse_prototxt(corrected.get(config.name, config.text))
         if config.kind == "solver":
             solver_facts(msg, meta, config.name)
         else:
             net_facts(msg, meta, config.name)
-    meta.merge(log.meta)
-    meta.framework, meta.format = log.meta.framework, log.meta.format
     return meta
