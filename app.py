@@ -13,7 +13,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from diagnostics import diagnose
+from diagnostics import corrections, diagnose
 from diagnostics.model import Diagnosis
 from i18n import LANGUAGES, t
 from parsers import ParseError, TrainingLog, load
@@ -25,7 +25,7 @@ from present.report_html import build_report
 from share.store import SharedRun, ShareError, ShareStore, share_link
 
 Files = tuple[tuple[str, bytes], ...]
-Analysis = tuple[TrainingLog, Diagnosis | None, str | None]
+Analysis = tuple[TrainingLog, Diagnosis | None, str | None, list[corrections.Offer]]
 st.set_page_config(page_title="Loss Doctor", page_icon="🩺", layout="wide")
 
 
@@ -53,9 +53,13 @@ def analyse(files: Files) -> Analysis:
     """Parse + diagnose one run, keyed on its bytes. A failing rule must not hide the curves."""
     log = load(list(files))
     try:
-        return log, diagnose(log), None
+        diagnosis = diagnose(log)
     except Exception as err:
-        return log, None, f"{type(err).__name__}: {err}"
+        return log, None, f"{type(err).__name__}: {err}", []
+    try:
+        return log, diagnosis, None, corrections.offers(files, diagnosis)
+    except Exception as err:  # no corrected file is offered; the diagnosis still shows
+        return log, diagnosis, f"{type(err).__name__}: {err}", []
 
 
 def fingerprint(runs: list[tuple[str, Files]]) -> tuple:
@@ -135,7 +139,7 @@ def analyse_runs(
             continue
         try:
             with st.spinner(t("ui.progress.parsing", lang, size=panels.human_size(size)), show_time=True):
-                log, diagnosis, failure = run_analysis()
+                log, diagnosis, failure, offers = run_analysis()
         except ParseError as err:
             st.error(t("ui.error.parse", lang), icon=":material/block:")
             st.code(str(err), language=None, wrap_lines=True)
@@ -146,7 +150,7 @@ def analyse_runs(
         if failure:
             st.warning(t("ui.error.internal", lang))
             st.code(failure, language=None, wrap_lines=True)
-        views.append(RunView(label, log, diagnosis))
+        views.append(RunView(label, log, diagnosis, offers))
         analysed.append(index)
     return views, analysed
 
@@ -183,6 +187,7 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
                 st.text(f"→ {fix.text}")
                 if fix.snippet:
                     st.code(fix.snippet, language=panels.HIGHLIGHT.get(fix.language or ""), wrap_lines=True)
+            show_offers([o for o in view.offers if o.cause == cause.id], lang, f"{index}-{i}")
     findings = panels.findings(d, lang)
     if findings:
         st.markdown(f"##### {t('ui.findings', lang)}")
@@ -191,6 +196,34 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
             show_evidence(f.evidence)
             for heading, text in panels.rule_doc(f.rule, lang):
                 st.markdown(f"**{heading}** — {text}")
+
+
+def show_offers(offers: list[corrections.Offer], lang: str, key: str) -> None:
+    """Corrected config files of one cause: the edits, why, and the downloads."""
+    if offers:
+        st.markdown(f"**{t('ui.corrected_files', lang)}**")
+    for offer in offers:
+        if len(offers) > 1:
+            st.caption(t("ui.correction_option", lang, number=offer.number))
+        for line in corrections.summaries(offer.result.edits, lang):
+            st.text(line)
+        for command in offer.result.commands:
+            st.caption(t("ui.command_change", lang))
+            st.code(command, language="bash", wrap_lines=True)
+        for name, log_name in offer.result.rebuilt.items():
+            st.caption(
+                t("ui.rebuilt_from_log", lang, file=safe.md_literal(name), log=safe.md_literal(log_name))
+            )
+        for name, text in offer.result.files.items():
+            label = t("ui.download_corrected", lang, file=safe.md_literal(name))
+            data, button_key = corrections.encode(text), f"fixed-{key}-{offer.number}-{name}"
+            st.download_button(label, data, name, "text/plain", key=button_key, icon=":material/download:")
+        if offer.result.files:
+            label, data = t("ui.download_patch", lang), corrections.encode(offer.patch)
+            patch_key = f"patch-{key}-{offer.number}"
+            st.download_button(
+                label, data, offer.patch_name, "text/x-diff", key=patch_key, icon=":material/difference:"
+            )
 
 
 def show_facts(view: RunView, lang: str) -> None:

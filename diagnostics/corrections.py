@@ -515,3 +515,52 @@ def _config_meta(configs: Sequence[ConfigFile], corrected: dict[str, str]) -> Ru
         else:
             net_facts(msg, meta, config.name)
     return meta
+
+
+# ---------------------------------------------------------------- what the page offers
+
+
+@dataclass
+class Offer:
+    """One option of one cause, applied alone: what the page offers for download."""
+
+    cause: str
+    number: int  # 1, 2, ...: the option's place among the cause's options
+    result: Corrected
+
+    @property
+    def patch(self) -> str:
+        """One patch for every file the option changes (`patch -p0` applies it in their folder)."""
+        return "".join(self.result.patches[name] for name in self.result.files)
+
+    @property
+    def patch_name(self) -> str:
+        return f"fix-{self.cause}-{self.number}.patch"
+
+
+def offers(uploads: Iterable[tuple[str, bytes]], diagnosis: Diagnosis) -> list[Offer]:
+    """Every option of every cause, each applied alone, in the causes' order."""
+    uploads = list(uploads)
+    configs = config_files(uploads)
+    log_text = next((decode(data[:HEAD_BYTES]) for _, data in uploads if is_log(data)), None)
+    out = []
+    for cause, alternatives in by_cause(options(diagnosis, configs, log_text)).items():
+        out += [Offer(cause, n, apply(configs, [o])) for n, o in enumerate(alternatives, 1)]
+    return out
+
+
+def summaries(edits: Sequence[Edit], lang: str = "en", most: int = 3) -> list[str]:
+    """One line per kind of edit and file: `file:76, 131, … (9 lines)  why` (layer names joined)."""
+    groups: dict[tuple[str, str], list[Edit]] = {}
+    for edit in edits:
+        groups.setdefault((edit.file, edit.key), []).append(edit)
+    out = []
+    for (name, _), group in groups.items():
+        lines = ", ".join(str(e.line) for e in group[:most]) + (", …" if len(group) > most else "")
+        count = f" ({len(group)})" if len(group) > most else ""
+        params = dict(group[0].params)
+        if "layer" in params:
+            layers = [e.params["layer"] for e in group]
+            params["layer"] = ", ".join(layers[:most]) + (", …" if len(layers) > most else "")
+        out.append(f"{name}:{lines}{count}  {t(group[0].key, lang, **params)}")
+    return out

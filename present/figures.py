@@ -8,7 +8,7 @@ plotly.js renders a subset of HTML in names and hover text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import plotly.graph_objects as go
@@ -51,6 +51,7 @@ class RunView:
     label: str
     log: TrainingLog
     diagnosis: Diagnosis | None = None
+    offers: list = field(default_factory=list)  # corrected config files (diagnostics.corrections.Offer)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ class CauseView:
     rules: list[str]
     evidence: list[EvidenceView] = field(default_factory=list)
     fixes: list[FixView] = field(default_factory=list)
+    id: str = ""
 
 
 @dataclass
@@ -176,6 +177,7 @@ def causes(diagnosis: Diagnosis, lang: str) -> list[CauseView]:
             rules=list(c.rules),
             evidence=[_evidence(e, lang) for e in c.evidence],
             fixes=[_fix(f, lang) for f in c.fixes],
+            id=c.id,
         )
         for c in ranked
     ]

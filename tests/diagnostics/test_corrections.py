@@ -263,3 +263,11 @@ def test_real_echoed_prototxts_rebuild_round_trip_and_take_edits(relative, tmp_p
     if net is not None and net.name in result.files:
         assert "use_global_stats: true" not in result.files[net.name]
     _assert_patch_applies(tmp_path, configs, result)
+
+
+def test_summaries_group_the_edits_of_one_kind():
+    _, _, result = _corrected("case1_resnet_frozen_bn", "bn_stats")
+    (line,) = corrections.summaries(result.edits, "zh")
+    assert line.startswith(
+        "trainval.prototxt:76, 131, 186, … (9)  删除 first_conv_bn, group0_block0_conv0_bn,"
+    )

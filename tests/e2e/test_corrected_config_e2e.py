@@ -1,0 +1,41 @@
+"""End to end in Debian's chromium (issue 10 item 1): upload DEVELOPERS case 1 (log + solver + the
+train_val with `use_global_stats: true`), download the corrected prototxt and the patch from the cause's
+buttons, and check their content against the uploaded file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from browser_helpers import REPO, upload, wait_idle
+from playwright.sync_api import Browser, expect
+
+TIMEOUT = 60_000
+CASE1 = REPO / "sample_logs" / "case1_resnet_frozen_bn"
+
+
+def test_download_corrected_prototxt_and_patch(browser: Browser, app_url: str, artifacts: Path):
+    files = [(p.name, p.read_bytes()) for p in sorted(CASE1.iterdir())]
+    original = (CASE1 / "trainval.prototxt").read_bytes()
+    page = browser.new_page(viewport={"width": 1500, "height": 2400})
+    page.goto(app_url)
+    wait_idle(page)
+    upload(page, files)
+    button = page.get_by_role("button", name="Download corrected trainval.prototxt")
+    expect(button).to_be_visible(timeout=TIMEOUT)
+    wait_idle(page)
+    page.screenshot(path=artifacts / "e2e-corrected-config.png", full_page=True)
+
+    with page.expect_download() as download:
+        button.click()
+    assert download.value.suggested_filename == "trainval.prototxt"
+    corrected = Path(download.value.path()).read_bytes()
+    assert b"use_global_stats" not in corrected
+    kept = [line for line in original.splitlines(keepends=True) if b"use_global_stats: true" not in line]
+    assert corrected == b"".join(kept)  # only the 9 flag lines went; every other byte as uploaded
+
+    with page.expect_download() as patch:
+        page.get_by_role("button", name="Download patch").first.click()
+    text = Path(patch.value.path()).read_text(encoding="utf-8")
+    assert text.startswith("--- trainval.prototxt\n+++ trainval.prototxt\n")
+    assert text.count("\n-    use_global_stats: true\n") == 9
+    page.close()
