@@ -197,8 +197,11 @@ def _uploads(paths: list[str]) -> list[tuple[str, bytes]]:
     """The run's files as (name, bytes): the head of a large file (a log) is all the echo needs."""
     out = []
     for path in _files(paths):
-        with path.open("rb") as fh:
-            out.append((path.name, fh.read(corrections.HEAD_BYTES + 1)))
+        try:
+            with path.open("rb") as fh:
+                out.append((path.name, fh.read(corrections.HEAD_BYTES + 1)))
+        except OSError:
+            continue  # already read by the parsers; a file gone since has nothing to correct
     return out
 
 
@@ -256,10 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         print(t("cli.unreadable", args.lang, error=err), file=sys.stderr)
         return EXIT_UNREADABLE
     diagnosis = diagnose(log)
-    uploads = _uploads(args.paths)
-    log_text = next((corrections.decode(data) for _, data in uploads if corrections.is_log(data)), None)
-    configs = corrections.config_files(uploads)
-    options = corrections.options(diagnosis, configs, log_text)
+    configs, options = (
+        corrections.for_uploads(_uploads(args.paths), diagnosis) if diagnosis.causes else ([], [])
+    )
     corrected = corrections.apply(configs, corrections.choose(options, args.fix))
     written = _write_fixes(corrected, args.fix_dir) if args.fix_dir else []
     if args.json:

@@ -37,6 +37,8 @@ _REBUILT_NAMES = {"solver": "solver.prototxt", "net": "train_net.prototxt"}
 _VALUE = r"(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^\s#}{;,]+)"
 # `key: value` snippets that are one solver field (raise/lower lr, iter_size, weight_decay, ...).
 _SOLVER_SNIPPET = re.compile(r"^(\w+):\s*([^\s#]+)\s*(?:#.*)?$")
+_LOOKS_PROTOTXT = re.compile(rb"^[ \t]*+(?:layers?\s*+\{|base_lr\s*+:|net\s*+:|name\s*+:)", re.MULTILINE)
+_NEWLINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 _COMMAND = re.compile(r"(?:[^\s+]*/)?(?:caffe|caffe\.bin)\s+train\b.*")
 
 
@@ -119,7 +121,7 @@ def config_files(uploads: Iterable[tuple[str, bytes]]) -> list[ConfigFile]:
         if is_log(data):
             logs.append((short, decode(data[:HEAD_BYTES])))
             continue
-        if len(data) > HEAD_BYTES or b"\0" in data[:4096]:
+        if len(data) > HEAD_BYTES or b"\0" in data[:4096] or not _LOOKS_PROTOTXT.search(data[:65536]):
             continue
         text = decode(data)
         kind = _kind(text)
@@ -139,7 +141,7 @@ def config_files(uploads: Iterable[tuple[str, bytes]]) -> list[ConfigFile]:
 def rebuild(log_text: str, kind: str) -> str | None:
     """The solver (kind "solver") or TRAIN net ("net") as the log echoes it, glog prefixes stripped;
     None when the log has no such echo. The net echoed for phase TRAIN wins over the TEST one."""
-    lines = log_text.splitlines(keepends=True)
+    lines = split_lines(log_text)
     blocks: list[list[str]] = []
     for i, line in enumerate(lines):
         if _ECHO[kind] not in line:
@@ -275,10 +277,11 @@ def _edit(
     line: int,
     before: str | None,
     after: str | None,
-    key: str,
+    why: str,
+    /,
     **params: Any,
 ) -> Edit:
-    return Edit(config.name, line, before, after, option.cause, option.rule, key, params)
+    return Edit(config.name, line, before, after, option.cause, option.rule, why, params)
 
 
 def _solver_edits(solver: ConfigFile, option: Option, key: str, value: str, fix: Fix) -> list[Edit]:
@@ -291,8 +294,10 @@ def _solver_edits(solver: ConfigFile, option: Option, key: str, value: str, fix:
     if found is None or isinstance(found.value, Message):
         if found is not None:
             return []
-        lines = solver.text.splitlines()
-        return [_edit(option, solver, len(lines) + 1, None, f"{key}: {value}", why, **params, old="-")]
+        lines = split_lines(solver.text)
+        return [
+            _edit(option, solver, len(lines) + 1, None, f"{key}: {value}", why, **({"old": "-"} | params))
+        ]
     before = _line(solver.text, found.line)
     after = _replace_value(before, found, value)
     if after is None or after == before:
@@ -405,9 +410,16 @@ def _layers(msg: Message) -> list[tuple[Message, str]]:
 # ---------------------------------------------------------------- text spans
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings, split at "\n" only, as the prototxt reader numbers them (str.splitlines
+    also splits at form feeds, lone carriage returns and other separators)."""
+    return _NEWLINE.findall(text)
+
+
 def _line(text: str, number: int) -> str:
-    lines = text.splitlines()
-    return lines[number - 1] if 0 < number <= len(lines) else ""
+    """Line `number` (from 1) without its line ending ('' when out of range)."""
+    lines = split_lines(text)
+    return lines[number - 1].rstrip("\n").removesuffix("\r") if 0 < number <= len(lines) else ""
 
 
 def _span(line: str, f: Field) -> re.Match[str] | None:
@@ -460,7 +472,7 @@ def apply(configs: Sequence[ConfigFile], chosen: Sequence[Option]) -> Corrected:
 
 def edit_text(text: str, edits: Sequence[Edit]) -> str:
     """`text` with the edits applied line by line; every other byte (line endings too) unchanged."""
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     changes = {e.line: e for e in edits if e.before is not None}
     out = []
     for number, line in enumerate(lines, 1):
@@ -468,8 +480,8 @@ def edit_text(text: str, edits: Sequence[Edit]) -> str:
         if edit is None:
             out.append(line)
         elif edit.after is not None:
-            body = line.rstrip("\r\n")
-            out.append(edit.after + line[len(body) :])
+            ending = "\r\n" if line.endswith("\r\n") else "\n" if line.endswith("\n") else ""
+            out.append(edit.after + ending)
     added = [e.after for e in edits if e.before is None and e.after is not None]
     if added:
         ending = "\r\n" if lines and lines[-1].endswith("\r\n") else "\n"
@@ -482,9 +494,7 @@ def edit_text(text: str, edits: Sequence[Edit]) -> str:
 def unified_diff(before: str, after: str, name: str) -> str:
     """A unified diff that `patch -p0` applies to `name` (with the no-newline-at-end marker)."""
     out = []
-    for line in difflib.unified_diff(
-        before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=name, tofile=name
-    ):
+    for line in difflib.unified_diff(split_lines(before), split_lines(after), fromfile=name, tofile=name):
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(out)
 
@@ -538,19 +548,29 @@ class Offer:
         return f"fix-{self.cause}-{self.number}.patch"
 
 
-def offers(uploads: Iterable[tuple[str, bytes]], diagnosis: Diagnosis) -> list[Offer]:
-    """Every option of every cause, each applied alone, in the causes' order."""
+def for_uploads(
+    uploads: Iterable[tuple[str, bytes]], diagnosis: Diagnosis
+) -> tuple[list[ConfigFile], list[Option]]:
+    """The run's Caffe configs (uploaded or rebuilt) and the options the diagnosis's causes give."""
+    if diagnosis.framework != "caffe" or not diagnosis.causes:
+        return [], []
     uploads = list(uploads)
     configs = config_files(uploads)
     log_text = next((decode(data[:HEAD_BYTES]) for _, data in uploads if is_log(data)), None)
+    return configs, options(diagnosis, configs, log_text)
+
+
+def offers(uploads: Iterable[tuple[str, bytes]], diagnosis: Diagnosis) -> list[Offer]:
+    """Every option of every cause, each applied alone, in the causes' order."""
+    configs, found = for_uploads(uploads, diagnosis)
     out = []
-    for cause, alternatives in by_cause(options(diagnosis, configs, log_text)).items():
+    for cause, alternatives in by_cause(found).items():
         out += [Offer(cause, n, apply(configs, [o])) for n, o in enumerate(alternatives, 1)]
     return out
 
 
 def summaries(edits: Sequence[Edit], lang: str = "en", most: int = 3) -> list[str]:
-    """One line per kind of edit and file: `file:76, 131, … (9 lines)  why` (layer names joined)."""
+    """One line per kind of edit and file: `file:76, 131, … (9)  why` (layer names joined)."""
     groups: dict[tuple[str, str], list[Edit]] = {}
     for edit in edits:
         groups.setdefault((edit.file, edit.key), []).append(edit)

@@ -183,8 +183,8 @@ def test_rebuild_strips_glog_prefixes_that_repeat_the_header_tag():
     assert corrections.rebuild(log, "net") is None
 
 
-def test_untouched_files_round_trip_byte_identically():
-    odd = b'# caf\xe9 latin-1 comment\r\nbase_lr: 0.01\r\nlr_policy: "fixed"   # keep\r\nmax_iter: 10'
+def test_untouched_files_round_trip_byte_identically(tmp_path):
+    odd = b'# caf\xe9 latin-1\x0c comment\r\nbase_lr: 0.01\r\nlr_policy: "fixed"   # keep\r\nmax_iter: 10'
     (config,) = corrections.config_files([("solver.prototxt", odd)])
     assert corrections.encode(corrections.edit_text(config.text, [])) == odd
     assert corrections.apply([config], []).files == {}
@@ -192,6 +192,15 @@ def test_untouched_files_round_trip_byte_identically():
     cause = Cause("lr_too_low", 0.9, fixes=[fix], rules=["LD202"])
     result = corrections.apply([config], corrections.options(SimpleNamespace(causes=[cause]), [config]))
     assert corrections.encode(result.files["solver.prototxt"]) == odd.replace(b"0.01", b"0.1")
+    # the last line has no line ending: the diff says so and `patch` keeps it that way
+    last = Fix("fixes.lr_policy_params", {}, "max_iter: 20", "prototxt")
+    cause = Cause("bad_lr_policy", 0.9, fixes=[last], rules=["LD307"])
+    result = corrections.apply([config], corrections.options(SimpleNamespace(causes=[cause]), [config]))
+    assert corrections.encode(result.files["solver.prototxt"]) == odd.replace(
+        b"max_iter: 10", b"max_iter: 20"
+    )
+    assert "\\ No newline at end of file" in result.patches["solver.prototxt"]
+    _assert_patch_applies(tmp_path, [config], result)
 
 
 def test_cli_writes_corrected_files_and_patches_and_lists_the_edits(tmp_path):
@@ -271,3 +280,15 @@ def test_summaries_group_the_edits_of_one_kind():
     assert line.startswith(
         "trainval.prototxt:76, 131, 186, … (9)  删除 first_conv_bn, group0_block0_conv0_bn,"
     )
+
+
+def test_a_missing_solver_field_is_added_at_the_end(tmp_path):
+    (config,) = corrections.config_files([("solver.prototxt", b'base_lr: 0.01\nlr_policy: "fixed"  # x')])
+    fix = Fix("fixes.weight_decay", {"new": "5e-4"}, "weight_decay: 5e-4", "prototxt")
+    cause = Cause("overfitting", 0.9, fixes=[fix], rules=["LD104"])
+    result = corrections.apply([config], corrections.options(SimpleNamespace(causes=[cause]), [config]))
+    assert result.files["solver.prototxt"] == 'base_lr: 0.01\nlr_policy: "fixed"  # x\nweight_decay: 5e-4\n'
+    (edit,) = result.edits
+    assert (edit.line, edit.before, edit.after) == (3, None, "weight_decay: 5e-4")
+    assert "weight_decay: - → 5e-4" in edit.explain("en")
+    _assert_patch_applies(tmp_path, [config], result)
