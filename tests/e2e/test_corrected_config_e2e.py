@@ -39,3 +39,25 @@ def test_download_corrected_prototxt_and_patch(browser: Browser, app_url: str, a
     assert text.startswith("--- trainval.prototxt\n+++ trainval.prototxt\n")
     assert text.count("\n-    use_global_stats: true\n") == 9
     page.close()
+
+
+def test_log_only_gets_a_solver_rebuilt_from_its_echo_and_the_weights_command(browser: Browser, app_url: str):
+    """DEVELOPERS case 2 with the log alone: solver.prototxt is rebuilt from the echo, its base_lr raised
+    as the fix says; the page says it was rebuilt, and gives the `-weights` command line."""
+    log = REPO / "sample_logs" / "case2_fcn_lr1e-9" / "train.log"
+    page = browser.new_page(viewport={"width": 1500, "height": 2400})
+    page.goto(app_url)
+    wait_idle(page)
+    upload(page, [(log.name, log.read_bytes())])
+    button = page.get_by_role("button", name="Download corrected solver.prototxt")
+    expect(button).to_be_visible(timeout=TIMEOUT)
+    wait_idle(page)
+    expect(page.get_by_text("was rebuilt from what").first).to_be_visible()
+    command = "./build/tools/caffe train -solver solver.prototxt -weights VGG_ILSVRC_16_layers.caffemodel"
+    expect(page.locator("code").filter(has_text=command)).to_have_count(1)
+    with page.expect_download() as download:
+        button.click()
+    solver = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "base_lr: 1e-5\n" in solver and "base_lr: 1e-09" not in solver
+    assert "I1124" not in solver  # no glog line in the rebuilt file
+    page.close()
