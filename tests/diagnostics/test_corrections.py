@@ -19,7 +19,7 @@ from diag_helpers import REPO
 from diagnostics import corrections, diagnose
 from diagnostics.model import Cause, Fix
 from i18n import LANGUAGES
-from parsers import load_paths
+from parsers import ParseError, load_paths
 from parsers.caffe_config import is_net, is_solver
 from parsers.model import TrainingLog
 from parsers.prototxt import parse_prototxt
@@ -65,7 +65,7 @@ def _assert_patch_applies(tmp_path: Path, configs, result) -> None:
         if config.name not in result.files:
             continue
         work = tmp_path / "patched"
-        work.mkdir(exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
         (work / config.name).write_bytes(corrections.encode(config.text))
         (work / "fix.patch").write_bytes(corrections.encode(result.patches[config.name]))
         done = subprocess.run(
@@ -80,6 +80,11 @@ def _assert_only_edited_lines_change(config, corrected: str, edits) -> None:
     deleted = {e.line for e in edits if e.file == config.name and e.after is None}
     changed = {e.line for e in edits if e.file == config.name and e.after is not None}
     kept = [line for number, line in enumerate(before, 1) if number not in deleted]
+    added = [e.after for e in edits if e.file == config.name and e.before is None]
+    if added:  # fields added at the end: the rest of the file is as it was (plus an ending on its last line)
+        assert [line.rstrip("\r\n") for line in after[len(after) - len(added) :]] == added
+        after = after[: len(after) - len(added)]
+        after[-1] = after[-1] if kept[-1].endswith("\n") else after[-1].rstrip("\r\n")
     assert len(kept) == len(after)
     survivors = [n for n in range(1, len(before) + 1) if n not in deleted]
     for number, old, new in zip(survivors, kept, after, strict=True):
@@ -292,3 +297,36 @@ def test_a_missing_solver_field_is_added_at_the_end(tmp_path):
     assert (edit.line, edit.before, edit.after) == (3, None, "weight_decay: 5e-4")
     assert "weight_decay: - → 5e-4" in edit.explain("en")
     _assert_patch_applies(tmp_path, [config], result)
+
+
+@pytest.mark.skipif(not _real_caffe_logs(), reason="real logs absent")
+@pytest.mark.parametrize("relative", _real_caffe_logs())
+def test_real_logs_own_fixes_rebuild_correct_and_drop_their_config_finding(relative, tmp_path):
+    """Each option the diagnosis of a real Caffe log gives, applied to the solver/net rebuilt from its
+    echo: parses again, `patch -p0` reproduces it, and an LD3xx finding the option is for goes away
+    (e.g. LD309 after `base_lr` is lowered in the RMSProp runs)."""
+    path = REAL_LOGS / relative
+    try:
+        log = load_paths([path])
+    except ParseError:
+        pytest.skip("no training data")
+    diagnosis = diagnose(log)
+    configs, opts = corrections.for_uploads([(path.name, path.read_bytes())], diagnosis)
+    for number, option in enumerate(o for o in opts if o.edits):
+        result = corrections.apply(configs, [option])
+        for config in configs:
+            if config.name in result.files:
+                assert (
+                    parse_prototxt(result.files[config.name]).problems == parse_prototxt(config.text).problems
+                )
+                _assert_only_edited_lines_change(config, result.files[config.name], result.edits)
+        _assert_patch_applies(tmp_path / str(number), configs, result)
+        if option.rule.startswith("LD3") and option.rule in {f.rule for f in diagnosis.findings}:
+            fixed = _rediagnose(log, configs, result)
+            if option.fix in (
+                "fixes.raise_lr",
+                "fixes.lower_lr",
+                "fixes.bn_use_batch_stats",
+                "fixes.remove_scale",
+            ):
+                assert option.rule not in {f.rule for f in fixed.findings}, option
