@@ -46,7 +46,7 @@ from parsers.formats._textlog import (
     to_float,
 )
 from parsers.hparams import hyperparams_from_text
-from parsers.model import RunMeta
+from parsers.model import RunMeta, as_counter
 from parsers.names import canonical_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
@@ -276,7 +276,7 @@ class _Plan:
 
 
 def _int(tokens: list[str], index: int | None) -> int | None:
-    return None if index is None else int(float(tokens[index]))
+    return None if index is None else as_counter(float(tokens[index]))
 
 
 def _plan(pieces: list[str], context: tuple[str, str] | None) -> _Plan:

@@ -1,0 +1,81 @@
+"""The minimal inputs of the crash sites the fuzzer found (`tests/fuzz/run.py`), one test per site:
+each raised something other than ParseError (or read a corrupt counter as a step) before its fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from diagnostics import diagnose
+from parsers import load
+
+HUGE = b"1" + b"0" * 30  # beyond int64
+ENORMOUS = b"1" + b"0" * 400  # beyond float64
+
+
+def _curve(name: str, data: bytes, fmt: str) -> list[tuple[int, float]]:
+    log = load([(name, data)])
+    assert log.meta.format == fmt
+    diagnose(log)
+    loss = log.metrics[log.metrics["metric"] == "loss"]
+    return list(zip(loss["step"].tolist(), loss["value"].tolist(), strict=True))
+
+
+def test_print_style_counter_that_is_inf_nan_or_huge_is_not_a_step():
+    # was OverflowError / ValueError in print_style._int: int(float("inf"))
+    data = (
+        b"epoch 1 iter 1 loss 2.0\nepoch 1 iter 2 loss 1.9\nepoch inf iter 3 loss 1.8\n"
+        b"epoch 1 iter nan loss 1.7\nepoch 1 iter 99999999999999999999999 loss 1.6\nepoch 1 iter 6 loss 1.5\n"
+    )
+    curve = _curve("train.log", data, "print_style")
+    assert [v for _, v in curve] == [2.0, 1.9, 1.8, 1.7, 1.6, 1.5]  # every value kept
+    assert max(s for s, _ in curve) == 6
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fmt", "first_step"),
+    [
+        # was OverflowError in _jsonlines.counted_records (np.asarray of a > int64 step)
+        ("log.jsonl", b'{"step": 1, "loss": 1.0}\n{"step": %s, "loss": 0.9}\n' % HUGE, "jsonl_epochs", 1),
+        # same site through detectron2's iteration counter
+        (
+            "metrics.json",
+            b'{"iteration": 19, "total_loss": 1.0, "lr": 0.01}\n{"iteration": %s, "total_loss": 0.9}\n'
+            % HUGE,
+            "detectron2_json",
+            19,
+        ),
+        # was OverflowError in _jsonlines.as_number via mmdet_json._counters (float() of a > 1e308 int)
+        (
+            "x.log.json",
+            b'{"mode": "train", "epoch": 1, "iter": 10, "lr": 0.01, "loss": 1.0}\n'
+            b'{"mode": "train", "epoch": 1, "iter": %s, "lr": 0.01, "loss": 0.9}\n' % ENORMOUS,
+            "mmdet_json",
+            10,
+        ),
+        # was OverflowError in hf_trainer_state.parse (kept steps as int64)
+        (
+            "trainer_state.json",
+            b'{"log_history": [{"step": 1, "loss": 1.0}, {"step": %s, "loss": 0.5}]}' % HUGE,
+            "hf_trainer_state",
+            1,
+        ),
+    ],
+    ids=["jsonl_epochs", "detectron2_json", "mmdet_json", "hf_trainer_state"],
+)
+def test_json_record_with_out_of_range_counter_is_skipped(name, data, fmt, first_step):
+    assert _curve(name, data, fmt) == [(first_step, 1.0)]
+
+
+def test_json_value_beyond_float_range_reads_as_inf_like_1e400():
+    # was OverflowError in _jsonlines.numeric_column: np.array([10**400], dtype=float64)
+    data = b'{"step": 1, "loss": 1.0}\n{"step": 2, "loss": %s}\n{"step": 3, "loss": -%s}\n' % (
+        ENORMOUS,
+        ENORMOUS,
+    )
+    assert _curve("log.jsonl", data, "jsonl_epochs") == [(1, 1.0), (2, float("inf")), (3, float("-inf"))]
+
+
+def test_csv_step_beyond_int64_is_skipped_not_read_as_a_negative_step():
+    # was silent wrong data in _table.rows_by_counter: 1e300 cast to int64 became -9223372036854775808
+    log = load([("metrics.csv", b"step,loss\n1,0.5\n1e300,0.4\n2,0.3\n")])
+    assert log.metrics["step"].tolist() == [1, 2] and log.skipped_lines == 1
