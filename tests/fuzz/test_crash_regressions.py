@@ -79,3 +79,36 @@ def test_csv_step_beyond_int64_is_skipped_not_read_as_a_negative_step():
     # was silent wrong data in _table.rows_by_counter: 1e300 cast to int64 became -9223372036854775808
     log = load([("metrics.csv", b"step,loss\n1,0.5\n1e300,0.4\n2,0.3\n")])
     assert log.metrics["step"].tolist() == [1, 2] and log.skipped_lines == 1
+
+
+MMDET = (
+    "2021-05-07 19:45:33,123 - mmdet - INFO - Epoch [1][{}/7330]\tlr: 1.000e-02, eta: 1 day, 0:00:00, "
+    "time: 0.5, data_time: 0.1, memory: 3000, loss_rpn_cls: 0.5, loss: {}\n"
+)
+DETECTRON2 = (
+    "[11/18 18:14:12 d2.utils.events]:  eta: 0:01:02  iter: {}  total_loss: {}  lr: 0.01  max_mem: 100M\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "template", "fmt", "steps"),
+    [("x.log", MMDET, "mmdet_text", [50, 100]), ("log.txt", DETECTRON2, "detectron2_text", [19, 39])],
+    ids=["mmdet_text", "detectron2_text"],
+)
+def test_text_log_line_with_a_25_digit_counter_is_skipped_and_reported(name, template, fmt, steps):
+    # was OverflowError in _textlog.Rows.frame: np.fromiter of a > int64 step
+    lines = [template.format(steps[0], 1.2), template.format("9" * 25, 1.1), template.format(steps[1], 1.0)]
+    data = "".join(lines).encode()
+    assert _curve(name, data, fmt) == [(steps[0], 1.2), (steps[1], 1.0)]
+    log = load([(name, data)])
+    assert log.skipped_lines == 1
+    assert any(w.line == 2 and "out of range" in w.message for w in log.warnings)
+
+
+def test_prototxt_hex_number_past_the_float_range_reads_as_inf():
+    # was OverflowError in prototxt._number: float(int("0xfff...", 16))
+    solver = b'net: "x.prototxt"\nbase_lr: 0x' + b"f" * 300 + b"\nmax_iter: 1000\n"
+    log = load(
+        [("solver.prototxt", solver), ("train.log", b"epoch 1 step 1 loss 2.0\nepoch 1 step 2 loss 1.0\n")]
+    )
+    assert log.meta.base_lr == float("inf") and log.meta.max_iter == 1000
