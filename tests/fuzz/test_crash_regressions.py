@@ -112,3 +112,37 @@ def test_prototxt_hex_number_past_the_float_range_reads_as_inf():
         [("solver.prototxt", solver), ("train.log", b"epoch 1 step 1 loss 2.0\nepoch 1 step 2 loss 1.0\n")]
     )
     assert log.meta.base_lr == float("inf") and log.meta.max_iter == 1000
+
+
+def test_hparams_count_written_as_inf_or_400_digits_is_no_fact():
+    # was OverflowError in hparams._apply: int(float("inf")) for batch_size / epochs
+    hparams = b"batch_size: inf\nepochs: 1" + b"0" * 400 + b"\nlr: 0.01\n"
+    metrics = b"epoch,step,train_loss\n0,0,1.0\n0,1,0.9\n"
+    log = load([("hparams.yaml", hparams), ("metrics.csv", metrics)])
+    assert (log.meta.batch_size, log.meta.epochs, log.meta.base_lr) == (None, None, 0.01)
+
+
+def test_hf_stdout_logging_steps_inf_counts_dicts_one_by_one():
+    # was OverflowError in hf_stdout._logging_steps: int(float("inf")) (only ValueError was caught)
+    data = (
+        b"arg is Namespace(learning_rate=7e-05, logging_steps=inf)\n"
+        b"{'loss': 1.5, 'learning_rate': 5e-05, 'epoch': 0.1}\n{'loss': 1.2, 'learning_rate': 5e-05, 'epoch': 0.2}\n"
+    )
+    assert _curve("train.out", data, "hf_stdout") == [(1, 1.5), (2, 1.2)]
+
+
+def test_mmcv_config_max_epochs_inf_is_no_fact():
+    # was OverflowError in _mmcv_config._set: int(float("inf")) (only ValueError was caught)
+    line = (
+        "2021-05-07 19:45:33,123 - mmdet - INFO - Epoch [1][{0}/100]\tlr: 1.000e-02, eta: 0:10:00, "
+        "time: 0.5, data_time: 0.1, memory: 3000, loss: {1}\n"
+    )
+    data = (
+        "2021-05-07 19:45:30,000 - mmdet - INFO - Config:\n"
+        "optimizer = dict(type='SGD', lr=0.02, momentum=0.9)\n"
+        "runner = dict(type='EpochBasedRunner', max_epochs=inf)\n"
+        + line.format(50, 1.2)
+        + line.format(100, 1.0)
+    ).encode()
+    log = load([("x.log", data)])
+    assert log.meta.format == "mmdet_text" and log.meta.epochs is None and log.meta.base_lr == 0.02
