@@ -49,17 +49,17 @@ _NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one case did: `ok`, `parse_error`, `crash` (any other exception), `timeout` or `died`."""
+    """What one case did: `ok`, `parse_error`, `crash` (any other exception), `rule_error` (a rule raised
+    and `diagnose` reported it as failed), `timeout` or `died`."""
 
     kind: str
     seconds: float
     error: str = ""  # exception type and message
-    site: str = ""  # file:line (function) of the innermost project frame that raised
-    rule_errors: tuple[str, ...] = ()  # rules whose exception `diagnose` caught and reported
+    site: str = ""  # file:line (function) of the innermost project frame that raised, or the rule id
 
     @property
     def bad(self) -> bool:
-        return self.kind in ("crash", "timeout", "died")
+        return self.kind != "ok" and self.kind != "parse_error"
 
 
 def check(files: Files) -> Outcome:
@@ -85,7 +85,10 @@ def check(files: Files) -> Outcome:
         if isinstance(err, KeyboardInterrupt):
             raise
         return _crash(err, start)
-    return Outcome("ok", time.perf_counter() - start, rule_errors=tuple(r for r, _ in d.errors))
+    if d.errors:
+        rule, error = d.errors[0]
+        return Outcome("rule_error", time.perf_counter() - start, error[:200], f"rule {rule}")
+    return Outcome("ok", time.perf_counter() - start)
 
 
 def _crash(err: BaseException, start: float) -> Outcome:

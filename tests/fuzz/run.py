@@ -22,19 +22,17 @@ from tests.fuzz.strategies import any_log
 
 
 class Tally:
-    """Outcomes by kind, failures by site (count, first case, example), rule errors, the slowest case."""
+    """Outcomes by kind, failures by site (count, first case, example) and the slowest case."""
 
     def __init__(self, save: Path | None) -> None:
         self.save = save
         self.kinds: Counter[str] = Counter()
         self.sites: dict[str, tuple[int, str, Outcome]] = {}
-        self.rule_errors: Counter[str] = Counter()
         self.slowest: tuple[float, str] = (0.0, "")
         self.start = time.perf_counter()
 
     def add(self, case: str, files: Files, outcome: Outcome) -> None:
         self.kinds[outcome.kind] += 1
-        self.rule_errors.update(outcome.rule_errors)
         self.slowest = max(self.slowest, (outcome.seconds, case))
         if outcome.bad:
             key = f"{outcome.site or outcome.kind} {outcome.error.split(':')[0]}"
@@ -57,8 +55,6 @@ class Tally:
         print(f"slowest case: {self.slowest[1]} {self.slowest[0]:.2f} s")
         for key, (count, first, example) in sorted(self.sites.items(), key=lambda kv: -kv[1][0]):
             print(f"  {count:6d}  {key}  e.g. case {first}: {example.error}")
-        if self.rule_errors:
-            print(f"rule errors caught by diagnose: {dict(self.rule_errors)}")
         return 1 if bad else 0
 
 
