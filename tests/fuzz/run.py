@@ -1,14 +1,16 @@
-"""The long fuzz run: `python -m tests.fuzz.run --cases 100000` runs mutated sample and real logs plus
-hypothesis-generated logs (a tenth of the cases unless `--generated` says otherwise) and prints cases,
+"""The long fuzz run: `python -m tests.fuzz.run --cases 100000` runs hypothesis-generated logs (a tenth
+of the cases unless `--generated` says otherwise), then mutated sample and real logs, and prints cases,
 outcomes, every crash site with an example, and the slowest case.
 
-Exit status 1 when any case crashed, stalled or killed the worker. `--save DIR` keeps the failing cases.
+Exit status 1 when any case crashed, stalled or killed the worker. `--save DIR` keeps the failing cases;
+`--minutes M` stops after M minutes (or at SIGTERM / Ctrl-C) and reports the cases run so far.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import signal
 import sys
 import time
 from collections import Counter
@@ -65,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a case counts as a stall")
     parser.add_argument("--save", type=Path, help="folder to write each failing case to")
+    parser.add_argument("--minutes", type=float, help="stop after this long and report what ran")
     args = parser.parse_args(argv)
     generated = args.cases // 10 if args.generated is None else args.generated
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # report, then stop
+    if args.minutes:
+        signal.signal(signal.SIGALRM, signal.default_int_handler)
+        signal.alarm(int(args.minutes * 60))
 
     seeds = seed_runs()
     print(
@@ -74,9 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     tally = Tally(args.save)
     with Executor(timeout=args.timeout) as executor:
-        for case in range(args.cases - generated):
-            files = mutate_case(random.Random(f"{args.seed}:{case}"), seeds)
-            tally.add(f"mutated:{case}", files, executor.run(files))
 
         @settings(
             max_examples=generated,
@@ -90,8 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         def generate(files: Files) -> None:
             tally.add(f"generated:{tally.kinds.total()}", files, executor.run(files))
 
-        if generated:
-            generate()
+        try:
+            if generated:
+                generate()
+            for case in range(args.cases - generated):
+                files = mutate_case(random.Random(f"{args.seed}:{case}"), seeds)
+                tally.add(f"mutated:{case}", files, executor.run(files))
+        except KeyboardInterrupt:
+            print("stopped early (time budget or signal)")
     return tally.report()
 
 
