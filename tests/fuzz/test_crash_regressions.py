@@ -146,3 +146,16 @@ def test_mmcv_config_max_epochs_inf_is_no_fact():
     ).encode()
     log = load([("x.log", data)])
     assert log.meta.format == "mmdet_text" and log.meta.epochs is None and log.meta.base_lr == 0.02
+
+
+MXNET = "2017-06-01 10:00:{0:02d},000 Node[0] Epoch[{1}] Batch [{2}]\tSpeed: 1021.17 samples/sec\tcross-entropy={3}\n"
+
+
+@pytest.mark.parametrize("batch", ["9" * 25, str(2**52)], ids=["beyond_int64", "huge_gap"])
+def test_mxnet_batch_number_with_corrupt_digits(batch):
+    # 25 digits: TypeError in mxnet_log._batches_per_epoch (np.diff of Python ints gave objects);
+    # 2**52: np.bincount of the gaps tried to allocate 2**52 counters (MemoryError)
+    lines = [MXNET.format(10, 0, 20, 2.31), MXNET.format(20, 0, 40, 2.2), MXNET.format(30, 0, batch, 2.1)]
+    lines += [MXNET.format(40, 1, 20, 1.9), MXNET.format(50, 1, 40, 1.8)]
+    curve = _curve("train.log", "".join(lines).encode(), "mxnet_log")
+    assert [v for _, v in curve if v != 2.1] == [2.31, 2.2, 1.9, 1.8]
