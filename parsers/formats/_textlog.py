@@ -77,6 +77,7 @@ _SHORT_YEAR = re.compile(r"(\d\d)/(\d\d)/(\d\d)\s+(\d\d):(\d\d):(\d\d)")  # SwAV
 _NO_YEAR = re.compile(r"\[(\d\d)/(\d\d)\s(\d\d):(\d\d):(\d\d)")  # detectron2: [mm/dd HH:MM:SS
 _YEAR_SECONDS = 365 * 86400.0
 MAX_WARNINGS = 20
+STEP_OUT_OF_RANGE = "step number out of range; line skipped"
 
 
 def sniff_head(source: SourceFile, pattern: re.Pattern[str], score: float, size: int = 1024 * 1024) -> float:
@@ -287,7 +288,7 @@ class Rows:
     def parsed(self, source_name: str, meta: RunMeta, problems: Problems, missing: str) -> ParsedFile:
         """The plug-in's result; ParseError saying what was `missing` when no value was read."""
         for line in self._out_of_range:
-            problems.add(line, "step number out of range; line skipped")
+            problems.add(line, STEP_OUT_OF_RANGE)
         if not len(self):
             raise ParseError(missing)
         return ParsedFile(self.frame(source_name), meta, problems.warnings(), problems.count)

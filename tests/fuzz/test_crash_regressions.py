@@ -159,3 +159,12 @@ def test_mxnet_batch_number_with_corrupt_digits(batch):
     lines += [MXNET.format(40, 1, 20, 1.9), MXNET.format(50, 1, 40, 1.8)]
     curve = _curve("train.log", "".join(lines).encode(), "mxnet_log")
     assert [v for _, v in curve if v != 2.1] == [2.31, 2.2, 1.9, 1.8]
+
+
+def test_mmdet_json_epoch_times_iterations_past_int64_is_skipped():
+    # was OverflowError in _jsonlines.ColumnRows: step (epoch - 1) x 10000 + iter of a 2**53 epoch
+    line = '{{"mode": "train", "epoch": {0}, "iter": {1}, "lr": 0.01, "loss": {2}}}\n'
+    data = (line.format(1, 5000, 1.0) + line.format(1, 10000, 0.9) + line.format(2**53, 5000, 0.8)).encode()
+    log = load([("x.log.json", data)])
+    loss = log.metrics[log.metrics["metric"] == "loss"]
+    assert loss["step"].tolist() == [5000, 10000] and log.skipped_lines == 1
