@@ -168,3 +168,19 @@ def test_mmdet_json_epoch_times_iterations_past_int64_is_skipped():
     log = load([("x.log.json", data)])
     loss = log.metrics[log.metrics["metric"] == "loss"]
     assert loss["step"].tolist() == [5000, 10000] and log.skipped_lines == 1
+
+
+def test_caffe_test_net_number_with_20_digits_is_net_0():
+    # was OverflowError in caffe_glog._iterations: int(b"99999999999999999999") into an int64 array
+    glog = "I1231 23:59:{0:02d}.000000  4242 solver.cpp:{1}] {2}\n"
+    lines = [
+        glog.format(1, 218, "Iteration 0 (0 iter/s, 0.1s/20 iters), loss = 2.3"),
+        glog.format(2, 330, "Iteration 0, Testing net (#99999999999999999999)"),
+        glog.format(3, 397, "    Test net output #0: accuracy = 0.1"),
+        glog.format(4, 218, "Iteration 20 (10 iter/s, 2s/20 iters), loss = 2.1"),
+    ]
+    log = load([("train.log", "".join(lines).encode())])
+    m = log.metrics
+    assert log.meta.format == "caffe_glog"
+    assert m.loc[m["metric"] == "loss", "value"].tolist() == [2.3, 2.1]
+    assert m.loc[m["metric"] == "accuracy", "value"].tolist() == [0.1]
