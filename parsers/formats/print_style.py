@@ -344,7 +344,8 @@ def _values(message: str, pairs: list, context: tuple[str, str] | None, count: i
         if own:
             split, word = _SPLITS[own[1].lower()], ""  # sticky: `val loss: 1.2, acc: 45.8`
         metric = _metric(_KEY_SPLIT.sub(" ", key).strip(" _-/.") if own else key)
-        index = int(to_float(pair["value"])) - _STAND_IN
+        stand_in = as_counter(to_float(pair["value"]))  # None: an `inf` / `nan` that is no stand-in
+        index = -1 if stand_in is None else stand_in - _STAND_IN
         if metric is None or not 0 <= index < count:
             continue
         row_split = "train" if metric == "lr" else split

@@ -184,3 +184,10 @@ def test_caffe_test_net_number_with_20_digits_is_net_0():
     assert log.meta.format == "caffe_glog"
     assert m.loc[m["metric"] == "loss", "value"].tolist() == [2.3, 2.1]
     assert m.loc[m["metric"] == "accuracy", "value"].tolist() == [0.1]
+
+
+def test_print_style_number_glued_to_an_exponent_is_skipped():
+    # was OverflowError in print_style._values: `3.27179e+06.9` rebuilt with stand-ins read as inf
+    data = b"epoch 4 step 200 loss 2.5\nepoch 4 step 204 loss 3.27179e+06.9\nepoch 4 step 208 loss 2.4\n"
+    curve = _curve("train.log", data, "print_style")
+    assert (200, 2.5) in curve and (208, 2.4) in curve
