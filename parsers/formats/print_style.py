@@ -380,10 +380,10 @@ def _csv_records(text: str) -> list[_Line]:
         cells = [cell.strip() for cell in row.split(",")]
         if len(cells) != len(names):
             continue
-        epoch = (
-            int(float(cells[counter])) if counter is not None and names[counter].lower() == "epoch" else None
+        count = None if counter is None else as_counter(float(cells[counter]))  # nan, inf, 1e400: None
+        epoch, it = (
+            (count, None) if counter is not None and names[counter].lower() == "epoch" else (None, count)
         )
-        it = int(float(cells[counter])) if counter is not None and epoch is None else None
         values = [
             ("train", metric, name, to_float(cell))
             for i, (name, cell) in enumerate(zip(names, cells, strict=True))

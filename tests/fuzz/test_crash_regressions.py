@@ -191,3 +191,9 @@ def test_print_style_number_glued_to_an_exponent_is_skipped():
     data = b"epoch 4 step 200 loss 2.5\nepoch 4 step 204 loss 3.27179e+06.9\nepoch 4 step 208 loss 2.4\n"
     curve = _curve("train.log", data, "print_style")
     assert (200, 2.5) in curve and (208, 2.4) in curve
+
+
+def test_print_style_csv_row_with_nan_or_400_digit_step_keeps_its_values():
+    # was ValueError / OverflowError in print_style._csv_records: int(float("nan")), int(float("1e400"))
+    data = b"step,loss\n0\nnan,0.19\n3,-inf\n1" + b"0" * 400 + b",0.5\n5,0.4\n"  # the `0` row: not a table
+    assert [v for _, v in _curve("summary.csv", data, "print_style")] == [0.19, float("-inf"), 0.5, 0.4]
