@@ -197,3 +197,12 @@ def test_print_style_csv_row_with_nan_or_400_digit_step_keeps_its_values():
     # was ValueError / OverflowError in print_style._csv_records: int(float("nan")), int(float("1e400"))
     data = b"step,loss\n0\nnan,0.19\n3,-inf\n1" + b"0" * 400 + b",0.5\n5,0.4\n"  # the `0` row: not a table
     assert [v for _, v in _curve("summary.csv", data, "print_style")] == [0.19, float("-inf"), 0.5, 0.4]
+
+
+def test_json_list_holding_an_int_beyond_float_range_is_no_value():
+    # was OverflowError in _jsonlines._floats: np.array of a list holding a 400-digit int
+    data = (
+        b'{"step": 1, "loss": 1.0, "acc": [0.5, 0.6]}\n{"step": 2, "loss": 0.9, "acc": [0.5, %s]}\n'
+        % ENORMOUS
+    )
+    assert _curve("log.jsonl", data, "jsonl_epochs") == [(1, 1.0), (2, 0.9)]
