@@ -129,9 +129,8 @@ def numeric_column(objects: list[dict[str, Any]], key: str) -> tuple[np.ndarray,
     raw = [obj.get(key) for obj in objects]
     try:
         values = _floats(raw)
-    except (
-        OverflowError
-    ):  # an int beyond the float range reads as +-inf, as the JSON 1e400 does (lists: none)
+    except OverflowError:
+        # an int beyond the float range reads as +-inf, as the JSON 1e400 does (and a list holding one: none)
         values = _floats([as_number(value) for value in raw])
     present = np.fromiter((value is not None for value in raw), dtype=bool, count=len(raw))
     for index in np.flatnonzero(present & np.isnan(values)):  # a logged NaN, or no number at all
