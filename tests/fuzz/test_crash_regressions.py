@@ -206,3 +206,10 @@ def test_json_list_holding_an_int_beyond_float_range_is_no_value():
         % ENORMOUS
     )
     assert _curve("log.jsonl", data, "jsonl_epochs") == [(1, 1.0), (2, 0.9)]
+
+
+def test_jsonl_elapsed_time_with_a_400_digit_hour_count_is_data():
+    # was OverflowError in jsonl_epochs._wall_time: int(hours) * 3600 + float(seconds)
+    data = b'{"step": 1, "loss": 1.0, "elapsed_time": "0:00:01"}\n{"step": 2, "loss": 0.9, "elapsed_time": "%s:00:02"}\n'
+    log = load([("log.jsonl", data % ENORMOUS)])
+    assert log.meta.format == "jsonl_epochs" and log.metrics["value"].tolist()[:2] == [1.0, 0.9]
