@@ -255,8 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with while_parsing(preload_stats):
             log = load_paths(args.paths)
-    except (ParseError, OSError, ValueError) as err:
+    except (ParseError, OSError) as err:
         print(t("cli.unreadable", args.lang, error=err), file=sys.stderr)
+        return EXIT_UNREADABLE
+    except Exception as err:  # a parser bug on this input: still a message and exit 2, not a traceback
+        print(t("cli.unreadable", args.lang, error=f"{type(err).__name__}: {err}"), file=sys.stderr)
         return EXIT_UNREADABLE
     diagnosis = diagnose(log)
     configs, options = (

@@ -44,6 +44,10 @@ __all__ = [
 format_modules()  # every plug-in imported (and its patterns compiled) here, not in the first parse
 
 _MAX_LONG_LINE_WARNINGS = 20  # warnings naming a skipped long line; a count says the rest
+# When several files fail, each gets one line of at most this many characters, and at most
+# MAX_LISTED_FAILURES are listed: a folder of 2,000 junk files gave 839 KB of messages.
+MAX_LISTED_FAILURES = 20
+_FAILURE_LINE = 160
 # Files skipped when a directory is given (checkpoints, images, ...): clearly not logs.
 _IGNORED_SUFFIXES = {".caffemodel", ".solverstate", ".pth", ".pt", ".ckpt", ".png", ".jpg", ".npy"}
 
@@ -79,7 +83,7 @@ def load(files: Sequence[tuple[str, bytes]] | Sequence[SourceFile], fmt: str | N
     with_metrics = [p for p in parsed if p[2].metrics is not None and len(p[2].metrics)]
     if not with_metrics:
         if failures:
-            raise ParseError("\n\n".join(failures))
+            raise ParseError(_failure_summary(failures))
         names = ", ".join(s.name for s in sources)
         raise ParseError(
             f"{names}: configuration found, but no training metrics. Upload the training log "
@@ -172,6 +176,19 @@ def _long_lines_note(source: SourceFile) -> str:
         return ""
     cap = budget("MAX_LINE_CHARS", MAX_LINE_CHARS)
     return f" ({len(source.long_lines)} line(s) longer than {cap:,} characters were skipped)"
+
+
+def _failure_summary(failures: list[str]) -> str:
+    """One failure in full (with the first lines seen); several as one short line each, capped."""
+    if len(failures) == 1:
+        return failures[0]
+    lines = [f"{len(failures)} files could not be read:"]
+    for failure in failures[:MAX_LISTED_FAILURES]:
+        first = failure.splitlines()[0] if failure.strip() else failure
+        lines.append(first if len(first) <= _FAILURE_LINE else first[: _FAILURE_LINE - 1] + "…")
+    if len(failures) > MAX_LISTED_FAILURES:
+        lines.append(f"... and {len(failures) - MAX_LISTED_FAILURES} more file(s) that could not be read")
+    return "\n".join(lines)
 
 
 def _unrecognised(source: SourceFile) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from parsers.config_facts import echo_facts, line_facts
 from parsers.formats._textlog import LineCounter, has_log_prefix, strip_log_prefix
-from parsers.model import LogLine, RunMeta
+from parsers.model import LogLine, RunMeta, as_counter
 
 HEAD_LINES = 2000
 _MAX_BLOCK_LINES = 1500
@@ -425,8 +425,9 @@ def _apply(echo: Echo, meta: RunMeta, claims: _Claims) -> None:
             meta.set(_FLOAT_FACTS[key], number, echo.where)
     elif key in _INT_FACTS and not foreign:
         number = _number(value)
-        if number is not None and number > 0:
-            meta.set(_INT_FACTS[key], int(number), echo.where)
+        count = None if number is None else as_counter(number)  # inf and 1e400 are no count
+        if count is not None and count > 0:
+            meta.set(_INT_FACTS[key], count, echo.where)
     elif key in _OPTIMIZER_KEYS or (key == "type" and parents[-1:] in (["optimizer"], ["optim"])):
         if re.fullmatch(r"[A-Za-z][\w.\-]*", value) and lowered not in _NONE:
             meta.set("optimizer", _optimizer_name(lowered), echo.where)

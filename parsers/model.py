@@ -8,6 +8,7 @@ line that states it so that a diagnosis can quote it as evidence).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,6 +16,9 @@ import numpy as np
 import pandas as pd
 
 SPLITS = ("train", "val", "test")
+# A step, epoch or batch counter beyond this is corruption, not a position in a run: it could not be
+# exact in float64 (the diagnosis computes with steps as floats) and would overflow int64 arithmetic.
+MAX_COUNTER = 2**53
 
 # Column order and dtypes of TrainingLog.metrics (the contract every parser honours).
 METRIC_COLUMNS: dict[str, str] = {
@@ -211,6 +215,14 @@ class TrainingLog:
         """(split, metric) pairs present, in a stable order."""
         pairs = self.metrics[["split", "metric"]].drop_duplicates()
         return sorted((str(s), str(m)) for s, m in pairs.itertuples(index=False))
+
+
+def as_counter(number: float) -> int | None:
+    """A logged counter as int; None when it is NaN, infinite or beyond MAX_COUNTER (mutated or
+    corrupt logs write such), so that the record is skipped instead of crashing the parse."""
+    if isinstance(number, float) and not math.isfinite(number):
+        return None
+    return int(number) if abs(number) <= MAX_COUNTER else None
 
 
 def _in_order(rows: pd.DataFrame) -> bool:

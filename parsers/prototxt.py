@@ -256,7 +256,11 @@ def _number(token: str) -> float:
         value = _SPECIAL_FLOATS[lowered.lstrip("+-")]
         return -value if lowered.startswith("-") else value
     if "x" in lowered:
-        return float(int(lowered, 16))
+        number = int(lowered, 16)
+        try:
+            return float(number)
+        except OverflowError:  # a hex literal past the float range reads as +-inf, as 1e400 does
+            return math.inf if number > 0 else -math.inf
     return float(lowered.rstrip("f"))
 
 

@@ -35,9 +35,19 @@ def downsample(x: np.ndarray, y: np.ndarray, n_out: int = DEFAULT_POINTS) -> Dow
     finite = np.isfinite(y)
     fx, fy = x[finite], y[finite]
     if len(fx) > n_out and n_out >= 4:
-        keep = MinMaxLTTBDownsampler().downsample(fx, fy, n_out=n_out)
+        keep = _kept(fx, fy, n_out)
         fx, fy = fx[keep], fy[keep]
     return Downsampled(fx, fy, x[~finite], y[~finite], original_points=len(x))
+
+
+def _kept(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
+    """Indices MinMaxLTTB keeps. Its buckets are equal spans of x, which panic (a Rust index out of
+    bounds, not even an Exception) when many points share one step; unless the steps strictly increase
+    over a finite span, the buckets are equal runs of points instead."""
+    downsampler = MinMaxLTTBDownsampler()
+    if np.isfinite(x[-1] - x[0]) and (np.diff(x) > 0).all():
+        return downsampler.downsample(x, y, n_out=n_out)
+    return downsampler.downsample(y, n_out=n_out)
 
 
 def ema(values: np.ndarray, weight: float) -> np.ndarray:

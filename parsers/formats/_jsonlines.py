@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from parsers.formats._table import segments_from_counter
-from parsers.model import METRIC_COLUMNS, ParseWarning, RunMeta, frame_from_columns
+from parsers.model import METRIC_COLUMNS, ParseWarning, RunMeta, as_counter, frame_from_columns
 from parsers.names import capped_name
 from parsers.registry import ParsedFile
 from parsers.source import ParseError
@@ -102,8 +102,13 @@ def as_number(value: Any) -> float | None:
     `"loss": "9.276"`); `"nan"`/`"inf"` strings count. Booleans, None, lists and text do not."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # an int past the float range reads as +-inf, as the JSON number 1e400 does
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
         try:
             return float(value)
@@ -113,11 +118,9 @@ def as_number(value: Any) -> float | None:
 
 
 def as_step(value: Any) -> int | None:
-    """A step/iteration counter as int (None when missing or not a finite number)."""
+    """A step/iteration counter as int (None when missing, not a finite number or out of range)."""
     number = as_number(value)
-    if number is None or not math.isfinite(number):
-        return None
-    return int(number)
+    return None if number is None else as_counter(number)
 
 
 def numeric_column(objects: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -126,16 +129,25 @@ def numeric_column(objects: list[dict[str, Any]], key: str) -> tuple[np.ndarray,
     are not values."""
     raw = [obj.get(key) for obj in objects]
     try:
+        values = _floats(raw)
+    except OverflowError:
+        # an int beyond the float range reads as +-inf, as the JSON 1e400 does (and a list holding one: none)
+        values = _floats([as_number(value) for value in raw])
+    present = np.fromiter((value is not None for value in raw), dtype=bool, count=len(raw))
+    for index in np.flatnonzero(present & np.isnan(values)):  # a logged NaN, or no number at all
+        present[index] = _is_nan(raw[index])
+    return values, present
+
+
+def _floats(raw: list[Any]) -> np.ndarray:
+    try:
         values = np.array(raw, dtype=np.float64)  # None -> nan; numeric strings convert
     except (TypeError, ValueError):
         values = np.zeros(0)
     if values.shape != (len(raw),):  # text, or lists (which numpy would stack into 2-D)
         numbers = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce")
         values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
-    present = np.fromiter((value is not None for value in raw), dtype=bool, count=len(raw))
-    for index in np.flatnonzero(present & np.isnan(values)):  # a logged NaN, or no number at all
-        present[index] = _is_nan(raw[index])
-    return values, present
+    return values
 
 
 def _is_nan(value: Any) -> bool:

@@ -104,7 +104,7 @@ def _set(
         return
     try:
         value = convert(setting[0].strip("'\""))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or an integer fact written as inf
         return
     meta.set(fact, value, quote(setting[1]))
 

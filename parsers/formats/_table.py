@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from parsers.model import METRIC_COLUMNS, ParseWarning, RunMeta, frame_from_columns
+from parsers.model import MAX_COUNTER, METRIC_COLUMNS, ParseWarning, RunMeta, frame_from_columns
 from parsers.registry import ParsedFile
 from parsers.source import ParseError, SourceFile
 
@@ -174,10 +174,10 @@ def numeric(cells: pd.Series) -> NumericColumn:
 
 
 def rows_with_number(table: Table, column: int, what: str) -> tuple[Table, NumericColumn]:
-    """The rows whose `column` holds a finite number (the step or epoch counter), and that column;
-    other rows are counted as skipped."""
+    """The rows whose `column` holds a number within MAX_COUNTER (the step or epoch counter), and that
+    column; other rows (NaN, inf, 1e300) are counted as skipped."""
     counter = numeric(table.cells[column])
-    ok = counter.present & np.isfinite(counter.values)
+    ok = counter.present & (np.abs(counter.values) <= MAX_COUNTER)
     if ok.all():
         return table, counter
     bad_lines = table.lines[~ok]

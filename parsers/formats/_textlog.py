@@ -18,7 +18,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from parsers.model import METRIC_COLUMNS, ParseWarning, RunMeta
+from parsers.model import MAX_COUNTER, METRIC_COLUMNS, ParseWarning, RunMeta
 from parsers.registry import ParsedFile
 from parsers.source import ParseError, SourceFile
 
@@ -79,6 +79,7 @@ _SHORT_YEAR = re.compile(r"(\d\d)/(\d\d)/(\d\d)\s+(\d\d):(\d\d):(\d\d)")  # SwAV
 _NO_YEAR = re.compile(r"\[(\d\d)/(\d\d)\s(\d\d):(\d\d):(\d\d)")  # detectron2: [mm/dd HH:MM:SS
 _YEAR_SECONDS = 365 * 86400.0
 MAX_WARNINGS = 20
+STEP_OUT_OF_RANGE = "step number out of range; line skipped"
 
 
 def sniff_head(source: SourceFile, pattern: re.Pattern[str], score: float, size: int = 1024 * 1024) -> float:
@@ -256,11 +257,16 @@ class Rows:
         self._position_of: list[int] = []
         self._label_of: list[int] = []
         self._values: list[float] = []
+        self._out_of_range: list[int] = []  # lines whose step is beyond MAX_COUNTER (corrupt digits)
 
     def __len__(self) -> int:
         return len(self._values)
 
     def add(self, at: At, split: str, metric: str, name: str, value: float) -> None:
+        if abs(at.step) > MAX_COUNTER:
+            if not self._out_of_range or self._out_of_range[-1] != at.line:
+                self._out_of_range.append(at.line)
+            return
         if not self._positions or self._positions[-1] is not at:
             self._positions.append(at)
         self._position_of.append(len(self._positions) - 1)
@@ -283,6 +289,8 @@ class Rows:
 
     def parsed(self, source_name: str, meta: RunMeta, problems: Problems, missing: str) -> ParsedFile:
         """The plug-in's result; ParseError saying what was `missing` when no value was read."""
+        for line in self._out_of_range:
+            problems.add(line, STEP_OUT_OF_RANGE)
         if not len(self):
             raise ParseError(missing)
         return ParsedFile(self.frame(source_name), meta, problems.warnings(), problems.count)

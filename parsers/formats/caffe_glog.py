@@ -511,7 +511,7 @@ def _iterations(text: _Text):
         if at >= 0:
             kind[i] = 2
             net = before[at + 14 :].split(b")", 1)[0]
-            index[i] = int(net) if net.isdigit() else 0
+            index[i] = int(net) if net.isdigit() and len(net) < 10 else 0  # 20 corrupt digits: as no number
         elif not before.endswith(b"step = "):
             # an `Iteration N` line that says nothing we know (e.g. cut off mid-line) is reported;
             # `MultiStep Status: Iteration N, step = k` is Caffe announcing an lr step, not data

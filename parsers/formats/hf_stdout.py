@@ -23,7 +23,7 @@ import re
 from parsers.formats._textlog import NUMBER, At, LineCounter, Problems, Rows, WallClock, line_at, to_float
 from parsers.formats.hf_trainer_state import metric_of
 from parsers.hparams import hyperparams_from_text
-from parsers.model import ParseWarning, RunMeta
+from parsers.model import ParseWarning, RunMeta, as_counter
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
@@ -97,7 +97,7 @@ def parse(source: SourceFile) -> ParsedFile:
 def _logging_steps(meta: RunMeta) -> tuple[int, bool]:
     """(logging_steps, whether `logging_first_step` adds a dict at step 1)."""
     try:
-        interval = max(1, int(float(meta.hyperparams.get("logging_steps", "1"))))
+        interval = max(1, as_counter(float(meta.hyperparams.get("logging_steps", "1"))) or 1)  # nan, inf: 1
     except ValueError:
         interval = 1
     return interval, meta.hyperparams.get("logging_first_step", "").lower() == "true"

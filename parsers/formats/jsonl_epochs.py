@@ -109,5 +109,6 @@ def _wall_time(elapsed: Any) -> float | None:
     """`elapsed_time` as seconds: "2:45:59", "1 day, 2:00:38" (str of a timedelta) or a number."""
     if isinstance(elapsed, str) and (clock := _CLOCK.match(elapsed.strip())):
         days, hours, minutes, seconds = clock.groups()
-        return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        # floats: a 400-digit hour count reads as inf instead of overflowing int + float
+        return float(days or 0) * 86400 + float(hours) * 3600 + float(minutes) * 60 + float(seconds)
     return as_number(elapsed)

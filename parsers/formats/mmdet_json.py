@@ -26,7 +26,8 @@ import numpy as np
 
 from parsers.formats._jsonlines import ColumnRows, JsonLine, Problems, as_step, json_lines, sniff_objects
 from parsers.formats._mmcv_config import quote_in_single_line, read_config_facts
-from parsers.model import RunMeta
+from parsers.formats._textlog import STEP_OUT_OF_RANGE
+from parsers.model import MAX_COUNTER, RunMeta
 from parsers.names import KEY_CACHE_SIZE, canonical_metric, split_and_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
@@ -87,9 +88,13 @@ def parse(source: SourceFile) -> ParsedFile:
             if iteration is None:
                 problems.add(record.line, "train line without an iter number; skipped")
                 continue
-            step_of.append(steps.train(epoch, iteration))
+            step = steps.train(epoch, iteration)
         else:
-            step_of.append(steps.val(epoch))
+            step = steps.val(epoch)
+        if abs(step) > MAX_COUNTER:  # epoch x iterations per epoch of corrupt counters
+            problems.add(record.line, STEP_OUT_OF_RANGE)
+            continue
+        step_of.append(step)
         kept.append(record)
         epochs.append(epoch)
     objects = [record.obj for record in kept]

@@ -42,7 +42,7 @@ from parsers.formats._textlog import (
     to_float,
 )
 from parsers.hparams import hyperparams_from_text
-from parsers.model import RunMeta
+from parsers.model import MAX_COUNTER, RunMeta
 from parsers.names import KEY_CACHE_SIZE, split_and_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
@@ -126,6 +126,8 @@ def _events(text: str, meta: RunMeta) -> list[_Event]:
             if not pairs:
                 continue
             new_epoch = int(match["epoch"])
+            if max(new_epoch, batch or 0) > MAX_COUNTER:  # corrupt digits: no place in the run
+                continue
             if events and (started or new_epoch < epoch):
                 segment += 1
             epoch, started = new_epoch, False
@@ -145,7 +147,11 @@ def _batches_per_epoch(events: list[_Event]) -> dict[int, int]:
     for segment, batches in logged.items():
         gaps = np.diff(batches)
         gaps = gaps[gaps > 0]
-        interval = int(np.bincount(gaps).argmax()) if len(gaps) else min(batches) or 1
+        if len(gaps):  # the most common gap, the smallest of equals (bincount would allocate max(gaps))
+            values, counts = np.unique(gaps, return_counts=True)
+            interval = int(values[counts.argmax()])
+        else:
+            interval = min(batches) or 1
         estimates[segment] = max(batches) + interval
     return estimates
 

@@ -46,7 +46,7 @@ from parsers.formats._textlog import (
     to_float,
 )
 from parsers.hparams import hyperparams_from_text
-from parsers.model import RunMeta
+from parsers.model import RunMeta, as_counter
 from parsers.names import canonical_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
@@ -163,7 +163,6 @@ _TOKEN = re.compile(
     r"(?<![\w.@\-])([-+]?(?:\d++\.?\d*+|\.\d++)(?:[eE][-+]?\d++)?(?![\d.])|[-+]?(?i:nan|inf(?:inity)?)(?![\w.]))"
 )
 _STAND_IN = 1_000_000_000
-_MAX_COUNTER = 2.0**62
 _MAX_SHAPES = 10_000
 
 _CSV_HEADER = re.compile(r"^\s*+[A-Za-z_][\w ]*+(?:\s*+,\s*+[A-Za-z_][\w ]*+)+\s*+$")
@@ -287,11 +286,8 @@ class _Plan:
 
 
 def _int(tokens: list[str], index: int | None) -> int | None:
-    """The counter at `index`; None when absent or beyond int64 (a run of digits, not a count)."""
-    if index is None:
-        return None
-    value = to_float(tokens[index])
-    return int(value) if abs(value) < _MAX_COUNTER else None
+    """The counter at `index`; None when absent, NaN, infinite or beyond MAX_COUNTER (a run of digits)."""
+    return None if index is None else as_counter(float(tokens[index]))
 
 
 def _plan(pieces: list[str], context: tuple[str, str] | None) -> _Plan:
@@ -359,7 +355,8 @@ def _values(message: str, pairs: list, context: tuple[str, str] | None, count: i
         if own:
             split, word = _SPLITS[own[1].lower()], ""  # sticky: `val loss: 1.2, acc: 45.8`
         metric = _metric(_KEY_SPLIT.sub(" ", key).strip(" _-/.") if own else key)
-        index = int(to_float(pair["value"])) - _STAND_IN
+        stand_in = as_counter(to_float(pair["value"]))  # None: an `inf` / `nan` that is no stand-in
+        index = -1 if stand_in is None else stand_in - _STAND_IN
         if metric is None or not 0 <= index < count:
             continue
         row_split = "train" if metric == "lr" else split
@@ -395,10 +392,10 @@ def _csv_records(text: str) -> list[_Line]:
         cells = [cell.strip() for cell in row.split(",")]
         if len(cells) != len(names):
             continue
-        epoch = (
-            int(float(cells[counter])) if counter is not None and names[counter].lower() == "epoch" else None
+        count = None if counter is None else as_counter(float(cells[counter]))  # nan, inf, 1e400: None
+        epoch, it = (
+            (count, None) if counter is not None and names[counter].lower() == "epoch" else (None, count)
         )
-        it = int(float(cells[counter])) if counter is not None and epoch is None else None
         values = [
             ("train", metric, name, to_float(cell))
             for name, metric, cell in zip(names, metrics, cells, strict=True)

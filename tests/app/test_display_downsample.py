@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from present.downsample import downsample, ema
 
@@ -37,3 +39,31 @@ def test_ema_matches_tensorboard_debiased_smoothing_and_skips_nan():
     assert np.isnan(smoothed[2])
     np.testing.assert_allclose(smoothed[[0, 1, 3, 4]], expected)
     np.testing.assert_array_equal(ema(values, 0.0), values)
+
+
+def test_thousands_of_points_at_one_step_are_downsampled_not_a_panic():
+    # MinMaxLTTB's x buckets panicked (pyo3 PanicException) past ~8,000 points sharing a step
+    values = np.r_[np.linspace(1.0, 2.0, 20_000), [np.nan]]
+    result = downsample(np.full(20_001, 7), values, n_out=400)
+    assert len(result.x) <= 400 and set(result.x) == {7.0}
+    assert result.y.min() == 1.0 and result.y.max() == 2.0  # the extremes survive
+    assert np.isnan(result.nonfinite_y).tolist() == [True]
+
+
+finite_or_not = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@settings(max_examples=150, derandomize=True, database=None, deadline=None)
+@given(
+    points=st.lists(st.tuples(finite_or_not, finite_or_not), max_size=40),
+    repeat=st.integers(min_value=1, max_value=3000),
+    n_out=st.integers(min_value=0, max_value=600),
+)
+def test_downsample_never_raises_and_keeps_every_nonfinite_value(points, repeat, n_out):
+    # duplicate steps, a single step, NaN/inf steps and values, 1e308 spans: every kind of series
+    x = np.repeat([p[0] for p in points], repeat)
+    y = np.repeat([p[1] for p in points], repeat)
+    result = downsample(x, y, n_out=n_out)
+    finite = np.isfinite(y).sum()
+    assert len(result.x) == len(result.y) <= (finite if finite <= n_out or n_out < 4 else n_out)
+    assert np.isfinite(result.y).all() and len(result.nonfinite_y) == len(y) - finite

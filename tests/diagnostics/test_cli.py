@@ -63,3 +63,35 @@ def test_chinese_report(fake_load, capsys):
     assert cli.main(["run.log", "--lang", "zh"]) == 1
     out = capsys.readouterr().out
     assert "诊断结论" in out and "可能原因" in out
+
+
+def test_folder_of_2000_junk_files_gives_a_short_summary_not_megabytes(tmp_path):
+    for i in range(2000):
+        (tmp_path / f"junk{i:04d}.txt").write_bytes(b"not a training log %d\n" % i * 5)
+    result = _run(str(tmp_path))
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert "2000 files could not be read" in lines[0]
+    assert lines[1].startswith("junk0000.txt: no training metrics recognised") and len(lines) == 22
+    assert lines[-1] == "... and 1980 more file(s) that could not be read"
+    assert len(result.stderr) < 5000  # was 839 KB of errors
+
+
+def test_input_that_crashed_a_parser_is_read_without_a_traceback(tmp_path):
+    # a mutated JSON-lines log (a 31-digit step) was an OverflowError traceback with exit code 1
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"".join(b'{"step": %d, "loss": %.3f}\n' % (s, 2 / (s + 1)) for s in range(0, 400, 10)))
+    log.write_bytes(log.read_bytes() + b'{"step": 1000000000000000000000000000000, "loss": 0.1}\n')
+    result = _run(str(log), "--json")
+    assert result.returncode in (0, 1) and "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["parsed"]["warnings"] == 1
+
+
+def test_unexpected_error_while_reading_exits_2_with_one_line(monkeypatch, capsys):
+    def broken(paths):
+        raise OverflowError("int too large to convert to float")
+
+    monkeypatch.setattr(cli, "load_paths", broken)
+    assert cli.main(["run.log"]) == 2
+    err = capsys.readouterr().err
+    assert err == "Cannot read the input: OverflowError: int too large to convert to float\n"
