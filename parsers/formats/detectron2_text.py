@@ -45,7 +45,8 @@ FRAMEWORK = "pytorch"
 _STAMP = r"(?m)^\[\d\d/\d\d \d\d:\d\d:\d\d[^\]\n]*\]"  # [11/18 18:14:12] or [11/18 18:14:12 d2.x]
 _EVENT_OR_TABLE = re.compile(
     _STAMP + r"[^\n]*?(?:"
-    r"\biter: (?P<iter>\d{1,18}+)(?!\d)(?P<rest>[^\n]*)"  # 19 digits and more: not an iteration
+    # an iteration past MAX_COUNTER is skipped and reported by the rows; 4000 digits keep int() legal
+    r"\biter: (?P<iter>\d{1,4000}+)(?P<rest>[^\n]*)"
     r"|copypaste: Task: (?P<task>\S+)"
     r"|copypaste: (?P<header>[A-Za-z][\w\-]*(?:,[A-Za-z][\w\-]*)+)\s*$"
     rf"|copypaste: (?P<values>{NUMBER}(?:,{NUMBER})*)\s*$"
