@@ -60,7 +60,7 @@ def cpp(value: float | int) -> str:
 
 
 # Fields that are lists in the generator's dicts even when the file has them once.
-REPEATED = {"layer", "bottom", "top", "param", "include", "exclude", "stepvalue", "mean_value", "loss_weight"}
+REPEATED = {"layer", "bottom", "top", "param", "stepvalue", "mean_value", "loss_weight"}
 _TOKEN = re.compile(r'\s*(?:#[^\n]*|([{}])|(\w+)\s*:?\s*\{|(\w+)\s*:\s*("(?:[^"\\]|\\.)*"|[^\s{}#]+))')
 
 
