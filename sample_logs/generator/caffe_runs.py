@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,43 @@ from .common import START, out, run
 from .prototxt import Enum
 
 CACHE: dict[str, CaffeRun] = {}  # runs whose snapshot a later run fine-tunes from
+
+
+@dataclass
+class Recipe:
+    """What a case run is made of besides its prototxts' text: the solver and net it was written from,
+    its data, seed and how the user stopped it. closed_loop.py re-trains a case from corrected files
+    with everything else taken from here."""
+
+    solver: dict
+    net: NetSpec
+    dbs: dict[str, data.ImageSet]
+    seed: int
+    stop_after_nan: int | None = None
+    comments: dict[str, str] | None = None
+
+    def caffe_run(self, log: Path, solver: dict | None = None, net: NetSpec | None = None) -> CaffeRun:
+        return CaffeRun(
+            self.solver if solver is None else solver,
+            self.net if net is None else net,
+            self.dbs,
+            log,
+            seed=self.seed,
+            start=START,
+            command=caffe_cmd(),
+            stop_after_nan=self.stop_after_nan,
+        )
+
+
+RECIPES: dict[str, Callable[[], Recipe]] = {}  # run path -> its recipe (the DEVELOPERS cases)
+
+
+def recipe(path: str) -> Callable[[Callable[[], Recipe]], Callable[[], Recipe]]:
+    def register(fn: Callable[[], Recipe]) -> Callable[[], Recipe]:
+        RECIPES[path] = fn
+        return fn
+
+    return register
 
 
 def caffe_cmd(solver: str = "solver.prototxt", weights: str | None = None) -> str:
@@ -185,6 +224,13 @@ def write_run_folder(
 )
 def case1_resnet_frozen_bn() -> None:
     folder = out("case1_resnet_frozen_bn/train.log").parent
+    case = case1_recipe()
+    write_run_folder(folder, case.solver, case.net)
+    case.caffe_run(folder / "train.log").run()
+
+
+@recipe("case1_resnet_frozen_bn")
+def case1_recipe() -> Recipe:
     train = data.pattern_images(21, 10, 2560, size=16, contrast=50, noise=35, prototype_seed=20)
     test = data.pattern_images(22, 10, 1000, size=16, contrast=50, noise=35, prototype_seed=20)
     net = resnet("resnet-cifar10", 1, "cifar10", 64, 100, frozen_bn=True)
@@ -204,17 +250,8 @@ def case1_resnet_frozen_bn() -> None:
         "solver_mode": Enum("CPU"),
         "stepvalue": [500, 750],
     }
-    write_run_folder(folder, solver, net)
-    CaffeRun(
-        solver,
-        net,
-        {"cifar10_train_lmdb": train, "cifar10_test_lmdb": test},
-        folder / "train.log",
-        seed=3,
-        start=START,
-        command=caffe_cmd(),
-        stop_after_nan=100,
-    ).run()
+    dbs = {"cifar10_train_lmdb": train, "cifar10_test_lmdb": test}
+    return Recipe(solver, net, dbs, seed=3, stop_after_nan=100)
 
 
 def fcn(weight: dict | None, *, normalize: bool, n_classes: int = 3) -> NetSpec:
@@ -313,10 +350,19 @@ FCN_COMMENTS = {
 
 def case2(path: str, base_lr: float, seed: int) -> None:
     folder = out(f"{path}/train.log").parent
-    net = fcn(None, normalize=True)
-    solver = fcn_solver(base_lr, 3000)
-    write_run_folder(folder, solver, net, FCN_COMMENTS)
-    CaffeRun(solver, net, fcn_dbs(), folder / "train.log", seed=seed, start=START, command=caffe_cmd()).run()
+    case = case2_recipe(base_lr, seed)
+    write_run_folder(folder, case.solver, case.net, case.comments)
+    case.caffe_run(folder / "train.log").run()
+
+
+def case2_recipe(base_lr: float, seed: int) -> Recipe:
+    return Recipe(
+        fcn_solver(base_lr, 3000), fcn(None, normalize=True), fcn_dbs(), seed, comments=FCN_COMMENTS
+    )
+
+
+RECIPES["case2_fcn_lr1e-9"] = lambda: case2_recipe(1e-9, 5)
+RECIPES["case2_fcn_lr1e-4"] = lambda: case2_recipe(1e-4, 5)
 
 
 @run(
@@ -423,6 +469,13 @@ VGG_SMALL_BLOCKS = ((32, 1), (64, 1), (64, 1))
 )
 def case3_vgg_scaled() -> None:
     folder = out("case3_vgg_scaled/train.log").parent
+    case = case3_recipe()
+    write_run_folder(folder, case.solver, case.net)
+    case.caffe_run(folder / "train.log").run()
+
+
+@recipe("case3_vgg_scaled")
+def case3_recipe() -> Recipe:
     kw = {"size": 16, "contrast": 60, "noise": 25, "shift": 0, "prototype_seed": 40}
     train, val = data.pattern_images(41, 1000, 8000, **kw), data.pattern_images(42, 1000, 1000, **kw)
     net = vgg(
@@ -451,9 +504,8 @@ def case3_vgg_scaled() -> None:
         "snapshot_prefix": "models/vgg/vgg_train",
         "solver_mode": Enum("CPU"),
     }
-    write_run_folder(folder, solver, net)
     dbs = {"ilsvrc12_train_lmdb": train, "ilsvrc12_val_lmdb": val, "imagenet_mean.binaryproto": train}
-    CaffeRun(solver, net, dbs, folder / "train.log", seed=7, start=START, command=caffe_cmd()).run()
+    return Recipe(solver, net, dbs, seed=7)
 
 
 def bn_convnet(
@@ -591,11 +643,14 @@ def case4_finetune_pretrained() -> None:
     "The fine-tuning lr is also low for training from scratch.",
 )
 def case4_scratch() -> None:
+    case4_scratch_recipe().caffe_run(out("case4_scratch.log")).run()
+
+
+@recipe("case4_scratch.log")
+def case4_scratch_recipe() -> Recipe:
     net = bn_convnet("patternnet", 5, "fc_taskB", "shapesB", 20, 100, FINETUNE_HEAD)
     solver = case4_solver("snapshots/taskB_scratch", 300, 0.001, 50)
-    CaffeRun(
-        solver, net, case4_taskB(), out("case4_scratch.log"), seed=9, start=START, command=caffe_cmd()
-    ).run()
+    return Recipe(solver, net, case4_taskB(), seed=9)
 
 
 def lenet_run(

@@ -5,6 +5,7 @@ in that order, not in the order the file wrote them), repeated fields are lists.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -56,3 +57,61 @@ def cpp(value: float | int) -> str:
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
     return f"{v:g}"
+
+
+# Fields that are lists in the generator's dicts even when the file has them once.
+REPEATED = {"layer", "bottom", "top", "param", "stepvalue", "mean_value", "loss_weight"}
+_TOKEN = re.compile(r'\s*(?:#[^\n]*|([{}])|(\w+)\s*:?\s*\{|(\w+)\s*:\s*("(?:[^"\\]|\\.)*"|[^\s{}#]+))')
+
+
+def parse_text(text: str) -> dict:
+    """Protobuf text (a prototxt as written by `text_lines`, comments allowed) back into the dicts the
+    generator builds nets and solvers from: bare words become Enum, true/false bool, numbers int or
+    float, keys in REPEATED (or given twice) lists."""
+    stack: list[dict] = [{}]
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            if text[pos:].strip():
+                raise ValueError(f"prototxt: cannot read {text[pos : pos + 40]!r}")
+            break
+        pos = match.end()
+        brace, opener, key, raw = match.groups()
+        if brace == "}":
+            stack.pop()
+        elif brace == "{":
+            raise ValueError("prototxt: '{' without a field name")
+        elif opener:
+            child: dict = {}
+            _put(stack[-1], opener, child)
+            stack.append(child)
+        elif key:
+            _put(stack[-1], key, _value(raw))
+    if len(stack) != 1:
+        raise ValueError("prototxt: unbalanced braces")
+    return stack[0]
+
+
+def _put(message: dict, key: str, value: object) -> None:
+    if key in message:
+        if not isinstance(message[key], list):
+            message[key] = [message[key]]
+        message[key].append(value)
+    else:
+        message[key] = [value] if key in REPEATED else value
+
+
+def _value(raw: str) -> object:
+    if raw.startswith('"'):
+        return raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    if raw in ("true", "false"):
+        return raw == "true"
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        return float(raw)
+    except ValueError:
+        return Enum(raw)
