@@ -117,6 +117,16 @@ async def new_page(browser, charts: bool) -> tuple[BrowserContext, Page]:
     return context, await context.new_page()
 
 
+async def own_verdict(page, answers: Answers, mark: float, s: Session, step: str) -> None:
+    """Wait for the verdict, time it (shown, and answered by the server), and check it is the run's own."""
+    await page.wait_for_selector(VERDICT, timeout=TIMEOUT_MS)
+    s.seconds[f"{step}_to_verdict"] = time.perf_counter() - mark
+    if answers.at:
+        s.seconds[f"{step}_answered"] = answers.at - mark
+    if s.verdict not in await page.locator(VERDICT).inner_text():
+        s.problems.append(f"{step}: another verdict")
+
+
 async def run_session(browser, url: str, s: Session, charts: bool) -> None:
     start = time.perf_counter()
     context, page = await new_page(browser, charts)
@@ -126,12 +136,7 @@ async def run_session(browser, url: str, s: Session, charts: bool) -> None:
     mark = answers.expect(s.verdict)
     files = [{"name": s.name, "mimeType": "text/plain", "buffer": s.data}]
     await page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(files)
-    await page.wait_for_selector(VERDICT, timeout=TIMEOUT_MS)
-    s.seconds["upload_to_verdict"] = time.perf_counter() - mark
-    if answers.at:
-        s.seconds["upload_answered"] = answers.at - mark
-    if s.verdict not in await page.locator(VERDICT).inner_text():
-        s.problems.append("upload: another verdict")
+    await own_verdict(page, answers, mark, s, "upload")
     await idle(page)
     share = page.get_by_role("button", name="Share")
     await share.click(trial=True)  # until the page has settled and the button takes clicks: not timed
@@ -148,12 +153,7 @@ async def run_session(browser, url: str, s: Session, charts: bool) -> None:
     answers = Answers(page)
     mark = answers.expect(s.verdict)
     await page.goto(s.link)
-    await page.wait_for_selector(VERDICT, timeout=TIMEOUT_MS)
-    s.seconds["link_to_verdict"] = time.perf_counter() - mark
-    if answers.at:
-        s.seconds["link_answered"] = answers.at - mark
-    if s.verdict not in await page.locator(VERDICT).inner_text():
-        s.problems.append("link: another verdict")
+    await own_verdict(page, answers, mark, s, "link")
     await idle(page)  # the run's facts (file names) are written after the verdict
     if await page.get_by_text(s.name, exact=True).count() == 0:
         s.problems.append("link: own file name not shown")
