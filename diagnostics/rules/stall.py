@@ -76,18 +76,20 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     # A classifier whose best loss never got clearly below ln(C), and that ends at or above it (worse
     # than guessing), has learned nothing, wherever it began (e.g. a blow-up in the first steps that
     # then settles, or a collapse onto uniform predictions).
-    at_chance = ctx.at_chance(end) or (lnc is not None and end > lnc)
-    never_beat_chance = lnc is not None and at_chance and curve.min_level >= (1 - p.flat_drop_lnc) * lnc
+    no_better_than_chance = ctx.at_chance(end) or (lnc is not None and end > lnc)
+    never_beat_chance = (
+        lnc is not None and no_better_than_chance and curve.min_level >= (1 - p.flat_drop_lnc) * lnc
+    )
     # Whatever the training loss did (a blow-up that settles, a summed loss that shrinks), an evaluation
     # that never got above chance learned nothing: unless training memorised far below ln(C) (LD107).
     trained = lnc is not None and end < p.ld107_trained_lnc_level * lnc
     eval_at_chance = p.ld103_eval_chance_is_flat and ctx.eval_never_beat_chance() and not trained
     if (not barely_dropped or learned_already) and not (never_beat_chance or eval_at_chance):
         return None
-    if resumed_late(ctx, curve) and not (at_chance or eval_at_chance):
+    if resumed_late(ctx, curve) and not (no_better_than_chance or eval_at_chance):
         return None
     long_curve = len(curve.by) >= p.ld103_trend_buckets
-    if not (at_chance or eval_at_chance) and long_curve and curve.tau < p.ld103_steady_tau:
+    if not (no_better_than_chance or eval_at_chance) and long_curve and curve.tau < p.ld103_steady_tau:
         return None  # a small but steady decrease is slow progress (e.g. fine-tuning), not a flat run
     if never_beat_chance and not barely_dropped:  # it moved (a blow-up that settled), never below ln(C)
         assert ctx.classes is not None and lnc is not None
@@ -99,12 +101,12 @@ def loss_flat(ctx: Context) -> RuleResult | None:
         evidence = [Evidence("evidence.no_progress", values, int(curve.steps[0]))]
     measurements = {
         "drop": drop,
-        "at_chance": 1.0 if at_chance else 0.0,
+        "at_chance": 1.0 if no_better_than_chance else 0.0,
         "eval_at_chance": float(eval_at_chance),
     }
     if eval_at_chance:
         evidence.append(_eval_chance_evidence(ctx))
-    improved = None if at_chance or eval_at_chance else _evaluation_improved(ctx)
+    improved = None if no_better_than_chance or eval_at_chance else _evaluation_improved(ctx)
     if improved is not None:
         # The net learned: a flat training loss under heavy augmentation or warm-up is not a stuck run.
         evidence.append(Evidence("evidence.eval_improved", improved))
@@ -115,7 +117,7 @@ def loss_flat(ctx: Context) -> RuleResult | None:
         evidence.append(chance_evidence(ctx, end))
     confidence = (
         p.ld103_confidence_at_chance
-        if at_chance or eval_at_chance
+        if no_better_than_chance or eval_at_chance
         else p.ld103_confidence
         if long_curve
         else p.ld103_confidence_short
