@@ -19,6 +19,8 @@ from diagnostics.model import Cause, Finding, SymptomResult
 from diagnostics.params import KNOWN_CLASS_COUNTS, Params
 from parsers.model import LogLine, RunMeta, TrainingLog
 
+# Metrics named like a loss that are no term of it: Caffe's raw display loss, an fp16 loss scale.
+NOT_LOSS_TERMS = {"loss_raw", "loss_scale"}
 DEEP_ARCHITECTURES = (
     "vgg",
     "resnet",
@@ -98,7 +100,8 @@ class Context:
         """Detectors (YOLO, ...) log only loss components: judge their sum at the shared steps."""
         m = self.log.metrics
         names = sorted(
-            {str(x) for x in m.loc[m["split"] == split, "metric"].unique() if "loss" in str(x)} - {"loss_raw"}
+            {str(x) for x in m.loc[m["split"] == split, "metric"].unique() if "loss" in str(x)}
+            - NOT_LOSS_TERMS
         )
         if not names:
             return None

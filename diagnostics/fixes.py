@@ -372,3 +372,80 @@ def lr_policy(ctx: Context, missing: list[str]) -> Fix:
         snippet,
         "prototxt",
     )
+
+
+def _stack(ctx: Context) -> str:
+    """Which large-model stack wrote the log, for the flag or config block to show."""
+    formats = {ctx.meta.format, *ctx.meta.formats}
+    for stack in ("megatron", "deepspeed"):
+        if any(stack in (f or "") for f in formats):
+            return stack
+    return "pytorch"
+
+
+_BF16 = {
+    "megatron": ("--bf16  # ⟦instead_of_fp16⟧", "bash"),
+    "deepspeed": ('"bf16": {"enabled": true},\n"fp16": {"enabled": false}', "json"),
+    "pytorch": (
+        "with torch.autocast(device_type='cuda', dtype=torch.bfloat16):\n    loss = model(x, y)\n"
+        "loss.backward()  # ⟦no_grad_scaler⟧",
+        "python",
+    ),
+}
+_SCALE_SETTINGS = {
+    "megatron": (
+        "--initial-loss-scale 65536 --min-loss-scale 1 --loss-scale-window 1000 --hysteresis 2",
+        "bash",
+    ),
+    "deepspeed": (
+        '"fp16": {"enabled": true, "initial_scale_power": 16, "loss_scale_window": 1000,\n'
+        '         "hysteresis": 2, "min_loss_scale": 1}',
+        "json",
+    ),
+    "pytorch": (
+        "scaler = torch.amp.GradScaler('cuda', init_scale=2.**16, growth_interval=2000)",
+        "python",
+    ),
+}
+
+
+def bf16(ctx: Context) -> Fix:
+    """bf16 has fp32's exponent range: no loss scale, no overflow to skip (BLOOM's remedy)."""
+    snippet, lang = _BF16[_stack(ctx)]
+    return Fix("fixes.use_bf16", {}, snippet, lang)
+
+
+def loss_scale_settings(ctx: Context) -> Fix:
+    """A dynamic scaler that starts high, waits a window of clean steps before doubling and tolerates
+    an overflow (hysteresis) before halving."""
+    snippet, lang = _SCALE_SETTINGS[_stack(ctx)]
+    return Fix("fixes.loss_scale_settings", {}, snippet, lang)
+
+
+ROLLBACK_STEPS = 100  # PaLM restarted ~100 steps before a spike, then skipped 200-500 batches
+
+
+def rollback_spike(step: int) -> Fix:
+    """Restart from a checkpoint about 100 steps before the spike at `step` and skip the batches that
+    met it (PaLM §5.1), with the run's own step numbers."""
+    return Fix("fixes.rollback_spike", {"step": step, "target": max(0, step - ROLLBACK_STEPS)})
+
+
+def rollback_scale(peak_step: int) -> Fix:
+    """Restart from a checkpoint saved before the loss scale began to slide (BLOOM-104B's chronicles:
+    the scale showed the divergence long before the loss did)."""
+    return Fix("fixes.rollback_scale", {"target": peak_step})
+
+
+def longer_warmup(ctx: Context, warmup_steps: int) -> Fix:
+    """Twice the warm-up: the gradients are largest where the ramp ends (BLOOM-104B)."""
+    longer = 2 * warmup_steps
+    if is_caffe(ctx):
+        return Fix("fixes.longer_warmup", {"old": warmup_steps, "new": longer})
+    snippet = (
+        f"scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters={longer})"
+    )
+    if _stack(ctx) == "megatron":
+        snippet = f"--lr-warmup-iters {longer}"
+    lang = "bash" if snippet.startswith("--") else "python"
+    return Fix("fixes.longer_warmup", {"old": warmup_steps, "new": longer}, snippet, lang)

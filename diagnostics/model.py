@@ -39,6 +39,7 @@ CAUSES = (
     "loss_normalization",
     "overfitting",
     "data_issue",
+    "fp16_overflow",
 )
 Severity = Literal["critical", "warning", "info"]
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}

@@ -351,15 +351,21 @@ class Params:
     ld107_confidence_both: float = _p(0.85, "LD107", "confidence when val is both far and erratic")
     ld107_confidence: float = _p(0.7, "LD107", "confidence otherwise")
     # ----- LD108 spiky: isolated spikes that recover ----------------------------------------------
-    spike_window: int = _p(25, "LD108", "rolling-median window (points)", (11, 15, 25, 41))
+    spike_window: int = _p(25, ("LD108", "LD112"), "rolling-median window (points)", (11, 15, 25, 41))
     # Grids bounded by principle: a robust z under 10 is within reach of heavy-tailed minibatch noise, and
     # more than 2% of the points spiking is noise (tests/diagnostics: test_sample_principles, test_symptoms).
-    spike_mad: float = _p(12.0, "LD108", "robust z above the rolling median", (10.0, 12.0, 16.0, 24.0))
-    spike_ratio: float = _p(
-        2.0, "LD108", "and at least this many times the rolling median", (1.5, 2.0, 3.0, 4.0)
+    spike_mad: float = _p(
+        12.0, ("LD108", "LD112"), "robust z above the rolling median", (10.0, 12.0, 16.0, 24.0)
     )
-    spike_recover_points: int = _p(25, "LD108", "back to normal within this many points", (10, 25, 50))
-    spike_min_count: int = _p(3, "LD108", "isolated spikes needed for the symptom (1 is noise)", (2, 3, 4, 5))
+    spike_ratio: float = _p(
+        2.0, ("LD108", "LD112"), "and at least this many times the rolling median", (1.5, 2.0, 3.0, 4.0)
+    )
+    spike_recover_points: int = _p(
+        25, ("LD108", "LD112"), "back to normal within this many points", (10, 25, 50)
+    )
+    spike_min_count: int = _p(
+        3, ("LD108", "LD112"), "isolated spikes needed for the symptom (1 is noise)", (2, 3, 4, 5)
+    )
     spike_max_fraction: float = _p(
         0.01,
         "LD108",
@@ -593,6 +599,33 @@ class Params:
     ld210_score_periodic_spikes: float = _score(0.7, "LD210", "spikes at a fixed period")
     ld210_score_spikes: float = _score(0.4, "LD210", "other spikes")
     ld210_score_flat: float = _score(0.3, "LD210", "a flat run no config defect explains")
+
+    # ----- LD112 spike recovery, LD211 fp16 loss-scale collapse (not fitted: the corpus has no
+    # loss scaler; the numbers come from the scaler's arithmetic, see the docs) ---------------------
+    ld112_min_spikes_warning: int = _p(
+        1, "LD112", "a level shift after at least this many spikes is a warning (else information)"
+    )
+    ld211_scale_floor: float = _p(
+        1.0,
+        "LD211",
+        "a loss scale at or below this is at its floor (DeepSpeed's and Megatron's default minimum)",
+    )
+    ld211_slide_doublings: float = _p(
+        8.0,
+        "LD211",
+        "the scale ended this many halvings below its peak: a slide, not the saw-tooth of a healthy scaler "
+        "(which halves once per overflow and doubles after every window of clean steps)",
+    )
+    ld211_skipped_share: float = _p(
+        0.05,
+        "LD211",
+        "skipped steps above this share of the steps (a healthy scaler skips about one per growth window, "
+        "0.05-0.1 %)",
+    )
+    ld211_score_floor: float = _p(0.85, "LD211", "the scale reached its floor")
+    ld211_score_slide: float = _p(0.75, "LD211", "the scale slid far below its peak")
+    ld211_score_skipped: float = _p(0.6, "LD211", "many skipped steps")
+    ld211_bonus_blowup: float = _p(0.05, "LD211", "the run blew up (NaN or diverged)")
 
 
 DEFAULT_PARAMS = Params()

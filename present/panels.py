@@ -53,7 +53,7 @@ FACT_FIELDS = (
     "pretrained_from",
 )
 # Display mappings: snippet language -> code highlighter, verdict level -> icon, severity -> badge.
-HIGHLIGHT = {"prototxt": "protobuf", "python": "python", "bash": "bash", "yaml": "yaml"}
+HIGHLIGHT = {"prototxt": "protobuf", "python": "python", "bash": "bash", "yaml": "yaml", "json": "json"}
 LEVEL_ICON = {
     "info": ":material/help:",
     "success": ":material/check_circle:",

@@ -11,7 +11,7 @@ import numpy as np
 
 from diagnostics import fixes
 from diagnostics.context import Context
-from diagnostics.model import Cause, Evidence
+from diagnostics.model import Cause, Evidence, Fix
 from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import fmt
 from diagnostics.rules.config import missing_policy_fields, usual_lr_range
@@ -115,6 +115,18 @@ def _collapsed(ctx: Context) -> bool:
     )
 
 
+def _spike_fixes(ctx: Context, reading: str) -> list[Fix]:
+    """LD112's remedies, with the run's steps: `fast` spikes (a bad batch meeting a parameter state)
+    are skipped after a rollback; spikes `at_warmup_end` ask for a longer warm-up."""
+    found = ctx.finding("LD112")
+    if found is None or not found.measurements.get(reading):
+        return []
+    if reading == "fast":
+        return [fixes.rollback_spike(int(found.measurements["tallest_step"]))]
+    evidence = next(e for e in found.evidence if e.key == "evidence.spikes_at_warmup_end")
+    return [fixes.longer_warmup(ctx, int(evidence.params["warmup_steps"]))]
+
+
 def _collapse_evidence(ctx: Context) -> Evidence:
     assert ctx.train_loss is not None and ctx.classes is not None and ctx.lnc is not None
     params = {
@@ -154,13 +166,15 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
         score -= p.ld201_penalty_huge_start  # the logits were huge before the lr acted
     if ctx.frozen_bn or (ctx.finding("LD306") and s in BLOW_UP):
         score -= p.ld201_penalty_config  # a config defect explains the blow-up better
-    evidence = _evidence_of(ctx, "LD101", "LD102", "LD105", "LD108") + _lr_evidence(ctx)
+    evidence = _evidence_of(ctx, "LD101", "LD102", "LD105", "LD108", "LD112") + _lr_evidence(ctx)
     if s in STALLED and _collapsed(ctx):
         evidence.insert(0, _collapse_evidence(ctx))
     evidence += _evidence_of(ctx, "LD309")
     fix_list = [*fixes.change_lr(ctx, 1 / p.lr_cut, "fixes.lower_lr"), fixes.clip_gradients(ctx)]
     if s in BLOW_UP:
         fix_list.append(fixes.warmup(ctx))
+    if s in UNSTABLE:
+        fix_list += _spike_fixes(ctx, "at_warmup_end")
     policy = _broken_lr_policy(ctx)
     if policy:
         score += p.ld201_bonus_broken_policy  # a broken lr schedule (NaN or negative lr) blows the run up
@@ -510,8 +524,10 @@ def data_issue(ctx: Context) -> RuleResult | None:
         score = p.ld210_score_flat
     else:
         return None
-    evidence = _evidence_of(ctx, "LD101", "LD107", "LD108", "LD103", "LD109")
+    evidence = _evidence_of(ctx, "LD101", "LD107", "LD108", "LD112", "LD103", "LD109")
     fix_list = fixes.check_data(ctx)
+    if s in UNSTABLE:
+        fix_list = [*_spike_fixes(ctx, "fast"), *fix_list]
     if s == "eval_gap":
         fix_list.insert(0, fixes.eval_pipeline(ctx))
     return _cause(ctx, "data_issue", "LD210", score, evidence, fix_list, [])

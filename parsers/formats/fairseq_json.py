@@ -9,8 +9,9 @@ the per-epoch `train` summary and the validation records (tag = the subset: `val
 their own `*_num_updates`, split train / val / test. The plain format writes the same records as
 `epoch 001:    100 / 1563 loss=9.2, ..., num_updates=100` and
 `epoch 001 | valid on 'valid' subset | loss 7.9 | ... | num_updates 1563`.
-Throughput, counters and timings (`wps`, `ups`, `bsz`, `ntokens`, `wall`, `loss_scale`, ...) and
-running bests (`best_loss`) are left out; `gnorm` is the grad norm, `ppl` the perplexity.
+Throughput, counters and timings (`wps`, `ups`, `bsz`, `ntokens`, `wall`, ...) and running bests
+(`best_loss`) are left out; `gnorm` is the grad norm, `ppl` the perplexity, and `loss_scale` (fp16's
+dynamic loss scale) is kept: its slide is evidence of overflow (LD211).
 
 The config dump at the top (hydra: a Python dict repr; older fairseq: `Namespace(...)`) gives the
 lr, optimizer, schedule and update count. Its `batch_size`/`max_tokens` are per GPU, so they stay
@@ -54,7 +55,7 @@ _INNER_PAIR = re.compile(r"(?<![\w/])([\w/]++)=([^,\s]++)")  # from a key's star
 _VALID_ON = re.compile(r"^valid on '([^']+)' subset \| ")
 _NOT_METRICS = {
     "epoch", "update", "num_updates", "ntokens", "nsentences", "sample_size", "wps", "ups", "wpb", "bsz",
-    "train_wall", "gb_free", "wall", "loss_scale", "clip", "oom",
+    "train_wall", "gb_free", "wall", "clip", "oom",
 }  # fmt: skip
 _ALIASES = {"gnorm": "grad_norm", "ppl": "perplexity"}
 _ZERO_IS_OFF = {"max_update", "max_epoch", "clip_norm"}  # 0 means unlimited / no clipping

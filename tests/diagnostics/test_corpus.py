@@ -32,6 +32,9 @@ def test_corpus_is_large_varied_and_one_third_healthy():
 # Batch 1-2 with BatchNorm trained fine on the FCN and the char-LM (the generator dropped those runs as
 # showing no fault), so this cause stands on three families; see sample_logs/corpus/README.md.
 FEWER_FAMILIES = {"small_batch": 3}
+# The corpus trains in fp32 on the CPU: no dynamic loss scaler, so no fp16 overflow. LD211 is judged on
+# the large-model sample runs (sample_logs, tests/diagnostics/test_instability.py) and is not fitted.
+NOT_IN_CORPUS = {"fp16_overflow"}
 
 
 def test_every_cause_on_four_families_and_three_formats():
@@ -41,7 +44,7 @@ def test_every_cause_on_four_families_and_three_formats():
             assert cause in CAUSES, r["path"]
             families[cause].add(r["family"])
             formats[cause].add(r["format"])
-    for cause in CAUSES:
+    for cause in set(CAUSES) - NOT_IN_CORPUS:
         assert len(families[cause]) >= FEWER_FAMILIES.get(cause, 4), (cause, families[cause])
         assert len(formats[cause]) >= 3, (cause, formats[cause])
 

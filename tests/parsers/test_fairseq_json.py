@@ -73,6 +73,7 @@ def test_hydra_json_records_string_numbers_and_summaries():
         ["200", "0.416", "train", "accuracy", "accuracy", "3"],
         ["200", "0.416", "train", "lr", "lr", "3"],
         ["200", "0.416", "train", "grad_norm", "gnorm", "3"],
+        ["200", "0.416", "train", "loss_scale", "loss_scale", "3"],  # fp16's scale: LD211's evidence
         ["400", "0.832", "train", "loss", "loss", "5"],
         ["479", "1.0", "val", "loss", "valid_loss", "6"],
         ["479", "1.0", "val", "accuracy", "valid_accuracy", "6"],
@@ -80,8 +81,9 @@ def test_hydra_json_records_string_numbers_and_summaries():
         ["479", "1.0", "train", "lr", "train_lr", "7"],
     ]
     values = frame["value"].tolist()
-    assert values[0] == 9.276 and values[3] == 3.125e-06 and values[6] == 6.389 and values[8] == 7.864
-    assert math.isnan(values[5])  # "loss": "nan" is a value
+    assert values[0] == 9.276 and values[3] == 3.125e-06 and values[7] == 6.389 and values[9] == 7.864
+    assert values[5] == 128.0
+    assert math.isnan(values[6])  # "loss": "nan" is a value
     assert frame["wall_time"].tolist()[0] == pytest.approx(427.407)  # 18:48:05,372 - 18:40:57,965
     assert frame["wall_time"].iloc[-1] == pytest.approx(1028.821)
     assert parsed.skipped_lines == 0  # the cut last line is not a record; nothing claims it

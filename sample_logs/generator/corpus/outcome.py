@@ -31,6 +31,8 @@ ACCEPTABLE = {
     "loss_normalization": {"nan", "diverging", "oscillating", "flat"},  # flat: dead units after a blow-up
     "overfitting": {"overfitting", "eval_gap"},
     "data_issue": {"spiky", "nan"},
+    # an fp16 loss scaler sliding to its floor: the run blows up, spikes, or stops moving (steps skipped)
+    "fp16_overflow": {"nan", "diverging", "spiky", "flat", "plateau"},
 }
 
 

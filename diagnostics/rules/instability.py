@@ -1,0 +1,216 @@
+"""LD112, LD211: large-model instabilities: how the loss spikes recover, and an fp16 loss scale that
+collapses.
+
+LD112 describes; it names no symptom, so the verdict stays LD108's. LD211 is the cause a dynamic loss
+scaler points at when the run failed. Their numbers come from the fitted spike detector (LD108's
+window, robust z, ratio and recovery) and from the loss scaler's own arithmetic (see `Params`).
+Texts live in `i18n/rules.toml` under `rules.<id>`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diagnostics import fixes
+from diagnostics.context import Context
+from diagnostics.instability import (
+    LossScaleHistory,
+    Spike,
+    classify_spikes,
+    leading_jump,
+    loss_scale_history,
+    warmup_end,
+)
+from diagnostics.model import Evidence, Finding
+from diagnostics.registry import RuleResult, rule
+from diagnostics.rules._common import fmt
+from diagnostics.rules.causes import BLOW_UP, STALLED, UNSTABLE, _cause, _symptom
+
+
+def loss_spikes(ctx: Context) -> list[Spike]:
+    """The training loss's spikes, classified (fast / slow / level shift), from the raw per-step loss
+    where the log has it; empty when they are too many to be spikes (noise)."""
+    p = ctx.params
+    curve = ctx.train_loss_raw or ctx.train_loss
+    if curve is None:
+        return []
+    idx = curve.trend_index
+    found = classify_spikes(
+        curve.steps[idx],
+        curve.values[idx],
+        window=p.spike_window,
+        robust_z=p.spike_mad,
+        min_ratio=p.spike_ratio,
+        fast_points=p.spike_recover_points,
+    )
+    if len(found) > p.spike_max_fraction * len(idx) + p.spike_min_count:
+        return []
+    return found
+
+
+@rule("LD112", "loss-spike-recovery", curves=("train_loss",))
+def spike_recovery(ctx: Context) -> RuleResult | None:
+    """How each spike of the loss ended, whether the grad norm jumped first, and whether the spikes
+    gather where the warm-up ends."""
+    p = ctx.params
+    found = loss_spikes(ctx)
+    if not found:
+        return None
+    kinds = {k: sum(s.kind == k for s in found) for k in ("fast", "slow", "level_shift")}
+    tallest = max(found, key=lambda s: s.height)
+    slowest = max((s.recovery_steps or 0 for s in found), default=0)
+    evidence = [
+        Evidence(
+            "evidence.spike_recovery",
+            {
+                "count": len(found),
+                **kinds,
+                "height": f"{tallest.height:.3g}",
+                "step": tallest.step,
+                "slowest": slowest,
+            },
+            tallest.step,
+        )
+    ]
+    shift = next((s for s in found if s.kind == "level_shift"), None)
+    if shift is not None:
+        evidence.append(
+            Evidence(
+                "evidence.spike_level_shift",
+                {"step": shift.step, "base": fmt(shift.base), "end": fmt(_end_level(ctx))},
+                shift.step,
+            )
+        )
+    led, at_warmup = _grad_norm_led(ctx, found), _at_warmup_end(ctx, found)
+    extras = (
+        ("evidence.grad_norm_first", led, "grad_step"),
+        ("evidence.spikes_at_warmup_end", at_warmup, "warmup_end"),
+    )
+    evidence += [Evidence(key, numbers, numbers[at]) for key, numbers, at in extras if numbers]
+    measurements = {
+        **{k: float(v) for k, v in kinds.items()},
+        "grad_norm_led": 1.0 if led else 0.0,
+        "at_warmup_end": 1.0 if at_warmup else 0.0,
+        "first_spike_step": float(found[0].step),
+        "tallest_step": float(tallest.step),
+    }
+    severity = "warning" if shift is not None and len(found) >= p.ld112_min_spikes_warning else "info"
+    curve = ctx.train_loss_raw or ctx.train_loss
+    return RuleResult(
+        [
+            Finding(
+                "LD112", severity, evidence, found[0].step, None, curve.label if curve else None, measurements
+            )
+        ]
+    )
+
+
+def _end_level(ctx: Context) -> float:
+    curve = ctx.train_loss
+    return curve.end_level if curve is not None else float("nan")
+
+
+def _grad_norm_led(ctx: Context, found: list[Spike]) -> dict | None:
+    """The first spike whose loss jump the grad norm preceded (within the spike detector's recovery
+    span of steps), as evidence numbers."""
+    rows = ctx.rows("grad_norm", "train")
+    if len(rows) < ctx.params.spike_window:
+        return None
+    steps, values = rows["step"].to_numpy(), rows["value"].to_numpy(dtype=float)
+    spacing = max(1, int(np.median(np.diff(steps)))) if len(steps) > 1 else 1
+    lookback = ctx.params.spike_recover_points * spacing
+    for spike in found:
+        jump = leading_jump(
+            steps, values, spike.step, lookback, ctx.params.spike_window, ctx.params.spike_ratio
+        )
+        if jump is not None and jump[0] < spike.step:
+            return {
+                "grad_step": jump[0],
+                "ratio": f"{jump[1]:.3g}",
+                "loss_step": spike.step,
+                "lead": spike.step - jump[0],
+            }
+    return None
+
+
+def _at_warmup_end(ctx: Context, found: list[Spike]) -> dict | None:
+    """Spikes within one warm-up length after the warm-up ends, where the gradients are largest
+    (BLOOM-104B's chronicles), as evidence numbers."""
+    lr = ctx.lr
+    if lr is None:
+        return None
+    end = warmup_end(lr.steps, lr.values, ctx.params.ld111_warmup_share)
+    if end is None:
+        return None
+    length = end - int(lr.steps[0])
+    near = [s for s in found if end - length // 2 <= s.step <= end + length]
+    if not near:
+        return None
+    return {"count": len(near), "warmup_end": end, "warmup_steps": length}
+
+
+# ----- LD211 -------------------------------------------------------------------------------------
+def scale_history(ctx: Context) -> LossScaleHistory | None:
+    rows = ctx.rows("loss_scale", "train")
+    if not len(rows):
+        return None
+    return loss_scale_history(rows["step"].to_numpy(), rows["value"].to_numpy(dtype=float))
+
+
+def _skipped(ctx: Context) -> tuple[int, int] | None:
+    """(skipped steps, steps) from a skipped-iterations counter logged per interval (Megatron)."""
+    rows = ctx.rows("skipped_iterations", "train")
+    if not len(rows):
+        return None
+    steps = rows["step"].to_numpy()
+    total = int(steps[-1] - steps[0]) + 1 if len(steps) > 1 else 1
+    skipped = int(np.nansum(rows["value"].to_numpy(dtype=float)))
+    return skipped, max(total, 1)
+
+
+@rule("LD211", "loss-scale-collapse", curves=("train_loss",), cause="fp16_overflow")
+def loss_scale_collapse(ctx: Context) -> RuleResult | None:
+    """The fp16 dynamic loss scale slid far below its peak, hit its floor, or skipped many steps: the
+    gradients overflow fp16 again and again, the updates are skipped or made at a useless scale."""
+    s, p = _symptom(ctx), ctx.params
+    if s not in (*UNSTABLE, *STALLED):
+        return None
+    history = scale_history(ctx)
+    skipped = _skipped(ctx)
+    evidence: list[Evidence] = []
+    score = 0.0
+    if history is not None:
+        if history.minimum <= p.ld211_scale_floor:
+            score = max(score, p.ld211_score_floor)
+            evidence.append(Evidence("evidence.loss_scale_floor", {"value": fmt(history.minimum)}))
+        if history.slide_doublings >= p.ld211_slide_doublings:
+            score = max(score, p.ld211_score_slide)
+            evidence.append(
+                Evidence(
+                    "evidence.loss_scale_slide",
+                    {
+                        "peak": fmt(history.peak),
+                        "peak_step": history.peak_step,
+                        "end": fmt(history.end),
+                        "end_step": history.end_step,
+                        "halvings": history.halvings,
+                    },
+                    history.peak_step,
+                )
+            )
+    if skipped is not None and skipped[0] >= p.ld211_skipped_share * skipped[1]:
+        score = max(score, p.ld211_score_skipped)
+        evidence.append(Evidence("evidence.skipped_steps", {"skipped": skipped[0], "steps": skipped[1]}))
+    if not evidence:
+        return None
+    if s in BLOW_UP:
+        score += p.ld211_bonus_blowup
+    fix_list = [
+        fixes.bf16(ctx),
+        fixes.loss_scale_settings(ctx),
+        *fixes.change_lr(ctx, 1 / p.lr_cut, "fixes.lower_lr"),
+        fixes.clip_gradients(ctx),
+    ]
+    if history is not None and history.slide_doublings >= p.ld211_slide_doublings:
+        fix_list.append(fixes.rollback_scale(history.peak_step))
+    return _cause(ctx, "fp16_overflow", "LD211", score, evidence, fix_list, [])

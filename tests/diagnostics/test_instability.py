@@ -1,0 +1,108 @@
+"""Large-model instability measurements (diagnostics/instability.py) and their rules LD112 / LD211."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diagnostics import diagnose, fitted
+from diagnostics.context import Context
+from diagnostics.instability import classify_spikes, leading_jump, loss_scale_history, warmup_end
+from diagnostics.rules.instability import scale_history
+from parsers import load_paths
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "real_logs"
+DETECTOR = {"window": 25, "robust_z": 12.0, "min_ratio": 2.0, "fast_points": 25}
+
+
+def _noisy_level(n: int, level: float = 2.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return level * np.exp(rng.normal(0, 0.02, n))
+
+
+def test_a_spike_that_halves_back_at_once_is_fast():
+    y = _noisy_level(300)
+    y[150] = 8.0
+    y[151] = 3.0
+    spikes = classify_spikes(np.arange(300) * 10, y, **DETECTOR)
+    assert [(s.step, s.kind) for s in spikes] == [(1500, "fast")]
+    assert spikes[0].recovered_step == 1510
+    assert spikes[0].height == pytest.approx(4.0, rel=0.05)
+
+
+def test_a_spike_that_takes_longer_than_the_recovery_span_is_slow():
+    y = _noisy_level(400)
+    y[150:] = 2.0 + 6.0 * np.exp(-np.arange(250) / 60.0)  # below 2x the base after ~66 points
+    spikes = classify_spikes(np.arange(400), y, **DETECTOR)
+    assert [s.kind for s in spikes] == ["slow"]
+    assert 60 < spikes[0].recovery_steps < 75
+
+
+def test_a_jump_to_a_new_level_is_a_level_shift_and_ends_the_search():
+    y = _noisy_level(300)
+    y[150:] = _noisy_level(150, level=7.0, seed=1)
+    y[200] = 40.0  # judged against the old level no more
+    spikes = classify_spikes(np.arange(300), y, **DETECTOR)
+    assert [(s.step, s.kind) for s in spikes] == [(150, "level_shift")]
+    assert spikes[0].peak == pytest.approx(float(np.max(y[150:175])))
+    assert spikes[0].recovered_step is None and spikes[0].recovery_steps is None
+
+
+def test_minibatch_noise_and_a_steady_decline_have_no_spikes():
+    rng = np.random.default_rng(3)
+    decline = 5.0 * np.exp(-np.arange(2000) / 500) + 0.5
+    noisy = decline * np.exp(rng.normal(0, 0.15, 2000))
+    assert classify_spikes(np.arange(2000), noisy, **DETECTOR) == []
+
+
+def test_spikes_in_the_last_recovery_span_are_not_judged_yet():
+    y = _noisy_level(300)
+    y[290] = 9.0
+    assert classify_spikes(np.arange(300), y, **DETECTOR) == []
+
+
+def test_curves_that_cannot_be_judged_give_no_spikes():
+    assert classify_spikes(np.arange(10), np.ones(10), **DETECTOR) == []
+    y = _noisy_level(300)
+    y[40] = math.nan
+    assert classify_spikes(np.arange(300), y, **DETECTOR) == []
+
+
+def test_a_grad_norm_jump_before_the_loss_spike_is_found_with_its_lead():
+    steps = np.arange(0, 1000, 10)
+    grad = np.full(100, 1.5)
+    grad[60:] = 6.0  # from step 600
+    assert leading_jump(steps, grad, at_step=620, lookback_steps=100, window=25, ratio=2.0) == (600, 4.0)
+    assert leading_jump(steps, grad, at_step=500, lookback_steps=100, window=25, ratio=2.0) is None
+
+
+def test_warmup_end_is_the_first_point_at_the_peak_lr():
+    steps = np.arange(0, 100)
+    lr = np.minimum(steps / 20, 1.0) * 3e-4 + 1e-7
+    assert warmup_end(steps, lr, warmup_share=0.5) == 20
+    assert warmup_end(steps, np.full(100, 3e-4), warmup_share=0.5) is None  # no warm-up
+
+
+def test_loss_scale_history_counts_halvings_and_the_slide():
+    steps = np.array([0, 100, 200, 300, 400, 500])
+    scale = np.array([65536.0, 32768.0, 65536.0, 1024.0, 4.0, 1.0])
+    h = loss_scale_history(steps, scale)
+    assert h is not None
+    assert (h.peak, h.peak_step, h.end, h.minimum, h.halvings) == (65536.0, 0, 1.0, 1.0, 4)
+    assert h.slide_doublings == 16.0
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real_logs is absent")
+def test_a_healthy_fp16_fairseq_run_keeps_its_loss_scale_and_is_not_blamed_on_it():
+    """wav2vec 2.0 pre-training in fp16 (fairseq-hydra-train): the scale saw-tooths 128 -> 256 -> 8 -> 16,
+    four halvings below its peak, which is a dynamic scaler at work, not a collapse."""
+    log = load_paths([REAL / "fairseq" / "wav2vec2_pretrain_hydra_train.log"])
+    h = scale_history(Context(log, fitted.PARAMS))
+    assert h is not None
+    assert (h.start, h.peak, h.peak_step, h.minimum, h.end) == (128.0, 256.0, 400, 8.0, 16.0)
+    d = diagnose(log)
+    assert d.symptom.symptom == "healthy"
+    assert "LD211" not in {f.rule for f in d.findings}
