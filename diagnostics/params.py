@@ -626,6 +626,11 @@ class Params:
     ld211_score_slide: float = _p(0.75, "LD211", "the scale slid far below its peak")
     ld211_score_skipped: float = _p(0.6, "LD211", "many skipped steps")
     ld211_bonus_blowup: float = _p(0.05, "LD211", "the run blew up (NaN or diverged)")
+    ld313_beta2_slow: float = _p(
+        0.999,
+        "LD313",
+        "an Adam beta2 at least this (a ~1,000-step second-moment window) is slow to follow spikes",
+    )
 
 
 DEFAULT_PARAMS = Params()

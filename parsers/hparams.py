@@ -89,6 +89,8 @@ _FLOAT_FACTS = {
     "momentum": "momentum",
     "weight_decay": "weight_decay",
     "wd": "weight_decay",
+    "adam_beta2": "adam_beta2",
+    "beta2": "adam_beta2",
 }
 _INT_FACTS = {
     "batch_size": "batch_size",
@@ -436,6 +438,10 @@ def _apply(echo: Echo, meta: RunMeta, claims: _Claims) -> None:
     elif key in _NET_KEYS and not parents and re.fullmatch(r"[\w./\-]+", value) and lowered not in _NONE:
         if _number(value) is None and lowered not in _TRUE:
             meta.set("net_name", value, echo.where)
+    elif key in ("betas", "adam_betas") and not foreign:
+        numbers = re.findall(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", value)
+        if len(numbers) == 2:  # (beta1, beta2)
+            meta.set("adam_beta2", float(numbers[1]), echo.where)
     elif key in _CLIP_KEYS or (key == "max_norm" and parents[-1:] in (["grad_clip"], ["clip_grad"])):
         number = _number(value)
         if number is not None and number > 0:

@@ -107,6 +107,7 @@ class RunMeta:
     lr_params: dict[str, Any] = field(default_factory=dict)  # gamma, stepsize, stepvalue, power, warmup
     optimizer: str | None = None  # sgd, adam, adamw, rmsprop, adadelta, ...
     momentum: float | None = None
+    adam_beta2: float | None = None  # Adam's second-moment decay: 0.999 by default, 0.95 steadies spiky runs
     weight_decay: float | None = None
     batch_size: int | None = None  # per iteration (Caffe: TRAIN data layer batch_size)
     iter_size: int | None = None

@@ -175,6 +175,9 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
         fix_list.append(fixes.warmup(ctx))
     if s in UNSTABLE:
         fix_list += _spike_fixes(ctx, "at_warmup_end")
+    if ctx.finding("LD313") is not None:
+        evidence += _evidence_of(ctx, "LD313")
+        fix_list.append(fixes.adam_beta2(ctx))
     policy = _broken_lr_policy(ctx)
     if policy:
         score += p.ld201_bonus_broken_policy  # a broken lr schedule (NaN or negative lr) blows the run up

@@ -1,5 +1,5 @@
-"""LD112, LD211: large-model instabilities: how the loss spikes recover, and an fp16 loss scale that
-collapses.
+"""LD112, LD211, LD313: large-model instabilities: how the loss spikes recover, an fp16 loss scale that
+collapses, and Adam's beta2 on an unstable run.
 
 LD112 describes; it names no symptom, so the verdict stays LD108's. LD211 is the cause a dynamic loss
 scaler points at when the run failed. Their numbers come from the fitted spike detector (LD108's
@@ -214,3 +214,23 @@ def loss_scale_collapse(ctx: Context) -> RuleResult | None:
     if history is not None and history.slide_doublings >= p.ld211_slide_doublings:
         fix_list.append(fixes.rollback_scale(history.peak_step))
     return _cause(ctx, "fp16_overflow", "LD211", score, evidence, fix_list, [])
+
+
+# ----- LD313 -------------------------------------------------------------------------------------
+@rule("LD313", "adam-beta2-slow-for-unstable-run", meta=("adam_beta2",))
+def adam_beta2_slow(ctx: Context) -> RuleResult | None:
+    """Adam with beta2 0.999 on a run that spikes, oscillates or blows up: its second-moment estimate
+    averages ~1,000 steps, too slow to follow a sudden gradient growth (beta2 0.95 steadied the
+    spiky loss of large models: BLOOM-104B, OPT)."""
+    beta2 = ctx.meta.adam_beta2
+    assert beta2 is not None
+    if beta2 < ctx.params.ld313_beta2_slow or not set(UNSTABLE) & set(ctx.symptoms):
+        return None
+    evidence = [
+        Evidence(
+            "evidence.adam_beta2",
+            {"beta2": f"{beta2:g}", "window": round(1 / (1 - beta2)) if beta2 < 1 else "inf"},
+            quote=ctx.quote("adam_beta2"),
+        )
+    ]
+    return RuleResult([Finding("LD313", "warning", evidence)])

@@ -191,7 +191,7 @@ def _json_record(obj: dict[str, object], tag: str | None, offset: int, time: str
 _CONFIG_KEYS = (
     "lr", "optimizer", "lr_scheduler", "max_update", "max_epoch", "max_tokens", "batch_size", "update_freq",
     "clip_norm", "weight_decay", "momentum", "warmup_updates", "arch", "model", "criterion", "task", "fp16",
-    "bf16", "seed", "finetune_from_model", "w2v_path", "restore_file",
+    "bf16", "seed", "finetune_from_model", "w2v_path", "restore_file", "adam_betas",
 )  # fmt: skip
 
 
@@ -252,13 +252,14 @@ def _config_facts(meta: RunMeta, config: LogLine) -> None:
         ("update_freq", "iter_size", lambda v: int(v.strip("[]").split(",")[0])),
         ("arch", "net_name", str),
         ("model", "net_name", str),
+        ("adam_betas", "adam_beta2", lambda v: float(v.strip("()[] ").split(",")[1])),  # '(0.9,0.98)'
     )
     for key, fact, convert in facts:
         if key not in values:
             continue
         try:
             value = convert(values[key][0])
-        except ValueError:
+        except (ValueError, IndexError):
             continue
         if not (key in _ZERO_IS_OFF and value == 0):
             meta.set(fact, value, quote(key))

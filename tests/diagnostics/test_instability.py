@@ -106,3 +106,16 @@ def test_a_healthy_fp16_fairseq_run_keeps_its_loss_scale_and_is_not_blamed_on_it
     d = diagnose(log)
     assert d.symptom.symptom == "healthy"
     assert "LD211" not in {f.rule for f in d.findings}
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real_logs is absent")
+def test_adam_beta2_is_read_from_echoed_settings_and_judged_only_on_unstable_runs():
+    """Gemma-2 LoRA (HF Trainer stdout) echoes `adam_beta2=0.999` and trains steadily: no LD313.
+    fairseq's hydra dict gives `'adam_betas': '(0.9,0.98)'`."""
+    gemma = load_paths([REAL / "hf_stdout" / "gemma2_lmsys_cls_stdout.log"])
+    assert gemma.meta.adam_beta2 == 0.999
+    assert gemma.meta.where["adam_beta2"].text == "adam_beta2=0.999,"
+    d = diagnose(gemma)
+    assert d.symptom.symptom == "healthy" and "LD313" not in {f.rule for f in d.findings}
+    wav2vec = load_paths([REAL / "fairseq" / "wav2vec2_pretrain_hydra_train.log"])
+    assert wav2vec.meta.adam_beta2 == 0.98
