@@ -208,7 +208,7 @@ def show_offers(offers: list[corrections.Offer], lang: str, key: str) -> None:
         for line in corrections.summaries(offer.result.edits, lang):
             st.text(line)
         for command in offer.result.commands:
-            st.caption(t("ui.command_change", lang))
+            st.caption(panels.command_caption(command, lang))
             st.code(command, language="bash", wrap_lines=True)
         for name, log_name in offer.result.rebuilt.items():
             st.caption(

@@ -1,4 +1,4 @@
-"""Fixes of the leading causes -> text edits of the run's own Caffe configuration files.
+"""Fixes of the leading causes -> text edits of the run's own configuration files.
 
     from diagnostics import corrections
     configs = corrections.config_files(files)            # uploaded prototxts, or rebuilt from the log echo
@@ -8,7 +8,9 @@
 Only the lines a fix needs change: each edit replaces or deletes the `key: value` span on the line the
 prototxt reader located (`Field.line`), so comments, order, spacing and line endings stay as written;
 the file is never re-serialised. When no prototxt was uploaded, solver.prototxt and the TRAIN net are
-rebuilt from what the Caffe log echoes after `Initializing solver/net from parameters:`.
+rebuilt from what the Caffe log echoes after `Initializing solver/net from parameters:`. Other
+frameworks' settings files (hparams.yaml, training_args.json, a config .py) and echoed command lines
+are edited by `diagnostics.settings_edits`.
 Pure (no Streamlit); texts are catalogue keys (`edits.*`) rendered in the reader's language.
 """
 
@@ -20,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from diagnostics import settings_edits
 from diagnostics.model import Cause, Diagnosis, Fix
 from i18n import t
 from parsers.caffe_config import is_net, is_solver, net_facts, net_phase, solver_facts
@@ -44,10 +47,11 @@ _COMMAND = re.compile(r"(?:[^\s+]*/)?(?:caffe|caffe\.bin)\s+train\b.*")
 
 @dataclass
 class ConfigFile:
-    """One Caffe prototxt: as uploaded, or rebuilt from the echo in a log (`rebuilt_from` names it)."""
+    """One Caffe prototxt (as uploaded, or rebuilt from the echo in a log: `rebuilt_from` names it) or
+    another framework's settings file."""
 
     name: str
-    kind: str  # "solver" or "net"
+    kind: str  # "solver", "net" or "settings"
     text: str
     rebuilt_from: str | None = None
 
@@ -250,6 +254,12 @@ def _option(
     cause: Cause, fix: Fix, rule: str, configs: Sequence[ConfigFile], log_text: str | None
 ) -> Option | None:
     option = Option(cause.id, fix.key, rule)
+    change = settings_edits.change_of(fix)
+    if change is not None and not any(c.kind in ("solver", "net") for c in configs):
+        option.edits = [e for c in configs for e in _settings_edits(c, option, change, fix)]
+        if not option.edits and log_text is not None:
+            option.command = settings_edits.echoed_command(log_text, change)
+        return option
     solver = next((c for c in configs if c.kind == "solver"), None)
     nets = [c for c in configs if c.kind == "net"]
     if fix.key in ("fixes.bn_use_batch_stats", "fixes.bn_remove_param"):
@@ -303,6 +313,16 @@ def _solver_edits(solver: ConfigFile, option: Option, key: str, value: str, fix:
     if after is None or after == before:
         return []
     return [_edit(option, solver, found.line, before, after, why, **(params | {"old": found.raw}))]
+
+
+def _settings_edits(
+    config: ConfigFile, option: Option, change: settings_edits.Change, fix: Fix
+) -> list[Edit]:
+    why = f"edits.{fix.key.split('.')[1]}"
+    return [
+        _edit(option, config, number, before, after, why, **fix.params)
+        for number, before, after in settings_edits.changed_lines(split_lines(config.text), change)
+    ]
 
 
 def _batchnorm_edits(net: ConfigFile, option: Option) -> list[Edit]:
@@ -551,10 +571,20 @@ class Offer:
 def for_uploads(
     uploads: Iterable[tuple[str, bytes]], diagnosis: Diagnosis
 ) -> tuple[list[ConfigFile], list[Option]]:
-    """The run's Caffe configs (uploaded or rebuilt) and the options the diagnosis's causes give."""
-    if diagnosis.framework != "caffe" or not diagnosis.causes:
+    """The run's configs (Caffe: uploaded or rebuilt from the log; other frameworks: the uploaded
+    settings files) and the options the diagnosis's causes give."""
+    if not diagnosis.causes:
         return [], []
     uploads = list(uploads)
+    if diagnosis.framework != "caffe":
+        configs = [
+            ConfigFile(_basename(name), "settings", decode(data))
+            for name, data in uploads
+            if settings_edits.is_settings_file(_basename(name), data)
+        ]
+        names = {c.name for c in configs}
+        logs = [decode(data[:HEAD_BYTES]) for name, data in uploads if _basename(name) not in names]
+        return configs, options(diagnosis, configs, logs[0] if logs else None)
     configs = config_files(uploads)
     log_text = next((decode(data[:HEAD_BYTES]) for _, data in uploads if is_log(data)), None)
     return configs, options(diagnosis, configs, log_text)

@@ -454,17 +454,16 @@ def longer_warmup(ctx: Context, warmup_steps: int) -> Fix:
 def adam_beta2(ctx: Context) -> Fix:
     """beta2 0.95: a ~20-step second-moment window that follows a sudden gradient growth (OPT, BLOOM)."""
     old = f"{ctx.meta.adam_beta2:g}" if ctx.meta.adam_beta2 is not None else "0.999"
+    params = {"old": old, "new": "0.95"}
     if _stack(ctx) == "megatron":
-        return Fix("fixes.adam_beta2", {"old": old}, "--adam-beta2 0.95", "bash")
+        return Fix("fixes.adam_beta2", params, "--adam-beta2 0.95", "bash")
     if _stack(ctx) == "deepspeed":
-        return Fix(
-            "fixes.adam_beta2", {"old": old}, '"optimizer": {"params": {"betas": [0.9, 0.95]}}', "json"
-        )
+        return Fix("fixes.adam_beta2", params, '"optimizer": {"params": {"betas": [0.9, 0.95]}}', "json")
     name = TORCH_OPTIMIZERS.get((ctx.meta.optimizer or "adamw").lower(), "AdamW")
     lr = fmt_lr(ctx.lr_value) if ctx.lr_value is not None else "lr"
     return Fix(
         "fixes.adam_beta2",
-        {"old": old},
+        params,
         f"optimizer = torch.optim.{name}(model.parameters(), lr={lr}, betas=(0.9, 0.95))",
         "python",
     )

@@ -307,3 +307,11 @@ def warnings(log: TrainingLog, lang: str, limit: int = 50, diagnosis: Diagnosis 
     if len(log.warnings) > limit:
         out.append(t("ui.warnings.more", lang, count=len(log.warnings) - limit))
     return out
+
+
+def command_caption(command: str, lang: str) -> str:
+    """What a changed command means: a command line to start with, or the settings a print log echoes
+    (an argparse Namespace) with a value changed, when no settings file was uploaded."""
+    if command.startswith("Namespace("):
+        return t("ui.settings_change", lang)
+    return t("ui.command_change", lang)

@@ -4,6 +4,7 @@ buttons, and check their content against the uploaded file."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 from browser_helpers import REPO, upload, wait_idle
@@ -13,16 +14,22 @@ TIMEOUT = 60_000
 CASE1 = REPO / "sample_logs" / "case1_resnet_frozen_bn"
 
 
-def test_download_corrected_prototxt_and_patch(browser: Browser, app_url: str, artifacts: Path):
-    files = [(p.name, p.read_bytes()) for p in sorted(CASE1.iterdir())]
-    original = (CASE1 / "trainval.prototxt").read_bytes()
+def _uploaded(browser: Browser, app_url: str, files: list[tuple[str, bytes]], button_name: str):
+    """A page with the files uploaded, once the named download button shows."""
     page = browser.new_page(viewport={"width": 1500, "height": 2400})
     page.goto(app_url)
     wait_idle(page)
     upload(page, files)
-    button = page.get_by_role("button", name="Download corrected trainval.prototxt")
+    button = page.get_by_role("button", name=button_name)
     expect(button).to_be_visible(timeout=TIMEOUT)
     wait_idle(page)
+    return page, button
+
+
+def test_download_corrected_prototxt_and_patch(browser: Browser, app_url: str, artifacts: Path):
+    files = [(p.name, p.read_bytes()) for p in sorted(CASE1.iterdir())]
+    original = (CASE1 / "trainval.prototxt").read_bytes()
+    page, button = _uploaded(browser, app_url, files, "Download corrected trainval.prototxt")
     page.screenshot(path=artifacts / "e2e-corrected-config.png", full_page=True)
 
     with page.expect_download() as download:
@@ -45,13 +52,9 @@ def test_log_only_gets_a_solver_rebuilt_from_its_echo_and_the_weights_command(br
     """DEVELOPERS case 2 with the log alone: solver.prototxt is rebuilt from the echo, its base_lr raised
     as the fix says; the page says it was rebuilt, and gives the `-weights` command line."""
     log = REPO / "sample_logs" / "case2_fcn_lr1e-9" / "train.log"
-    page = browser.new_page(viewport={"width": 1500, "height": 2400})
-    page.goto(app_url)
-    wait_idle(page)
-    upload(page, [(log.name, log.read_bytes())])
-    button = page.get_by_role("button", name="Download corrected solver.prototxt")
-    expect(button).to_be_visible(timeout=TIMEOUT)
-    wait_idle(page)
+    page, button = _uploaded(
+        browser, app_url, [(log.name, log.read_bytes())], "Download corrected solver.prototxt"
+    )
     expect(page.get_by_text("was rebuilt from what").first).to_be_visible()
     command = "./build/tools/caffe train -solver solver.prototxt -weights VGG_ILSVRC_16_layers.caffemodel"
     expect(page.locator("code").filter(has_text=command)).to_have_count(1)
@@ -60,4 +63,19 @@ def test_log_only_gets_a_solver_rebuilt_from_its_echo_and_the_weights_command(br
     solver = Path(download.value.path()).read_text(encoding="utf-8")
     assert "base_lr: 1e-5\n" in solver and "base_lr: 1e-09" not in solver
     assert "I1124" not in solver  # no glog line in the rebuilt file
+    page.close()
+
+
+def test_a_lightning_run_gets_its_hparams_yaml_corrected(browser: Browser, app_url: str):
+    """A corpus Lightning run (metrics.csv + hparams.yaml, lr 1000x too small): the page offers the
+    corrected hparams.yaml, which differs from the upload in the lr line only."""
+    run = REPO / "sample_logs" / "corpus" / "runs" / "charlm_041_lr_div1e3"
+    files = [(f.name.removesuffix(".gz"), gzip.decompress(f.read_bytes())) for f in sorted(run.iterdir())]
+    original = dict(files)["hparams.yaml"]
+    page, button = _uploaded(browser, app_url, files, "Download corrected hparams.yaml")
+    with page.expect_download() as download:
+        button.click()
+    corrected = Path(download.value.path()).read_bytes()
+    assert corrected == original.replace(b"\nlr: 1.4e-06\n", b"\nlr: 1.4e-5\n")
+    assert corrected != original
     page.close()
