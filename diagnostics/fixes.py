@@ -264,6 +264,16 @@ def loss_normalization(ctx: Context) -> list[Fix]:
     lr = ctx.lr_value or 1e-10
     pixels = pixels_per_image(ctx)
     meta = ctx.meta
+    if not is_caffe(ctx):
+        # PyTorch's losses average by default: a loss flagged for its normalisation was summed.
+        return [
+            Fix(
+                "fixes.reduction_mean",
+                {"lr": fmt_lr(lr)},
+                "criterion = torch.nn.CrossEntropyLoss(reduction='mean')  # ⟦mean_reduction⟧",
+                "python",
+            )
+        ]
     if meta.loss_normalize is False or (meta.loss_normalization or "").upper() == "NONE":
         # Summed with an lr chosen for a mean: average the loss (the lr stays), or divide the lr.
         fixes = [

@@ -409,6 +409,10 @@ class Params:
     high_lr_adaptive: float = _p(3e-3, "LD309", "highest usual lr of an adaptive optimiser")
     lr_cut: float = _p(10.0, "LD201", "the suggested lr is the current one divided by this")
     lr_raise: float = _p(10.0, "LD202", "the suggested lr is at least the current one times this")
+    start_lr_adaptive: float = _p(
+        1e-3, "LD202", "a too-small lr of an adaptive optimiser is raised at least to this (Adam's default)"
+    )
+    start_lr_sgd: float = _p(1e-2, "LD202", "a too-small SGD lr is raised at least to this (the usual start)")
     small_batch: int = _p(
         2, ("LD301", "LD304", "LD207"), "batch sizes up to this make BatchNorm statistics meaningless"
     )

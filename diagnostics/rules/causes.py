@@ -233,10 +233,24 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         "LD202",
         score,
         evidence,
-        # 10x, or straight to the low end of the usual range when the lr is far below it (1e-9)
-        fixes.change_lr(ctx, max(p.lr_raise, usual_lr_range(ctx)[0] / lr if lr else 0.0), "fixes.raise_lr"),
+        fixes.change_lr(ctx, _raise_factor(ctx), "fixes.raise_lr"),
         ["LD309" if flag else ""],
     )
+
+
+def _raise_factor(ctx: Context) -> float:
+    """How much to raise a too-small lr: 10x, or straight to the low end of the usual range when it is
+    far below it (Caffe's 1e-9). A PyTorch-ecosystem run trained from scratch goes to its optimiser's
+    usual starting lr (Adam's default 1e-3, SGD 1e-2): the corpus's closed loop re-trained 1,000x-too-
+    small runs at the range's low end (1e-6) and they stayed flat (sample_logs/corpus/closed_loop.csv)."""
+    p, lr = ctx.params, ctx.lr_value
+    if not lr:
+        return p.lr_raise
+    factor = max(p.lr_raise, usual_lr_range(ctx)[0] / lr)
+    if fixes.is_caffe(ctx) or ctx.meta.pretrained:
+        return factor
+    start = p.start_lr_adaptive if ctx.optimizer_is_adaptive or ctx.meta.optimizer is None else p.start_lr_sgd
+    return max(factor, start / lr)
 
 
 def _still_creeping(ctx: Context) -> Evidence | None:

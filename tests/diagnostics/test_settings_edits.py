@@ -44,7 +44,8 @@ def _offers(paths: list[Path]):
 
 
 def test_a_lightning_runs_hparams_yaml_gets_the_raised_lr_and_nothing_else(tmp_path):
-    """charlm_041: a GRU language model at lr 1.4e-06 (1000x too small) stays flat."""
+    """charlm_041: a GRU language model with Adam at lr 1.4e-06 (1000x too small) stays flat; the fix
+    raises it to Adam's usual start, 1e-3."""
     paths = _unpacked("charlm_041_lr_div1e3", tmp_path / "run")
     diagnosis, configs, options = _offers(paths)
     assert diagnosis.causes[0].id == "lr_too_low"
@@ -52,14 +53,14 @@ def test_a_lightning_runs_hparams_yaml_gets_the_raised_lr_and_nothing_else(tmp_p
     option = options[0]
     assert (option.cause, option.fix) == ("lr_too_low", "fixes.raise_lr")
     [edit] = option.edits
-    assert (edit.file, edit.line, edit.before, edit.after) == ("hparams.yaml", 7, "lr: 1.4e-06", "lr: 1.4e-5")
-    assert edit.explain("zh").startswith("lr: 1.4e-06 → 1.4e-5")
+    assert (edit.file, edit.line, edit.before, edit.after) == ("hparams.yaml", 7, "lr: 1.4e-06", "lr: 0.001")
+    assert edit.explain("zh").startswith("lr: 1.4e-06 → 0.001")
     result = corrections.apply(configs, [option])
     before = (tmp_path / "run" / "hparams.yaml").read_text().splitlines(keepends=True)
     after = result.files["hparams.yaml"].splitlines(keepends=True)
     assert [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b] == [6]
     reread = lightning_hparams.parse(SourceFile("hparams.yaml", result.files["hparams.yaml"].encode()))
-    assert reread.meta.base_lr == pytest.approx(1.4e-5)
+    assert reread.meta.base_lr == pytest.approx(1e-3)
     if PATCH:
         (tmp_path / "run" / "fix.patch").write_text(result.patches["hparams.yaml"])
         subprocess.run(

@@ -76,6 +76,6 @@ def test_a_lightning_run_gets_its_hparams_yaml_corrected(browser: Browser, app_u
     with page.expect_download() as download:
         button.click()
     corrected = Path(download.value.path()).read_bytes()
-    assert corrected == original.replace(b"\nlr: 1.4e-06\n", b"\nlr: 1.4e-5\n")
+    assert corrected == original.replace(b"\nlr: 1.4e-06\n", b"\nlr: 0.001\n")
     assert corrected != original
     page.close()
