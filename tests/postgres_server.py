@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
-UNPRIVILEGED_USER = "nobody"
+UNPRIVILEGED_USERS = ("nobody", "loss-doctor-pg")  # the second is created when the first is missing
 USER = "loss_doctor"
 START_TIMEOUT_S = 60
 
@@ -36,6 +36,20 @@ def find_bindir() -> Path | None:
         return versions[-1]
     on_path = shutil.which("pg_ctl")
     return Path(on_path).parent if on_path else None
+
+
+def unprivileged_account() -> pwd.struct_passwd:
+    """`nobody`, or a system user without a home or a login made for the purpose."""
+    for name in UNPRIVILEGED_USERS:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", UNPRIVILEGED_USERS[-1]],
+        check=True,
+    )
+    return pwd.getpwnam(UNPRIVILEGED_USERS[-1])
 
 
 def free_port() -> int:
@@ -54,7 +68,7 @@ class PostgresServer:
         self.port = free_port()
         self.password = secrets.token_urlsafe(18)
         self.url = f"postgresql://{USER}:{quote(self.password)}@127.0.0.1:{self.port}/postgres"
-        self.account = pwd.getpwnam(UNPRIVILEGED_USER) if os.geteuid() == 0 else None
+        self.account = unprivileged_account() if os.geteuid() == 0 else None
         if self.account:
             os.chown(self.root, self.account.pw_uid, self.account.pw_gid)
         password_file = self.root / "password"
