@@ -21,6 +21,9 @@ from share.store import BUSY_TIMEOUT_S, FileRow, Head, ShareStore
 
 POOL_MAX = 10  # connections per replica: more than the concurrent saves a replica's sessions make
 POOL_TIMEOUT_S = 10.0
+# psycopg_pool retries a failed connection with doubling delays until this many seconds, then gives up
+# until the next call asks again: it bounds how long the pool may wait after the server is back.
+RECONNECT_S = 15.0
 # pg_advisory_xact_lock key for creating the schema ("LDSHARE" in ASCII).
 SCHEMA_LOCK = 0x4C445348415245
 
@@ -106,6 +109,7 @@ class PostgresStore(ShareStore):
             check=ConnectionPool.check_connection,
             configure=self._configure,
             timeout=timeout,
+            reconnect_timeout=RECONNECT_S,
             name="loss-doctor-shares",
         )
         try:
@@ -167,8 +171,9 @@ class PostgresStore(ShareStore):
     @contextmanager
     def _reading(self, share_id: str) -> Iterator[tuple[Head | None, Iterator[FileRow]]]:
         with self.pool.connection() as conn:
-            # FOR SHARE: a delete or purge waits until the files are read.
-            row = conn.execute(_HEAD + " FOR SHARE", (share_id,)).fetchone()
+            # One snapshot for the head and the files; read-only, so it neither locks nor writes.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            row = conn.execute(_HEAD, (share_id,)).fetchone()
             yield None if row is None else Head(*row), self._files(conn, share_id)
 
     @staticmethod

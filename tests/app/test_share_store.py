@@ -179,6 +179,18 @@ def test_data_folder_is_created_from_the_environment(tmp_path, monkeypatch):
     assert store.path.is_file()
 
 
+def test_the_sqlite_default_does_not_import_psycopg(tmp_path):
+    """`./run app` without LOSS_DOCTOR_DATABASE_URL needs nothing of PostgreSQL, not even its driver."""
+    code = "import sys; from share.store import open_store; open_store(); print(sorted(sys.modules))"
+    env = {**os.environ, DATA_ENV: str(tmp_path), "PYTHONPATH": str(REPO)}
+    env.pop(DATABASE_URL_ENV, None)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
+    modules = run.stdout
+    assert "'share.store'" in modules and "psycopg" not in modules
+
+
 def test_the_database_url_chooses_postgresql(pg_server, monkeypatch):
     monkeypatch.setenv(DATABASE_URL_ENV, pg_server.schema_url())
     store = open_store()
@@ -544,10 +556,13 @@ def test_a_server_restart_loses_no_acknowledged_share_and_the_store_reconnects()
             time.sleep(3)
             with pytest.raises(ShareError, match="unavailable"):
                 replicas[0].check(acknowledged[0][0])
+            during = len(acknowledged)
             server.start()
-            time.sleep(4)
+            deadline = time.monotonic() + 60
+            while len(acknowledged) < during + 8 and time.monotonic() < deadline:
+                time.sleep(0.2)
             stop.set()
-        assert before > 0 and len(acknowledged) > before  # saves landed before and after the restart
+        assert before > 0 and len(acknowledged) >= during + 8  # saves landed before and after the restart
         assert failures and set(failures) == {"unavailable"}
         for share_id, tag in acknowledged:
             assert replicas[1].load(share_id).runs == [run_of(tag)]
