@@ -308,22 +308,17 @@ class SQLiteStore(ShareStore):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connection() as db:
                 db.execute("PRAGMA journal_mode=WAL")
-                # The write lock first: stores starting at once (replicas, processes) migrate one by one.
-                db.execute("BEGIN IMMEDIATE")
-                with db:
-                    for statement in filter(str.strip, _SCHEMA.split(";")):
-                        db.execute(statement)
-                    have = {row[1] for row in db.execute("PRAGMA table_info(shares)")}
-                    for name, kind in _ADDED_COLUMNS:
-                        if name not in have:
-                            db.execute(f"ALTER TABLE shares ADD COLUMN {name} {kind}")
-                    db.execute(
-                        "CREATE INDEX IF NOT EXISTS shares_expires ON shares (expires) WHERE gone IS NULL"
-                    )
-                    # Shares saved before expiry existed live one lifetime from their creation.
-                    db.execute(
-                        "UPDATE shares SET expires = created + ? WHERE expires IS NULL", (self.lifetime,)
-                    )
+            # The write lock first: stores starting at once (replicas, processes) migrate one by one.
+            with self._writing() as db:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                have = {row[1] for row in db.execute("PRAGMA table_info(shares)")}
+                for name, kind in _ADDED_COLUMNS:
+                    if name not in have:
+                        db.execute(f"ALTER TABLE shares ADD COLUMN {name} {kind}")
+                db.execute("CREATE INDEX IF NOT EXISTS shares_expires ON shares (expires) WHERE gone IS NULL")
+                # Shares saved before expiry existed live one lifetime from their creation.
+                db.execute("UPDATE shares SET expires = created + ? WHERE expires IS NULL", (self.lifetime,))
         self.purge_expired()
 
     def close(self) -> None:
@@ -377,13 +372,22 @@ class SQLiteStore(ShareStore):
             )
             yield head, (FileRow(*row) for row in rows)
 
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that holds the write lock from its first read: what it reads stays true
+        until it commits (two purges at once would both count, and rewrite, the same shares)."""
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            with db:
+                yield db
+
     def _bury_one(self, share_id: str, authorise: Callable[[Head | None], None], reason: str) -> None:
-        with self._connection() as db, db:
+        with self._writing() as db:
             authorise(self._select_head(db, share_id))
             self._bury(db, "id = ?", (share_id,), reason)
 
     def _bury_expired(self, now: float) -> int:
-        with self._connection() as db, db:
+        with self._writing() as db:
             return self._bury(db, "gone IS NULL AND expires <= ?", (now,), "expired")
 
     @staticmethod

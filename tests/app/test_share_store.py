@@ -469,6 +469,24 @@ def test_replicas_starting_at_once_create_the_schema_once(backend):
     assert all(s.load(saved.id).runs == [RUN] for s in stores)
 
 
+def test_replicas_purging_at_once_bury_each_expired_share_once(backend, monkeypatch):
+    replicas = [backend.make(), backend.make()]
+    for i in range(20):
+        replicas[i % 2].save([run_of(f"old {i}")], {})
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + replicas[0].lifetime + 1)
+    barrier = threading.Barrier(4)
+
+    def purge(i: int) -> int:
+        barrier.wait()
+        return replicas[i % 2].purge_expired()
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(purge, range(4))) == 20
+    assert backend.rows("SELECT COUNT(*) FROM share_files") == [(0,)]
+    assert backend.rows("SELECT gone, COUNT(*) FROM shares GROUP BY gone") == [("expired", 20)]
+
+
 def traced_peak(action) -> tuple[object, int]:
     """(result, peak bytes Python allocated while `action` ran)."""
     tracemalloc.start()
