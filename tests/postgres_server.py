@@ -63,12 +63,13 @@ class PostgresServer:
 
     def __init__(self, bindir: Path):
         self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="loss-doctor-pg-"))
+        self.account = unprivileged_account() if os.geteuid() == 0 else None
+        # As root, in /tmp itself: the unprivileged user cannot reach into root's own temporary folders.
+        self.root = Path(tempfile.mkdtemp(prefix="loss-doctor-pg-", dir="/tmp" if self.account else None))
         self.data = self.root / "data"
         self.port = free_port()
         self.password = secrets.token_urlsafe(18)
         self.url = f"postgresql://{USER}:{quote(self.password)}@127.0.0.1:{self.port}/postgres"
-        self.account = unprivileged_account() if os.geteuid() == 0 else None
         if self.account:
             os.chown(self.root, self.account.pw_uid, self.account.pw_gid)
         password_file = self.root / "password"
