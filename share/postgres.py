@@ -4,20 +4,23 @@ psycopg 3 with a connection pool (psycopg_pool): each call borrows a connection 
 checked first, so after a server restart the next call reconnects by itself, and while the server is
 down calls fail with ShareError('unavailable') after `timeout` seconds instead of hanging. The schema is
 created on start under a transaction-level advisory lock, so replicas starting at once do not race.
-Files are written with binary COPY, one compressed file at a time, and read through a server-side
-cursor, one file per fetch. File and run names are stored as UTF-8 bytes: PostgreSQL text cannot hold
-the NUL character, which a file name may.
+A file is stored as the pieces of its gzip stream, one row each (`chunk` 0, 1, ...): they are written
+with binary COPY as they are compressed and read through a server-side cursor one per fetch, so
+neither way is a file's compressed whole in memory. File and run names are stored as UTF-8 bytes:
+PostgreSQL text cannot hold the NUL character, which a file name may.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import groupby
+from operator import itemgetter
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from share.store import BUSY_TIMEOUT_S, FileRow, Head, ShareStore
+from share.store import BUSY_TIMEOUT_S, Head, ShareStore, StoredFile
 
 POOL_MAX = 10  # connections per replica: more than the concurrent saves a replica's sessions make
 POOL_TIMEOUT_S = 10.0
@@ -40,18 +43,21 @@ CREATE TABLE share_files (
     share_id text NOT NULL REFERENCES shares (id),
     run integer NOT NULL,
     position integer NOT NULL,
+    chunk integer NOT NULL,
     run_label bytea NOT NULL,
     name bytea NOT NULL,
     data bytea NOT NULL,
-    PRIMARY KEY (share_id, run, position)
+    PRIMARY KEY (share_id, run, position, chunk)
 );
 CREATE INDEX shares_expires ON shares (expires) WHERE gone IS NULL;
 -- The files are gzip already: TOAST stores them out of line without compressing them again.
 ALTER TABLE share_files ALTER COLUMN data SET STORAGE EXTERNAL;
 """
 _HEAD = "SELECT created, settings, expires, delete_hash, gone FROM shares WHERE id = %s"
-_COPY_FILES = "COPY share_files (share_id, run, position, run_label, name, data) FROM STDIN (FORMAT BINARY)"
-_COPY_TYPES = ["text", "int4", "int4", "bytea", "bytea", "bytea"]
+_COPY_FILES = (
+    "COPY share_files (share_id, run, position, chunk, run_label, name, data) FROM STDIN (FORMAT BINARY)"
+)
+_COPY_TYPES = ["text", "int4", "int4", "int4", "bytea", "bytea", "bytea"]
 _BURY = (
     "WITH doomed AS ({select} FOR UPDATE {skip}),"
     " files AS (DELETE FROM share_files WHERE share_id IN (SELECT id FROM doomed))"
@@ -142,7 +148,7 @@ class PostgresStore(ShareStore):
             return "busy" if in_use >= self.pool.max_size else "unavailable"
         return sqlstate_kind(err) if isinstance(err, psycopg.Error) else None
 
-    def _insert(self, share_id: str, head: Head, files: Iterable[FileRow]) -> None:
+    def _insert(self, share_id: str, head: Head, files: Iterable[StoredFile]) -> None:
         with self.pool.connection() as conn, conn.cursor() as cur:
             cur.execute(
                 "INSERT INTO shares (id, created, settings, expires, delete_hash)"
@@ -151,17 +157,10 @@ class PostgresStore(ShareStore):
             )
             with cur.copy(_COPY_FILES) as copy:
                 copy.set_types(_COPY_TYPES)
-                for row in files:
-                    copy.write_row(
-                        (
-                            row.share_id,
-                            row.run,
-                            row.position,
-                            _bytes(row.run_label),
-                            _bytes(row.name),
-                            row.data,
-                        )
-                    )
+                for file in files:
+                    label, name = _bytes(file.run_label), _bytes(file.name)
+                    for chunk, data in enumerate(file.chunks):
+                        copy.write_row((share_id, file.run, file.position, chunk, label, name, data))
 
     def _head(self, share_id: str) -> Head | None:
         with self.pool.connection() as conn:
@@ -169,7 +168,7 @@ class PostgresStore(ShareStore):
         return None if row is None else Head(*row)
 
     @contextmanager
-    def _reading(self, share_id: str) -> Iterator[tuple[Head | None, Iterator[FileRow]]]:
+    def _reading(self, share_id: str) -> Iterator[tuple[Head | None, Iterator[StoredFile]]]:
         with self.pool.connection() as conn:
             # One snapshot for the head and the files; read-only, so it neither locks nor writes.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -177,16 +176,17 @@ class PostgresStore(ShareStore):
             yield None if row is None else Head(*row), self._files(conn, share_id)
 
     @staticmethod
-    def _files(conn: psycopg.Connection, share_id: str) -> Iterator[FileRow]:
+    def _files(conn: psycopg.Connection, share_id: str) -> Iterator[StoredFile]:
+        """The caller reads each file's chunks before the next file (as ShareStore.load does)."""
         with conn.cursor(name="share_files") as cur:
-            cur.itersize = 1  # one compressed file in the client's memory at a time
+            cur.itersize = 1  # one piece of one file in the client's memory at a time
             cur.execute(
-                "SELECT share_id, run, position, run_label, name, data FROM share_files"
-                " WHERE share_id = %s ORDER BY run, position",
+                "SELECT run, position, run_label, name, data FROM share_files"
+                " WHERE share_id = %s ORDER BY run, position, chunk",
                 (share_id,),
             )
-            for sid, run, position, label, name, data in cur:
-                yield FileRow(sid, run, position, _text(label), _text(name), data)
+            for (run, position, label, name), rows in groupby(cur, key=itemgetter(0, 1, 2, 3)):
+                yield StoredFile(run, position, _text(label), _text(name), (row[4] for row in rows))
 
     def _bury_one(self, share_id: str, authorise: Callable[[Head | None], None], reason: str) -> None:
         with self.pool.connection() as conn:

@@ -11,14 +11,15 @@ number of days (present.limits) and its owner gets a delete token, shown once an
 hash. An expired or deleted share keeps a tombstone row (id, dates, no files, no settings) so that
 its link says what happened. Every database error leaves as a ShareError whose kind names a catalogue
 message (`ui.error.share_<kind>`). Files are compressed, written and read one at a time, so a share's
-compressed bytes are never all in memory beside its files.
+compressed bytes are never all in memory beside its files; PostgreSQL stores each file as
+pieces of its gzip stream, so there not even one file's compressed bytes are held whole.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import hmac
+import io
 import json
 import os
 import re
@@ -44,6 +45,8 @@ DB_NAME = "shares.sqlite3"
 ID_BYTES = 24
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32}$")
 BUSY_TIMEOUT_S = 10.0
+CHUNK_BYTES = 1024**2  # input compressed at a time, and the least size of a stored piece but the last
+GZIP_WBITS = zlib.MAX_WBITS | 16  # zlib's setting for a gzip header and trailer
 # sqlite3 primary result codes -> the kind of message the page shows.
 _ERROR_KINDS = {5: "busy", 6: "busy", 13: "full", 18: "too_big"}
 
@@ -114,15 +117,15 @@ class Head(NamedTuple):
     gone: str | None
 
 
-class FileRow(NamedTuple):
-    """One stored file: `data` is its gzip-compressed bytes."""
+class StoredFile(NamedTuple):
+    """One file as a back-end writes or reads it: `chunks` are the pieces of its gzip stream, in order,
+    produced (on save) or fetched (on load) one at a time."""
 
-    share_id: str
     run: int
     position: int
     run_label: str
     name: str
-    data: bytes
+    chunks: Iterable[bytes]
 
 
 def data_dir() -> Path:
@@ -149,9 +152,33 @@ def error_kind(err: sqlite3.Error) -> str:
     return "busy" if "locked" in text else "full" if "full" in text else "unavailable"
 
 
-def gunzip(data: bytes) -> bytes:
-    """One gzip member (what save writes) in a single C call: gzip.decompress holds the output twice."""
-    return zlib.decompress(data, wbits=zlib.MAX_WBITS | 16)
+def gzip_chunks(data: bytes) -> Iterator[bytes]:
+    """The gzip stream of `data` (level 6) in pieces of CHUNK_BYTES to twice that (zlib holds some
+    input back), compressed as they are taken: a back-end that stores the pieces as they come never
+    holds the whole compressed file. A file that compresses below CHUNK_BYTES is one piece."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, GZIP_WBITS)
+    view = memoryview(data)
+    pending: list[bytes] = []
+    for start in range(0, len(view), CHUNK_BYTES):
+        pending.append(packer.compress(view[start : start + CHUNK_BYTES]))
+        if sum(map(len, pending)) >= CHUNK_BYTES:
+            yield b"".join(pending)
+            pending = []
+    pending.append(packer.flush())
+    yield b"".join(pending)
+
+
+def gunzip_chunks(chunks: Iterable[bytes]) -> bytes:
+    """The file behind a gzip stream given in pieces (one piece: a whole stream, as gzip.compress
+    wrote before issue 12); only the output and one piece are in memory at a time."""
+    unpacker = zlib.decompressobj(GZIP_WBITS)
+    out = io.BytesIO()
+    for chunk in chunks:
+        view = memoryview(chunk)  # a whole file's stream (SQLite) is inflated a slice at a time too
+        for start in range(0, len(view), CHUNK_BYTES):
+            out.write(unpacker.decompress(view[start : start + CHUNK_BYTES]))
+    out.write(unpacker.flush())
+    return out.getvalue()  # BytesIO hands its buffer over without a copy
 
 
 def live(head: Head | None) -> Head:
@@ -192,9 +219,9 @@ class ShareStore(ABC):
         share_id, token = secrets.token_urlsafe(ID_BYTES), secrets.token_urlsafe(ID_BYTES)
         now = time.time()
         head = Head(now, json.dumps(settings), now + self.lifetime, token_hash(token), None)
-        # A generator: each file is compressed as the back-end writes it, then dropped.
+        # Generators: each file is compressed piece by piece as the back-end writes it.
         files = (
-            FileRow(share_id, r, p, run.label, name, gzip.compress(data, compresslevel=6))
+            StoredFile(r, p, run.label, name, gzip_chunks(data))
             for r, run in enumerate(runs)
             for p, (name, data) in enumerate(run.files)
         )
@@ -216,11 +243,11 @@ class ShareStore(ABC):
     def load(self, share_id: str) -> Share:
         self.check(share_id)
         runs: dict[int, SharedRun] = {}
-        with self._translated(), self._reading(share_id) as (head, rows):
+        with self._translated(), self._reading(share_id) as (head, files):
             created, settings, expires, _, _ = live(head)
-            for row in rows:
-                run = runs.setdefault(row.run, SharedRun(row.run_label, []))
-                run.files.append((row.name, gunzip(row.data)))
+            for stored in files:
+                run = runs.setdefault(stored.run, SharedRun(stored.run_label, []))
+                run.files.append((stored.name, gunzip_chunks(stored.chunks)))
         return Share(share_id, [runs[k] for k in sorted(runs)], json.loads(settings), created, expires)
 
     def delete(self, share_id: str, token: str) -> None:
@@ -261,15 +288,16 @@ class ShareStore(ABC):
         """The message kind of a database error, or None for an exception that is not one."""
 
     @abstractmethod
-    def _insert(self, share_id: str, head: Head, files: Iterable[FileRow]) -> None:
-        """Write a share and its files in one transaction, consuming `files` one by one."""
+    def _insert(self, share_id: str, head: Head, files: Iterable[StoredFile]) -> None:
+        """Write a share and its files in one transaction, consuming `files` and their chunks in order."""
 
     @abstractmethod
     def _head(self, share_id: str) -> Head | None: ...
 
     @abstractmethod
-    def _reading(self, share_id: str) -> AbstractContextManager[tuple[Head | None, Iterator[FileRow]]]:
-        """The head and the files (in run, position order, fetched one by one) as one consistent read."""
+    def _reading(self, share_id: str) -> AbstractContextManager[tuple[Head | None, Iterator[StoredFile]]]:
+        """The head and the files (in run, position order, fetched as they are consumed) as one
+        consistent read."""
 
     @abstractmethod
     def _bury_one(self, share_id: str, authorise: Callable[[Head | None], None], reason: str) -> None:
@@ -343,13 +371,15 @@ class SQLiteStore(ShareStore):
         # The data folder cannot be created or opened.
         return "unavailable" if isinstance(err, OSError) else None
 
-    def _insert(self, share_id: str, head: Head, files: Iterable[FileRow]) -> None:
+    def _insert(self, share_id: str, head: Head, files: Iterable[StoredFile]) -> None:
+        """A file is one BLOB here: its pieces are joined as it is written."""
         with self._connection() as db, db:
             db.execute(
                 "INSERT INTO shares (id, created, settings, expires, delete_hash) VALUES (?, ?, ?, ?, ?)",
                 (share_id, *head[:4]),
             )
-            db.executemany("INSERT INTO share_files VALUES (?, ?, ?, ?, ?, ?)", files)
+            rows = ((share_id, f.run, f.position, f.run_label, f.name, b"".join(f.chunks)) for f in files)
+            db.executemany("INSERT INTO share_files VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     @staticmethod
     def _select_head(db: sqlite3.Connection, share_id: str) -> Head | None:
@@ -363,14 +393,23 @@ class SQLiteStore(ShareStore):
             return self._select_head(db, share_id)
 
     @contextmanager
-    def _reading(self, share_id: str) -> Iterator[tuple[Head | None, Iterator[FileRow]]]:
+    def _reading(self, share_id: str) -> Iterator[tuple[Head | None, Iterator[StoredFile]]]:
         with self._connection() as db:
             db.execute("BEGIN")  # one snapshot for the head and the files
             head = self._select_head(db, share_id)
-            rows = db.execute(
-                "SELECT * FROM share_files WHERE share_id = ? ORDER BY run, position", (share_id,)
-            )
-            yield head, (FileRow(*row) for row in rows)
+            files = db.execute(
+                "SELECT rowid, run, position, run_label, name FROM share_files"
+                " WHERE share_id = ? ORDER BY run, position",
+                (share_id,),
+            ).fetchall()
+            yield head, (StoredFile(*row[1:], self._pieces(db, row[0])) for row in files)
+
+    @staticmethod
+    def _pieces(db: sqlite3.Connection, rowid: int) -> Iterator[bytes]:
+        """A stored file's gzip stream read CHUNK_BYTES at a time (an incremental BLOB read)."""
+        with db.blobopen("share_files", "data", rowid, readonly=True) as blob:
+            while piece := blob.read(CHUNK_BYTES):
+                yield piece
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
