@@ -6,6 +6,7 @@ WAL, errors and migration; PostgreSQL's error kinds, pool, and a server restart 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import sqlite3
@@ -400,8 +401,15 @@ def test_a_database_from_before_expiry_is_migrated(tmp_path):
         )
         db.execute("INSERT INTO shares VALUES (?, ?, '{}')", ("B" * 32, time.time()))
         db.execute("INSERT INTO shares VALUES (?, ?, '{}')", ("C" * 32, time.time() - 400 * 86400))
+        # Files as the first release wrote them: gzip.compress of the whole file, one BLOB.
+        old_log = b"I0101 Iteration 0, loss = 6.9\n" * 50_000
+        db.execute(
+            "INSERT INTO share_files VALUES (?, 0, 0, 'run', 'a.log', ?)", ("B" * 32, gzip.compress(old_log))
+        )
     store = SQLiteStore(path, lifetime=90 * 86400)
-    assert store.load("B" * 32).expires == pytest.approx(time.time() + 90 * 86400, abs=60)
+    share = store.load("B" * 32)
+    assert share.expires == pytest.approx(time.time() + 90 * 86400, abs=60)
+    assert share.runs == [SharedRun("run", [("a.log", old_log)])]
     with pytest.raises(ShareNotFound, match="expired"):
         store.load("C" * 32)
 
