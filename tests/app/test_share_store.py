@@ -52,8 +52,6 @@ class Backend(ABC):
     """One back-end under test: stores on one database (as replicas would share it), and a look
     behind the store at what it wrote."""
 
-    name = ""
-
     @abstractmethod
     def make(self, **options: float) -> ShareStore: ...
 
@@ -79,8 +77,6 @@ class Backend(ABC):
 
 
 class SQLiteBackend(Backend):
-    name = "sqlite"
-
     def __init__(self, folder: Path):
         self.path = folder / "shares.sqlite3"
 
@@ -112,8 +108,6 @@ class SQLiteBackend(Backend):
 
 
 class PostgresBackend(Backend):
-    name = "postgres"
-
     def __init__(self, server: PostgresServer):
         self.server = server
         self.url = server.schema_url()
