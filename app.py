@@ -22,7 +22,7 @@ from present.examples import list_examples
 from present.figures import ChartSettings, RunView, build_figure
 from present.limits import max_run_bytes, share_seconds
 from present.report_html import build_report
-from share.store import SharedRun, ShareError, ShareStore, share_link
+from share.store import SharedRun, ShareError, ShareStore, open_store, share_link
 
 Files = tuple[tuple[str, bytes], ...]
 Analysis = tuple[TrainingLog, Diagnosis | None, str | None, list[corrections.Offer]]
@@ -31,7 +31,7 @@ st.set_page_config(page_title="Loss Doctor", page_icon="🩺", layout="wide")
 
 @st.cache_resource
 def store() -> ShareStore:
-    return ShareStore()
+    return open_store()
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -36,7 +36,7 @@ from diagnostics import diagnose  # noqa: E402
 from parsers import ParseError, load  # noqa: E402
 from present import panels  # noqa: E402
 from present.examples import list_examples  # noqa: E402
-from share.store import SharedRun, ShareStore  # noqa: E402
+from share.store import SharedRun, ShareStore, SQLiteStore  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 TIMEOUT_MS = 600_000
@@ -189,7 +189,7 @@ def check_store(store: ShareStore, runs: list[Session]) -> None:
 def store_saves(runs: list[Session], folder: Path) -> list[float]:
     """Seconds per save when every session saves its run into one store at the same moment (threads,
     as Streamlit runs sessions): the store's share of the Share click, without the browser."""
-    store = ShareStore(folder / "shares.sqlite3")
+    store = SQLiteStore(folder / "shares.sqlite3")
     barrier = threading.Barrier(len(runs))
 
     def save(s: Session) -> float:
@@ -235,7 +235,7 @@ def main() -> None:
         process, url = start_app(Path(tmp) / "data", Path(tmp) / "streamlit.log")
         try:
             wall = asyncio.run(drive(url, runs, charts=not args.no_charts))
-            check_store(ShareStore(Path(tmp) / "data" / "shares.sqlite3"), runs)
+            check_store(SQLiteStore(Path(tmp) / "data" / "shares.sqlite3"), runs)
         finally:
             process.terminate()
             process.wait(timeout=30)

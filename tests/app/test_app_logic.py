@@ -17,7 +17,7 @@ from present import panels
 from present.examples import Example, list_examples
 from present.limits import MAX_RUN_MB_ENV, MAX_SHARE_MB_ENV, SHARE_DAYS_ENV
 from present.safe import md_literal, plot_text
-from share.store import DATA_ENV, SharedRun, ShareError, ShareStore, valid_id
+from share.store import DATA_ENV, SharedRun, ShareError, ShareStore, SQLiteStore, open_store, valid_id
 
 TIMEOUT = 60
 REAL_LOGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "real_logs"
@@ -217,7 +217,7 @@ def test_only_the_analysed_runs_are_stored_in_a_share(sample):
     at.file_uploader(key="compare_1").set_value([("weights.bin", bytes(range(256)) * 64, "x")]).run()
     at.button(key="share").click().run()
     assert not at.exception
-    share = ShareStore().load(shared_id(at))
+    share = open_store().load(shared_id(at))
     assert [[name for name, _ in run.files] for run in share.runs] == [[name for name, _, _ in files]]
     at.slider(key="smoothing").set_value(0.2).run()  # same inputs: the link stays
     assert shared_id(at) == share.id
@@ -280,12 +280,12 @@ def test_a_wrong_delete_token_deletes_nothing(sample):
     other.run()
     other.button(key="delete").click().run()
     assert t("ui.error.share_bad_token", "en") in alerts(other)
-    assert ShareStore().load(share_id).runs
+    assert open_store().load(share_id).runs
 
 
 def test_an_expired_link_says_expired(sample):
     files = [(name, data) for name, data, _ in sample[0]]
-    saved = ShareStore(lifetime=0.0).save([SharedRun("old run", files)], {})
+    saved = SQLiteStore(lifetime=0.0).save([SharedRun("old run", files)], {})
     at = app()
     at.query_params["d"] = saved.id
     at.run()
@@ -295,7 +295,7 @@ def test_an_expired_link_says_expired(sample):
 
 def test_a_store_error_while_reading_a_shared_run_is_a_message(sample, monkeypatch):
     files = [(name, data) for name, data, _ in sample[0]]
-    share_id = ShareStore().save([SharedRun("run", files)], {}).id
+    share_id = open_store().save([SharedRun("run", files)], {}).id
     real_load, calls = ShareStore.load, []
 
     def load_then_busy(self, sid):
