@@ -150,6 +150,8 @@ def events_frame(rows: list[tuple[int, str, float, str, int, str]]) -> pd.DataFr
     for (name, dtype), values in zip(EVENT_COLUMNS.items(), columns, strict=True):
         if name == "kind":
             data[name] = pd.Categorical(list(values), categories=list(EVENT_KINDS))
+        elif name == "detail":  # Python strings, as logged (pandas would infer its own string dtype)
+            data[name] = pd.Series(list(values), dtype=object)
         elif dtype == "category":
             data[name] = pd.Categorical(list(values))
         else:

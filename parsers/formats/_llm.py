@@ -52,6 +52,8 @@ def pipe_columns(rests: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per key, (values, present) over the records, from `key: value |` fields (Megatron's layout).
     The keys are not hard-coded: every field with a colon is read."""
     count = len(rests)
+    if not count:
+        return {}
     layouts = _PIPE_VALUE.sub("|", "\n".join(rests)).split("\n")
     groups: dict[str, list[int]] = {}
     for index, layout in enumerate(layouts):
@@ -87,15 +89,11 @@ def wall_times(text: str, starts: list[int]) -> np.ndarray | None:
     rows = _STAMP_LINE.findall("\n".join(prefixes))
     if len(rows) != len(prefixes) or not rows[0][0]:
         return None
-    iso = [f"{r[0]}-{r[1]}-{r[2]}T{r[3]}:{r[4]}:{r[5]}" if r[0] else "NaT" for r in rows]
+    iso = [f"{r[0]}-{r[1]}-{r[2]}T{r[3]}:{r[4]}:{r[5]}.{r[6][:6] or 0}" if r[0] else "NaT" for r in rows]
     try:
-        seconds = np.asarray(iso, dtype="datetime64[ms]")
+        stamps = np.asarray(iso, dtype="datetime64[us]")
     except ValueError:  # a 99th month in a noise line: no wall time rather than a wrong one
         return None
-    missing = np.isnat(seconds)
-    fraction = np.fromiter(
-        (float("0." + r[6]) if r[6] else 0.0 for r in rows), dtype=np.float64, count=len(rows)
-    )
-    elapsed = (seconds - seconds[0]).astype(np.float64) / 1000.0 + fraction - fraction[0]
-    elapsed[missing] = np.nan
+    elapsed = (stamps - stamps[0]).astype(np.float64) / 1e6
+    elapsed[np.isnat(stamps)] = np.nan
     return elapsed
