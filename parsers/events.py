@@ -16,9 +16,10 @@ scale when the line gives it), `skipped` (steps skipped; `value` = how many), `f
 `rollback` (resumed below the step already reached), `checkpoint_save`, `checkpoint_load`.
 
 A line that names its step (`_iter_5000.caffemodel`, `at iteration 1000`, `checkpoint-500`) is placed
-there; any other line at the step of the next metric record of its file (the loops print a step's
-record after its optimizer step, where the scaler and the checkpointer speak), or of the last one when
-no record follows. `detail` is the log's own text (stripped, capped): data to show as text, never HTML.
+there; any other line at the step of the next metric record of its file, on a later line (the loops
+print a step's record after its optimizer step, where the scaler and the checkpointer speak), or of
+the last one when no record follows. `detail` is the log's own text (stripped, capped): data to show
+as text, never HTML.
 """
 
 from __future__ import annotations
@@ -258,7 +259,9 @@ def place(
         if named is not None and named <= MAX_COUNTER:
             step = named
         elif len(record_lines):
-            at = min(int(np.searchsorted(record_lines, line, side="left")), len(record_lines) - 1)
+            # a record on the event's own line is not "next": print_style reads an OVERFLOW line's own
+            # numbers (`Attempted loss scale: 65536`) as a record at the step before it
+            at = min(int(np.searchsorted(record_lines, line, side="right")), len(record_lines) - 1)
             step = int(record_steps[at])
         else:
             step = 0
@@ -308,3 +311,18 @@ def _line_numbers(text: str, offsets: list[int]) -> list[int]:
         counted = offset
         lines.append(line)
     return lines
+
+
+def to_records(events: pd.DataFrame, limit: int) -> list[dict[str, object]]:
+    """The first `limit` events as JSON-ready dicts (a value that is NaN is null)."""
+    return [
+        {
+            "step": int(step),
+            "kind": str(kind),
+            "value": None if math.isnan(value) else float(value),
+            "detail": str(detail),
+            "line": int(line),
+            "source": str(source),
+        }
+        for step, kind, value, detail, line, source in events.head(limit).itertuples(index=False, name=None)
+    ]

@@ -84,8 +84,8 @@ def test_bf16_variant_without_a_scale_and_old_deepscale_tag():
 
 def test_apex_amp_overflows_in_a_print_log():
     log = load([("train.log", APEX.encode())])
-    # print_style reads the overflow line's own `key number` pairs as a record at the step before it
-    assert _events(log) == [(10, "overflow", 32768.0, 2), (20, "overflow", 8.165126103939127e-202, 4)]
+    # placed at the next line's record (print_style reads the overflow line's own numbers as a record too)
+    assert _events(log) == [(20, "overflow", 32768.0, 2), (30, "overflow", 8.165126103939127e-202, 4)]
 
 
 def test_megatron_counters_and_loss_scale_changes_are_events():
