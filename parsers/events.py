@@ -5,8 +5,9 @@ lines that are not metrics, and these lines turn up inside logs of any format (a
 between HF Trainer dicts, a fairseq overflow note in a hydra log, glog's `F...` line ending a Caffe
 log). So events are read once for every file of a run, after its format plug-in, in two ways:
 
-- from the text, by a few literal-gated patterns (a pattern runs only when its literal occurs, so a
-  log without such lines costs one substring search per gate);
+- from the text, by literal-gated patterns (a pattern runs only when its literal occurs; the minimum
+  scale is looked for only after an overflow and glog lines only in a glog log, so a log without
+  events costs three substring searches);
 - from the metrics the plug-ins already read: a new segment (the step counter went back, or the
   parser saw a resume), a change of the logged `loss_scale`, and a record whose `skipped_iters` or
   `nan_iters` counter is above zero.
@@ -62,77 +63,73 @@ class _Pattern:
     kind: str
     regex: re.Pattern[str]
     value_group: int = 0  # the group holding the event's value; 0: none
+    # True: the regex has no literal prefix (an alternation), so it is searched only in the lines that
+    # hold the gate (found with str.find) instead of scanning the whole text position by position
+    in_gate_lines: bool = False
 
 
-# gate literal -> patterns run only when the literal occurs in the text
-_PATTERNS: dict[str, tuple[_Pattern, ...]] = {
-    "OVERFLOW!": (  # DeepSpeed loss_scaler.update_scale / ZeRO stage 1-3 (also `[deepscale]` in old versions)
-        _Pattern(
-            "overflow",
-            re.compile(
-                rf"OVERFLOW! Rank \d+ Skipping step\.(?: Attempted loss scale: {_NUMBER}"
-                rf"(?:, reducing to ({_NUMBER})|, but hysteresis is \d+\. Reducing hysteresis to \d+))?"
-            ),
-            1,
+_DEEPSPEED_OVERFLOW = _Pattern(  # loss_scaler.update_scale / ZeRO 1-3 (`[deepscale]` in old versions)
+    "overflow",
+    re.compile(
+        rf"OVERFLOW! Rank \d+ Skipping step\.(?: Attempted loss scale: {_NUMBER}"
+        rf"(?:, reducing to ({_NUMBER})|, but hysteresis is \d+\. Reducing hysteresis to \d+))?"
+    ),
+    1,
+)
+_OTHER_OVERFLOWS = (
+    # Apex amp (two spaces after the first full stop) and fairseq's DynamicLossScaler note
+    _Pattern(
+        "overflow",
+        re.compile(
+            rf"Gradient overflow\.\s+Skipping step, loss scaler \d+ reducing loss scale to ({_NUMBER})"
         ),
+        1,
     ),
-    "loss scale already at minimum": (  # DeepSpeed: the run stops
-        _Pattern("fatal", re.compile(r"Current loss scale already at minimum[^\n]*")),
+    _Pattern(
+        "overflow",
+        re.compile(rf"gradient overflow detected, ignoring gradient, setting loss scale to: ({_NUMBER})"),
+        1,
     ),
-    "radient overflow": (
-        # Apex amp (two spaces after the first full stop) and fairseq's DynamicLossScaler note
-        _Pattern(
-            "overflow",
-            re.compile(
-                rf"Gradient overflow\.\s+Skipping step, loss scaler \d+ reducing loss scale to ({_NUMBER})"
-            ),
-            1,
+)
+_AT_MINIMUM = (  # DeepSpeed and fairseq stop the run: only after overflows, so looked for only then
+    _Pattern("fatal", re.compile(r"Current loss scale already at minimum[^\n]*")),
+    _Pattern("fatal", re.compile(rf"Minimum loss scale reached \(({_NUMBER})\)[^\n]*"), 1),
+)
+# DeepSpeed engine progress `step=N, skipped=M`: the cumulative count, an event where it grows
+_DEEPSPEED_SKIPPED = _Pattern("skipped", re.compile(r"step=(\d+), skipped=(\d+)"), 2)
+_CHECKPOINTS = (  # detectron2/fvcore, fairseq, mmcv/mmengine, HF Trainer, Megatron, nanoGPT, torchtitan
+    _Pattern(
+        "checkpoint_save",
+        re.compile(
+            r"(?<!Finished )(?:Saving checkpoint (?:to|at) |Saving model checkpoint|saving checkpoint "
+            r"(?:at iteration|to )|Saving the checkpoint)[^\n]*"
         ),
-        _Pattern(
-            "overflow",
-            re.compile(rf"gradient overflow detected, ignoring gradient, setting loss scale to: ({_NUMBER})"),
-            1,
+        in_gate_lines=True,
+    ),
+    _Pattern(
+        "checkpoint_load",
+        re.compile(
+            r"(?:Loading checkpoint from |[Ll]oad checkpoint from |Loaded checkpoint "
+            r"|loading checkpoint from |loading distributed checkpoint from "
+            r"|Loading the checkpoint from |Continuing training from checkpoint)[^\n]*"
         ),
+        in_gate_lines=True,
     ),
-    "Minimum loss scale reached": (  # fairseq FloatingPointError
-        _Pattern("fatal", re.compile(rf"Minimum loss scale reached \(({_NUMBER})\)[^\n]*"), 1),
-    ),
-    "skipped=": (  # DeepSpeed engine progress: the cumulative count, an event where it grows
-        _Pattern("skipped", re.compile(r"\bstep=(\d+), skipped=(\d+)"), 2),
-    ),
-    "\nF": (  # glog FATAL: `F0803 11:12:28.077312  3568 db_lmdb.hpp:15] Check failed: ...`
-        _Pattern("fatal", re.compile(r"\nF\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]\n]+\] [^\n]*")),
-    ),
-    "Snapshotting to": (  # Caffe solver (the solverstate line names the same step: not counted twice)
+)
+_GLOG = (  # only in glog logs (Caffe, MXNet's C++ core): `F0803 11:12:28.077312  3568 db_lmdb.hpp:15] ...`
+    ("\nF", _Pattern("fatal", re.compile(r"\nF\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]\n]+\] [^\n]*"))),
+    # Caffe solver (the solverstate line names the same step: not counted twice)
+    (
+        "Snapshotting to",
         _Pattern("checkpoint_save", re.compile(r"Snapshotting to (?:binary proto|HDF5) file [^\n]*")),
     ),
-    "Restoring previous solver status": (
+    (
+        "Restoring previous",
         _Pattern("checkpoint_load", re.compile(r"Restoring previous solver status from [^\n]*")),
     ),
-    "heckpoint": (
-        # detectron2/fvcore, fairseq, mmcv/mmengine, HF Trainer, Megatron, nanoGPT, torchtitan
-        _Pattern(
-            "checkpoint_save",
-            re.compile(
-                r"(?<!Finished )(?:Saving checkpoint (?:to|at) |Saving model checkpoint|saving checkpoint "
-                r"(?:at iteration|to )|Saving the checkpoint)[^\n]*"
-            ),
-        ),
-        _Pattern(
-            "checkpoint_load",
-            re.compile(
-                r"(?:Loading checkpoint from |[Ll]oad checkpoint from |Loaded checkpoint "
-                r"|loading checkpoint from |loading distributed checkpoint from "
-                r"|Loading the checkpoint from |Continuing training from checkpoint)[^\n]*"
-            ),
-        ),
-    ),
-    "esum": (  # mmcv `resumed epoch`, nanoGPT `Resuming training from out`
-        _Pattern(
-            "checkpoint_load", re.compile(r"(?:Resuming training from |resumed epoch \d+, iter \d+)[^\n]*")
-        ),
-    ),
-}
+)
+_GLOG_HEAD = re.compile(r"(?m)^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.\-]+:\d+\] ")
+_HEAD = 1024 * 1024
 # a step the line itself names (checked in this order)
 _STEP_IN_LINE = re.compile(
     r"_iter_(\d+)\.|at iteration\s+(\d+)|checkpoint-(\d+)|global_step(\d+)|model_(\d+)\.pth|at step (\d+)"
@@ -161,22 +158,31 @@ def events_frame(rows: list[tuple[int, str, float, str, int, str]]) -> pd.DataFr
 
 
 def text_events(text: str) -> list[tuple[str, float, str, int, int | None]]:
-    """(kind, value, detail, line, step the line names or None) of the event lines in `text`, in order."""
+    """(kind, value, detail, line, step the line names or None) of the event lines in `text`, in order.
+    Each gate is one substring search of the text; most gates are searched only when their events can
+    be there (see the pattern groups above), so a log without events costs three searches."""
+    head = text[:_HEAD]
     found: list[tuple[int, str, float, str, int | None]] = []  # (offset, kind, value, detail, step)
-    for gate, patterns in _PATTERNS.items():
-        if gate not in text:
-            continue
-        for pattern in patterns:
-            if pattern.kind == "skipped":
-                found += _deepspeed_skips(text, pattern.regex)
-                continue
-            for match in pattern.regex.finditer(text):
-                value = _number(match[pattern.value_group]) if pattern.value_group else math.nan
-                start = match.start() + (1 if match[0].startswith("\n") else 0)
-                line_text = _line_of(text, start)
-                found.append((start, pattern.kind, value, line_text, _named_step(line_text)))
-    if text.startswith("F") and (first := _PATTERNS["\nF"][0].regex.match("\n" + text)):
-        found.append((0, "fatal", math.nan, first[0].strip(), None))
+    overflows = "OVERFLOW!" in text
+    if overflows:
+        found += _matches(text, _DEEPSPEED_OVERFLOW)
+    if "radient overflow" in text:
+        overflows = True
+        for pattern in _OTHER_OVERFLOWS:
+            found += _matches(text, pattern)
+    if overflows and "inimum" in text:
+        for pattern in _AT_MINIMUM:
+            found += _matches(text, pattern)
+    if "skipped=" in head or (overflows and "skipped=" in text):
+        found += _deepspeed_skips(text, _DEEPSPEED_SKIPPED.regex)
+    if "heckpoint" in text:
+        found += _in_lines(text, "heckpoint", _CHECKPOINTS)
+    if _GLOG_HEAD.search(head):
+        for gate, pattern in _GLOG:
+            if gate in text:
+                found += _matches(text, pattern)
+        if text.startswith("F") and (first := _GLOG[0][1].regex.match("\n" + text)):
+            found.append((0, "fatal", math.nan, first[0].strip(), None))
     found.sort(key=lambda event: event[0])
     found = [event for i, event in enumerate(found) if i == 0 or event[0] != found[i - 1][0]]
     lines = _line_numbers(text, [event[0] for event in found])
@@ -184,6 +190,37 @@ def text_events(text: str) -> list[tuple[str, float, str, int, int | None]]:
         (kind, value, detail, line, step)
         for (_, kind, value, detail, step), line in zip(found, lines, strict=True)
     ]
+
+
+def _matches(text: str, pattern: _Pattern) -> list[tuple[int, str, float, str, int | None]]:
+    events = []
+    for match in pattern.regex.finditer(text):
+        value = _number(match[pattern.value_group]) if pattern.value_group else math.nan
+        start = match.start() + (1 if match[0].startswith("\n") else 0)
+        line_text = _line_of(text, start)
+        events.append((start, pattern.kind, value, line_text, _named_step(line_text)))
+    return events
+
+
+def _in_lines(
+    text: str, gate: str, patterns: tuple[_Pattern, ...]
+) -> list[tuple[int, str, float, str, int | None]]:
+    """Events of `patterns` searched in each line that holds `gate` (the offset is the line's start)."""
+    events = []
+    at = text.find(gate)
+    while at >= 0:
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        end = len(text) if end < 0 else end
+        line = text[start:end]
+        for pattern in patterns:
+            if (match := pattern.regex.search(line)) is not None:
+                value = _number(match[pattern.value_group]) if pattern.value_group else math.nan
+                detail = _line_of(text, start)
+                events.append((start, pattern.kind, value, detail, _named_step(detail)))
+                break
+        at = text.find(gate, end)
+    return events
 
 
 def _deepspeed_skips(text: str, regex: re.Pattern[str]) -> list[tuple[int, str, float, str, int | None]]:
@@ -214,9 +251,13 @@ def metric_events(metrics: pd.DataFrame, source: str) -> list[tuple[int, str, fl
         before, after = int(step[:at][previous].max()), int(step[at])
         kind = "rollback" if first_step < after < before else "restart"
         rows.append((after, kind, math.nan, f"step {before} → {after}", int(line[at]), source))
-    names = metrics["metric"].astype(str).to_numpy()
+    metric_column = metrics["metric"]
+    categories = list(metric_column.cat.categories)
+    codes = metric_column.cat.codes.to_numpy()
     for metric in ("loss_scale", "skipped_iters", "nan_iters"):
-        chosen = np.flatnonzero(names == metric)
+        if metric not in categories:
+            continue
+        chosen = np.flatnonzero(codes == categories.index(metric))
         if not len(chosen):
             continue
         values = metrics["value"].to_numpy()[chosen]

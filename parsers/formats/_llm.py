@@ -1,21 +1,29 @@
 """Shared pieces of the large-model log plug-ins (Megatron-LM, DeepSpeed, nanoGPT, torchtitan).
 
-Pre-training logs run to gigabytes of lines that repeat one layout millions of times, so values are
-read a layout at a time, not a line at a time: records are found with one whole-text regex, grouped by
-their layout (the record with its values cut out), and each group's values are pulled with one
-`findall` and converted by NumPy. A record costs a few C calls, not a Python loop over its fields.
+Pre-training logs run to gigabytes of lines that repeat one layout millions of times, so records are
+read in bulk, not one regex call at a time: the lines holding a record's literal are matched by one
+`findall` (`record_lines`), Megatron's `key: value |` fields by one `findall` per layout (`pipe_columns`),
+numbers by NumPy's C reader (`floats`), timestamps as NumPy dates (`wall_times`), and the frame is built
+from codes (`RecordRows`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
+from parsers.formats._table import segments_from_counter
+from parsers.hparams import hyperparams_from_text
+from parsers.model import MAX_COUNTER, ParseWarning, RunMeta, frame_from_columns
+from parsers.registry import ParsedFile
+from parsers.source import ParseError
+
+HEAD_CHARS = 4 * 1024 * 1024  # where start-up echoes of arguments and config are looked for
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# `key: value |` with the value cut out: what records of one layout share
-_PIPE_VALUE = re.compile(r":[^|\n]*\|")
-_PIPE_CAPTURE = re.compile(r":\s*([^|\n]*?)\s*\|")
+MAX_LAYOUTS = 32  # distinct `key: value |` layouts read by regex; more are read field by field
 # one match per line: the first `YYYY-mm-dd HH:MM:SS[.fff]` of the line, or empty groups
 _STAMP_LINE = re.compile(
     r"^(?:[^\n]*?(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?)?[^\n]*$", re.MULTILINE
@@ -27,63 +35,91 @@ def without_ansi(text: str) -> str:
     return ANSI.sub("", text) if "\x1b" in text else text
 
 
-def floats(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def floats(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(values, present) of printed numbers; thousands commas dropped, anything else not a number
-    (`N/A`, an empty field) absent rather than an error."""
-    texts = np.asarray(texts, dtype=str)
-    if len(texts) and np.char.find(texts, ",").max() >= 0:
-        texts = np.char.replace(texts, ",", "")
+    (`N/A`, an empty field) absent rather than an error. All at once by NumPy's C number reader (`nan`,
+    `inf` included) when every text is one number, else one by one."""
+    texts = list(texts)
+    joined = " ".join(texts)
+    if "," in joined:
+        texts = [text.replace(",", "") for text in texts]
+        joined = " ".join(texts)
     try:
-        values = texts.astype(np.float64)
-        return values, np.ones(len(values), dtype=bool)
+        values = np.fromstring(joined, dtype=np.float64, sep=" ")
+        if len(values) == len(texts):
+            return values, np.ones(len(values), dtype=bool)
     except ValueError:
-        values = np.full(len(texts), np.nan)
-        present = np.zeros(len(texts), dtype=bool)
-        for i, text in enumerate(texts):
-            try:
-                values[i] = float(text)
-                present[i] = True
-            except ValueError:
-                continue
-        return values, present
+        pass
+    values = np.full(len(texts), np.nan)
+    present = np.zeros(len(texts), dtype=bool)
+    for i, text in enumerate(texts):
+        try:
+            values[i] = float(text)
+            present[i] = True
+        except ValueError:
+            continue
+    return values, present
 
 
 def pipe_columns(rests: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per key, (values, present) over the records, from `key: value |` fields (Megatron's layout).
-    The keys are not hard-coded: every field with a colon is read."""
+    The keys are not hard-coded: every field with a colon is read. Records are read a layout at a time:
+    a regex built from the first unread record reads every record of that layout in one `findall`
+    (the rest fall through to the next round); after MAX_LAYOUTS rounds the remainder is split in Python."""
     count = len(rests)
-    if not count:
-        return {}
-    layouts = _PIPE_VALUE.sub("|", "\n".join(rests)).split("\n")
-    groups: dict[str, list[int]] = {}
-    for index, layout in enumerate(layouts):
-        groups.setdefault(layout, []).append(index)
     columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for members in groups.values():
-        fields = rests[members[0]].split("|")[:-1]
-        keys = [field.partition(":")[0].strip() for field in fields if ":" in field]
-        if not keys:
-            continue
-        texts = _PIPE_CAPTURE.findall("\n".join(rests[i] for i in members))
-        if len(texts) != len(keys) * len(members):
-            continue  # cannot happen for records of one layout; never misplace a value
-        table = np.asarray(texts, dtype=str).reshape(len(members), len(keys))
-        where = np.asarray(members, dtype=np.int64)
+
+    def put(key: str, where: np.ndarray, texts: Sequence[str]) -> None:
+        values, present = floats(texts)
+        if key not in columns:
+            columns[key] = (np.full(count, np.nan), np.zeros(count, dtype=bool))
+        columns[key][0][where] = values
+        columns[key][1][where] = present
+
+    pending = np.arange(count)
+    for _ in range(MAX_LAYOUTS):
+        if not len(pending):
+            return columns
+        keys, layout = _layout(rests[pending[0]])
+        rows = layout.findall("\n".join([rests[i] for i in pending]))
+        if len(rows) != len(pending) or not keys:
+            break
+        fields = list(zip(*rows, strict=True)) if len(keys) else []  # per key, its texts over the records
+        matched = np.fromiter((rest == "" for rest in fields[-1]), dtype=bool, count=len(rows))
+        matched[0] = True  # its own layout (an empty first record reads as nothing)
+        rows_read = np.flatnonzero(matched)
         for position, key in enumerate(keys):
-            values, present = floats(table[:, position])
-            if key not in columns:
-                columns[key] = (np.full(count, np.nan), np.zeros(count, dtype=bool))
-            all_values, all_present = columns[key]
-            all_values[where] = values
-            all_present[where] = present
+            texts = (
+                fields[position] if len(rows_read) == len(rows) else [fields[position][i] for i in rows_read]
+            )
+            put(key, pending[rows_read], texts)
+        pending = pending[~matched]
+    for index in pending:  # many layouts: the slow way, one field at a time
+        for field in rests[index].split("|")[:-1]:
+            key, colon, value = field.partition(":")
+            if colon:
+                put(key.strip(), np.asarray([index]), [value.strip()])
     return columns
 
 
-def wall_times(text: str, starts: list[int]) -> np.ndarray | None:
-    """Seconds since the first record, from the timestamp in the logging prefix before each record
+def _layout(record: str) -> tuple[list[str], re.Pattern[str]]:
+    """The keys of a record and a regex that matches a whole record of the same layout (capturing its
+    values) or else captures the record in a last group."""
+    keys, parts = [], []
+    for field in record.split("|")[:-1]:
+        key, colon, _ = field.partition(":")
+        if colon:
+            keys.append(key.strip())
+            parts.append(re.escape(key + colon) + r"\s*([^|\n]*?)\s*\|")
+        else:
+            parts.append(re.escape(field) + r"\|")
+    return keys, re.compile("^" + "".join(parts) + r"[^|\n]*$|^(.*)$", re.MULTILINE)
+
+
+def wall_times(prefixes: Sequence[str]) -> np.ndarray | None:
+    """Seconds since the first record, from the timestamp in each record's logging prefix
     (`[2024-06-13 10:11:12.123456]`, `[rank0]:[titan] 2025-11-25 19:45:01,441 - root - INFO - `);
-    None when the first record has no prefix. All records at once: one regex pass, NumPy dates."""
-    prefixes = [text[text.rfind("\n", 0, start) + 1 : start] for start in starts]
+    None when the first record has no timestamp. All records at once: one regex pass, NumPy dates."""
     if not prefixes or not prefixes[0].strip():
         return None
     rows = _STAMP_LINE.findall("\n".join(prefixes))
@@ -97,3 +133,76 @@ def wall_times(text: str, starts: list[int]) -> np.ndarray | None:
     elapsed = (stamps - stamps[0]).astype(np.float64) / 1e6
     elapsed[np.isnat(stamps)] = np.nan
     return elapsed
+
+
+def hyperparams_from_head(text: str, source_name: str, meta: RunMeta) -> None:
+    """`hyperparams_from_text` over the first HEAD_CHARS: these trainers echo their arguments and config
+    at start-up (Megatron's `arguments` block, nanoGPT's `Overriding:` lines, torchtitan's and DeepSpeed's
+    config dumps), and a multi-GB log of records holds none further on."""
+    head = text if len(text) <= HEAD_CHARS else text[: text.rfind("\n", 0, HEAD_CHARS) + 1]
+    hyperparams_from_text(head, source_name, meta)
+
+
+class RecordRows:
+    """The tidy metrics frame from per-record arrays (step, line, wall time) and per-metric value columns
+    with their `present` masks. Rows come out in file order (record by record, metrics in the order
+    added) and the label columns are categoricals built from codes: no per-row strings."""
+
+    def __init__(self, steps: np.ndarray, lines: np.ndarray, wall_time: np.ndarray | None = None) -> None:
+        steps = np.asarray(steps, dtype=np.float64)  # as read: a corrupt 30-digit step is not an int64
+        self.in_range = np.abs(steps) <= MAX_COUNTER
+        self.steps = np.where(self.in_range, steps, 0).astype(np.int64)
+        self.lines = np.asarray(lines, dtype=np.int64)
+        self.wall_time = np.full(len(self.steps), np.nan) if wall_time is None else wall_time
+        self._parts: list[tuple[np.ndarray, np.ndarray, tuple[str, str, str]]] = []
+
+    def add(self, values: np.ndarray, present: np.ndarray, split: str, metric: str, name: str) -> None:
+        rows = np.flatnonzero(present & self.in_range)
+        if len(rows):
+            self._parts.append((rows, np.asarray(values, dtype=np.float64)[rows], (split, metric, name)))
+
+    def parsed(self, source_name: str, meta: RunMeta, missing: str) -> ParsedFile:
+        """The plug-in's result; ParseError saying what was `missing` when no value was read."""
+        if not self._parts:
+            raise ParseError(missing)
+        record = np.concatenate([part[0] for part in self._parts])
+        column = np.concatenate(
+            [np.full(len(part[0]), i, dtype=np.int64) for i, part in enumerate(self._parts)]
+        )
+        order = np.argsort(record * len(self._parts) + column, kind="stable")
+        record, column = record[order], column[order]
+        steps = self.steps[record]
+        columns = {
+            "step": steps,
+            "epoch": np.full(len(record), np.nan),
+            "value": np.concatenate([part[1] for part in self._parts])[order],
+            "wall_time": self.wall_time[record],
+            "line": self.lines[record],
+            "segment": segments_from_counter(self.steps)[record],
+            "source": pd.Categorical.from_codes(
+                np.zeros(len(record), dtype=np.int64), categories=[source_name]
+            ),
+        }
+        for position, key in enumerate(("split", "metric", "name")):
+            labels = [part[2][position] for part in self._parts]
+            categories = sorted(set(labels))
+            codes = np.asarray([categories.index(label) for label in labels], dtype=np.int64)
+            columns[key] = pd.Categorical.from_codes(codes[column], categories=categories)
+        skipped = int((~self.in_range).sum())
+        warnings = [ParseWarning(source_name, 0, f"{skipped} record(s) with a step out of range skipped")]
+        return ParsedFile(frame_from_columns(columns), meta, warnings if skipped else [], skipped)
+
+
+def record_lines(text: str, literal: str, pattern: str) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """(1-based line numbers, groups) of the lines that hold `literal` and match `pattern` (a regex for a
+    whole line, its groups the fields to read). The lines are picked with a substring test and matched
+    with one `findall` over them all (a last-resort alternative takes each line that does not match, so
+    results stay aligned with lines): per record, no Python-level regex call."""
+    lines = text.split("\n")
+    chosen = [i for i, line in enumerate(lines) if literal in line]
+    whole = re.compile(f"^(?:{pattern})$|^(.*)$", re.MULTILINE)
+    rows = whole.findall("\n".join([lines[i] for i in chosen]))
+    if len(rows) != len(chosen):  # cannot happen (one match per line); never misplace a value
+        rows = [whole.match(lines[i]).groups() for i in chosen]  # type: ignore[union-attr]
+    keep = [j for j, row in enumerate(rows) if row[-1] == ""]
+    return np.asarray([chosen[j] + 1 for j in keep], dtype=np.int64), [rows[j][:-1] for j in keep]

@@ -16,12 +16,8 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
-from parsers.formats._jsonlines import ColumnRows, Problems
-from parsers.formats._llm import floats, wall_times
-from parsers.formats._textlog import NUMBER, LineCounter, sniff_head
-from parsers.hparams import hyperparams_from_text
+from parsers.formats._llm import RecordRows, floats, hyperparams_from_head, record_lines, wall_times
+from parsers.formats._textlog import NUMBER, sniff_head
 from parsers.model import RunMeta
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
@@ -29,8 +25,8 @@ from parsers.source import SourceFile
 FORMAT = "deepspeed"
 FRAMEWORK = "deepspeed"
 
-_PROGRESS = re.compile(rf"\bstep=(\d+), skipped=(\d+), lr=\[?({NUMBER})[^\]\n]*\]?, mom=\[*({NUMBER})?")
-_SNIFF = re.compile(r"\bstep=\d+, skipped=\d+, lr=")
+_RECORD = rf"([^\n]*?)step=(\d+), skipped=(\d+), lr=\[?({NUMBER})[^\]\n]*\]?, mom=\[*({NUMBER})?[^\n]*"
+_SNIFF = re.compile(r"step=\d+, skipped=\d+, lr=")
 
 
 def sniff(source: SourceFile) -> float:
@@ -40,20 +36,11 @@ def sniff(source: SourceFile) -> float:
 def parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    hyperparams_from_text(text, source.name, meta)
-    matches = list(_PROGRESS.finditer(text))
-    counter = LineCounter(text)
-    starts = [m.start() for m in matches]
-    lines = np.fromiter((counter.line(start) for start in starts), dtype=np.int64, count=len(matches))
-    table = np.asarray([(m[1], m[2], m[3], m[4] or "nan") for m in matches], dtype=str).reshape(
-        len(matches), 4
-    )
-    steps, _ = floats(table[:, 0])
-    rows = ColumnRows(steps.astype(np.int64), lines, wall_time=wall_times(text, starts))
-    has_momentum = np.asarray([m[4] is not None for m in matches], dtype=bool)
-    for position, metric, name in ((2, "lr", "lr"), (3, "momentum", "mom"), (1, "skipped_steps", "skipped")):
-        values, present = floats(table[:, position])
-        rows.add(values, present & has_momentum if metric == "momentum" else present, "train", metric, name)
-    return rows.parsed(
-        source.name, meta, Problems(source.name), "no DeepSpeed `step=N, skipped=M, lr=...` lines found"
-    )
+    hyperparams_from_head(text, source.name, meta)
+    lines, records = record_lines(text, "skipped=", _RECORD)
+    # groups: prefix, step, skipped, lr, momentum ("" when the line has none: not a value)
+    fields = list(zip(*records, strict=True)) if records else [()] * 5
+    rows = RecordRows(floats(fields[1])[0], lines, wall_times(fields[0]))
+    for position, metric, name in ((3, "lr", "lr"), (4, "momentum", "mom"), (2, "skipped_steps", "skipped")):
+        rows.add(*floats(fields[position]), "train", metric, name)
+    return rows.parsed(source.name, meta, "no DeepSpeed `step=N, skipped=M, lr=...` lines found")

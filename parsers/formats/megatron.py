@@ -23,10 +23,15 @@ import re
 
 import numpy as np
 
-from parsers.formats._jsonlines import ColumnRows, Problems
-from parsers.formats._llm import pipe_columns, wall_times
-from parsers.formats._textlog import LineCounter, sniff_head
-from parsers.hparams import hyperparams_from_text
+from parsers.formats._llm import (
+    RecordRows,
+    floats,
+    hyperparams_from_head,
+    pipe_columns,
+    record_lines,
+    wall_times,
+)
+from parsers.formats._textlog import sniff_head
 from parsers.model import LogLine, RunMeta
 from parsers.names import canonical_metric
 from parsers.registry import ParsedFile
@@ -35,11 +40,12 @@ from parsers.source import SourceFile
 FORMAT = "megatron"
 FRAMEWORK = "megatron"
 
-_TRAIN = re.compile(r"\biteration\s+(\d+)\s*/\s*(\d+)\s*\|([^\n]*)")
-_VALID = re.compile(
-    r"\b(validation|test) loss at iteration\s+(\d+)(?: on (?:validation|test) set)?\s*\|([^\n]*)"
+# a training line (prefix, step, the fields after it) or a validation line (step, set, fields)
+_RECORD = (
+    r"([^\n]*?)iteration\s+(\d+)\s*/\s*\d+\s*\|([^\n]*)"
+    r"|[^\n]*?loss at iteration\s+(\d+)(?: on (validation|test) set)?\s*\|([^\n]*)"
 )
-_SNIFF = re.compile(r"\biteration\s+\d+\s*/\s*\d+\s*\|\s*consumed (?:samples|tokens):")
+_SNIFF = re.compile(r"iteration\s+\d+\s*/\s*\d+\s*\|\s*consumed (?:samples|tokens):")
 _KEYS = {
     "learning rate": "lr",
     "grad norm": "grad_norm",
@@ -64,43 +70,26 @@ def sniff(source: SourceFile) -> float:
 def parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    hyperparams_from_text(text, source.name, meta)
-    records = sorted(
-        [
-            (m.start(), int(m[1]), "train", m[3] if m[3].endswith("|") else m[3] + "|")
-            for m in _TRAIN.finditer(text)
-        ]
-        + [
-            (
-                m.start(),
-                int(m[2]),
-                "val" if m[1] == "validation" else "test",
-                m[3] if m[3].endswith("|") else m[3] + "|",
-            )
-            for m in _VALID.finditer(text)
-        ]
-    )
-    counter = LineCounter(text)
-    starts = [record[0] for record in records]
-    lines = np.fromiter((counter.line(start) for start in starts), dtype=np.int64, count=len(records))
-    splits = np.asarray([record[2] for record in records], dtype=object)
-    rows = ColumnRows(
-        np.asarray([record[1] for record in records], dtype=np.int64),
-        lines,
-        wall_time=wall_times(text, starts),
-    )
-    columns = pipe_columns([record[3] for record in records])
+    hyperparams_from_head(text, source.name, meta)
+    lines, records = record_lines(text, "iteration", _RECORD)
+    # groups: train (prefix, step, rest), validation (step, "validation"/"test" set, rest)
+    fields = list(zip(*records, strict=True)) if records else [()] * 6
+    validation = np.fromiter((step == "" for step in fields[1]), dtype=bool, count=len(records))
+    split = np.where(validation, "val", "train").astype(object)
+    split[validation & (np.asarray(fields[4], dtype=object) == "test")] = "test"
+    steps = [train or valid for train, valid in zip(fields[1], fields[3], strict=True)]
+    rests = [train or valid for train, valid in zip(fields[2], fields[5], strict=True)]
+    rows = RecordRows(floats(steps)[0], lines, wall_times(fields[0]))
+    columns = pipe_columns([rest if rest.endswith("|") else rest + "|" for rest in rests])
     loss_key = _loss_key(columns)
     for key, (values, present) in columns.items():
         metric = _metric(key, loss_key)
         if metric is None:
             continue
-        for split in ("train", "val", "test"):
-            rows.add(values, present & (splits == split), split, metric, key)
+        for name in ("train", "val", "test"):
+            rows.add(values, present & (split == name), name, metric, key)
     _batch_size(text, meta, source.name, columns)
-    return rows.parsed(
-        source.name, meta, Problems(source.name), "no Megatron `iteration N/ M |` lines with values found"
-    )
+    return rows.parsed(source.name, meta, "no Megatron `iteration N/ M |` lines with values found")
 
 
 def _loss_key(columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | None:

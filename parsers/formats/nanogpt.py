@@ -19,10 +19,8 @@ import re
 
 import numpy as np
 
-from parsers.formats._jsonlines import ColumnRows, Problems
-from parsers.formats._llm import floats, wall_times
-from parsers.formats._textlog import NUMBER, LineCounter, sniff_head
-from parsers.hparams import hyperparams_from_text
+from parsers.formats._llm import RecordRows, floats, hyperparams_from_head, record_lines, wall_times
+from parsers.formats._textlog import NUMBER, sniff_head
 from parsers.model import RunMeta
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
@@ -30,9 +28,11 @@ from parsers.source import SourceFile
 FORMAT = "nanogpt"
 FRAMEWORK = "pytorch"
 
-_ITER = re.compile(rf"\biter (\d+): loss ({NUMBER}), time ")
-_EVAL = re.compile(rf"\bstep (\d+): train loss ({NUMBER}), val loss ({NUMBER})")
-_SNIFF = re.compile(rf"\biter \d+: loss {NUMBER}, time [\d.]+ms, mfu -?[\d.]+%")
+_RECORD = (
+    rf"([^\n]*?)iter (\d+): loss ({NUMBER}), time [^\n]*"
+    rf"|([^\n]*?)step (\d+): train loss ({NUMBER}), val loss ({NUMBER})[^\n]*"
+)
+_SNIFF = re.compile(rf"iter \d+: loss {NUMBER}, time [\d.]+ms, mfu -?[\d.]+%")
 
 
 def sniff(source: SourceFile) -> float:
@@ -42,23 +42,17 @@ def sniff(source: SourceFile) -> float:
 def parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    hyperparams_from_text(text, source.name, meta)
-    iters = [(m.start(), m[1], m[2], "") for m in _ITER.finditer(text)]
-    evals = [(m.start(), m[1], m[2], m[3]) for m in _EVAL.finditer(text)]
-    records = sorted(iters + evals) if evals else iters
-    counter = LineCounter(text)
-    starts = [record[0] for record in records]
-    lines = np.fromiter((counter.line(start) for start in starts), dtype=np.int64, count=len(records))
-    table = np.asarray([record[1:] for record in records], dtype=str).reshape(len(records), 3)
-    is_eval = table[:, 2] != ""
-    steps, _ = floats(table[:, 0])
-    rows = ColumnRows(steps.astype(np.int64), lines, wall_time=wall_times(text, starts))
-    first, first_present = floats(table[:, 1])
-    rows.add(first, first_present & ~is_eval, "train", "loss", "loss")
-    rows.add(first, first_present & is_eval, "train", "train_loss_estimate", "train loss")
-    if is_eval.any():
-        val, val_present = floats(np.where(is_eval, table[:, 2], "nan"))
-        rows.add(val, val_present & is_eval, "val", "loss", "val loss")
-    return rows.parsed(
-        source.name, meta, Problems(source.name), "no nanoGPT `iter N: loss X, time ...` lines found"
-    )
+    hyperparams_from_head(text, source.name, meta)
+    lines, records = record_lines(text, "loss ", _RECORD)
+    # groups: iter (prefix, step, loss), eval (prefix, step, train loss, val loss)
+    fields = list(zip(*records, strict=True)) if records else [()] * 7
+    is_eval = np.fromiter((step == "" for step in fields[1]), dtype=bool, count=len(records))
+    prefixes = [a or b for a, b in zip(fields[0], fields[3], strict=True)]
+    steps = [a or b for a, b in zip(fields[1], fields[4], strict=True)]
+    rows = RecordRows(floats(steps)[0], lines, wall_times(prefixes))
+    loss, loss_present = floats([a or b for a, b in zip(fields[2], fields[5], strict=True)])
+    rows.add(loss, loss_present & ~is_eval, "train", "loss", "loss")
+    rows.add(loss, loss_present & is_eval, "train", "train_loss_estimate", "train loss")
+    val_loss, val_present = floats(fields[6])
+    rows.add(val_loss, val_present & is_eval, "val", "loss", "val loss")
+    return rows.parsed(source.name, meta, "no nanoGPT `iter N: loss X, time ...` lines found")

@@ -17,10 +17,15 @@ import re
 
 import numpy as np
 
-from parsers.formats._jsonlines import ColumnRows, Problems
-from parsers.formats._llm import floats, wall_times, without_ansi
+from parsers.formats._llm import (
+    RecordRows,
+    floats,
+    hyperparams_from_head,
+    record_lines,
+    wall_times,
+    without_ansi,
+)
 from parsers.formats._textlog import NUMBER
-from parsers.hparams import hyperparams_from_text
 from parsers.model import RunMeta
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
@@ -28,11 +33,11 @@ from parsers.source import SourceFile
 FORMAT = "torchtitan"
 FRAMEWORK = "pytorch"
 
-_RECORD = re.compile(
-    rf"(?:\[rank(\d+)\]:)?[^\n]*?\b(validate )?step:\s*(\d+)\s+loss:\s*({NUMBER})"
-    rf"(?:\s+grad_norm:\s*({NUMBER}))?\s+memory:"
+_RECORD = (
+    rf"(?:\[rank(\d+)\]:)?([^\n]*?)(validate )?step:\s*(\d+)\s+loss:\s*({NUMBER})"
+    rf"(?:\s+grad_norm:\s*({NUMBER}))?\s+memory:[^\n]*"
 )
-_SNIFF = re.compile(rf"\bstep:\s*\d+\s+loss:\s*{NUMBER}\s+(?:grad_norm:\s*{NUMBER}\s+)?memory:\s*[\d.]+GiB")
+_SNIFF = re.compile(rf"step:\s*\d+\s+loss:\s*{NUMBER}\s+(?:grad_norm:\s*{NUMBER}\s+)?memory:\s*[\d.]+GiB")
 
 
 def sniff(source: SourceFile) -> float:
@@ -44,51 +49,20 @@ def sniff(source: SourceFile) -> float:
 def parse(source: SourceFile) -> ParsedFile:
     text = without_ansi(source.log_text)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    hyperparams_from_text(text, source.name, meta)
-    found = [
-        (m.start(3), m[1] or "", m[2] or "", m[3], m[4], m[5] or "nan", m[5] is not None)
-        for m in _line_starts(text)
-    ]
-    ranks = {record[1] for record in found}
-    if len(ranks) > 1:
+    hyperparams_from_head(text, source.name, meta)
+    lines, records = record_lines(text, "step:", _RECORD)
+    ranks = {record[0] for record in records}
+    if len(ranks) > 1:  # every rank prints the same averaged values: the first rank's lines are read
         first_rank = min(ranks, key=lambda rank: int(rank) if rank else -1)
-        found = [record for record in found if record[1] == first_rank]
-    starts = [record[0] for record in found]
-    lines = _line_numbers(text, starts)
-    table = np.asarray([record[2:6] for record in found], dtype=str).reshape(len(found), 4)
-    has_grad_norm = np.asarray([record[6] for record in found], dtype=bool)
-    validate = table[:, 0] != ""
-    steps, _ = floats(table[:, 1])
-    rows = ColumnRows(steps.astype(np.int64), lines, wall_time=wall_times(text, starts))
-    loss, loss_present = floats(table[:, 2])
-    grad_norm, grad_present = floats(table[:, 3])
+        keep = [i for i, record in enumerate(records) if record[0] == first_rank]
+        lines, records = lines[keep], [records[i] for i in keep]
+    # groups: rank, prefix, "validate ", step, loss, grad_norm ("" before 2025: not a value)
+    fields = list(zip(*records, strict=True)) if records else [()] * 6
+    validate = np.fromiter((word != "" for word in fields[2]), dtype=bool, count=len(records))
+    rows = RecordRows(floats(fields[3])[0], lines, wall_times(fields[1]))
+    loss, loss_present = floats(fields[4])
+    grad_norm, grad_present = floats(fields[5])
     rows.add(loss, loss_present & ~validate, "train", "loss", "loss")
-    rows.add(grad_norm, grad_present & has_grad_norm & ~validate, "train", "grad_norm", "grad_norm")
+    rows.add(grad_norm, grad_present & ~validate, "train", "grad_norm", "grad_norm")
     rows.add(loss, loss_present & validate, "val", "loss", "validate loss")
-    return rows.parsed(
-        source.name, meta, Problems(source.name), "no torchtitan `step: N  loss: X  ... memory:` lines found"
-    )
-
-
-def _line_starts(text: str):
-    """Matches of `_RECORD` anchored at line starts (so the `[rankN]:` prefix is seen)."""
-    position = 0
-    while True:
-        at = text.find("step:", position)
-        if at < 0:
-            return
-        start = text.rfind("\n", 0, at) + 1
-        match = _RECORD.match(text, start)
-        end = text.find("\n", at)
-        position = len(text) if end < 0 else end + 1
-        if match is not None:
-            yield match
-
-
-def _line_numbers(text: str, starts: list[int]) -> np.ndarray:
-    lines, line, counted = [], 1, 0
-    for start in starts:
-        line += text.count("\n", counted, start)
-        counted = start
-        lines.append(line)
-    return np.asarray(lines, dtype=np.int64)
+    return rows.parsed(source.name, meta, "no torchtitan `step: N  loss: X  ... memory:` lines found")

@@ -254,3 +254,11 @@ def test_hf_trainer_keeps_grad_norm_beside_the_loss(name, text):
 def test_hf_hidden_nan_is_nan_not_a_perfect_loss(name, text):
     loss = load([(name, text.encode())]).series("loss")["value"].tolist()
     assert math.isnan(loss[1])
+
+
+def test_a_corrupt_step_is_skipped_with_a_warning():
+    text = NANOGPT.replace("iter 10:", "iter 99999999999999999999999999:")
+    _, parsed = parse_text(nanogpt, text)
+    assert 10 not in rows(parsed.metrics, "loss") and parsed.skipped_lines == 1
+    assert [(s, v) for s, v, _ in rows(parsed.metrics, "loss")][:2] == [(0, 4.2648), (240, 1.6524)]
+    assert "out of range" in parsed.warnings[0].message
