@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -193,16 +194,52 @@ class RecordRows:
         return ParsedFile(frame_from_columns(columns), meta, warnings if skipped else [], skipped)
 
 
-def record_lines(text: str, literal: str, pattern: str) -> tuple[np.ndarray, list[tuple[str, ...]]]:
-    """(1-based line numbers, groups) of the lines that hold `literal` and match `pattern` (a regex for a
-    whole line, its groups the fields to read). The lines are picked with a substring test and matched
-    with one `findall` over them all (a last-resort alternative takes each line that does not match, so
-    results stay aligned with lines): per record, no Python-level regex call."""
+@dataclass(frozen=True)
+class LineRecord:
+    """A kind of record line: a literal every such line holds, and a regex for the whole line whose
+    groups are the fields to read (compiled at import, with a last-resort alternative that takes any
+    other line, so that one `findall` gives one result per line)."""
+
+    literal: str
+    regex: re.Pattern[str]
+
+    @classmethod
+    def of(cls, literal: str, pattern: str) -> LineRecord:
+        return cls(literal, re.compile(f"^(?:{pattern})$|^(.*)$", re.MULTILINE))
+
+
+def record_lines(text: str, kinds: Sequence[LineRecord]) -> list[tuple[np.ndarray, list[list[str]]]]:
+    """Per kind, (1-based line numbers, one list per group with its text in every record) of the lines
+    that hold the kind's literal and match its regex. Lines are picked with a substring test and read
+    with one `findall` over them all: per record, no Python-level regex call."""
     lines = text.split("\n")
-    chosen = [i for i, line in enumerate(lines) if literal in line]
-    whole = re.compile(f"^(?:{pattern})$|^(.*)$", re.MULTILINE)
-    rows = whole.findall("\n".join([lines[i] for i in chosen]))
-    if len(rows) != len(chosen):  # cannot happen (one match per line); never misplace a value
-        rows = [whole.match(lines[i]).groups() for i in chosen]  # type: ignore[union-attr]
-    keep = [j for j, row in enumerate(rows) if row[-1] == ""]
-    return np.asarray([chosen[j] + 1 for j in keep], dtype=np.int64), [rows[j][:-1] for j in keep]
+    found = []
+    for kind in kinds:
+        chosen = [i for i, line in enumerate(lines) if kind.literal in line]
+        rows = kind.regex.findall("\n".join([lines[i] for i in chosen]))
+        if len(rows) != len(chosen):  # cannot happen (one result per line); never misplace a value
+            rows = [kind.regex.match(lines[i]).groups() for i in chosen]  # type: ignore[union-attr]
+        columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * kind.regex.groups
+        numbers = np.asarray(chosen, dtype=np.int64) + 1
+        if any(columns[-1]):  # some lines hold the literal but are not records (a checkpoint line)
+            records = np.asarray(columns[-1], dtype=object) == ""
+            columns = [np.asarray(column, dtype=object)[records].tolist() for column in columns]
+            numbers = numbers[records]
+        found.append((numbers, columns[:-1]))
+    return found
+
+
+def in_file_order(lines: np.ndarray) -> np.ndarray | None:
+    """The permutation that puts records of several kinds (concatenated) in file order; None: already."""
+    if len(lines) < 2 or bool(np.all(lines[1:] > lines[:-1])):
+        return None
+    return np.argsort(lines, kind="stable")
+
+
+def ordered_wall_times(prefixes: Sequence[str], order: np.ndarray | None) -> np.ndarray | None:
+    """`wall_times` of records concatenated by kind, in file order (seconds since the first record)."""
+    if order is None:
+        return wall_times(prefixes)
+    first = int(order[0])
+    times = wall_times([prefixes[first], *prefixes])
+    return None if times is None else times[1:][order]

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import re
 
-from parsers.formats._llm import RecordRows, floats, hyperparams_from_head, record_lines, wall_times
+from parsers.formats._llm import (
+    LineRecord,
+    RecordRows,
+    floats,
+    hyperparams_from_head,
+    record_lines,
+    wall_times,
+)
 from parsers.formats._textlog import NUMBER, sniff_head
 from parsers.model import RunMeta
 from parsers.registry import ParsedFile
@@ -25,7 +32,9 @@ from parsers.source import SourceFile
 FORMAT = "deepspeed"
 FRAMEWORK = "deepspeed"
 
-_RECORD = rf"([^\n]*?)step=(\d+), skipped=(\d+), lr=\[?({NUMBER})[^\]\n]*\]?, mom=\[*({NUMBER})?[^\n]*"
+_RECORD = LineRecord.of(
+    "skipped=", rf"([^\n]*?)step=(\d+), skipped=(\d+), lr=\[?({NUMBER})[^\]\n]*\]?, mom=\[*({NUMBER})?[^\n]*"
+)
 _SNIFF = re.compile(r"step=\d+, skipped=\d+, lr=")
 
 
@@ -37,9 +46,8 @@ def parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_head(text, source.name, meta)
-    lines, records = record_lines(text, "skipped=", _RECORD)
+    ((lines, fields),) = record_lines(text, (_RECORD,))
     # groups: prefix, step, skipped, lr, momentum ("" when the line has none: not a value)
-    fields = list(zip(*records, strict=True)) if records else [()] * 5
     rows = RecordRows(floats(fields[1])[0], lines, wall_times(fields[0]))
     for position, metric, name in ((3, "lr", "lr"), (4, "momentum", "mom"), (2, "skipped_steps", "skipped")):
         rows.add(*floats(fields[position]), "train", metric, name)

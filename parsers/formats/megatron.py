@@ -24,12 +24,14 @@ import re
 import numpy as np
 
 from parsers.formats._llm import (
+    LineRecord,
     RecordRows,
     floats,
     hyperparams_from_head,
+    in_file_order,
+    ordered_wall_times,
     pipe_columns,
     record_lines,
-    wall_times,
 )
 from parsers.formats._textlog import sniff_head
 from parsers.model import LogLine, RunMeta
@@ -40,10 +42,11 @@ from parsers.source import SourceFile
 FORMAT = "megatron"
 FRAMEWORK = "megatron"
 
-# a training line (prefix, step, the fields after it) or a validation line (step, set, fields)
-_RECORD = (
-    r"([^\n]*?)iteration\s+(\d+)\s*/\s*\d+\s*\|([^\n]*)"
-    r"|[^\n]*?loss at iteration\s+(\d+)(?: on (validation|test) set)?\s*\|([^\n]*)"
+# the fields run to the last `|` (a line cut off mid-field keeps its complete fields)
+_TRAIN = LineRecord.of("iteration", r"([^\n]*?)iteration\s+(\d+)\s*/\s*\d+\s*\|([^\n]*\|)[^|\n]*")
+_VALID = LineRecord.of(
+    "loss at iteration",
+    r"([^\n]*?)loss at iteration\s+(\d+)(?: on (validation|test) set)?\s*\|([^\n]*\|)[^|\n]*",
 )
 _SNIFF = re.compile(r"iteration\s+\d+\s*/\s*\d+\s*\|\s*consumed (?:samples|tokens):")
 _KEYS = {
@@ -71,16 +74,18 @@ def parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_head(text, source.name, meta)
-    lines, records = record_lines(text, "iteration", _RECORD)
-    # groups: train (prefix, step, rest), validation (step, "validation"/"test" set, rest)
-    fields = list(zip(*records, strict=True)) if records else [()] * 6
-    validation = np.fromiter((step == "" for step in fields[1]), dtype=bool, count=len(records))
-    split = np.where(validation, "val", "train").astype(object)
-    split[validation & (np.asarray(fields[4], dtype=object) == "test")] = "test"
-    steps = [train or valid for train, valid in zip(fields[1], fields[3], strict=True)]
-    rests = [train or valid for train, valid in zip(fields[2], fields[5], strict=True)]
-    rows = RecordRows(floats(steps)[0], lines, wall_times(fields[0]))
-    columns = pipe_columns([rest if rest.endswith("|") else rest + "|" for rest in rests])
+    (train_lines, train), (valid_lines, valid) = record_lines(text, (_TRAIN, _VALID))
+    # train: prefix, step, fields; validation: prefix, step, set, fields
+    lines = np.concatenate([train_lines, valid_lines])
+    order = in_file_order(lines)
+    sets = ["test" if name == "test" else "val" for name in valid[2]]
+    split = np.asarray(["train"] * len(train_lines) + sets, dtype=object)
+    steps = floats(train[1] + valid[1])[0]
+    columns = pipe_columns(train[2] + valid[3])
+    if order is not None:
+        lines, split, steps = lines[order], split[order], steps[order]
+        columns = {key: (values[order], present[order]) for key, (values, present) in columns.items()}
+    rows = RecordRows(steps, lines, ordered_wall_times(train[0] + valid[0], order))
     loss_key = _loss_key(columns)
     for key, (values, present) in columns.items():
         metric = _metric(key, loss_key)

@@ -19,7 +19,15 @@ import re
 
 import numpy as np
 
-from parsers.formats._llm import RecordRows, floats, hyperparams_from_head, record_lines, wall_times
+from parsers.formats._llm import (
+    LineRecord,
+    RecordRows,
+    floats,
+    hyperparams_from_head,
+    in_file_order,
+    ordered_wall_times,
+    record_lines,
+)
 from parsers.formats._textlog import NUMBER, sniff_head
 from parsers.model import RunMeta
 from parsers.registry import ParsedFile
@@ -28,10 +36,8 @@ from parsers.source import SourceFile
 FORMAT = "nanogpt"
 FRAMEWORK = "pytorch"
 
-_RECORD = (
-    rf"([^\n]*?)iter (\d+): loss ({NUMBER}), time [^\n]*"
-    rf"|([^\n]*?)step (\d+): train loss ({NUMBER}), val loss ({NUMBER})[^\n]*"
-)
+_ITER = LineRecord.of("iter ", rf"([^\n]*?)iter (\d+): loss ({NUMBER}), time [^\n]*")
+_EVAL = LineRecord.of("val loss", rf"([^\n]*?)step (\d+): train loss ({NUMBER}), val loss ({NUMBER})[^\n]*")
 _SNIFF = re.compile(rf"iter \d+: loss {NUMBER}, time [\d.]+ms, mfu -?[\d.]+%")
 
 
@@ -43,16 +49,21 @@ def parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_head(text, source.name, meta)
-    lines, records = record_lines(text, "loss ", _RECORD)
-    # groups: iter (prefix, step, loss), eval (prefix, step, train loss, val loss)
-    fields = list(zip(*records, strict=True)) if records else [()] * 7
-    is_eval = np.fromiter((step == "" for step in fields[1]), dtype=bool, count=len(records))
-    prefixes = [a or b for a, b in zip(fields[0], fields[3], strict=True)]
-    steps = [a or b for a, b in zip(fields[1], fields[4], strict=True)]
-    rows = RecordRows(floats(steps)[0], lines, wall_times(prefixes))
-    loss, loss_present = floats([a or b for a, b in zip(fields[2], fields[5], strict=True)])
+    (iter_lines, iters), (eval_lines, evals) = record_lines(text, (_ITER, _EVAL))
+    # iters: prefix, step, loss; evals: prefix, step, train loss, val loss
+    lines = np.concatenate([iter_lines, eval_lines])
+    order = in_file_order(lines)
+    is_eval = np.arange(len(lines)) >= len(iter_lines)
+    loss, loss_present = floats(iters[2] + evals[2])
+    val, val_present = floats(evals[3])
+    val = np.concatenate([np.full(len(iter_lines), np.nan), val])
+    val_present = np.concatenate([np.zeros(len(iter_lines), dtype=bool), val_present])
+    arrays = [floats(iters[1] + evals[1])[0], lines, is_eval, loss, loss_present, val, val_present]
+    if order is not None:
+        arrays = [array[order] for array in arrays]
+    steps, lines, is_eval, loss, loss_present, val, val_present = arrays
+    rows = RecordRows(steps, lines, ordered_wall_times(iters[0] + evals[0], order))
     rows.add(loss, loss_present & ~is_eval, "train", "loss", "loss")
     rows.add(loss, loss_present & is_eval, "train", "train_loss_estimate", "train loss")
-    val_loss, val_present = floats(fields[6])
-    rows.add(val_loss, val_present & is_eval, "val", "loss", "val loss")
+    rows.add(val, val_present & is_eval, "val", "loss", "val loss")
     return rows.parsed(source.name, meta, "no nanoGPT `iter N: loss X, time ...` lines found")

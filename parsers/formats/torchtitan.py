@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from parsers.formats._llm import (
+    LineRecord,
     RecordRows,
     floats,
     hyperparams_from_head,
@@ -33,9 +34,10 @@ from parsers.source import SourceFile
 FORMAT = "torchtitan"
 FRAMEWORK = "pytorch"
 
-_RECORD = (
+_RECORD = LineRecord.of(
+    "step:",
     rf"(?:\[rank(\d+)\]:)?([^\n]*?)(validate )?step:\s*(\d+)\s+loss:\s*({NUMBER})"
-    rf"(?:\s+grad_norm:\s*({NUMBER}))?\s+memory:[^\n]*"
+    rf"(?:\s+grad_norm:\s*({NUMBER}))?\s+memory:[^\n]*",
 )
 _SNIFF = re.compile(rf"step:\s*\d+\s+loss:\s*{NUMBER}\s+(?:grad_norm:\s*{NUMBER}\s+)?memory:\s*[\d.]+GiB")
 
@@ -50,14 +52,14 @@ def parse(source: SourceFile) -> ParsedFile:
     text = without_ansi(source.log_text)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_head(text, source.name, meta)
-    lines, records = record_lines(text, "step:", _RECORD)
-    ranks = {record[0] for record in records}
+    ((lines, fields),) = record_lines(text, (_RECORD,))
+    # groups: rank, prefix, "validate ", step, loss, grad_norm ("" before 2025: not a value)
+    ranks = set(fields[0])
     if len(ranks) > 1:  # every rank prints the same averaged values: the first rank's lines are read
         first_rank = min(ranks, key=lambda rank: int(rank) if rank else -1)
-        keep = [i for i, record in enumerate(records) if record[0] == first_rank]
-        lines, records = lines[keep], [records[i] for i in keep]
-    # groups: rank, prefix, "validate ", step, loss, grad_norm ("" before 2025: not a value)
-    fields = list(zip(*records, strict=True)) if records else [()] * 6
+        keep = [i for i, rank in enumerate(fields[0]) if rank == first_rank]
+        lines, fields = lines[keep], [[field[i] for i in keep] for field in fields]
+    records = fields[0]
     validate = np.fromiter((word != "" for word in fields[2]), dtype=bool, count=len(records))
     rows = RecordRows(floats(fields[3])[0], lines, wall_times(fields[1]))
     loss, loss_present = floats(fields[4])
