@@ -16,14 +16,7 @@ from __future__ import annotations
 
 import re
 
-from parsers.formats._llm import (
-    LineRecord,
-    RecordRows,
-    floats,
-    hyperparams_from_head,
-    record_lines,
-    wall_times,
-)
+from parsers.formats import _llm
 from parsers.formats._textlog import NUMBER, sniff_head
 from parsers.model import RunMeta
 from parsers.registry import ParsedFile
@@ -32,7 +25,7 @@ from parsers.source import SourceFile
 FORMAT = "deepspeed"
 FRAMEWORK = "deepspeed"
 
-_RECORD = LineRecord.of(
+_RECORD = _llm.LineRecord.of(
     "skipped=", rf"([^\n]*?)step=(\d+), skipped=(\d+), lr=\[?({NUMBER})[^\]\n]*\]?, mom=\[*({NUMBER})?[^\n]*"
 )
 _SNIFF = re.compile(r"step=\d+, skipped=\d+, lr=")
@@ -45,10 +38,10 @@ def sniff(source: SourceFile) -> float:
 def parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    hyperparams_from_head(text, source.name, meta)
-    ((lines, fields),) = record_lines(text, (_RECORD,))
+    _llm.hyperparams_from_head(text, source.name, meta)
+    ((lines, fields),) = _llm.record_lines(text, (_RECORD,))
     # groups: prefix, step, skipped, lr, momentum ("" when the line has none: not a value)
-    rows = RecordRows(floats(fields[1])[0], lines, wall_times(fields[0]))
+    rows = _llm.RecordRows(_llm.floats(fields[1])[0], lines, _llm.wall_times(fields[0]))
     for position, metric, name in ((3, "lr", "lr"), (4, "momentum", "mom"), (2, "skipped_steps", "skipped")):
-        rows.add(*floats(fields[position]), "train", metric, name)
+        rows.add(*_llm.floats(fields[position]), "train", metric, name)
     return rows.parsed(source.name, meta, "no DeepSpeed `step=N, skipped=M, lr=...` lines found")

@@ -23,16 +23,7 @@ import re
 
 import numpy as np
 
-from parsers.formats._llm import (
-    LineRecord,
-    RecordRows,
-    floats,
-    hyperparams_from_head,
-    in_file_order,
-    ordered_wall_times,
-    pipe_columns,
-    record_lines,
-)
+from parsers.formats import _llm
 from parsers.formats._textlog import sniff_head
 from parsers.model import LogLine, RunMeta
 from parsers.names import canonical_metric
@@ -43,8 +34,8 @@ FORMAT = "megatron"
 FRAMEWORK = "megatron"
 
 # the fields run to the last `|` (a line cut off mid-field keeps its complete fields)
-_TRAIN = LineRecord.of("iteration", r"([^\n]*?)iteration\s+(\d+)\s*/\s*\d+\s*\|([^\n]*\|)[^|\n]*")
-_VALID = LineRecord.of(
+_TRAIN = _llm.LineRecord.of("iteration", r"([^\n]*?)iteration\s+(\d+)\s*/\s*\d+\s*\|([^\n]*\|)[^|\n]*")
+_VALID = _llm.LineRecord.of(
     "loss at iteration",
     r"([^\n]*?)loss at iteration\s+(\d+)(?: on (validation|test) set)?\s*\|([^\n]*\|)[^|\n]*",
 )
@@ -73,19 +64,19 @@ def sniff(source: SourceFile) -> float:
 def parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    hyperparams_from_head(text, source.name, meta)
-    (train_lines, train), (valid_lines, valid) = record_lines(text, (_TRAIN, _VALID))
+    _llm.hyperparams_from_head(text, source.name, meta)
+    (train_lines, train), (valid_lines, valid) = _llm.record_lines(text, (_TRAIN, _VALID))
     # train: prefix, step, fields; validation: prefix, step, set, fields
     lines = np.concatenate([train_lines, valid_lines])
-    order = in_file_order(lines)
+    order = _llm.in_file_order(lines)
     sets = ["test" if name == "test" else "val" for name in valid[2]]
     split = np.asarray(["train"] * len(train_lines) + sets, dtype=object)
-    steps = floats(train[1] + valid[1])[0]
-    columns = pipe_columns(train[2] + valid[3])
+    steps = _llm.floats(train[1] + valid[1])[0]
+    columns = _llm.pipe_columns(train[2] + valid[3])
     if order is not None:
         lines, split, steps = lines[order], split[order], steps[order]
         columns = {key: (values[order], present[order]) for key, (values, present) in columns.items()}
-    rows = RecordRows(steps, lines, ordered_wall_times(train[0] + valid[0], order))
+    rows = _llm.RecordRows(steps, lines, _llm.ordered_wall_times(train[0] + valid[0], order))
     loss_key = _loss_key(columns)
     for key, (values, present) in columns.items():
         metric = _metric(key, loss_key)

@@ -19,15 +19,7 @@ import re
 
 import numpy as np
 
-from parsers.formats._llm import (
-    LineRecord,
-    RecordRows,
-    floats,
-    hyperparams_from_head,
-    in_file_order,
-    ordered_wall_times,
-    record_lines,
-)
+from parsers.formats import _llm
 from parsers.formats._textlog import NUMBER, sniff_head
 from parsers.model import RunMeta
 from parsers.registry import ParsedFile
@@ -36,8 +28,10 @@ from parsers.source import SourceFile
 FORMAT = "nanogpt"
 FRAMEWORK = "pytorch"
 
-_ITER = LineRecord.of("iter ", rf"([^\n]*?)iter (\d+): loss ({NUMBER}), time [^\n]*")
-_EVAL = LineRecord.of("val loss", rf"([^\n]*?)step (\d+): train loss ({NUMBER}), val loss ({NUMBER})[^\n]*")
+_ITER = _llm.LineRecord.of("iter ", rf"([^\n]*?)iter (\d+): loss ({NUMBER}), time [^\n]*")
+_EVAL = _llm.LineRecord.of(
+    "val loss", rf"([^\n]*?)step (\d+): train loss ({NUMBER}), val loss ({NUMBER})[^\n]*"
+)
 _SNIFF = re.compile(rf"iter \d+: loss {NUMBER}, time [\d.]+ms, mfu -?[\d.]+%")
 
 
@@ -48,21 +42,21 @@ def sniff(source: SourceFile) -> float:
 def parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    hyperparams_from_head(text, source.name, meta)
-    (iter_lines, iters), (eval_lines, evals) = record_lines(text, (_ITER, _EVAL))
+    _llm.hyperparams_from_head(text, source.name, meta)
+    (iter_lines, iters), (eval_lines, evals) = _llm.record_lines(text, (_ITER, _EVAL))
     # iters: prefix, step, loss; evals: prefix, step, train loss, val loss
     lines = np.concatenate([iter_lines, eval_lines])
-    order = in_file_order(lines)
+    order = _llm.in_file_order(lines)
     is_eval = np.arange(len(lines)) >= len(iter_lines)
-    loss, loss_present = floats(iters[2] + evals[2])
-    val, val_present = floats(evals[3])
+    loss, loss_present = _llm.floats(iters[2] + evals[2])
+    val, val_present = _llm.floats(evals[3])
     val = np.concatenate([np.full(len(iter_lines), np.nan), val])
     val_present = np.concatenate([np.zeros(len(iter_lines), dtype=bool), val_present])
-    arrays = [floats(iters[1] + evals[1])[0], lines, is_eval, loss, loss_present, val, val_present]
+    arrays = [_llm.floats(iters[1] + evals[1])[0], lines, is_eval, loss, loss_present, val, val_present]
     if order is not None:
         arrays = [array[order] for array in arrays]
     steps, lines, is_eval, loss, loss_present, val, val_present = arrays
-    rows = RecordRows(steps, lines, ordered_wall_times(iters[0] + evals[0], order))
+    rows = _llm.RecordRows(steps, lines, _llm.ordered_wall_times(iters[0] + evals[0], order))
     rows.add(loss, loss_present & ~is_eval, "train", "loss", "loss")
     rows.add(loss, loss_present & is_eval, "train", "train_loss_estimate", "train loss")
     rows.add(val, val_present & is_eval, "val", "loss", "val loss")

@@ -17,15 +17,7 @@ import re
 
 import numpy as np
 
-from parsers.formats._llm import (
-    LineRecord,
-    RecordRows,
-    floats,
-    hyperparams_from_head,
-    record_lines,
-    wall_times,
-    without_ansi,
-)
+from parsers.formats import _llm
 from parsers.formats._textlog import NUMBER
 from parsers.model import RunMeta
 from parsers.registry import ParsedFile
@@ -34,7 +26,7 @@ from parsers.source import SourceFile
 FORMAT = "torchtitan"
 FRAMEWORK = "pytorch"
 
-_RECORD = LineRecord.of(
+_RECORD = _llm.LineRecord.of(
     "step:",
     rf"(?:\[rank(\d+)\]:)?([^\n]*?)(validate )?step:\s*(\d+)\s+loss:\s*({NUMBER})"
     rf"(?:\s+grad_norm:\s*({NUMBER}))?\s+memory:[^\n]*",
@@ -45,14 +37,14 @@ _SNIFF = re.compile(rf"step:\s*\d+\s+loss:\s*{NUMBER}\s+(?:grad_norm:\s*{NUMBER}
 def sniff(source: SourceFile) -> float:
     if source.looks_binary():
         return 0.0
-    return 0.9 if _SNIFF.search(without_ansi(source.head_text(1024 * 1024))) else 0.0
+    return 0.9 if _SNIFF.search(_llm.without_ansi(source.head_text(1024 * 1024))) else 0.0
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = without_ansi(source.log_text)
+    text = _llm.without_ansi(source.log_text)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    hyperparams_from_head(text, source.name, meta)
-    ((lines, fields),) = record_lines(text, (_RECORD,))
+    _llm.hyperparams_from_head(text, source.name, meta)
+    ((lines, fields),) = _llm.record_lines(text, (_RECORD,))
     # groups: rank, prefix, "validate ", step, loss, grad_norm ("" before 2025: not a value)
     ranks = set(fields[0])
     if len(ranks) > 1:  # every rank prints the same averaged values: the first rank's lines are read
@@ -61,9 +53,9 @@ def parse(source: SourceFile) -> ParsedFile:
         lines, fields = lines[keep], [[field[i] for i in keep] for field in fields]
     records = fields[0]
     validate = np.fromiter((word != "" for word in fields[2]), dtype=bool, count=len(records))
-    rows = RecordRows(floats(fields[3])[0], lines, wall_times(fields[1]))
-    loss, loss_present = floats(fields[4])
-    grad_norm, grad_present = floats(fields[5])
+    rows = _llm.RecordRows(_llm.floats(fields[3])[0], lines, _llm.wall_times(fields[1]))
+    loss, loss_present = _llm.floats(fields[4])
+    grad_norm, grad_present = _llm.floats(fields[5])
     rows.add(loss, loss_present & ~validate, "train", "loss", "loss")
     rows.add(grad_norm, grad_present & ~validate, "train", "grad_norm", "grad_norm")
     rows.add(loss, loss_present & validate, "val", "loss", "validate loss")
