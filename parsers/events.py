@@ -245,10 +245,10 @@ def metric_events(metrics: pd.DataFrame, source: str) -> list[tuple[int, str, fl
     step = metrics["step"].to_numpy()
     line = metrics["line"].to_numpy()
     starts = np.flatnonzero(segment[1:] != segment[:-1]) + 1
-    first_step = int(step[0]) if len(step) else 0
-    for at in starts:
-        previous = segment[:at] == segment[at - 1]
-        before, after = int(step[:at][previous].max()), int(step[at])
+    block_max = np.maximum.reduceat(step, np.concatenate([[0], starts])) if len(starts) else step[:0]
+    first_step = int(step[: starts[0]].min()) if len(starts) else 0  # where the run began
+    for block, at in enumerate(starts):  # rows come in file order: a segment is one run of rows
+        before, after = int(block_max[block]), int(step[at])
         kind = "rollback" if first_step < after < before else "restart"
         rows.append((after, kind, math.nan, f"step {before} → {after}", int(line[at]), source))
     metric_column = metrics["metric"]
