@@ -2,9 +2,8 @@
 
 Pre-training logs run to gigabytes of lines that repeat one layout millions of times, so records are
 read in bulk, not one regex call at a time: the lines holding a record's literal are matched by one
-`findall` (`record_lines`), Megatron's `key: value |` fields by one `findall` per layout (`pipe_columns`),
-numbers by NumPy's C reader (`floats`), timestamps as NumPy dates (`wall_times`), and the frame is built
-from codes (`RecordRows`).
+`findall` (`record_lines`), numbers by NumPy's C reader (`floats`), timestamps as NumPy dates
+(`wall_times`), and the frame is built from codes (`RecordRows`).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from parsers.source import ParseError
 
 HEAD_CHARS = 4 * 1024 * 1024  # where start-up echoes of arguments and config are looked for
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-MAX_LAYOUTS = 32  # distinct `key: value |` layouts read by regex; more are read field by field
 # one match per line: the first `YYYY-mm-dd HH:MM:SS[.fff]` of the line, or empty groups
 _STAMP_LINE = re.compile(
     r"^(?:[^\n]*?(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?)?[^\n]*$", re.MULTILINE
@@ -60,61 +58,6 @@ def floats(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         except ValueError:
             continue
     return values, present
-
-
-def pipe_columns(rests: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per key, (values, present) over the records, from `key: value |` fields (Megatron's layout).
-    The keys are not hard-coded: every field with a colon is read. Records are read a layout at a time:
-    a regex built from the first unread record reads every record of that layout in one `findall`
-    (the rest fall through to the next round); after MAX_LAYOUTS rounds the remainder is split in Python."""
-    count = len(rests)
-    columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-    def put(key: str, where: np.ndarray, texts: Sequence[str]) -> None:
-        values, present = floats(texts)
-        if key not in columns:
-            columns[key] = (np.full(count, np.nan), np.zeros(count, dtype=bool))
-        columns[key][0][where] = values
-        columns[key][1][where] = present
-
-    pending = np.arange(count)
-    for _ in range(MAX_LAYOUTS):
-        if not len(pending):
-            return columns
-        keys, layout = _layout(rests[pending[0]])
-        rows = layout.findall("\n".join([rests[i] for i in pending]))
-        if len(rows) != len(pending) or not keys:
-            break
-        fields = list(zip(*rows, strict=True)) if len(keys) else []  # per key, its texts over the records
-        matched = np.fromiter((rest == "" for rest in fields[-1]), dtype=bool, count=len(rows))
-        matched[0] = True  # its own layout (an empty first record reads as nothing)
-        rows_read = np.flatnonzero(matched)
-        for position, key in enumerate(keys):
-            texts = (
-                fields[position] if len(rows_read) == len(rows) else [fields[position][i] for i in rows_read]
-            )
-            put(key, pending[rows_read], texts)
-        pending = pending[~matched]
-    for index in pending:  # many layouts: the slow way, one field at a time
-        for field in rests[index].split("|")[:-1]:
-            key, colon, value = field.partition(":")
-            if colon:
-                put(key.strip(), np.asarray([index]), [value.strip()])
-    return columns
-
-
-def _layout(record: str) -> tuple[list[str], re.Pattern[str]]:
-    """The keys of a record and a regex that matches a whole record of the same layout (capturing its
-    values) or else captures the record in a last group."""
-    keys, parts = [], []
-    for field in record.split("|")[:-1]:
-        key, colon, _ = field.partition(":")
-        if colon:
-            keys.append(key.strip())
-            parts.append(re.escape(key + colon) + r"\s*([^|\n]*?)\s*\|")
-        else:
-            parts.append(re.escape(field) + r"\|")
-    return keys, re.compile("^" + "".join(parts) + r"[^|\n]*$|^(.*)$", re.MULTILINE)
 
 
 def wall_times(prefixes: Sequence[str]) -> np.ndarray | None:
