@@ -17,7 +17,7 @@ from diagnostics import corrections, diagnose
 from diagnostics.model import Diagnosis
 from i18n import LANGUAGES, t
 from parsers import ParseError, TrainingLog, load
-from present import panels, safe
+from present import events, panels, safe
 from present.examples import list_examples
 from present.figures import ChartSettings, RunView, build_figure
 from present.limits import max_run_bytes, share_seconds
@@ -241,6 +241,19 @@ def show_facts(view: RunView, lang: str) -> None:
     if warnings:
         with st.expander(f"{t('ui.warnings.title', lang)} ({len(warnings)})"):
             st.code("\n".join(warnings), language=None, wrap_lines=True)
+    show_events(view, lang)
+
+
+def show_events(view: RunView, lang: str) -> None:
+    """Loss-scaler overflows, skipped steps, checkpoints, restarts and fatal errors (parsers/events.py)."""
+    count = len(view.log.events)
+    if not count:
+        return
+    with st.expander(f"{t('ui.events.title', lang)} ({count})"):
+        st.text(events.summary(view.log, lang))
+        if count > events.MAX_ROWS:
+            st.caption(t("ui.events.more", lang, shown=events.MAX_ROWS, count=count))
+        st.dataframe(events.table(view.log, lang), hide_index=True, width="stretch")
 
 
 def share_and_download(

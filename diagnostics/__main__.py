@@ -24,9 +24,11 @@ from diagnostics.model import Diagnosis
 from i18n import LANGUAGES, t
 from parsers import ParseError, load_paths
 from parsers.background import while_parsing
+from parsers.events import to_records
 from parsers.model import TrainingLog
 
 EXIT_HEALTHY, EXIT_PROBLEM, EXIT_UNREADABLE = 0, 1, 2
+MAX_JSON_EVENTS = 1000  # the first events of a run; `events_total` counts them all
 # Run facts listed in the summary (scalar RunMeta fields, in this order).
 FACTS = (
     "net_name",
@@ -269,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     written = _write_fixes(corrected, args.fix_dir) if args.fix_dir else []
     if args.json:
         report = diagnosis.to_json(args.lang) | {"parsed": parsed_summary(log)}
+        report |= {"events": to_records(log.events, MAX_JSON_EVENTS), "events_total": len(log.events)}
         report |= {
             "edits": [e.to_json(args.lang) for e in corrected.edits],
             "commands": corrected.commands,

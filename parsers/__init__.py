@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from parsers.events import events_frame, file_events
 from parsers.model import (
     METRIC_COLUMNS,
     LogLine,
@@ -132,7 +133,18 @@ def _merge(
         warnings=warnings,
         skipped_lines=sum(r.skipped_lines for _, _, r in with_metrics + config_only),
         sources=[s.name for s, _, _ in with_metrics + config_only],
+        events=_events(with_metrics),
     )
+
+
+def _events(with_metrics: list[tuple[SourceFile, str, ParsedFile]]) -> pd.DataFrame:
+    """The events of every file with metrics (text files also by their lines; see parsers/events.py)."""
+    rows = []
+    for source, _, result in with_metrics:
+        assert result.metrics is not None
+        text = None if source.looks_binary() else source.log_text
+        rows += file_events(text, result.metrics, source.name)
+    return events_frame(rows)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -196,6 +196,9 @@ class TrainingLog:
     warnings: list[ParseWarning] = field(default_factory=list)
     skipped_lines: int = 0
     sources: list[str] = field(default_factory=list)
+    # step, kind, value, detail, line, source: loss-scale changes, skipped steps, checkpoints, restarts,
+    # fatal errors (see parsers/events.py)
+    events: pd.DataFrame = field(default_factory=lambda: _empty_events())
 
     def series(
         self, metric: str, split: str = "train", name: str | None = None, segment: int | None = None
@@ -216,6 +219,12 @@ class TrainingLog:
         """(split, metric) pairs present, in a stable order."""
         pairs = self.metrics[["split", "metric"]].drop_duplicates()
         return sorted((str(s), str(m)) for s, m in pairs.itertuples(index=False))
+
+
+def _empty_events() -> pd.DataFrame:
+    from parsers.events import empty_events  # events.py reads MAX_COUNTER from this module
+
+    return empty_events()
 
 
 def as_counter(number: float) -> int | None:

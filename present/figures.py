@@ -1,4 +1,4 @@
-"""Plotly figures of one or several runs: curves, NaN markers, finding regions, lr decays.
+"""Plotly figures of one or several runs: curves, NaN markers, finding regions, lr decays, events.
 
 One figure with stacked subplots (loss / accuracy / learning rate / gradient norm) sharing the step
 axis: browsers cap WebGL contexts, so one GL figure per page. Series are downsampled for display
@@ -42,6 +42,18 @@ GL_THRESHOLD = 1500
 # the definition the rules use; the rules judge with their own factors, see Params).
 LR_DROP_RATIO = 0.7
 MAX_DECAY_MARKS = 30
+# Events (parsers/events.py) on the loss panel: plotly marker symbol and colour per kind.
+EVENT_STYLES = {
+    "overflow": ("triangle-down", "#d97706"),
+    "loss_scale": ("diamond", "#7c3aed"),
+    "skipped": ("triangle-down-open", "#b45309"),
+    "fatal": ("x-thin-open", "#991b1b"),
+    "restart": ("circle-open", "#111827"),
+    "rollback": ("circle-x-open", "#111827"),
+    "checkpoint_save": ("square-open", "#6b7280"),
+    "checkpoint_load": ("square", "#6b7280"),
+}
+MAX_EVENT_MARKERS = 500  # per kind: evenly chosen beyond it (the table lists them all)
 
 
 @dataclass
@@ -115,6 +127,8 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
             )
     if runs and "lr" in panels:
         _add_lr_decays(fig, runs[0].log, panels.index("lr") + 1, settings.lang)
+    if not compare and runs and "loss" in panels:
+        _add_events(fig, runs[0].log, panels.index("loss") + 1, settings.lang)
     loss_row = panels.index("loss") + 1 if "loss" in panels else None
     _pad_constant_axes(fig, len(panels), log_row=loss_row if settings.log_scale else None)
     if settings.ignore_outliers:
@@ -279,6 +293,54 @@ def _add_nonfinite_markers(
         col=1,
     )
     fig.add_vline(x=min(xs), line={"color": NONFINITE_COLOUR, "width": 1}, row=row, col=1)
+
+
+def _add_events(fig: go.Figure, log: TrainingLog, row: int, lang: str) -> None:
+    """A marker per event on the train loss curve (at the loss of its step), one legend entry per kind;
+    the hover quotes the log line, escaped."""
+    events = log.events
+    loss = log.series("loss")
+    if events.empty or loss.empty:
+        return
+    steps, values = loss["step"].to_numpy(dtype=np.float64), loss["value"].to_numpy(dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return
+    order = np.argsort(steps[finite], kind="stable")  # a resumed run's steps go back: np.interp wants order
+    steps, values = steps[finite][order], values[finite][order]
+    for kind, (symbol, colour) in EVENT_STYLES.items():
+        chosen = events[events["kind"] == kind]
+        if chosen.empty:
+            continue
+        if len(chosen) > MAX_EVENT_MARKERS:
+            chosen = chosen.iloc[np.linspace(0, len(chosen) - 1, MAX_EVENT_MARKERS).astype(int)]
+        xs = chosen["step"].to_numpy(dtype=np.float64)
+        label = t(f"ui.event.{kind}", lang)
+        texts = [
+            plot_text(
+                t("ui.chart.event_hover", lang, kind=label, step=int(step), line=int(line), detail=detail)
+            )
+            for step, line, detail in zip(chosen["step"], chosen["line"], chosen["detail"], strict=True)
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=np.interp(xs, steps, values),
+                mode="markers",
+                marker={
+                    "symbol": symbol,
+                    "color": colour,
+                    "size": 9,
+                    "line": {"width": 1.5, "color": colour},
+                },
+                name=plot_text(label),
+                text=texts,
+                hovertemplate="%{text}<extra></extra>",
+                legendgroup=f"event-{kind}",
+            ),
+            row=row,
+            col=1,
+        )
 
 
 def _value_word(value: float) -> str:

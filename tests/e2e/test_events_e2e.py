@@ -1,0 +1,34 @@
+"""Events in the page (Debian chromium): the fp16 Megatron sample's scaler overflows are markers on the
+loss chart and rows of the Events table, the log line shown as text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from browser_helpers import upload, wait_idle
+from playwright.sync_api import Browser, expect
+
+TIMEOUT = 60_000
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_logs" / "llm" / "megatron_fp16_loss_scale_collapse.log"
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def test_events_show_on_the_chart_and_in_their_table(browser: Browser, app_url: str, artifacts: Path):
+    if not SAMPLE.exists():
+        pytest.skip("sample_logs/llm not there")
+    text = SAMPLE.read_text() + f"saving checkpoint at iteration 400 to /ckpt {HOSTILE}\n"
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page.goto(app_url)
+    wait_idle(page)
+    upload(page, [(SAMPLE.name, text.encode())])
+    page.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT)
+    names = page.evaluate("() => document.querySelector('.js-plotly-plot').data.map(t => t.name)")
+    assert {"overflow, step skipped", "fatal error", "checkpoint saved"} <= set(names)
+    expander = page.get_by_text("Events (40)")
+    expect(expander).to_be_visible(timeout=TIMEOUT)
+    expander.click()
+    expect(page.get_by_text("22 × overflow, step skipped", exact=False)).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("img[src='x']")).to_have_count(0)
+    page.screenshot(path=artifacts / "e2e-events.png", full_page=True)
+    page.close()
