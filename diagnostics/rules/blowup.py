@@ -15,6 +15,7 @@ from diagnostics.model import Evidence, Finding
 from diagnostics.params import Params
 from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import fmt, symptom_result
+from parsers.model import LogLine
 
 
 # ----- LD101 -------------------------------------------------------------------------------------
@@ -25,7 +26,7 @@ def nonfinite_loss(ctx: Context) -> RuleResult | None:
     firsts = {id(c): _first_bad(c) for c in (ctx.train_loss_raw, ctx.train_loss) if c is not None}
     curves = [c for c in (ctx.train_loss_raw, ctx.train_loss) if c is not None and firsts[id(c)] is not None]
     if not curves:
-        return None
+        return _counted_nan(ctx)
     curve = min(curves, key=lambda c: c.steps[firsts[id(c)]])
     first = firsts[id(curve)]
     assert first is not None
@@ -61,6 +62,39 @@ def nonfinite_loss(ctx: Context) -> RuleResult | None:
         else p.ld101_confidence
     )
     return symptom_result(ctx, "LD101", "nan", confidence, curve, step, evidence, measurements=measurements)
+
+
+def _counted_nan(ctx: Context) -> RuleResult | None:
+    """NaN iterations a counter reports while the logged loss stays finite: Megatron averages the loss
+    over the iterations that were not NaN (`number of nan iterations`), so a run whose iterations turned
+    NaN keeps printing a finite loss. The run is NaN from the first logging window in which most
+    iterations were NaN, when the windows from there on stay so (`nan_persist_fraction`)."""
+    p, rows = ctx.params, ctx.rows("nan_iters", "train")
+    curve = ctx.train_loss
+    if len(rows) < 2 or curve is None:
+        return None
+    steps, counts = rows["step"].to_numpy(), rows["value"].to_numpy(dtype=float)
+    windows = np.diff(steps, prepend=steps[0] - (steps[1] - steps[0])).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(windows > 0, counts / windows, 0.0)
+    mostly = np.nan_to_num(share) >= p.nan_persist_fraction
+    persistent = np.flatnonzero(mostly & (np.cumsum(mostly[::-1])[::-1] == np.arange(len(mostly), 0, -1)))
+    if not len(persistent):
+        return None
+    first = int(persistent[0])
+    step = int(steps[first])
+    evidence = [
+        Evidence(
+            "evidence.counted_nan",
+            {"nan": int(np.nansum(counts[first:])), "total": int(windows[first:].sum()), "step": step},
+            step,
+            LogLine(str(rows["source"].iloc[first]), int(rows["line"].iloc[first]), ""),
+        )
+    ]
+    measurements = {"bad_share": float(np.nanmean(share[first:])), "grew_before_nan": 0.0}
+    return symptom_result(
+        ctx, "LD101", "nan", p.ld101_confidence_all_bad, curve, step, evidence, measurements=measurements
+    )
 
 
 def _first_bad(curve: Curve) -> int | None:

@@ -25,6 +25,7 @@ from diagnostics.model import Evidence, Finding
 from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import fmt
 from diagnostics.rules.causes import BLOW_UP, STALLED, UNSTABLE, _cause, _symptom
+from parsers.model import LogLine
 
 
 def loss_spikes(ctx: Context) -> list[Spike]:
@@ -151,21 +152,43 @@ def _at_warmup_end(ctx: Context, found: list[Spike]) -> dict | None:
 
 # ----- LD211 -------------------------------------------------------------------------------------
 def scale_history(ctx: Context) -> LossScaleHistory | None:
+    """The loss scale as logged (Megatron, fairseq), else as the scaler's overflow lines set it
+    (DeepSpeed's `reducing to N`, Apex, fairseq notes: the events table)."""
     rows = ctx.rows("loss_scale", "train")
-    if not len(rows):
+    if len(rows) >= 2:
+        return loss_scale_history(rows["step"].to_numpy(), rows["value"].to_numpy(dtype=float))
+    events = ctx.log.events
+    scaled = events[events["kind"].isin(["overflow", "loss_scale"]) & events["value"].notna()]
+    if len(scaled) < 2:
         return None
-    return loss_scale_history(rows["step"].to_numpy(), rows["value"].to_numpy(dtype=float))
+    return loss_scale_history(scaled["step"].to_numpy(), scaled["value"].to_numpy(dtype=float))
 
 
 def _skipped(ctx: Context) -> tuple[int, int] | None:
-    """(skipped steps, steps) from a skipped-iterations counter logged per interval (Megatron)."""
-    rows = ctx.rows("skipped_iterations", "train")
-    if not len(rows):
+    """(skipped steps, steps) from a skipped-iterations counter: Megatron's counts per logging window,
+    DeepSpeed's running total (`skipped=`)."""
+    for metric, running in (("skipped_iters", False), ("skipped_steps", True)):
+        rows = ctx.rows(metric, "train")
+        if len(rows) < 2:
+            continue
+        steps, values = rows["step"].to_numpy(), rows["value"].to_numpy(dtype=float)
+        total = int(steps[-1] - steps[0])
+        skipped = values[-1] - values[0] if running else np.nansum(values[1:])
+        return int(skipped), max(total, 1)
+    return None
+
+
+def _at_floor(ctx: Context) -> Evidence | None:
+    """The scaler's own fatal line: the scale is at its minimum and the run stopped."""
+    events = ctx.log.events
+    fatal = events[
+        (events["kind"] == "fatal") & events["detail"].str.contains("minimum", case=False, na=False)
+    ]
+    if not len(fatal):
         return None
-    steps = rows["step"].to_numpy()
-    total = int(steps[-1] - steps[0]) + 1 if len(steps) > 1 else 1
-    skipped = int(np.nansum(rows["value"].to_numpy(dtype=float)))
-    return skipped, max(total, 1)
+    first = fatal.iloc[0]
+    where = LogLine(str(first["source"]), int(first["line"]), str(first["detail"]))
+    return Evidence("evidence.loss_scale_fatal", {"step": int(first["step"])}, int(first["step"]), where)
 
 
 @rule("LD211", "loss-scale-collapse", curves=("train_loss",), cause="fp16_overflow")
@@ -179,8 +202,12 @@ def loss_scale_collapse(ctx: Context) -> RuleResult | None:
     skipped = _skipped(ctx)
     evidence: list[Evidence] = []
     score = 0.0
+    fatal = _at_floor(ctx)
+    if fatal is not None:
+        score = p.ld211_score_floor
+        evidence.append(fatal)
     if history is not None:
-        if history.minimum <= p.ld211_scale_floor:
+        if history.minimum <= p.ld211_scale_floor and fatal is None:
             score = max(score, p.ld211_score_floor)
             evidence.append(Evidence("evidence.loss_scale_floor", {"value": fmt(history.minimum)}))
         if history.slide_doublings >= p.ld211_slide_doublings:

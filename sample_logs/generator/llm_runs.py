@@ -377,7 +377,9 @@ def _runs() -> list[tuple[Label, Callable[[Path], None]]]:
                 "megatron_fp16_loss_scale_collapse.log",
                 "megatron",
                 "nan",
-                "lr_too_high",
+                # two causes, as the run has them: an lr far too high, and fp16, whose forward pass
+                # overflows (a bf16 run would not turn NaN) and whose scaler slides to its floor
+                "fp16_overflow;lr_too_high",
                 "The same fp16 Megatron-format run with a constant lr of 0.3, no warm-up and no clipping:"
                 " the loss never gets below the character-frequency level (~3.09, where the healthy run "
                 "reaches 1.7); near iteration 385 the float16 forward pass overflows, every iteration is "

@@ -119,3 +119,30 @@ def test_adam_beta2_is_read_from_echoed_settings_and_judged_only_on_unstable_run
     assert d.symptom.symptom == "healthy" and "LD313" not in {f.rule for f in d.findings}
     wav2vec = load_paths([REAL / "fairseq" / "wav2vec2_pretrain_hydra_train.log"])
     assert wav2vec.meta.adam_beta2 == 0.98
+
+
+LLM = Path(__file__).resolve().parents[2] / "sample_logs" / "llm"
+
+
+def test_a_real_fp16_loss_scale_collapse_is_nan_blamed_on_fp16_with_its_steps():
+    """The Megatron-format sample trained in fp16 with a real dynamic scaler at lr 0.3: the printed loss
+    stays finite (Megatron averages the non-NaN iterations), the NaN-iterations counter and the scaler's
+    fatal line tell the rest."""
+    d = diagnose(load_paths([LLM / "megatron_fp16_loss_scale_collapse.log"]))
+    assert (d.symptom.symptom, d.symptom.onset_step) == ("nan", 400)
+    nan = next(f for f in d.findings if f.rule == "LD101")
+    assert nan.evidence[0].params == {"nan": 9, "total": 10, "step": 400}
+    cause = d.causes[0]
+    assert cause.id == "fp16_overflow" and "lr_too_high" in [c.id for c in d.causes]
+    assert [e.key for e in cause.evidence] == ["evidence.loss_scale_fatal", "evidence.loss_scale_slide"]
+    assert cause.evidence[1].params["peak_step"] == 210 and cause.evidence[1].params["end"] == "32"
+    keys = [f.key for f in cause.fixes]
+    assert keys[:2] == ["fixes.use_bf16", "fixes.loss_scale_settings"] and "fixes.rollback_scale" in keys
+    assert cause.fixes[0].snippet == "--bf16  # ⟦instead_of_fp16⟧"  # a Megatron run gets Megatron's flag
+    assert next(f for f in cause.fixes if f.key == "fixes.rollback_scale").params == {"target": 210}
+
+
+def test_a_healthy_fp16_run_with_a_few_overflows_is_not_blamed_on_them():
+    d = diagnose(load_paths([LLM / "megatron_fp16_healthy.log"]))
+    assert d.symptom.symptom == "healthy"
+    assert "LD211" not in {f.rule for f in d.findings} and not d.causes

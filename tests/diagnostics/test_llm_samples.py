@@ -18,9 +18,6 @@ LABELS = LLM / "labels.csv"
 pytestmark = pytest.mark.skipif(not LABELS.exists(), reason="sample_logs/llm not there")
 # The rules as they stand miss these two (recorded in the issue 11 report; the rules are not changed here)
 MISDIAGNOSED = {
-    # Megatron leaves NaN iterations out of its loss average and prints no loss for an all-skipped window:
-    # the curve the rules see stays finite and flat; the NaN shows only in `nan_iters` and the events
-    "megatron_fp16_loss_scale_collapse.log": "read as healthy",
     # the loss jumps 3.3 -> 17 -> 78 and back to 21, swinging: read as oscillating (the cause, lr too high, is right)
     "nanogpt_char_lr_too_high_diverging.log": "read as oscillating",
 }
@@ -71,7 +68,10 @@ def _label_params() -> list:
 def test_detected_format_and_diagnosis(row):
     log = load_paths([LLM / row["path"]])
     assert log.meta.format == row["format"]
-    assert diagnose(log).symptom.symptom == row["symptom"]
+    d = diagnose(log)
+    assert d.symptom.symptom == row["symptom"]
+    if row["cause"]:
+        assert d.causes and d.causes[0].id in row["cause"].split(";")
 
 
 @pytest.mark.parametrize("name", ["megatron_fp16_healthy.log", "megatron_fp16_loss_scale_collapse.log"])

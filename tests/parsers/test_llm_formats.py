@@ -246,11 +246,6 @@ def test_hf_trainer_keeps_grad_norm_beside_the_loss(name, text):
     assert log.series("loss")["step"].tolist() == log.series("grad_norm")["step"].tolist()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HF's hidden NaN (loss 0.0 beside a NaN grad_norm) is still read as 0.0: reading it as NaN turns one "
-    "corpus-train run's verdict from healthy to nan, which changes the fit; left to the lead (issue 11 report)",
-)
 @pytest.mark.parametrize(("name", "text"), [("stdout.txt", HF_STDOUT), ("trainer_state.json", HF_STATE)])
 def test_hf_hidden_nan_is_nan_not_a_perfect_loss(name, text):
     loss = load([(name, text.encode())]).series("loss")["value"].tolist()
