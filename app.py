@@ -15,9 +15,10 @@ import streamlit as st
 
 from diagnostics import corrections, diagnose
 from diagnostics.model import Diagnosis
+from diagnostics.watch import Watcher
 from i18n import LANGUAGES, t
 from parsers import ParseError, TrainingLog, load
-from present import panels, safe
+from present import panels, safe, watching
 from present.examples import list_examples
 from present.figures import ChartSettings, RunView, build_figure
 from present.limits import max_run_bytes, share_seconds
@@ -94,7 +95,7 @@ def uploaded(files: list | None) -> list[tuple[str, Files]]:
 
 
 def collect_input(lang: str) -> list[tuple[str, Files]]:
-    modes = ["upload", "paste", "example", "compare"]
+    modes = ["upload", "paste", "example", "compare", "watch"]
     # Keyed per language: relabelled options would otherwise show no selection in the browser.
     index = modes.index(st.session_state.get("input_mode", "upload"))
     mode = st.radio(t("ui.input.mode", lang), modes, index, lambda m: t(f"ui.input.{m}", lang),
@@ -106,6 +107,8 @@ def collect_input(lang: str) -> list[tuple[str, Files]]:
     if mode == "paste":
         text = st.text_area(t("ui.paste.label", lang), height=180, key="paste")
         return [("pasted.log", (("pasted.log", text.encode("utf-8")),))] if text.strip() else []
+    if mode == "watch":
+        return []  # drawn by watch_job (a fragment that refreshes itself)
     if mode == "example":
         examples = {e.name: e for e in list_examples()}
         if not examples:
@@ -328,6 +331,55 @@ def show_comparison(views: list[RunView], lang: str) -> None:
                 show_facts(view, lang)
 
 
+def watch_job(lang: str, settings: ChartSettings) -> None:
+    """'Watch a running job': a server path (under LOSS_DOCTOR_WATCH_DIRS) followed by a fragment
+    that polls it every few seconds; the chart, verdict and early warnings grow with the log."""
+    where, every = st.columns([5, 1])
+    text = where.text_input(t("ui.watch.path", lang), key="watch_path", help=t("ui.watch.path_help", lang))
+    seconds = every.number_input(t("ui.watch.interval", lang), 1, 600, 5, key="watch_interval")
+    try:
+        path = watching.watch_path(text, lang)
+    except watching.WatchRefused as refused:
+        (st.info if not text.strip() else st.error)(str(refused), icon=":material/visibility_off:")
+        return
+    if st.session_state.get("watcher_path") != path:  # a new path: follow it from its start
+        st.session_state.update(watcher_path=path, watcher=Watcher(path), watch_state=None)
+    st.fragment(run_every=seconds)(follow)(lang, settings)
+
+
+def follow(lang: str, settings: ChartSettings) -> None:
+    """One refresh: read what was appended, re-diagnose when due, draw the last state."""
+    watcher: Watcher = st.session_state.watcher
+    poll = watcher.poll()
+    for name, reason in poll.restarted.items():
+        st.toast(t(f"watch.{reason}", lang, file=name), icon=":material/restart_alt:")
+    if watcher.due():
+        st.session_state.watch_state = watcher.diagnose()
+    state = st.session_state.watch_state
+    if state is None:
+        return
+    with st.container(key="watch-status"):
+        st.caption(watching.status_line(state, lang))
+    if state.log is None:
+        st.info(t("watch.unreadable_yet", lang, error=state.error or ""), icon=":material/hourglass_empty:")
+        return
+    view = RunView(str(watcher.path.name), state.log, state.diagnosis)
+    chart, side = st.columns([3, 2], gap="large")
+    with side:
+        with st.container(key="watch-warnings"):
+            for w in state.warnings:
+                heading = t("ui.watch.warning", lang, rule=w.rule, title=w.title(lang), step=w.step)
+                st.warning(f"{heading} — {w.horizon_text(lang)}", icon=":material/warning:")
+                for e in w.evidence:
+                    st.text(f"• {e.text(lang)}")
+        show_diagnosis(view, lang, 0)
+    figure, failure = panels.chart_or_message(partial(build_figure, [view], settings), lang)
+    if figure is None:
+        chart.warning(failure, icon=":material/broken_image:")
+    else:
+        chart.plotly_chart(figure, theme=None, config={"displaylogo": False}, key="watch-chart")
+
+
 def main() -> None:
     defaults = {"lang": "en", "smoothing": 0.6, "log_scale": False, "ignore_outliers": True}
     for key, value in defaults.items():
@@ -364,6 +416,9 @@ def main() -> None:
         ]
     else:
         runs = collect_input(lang)
+        if st.session_state.input_mode == "watch":
+            settings = ChartSettings(smoothing, log_scale, ignore_outliers, lang=lang)
+            return watch_job(lang, settings)
         if st.query_params.get("d") and st.session_state.get("own_fingerprint") != fingerprint(runs):
             del st.query_params["d"]  # the inputs changed since sharing: the link no longer matches
         jobs = [(label, sum(len(d) for _, d in files), partial(analyse, files)) for label, files in runs]

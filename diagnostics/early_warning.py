@@ -3,13 +3,16 @@
 A layer of its own, beside the diagnosis: `early_warnings(log)` never changes the `Diagnosis` (its
 symptom, causes, findings), so the accuracy figures of `python -m diagnostics.evaluate` and the fit
 of `fitted_params.json` are untouched. It judges the *latest* point of what was logged so far, the way
-the watch sees a run, with four rules (ids in the LD4xx range, texts in `i18n/watch.toml`, documented
+the watch sees a run, with five rules (ids in the LD4xx range, texts in `i18n/watch.toml`, documented
 in `docs/rules.md`):
 
 * LD401 grad-norm growth: the gradient norm well above its recent median, for the last few points;
 * LD402 loss-scale collapse: an fp16 loss scale halved again and again (when a `loss_scale` is logged);
 * LD403 loss rising on a log scale: the last few losses all well above the best loss so far;
-* LD404 spikes getting taller: successive loss spikes, each taller than the one before.
+* LD404 spikes getting taller: successive loss spikes, each taller than the one before;
+* LD405 first loss far above chance: a classifier whose first loss is many times ln(C) (C from the
+  configuration), and still is: summed losses, raw-pixel inputs and the like NaN within a few steps,
+  often at the second logged point, where no trend can warn yet.
 
 Once the loss (or the gradient norm) is non-finite the NaN has happened: the verdict says so and no
 warning is given. Each warning carries a predicted horizon: the steps until the loss reaches
@@ -61,6 +64,9 @@ WARNING_RULES = (
     WarningRule("LD402", "loss-scale-collapse", "`train/loss_scale`"),
     WarningRule("LD403", "loss-rising-log-scale", "`train_loss`"),
     WarningRule("LD404", "spikes-growing-taller", "`train_loss`"),
+    WarningRule(
+        "LD405", "first-loss-far-above-chance", "`train_loss`, `meta.num_classes` | `meta.echoed_classes`"
+    ),
 )
 
 
@@ -72,7 +78,9 @@ def _w(default: float, rule: str, doc: str, grid: tuple) -> Any:
 class WarningParams:
     """The early-warning thresholds: a default (the prior), the rule that judges with it, a fit grid."""
 
-    grad_ratio: float = _w(5.0, "LD401", "gradient norm over its recent median", (2.0, 3.0, 5.0, 10.0, 20.0))
+    grad_ratio: float = _w(
+        5.0, "LD401", "gradient norm over its recent median", (2.0, 3.0, 5.0, 10.0, 20.0, 50.0)
+    )
     grad_sustain: int = _w(2, "LD401", "last points that must all be that high", (1, 2, 3))
     scale_halvings: int = _w(3, "LD402", f"halvings of the loss scale in its last {SCALE_WINDOW} values",
                              (2, 3, 4, 6))  # fmt: skip
@@ -80,12 +88,18 @@ class WarningParams:
         1.0,
         "LD403",
         "share of the way down from the first loss (log scale) the last points gave back",
-        (0.5, 0.75, 1.0, 1.5, 2.0),
+        (0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
     )
     rise_sustain: int = _w(2, "LD403", "last points that must all be that high", (1, 2, 3))
     spike_height: float = _w(0.5, "LD404", "ln(loss / median of the 10 points before) of a spike",
-                             (0.2, 0.3, 0.5, 0.7, 1.0))  # fmt: skip
-    spike_count: int = _w(3, "LD404", "spikes in a row, each taller than the one before", (2, 3, 4))
+                             (0.2, 0.3, 0.5, 0.7, 1.0, 1.5))  # fmt: skip
+    spike_count: int = _w(3, "LD404", "spikes in a row, each taller than the one before", (2, 3, 4, 5))
+    start_ratio: float = _w(
+        20.0,
+        "LD405",
+        "first loss (and latest) over ln(C) of a classification loss",
+        (5.0, 10.0, 20.0, 50.0, 100.0),
+    )
 
 
 def load_params(path: Path = PARAMS_FILE) -> tuple[WarningParams, dict]:
@@ -110,6 +124,8 @@ class EarlyWarning(Finding):
     def horizon_text(self, lang: str = "en") -> str:
         if self.horizon is None or self.step is None:
             return t("watch.horizon_unknown", lang)
+        if self.horizon == 0:
+            return t("watch.horizon_now", lang, factor=f"{BLOWUP_FACTOR:g}")
         return t("watch.horizon", lang, steps=self.horizon, step=self.step + self.horizon)
 
     def to_json(self, lang: str = "en") -> dict[str, Any]:
@@ -129,11 +145,15 @@ class Series:
     lines: np.ndarray
     sources: np.ndarray
     label: str
+    # Of the loss: each point's spike height (see `spike_heights`), NaN where none was measured. It
+    # depends only on the points before, so a prefix keeps its slice: computed once per refresh.
+    heights: np.ndarray | None = None
 
     def upto(self, step: int) -> Series:
         """The points logged at or before `step` (the series as the watch saw it then)."""
         n = int(np.searchsorted(self.steps, step, side="right"))
-        return Series(self.steps[:n], self.values[:n], self.lines[:n], self.sources[:n], self.label)
+        heights = self.heights[:n] if self.heights is not None else None
+        return Series(self.steps[:n], self.values[:n], self.lines[:n], self.sources[:n], self.label, heights)
 
     def quote(self, index: int) -> LogLine | None:
         if self.lines[index] <= 0:
@@ -152,11 +172,15 @@ class Signals:
     loss: Series | None
     grad_norm: Series | None
     loss_scale: Series | None
+    # ln(C) of a classification loss whose class count the configuration states before training
+    # (num_output, an echoed num_classes): what a freshly initialised net's loss is.
+    chance_loss: float | None = None
 
     def upto(self, step: int) -> Signals:
-        return Signals(
-            *(s.upto(step) if s is not None else None for s in (self.loss, self.grad_norm, self.loss_scale))
+        series = (
+            s.upto(step) if s is not None else None for s in (self.loss, self.grad_norm, self.loss_scale)
         )
+        return Signals(*series, chance_loss=self.chance_loss)
 
 
 def signals_of(log: TrainingLog) -> Signals:
@@ -165,8 +189,19 @@ def signals_of(log: TrainingLog) -> Signals:
     loss = None
     if curve is not None and len(curve):
         values = np.where(curve.bad, np.nan, curve.values)  # the clamp counts as the NaN it stands for
-        loss = Series(curve.steps, values, curve.lines, curve.sources, curve.label)
-    return Signals(loss, _series(ctx, ("grad_norm",)), _series(ctx, SCALE_METRICS))
+        loss = Series(curve.steps, values, curve.lines, curve.sources, curve.label, spike_heights(values))
+    return Signals(loss, _series(ctx, ("grad_norm",)), _series(ctx, SCALE_METRICS), _chance_loss(ctx))
+
+
+def _chance_loss(ctx: Context) -> float | None:
+    """ln(C) from the configuration only (never from the curve itself, nor from later evaluations)."""
+    classes = ctx.classes
+    if classes is not None and classes[1] == "num_output":
+        return math.log(classes[0])
+    echoed = ctx.meta.echoed_classes
+    loss_type = (ctx.meta.loss_type or "softmax").lower().replace("_", "")
+    classification = any(kind in loss_type for kind in ("softmax", "crossentropy", "nll", "ce"))
+    return math.log(echoed) if echoed and echoed >= 2 and classification else None
 
 
 def _series(ctx: Context, metrics: tuple[str, ...]) -> Series | None:
@@ -302,26 +337,29 @@ def _loss_rise(s: Signals, p: WarningParams) -> EarlyWarning | None:
     return _warning("LD403", loss, _horizon(loss), evidence)
 
 
-def spike_heights(loss: Series, window: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """(index, height) of every point of the recent curve: ln(loss / median of the `window` points
-    before it); points with fewer than half a window before them get no height."""
-    start = max(0, len(loss) - RECENT_POINTS)
-    y = np.log(loss.values[start:])
+def spike_heights(values: np.ndarray, window: int = 10) -> np.ndarray:
+    """ln(loss / median of the `window` points before it) of each of the last RECENT_POINTS +
+    CATCH_UP_POINTS points (NaN elsewhere, and where fewer than half a window came before)."""
+    out = np.full(len(values), np.nan)
+    start = max(0, len(values) - RECENT_POINTS - CATCH_UP_POINTS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(np.where(values > 0, values, np.nan)[start:])
     n = len(y)
-    if n <= window // 2:
-        return np.array([], dtype=int), np.array([])
     padded = np.concatenate([np.full(window, np.nan), y])
     before = np.lib.stride_tricks.sliding_window_view(padded[:-1], window)[:n]
     keep = np.sum(~np.isnan(before), axis=1) >= window // 2
-    base = np.nanmedian(before[keep], axis=1)
-    return np.flatnonzero(keep) + start, y[keep] - base
+    if keep.any():
+        out[start:][keep] = y[keep] - np.nanmedian(before[keep], axis=1)
+    return out
 
 
 def _taller_spikes(s: Signals, p: WarningParams) -> EarlyWarning | None:
     loss = s.loss
     if loss is None or len(loss) < p.spike_count + 5 or not (loss.values > 0).all():
         return None
-    index, height = spike_heights(loss)
+    heights = loss.heights if loss.heights is not None else spike_heights(loss.values)
+    index = np.flatnonzero(np.isfinite(heights))[-RECENT_POINTS:]
+    height = heights[index]
     spiky = height >= p.spike_height
     if not len(index) or not spiky[-1] or index[-1] != len(loss) - 1:
         return None  # the latest point is not a spike: nothing new to judge
@@ -341,4 +379,22 @@ def _taller_spikes(s: Signals, p: WarningParams) -> EarlyWarning | None:
     return _warning("LD404", loss, _horizon(loss), evidence)
 
 
-CHECKS = {"LD401": _grad_growth, "LD402": _scale_collapse, "LD403": _loss_rise, "LD404": _taller_spikes}
+def _explosive_start(s: Signals, p: WarningParams) -> EarlyWarning | None:
+    loss, chance = s.loss, s.chance_loss
+    if loss is None or not len(loss) or chance is None or chance <= 0:
+        return None
+    first, latest = float(loss.values[0]), float(loss.values[-1])
+    if min(first, latest) < p.start_ratio * chance:
+        return None
+    params = {"first": first, "ratio": first / chance, "classes": round(math.exp(chance)), "chance": chance}
+    evidence = Evidence("evidence.warn.start", params, int(loss.steps[0]), loss.quote(0))
+    return _warning("LD405", loss, _horizon(loss), evidence)
+
+
+CHECKS = {
+    "LD401": _grad_growth,
+    "LD402": _scale_collapse,
+    "LD403": _loss_rise,
+    "LD404": _taller_spikes,
+    "LD405": _explosive_start,
+}

@@ -48,7 +48,6 @@ IGNORED_SUFFIXES = {
     ".npy",
     ".safetensors",
 }
-READ_CHUNK = 8 * 1024**2  # bytes read per call, so that a huge first read does not stall a poll
 
 
 @dataclass
@@ -84,7 +83,9 @@ class FileFollower:
             return 0, reason
         with open(self.path, "rb") as fh:
             fh.seek(self.offset)
-            chunk = fh.read(min(stat.st_size - self.offset, READ_CHUNK))
+            chunk = fh.read(
+                stat.st_size - self.offset
+            )  # up to the size stat() saw: a line being written waits
         self.offset += len(chunk)
         pending = self.partial + chunk
         end = max(pending.rfind(b"\n"), pending.rfind(b"\r")) + 1

@@ -132,3 +132,15 @@ def test_every_warning_is_documented_in_both_languages(rule):
     for part in ("title", "summary", "why", "example", "fix"):
         entry = catalogue()[f"rules.{rule.id}.{part}"]
         assert entry["en"].strip() and entry["zh"].strip()
+
+
+@pytest.mark.skipif(not CORPUS_RUNS.is_dir(), reason="the corpus is absent")
+def test_an_explosive_start_is_warned_at_the_first_line():
+    """Caffe FCN with normalize: false (3 classes): loss 3655 at iteration 0, NaN at iteration 50."""
+    warned = _prefix_warnings(CORPUS_RUNS / "caffe_fcn_014_normalize_false")
+    assert warned[:1] == [(0, "LD405")]
+    log = load_paths([CORPUS_RUNS / "caffe_fcn_014_normalize_false"])
+    signals = signals_of(log)
+    assert signals.chance_loss == pytest.approx(np.log(3))
+    text = judge(signals.upto(0), PARAMS)[0].evidence[0].text("en")
+    assert "x ln(3)" in text
