@@ -7,6 +7,7 @@ plotly labels through present.safe (never raw Markdown or HTML).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -337,6 +338,9 @@ def watch_job(lang: str, settings: ChartSettings) -> None:
     where, every = st.columns([5, 1])
     text = where.text_input(t("ui.watch.path", lang), key="watch_path", help=t("ui.watch.path_help", lang))
     seconds = every.number_input(t("ui.watch.interval", lang), 1, 600, 5, key="watch_interval")
+    live = st.toggle(t("ui.watch.live", lang), True, key="watch_live")
+    if watching.allowed_dirs():
+        st.caption(t("ui.watch.allowed", lang, dirs=watching.dirs_text()))
     try:
         path = watching.watch_path(text, lang)
     except watching.WatchRefused as refused:
@@ -344,26 +348,38 @@ def watch_job(lang: str, settings: ChartSettings) -> None:
         return
     if st.session_state.get("watcher_path") != path:  # a new path: follow it from its start
         st.session_state.update(watcher_path=path, watcher=Watcher(path), watch_state=None)
-    st.fragment(run_every=seconds)(follow)(lang, settings)
+    st.fragment(run_every=seconds if live else None)(follow)(lang, settings)
 
 
 def follow(lang: str, settings: ChartSettings) -> None:
-    """One refresh: read what was appended, re-diagnose when due, draw the last state."""
+    """One refresh: read what was appended, re-diagnose when due, draw the last state. The figure is
+    built before anything is drawn (and only for a new state), so a refresh replaces the page at once."""
     watcher: Watcher = st.session_state.watcher
     poll = watcher.poll()
+    if watcher.bytes_read > max_run_bytes():  # the page's cap on a run holds for a watched one too
+        size, limit = panels.human_size(watcher.bytes_read), panels.human_size(max_run_bytes())
+        name = safe.md_literal(watcher.path.name)
+        st.error(t("ui.error.too_large", lang, name=name, size=size, limit=limit))
+        return
     for name, reason in poll.restarted.items():
-        st.toast(t(f"watch.{reason}", lang, file=name), icon=":material/restart_alt:")
+        st.toast(t(f"watch.{reason}", lang, file=safe.md_literal(name)), icon=":material/restart_alt:")
     if watcher.due():
         st.session_state.watch_state = watcher.diagnose()
     state = st.session_state.watch_state
     if state is None:
         return
+    view = RunView(str(watcher.path.name), state.log, state.diagnosis) if state.log is not None else None
+    drawn = st.session_state.get("watch_figure")
+    if view is not None and (drawn is None or drawn[0] != (state.read_at, settings)):
+        build = partial(watching.watch_figure, view, settings, list(watcher.history))
+        drawn = (state.read_at, settings), panels.chart_or_message(build, lang)
+        st.session_state.watch_figure = drawn
     with st.container(key="watch-status"):
-        st.caption(watching.status_line(state, lang))
-    if state.log is None:
-        st.info(t("watch.unreadable_yet", lang, error=state.error or ""), icon=":material/hourglass_empty:")
+        st.caption(watching.status_line(state, time.time(), watcher.bytes_read, lang))
+    if view is None or drawn is None:
+        st.info(t("watch.unreadable_yet", lang, error=""), icon=":material/hourglass_empty:")
+        st.code(state.error or "", language=None, wrap_lines=True)  # may quote the log: plain text
         return
-    view = RunView(str(watcher.path.name), state.log, state.diagnosis)
     chart, side = st.columns([3, 2], gap="large")
     with side:
         with st.container(key="watch-warnings"):
@@ -372,8 +388,13 @@ def follow(lang: str, settings: ChartSettings) -> None:
                 st.warning(f"{heading} — {w.horizon_text(lang)}", icon=":material/warning:")
                 for e in w.evidence:
                     st.text(f"• {e.text(lang)}")
+            earlier = [w for w in watcher.history if w not in state.warnings]
+            if earlier:
+                with st.expander(t("ui.watch.earlier", lang, count=len(earlier))):
+                    for w in earlier:
+                        st.text(f"{w.rule} {w.title(lang)} @ {w.step}: {w.evidence[0].text(lang)}")
         show_diagnosis(view, lang, 0)
-    figure, failure = panels.chart_or_message(partial(build_figure, [view], settings), lang)
+    figure, failure = drawn[1]
     if figure is None:
         chart.warning(failure, icon=":material/broken_image:")
     else:

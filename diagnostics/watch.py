@@ -154,6 +154,10 @@ class Watcher:
         self._last_parse_seconds = 0.0
         self._dirty = True
         self._judged_step: int | None = None  # the last step the early warnings judged
+        # The first warning of each episode (a rule that was silent at the refresh before): a warning
+        # passes when the loss comes back down, but the page still lists it.
+        self.history: list[EarlyWarning] = []
+        self._active: set[str] = set()  # rules that warned at the last refresh
 
     def _paths(self) -> list[Path]:
         if not self.path.is_dir():
@@ -206,6 +210,8 @@ class Watcher:
             diagnosis = diagnose(log)
             warnings = early_warnings(log, since=self._judged_step)
             self._judged_step = int(log.metrics["step"].max()) if len(log.metrics) else None
+            self.history += [w for w in warnings if w.rule not in self._active]
+            self._active = {w.rule for w in warnings}
         except ParseError as err:
             error = str(err).splitlines()[0]
         except Exception as err:  # a parser or rule bug on this prefix: reported, the watch goes on

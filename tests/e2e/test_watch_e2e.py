@@ -5,6 +5,7 @@ the chart and the verdict update by themselves), and a path outside LOSS_DOCTOR_
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import threading
 import time
@@ -69,7 +70,9 @@ def test_a_growing_log_is_followed(watched, page: Page, artifacts: Path):
                 fh.write(b"".join(lines[at : at + 3]))
             at += 3
 
+    page.set_viewport_size({"width": 1400, "height": 1300})
     open_watch_mode(page, url)
+    expect(page.get_by_text(str(allowed))).to_be_visible()  # the allowed directory is named
     page.get_by_label(t("ui.watch.interval", "en")).fill("1")
     type_path(page, str(log))
     writer = threading.Thread(target=append, daemon=True)
@@ -81,8 +84,11 @@ def test_a_growing_log_is_followed(watched, page: Page, artifacts: Path):
         # (while a refresh redraws it, the old chart lingers hidden beside the new one)
         expect(page.locator(".js-plotly-plot:visible").first).to_be_visible(timeout=TIMEOUT)
         expect(status).not_to_have_text(first, timeout=TIMEOUT)  # refreshed without any click
-        # The loss climbs from step 33 and the log reaches its NaN at step 95: the warning shows first.
+        # The loss climbs from step 33 and the log reaches its NaN at step 95: the warning shows first
+        # (and stays listed under "Earlier warnings" once the loss came back down).
         expect(page.locator(".st-key-watch-warnings")).to_contain_text("LD403", timeout=TIMEOUT)
+        # the chart marks the step of the first warning
+        expect(page.locator(".js-plotly-plot:visible").first).to_contain_text("LD403", timeout=TIMEOUT)
         page.screenshot(path=str(artifacts / "watch-warning.png"), full_page=True)
         expect(page.locator(".st-key-verdict-0")).to_contain_text("NaN", timeout=TIMEOUT)
         sizes = re.findall(r"([\d.]+) kB read", status.inner_text())
@@ -91,6 +97,14 @@ def test_a_growing_log_is_followed(watched, page: Page, artifacts: Path):
     finally:
         stop.set()
         writer.join(timeout=10)
+    page.get_by_text(t("ui.watch.live", "en")).click()  # stop following: the file grows, the page not
+    wait_idle(page)
+    time.sleep(1.5)  # a refresh already scheduled may still land
+    shown = status.inner_text()
+    with log.open("ab") as fh:
+        fh.write(b"".join(lines[:40]))
+    time.sleep(3)
+    assert status.inner_text() == shown
     expect(page.locator("[data-testid='stException']")).to_have_count(0)
 
 
@@ -100,9 +114,10 @@ def test_paths_outside_the_allowed_directories_are_refused(watched, page: Page, 
     outside = tmp_path / "secret.log"
     outside.write_bytes(b"iter 1 | loss 2.0\n")
     open_watch_mode(page, url, lang)
-    for path in (str(outside), f"{allowed}/../../{outside.relative_to(outside.anchor)}", "/etc/passwd"):
+    escape = f"{allowed}/{os.path.relpath(outside, allowed)}"  # through `..` out of the allowed folder
+    for path in (str(outside), escape, "/etc/passwd"):
         type_path(page, path, lang)
         wait_idle(page)
-        alert = page.locator("[data-testid='stAlert']").last
+        alert = page.locator("[data-testid='stAlert']").filter(has_text=os.path.realpath(path))
         expect(alert).to_contain_text({"en": "Refused", "zh": "已拒绝"}[lang], timeout=TIMEOUT)
     expect(page.locator(".js-plotly-plot")).to_have_count(0)
