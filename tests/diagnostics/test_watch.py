@@ -224,3 +224,18 @@ def test_a_log_named_watch_is_still_diagnosed(tmp_path, monkeypatch):
     (tmp_path / "watch").write_bytes(HEALTHY_LOG.read_bytes())
     monkeypatch.chdir(tmp_path)
     assert cli.main(["watch"]) == 0
+
+
+def test_the_diagnosis_command_shows_the_warnings_of_the_last_line(tmp_path):
+    """`python -m diagnostics LOG` on a log cut while the loss climbs: the warnings beside the verdict."""
+    if not WARNED_RUN.exists():
+        pytest.skip("the corpus is absent")
+    lines = gzip.decompress(WARNED_RUN.read_bytes()).decode().splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if line.startswith("iter 34:")) + 1
+    path = tmp_path / "train.log"
+    path.write_text("".join(lines[:cut]))
+    text = _cli(str(path))
+    assert "== Early warnings" in text.stdout and "[LD403 warning]" in text.stdout
+    report = json.loads(_cli(str(path), "--json").stdout)
+    assert [w["rule"] for w in report["warnings"]] == ["LD403"]
+    assert report["warnings"][0]["severity"] == "warning" and "horizon" in report["warnings"][0]
