@@ -8,13 +8,14 @@ in `docs/rules.md`):
 
 * LD401 grad-norm growth: the gradient norm well above its recent median, for the last few points;
 * LD402 loss-scale collapse: an fp16 loss scale halved again and again (when a `loss_scale` is logged);
-* LD403 loss rising on a log scale: the last few losses all well above the best loss so far;
+* LD403 loss rising on a log scale: the last few losses have given back much of the way down from the
+  first loss to the best one (on a log scale);
 * LD404 spikes getting taller: successive loss spikes, each taller than the one before;
 * LD405 first loss far above chance: a classifier whose first loss is many times ln(C) (C from the
   configuration), and still is: summed losses, raw-pixel inputs and the like NaN within a few steps,
   often at the second logged point, where no trend can warn yet.
 
-Once the loss (or the gradient norm) is non-finite the NaN has happened: the verdict says so and no
+Once the loss is non-finite the NaN has happened: the verdict says so and no
 warning is given. Each warning carries a predicted horizon: the steps until the loss reaches
 `BLOWUP_FACTOR` times its first value at its current log-slope (for LD402: until the scale reaches 1
 at its current halving rate); None when the trend gives no estimate.
@@ -237,11 +238,10 @@ def early_warnings(
 
 
 def nan_reached(signals: Signals) -> bool:
-    """The loss or the gradient norm is already non-finite: the NaN is here, not ahead."""
-    return any(
-        s is not None and len(s) and not np.isfinite(s.values).all()
-        for s in (signals.loss, signals.grad_norm)
-    )
+    """The loss is already non-finite: the NaN is here, not ahead. (A non-finite gradient norm alone is
+    not: an fp16 run logs one for every overflowed step its loss scaler skips.)"""
+    loss = signals.loss
+    return loss is not None and len(loss) > 0 and not np.isfinite(loss.values).all()
 
 
 def judge(
@@ -282,8 +282,11 @@ def _grad_growth(s: Signals, p: WarningParams) -> EarlyWarning | None:
     k = p.grad_sustain
     if g is None or len(g) < k + 3:
         return None
-    usual = float(np.median(g.values[max(0, len(g) - k - MEDIAN_POINTS) : len(g) - k]))
-    latest = float(np.min(g.values[-k:]))
+    finite = g.values[np.isfinite(g.values)]  # overflowed fp16 steps log inf/NaN: skipped, not growth
+    if len(finite) < k + 3 or not np.isfinite(g.values[-1]):
+        return None
+    usual = float(np.median(finite[max(0, len(finite) - k - MEDIAN_POINTS) : len(finite) - k]))
+    latest = float(np.min(finite[-k:]))
     if not usual > 0 or latest < p.grad_ratio * usual:
         return None
     evidence = Evidence(

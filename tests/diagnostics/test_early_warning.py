@@ -89,21 +89,28 @@ def early_warning_fit_concat(a, b):
 
 def test_loss_scale_collapse_from_dynamic_scaler_arithmetic():
     """A dynamic scaler halves on every overflow and doubles after `growth_interval` clean steps."""
-    scale, values = 65536.0, []
+    scale, values, grads = 65536.0, [], []
     for i in range(60):
-        overflow = i >= 50  # from step 50 on, every step overflows
+        overflow = i >= 50  # from step 50 on, every step overflows (its gradient norm is inf)
         scale = scale / 2 if overflow else (scale * 2 if i % 20 == 19 else scale)
         values.append(scale)
+        grads.append(np.inf if overflow else 1.0)
     steps = np.arange(60)
     log = make_log(np.linspace(3.0, 2.5, 60), steps)
     extra = frame_from_columns(
-        {"step": steps, "split": ["train"] * 60, "metric": ["loss_scale"] * 60, "value": values}
+        {
+            "step": np.r_[steps, steps],
+            "split": ["train"] * 120,
+            "metric": ["loss_scale"] * 60 + ["grad_norm"] * 60,
+            "value": values + grads,
+        }
     )
     log.metrics = early_warning_fit_concat(log.metrics, extra)
     warnings = {w.rule: w for w in early_warnings(log)}
-    assert "LD402" in warnings and warnings["LD402"].horizon >= 0
+    assert "LD402" in warnings and warnings["LD402"].horizon >= 0  # skipped steps are no NaN yet
+    assert "LD401" not in warnings  # an inf gradient norm of a skipped step is not growth
     early = make_log(np.linspace(3.0, 2.5, 45), steps[:45])
-    early.metrics = early_warning_fit_concat(early.metrics, extra.iloc[:45])
+    early.metrics = early_warning_fit_concat(early.metrics, extra[extra["step"] < 45])
     assert "LD402" not in {w.rule for w in early_warnings(early)}
 
 
