@@ -190,6 +190,11 @@ class Watcher:
     def bytes_read(self) -> int:
         return sum(f.offset for f in self.followers.values())
 
+    @property
+    def pending(self) -> bool:
+        """Lines (or a restart) arrived since the last diagnosis."""
+        return self._dirty
+
     def due(self, now: float | None = None) -> bool:
         """Whether a re-diagnosis is worth it now: new complete lines arrived, and the last parse
         ended at least `min_gap_factor` times its own duration ago (big logs are parsed less often)."""

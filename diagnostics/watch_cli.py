@@ -110,7 +110,8 @@ def watch(
             out(t(f"watch.{reason}", lang, file=name))
         if poll.changed:
             last_growth = time.monotonic()
-        if watcher.due():
+        idle = idle_exit is not None and time.monotonic() - last_growth >= idle_exit
+        if watcher.due() or (idle and watcher.pending):  # the last lines are judged before leaving
             state = watcher.diagnose()
             if state.key() != shown:
                 shown = state.key()
@@ -123,7 +124,7 @@ def watch(
                         print(t("watch.alarm_error", lang, error=failure), file=sys.stderr)
                 if exit_on_alarm:
                     return EXIT_ALARM
-        if idle_exit is not None and time.monotonic() - last_growth >= idle_exit and not watcher.due():
+        if idle:
             if state is None or state.diagnosis is None:
                 return EXIT_UNREADABLE
             return EXIT_HEALTHY if state.diagnosis.healthy else EXIT_ALARM

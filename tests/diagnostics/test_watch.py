@@ -239,3 +239,11 @@ def test_the_diagnosis_command_shows_the_warnings_of_the_last_line(tmp_path):
     report = json.loads(_cli(str(path), "--json").stdout)
     assert [w["rule"] for w in report["warnings"]] == ["LD403"]
     assert report["warnings"][0]["severity"] == "warning" and "horizon" in report["warnings"][0]
+
+
+def test_idle_exit_judges_the_lines_the_throttle_held_back(tmp_path):
+    """With a throttle that allows one parse only, the last lines are still judged before leaving."""
+    data = NAN_LOG.read_bytes()
+    status, printed, _ = _replay(tmp_path, data, 8191, min_gap_factor=1e6)
+    assert status == 1
+    assert "NaN" in printed[-1] and f"{len(data) / 1024:,.1f} KB read" in printed[-1]
