@@ -36,15 +36,16 @@ def _value(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _parameters(params: list[Field]) -> list[str]:
-    """A table of Params fields: name, fitted value, prior, what it judges, the fit's candidates."""
+def _parameters(params: list[Field], fitted: object = PARAMS, priors: object = DEFAULT_PARAMS) -> list[str]:
+    """A table of Params (or WarningParams) fields: name, fitted value, prior, what it judges, the
+    fit's candidates."""
     if not params:
         return []
     out = ["| parameter | value | prior | judges | fit grid |", "|---|---|---|---|---|"]
     for f in params:
         grid = ", ".join(_value(v) for v in f.metadata.get("grid", ()))
         doc = f.metadata.get("doc", "").replace("|", "\\|")
-        value, prior = getattr(PARAMS, f.name), getattr(DEFAULT_PARAMS, f.name)
+        value, prior = getattr(fitted, f.name), getattr(priors, f.name)
         shown = f"**{_value(value)}**" if value != prior else _value(value)
         out.append(f"| `{f.name}` | {shown} | {_value(prior)} | {doc} | {grid} |")
     return out
@@ -125,17 +126,7 @@ def _warnings() -> list[str]:
         out += [f'<a id="{w.id.lower()}"></a>', "", f"### {w.id} `{w.name}`", ""]
         out += [f"- {t('docs.requires', 'en')}: {w.needs}", "- severity: warning", ""]
         params = [f for f in fields(WarningParams) if f.metadata["rule"] == w.id]
-        out += [
-            "#### Parameters",
-            "",
-            "| parameter | value | prior | judges | fit grid |",
-            "|---|---|---|---|---|",
-        ]
-        for f in params:
-            value, prior = getattr(WARNING_PARAMS, f.name), f.default
-            shown = f"**{_value(value)}**" if value != prior else _value(value)
-            grid = ", ".join(_value(v) for v in f.metadata["grid"])
-            out.append(f"| `{f.name}` | {shown} | {_value(prior)} | {f.metadata['doc']} | {grid} |")
+        out += ["#### Parameters", "", *_parameters(params, WARNING_PARAMS, WarningParams())]
         for lang in LANGUAGES:
             out += ["", f"#### {t(f'rules.{w.id}.title', lang)} ({LANGUAGES[lang]})", ""]
             for part in PARTS:
