@@ -7,6 +7,7 @@ plotly labels through present.safe (never raw Markdown or HTML).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -15,9 +16,10 @@ import streamlit as st
 
 from diagnostics import corrections, diagnose
 from diagnostics.model import Diagnosis
+from diagnostics.watch import Watcher
 from i18n import LANGUAGES, t
 from parsers import ParseError, TrainingLog, load
-from present import events, panels, safe
+from present import events, panels, safe, watching
 from present.examples import list_examples
 from present.figures import ChartSettings, RunView, build_figure
 from present.limits import max_run_bytes, share_seconds
@@ -94,7 +96,7 @@ def uploaded(files: list | None) -> list[tuple[str, Files]]:
 
 
 def collect_input(lang: str) -> list[tuple[str, Files]]:
-    modes = ["upload", "paste", "example", "compare"]
+    modes = ["upload", "paste", "example", "compare", "watch"]
     # Keyed per language: relabelled options would otherwise show no selection in the browser.
     index = modes.index(st.session_state.get("input_mode", "upload"))
     mode = st.radio(t("ui.input.mode", lang), modes, index, lambda m: t(f"ui.input.{m}", lang),
@@ -106,6 +108,8 @@ def collect_input(lang: str) -> list[tuple[str, Files]]:
     if mode == "paste":
         text = st.text_area(t("ui.paste.label", lang), height=180, key="paste")
         return [("pasted.log", (("pasted.log", text.encode("utf-8")),))] if text.strip() else []
+    if mode == "watch":
+        return []  # drawn by watch_job (a fragment that refreshes itself)
     if mode == "example":
         examples = {e.name: e for e in list_examples()}
         if not examples:
@@ -341,6 +345,75 @@ def show_comparison(views: list[RunView], lang: str) -> None:
                 show_facts(view, lang)
 
 
+def watch_job(lang: str, settings: ChartSettings) -> None:
+    """'Watch a running job': a server path (under LOSS_DOCTOR_WATCH_DIRS) followed by a fragment
+    that polls it every few seconds; the chart, verdict and early warnings grow with the log."""
+    where, every = st.columns([5, 1])
+    text = where.text_input(t("ui.watch.path", lang), key="watch_path", help=t("ui.watch.path_help", lang))
+    seconds = every.number_input(t("ui.watch.interval", lang), 1, 600, 5, key="watch_interval")
+    live = st.toggle(t("ui.watch.live", lang), True, key="watch_live")
+    if watching.allowed_dirs():
+        st.caption(t("ui.watch.allowed", lang, dirs=watching.dirs_text()))
+    try:
+        path = watching.watch_path(text, lang)
+    except watching.WatchRefused as refused:
+        (st.info if not text.strip() else st.error)(str(refused), icon=":material/visibility_off:")
+        return
+    if st.session_state.get("watcher_path") != path:  # a new path: follow it from its start
+        st.session_state.update(watcher_path=path, watcher=Watcher(path), watch_state=None)
+    st.fragment(run_every=seconds if live else None)(follow)(lang, settings)
+
+
+def follow(lang: str, settings: ChartSettings) -> None:
+    """One refresh: read what was appended, re-diagnose when due, draw the last state. The figure is
+    built before anything is drawn (and only for a new state), so a refresh replaces the page at once."""
+    watcher: Watcher = st.session_state.watcher
+    poll = watcher.poll()
+    if watcher.bytes_read > max_run_bytes():  # the page's cap on a run holds for a watched one too
+        size, limit = panels.human_size(watcher.bytes_read), panels.human_size(max_run_bytes())
+        name = safe.md_literal(watcher.path.name)
+        st.error(t("ui.error.too_large", lang, name=name, size=size, limit=limit))
+        return
+    for name, reason in poll.restarted.items():
+        st.toast(t(f"watch.{reason}", lang, file=safe.md_literal(name)), icon=":material/restart_alt:")
+    if watcher.due():
+        st.session_state.watch_state = watcher.diagnose()
+    state = st.session_state.watch_state
+    if state is None:
+        return
+    view = RunView(str(watcher.path.name), state.log, state.diagnosis) if state.log is not None else None
+    drawn = st.session_state.get("watch_figure")
+    if view is not None and (drawn is None or drawn[0] != (state.read_at, settings)):
+        build = partial(watching.watch_figure, view, settings, list(watcher.history))
+        drawn = (state.read_at, settings), panels.chart_or_message(build, lang)
+        st.session_state.watch_figure = drawn
+    with st.container(key="watch-status"):
+        st.caption(watching.status_line(state, time.time(), watcher.bytes_read, lang))
+    if view is None or drawn is None:
+        st.info(t("watch.unreadable_yet", lang, error=""), icon=":material/hourglass_empty:")
+        st.code(state.error or "", language=None, wrap_lines=True)  # may quote the log: plain text
+        return
+    chart, side = st.columns([3, 2], gap="large")
+    with side:
+        with st.container(key="watch-warnings"):
+            for w in state.warnings:
+                heading = t("ui.watch.warning", lang, rule=w.rule, title=w.title(lang), step=w.step)
+                st.warning(f"{heading} — {w.horizon_text(lang)}", icon=":material/warning:")
+                for e in w.evidence:
+                    st.text(f"• {e.text(lang)}")
+            earlier = [w for w in watcher.history if w not in state.warnings]
+            if earlier:
+                with st.expander(t("ui.watch.earlier", lang, count=len(earlier))):
+                    for w in earlier:
+                        st.text(f"{w.rule} {w.title(lang)} @ {w.step}: {w.evidence[0].text(lang)}")
+        show_diagnosis(view, lang, 0)
+    figure, failure = drawn[1]
+    if figure is None:
+        chart.warning(failure, icon=":material/broken_image:")
+    else:
+        chart.plotly_chart(figure, theme=None, config={"displaylogo": False}, key="watch-chart")
+
+
 def main() -> None:
     defaults = {"lang": "en", "smoothing": 0.6, "log_scale": False, "ignore_outliers": True}
     for key, value in defaults.items():
@@ -377,6 +450,9 @@ def main() -> None:
         ]
     else:
         runs = collect_input(lang)
+        if st.session_state.input_mode == "watch":
+            settings = ChartSettings(smoothing, log_scale, ignore_outliers, lang=lang)
+            return watch_job(lang, settings)
         if st.query_params.get("d") and st.session_state.get("own_fingerprint") != fingerprint(runs):
             del st.query_params["d"]  # the inputs changed since sharing: the link no longer matches
         jobs = [(label, sum(len(d) for _, d in files), partial(analyse, files)) for label, files in runs]

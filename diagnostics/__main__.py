@@ -1,5 +1,6 @@
 """Command line: `python -m diagnostics LOG [MORE_FILES_OF_THE_SAME_RUN ...] [--json] [--lang en|zh]
-[--fix-dir DIR [--fix CAUSE[=N] ...]]`.
+[--fix-dir DIR [--fix CAUSE[=N] ...]]`, and `python -m diagnostics watch PATH ...` to follow a log
+while it is written (`diagnostics.watch_cli`).
 
 `--fix-dir` writes the corrected Caffe configuration files and their `.patch` files (the first
 option of the leading cause unless `--fix` chooses, e.g. `--fix lr_too_low --fix loss_normalization=1`).
@@ -18,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from diagnostics import corrections, diagnose
+from diagnostics import corrections, diagnose, watch_cli
+from diagnostics.early_warning import early_warnings
 from diagnostics.features import preload_stats
 from diagnostics.model import Diagnosis
 from i18n import LANGUAGES, t
@@ -253,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="CAUSE[=N]",
         help="a cause's N-th correction (default: the first of the leading cause); repeat to combine",
     )
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["watch"] and not Path("watch").exists():  # a file named watch is still a log
+        return watch_cli.main(argv[1:])
     args = parser.parse_args(argv)
     try:
         with while_parsing(preload_stats):
@@ -264,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         print(t("cli.unreadable", args.lang, error=f"{type(err).__name__}: {err}"), file=sys.stderr)
         return EXIT_UNREADABLE
     diagnosis = diagnose(log)
+    warnings = early_warnings(log)  # beside the diagnosis, never part of it
     configs, options = (
         corrections.for_uploads(_uploads(args.paths), diagnosis) if diagnosis.causes else ([], [])
     )
@@ -277,10 +283,13 @@ def main(argv: list[str] | None = None) -> int:
             "commands": corrected.commands,
             "rebuilt": corrected.rebuilt,
             "written": written,
+            "warnings": [w.to_json(args.lang) for w in warnings],
         }
         print(json.dumps(_strict(report), ensure_ascii=False, indent=2, default=str, allow_nan=False))
     else:
         print(render_text(log, diagnosis, args.lang))
+        if warnings:
+            print(watch_cli.render_warnings(warnings, args.lang))
         if options and (args.fix_dir or args.fix):
             print(render_corrections(corrected, written, args.lang))
     return EXIT_HEALTHY if diagnosis.healthy else EXIT_PROBLEM

@@ -10,9 +10,11 @@ started from, and the grid the fit chose among. `--check` exits 1 when the commi
 from __future__ import annotations
 
 import sys
-from dataclasses import Field
+from dataclasses import Field, fields
 from pathlib import Path
 
+from diagnostics.early_warning import PARAMS as WARNING_PARAMS
+from diagnostics.early_warning import WARNING_RULES, WarningParams
 from diagnostics.fitted import CALIBRATION, PARAMS
 from diagnostics.params import DEFAULT_PARAMS, fields_of_rule, shared_fields
 from diagnostics.registry import Rule, all_rules
@@ -34,15 +36,16 @@ def _value(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _parameters(params: list[Field]) -> list[str]:
-    """A table of Params fields: name, fitted value, prior, what it judges, the fit's candidates."""
+def _parameters(params: list[Field], fitted: object = PARAMS, priors: object = DEFAULT_PARAMS) -> list[str]:
+    """A table of Params (or WarningParams) fields: name, fitted value, prior, what it judges, the
+    fit's candidates."""
     if not params:
         return []
     out = ["| parameter | value | prior | judges | fit grid |", "|---|---|---|---|---|"]
     for f in params:
         grid = ", ".join(_value(v) for v in f.metadata.get("grid", ()))
         doc = f.metadata.get("doc", "").replace("|", "\\|")
-        value, prior = getattr(PARAMS, f.name), getattr(DEFAULT_PARAMS, f.name)
+        value, prior = getattr(fitted, f.name), getattr(priors, f.name)
         shown = f"**{_value(value)}**" if value != prior else _value(value)
         out.append(f"| `{f.name}` | {shown} | {_value(prior)} | {doc} | {grid} |")
     return out
@@ -59,6 +62,11 @@ def render() -> str:
         out.append(
             f"| [{r.id}](#{r.id.lower()}) | `{r.name}` | {t(f'rules.{r.id}.title', 'en')} | "
             f"{t(f'rules.{r.id}.title', 'zh')} |"
+        )
+    for w in WARNING_RULES:
+        out.append(
+            f"| [{w.id}](#{w.id.lower()}) | `{w.name}` | {t(f'rules.{w.id}.title', 'en')} | "
+            f"{t(f'rules.{w.id}.title', 'zh')} |"
         )
     out += [
         "",
@@ -105,7 +113,32 @@ def render() -> str:
                         out.append("")
             while out[-1] == "":
                 out.pop()
+    out += _warnings()
     return "\n".join(out) + "\n"
+
+
+def _warnings() -> list[str]:
+    """The early-warning rules (LD4xx, `diagnostics.early_warning`): a layer beside the diagnosis."""
+    out = ["", f"## {t('docs.kind.warning', 'en')} / {t('docs.kind.warning', 'zh')}", ""]
+    for lang in LANGUAGES:
+        out += [t("docs.warnings_intro", lang), ""]
+    for w in WARNING_RULES:
+        out += [f'<a id="{w.id.lower()}"></a>', "", f"### {w.id} `{w.name}`", ""]
+        out += [f"- {t('docs.requires', 'en')}: {w.needs}", "- severity: warning", ""]
+        params = [f for f in fields(WarningParams) if f.metadata["rule"] == w.id]
+        out += ["#### Parameters", "", *_parameters(params, WARNING_PARAMS, WarningParams())]
+        for lang in LANGUAGES:
+            out += ["", f"#### {t(f'rules.{w.id}.title', lang)} ({LANGUAGES[lang]})", ""]
+            for part in PARTS:
+                key = f"rules.{w.id}.{part}"
+                if has(key):
+                    out += [f"**{t(f'docs.part.{part}', lang)}.** {t(key, lang)}", ""]
+        while out[-1] == "":
+            out.pop()
+        out.append("")
+    while out[-1] == "":
+        out.pop()
+    return out
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,153 @@
+"""Early warnings: a layer beside the diagnosis (never part of it), rules that fire before the NaN of
+real runs and stay quiet on healthy ones, fitted thresholds, documented in both languages."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+from diag_helpers import SAMPLE_LOGS, make_log
+
+from diagnostics import diagnose, early_warning_fit
+from diagnostics.early_warning import (
+    PARAMS,
+    PARAMS_FILE,
+    WARNING_RULES,
+    WarningParams,
+    early_warnings,
+    judge,
+    signals_of,
+)
+from diagnostics.registry import all_rules
+from i18n import catalogue
+from parsers import load_paths
+from parsers.model import frame_from_columns
+
+CORPUS_RUNS = SAMPLE_LOGS / "corpus" / "runs"
+
+
+def _prefix_warnings(path) -> list[tuple[int, str]]:
+    """(step, rule) of every warning over the prefixes of a run, as a watch would have seen them."""
+    signals = signals_of(load_paths([path]))
+    out = []
+    for step in np.unique(signals.loss.steps):
+        out += [(int(step), w.rule) for w in judge(signals.upto(int(step)), PARAMS)]
+    return out
+
+
+def test_warnings_are_not_rules_of_the_diagnosis():
+    ids = {r.id for r in all_rules()}
+    assert not ids & {w.id for w in WARNING_RULES}
+    log = load_paths([CORPUS_RUNS / "cnn_043_garbage_every17"])
+    before = diagnose(log).to_json()
+    assert early_warnings(log) == [] and diagnose(log).to_json() == before  # NaN reached: no warning
+
+
+@pytest.mark.skipif(not CORPUS_RUNS.is_dir(), reason="the corpus is absent")
+def test_a_real_run_is_warned_before_its_nan():
+    case = early_warning_fit.make_case((str(CORPUS_RUNS / "cnn_043_garbage_every17"), "cnn_043", "nan"))
+    assert case.onset == 55
+    warned = _prefix_warnings(CORPUS_RUNS / "cnn_043_garbage_every17")
+    assert warned and warned[0][0] < case.onset and warned[0][1] == "LD403"
+
+
+@pytest.mark.parametrize(
+    "name", ["torch_mlp_sgd_healthy.log", "lightning_warmup_cosine_healthy", "hf_adamw_eval_healthy"]
+)
+def test_healthy_sample_runs_are_never_warned(name):
+    assert _prefix_warnings(SAMPLE_LOGS / name) == []
+
+
+def test_grad_norm_growth_and_horizon():
+    steps = np.arange(40) * 10
+    loss = np.r_[np.linspace(2.0, 1.0, 36), [1.3, 2.0, 3.5, 6.0]]
+    grad = np.r_[np.full(36, 1.0), [3.0, 25.0, 60.0, 140.0]]
+    log = make_log(loss, steps)
+    extra = frame_from_columns(
+        {"step": steps, "split": ["train"] * 40, "metric": ["grad_norm"] * 40, "value": grad}
+    )
+    log.metrics = early_warning_fit_concat(log.metrics, extra)
+    warnings = {w.rule: w for w in early_warnings(log)}
+    assert "LD401" in warnings
+    w = warnings["LD401"]
+    assert w.step == 390 and w.horizon is not None and w.horizon > 0
+    assert "x its recent median" in w.evidence[0].text("en") and "倍" in w.evidence[0].text("zh")
+    assert w.to_json()["severity"] == "warning"
+
+
+def early_warning_fit_concat(a, b):
+    import pandas as pd
+
+    cats = ["split", "metric", "name", "source"]
+    out = pd.concat(
+        [a.astype(dict.fromkeys(cats, str)), b.astype(dict.fromkeys(cats, str))], ignore_index=True
+    )
+    return out.astype(dict.fromkeys(cats, "category"))
+
+
+def test_loss_scale_collapse_from_dynamic_scaler_arithmetic():
+    """A dynamic scaler halves on every overflow and doubles after `growth_interval` clean steps."""
+    scale, values, grads = 65536.0, [], []
+    for i in range(60):
+        overflow = i >= 50  # from step 50 on, every step overflows (its gradient norm is inf)
+        scale = scale / 2 if overflow else (scale * 2 if i % 20 == 19 else scale)
+        values.append(scale)
+        grads.append(np.inf if overflow else 1.0)
+    steps = np.arange(60)
+    log = make_log(np.linspace(3.0, 2.5, 60), steps)
+    extra = frame_from_columns(
+        {
+            "step": np.r_[steps, steps],
+            "split": ["train"] * 120,
+            "metric": ["loss_scale"] * 60 + ["grad_norm"] * 60,
+            "value": values + grads,
+        }
+    )
+    log.metrics = early_warning_fit_concat(log.metrics, extra)
+    warnings = {w.rule: w for w in early_warnings(log)}
+    assert "LD402" in warnings and warnings["LD402"].horizon >= 0  # skipped steps are no NaN yet
+    assert "LD401" not in warnings  # an inf gradient norm of a skipped step is not growth
+    early = make_log(np.linspace(3.0, 2.5, 45), steps[:45])
+    early.metrics = early_warning_fit_concat(early.metrics, extra[extra["step"] < 45])
+    assert "LD402" not in {w.rule for w in early_warnings(early)}
+
+
+def test_catch_up_judges_every_point_since_the_last_poll():
+    loss = np.r_[np.linspace(2.3, 0.5, 30), [12.0, 15.0, 0.6, 0.55]]  # a rise that has passed by the poll
+    log = make_log(loss)
+    assert early_warnings(log) == []
+    assert [w.rule for w in early_warnings(log, since=29 * 20)] == ["LD403"]
+
+
+def test_fitted_thresholds_are_on_their_grids():
+    for f in dataclasses.fields(WarningParams):
+        assert getattr(PARAMS, f.name) in f.metadata["grid"]
+    assert PARAMS_FILE.exists()
+
+
+@pytest.mark.skipif(
+    os.environ.get("LOSS_DOCTOR_FIT_CHECK") != "1", reason="the fit takes a minute (CI sets it)"
+)
+def test_fit_gives_the_committed_thresholds():
+    assert early_warning_fit.main(["--check", "--jobs", "2"]) == 0
+
+
+@pytest.mark.parametrize("rule", WARNING_RULES, ids=lambda r: r.id)
+def test_every_warning_is_documented_in_both_languages(rule):
+    for part in ("title", "summary", "why", "example", "fix"):
+        entry = catalogue()[f"rules.{rule.id}.{part}"]
+        assert entry["en"].strip() and entry["zh"].strip()
+
+
+@pytest.mark.skipif(not CORPUS_RUNS.is_dir(), reason="the corpus is absent")
+def test_an_explosive_start_is_warned_at_the_first_line():
+    """Caffe FCN with normalize: false (3 classes): loss 3655 at iteration 0, NaN at iteration 50."""
+    warned = _prefix_warnings(CORPUS_RUNS / "caffe_fcn_014_normalize_false")
+    assert warned[:1] == [(0, "LD405")]
+    log = load_paths([CORPUS_RUNS / "caffe_fcn_014_normalize_false"])
+    signals = signals_of(log)
+    assert signals.chance_loss == pytest.approx(np.log(3))
+    text = judge(signals.upto(0), PARAMS)[0].evidence[0].text("en")
+    assert "x ln(3)" in text
