@@ -199,7 +199,7 @@ def _gunzip(raw: bytes, notes: list[str]) -> bytes:
                     pending = member.unconsumed_tail
                     size += len(piece)
                     out.append(piece)
-                    _check_budget(size, fed - len(pending), limit, ratio)
+                    check_budget(size, fed - len(pending), limit, ratio)
         except zlib.error:
             damaged = True
             break
@@ -217,7 +217,7 @@ def _gunzip(raw: bytes, notes: list[str]) -> bytes:
     return b"".join(out)
 
 
-def _check_budget(size: int, consumed: int, limit: int, ratio: int) -> None:
+def check_budget(size: int, consumed: int, limit: int, ratio: int) -> None:
     """ParseError once `size` decompressed bytes (from `consumed` compressed ones) pass a budget."""
     if size > limit:
         raise ParseError(
