@@ -1,5 +1,8 @@
 """Command line: `python -m diagnostics LOG [MORE_FILES_OF_THE_SAME_RUN ...] [--json] [--lang en|zh]
-[--fix-dir DIR [--fix CAUSE[=N] ...]]`.
+[--fix-dir DIR [--fix CAUSE[=N] ...]]`, and `python -m diagnostics scan ROOT ...` (diagnostics.scan).
+
+Inputs that hold several runs (a folder of runs, a zip, an MLflow store, a W&B panel export) are
+diagnosed run by run: one report each, a JSON list with `--json`.
 
 `--fix-dir` writes the corrected Caffe configuration files and their `.patch` files (the first
 option of the leading cause unless `--fix` chooses, e.g. `--fix lr_too_low --fix loss_normalization=1`).
@@ -25,6 +28,8 @@ from i18n import LANGUAGES, t
 from parsers import ParseError, load_paths
 from parsers.background import while_parsing
 from parsers.model import TrainingLog
+from parsers.runs import Run, any_zip, load_run, runs_from_paths
+from parsers.trackers import is_mlflow_run, is_wandb_run
 
 EXIT_HEALTHY, EXIT_PROBLEM, EXIT_UNREADABLE = 0, 1, 2
 # Run facts listed in the summary (scalar RunMeta fields, in this order).
@@ -236,7 +241,58 @@ def _strict(value: Any) -> Any:
     return value
 
 
+def _tracker_or_several_runs(paths: list[str]) -> list[Run] | None:
+    """The runs of the inputs when they are not simply one run's files (several runs, a tracker's
+    run, a zip), else None: one run is read as before, by `load_paths`, which also says why not."""
+    if not all(Path(p).exists() for p in paths):
+        return None
+    try:
+        runs = runs_from_paths(paths)
+    except (ParseError, OSError):
+        return None
+    names = [s.name for run in runs[:1] for s in run.sources]
+    if not runs or (len(runs) == 1 and not (is_mlflow_run(names) or is_wandb_run(names) or any_zip(paths))):
+        return None
+    return runs
+
+
+def _main_runs(runs: list[Run], args: argparse.Namespace) -> int:
+    """Each run's report in turn; exit 2 when none could be read, 1 when any has a problem or
+    could not be read, 0 when every run is healthy."""
+    if args.fix_dir:
+        print(t("cli.fix_one_run", args.lang, count=len(runs)), file=sys.stderr)
+        return EXIT_UNREADABLE
+    reports, statuses = [], []
+    for n, run in enumerate(runs, 1):
+        try:
+            log = load_run(run.sources)
+        except (ParseError, OSError) as err:
+            print(t("cli.run_header", args.lang, n=n, count=len(runs), label=run.label), file=sys.stderr)
+            print(t("cli.unreadable", args.lang, error=err), file=sys.stderr)
+            statuses.append(EXIT_UNREADABLE)
+            continue
+        diagnosis = diagnose(log)
+        statuses.append(EXIT_HEALTHY if diagnosis.healthy else EXIT_PROBLEM)
+        if args.json:
+            reports.append(
+                {"run": run.label} | diagnosis.to_json(args.lang) | {"parsed": parsed_summary(log)}
+            )
+        else:
+            print(t("cli.run_header", args.lang, n=n, count=len(runs), label=run.label))
+            print(render_text(log, diagnosis, args.lang))
+    if args.json:
+        print(json.dumps(_strict(reports), ensure_ascii=False, indent=2, default=str, allow_nan=False))
+    if all(status == EXIT_UNREADABLE for status in statuses):
+        return EXIT_UNREADABLE
+    return EXIT_HEALTHY if all(status == EXIT_HEALTHY for status in statuses) else EXIT_PROBLEM
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["scan"] and not Path("scan").is_file():
+        from diagnostics import scan
+
+        return scan.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m diagnostics", description="Diagnose a training run from its log."
     )
@@ -252,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         help="a cause's N-th correction (default: the first of the leading cause); repeat to combine",
     )
     args = parser.parse_args(argv)
+    runs = _tracker_or_several_runs(args.paths)
+    if runs is not None:
+        return _main_runs(runs, args)
     try:
         with while_parsing(preload_stats):
             log = load_paths(args.paths)
