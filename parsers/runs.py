@@ -8,7 +8,8 @@ Two steps, so that a scan can spread the second over processes:
 2. `runs_of_group` reads the content of one group and cuts it into runs: a W&B panel CSV with
    several runs becomes one CSV per run; a folder is one run (a log with its configs, a TensorBoard
    run's event files) unless it holds several metrics files of one format, which are then one run
-   each, with the folder's config files beside every one.
+   each, with the folder's config files beside every one (and the files no reader recognises
+   together, so that they are reported once).
 
 `load_run` parses one run, whatever it came from. Inside a run, files are named by their path
 relative to the run's folder.
@@ -165,28 +166,29 @@ def runs_of_group(
         return [Run(label, sources)]
     if group.kind == "wandb_run":
         return [Run(group.label, sources)]
-    return _folder_runs(group.label, sources, group.base)
+    return _folder_runs(group.label, sources)
 
 
-def _folder_runs(label: str, sources: list[SourceFile], base: str) -> list[Run]:
+def _folder_runs(label: str, sources: list[SourceFile]) -> list[Run]:
     """A folder's files as runs: one, unless several metrics files share a format (see the module)."""
     formats = {id(s): detect(s)[0] for s in sources}
     exports = [s for s in sources if formats[id(s)] == wandb_csv.FORMAT]
-    runs = [run for export in exports for run in split_wandb_export(export, _joined(base, export.name))]
+    runs = [run for export in exports for run in split_wandb_export(export, _within(label, export.name))]
     sources = [s for s in sources if formats[id(s)] != wandb_csv.FORMAT]
     configs = [s for s in sources if formats[id(s)] in CONFIG_FORMATS]
     logs = [s for s in sources if formats[id(s)] not in CONFIG_FORMATS]
     per_format: dict[str | None, list[SourceFile]] = {}
     for source in logs:
         per_format.setdefault(formats[id(source)], []).append(source)
+    unknown = per_format.pop(None, [])
     if not any(len(files) > 1 and fmt not in MULTI_FILE_FORMATS for fmt, files in per_format.items()):
         return runs + ([Run(label, sources)] if logs or not runs else [])
     for fmt, files in per_format.items():
         if fmt in MULTI_FILE_FORMATS:
             runs.append(Run(label, files + configs))
         else:
-            runs += [Run(_joined(base, source.name), [source, *configs]) for source in files]
-    return runs
+            runs += [Run(_within(label, source.name), [source, *configs]) for source in files]
+    return runs + ([Run(label, unknown)] if unknown else [])  # reported together, as one run's files
 
 
 def split_wandb_export(source: SourceFile, label: str) -> list[Run]:
@@ -223,22 +225,22 @@ def load_run(files: Sequence[tuple[str, bytes]] | Sequence[SourceFile]) -> Train
     if is_wandb_run(names):
         return load_wandb_run(sources)
     if len(sources) == 1 and sources[0].head_bytes(4) == ZIP_MAGIC:
-        runs = split_runs([(sources[0].name, sources[0].as_bytes())])
+        runs = split_runs(expand_zip(sources[0].name, sources[0].as_bytes()), open_zips=False)
         if len(runs) != 1:
             raise ParseError(f"{sources[0].name}: holds {len(runs)} runs; upload it to see each")
         return load_run(runs[0][1])
     return load(sources)
 
 
-def split_runs(files: Sequence[tuple[str, bytes]]) -> list[tuple[str, Files]]:
-    """Uploaded files (zips opened) as (label, files) per run, in the order found. Files that are
-    one run come back as given; a zip that cannot be opened comes back alone, so that loading it
-    states the reason."""
+def split_runs(files: Sequence[tuple[str, bytes]], open_zips: bool = True) -> list[tuple[str, Files]]:
+    """Uploaded files (zips opened, not the zips inside them) as (label, files) per run, in the order
+    found. Files that are one run come back as given; a zip that cannot be opened comes back alone,
+    so that loading it states the reason."""
     entries: list[tuple[str, bytes]] = []
     broken: list[tuple[str, Files]] = []
     opened = False
     for name, data in files:
-        if data[:4] != ZIP_MAGIC:
+        if data[:4] != ZIP_MAGIC or not open_zips:
             entries.append((name, data))
             continue
         try:
@@ -247,7 +249,8 @@ def split_runs(files: Sequence[tuple[str, bytes]]) -> list[tuple[str, Files]]:
         except ParseError:
             broken.append((name, ((name, data),)))
     tree = _unique(entries)
-    groups = group_tree(tree, lambda p: tree[p][:HEAD_BYTES], lambda p: _db_runs(tree[p]))
+    top = files[0][0] if files else "."
+    groups = group_tree(tree, lambda p: tree[p][:HEAD_BYTES], lambda p: _db_runs(tree[p]), top)
     runs = [
         run
         for group in groups
@@ -258,7 +261,7 @@ def split_runs(files: Sequence[tuple[str, bytes]]) -> list[tuple[str, Files]]:
         )
     ]
     if len(runs) == 1 and not opened and not broken:
-        return [(runs[0].label, tuple(files))]
+        return [(top, tuple(files))]
     return [(run.label, tuple((s.name, s.as_bytes()) for s in run.sources)) for run in runs] + broken
 
 
@@ -283,9 +286,11 @@ def expand_zip(name: str, data: bytes) -> list[tuple[str, bytes]]:
         members = [info for info in archive.infolist() if not info.is_dir()]
     except (zipfile.BadZipFile, OSError, ValueError) as err:
         raise ParseError(f"{name}: not a readable zip archive ({err})") from None
-    if len(members) > budget("MAX_ZIP_MEMBERS", MAX_ZIP_MEMBERS):
+    most = budget("MAX_ZIP_MEMBERS", MAX_ZIP_MEMBERS)
+    if len(members) > most:
         raise ParseError(
-            f"{name}: {len(members):,} files in the archive; refusing more than {MAX_ZIP_MEMBERS:,}"
+            f"{name}: {len(members):,} files in the archive; refusing more than {most:,} "
+            "(the server's limit, LOSS_DOCTOR_MAX_ZIP_MEMBERS)"
         )
     limit = budget("MAX_DECOMPRESSED_BYTES", MAX_DECOMPRESSED_BYTES)
     ratio = budget("MAX_COMPRESSION_RATIO", MAX_COMPRESSION_RATIO)
@@ -352,8 +357,9 @@ def _relative(path: str, base: str) -> str:
     return path[len(base) + 1 :] if base else path
 
 
-def _joined(base: str, name: str) -> str:
-    return f"{base}/{name}" if base else name
+def _within(label: str, name: str) -> str:
+    """The label of a file of the folder labelled `label` ("." is the scan's root)."""
+    return name if label == "." else f"{label}/{name}"
 
 
 def disk_groups(root: Path, top: str = ".") -> list[RunGroup]:
