@@ -2,7 +2,7 @@
 
 Two steps, so that a scan can spread the second over processes:
 
-1. `group_tree` reads only the structure (paths, and the 16-byte header of possible SQLite files):
+1. `group_tree` reads only the structure (paths, and the first 4 KB of each file: SQLite's header):
    an MLflow file-store run folder, a W&B run folder, one run per row of an MLflow database, and
    otherwise the files directly in one folder.
 2. `runs_of_group` reads the content of one group and cuts it into runs: a W&B panel CSV with
@@ -21,8 +21,10 @@ import csv
 import io
 import os
 import posixpath
+import re
 import sqlite3
 import zipfile
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,9 +54,11 @@ from parsers.trackers import (
 )
 
 Files = tuple[tuple[str, bytes], ...]
-# Formats whose several files in one folder are one run (TensorBoard writes a new event file per
-# restart; mmengine writes scalars.json and <timestamp>.json side by side).
+# Formats whose several files in one folder are one run when the tool named them (TensorBoard
+# writes a new events.out.tfevents.* file per restart; mmengine writes scalars.json and
+# <timestamp>.json side by side); files of these formats renamed by someone are one run each.
 MULTI_FILE_FORMATS = {"tfevents", "mmengine_json"}
+MULTI_FILE_NAMES = re.compile(r"events\.out\.tfevents\.|scalars\.json$|\d{8}_\d{6}\.json$")
 # Formats that hold settings only: they go with every run of their folder.
 CONFIG_FORMATS = {"caffe_prototxt", "lightning_hparams"}
 # Files never part of a run: checkpoints, images, arrays, and the folders tools keep beside runs.
@@ -100,9 +104,12 @@ def group_tree(
     claimed: set[str] = set()
     groups: list[RunGroup] = []
     for folder in sorted(children):
-        if any(folder == c or folder.startswith(c + "/") for c in claimed):
+        if _inside(folder, claimed):
             continue
-        below = [p for p in paths if folder == "" or p.startswith(folder + "/")]
+        # the paths below a folder are one slice of the sorted list ("0" sorts right after "/")
+        below = (
+            paths[bisect_left(paths, folder + "/") : bisect_left(paths, folder + "0")] if folder else paths
+        )
         names = [p[len(folder) + 1 :] if folder else p for p in below]
         for kind, test in (("mlflow_run", is_mlflow_run), ("wandb_run", is_wandb_run)):
             if test(names):
@@ -111,7 +118,7 @@ def group_tree(
                 break
     run_parents = {posixpath.dirname(g.base) for g in groups if g.kind == "mlflow_run"}
     for folder, files in sorted(children.items()):
-        if any(folder == c or folder.startswith(c + "/") for c in claimed):
+        if _inside(folder, claimed):
             continue
         plain = []
         for path in files:
@@ -130,6 +137,16 @@ def group_tree(
         if plain:
             groups.append(RunGroup(folder or top, "folder", tuple(plain), folder))
     return groups
+
+
+def _inside(folder: str, claimed: set[str]) -> bool:
+    """Whether `folder` is a claimed run folder or below one (its ancestors looked up, not scanned)."""
+    while True:
+        if folder in claimed:
+            return True
+        if not folder:
+            return False
+        folder = posixpath.dirname(folder)
 
 
 def _experiment_record(head: bytes) -> bool:
@@ -176,18 +193,25 @@ def _folder_runs(label: str, sources: list[SourceFile]) -> list[Run]:
     runs = [run for export in exports for run in split_wandb_export(export, _within(label, export.name))]
     sources = [s for s in sources if formats[id(s)] != wandb_csv.FORMAT]
     configs = [s for s in sources if formats[id(s)] in CONFIG_FORMATS]
-    logs = [s for s in sources if formats[id(s)] not in CONFIG_FORMATS]
-    per_format: dict[str | None, list[SourceFile]] = {}
-    for source in logs:
-        per_format.setdefault(formats[id(source)], []).append(source)
-    unknown = per_format.pop(None, [])
-    if not any(len(files) > 1 and fmt not in MULTI_FILE_FORMATS for fmt, files in per_format.items()):
-        return runs + ([Run(label, sources)] if logs or not runs else [])
-    for fmt, files in per_format.items():
-        if fmt in MULTI_FILE_FORMATS:
-            runs.append(Run(label, files + configs))
+    units: dict[str | None, list[list[SourceFile]]] = {}  # per format: the files that are one run each
+    for source in sources:
+        fmt = formats[id(source)]
+        if fmt in CONFIG_FORMATS:
+            continue
+        unit = units.setdefault(fmt, [])
+        tool_named = fmt in MULTI_FILE_FORMATS and MULTI_FILE_NAMES.match(source.name)
+        shared = next((u for u in unit if tool_named and MULTI_FILE_NAMES.match(u[0].name)), None)
+        if shared is not None:
+            shared.append(source)
         else:
-            runs += [Run(_within(label, source.name), [source, *configs]) for source in files]
+            unit.append([source])
+    unknown = [files for unit in units.pop(None, []) for files in unit]
+    if all(len(unit) <= 1 for unit in units.values()):
+        return runs + ([Run(label, sources)] if units or unknown or not runs else [])
+    for unit in units.values():
+        single = len(unit) == 1 and len(unit[0]) > 1  # a TensorBoard run's event files
+        for files in unit:
+            runs.append(Run(label if single else _within(label, files[0].name), files + configs))
     return runs + ([Run(label, unknown)] if unknown else [])  # reported together, as one run's files
 
 

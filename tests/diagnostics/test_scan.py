@@ -17,7 +17,7 @@ from diag_helpers import REPO
 
 from diagnostics import diagnose, scan
 from diagnostics.split import CORPUS
-from parsers import load_paths
+from parsers import ParseError, load_paths
 
 FIXTURES = REPO / "tests" / "fixtures" / "trackers"
 EVIL = "<img src=x onerror=alert(1)>"
@@ -174,3 +174,30 @@ def test_command_line_diagnoses_each_run_of_a_store(tmp_path):
     assert [r["symptom"] for r in reports] == ["healthy", "nan", "flat"] and result.returncode == 1
     text = _cli(str(FIXTURES / "tb_logdir"))
     assert text.stdout.count("### Run ") == 2 and text.returncode == 1
+
+
+def test_scan_of_the_real_logs_gives_each_log_its_verdict_alone():
+    real = REPO.parent / "shared" / "real_logs"
+    if not (real / "MANIFEST.csv").exists():
+        pytest.skip("../shared/real_logs is not here")
+    with (real / "MANIFEST.csv").open() as fh:
+        logs = [row["file"] for row in csv.DictReader(fh)]
+    by_path = {row.path: row for row in scan.scan(real, jobs=2, progress=False)}
+    # a folder holding one log is that run, named by the folder; "." (MANIFEST.csv, README.md) is no run
+    alone_in_folder = {
+        name.split("/")[0]: name
+        for name in logs
+        if sum(n.startswith(name.split("/")[0] + "/") for n in logs) == 1
+    }
+    by_path |= {alone_in_folder[folder]: by_path.pop(folder) for folder in alone_in_folder}
+    assert set(by_path) == {*logs, "."} and by_path["."].error.startswith("2 files could not be read")
+    for name in logs:
+        try:
+            alone = diagnose(load_paths([real / name]))
+        except ParseError as err:
+            assert by_path[name].error == str(err).splitlines()[0][:300]
+            continue
+        assert (by_path[name].symptom, by_path[name].confidence) == (
+            alone.symptom.symptom,
+            round(alone.symptom.confidence, 3),
+        )

@@ -238,3 +238,15 @@ def test_damaged_inputs_are_errors_not_crashes(tmp_path):
     ((_, files),) = split_runs([("mlflow.db", db[:4096])])  # cut inside the schema: not a store
     with pytest.raises(ParseError):
         load_run(files)
+
+
+def test_event_files_named_by_tensorboard_are_one_run_renamed_ones_one_each(tmp_path):
+    events = sorted((FIXTURES / "tb_logdir").rglob("events.out.tfevents.*"))
+    for index, event in enumerate(events):  # TensorBoard's names: a run restarted in the same folder
+        shutil.copy(event, tmp_path / f"{event.name}.{index}")
+    (run,) = runs_from_paths([tmp_path])
+    assert run.label == str(tmp_path) and len(run.sources) == 2
+    for index, event in enumerate(events):  # renamed by hand: a folder of collected runs
+        (tmp_path / f"{event.name}.{index}").rename(tmp_path / f"{event.parent.name}.tfevents")
+    runs = runs_from_paths([tmp_path])
+    assert sorted(run.label for run in runs) == sorted(f"{tmp_path}/{e.parent.name}.tfevents" for e in events)
