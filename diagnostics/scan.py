@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from html import escape
 from pathlib import Path
 
@@ -75,8 +76,9 @@ class ScanRow:
 REPORT_FIELDS = [f.name for f in fields(ScanRow) if f.name != "detail"]
 
 
-def scan_group(root: str, group: RunGroup, lang: str = "en") -> list[ScanRow]:
-    """Read, split and diagnose one group: never raises (each failure is its run's row)."""
+def scan_group(root: str, group: RunGroup, lang: str = "en", details: bool = True) -> list[ScanRow]:
+    """Read, split and diagnose one group: never raises (each failure is its run's row). `details`:
+    keep each run's full diagnosis as text (the HTML report's; a fleet's worth costs memory)."""
     from diagnostics.__main__ import render_text  # the CLI's report; imported here, in the worker
 
     try:
@@ -101,7 +103,7 @@ def scan_group(root: str, group: RunGroup, lang: str = "en") -> list[ScanRow]:
                 cause=leading,
                 onset_step=diagnosis.symptom.onset_step,
                 rules=" ".join(dict.fromkeys(f.rule for f in diagnosis.findings)),
-                detail=render_text(log, diagnosis, lang),
+                detail=render_text(log, diagnosis, lang) if details else "",
             )
         )
     return rows
@@ -118,7 +120,7 @@ def _crashed(group: RunGroup, how: str) -> list[ScanRow]:
 
 
 def scan_local(
-    root: Path, groups: list[RunGroup], jobs: int, lang: str, done: Callable[[list[ScanRow]], None]
+    root: Path, groups: list[RunGroup], jobs: int, work: Callable[..., list[ScanRow]], done: Callable
 ) -> None:
     """Each group in a pool of `jobs` processes. When a worker dies, the pool is broken for every
     group in flight: those are run again one at a time, each in its own process, so that only the
@@ -131,7 +133,7 @@ def scan_local(
             while pending or running:
                 while pending and len(running) < jobs * _QUEUED_PER_WORKER:
                     group = pending.pop(0)
-                    running[pool.submit(scan_group, str(root), group, lang)] = group
+                    running[pool.submit(work, str(root), group)] = group
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 broken = False
                 for future in finished:
@@ -147,20 +149,20 @@ def scan_local(
         for group in suspects:
             with ProcessPoolExecutor(max_workers=1) as alone:
                 try:
-                    done(alone.submit(scan_group, str(root), group, lang).result())
+                    done(alone.submit(work, str(root), group).result())
                 except BrokenProcessPool:
                     done(_crashed(group, "the worker process died while reading this run"))
 
 
 def scan_dask(
-    root: Path, groups: list[RunGroup], scheduler: str, lang: str, done: Callable[[list[ScanRow]], None]
+    root: Path, groups: list[RunGroup], scheduler: str, work: Callable[..., list[ScanRow]], done: Callable
 ) -> None:
     """Each group as a task of a dask.distributed cluster; a task whose worker died (dask retries it
     on another first) gives its run a row."""
     from distributed import Client, as_completed
 
     with Client(scheduler) as client:
-        futures = client.map(scan_group, [str(root)] * len(groups), groups, [lang] * len(groups), pure=False)
+        futures = client.map(work, [str(root)] * len(groups), groups, pure=False)
         by_key = dict(zip((f.key for f in futures), groups, strict=True))
         for future in as_completed(futures):
             try:
@@ -177,6 +179,7 @@ def scan(
     scheduler: str | None = None,
     lang: str = "en",
     progress: bool = True,
+    details: bool = True,
 ) -> list[ScanRow]:
     """Every run under `root`, diagnosed, sorted by severity."""
     groups = disk_groups(root)
@@ -187,11 +190,13 @@ def scan(
         rows.extend(found)
         bar.update(1)
 
+    # looked up here, not bound at import: a test replaces it with one whose worker dies
+    work = partial(scan_group, lang=lang, details=details)
     with bar:
         if executor == "dask":
-            scan_dask(root, groups, scheduler or "", lang, done)
+            scan_dask(root, groups, scheduler or "", work, done)
         else:
-            scan_local(root, groups, max(jobs or os.cpu_count() or 1, 1), lang, done)
+            scan_local(root, groups, max(jobs or os.cpu_count() or 1, 1), work, done)
     return sorted(rows, key=lambda row: row.severity)
 
 
@@ -298,7 +303,8 @@ def main(argv: list[str]) -> int:
         print(t("cli.unreadable", args.lang, error=f"{root}: not a folder"), file=sys.stderr)
         return 2
     try:
-        rows = scan(root.resolve(), args.jobs, args.executor, args.scheduler, args.lang)
+        details = bool(args.out) and Path(args.out).suffix.lower() == ".html"
+        rows = scan(root.resolve(), args.jobs, args.executor, args.scheduler, args.lang, details=details)
     except ImportError as err:
         print(t("scan.no_dask", args.lang, error=err), file=sys.stderr)
         return 2

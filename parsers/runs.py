@@ -76,11 +76,11 @@ class RunGroup:
     """The files of one run, or of a container of runs, found from the tree's structure."""
 
     label: str  # where it is, relative to the root ("." for the root itself)
-    kind: str  # "folder", "mlflow_run", "wandb_run" or "mlflow_db"
+    kind: str  # "folder", "mlflow_run", "wandb_run", "mlflow_db", or "unreadable" (a folder not listed)
     paths: tuple[str, ...]  # relative to the root
     base: str = ""  # names inside the run are relative to this folder
     key: str | None = None  # the run id of an mlflow_db group
-    name: str = ""  # the run's name when the structure says it (MLflow database runs)
+    name: str = ""  # the run's name when the structure says it (MLflow database runs), or the error
 
 
 @dataclass
@@ -389,17 +389,24 @@ def _within(label: str, name: str) -> str:
 def disk_groups(root: Path, top: str = ".") -> list[RunGroup]:
     """The run groups under a folder on disk (`group_tree` over every file below it); the folder
     itself is labelled `top`."""
+    unreadable: list[OSError] = []  # a folder that cannot be listed is a group of its own
     paths = [
         (Path(folder) / name).relative_to(root).as_posix()
-        for folder, dirs, names in os.walk(root)
+        for folder, _, names in os.walk(root, onerror=unreadable.append)
         for name in names
-        if not (dirs.sort() or name.startswith("."))
+        if not name.startswith(".")
     ]
-    return group_tree(paths, lambda p: _head(root / p), lambda p: _db_runs(root / p), top)
+    groups = group_tree(paths, lambda p: _head(root / p), lambda p: _db_runs(root / p), top)
+    for err in unreadable:
+        where = Path(err.filename or root).relative_to(root).as_posix() if err.filename else top
+        groups.append(RunGroup(where, "unreadable", (), name=f"{where}: {err.strerror or err}"))
+    return groups
 
 
 def disk_runs(root: Path, group: RunGroup) -> list[Run]:
     """`runs_of_group` reading from disk (large files memory-mapped, gzip decompressed)."""
+    if group.kind == "unreadable":
+        raise OSError(f"the folder cannot be read: {group.name}")
     return runs_of_group(group, lambda p: SourceFile.from_path(root / p), lambda p: open_mlflow_db(root / p))
 
 

@@ -111,14 +111,33 @@ def test_html_report_links_each_row_to_its_diagnosis_and_escapes_the_logs(tmp_pa
     assert "诊断结论" in page and "无法读取" in page
 
 
-def crash_on_broken(root: str, group, lang: str = "en"):
+def crash_on_broken(root: str, group, **options):
     """A worker that dies (as a native crash would) on the `broken` folder."""
     if group.label == "broken":
         os._exit(7)
-    return REAL_SCAN_GROUP(root, group, lang)
+    return REAL_SCAN_GROUP(root, group, **options)
 
 
 REAL_SCAN_GROUP = scan.scan_group
+
+
+def test_folder_that_cannot_be_listed_is_a_row_with_the_reason(tmp_path, monkeypatch):
+    shutil.copytree(
+        FIXTURES / "tb_logdir", tmp_path, dirs_exist_ok=True
+    )  # two runs, and a folder this user may not list
+    (tmp_path / "locked").mkdir()
+    listing = os.scandir
+
+    def scandir(path):  # tests run as root, which chmod cannot stop: refuse as the kernel would
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    groups = scan.disk_groups(tmp_path)
+    assert [g.label for g in groups] == ["diverging-lr10", "healthy-sgd", "locked"]
+    (row,) = scan.scan_group(str(tmp_path), groups[-1])
+    assert row.path == "locked" and row.error == "the folder cannot be read: locked: Permission denied"
 
 
 def test_a_worker_that_dies_gives_its_run_a_row_and_the_scan_goes_on(tree, rows, monkeypatch):
