@@ -14,10 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from parsers import ParseError, load
 from parsers.runs import disk_groups, disk_runs, expand_zip, load_run, runs_from_paths, split_runs
 from parsers.source import SourceFile
+from parsers.trackers import points_line_by_line, regular_points
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trackers"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
@@ -250,3 +253,23 @@ def test_event_files_named_by_tensorboard_are_one_run_renamed_ones_one_each(tmp_
         (tmp_path / f"{event.name}.{index}").rename(tmp_path / f"{event.parent.name}.tfevents")
     runs = runs_from_paths([tmp_path])
     assert sorted(run.label for run in runs) == sorted(f"{tmp_path}/{e.parent.name}.tfevents" for e in events)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2**41),
+            st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.1, -0.0, 1e300]),
+            st.integers(-(2**53), 2**53),
+        ),
+        min_size=1,
+        max_size=50,
+    )
+)
+def test_metric_files_read_at_numpy_speed_give_what_the_line_reader_gives(points):
+    text = "".join(f"{time} {value!r} {step}\n" for time, value, step in points)
+    fast = regular_points(text)
+    slow = points_line_by_line(SourceFile.from_bytes("metrics/loss", text.encode()), [])
+    assert fast is not None
+    for got, want in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(got, want)
