@@ -110,9 +110,12 @@ def scan_group(root: str, group: RunGroup, lang: str = "en", details: bool = Tru
 
 
 def _failed(label: str, err: BaseException) -> ScanRow:
+    """The row of a run that could not be read: the reason on one line (several files' reasons
+    joined), cut to _REASON_CHARS; the whole message goes in the HTML report."""
     reason = str(err) if isinstance(err, (ParseError, OSError)) else f"{type(err).__name__}: {err}"
-    first = reason.strip().splitlines()[0] if reason.strip() else type(err).__name__
-    return ScanRow(path=label, error=first[:_REASON_CHARS], detail=reason)
+    one_line = " | ".join(line.strip() for line in reason.splitlines() if line.strip()) or type(err).__name__
+    cut = one_line if len(one_line) <= _REASON_CHARS else one_line[: _REASON_CHARS - 1] + "…"
+    return ScanRow(path=label, error=cut, detail=reason)
 
 
 def _crashed(group: RunGroup, how: str) -> list[ScanRow]:

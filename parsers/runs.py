@@ -321,6 +321,8 @@ def expand_zip(name: str, data: bytes) -> list[tuple[str, bytes]]:
     out, total = [], 0
     for info in members:
         path = _safe_member_path(name, info.filename)
+        if not path:
+            continue  # "." or "./": no file
         if info.flag_bits & 0x1:
             raise ParseError(f"{name}: {path} is encrypted; upload the archive without a password")
         chunks = []

@@ -209,12 +209,12 @@ def test_scan_of_the_real_logs_gives_each_log_its_verdict_alone():
         if sum(n.startswith(name.split("/")[0] + "/") for n in logs) == 1
     }
     by_path |= {alone_in_folder[folder]: by_path.pop(folder) for folder in alone_in_folder}
-    assert set(by_path) == {*logs, "."} and by_path["."].error.startswith("2 files could not be read")
+    assert set(by_path) == {*logs, "."} and by_path["."].error.startswith("2 files could not be read: | ")
     for name in logs:
         try:
             alone = diagnose(load_paths([real / name]))
         except ParseError as err:
-            assert by_path[name].error == str(err).splitlines()[0][:300]
+            assert by_path[name].error.startswith(str(err).splitlines()[0][:200])
             continue
         assert (by_path[name].symptom, by_path[name].confidence) == (
             alone.symptom.symptom,

@@ -6,6 +6,7 @@ following its documented layout (`Step`, `<run> - <metric>`, `__MIN`, `__MAX`)."
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers import ParseError, load
@@ -273,3 +274,24 @@ def test_metric_files_read_at_numpy_speed_give_what_the_line_reader_gives(points
     assert fast is not None
     for got, want in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+NAMES = st.sampled_from(
+    ["train.log", "meta.yaml", "metrics/loss", "params/lr", "files/output.log", "mlflow.db", "a/b.csv"]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(NAMES | st.text(min_size=1, max_size=30), st.binary(max_size=300)), min_size=1, max_size=5
+    ),
+    st.booleans(),
+)
+def test_any_upload_splits_and_loads_or_says_why(members, as_zip):
+    """Any bytes under any names, loose or zipped: split into runs without an error, and each run
+    loads or raises ParseError (never another exception)."""
+    files = [("up.zip", zipped(members))] if as_zip else members
+    for _, run_files in split_runs(files):
+        with contextlib.suppress(ParseError):
+            load_run(run_files)
