@@ -241,19 +241,21 @@ def _strict(value: Any) -> Any:
     return value
 
 
-def _tracker_or_several_runs(paths: list[str]) -> list[Run] | None:
-    """The runs of the inputs when they are not simply one run's files (several runs, a tracker's
-    run, a zip), else None: one run is read as before, by `load_paths`, which also says why not."""
+def _runs_of(paths: list[str]) -> list[Run] | None:
+    """The runs of the inputs (read and sniffed once), or None when a path is missing or cannot be
+    read: `load_paths` then says why."""
     if not all(Path(p).exists() for p in paths):
         return None
     try:
-        runs = runs_from_paths(paths)
+        return runs_from_paths(paths) or None
     except (ParseError, OSError):
         return None
-    names = [s.name for run in runs[:1] for s in run.sources]
-    if not runs or (len(runs) == 1 and not (is_mlflow_run(names) or is_wandb_run(names) or any_zip(paths))):
-        return None
-    return runs
+
+
+def _one_plain_run(runs: list[Run], paths: list[str]) -> bool:
+    """One run of ordinary log and config files: reported as always (not a list, not a tracker's)."""
+    names = [s.name for s in runs[0].sources]
+    return len(runs) == 1 and not (is_mlflow_run(names) or is_wandb_run(names) or any_zip(paths))
 
 
 def _main_runs(runs: list[Run], args: argparse.Namespace) -> int:
@@ -266,9 +268,10 @@ def _main_runs(runs: list[Run], args: argparse.Namespace) -> int:
     for n, run in enumerate(runs, 1):
         try:
             log = load_run(run.sources)
-        except (ParseError, OSError) as err:
+        except Exception as err:  # ParseError, OSError, or a parser bug on this input: a message
+            reason = err if isinstance(err, (ParseError, OSError)) else f"{type(err).__name__}: {err}"
             print(t("cli.run_header", args.lang, n=n, count=len(runs), label=run.label), file=sys.stderr)
-            print(t("cli.unreadable", args.lang, error=err), file=sys.stderr)
+            print(t("cli.unreadable", args.lang, error=reason), file=sys.stderr)
             statuses.append(EXIT_UNREADABLE)
             continue
         diagnosis = diagnose(log)
@@ -308,12 +311,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a cause's N-th correction (default: the first of the leading cause); repeat to combine",
     )
     args = parser.parse_args(argv)
-    runs = _tracker_or_several_runs(args.paths)
-    if runs is not None:
-        return _main_runs(runs, args)
     try:
         with while_parsing(preload_stats):
-            log = load_paths(args.paths)
+            runs = _runs_of(args.paths)
+            if runs is not None and not _one_plain_run(runs, args.paths):
+                return _main_runs(runs, args)
+            log = load_run(runs[0].sources) if runs else load_paths(args.paths)
     except (ParseError, OSError) as err:
         print(t("cli.unreadable", args.lang, error=err), file=sys.stderr)
         return EXIT_UNREADABLE

@@ -281,6 +281,7 @@ NAMES = st.sampled_from(
 )
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # an archive may repeat a name: kept as `name (2)`
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
