@@ -113,8 +113,9 @@ def group_tree(
         names = [p[len(folder) + 1 :] if folder else p for p in below]
         for kind, test in (("mlflow_run", is_mlflow_run), ("wandb_run", is_wandb_run)):
             if test(names):
-                groups.append(RunGroup(folder or top, kind, tuple(below), folder))
                 claimed.add(folder)
+                if not (kind == "mlflow_run" and _deleted_run(head(_within_folder(folder, "meta.yaml")))):
+                    groups.append(RunGroup(folder or top, kind, tuple(below), folder))
                 break
     run_parents = {posixpath.dirname(g.base) for g in groups if g.kind == "mlflow_run"}
     for folder, files in sorted(children.items()):
@@ -147,6 +148,15 @@ def _inside(folder: str, claimed: set[str]) -> bool:
         if not folder:
             return False
         folder = posixpath.dirname(folder)
+
+
+def _deleted_run(meta_yaml: bytes) -> bool:
+    """A run deleted in MLflow (still on disk until `mlflow gc`): left out, as MLflow's UI does."""
+    return top_level_yaml(meta_yaml.decode("utf-8", "replace")).get("lifecycle_stage") == "deleted"
+
+
+def _within_folder(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
 
 
 def _experiment_record(head: bytes) -> bool:

@@ -296,3 +296,10 @@ def test_any_upload_splits_and_loads_or_says_why(members, as_zip):
     for _, run_files in split_runs(files):
         with contextlib.suppress(ParseError):
             load_run(run_files)
+
+
+def test_runs_deleted_in_mlflow_are_left_out_like_in_its_ui(tmp_path):
+    shutil.copytree(FIXTURES / "mlruns", tmp_path / "mlruns")
+    meta = next((tmp_path / "mlruns").glob("*/*/tags/mlflow.runName")).parents[1] / "meta.yaml"
+    meta.write_text(meta.read_text().replace("lifecycle_stage: active", "lifecycle_stage: deleted"))
+    assert len(runs_by_name(tmp_path / "mlruns")) == 1
