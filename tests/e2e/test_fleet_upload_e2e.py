@@ -5,6 +5,7 @@ verdict the library gives each run."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -50,4 +51,15 @@ def test_zip_of_tracker_runs_opens_the_compare_view(browser: Browser, app_url: s
     expect(page.locator("[data-testid='stException']")).to_have_count(0)
     wait_idle(page)
     page.screenshot(path=artifacts / "e2e-fleet-zip.png", full_page=True)
+
+    page.get_by_role("button", name="Share").click()  # the four runs are shared, and open elsewhere
+    expect(page).to_have_url(re.compile(r"\?d=[A-Za-z0-9_-]{32}$"), timeout=TIMEOUT)
+    fresh = browser.new_context(viewport={"width": 1500, "height": 1800})
+    other = fresh.new_page()
+    other.goto(page.url)
+    shared_tabs = other.get_by_role("tab")
+    expect(shared_tabs).to_have_count(4, timeout=TIMEOUT)
+    for index, title in enumerate(titles):
+        expect(shared_tabs.nth(index)).to_have_text(f"Run {index + 1} · {title}")
+    fresh.close()
     page.close()
