@@ -311,5 +311,8 @@ def main(argv: list[str]) -> int:
     except ImportError as err:
         print(t("scan.no_dask", args.lang, error=err), file=sys.stderr)
         return 2
+    except OSError as err:  # the dask scheduler cannot be reached (TimeoutError is an OSError)
+        print(t("scan.no_scheduler", args.lang, scheduler=args.scheduler, error=err), file=sys.stderr)
+        return 2
     write_report(rows, args.out, root, args.lang)
     return 0 if all(row.symptom == "healthy" and not row.error for row in rows) else 1

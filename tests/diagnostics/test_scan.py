@@ -160,9 +160,10 @@ def test_dask_executor_on_a_local_cluster_gives_the_same_rows(tree, rows):
     assert [row.record() for row in remote] == [row.record() for row in rows]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "diagnostics", *args]
     return subprocess.run(
-        [sys.executable, "-m", "diagnostics", *args], cwd=REPO, capture_output=True, text=True
+        command, cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})}
     )
 
 
@@ -182,6 +183,10 @@ def test_command_line_scan_writes_the_report_with_a_progress_bar(tmp_path):
     missing = _cli("scan", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "not a folder" in missing.stderr and "Traceback" not in missing.stderr
     assert _cli("scan", str(root), "--out", "r.txt").returncode == 2  # argparse: unknown report kind
+    quick = {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
+    nobody = _cli("scan", str(root), "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9", env=quick)
+    assert nobody.returncode == 2 and "Cannot reach the dask scheduler tcp://127.0.0.1:9" in nobody.stderr
+    assert "Traceback" not in nobody.stderr
 
 
 def test_command_line_diagnoses_each_run_of_a_store(tmp_path):
