@@ -31,7 +31,15 @@ from parsers import load
 from parsers.formats import tfevents
 from parsers.formats._table import segments_from_counter
 from parsers.hparams import hyperparams_from_text
-from parsers.model import MAX_COUNTER, ParseWarning, RunMeta, TrainingLog, as_counter, frame_from_columns
+from parsers.model import (
+    MAX_COUNTER,
+    LogLine,
+    ParseWarning,
+    RunMeta,
+    TrainingLog,
+    as_counter,
+    frame_from_columns,
+)
 from parsers.source import ParseError, SourceFile
 
 MLFLOW_FORMAT = "mlflow"
@@ -86,8 +94,7 @@ def load_mlflow_run(sources: Sequence[SourceFile]) -> TrainingLog:
     params = {s.name[len("params/") :]: s.text.strip() for s in sources if s.name.startswith("params/")}
     meta = RunMeta(format=MLFLOW_FORMAT, formats=[MLFLOW_FORMAT])
     if params:
-        text = "\n".join(f"{key}: {value}" for key, value in sorted(params.items()))
-        hyperparams_from_text(text, "params", meta)
+        _settings_from_params(params, meta)
     if not curves:
         raise ParseError(
             "this MLflow run logged no metric values"
@@ -124,6 +131,17 @@ def load_mlflow_run(sources: Sequence[SourceFile]) -> TrainingLog:
         skipped_lines=sum(1 for w in warnings if w.line),
         sources=[s.name for s in sources if s.name.startswith(("metrics/", "params/", "meta.yaml"))],
     )
+
+
+def _settings_from_params(params: dict[str, str], meta: RunMeta) -> None:
+    """The run's params read as settings (`lr` -> base lr, ...), all at once so that settings that
+    go together are read together; each fact then quotes its own file (`params/lr`, line 1)."""
+    keys = sorted(params)
+    hyperparams_from_text("\n".join(f"{key}: {params[key]}" for key in keys), "params", meta)
+    for fact, where in meta.where.items():
+        if where.source == "params" and 1 <= where.line <= len(keys):
+            key = keys[where.line - 1]
+            meta.where[fact] = LogLine(f"params/{key}", 1, params[key])
 
 
 def _metric_points(

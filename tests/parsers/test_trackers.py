@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers import ParseError, load
+from parsers.model import LogLine
 from parsers.runs import disk_groups, disk_runs, expand_zip, load_run, runs_from_paths, split_runs
 from parsers.source import SourceFile
 from parsers.trackers import points_line_by_line, regular_points
@@ -77,7 +78,7 @@ def test_mlflow_file_store_runs_with_params():
         params = EXPECTED[name]["params"]
         assert (log.meta.base_lr, log.meta.batch_size) == (params["lr"], params["batch_size"])
         assert (log.meta.optimizer, log.meta.momentum) == ("sgd", 0.9)
-        assert log.meta.where["base_lr"].source == "params"
+        assert log.meta.where["base_lr"] == LogLine("params/lr", 1, str(params["lr"]))
         assert log.metrics["wall_time"].min() == 0 and log.metrics["wall_time"].max() >= 0
 
 
