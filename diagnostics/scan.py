@@ -215,12 +215,21 @@ def write_report(rows: Iterable[ScanRow], out: str | None, root: Path, lang: str
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, REPORT_FIELDS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(row.record() for row in rows)
+        writer.writerows(_spreadsheet_safe(row.record()) for row in rows)
         text = buffer.getvalue()
     if out:
         Path(out).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+
+
+def _spreadsheet_safe(record: dict[str, object]) -> dict[str, object]:
+    """Text cells taken from file names and logs (path, error) that a spreadsheet would run as a
+    formula (`=`, `+`, `-`, `@` first) get a leading `'`, as OWASP advises for CSV exports."""
+    return {
+        k: f"'{v}" if k in ("path", "error") and isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v
+        for k, v in record.items()
+    }
 
 
 def _strict(record: dict[str, object]) -> dict[str, object]:

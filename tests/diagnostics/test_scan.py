@@ -99,6 +99,10 @@ def test_csv_and_jsonl_reports_hold_the_rows(tmp_path, tree, rows):
     assert [r["path"] for r in table] == [r["path"] for r in records] == [row.path for row in rows]
     assert records == [row.record() for row in rows]
     assert table[0]["confidence"] == str(rows[0].confidence)
+    formula = scan.ScanRow(path='=HYPERLINK("http://x")', error="@SUM(1)")
+    scan.write_report([formula], str(tmp_path / "f.csv"), tree, "en")
+    (cells,) = csv.DictReader((tmp_path / "f.csv").open())
+    assert (cells["path"], cells["error"]) == ('\'=HYPERLINK("http://x")', "'@SUM(1)")
 
 
 def test_html_report_links_each_row_to_its_diagnosis_and_escapes_the_logs(tmp_path, tree, rows):
