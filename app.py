@@ -97,7 +97,7 @@ def uploaded(files: list | None) -> list[tuple[str, Files]]:
     return [(files[0].name + (f" +{len(files) - 1}" if len(files) > 1 else ""), runs[0][1])]
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_data(max_entries=2, show_spinner=False)  # holds a zip's files decompressed: few entries
 def split_upload(files: Files) -> list[tuple[str, Files]]:
     return split_runs(files) or [(files[0][0], files)]
 
