@@ -94,6 +94,7 @@ def group_tree(
     head: Callable[[str], bytes],
     db_runs: Callable[[str], list[tuple[str, str]]],
     top: str = ".",
+    prefix: str = "",
 ) -> list[RunGroup]:
     """The runs of a tree from its relative POSIX `paths`. `head(path)` gives a file's first HEAD_BYTES and
     `db_runs(path)` the (id, name) of the runs of an MLflow database (empty when it is not one)."""
@@ -115,7 +116,7 @@ def group_tree(
             if test(names):
                 claimed.add(folder)
                 if not (kind == "mlflow_run" and _deleted_run(head(_within_folder(folder, "meta.yaml")))):
-                    groups.append(RunGroup(folder or top, kind, tuple(below), folder))
+                    groups.append(RunGroup(_labelled(folder, top, prefix), kind, tuple(below), folder))
                 break
     run_parents = {posixpath.dirname(g.base) for g in groups if g.kind == "mlflow_run"}
     for folder, files in sorted(children.items()):
@@ -131,13 +132,19 @@ def group_tree(
             runs = db_runs(path) if start.startswith(SQLITE_MAGIC) else []
             if runs:
                 groups += [
-                    RunGroup(path, "mlflow_db", (path,), folder, run_id, name) for run_id, name in runs
+                    RunGroup(_labelled(path, top, prefix), "mlflow_db", (path,), folder, run_id, name)
+                    for run_id, name in runs
                 ]
             else:
                 plain.append(path)
         if plain:
-            groups.append(RunGroup(folder or top, "folder", tuple(plain), folder))
+            groups.append(RunGroup(_labelled(folder, top, prefix), "folder", tuple(plain), folder))
     return groups
+
+
+def _labelled(path: str, top: str, prefix: str) -> str:
+    """A group's label: `prefix` and its path below the root; the root itself is labelled `top`."""
+    return (f"{prefix}/{path}" if prefix else path) if path else top
 
 
 def _inside(folder: str, claimed: set[str]) -> bool:
@@ -398,9 +405,9 @@ def _within(label: str, name: str) -> str:
     return name if label == "." else f"{label}/{name}"
 
 
-def disk_groups(root: Path, top: str = ".") -> list[RunGroup]:
+def disk_groups(root: Path, top: str = ".", prefix: str = "") -> list[RunGroup]:
     """The run groups under a folder on disk (`group_tree` over every file below it); the folder
-    itself is labelled `top`."""
+    itself is labelled `top`, the groups below it `prefix/path`."""
     unreadable: list[OSError] = []  # a folder that cannot be listed is a group of its own
     paths = [
         (Path(folder) / name).relative_to(root).as_posix()
@@ -408,9 +415,10 @@ def disk_groups(root: Path, top: str = ".") -> list[RunGroup]:
         for name in names
         if not name.startswith(".")
     ]
-    groups = group_tree(paths, lambda p: _head(root / p), lambda p: _db_runs(root / p), top)
+    groups = group_tree(paths, lambda p: _head(root / p), lambda p: _db_runs(root / p), top, prefix)
     for err in unreadable:
-        where = Path(err.filename or root).relative_to(root).as_posix() if err.filename else top
+        below = Path(err.filename or root).relative_to(root).as_posix()
+        where = _labelled("" if below == "." else below, top, prefix)
         groups.append(RunGroup(where, "unreadable", (), name=f"{where}: {err.strerror or err}"))
     return groups
 
@@ -428,7 +436,7 @@ def runs_from_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Run]:
     runs: list[Run] = []
     files = [Path(p) for p in paths if not Path(p).is_dir()]
     for directory in (Path(p) for p in paths if Path(p).is_dir()):
-        groups = disk_groups(directory, str(directory))
+        groups = disk_groups(directory, str(directory), str(directory))
         runs += [run for group in groups for run in disk_runs(directory, group)]
     for archive in (f for f in files if _head(f).startswith(ZIP_MAGIC)):
         for label, run_files in split_runs([(archive.name, archive.read_bytes())]):

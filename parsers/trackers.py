@@ -49,7 +49,8 @@ _MAX_WARNINGS = 20
 # MLflow's SQL store keeps NaN as 0 with is_nan set, and +-inf as +-float max.
 _FLOAT_MAX = sys.float_info.max
 _YAML_SCALAR = re.compile(r"^(?P<key>[A-Za-z_][\w.\-]*):[ \t]*(?P<value>.*?)\s*$")
-_WANDB_FILES = ("files/output.log", "files/config.yaml", "files/wandb-summary.json")
+# Files only W&B writes in a run folder (`files/output.log` and `files/config.yaml` alone could be anyone's).
+_WANDB_FILES = ("files/wandb-metadata.json", "files/wandb-summary.json")
 
 
 def is_mlflow_run(names: Sequence[str]) -> bool:
@@ -58,6 +59,7 @@ def is_mlflow_run(names: Sequence[str]) -> bool:
 
 
 def is_wandb_run(names: Sequence[str]) -> bool:
+    """A W&B run folder: its binary `run-<id>.wandb`, or the metadata or summary W&B writes."""
     return any(n in _WANDB_FILES for n in names) or any(
         "/" not in n and n.startswith("run-") and n.endswith(".wandb") for n in names
     )

@@ -304,3 +304,14 @@ def test_runs_deleted_in_mlflow_are_left_out_like_in_its_ui(tmp_path):
     meta = next((tmp_path / "mlruns").glob("*/*/tags/mlflow.runName")).parents[1] / "meta.yaml"
     meta.write_text(meta.read_text().replace("lifecycle_stage: active", "lifecycle_stage: deleted"))
     assert len(runs_by_name(tmp_path / "mlruns")) == 1
+
+
+def test_a_files_folder_is_not_taken_for_a_wandb_run(tmp_path):
+    """`files/output.log` and `files/config.yaml` alone are no sign of W&B: the folder's log is read."""
+    (tmp_path / "files").mkdir()
+    shutil.copy(
+        FIXTURES / "wandb" / "healthy-sgd" / "files" / "output.log", tmp_path / "files" / "output.log"
+    )
+    (tmp_path / "files" / "config.yaml").write_text("lr: 0.05\nbatch_size: 64\n")
+    (run,) = runs_from_paths([tmp_path])
+    assert run.label == f"{tmp_path}/files" and "wandb" not in load_run(run.sources).meta.formats
