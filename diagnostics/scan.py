@@ -20,10 +20,13 @@ import io
 import json
 import math
 import os
+import signal
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from html import escape
@@ -37,6 +40,9 @@ from parsers import ParseError
 from parsers.runs import RunGroup, disk_groups, disk_runs, load_run
 
 REPORT_KINDS = (".csv", ".jsonl", ".html")
+# Seconds one run may take in a local worker: a 1 GB log parses in under 10 s, so a run past this is
+# stuck (a skipped run gets a row; the scan goes on).
+DEFAULT_TIMEOUT = 600
 _REASON_CHARS = 300  # an unreadable run's reason in the table: its first line, cut here
 # Groups handed to the local pool beyond the busy workers: enough to keep them fed, few enough that
 # a dead worker leaves little to re-run one by one.
@@ -76,9 +82,12 @@ class ScanRow:
 REPORT_FIELDS = [f.name for f in fields(ScanRow) if f.name != "detail"]
 
 
-def scan_group(root: str, group: RunGroup, lang: str = "en", details: bool = True) -> list[ScanRow]:
+def scan_group(
+    root: str, group: RunGroup, lang: str = "en", details: bool = True, timeout: int = 0
+) -> list[ScanRow]:
     """Read, split and diagnose one group: never raises (each failure is its run's row). `details`:
-    keep each run's full diagnosis as text (the HTML report's; a fleet's worth costs memory)."""
+    keep each run's full diagnosis as text (the HTML report's; a fleet's worth costs memory).
+    `timeout`: seconds a run may take (0: no limit)."""
     from diagnostics.__main__ import render_text  # the CLI's report; imported here, in the worker
 
     try:
@@ -88,8 +97,9 @@ def scan_group(root: str, group: RunGroup, lang: str = "en", details: bool = Tru
     rows = []
     for run in runs:
         try:
-            log = load_run(run.sources)
-            diagnosis = diagnose(log)
+            with _time_limit(timeout):
+                log = load_run(run.sources)
+                diagnosis = diagnose(log)
         except Exception as err:
             rows.append(_failed(run.label, err))
             continue
@@ -109,10 +119,37 @@ def scan_group(root: str, group: RunGroup, lang: str = "en", details: bool = Tru
     return rows
 
 
+class RunTimeout(Exception):
+    """A run took longer than the scan's --timeout."""
+
+
+@contextmanager
+def _time_limit(seconds: int) -> Iterator[None]:
+    """Raise RunTimeout in this process after `seconds` (SIGALRM; Python code is interrupted between
+    operations, one long native call only when it returns). No limit for 0, or outside the main
+    thread (dask's threaded workers), where a signal cannot be set."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise RunTimeout(f"the run took longer than {seconds} s (--timeout); skipped")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _failed(label: str, err: BaseException) -> ScanRow:
     """The row of a run that could not be read: the reason on one line (several files' reasons
     joined), cut to _REASON_CHARS; the whole message goes in the HTML report."""
-    reason = str(err) if isinstance(err, (ParseError, OSError)) else f"{type(err).__name__}: {err}"
+    reason = (
+        str(err) if isinstance(err, (ParseError, OSError, RunTimeout)) else f"{type(err).__name__}: {err}"
+    )
     one_line = " | ".join(line.strip() for line in reason.splitlines() if line.strip()) or type(err).__name__
     cut = one_line if len(one_line) <= _REASON_CHARS else one_line[: _REASON_CHARS - 1] + "…"
     return ScanRow(path=label, error=cut, detail=reason)
@@ -183,6 +220,7 @@ def scan(
     lang: str = "en",
     progress: bool = True,
     details: bool = True,
+    timeout: int = 0,
 ) -> list[ScanRow]:
     """Every run under `root`, diagnosed, sorted by severity."""
     groups = disk_groups(root)
@@ -194,7 +232,7 @@ def scan(
         bar.update(1)
 
     # looked up here, not bound at import: a test replaces it with one whose worker dies
-    work = partial(scan_group, lang=lang, details=details)
+    work = partial(scan_group, lang=lang, details=details, timeout=timeout)
     with bar:
         if executor == "dask":
             scan_dask(root, groups, scheduler or "", work, done)
@@ -305,6 +343,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--executor", choices=("local", "dask"), default="local")
     parser.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--lang", choices=sorted(LANGUAGES), default="en")
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=DEFAULT_TIMEOUT,
+        help="seconds a run may take before it is skipped (0: none)",
+    )
     args = parser.parse_args(argv)
     root = Path(args.root)
     if args.out and Path(args.out).suffix.lower() not in REPORT_KINDS:
@@ -316,7 +360,15 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         details = bool(args.out) and Path(args.out).suffix.lower() == ".html"
-        rows = scan(root.resolve(), args.jobs, args.executor, args.scheduler, args.lang, details=details)
+        rows = scan(
+            root.resolve(),
+            args.jobs,
+            args.executor,
+            args.scheduler,
+            args.lang,
+            details=details,
+            timeout=args.timeout,
+        )
     except ImportError as err:
         print(t("scan.no_dask", args.lang, error=err), file=sys.stderr)
         return 2

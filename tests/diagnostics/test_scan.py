@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,30 @@ def test_a_worker_that_dies_gives_its_run_a_row_and_the_scan_goes_on(tree, rows,
     assert broken.error == "the worker process died while reading this run"
     assert [r.record() for r in crashed if r.path != "broken"] == [
         r.record() for r in rows if r.path != "broken"
+    ]
+
+
+def stuck_on_diverging(sources):
+    """A reader that never returns on one run (as a parser stuck in a loop would)."""
+    if any(source.name.startswith("diverging") for source in sources):
+        time.sleep(3600)
+    return REAL_LOAD_RUN(sources)
+
+
+REAL_LOAD_RUN = scan.load_run
+
+
+def test_a_run_past_the_timeout_gets_a_row_and_the_scan_goes_on(tmp_path, monkeypatch):
+    shutil.copytree(FIXTURES / "tb_logdir", tmp_path, dirs_exist_ok=True)
+    for event in tmp_path.glob("diverging-lr10/events*"):  # the run's file names say which one it is
+        event.rename(event.with_name("diverging." + event.name))
+    monkeypatch.setattr(scan, "load_run", stuck_on_diverging)  # forked workers inherit it
+    started = time.monotonic()
+    rows = scan.scan(tmp_path, jobs=2, progress=False, timeout=2)
+    assert time.monotonic() - started < 60
+    assert [(row.path, row.error) for row in rows] == [
+        ("diverging-lr10", "the run took longer than 2 s (--timeout); skipped"),
+        ("healthy-sgd", ""),
     ]
 
 
