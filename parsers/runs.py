@@ -115,7 +115,7 @@ def group_tree(
         for kind, test in (("mlflow_run", is_mlflow_run), ("wandb_run", is_wandb_run)):
             if test(names):
                 claimed.add(folder)
-                if not (kind == "mlflow_run" and _deleted_run(head(_within_folder(folder, "meta.yaml")))):
+                if not (kind == "mlflow_run" and _deleted_run(head(posixpath.join(folder, "meta.yaml")))):
                     groups.append(RunGroup(_labelled(folder, top, prefix), kind, tuple(below), folder))
                 break
     run_parents = {posixpath.dirname(g.base) for g in groups if g.kind == "mlflow_run"}
@@ -160,10 +160,6 @@ def _inside(folder: str, claimed: set[str]) -> bool:
 def _deleted_run(meta_yaml: bytes) -> bool:
     """A run deleted in MLflow (still on disk until `mlflow gc`): left out, as MLflow's UI does."""
     return top_level_yaml(meta_yaml.decode("utf-8", "replace")).get("lifecycle_stage") == "deleted"
-
-
-def _within_folder(folder: str, name: str) -> str:
-    return f"{folder}/{name}" if folder else name
 
 
 def _experiment_record(head: bytes) -> bool:
@@ -234,15 +230,18 @@ def _folder_runs(label: str, sources: list[SourceFile]) -> list[Run]:
 
 def split_wandb_export(source: SourceFile, label: str) -> list[Run]:
     """A W&B panel CSV as one CSV per run (`Step` and that run's columns, cells as written)."""
-    reader = csv.reader(io.StringIO(source.text))
-    header = next(reader, [])
-    runs = wandb_csv.run_columns([name.strip() for name in header])
+    try:
+        reader = csv.reader(io.StringIO(source.text))
+        header = next(reader, [])
+        runs = wandb_csv.run_columns([name.strip() for name in header])
+        rows = list(reader) if len(runs) > 1 else []
+    except csv.Error:  # a NUL byte, a cell past the csv module's limit: the reader says what is wrong
+        return [Run(label, [source])]
     if len(runs) < 2:
         return [Run(label if not runs else f"{label}#{next(iter(runs))}", [source])]
-    rows = list(reader)
     out = []
     for run, metrics in runs.items():
-        keep = [0] + [i for metric, i in metrics.items() for i in _with_bands(header, i)]
+        keep = [0] + [i for column in metrics.values() for i in _with_bands(header, column)]
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow([header[i] for i in keep])

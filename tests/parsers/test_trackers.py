@@ -239,6 +239,9 @@ def test_damaged_inputs_are_errors_not_crashes(tmp_path):
     assert split_runs([("x.zip", b"PK\x03\x04 not really")])[0][0] == "x.zip"
     with pytest.raises(ParseError, match="not a readable zip"):
         load_run([("x.zip", b"PK\x03\x04 not really")])
+    huge_cell = b"Step,a - loss,b - loss\n0,1,2\n1," + b"9" * 200_000 + b",3\n"  # past the csv module's limit
+    ((label, files),) = split_runs([("export.csv", huge_cell)])
+    assert label == "export.csv" and len(load_run(files).series("loss", "train")) == 1
     db = (FIXTURES / "mlflow.db").read_bytes()
     ((_, files),) = split_runs([("mlflow.db", db[:4096])])  # cut inside the schema: not a store
     with pytest.raises(ParseError):
