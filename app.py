@@ -18,7 +18,8 @@ from diagnostics import corrections, diagnose
 from diagnostics.model import Diagnosis
 from diagnostics.watch import Watcher
 from i18n import LANGUAGES, t
-from parsers import ParseError, TrainingLog, load
+from parsers import ParseError, TrainingLog
+from parsers.runs import load_run, split_runs
 from present import events, panels, safe, watching
 from present.examples import list_examples
 from present.figures import ChartSettings, RunView, build_figure
@@ -53,7 +54,7 @@ def analyse_shared(share_id: str, index: int) -> Analysis:
 @st.cache_data(max_entries=8, show_spinner=False)
 def analyse(files: Files) -> Analysis:
     """Parse + diagnose one run, keyed on its bytes. A failing rule must not hide the curves."""
-    log = load(list(files))
+    log = load_run(list(files))
     try:
         diagnosis = diagnose(log)
     except Exception as err:
@@ -89,10 +90,18 @@ def shared_runs(lang: str) -> tuple[list[tuple[str, int]], str | None, str | Non
 
 
 def uploaded(files: list | None) -> list[tuple[str, Files]]:
+    """The uploaded files as runs: one run, or several when they hold several (a zip, a tracker)."""
     if not files:
         return []
-    label = files[0].name + (f" +{len(files) - 1}" if len(files) > 1 else "")
-    return [(label, tuple((f.name, f.getvalue()) for f in files))]
+    runs = split_upload(tuple((f.name, f.getvalue()) for f in files))
+    if len(runs) > 1:
+        return runs
+    return [(files[0].name + (f" +{len(files) - 1}" if len(files) > 1 else ""), runs[0][1])]
+
+
+@st.cache_data(max_entries=2, show_spinner=False)  # holds a zip's files decompressed: few entries
+def split_upload(files: Files) -> list[tuple[str, Files]]:
+    return split_runs(files) or [(files[0][0], files)]
 
 
 def collect_input(lang: str) -> list[tuple[str, Files]]:
@@ -104,7 +113,10 @@ def collect_input(lang: str) -> list[tuple[str, Files]]:
     st.session_state.input_mode = mode
     if mode == "upload":
         label = t("ui.upload.label", lang)
-        return uploaded(st.file_uploader(label, accept_multiple_files=True, key="upload"))
+        runs = uploaded(st.file_uploader(label, accept_multiple_files=True, key="upload"))
+        if len(runs) > 1:
+            st.caption(t("ui.upload.runs", lang, count=len(runs)))
+        return runs
     if mode == "paste":
         text = st.text_area(t("ui.paste.label", lang), height=180, key="paste")
         return [("pasted.log", (("pasted.log", text.encode("utf-8")),))] if text.strip() else []

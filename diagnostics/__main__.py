@@ -1,6 +1,9 @@
 """Command line: `python -m diagnostics LOG [MORE_FILES_OF_THE_SAME_RUN ...] [--json] [--lang en|zh]
-[--fix-dir DIR [--fix CAUSE[=N] ...]]`, and `python -m diagnostics watch PATH ...` to follow a log
-while it is written (`diagnostics.watch_cli`).
+[--fix-dir DIR [--fix CAUSE[=N] ...]]`, `python -m diagnostics watch PATH ...` to follow a log while it
+is written (`diagnostics.watch_cli`), and `python -m diagnostics scan ROOT ...` (`diagnostics.scan`).
+
+Inputs that hold several runs (a folder of runs, a zip, an MLflow store, a W&B panel export) are
+diagnosed run by run: one report each, a JSON list with `--json`.
 
 `--fix-dir` writes the corrected Caffe configuration files and their `.patch` files (the first
 option of the leading cause unless `--fix` chooses, e.g. `--fix lr_too_low --fix loss_normalization=1`).
@@ -28,6 +31,8 @@ from parsers import ParseError, load_paths
 from parsers.background import while_parsing
 from parsers.events import to_records
 from parsers.model import TrainingLog
+from parsers.runs import Run, any_zip, load_run, runs_from_paths
+from parsers.trackers import is_mlflow_run, is_wandb_run
 
 EXIT_HEALTHY, EXIT_PROBLEM, EXIT_UNREADABLE = 0, 1, 2
 MAX_JSON_EVENTS = 1000  # the first events of a run; `events_total` counts them all
@@ -240,7 +245,64 @@ def _strict(value: Any) -> Any:
     return value
 
 
+def _runs_of(paths: list[str]) -> list[Run] | None:
+    """The runs of the inputs (read and sniffed once), or None when a path is missing or cannot be
+    read: `load_paths` then says why."""
+    if not all(Path(p).exists() for p in paths):
+        return None
+    try:
+        return runs_from_paths(paths) or None
+    except (ParseError, OSError):
+        return None
+
+
+def _one_plain_run(runs: list[Run], paths: list[str]) -> bool:
+    """One run of ordinary log and config files: reported as always (not a list, not a tracker's)."""
+    names = [s.name for s in runs[0].sources]
+    return len(runs) == 1 and not (is_mlflow_run(names) or is_wandb_run(names) or any_zip(paths))
+
+
+def _main_runs(runs: list[Run], args: argparse.Namespace) -> int:
+    """Each run's report in turn; exit 2 when none could be read, 1 when any has a problem or
+    could not be read, 0 when every run is healthy."""
+    if args.fix_dir:
+        print(t("cli.fix_one_run", args.lang, count=len(runs)), file=sys.stderr)
+        return EXIT_UNREADABLE
+    reports, statuses = [], []
+    for n, run in enumerate(runs, 1):
+        try:
+            log = load_run(run.sources)
+        except Exception as err:  # ParseError, OSError, or a parser bug on this input: a message
+            reason = err if isinstance(err, (ParseError, OSError)) else f"{type(err).__name__}: {err}"
+            print(t("cli.run_header", args.lang, n=n, count=len(runs), label=run.label), file=sys.stderr)
+            print(t("cli.unreadable", args.lang, error=reason), file=sys.stderr)
+            statuses.append(EXIT_UNREADABLE)
+            continue
+        diagnosis = diagnose(log)
+        statuses.append(EXIT_HEALTHY if diagnosis.healthy else EXIT_PROBLEM)
+        if args.json:
+            reports.append(
+                {"run": run.label} | diagnosis.to_json(args.lang) | {"parsed": parsed_summary(log)}
+            )
+        else:
+            print(t("cli.run_header", args.lang, n=n, count=len(runs), label=run.label))
+            print(render_text(log, diagnosis, args.lang))
+    if args.json:
+        print(json.dumps(_strict(reports), ensure_ascii=False, indent=2, default=str, allow_nan=False))
+    if all(status == EXIT_UNREADABLE for status in statuses):
+        return EXIT_UNREADABLE
+    return EXIT_HEALTHY if all(status == EXIT_HEALTHY for status in statuses) else EXIT_PROBLEM
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # sub-commands; a file named like one is still a log
+    if argv[:1] == ["scan"] and not Path("scan").is_file():
+        from diagnostics import scan
+
+        return scan.main(argv[1:])
+    if argv[:1] == ["watch"] and not Path("watch").exists():
+        return watch_cli.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m diagnostics", description="Diagnose a training run from its log."
     )
@@ -255,13 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="CAUSE[=N]",
         help="a cause's N-th correction (default: the first of the leading cause); repeat to combine",
     )
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["watch"] and not Path("watch").exists():  # a file named watch is still a log
-        return watch_cli.main(argv[1:])
     args = parser.parse_args(argv)
     try:
         with while_parsing(preload_stats):
-            log = load_paths(args.paths)
+            runs = _runs_of(args.paths)
+            if runs is not None and not _one_plain_run(runs, args.paths):
+                return _main_runs(runs, args)
+            log = load_run(runs[0].sources) if runs else load_paths(args.paths)
     except (ParseError, OSError) as err:
         print(t("cli.unreadable", args.lang, error=err), file=sys.stderr)
         return EXIT_UNREADABLE

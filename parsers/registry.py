@@ -47,10 +47,13 @@ def format_modules() -> dict[str, ModuleType]:
 
 
 def detect(source: SourceFile) -> tuple[str | None, float]:
-    """The best-scoring format for a file, with its score (None when nothing claims it)."""
-    best, best_score = None, 0.0
-    for fmt, module in format_modules().items():
-        score = float(module.sniff(source))
-        if score > best_score:
-            best, best_score = fmt, score
-    return best, best_score
+    """The best-scoring format for a file, with its score (None when nothing claims it); remembered
+    on the file."""
+    if source.detected is None:
+        best, best_score = None, 0.0
+        for fmt, module in format_modules().items():
+            score = float(module.sniff(source))
+            if score > best_score:
+                best, best_score = fmt, score
+        source.detected = (best, best_score)
+    return source.detected

@@ -64,6 +64,9 @@ class SourceFile:
     data: bytes | mmap.mmap  # a large file on disk is mapped, not read: see from_path
     notes: list[str] = field(default_factory=list)  # decoding notes, shown as warnings
     long_lines: list[int] = field(default_factory=list)  # lines `log_text` left out (1-based)
+    # (format, score) once `parsers.detect` has sniffed it: splitting a folder into runs and loading
+    # a run then sniff each file once
+    detected: tuple[str | None, float] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_bytes(cls, name: str, raw: bytes) -> SourceFile:
@@ -199,7 +202,7 @@ def _gunzip(raw: bytes, notes: list[str]) -> bytes:
                     pending = member.unconsumed_tail
                     size += len(piece)
                     out.append(piece)
-                    _check_budget(size, fed - len(pending), limit, ratio)
+                    check_budget(size, fed - len(pending), limit, ratio)
         except zlib.error:
             damaged = True
             break
@@ -217,7 +220,7 @@ def _gunzip(raw: bytes, notes: list[str]) -> bytes:
     return b"".join(out)
 
 
-def _check_budget(size: int, consumed: int, limit: int, ratio: int) -> None:
+def check_budget(size: int, consumed: int, limit: int, ratio: int) -> None:
     """ParseError once `size` decompressed bytes (from `consumed` compressed ones) pass a budget."""
     if size > limit:
         raise ParseError(
