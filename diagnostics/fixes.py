@@ -72,12 +72,20 @@ def change_lr(ctx: Context, factor: float, key: str) -> list[Fix]:
     params = {"name": _lr_name(ctx), "old": f"{old:g}", "new": new}
     if is_caffe(ctx):
         return [Fix(key, params, f"base_lr: {new}", "prototxt")]
+    if _stack(ctx) == "megatron":
+        return [Fix(key, params, f"--lr {new}", "bash")]
+    if _stack(ctx) == "deepspeed":
+        return [Fix(key, params, f'"optimizer": {{"params": {{"lr": {new}}}}}', "json")]
     return [Fix(key, params, _optimizer_line(ctx, new), "python")]
 
 
 def clip_gradients(ctx: Context) -> Fix:
     if is_caffe(ctx):
         return Fix("fixes.clip_gradients", {}, "clip_gradients: 10", "prototxt")
+    if _stack(ctx) == "megatron":
+        return Fix("fixes.clip_gradients", {}, "--clip-grad 1.0", "bash")
+    if _stack(ctx) == "deepspeed":
+        return Fix("fixes.clip_gradients", {}, '"gradient_clipping": 1.0', "json")
     return Fix(
         "fixes.clip_gradients",
         {},

@@ -27,12 +27,13 @@ PANELS: dict[str, tuple[str, ...]] = {
     "quality": ("accuracy", "top5", "map", "perplexity"),
     "lr": ("lr",),
     "grad_norm": ("grad_norm",),
+    "loss_scale": ("loss_scale",),  # fp16's dynamic loss scale: powers of two, on a log axis
     "other": (),  # every remaining metric (loss_cls, box_loss, bleu, ...), up to MAX_OTHER_METRICS
 }
-PANEL_HEIGHTS = {"loss": 3.0, "quality": 1.6, "lr": 1.2, "grad_norm": 1.2, "other": 1.8}
+PANEL_HEIGHTS = {"loss": 3.0, "quality": 1.6, "lr": 1.2, "grad_norm": 1.2, "loss_scale": 1.2, "other": 1.8}
 MAX_OTHER_METRICS = 6
 SPLIT_COLOURS = {"train": "#2563eb", "val": "#ea580c", "test": "#16a34a"}
-METRIC_COLOURS = {"lr": "#7c3aed", "grad_norm": "#0891b2"}
+METRIC_COLOURS = {"lr": "#7c3aed", "grad_norm": "#0891b2", "loss_scale": "#b45309"}
 RUN_COLOURS = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#0891b2", "#be123c", "#854d0e", "#4b5563")
 SEVERITY_COLOURS = {"critical": "#dc2626", "warning": "#f59e0b", "info": "#3b82f6"}
 NONFINITE_COLOUR = "#dc2626"
@@ -130,13 +131,18 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
     if not compare and runs and "loss" in panels:
         _add_events(fig, runs[0].log, panels.index("loss") + 1, settings.lang)
     loss_row = panels.index("loss") + 1 if "loss" in panels else None
-    _pad_constant_axes(fig, len(panels), log_row=loss_row if settings.log_scale else None)
+    log_rows = {panels.index("loss_scale") + 1} if "loss_scale" in panels else set()
+    if "lr" in panels and _spans_decades(runs, "lr"):
+        log_rows.add(panels.index("lr") + 1)
+    if settings.log_scale and loss_row is not None:
+        log_rows.add(loss_row)
+    _pad_constant_axes(fig, len(panels), log_rows)
     if settings.ignore_outliers:
-        _fit_bulk(fig, len(panels), log_row=loss_row if settings.log_scale else None)
+        _fit_bulk(fig, len(panels), log_rows)
+    for row in log_rows - {loss_row}:
+        fig.update_yaxes(type="log", row=row, col=1, exponentformat="power")
     if settings.log_scale and loss_row is not None:
         fig.update_yaxes(type="log", row=loss_row, col=1)
-    if "lr" in panels and _spans_decades(runs, "lr"):
-        fig.update_yaxes(type="log", row=panels.index("lr") + 1, col=1, exponentformat="power")
     fig.update_xaxes(title_text=t("ui.chart.step", settings.lang), row=len(panels), col=1)
     fig.update_xaxes(showgrid=True, gridcolor="#eef0f3", zeroline=False)
     fig.update_yaxes(showgrid=True, gridcolor="#eef0f3", zeroline=False)
@@ -162,7 +168,7 @@ def _series_keys(available: set[tuple[str, str]], panel: str) -> list[tuple[str,
     metrics = PANELS[panel]
     if panel == "loss" and not any(m in {a[1] for a in available} for m in metrics):
         # No canonical loss: fall back to the first metric whose name says "loss" (e.g. loss_cls).
-        metrics = tuple(sorted({m for _, m in available if "loss" in m})[:1])
+        metrics = tuple(sorted({m for _, m in available if "loss" in m and m != "loss_scale"})[:1])
     if panel == "other":
         shown = {m for key in PANELS if key != "other" for _, m in _series_keys(available, key)}
         fixed = {m for key in PANELS for m in PANELS[key]}
@@ -455,11 +461,11 @@ def _axis_values(fig: go.Figure, row: int) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _pad_constant_axes(fig: go.Figure, rows: int, log_row: int | None) -> None:
+def _pad_constant_axes(fig: go.Figure, rows: int, log_rows: set[int]) -> None:
     """A constant curve (a fixed lr) gets a range around its value; plotly's default of +-1 around
     it would draw 0.01 as if it were 0."""
     for row in range(1, rows + 1):
-        if row == log_row:  # plotly takes a log axis range in log10 units; autorange copes there
+        if row in log_rows:  # plotly takes a log axis range in log10 units; autorange copes there
             continue
         values = _axis_values(fig, row)
         if len(values) and values.min() == values.max() and values[0] != 0:
@@ -471,12 +477,12 @@ def _pad_constant_axes(fig: go.Figure, rows: int, log_row: int | None) -> None:
 BULK_QUANTILES = (0.02, 0.98)
 
 
-def _fit_bulk(fig: go.Figure, rows: int, log_row: int | None) -> None:
+def _fit_bulk(fig: go.Figure, rows: int, log_rows: set[int]) -> None:
     """Fit each linear y axis to the bulk of its points when a few far-off ones (Caffe's pre-training
     evaluation at 87.3, one wild spike) would squash the rest into a flat line. The points are
     still drawn (their lines leave the top of the panel) and a double click shows everything."""
     for row in range(1, rows + 1):
-        if row == log_row:
+        if row in log_rows:
             continue
         values = _axis_values(fig, row)
         if len(values) < 20:

@@ -334,8 +334,7 @@ class SQLiteStore(ShareStore):
         self.busy_timeout = busy_timeout
         with self._translated():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connection() as db:
-                db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             # The write lock first: stores starting at once (replicas, processes) migrate one by one.
             with self._writing() as db:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
@@ -348,6 +347,20 @@ class SQLiteStore(ShareStore):
                 # Shares saved before expiry existed live one lifetime from their creation.
                 db.execute("UPDATE shares SET expires = created + ? WHERE expires IS NULL", (self.lifetime,))
         self.purge_expired()
+
+    def _use_wal(self) -> None:
+        """Switch the file to write-ahead logging. The switch takes the database lock without waiting
+        on SQLite's busy handler, so stores starting at once retry it until `busy_timeout`."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                with self._connection() as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         """Nothing to release: each call opens and closes its own connection."""

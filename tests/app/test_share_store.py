@@ -588,7 +588,9 @@ def test_a_server_restart_loses_no_acknowledged_share_and_the_store_reconnects()
         with ThreadPoolExecutor(4) as pool:
             for n in range(4):
                 pool.submit(keep_saving, n)
-            time.sleep(1.5)
+            deadline = time.monotonic() + 30  # a loaded machine may take a while for the first saves
+            while len(acknowledged) < 4 and time.monotonic() < deadline:
+                time.sleep(0.1)
             before = len(acknowledged)
             server.stop("immediate")
             time.sleep(3)
@@ -601,7 +603,9 @@ def test_a_server_restart_loses_no_acknowledged_share_and_the_store_reconnects()
                 time.sleep(0.2)
             stop.set()
         assert before > 0 and len(acknowledged) >= during + 8  # saves landed before and after the restart
-        assert failures and set(failures) == {"unavailable"}
+        # while the server is down a save fails as unavailable; one that waited for a pooled connection
+        # on a loaded machine may fail as busy: both are the page's clear messages, nothing else is
+        assert "unavailable" in failures and set(failures) <= {"unavailable", "busy"}
         for share_id, tag in acknowledged:
             assert replicas[1].load(share_id).runs == [run_of(tag)]
         for store in replicas:
