@@ -49,7 +49,10 @@ CATCH_UP_POINTS = 200  # points logged between two polls that are judged one by 
 SLOPE_POINTS = 5  # latest points the log-slope of the horizon is estimated on (the trend that warned)
 MEDIAN_POINTS = 20  # earlier points the gradient norm's usual level is the median of
 RISE_FLOOR = 0.1  # ln(first / best) below this counts as this: a run that made no progress yet
-SCALE_WINDOW = 20  # logged loss-scale values in which halvings are counted
+# Halvings of the loss scale are counted over the last this many steps: shorter than the growth window
+# of every dynamic scaler (DeepSpeed and Megatron 1,000 clean steps, torch's GradScaler 2,000), so the
+# scale cannot have grown back in between.
+SCALE_SPAN_STEPS = 100
 SCALE_METRICS = ("loss_scale", "scale", "loss scale", "loss-scale")
 
 
@@ -83,7 +86,7 @@ class WarningParams:
         5.0, "LD401", "gradient norm over its recent median", (2.0, 3.0, 5.0, 10.0, 20.0, 50.0)
     )
     grad_sustain: int = _w(2, "LD401", "last points that must all be that high", (1, 2, 3))
-    scale_halvings: int = _w(3, "LD402", f"halvings of the loss scale in its last {SCALE_WINDOW} values",
+    scale_halvings: int = _w(3, "LD402", f"halvings of the loss scale in its last {SCALE_SPAN_STEPS} steps",
                              (2, 3, 4, 6))  # fmt: skip
     rise_lost: float = _w(
         1.0,
@@ -302,12 +305,17 @@ def _scale_collapse(s: Signals, p: WarningParams) -> EarlyWarning | None:
     sc = s.loss_scale
     if sc is None or len(sc) < 2:
         return None
-    recent = sc.values[-SCALE_WINDOW - 1 :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        halvings = int(np.sum(recent[1:] <= recent[:-1] / 1.9))
+    recent_steps = sc.steps >= sc.steps[-1] - SCALE_SPAN_STEPS
+    recent = sc.values[recent_steps]
+    finite = recent[np.isfinite(recent) & (recent > 0)]
+    if len(finite) < 2 or not np.isfinite(sc.values[-1]) or sc.values[-1] > finite.min():
+        return None  # the scale grew back since its low: a scaler at work, not a slide
+    # halvings from the span's peak to now (a logged 8x drop is three halvings); in fewer steps than any
+    # scaler's growth window they are overflow after overflow, not the saw-tooth of a healthy run
+    halvings = math.floor(math.log2(finite.max() / finite[-1]) + 1e-9)
     if halvings < p.scale_halvings:
         return None
-    span = max(int(sc.steps[-1] - sc.steps[-len(recent)]), 1)
+    span = max(int(sc.steps[-1] - sc.steps[recent_steps][0]), 1)
     scale = float(sc.values[-1])
     horizon = math.ceil(math.log2(scale) * span / halvings) if scale > 1 else 0
     evidence = Evidence(

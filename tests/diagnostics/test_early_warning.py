@@ -151,3 +151,25 @@ def test_an_explosive_start_is_warned_at_the_first_line():
     assert signals.chance_loss == pytest.approx(np.log(3))
     text = judge(signals.upto(0), PARAMS)[0].evidence[0].text("en")
     assert "x ln(3)" in text
+
+
+REAL = SAMPLE_LOGS.parent.parent / "shared" / "real_logs"
+
+
+def test_an_fp16_scale_sliding_overflow_after_overflow_warns_before_the_nan():
+    """The Megatron-format fp16 sample (a real dynamic scaler): the scale falls 131072 -> 16384 between
+    two log lines (three halvings in 10 steps) at step 390; the run is NaN from step 400."""
+    warned = [
+        (step, rule)
+        for step, rule in _prefix_warnings(SAMPLE_LOGS / "llm" / "megatron_fp16_loss_scale_collapse.log")
+        if rule == "LD402"
+    ]
+    assert warned and warned[0][0] == 390
+    assert _prefix_warnings(SAMPLE_LOGS / "llm" / "megatron_fp16_healthy.log") == []
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real_logs is absent")
+def test_a_healthy_fp16_scaler_at_work_is_no_warning():
+    """wav2vec 2.0 in fp16 (fairseq): the scale goes 256 -> 8 over 2,000 updates and settles at 16."""
+    rules = {rule for _, rule in _prefix_warnings(REAL / "fairseq" / "wav2vec2_pretrain_hydra_train.log")}
+    assert "LD402" not in rules
