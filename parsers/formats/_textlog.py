@@ -258,6 +258,7 @@ class Rows:
         self._label_of: list[int] = []
         self._values: list[float] = []
         self._out_of_range: list[int] = []  # lines whose step is beyond MAX_COUNTER (corrupt digits)
+        self._columns: dict[str, np.ndarray] | None = None  # per value, when added with add_columns
 
     def __len__(self) -> int:
         return len(self._values)
@@ -273,6 +274,37 @@ class Rows:
         self._label_of.append(self._labels.setdefault((split, metric, name), len(self._labels)))
         self._values.append(value)
 
+    def add_columns(
+        self,
+        at: dict[str, np.ndarray],
+        record: np.ndarray,
+        labels: list[tuple[str, str, str]],
+        label: np.ndarray,
+        values: np.ndarray,
+    ) -> None:
+        """Many records at once, into empty Rows: the table `add` makes from the same values in the
+        same order. `at` holds per-record columns (step, line, segment, epoch, wall_time; NaN for an
+        unknown epoch or time), `record` and `label` give each value's record and (split, metric,
+        name) in `labels`."""
+        if len(self._values) or self._columns is not None:
+            raise ValueError("add_columns needs empty Rows")
+        out_of_range = np.abs(at["step"][record]) > MAX_COUNTER
+        if out_of_range.any():
+            lines = at["line"][record[out_of_range]]
+            keep_line = np.ones(len(lines), dtype=bool)
+            keep_line[1:] = lines[1:] != lines[:-1]
+            self._out_of_range = lines[keep_line].tolist()
+            kept = ~out_of_range
+            record, label, values = record[kept], label[kept], values[kept]
+        used, first = np.unique(label, return_index=True)
+        in_order = used[np.argsort(first, kind="stable")]
+        recode = np.zeros(len(labels), dtype=np.int64)
+        recode[in_order] = np.arange(len(in_order))
+        self._labels = {labels[code]: i for i, code in enumerate(in_order.tolist())}
+        self._label_of = recode[label]
+        self._values = values
+        self._columns = {name: column[record] for name, column in at.items()}
+
     def labels(self) -> list[tuple[str, str, str]]:
         """(split, metric, name) of the values, in order of first appearance."""
         return list(self._labels)
@@ -285,7 +317,7 @@ class Rows:
             label = (split, new_names.get((split, metric), metric), name)
             recode.append(merged.setdefault(label, len(merged)))
         self._labels = merged
-        self._label_of = [recode[code] for code in self._label_of]
+        self._label_of = np.asarray(recode, dtype=np.int64)[np.asarray(self._label_of, dtype=np.int64)]
 
     def parsed(self, source_name: str, meta: RunMeta, problems: Problems, missing: str) -> ParsedFile:
         """The plug-in's result; ParseError saying what was `missing` when no value was read."""
@@ -300,6 +332,8 @@ class Rows:
         count = len(self._positions)
 
         def position(field: str, dtype: type) -> np.ndarray:
+            if self._columns is not None:
+                return self._columns[field].astype(dtype, copy=False)
             values = (math.nan if (v := getattr(p, field)) is None else v for p in self._positions)
             return np.fromiter(values, dtype=dtype, count=count)[where]
 
@@ -325,3 +359,179 @@ def _categorical(per_label: list[str], codes: np.ndarray) -> pd.Categorical:
     index = {category: i for i, category in enumerate(categories)}
     label_codes = np.asarray([index[value] for value in per_label], dtype=np.int64)
     return pd.Categorical.from_codes(label_codes[codes], categories=categories)
+
+
+# --- whole-file readers ---------------------------------------------------------------------------
+# Large logs repeat a few line layouts millions of times. Lines that are equal once every ASCII digit
+# is read as `0` share a layout: every pattern here treats all digits alike (`\d`, `\w`, classes;
+# no pattern names a digit), so a match found on one line of a layout is at the same offsets on all
+# of them. The readers below interpret one line per layout with the per-line code and read the
+# numbers of the others from those offsets, with numpy, over all lines at once.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_ZERO = ord("0")
+
+
+class Unsupported(Exception):
+    """A file the whole-file reader does not handle exactly: the per-line reader reads it instead."""
+
+
+class LineLayouts:
+    """The lines of a text grouped by layout. `data` is the text as UTF-8: lines of one layout hold
+    the same characters but ASCII digits, so a character offset in one is the same byte offset in all."""
+
+    def __init__(self, text: str) -> None:
+        try:
+            self.data = text.encode("utf-8")
+        except UnicodeEncodeError as err:  # lone surrogates: not from our decoding, but possible
+            raise Unsupported("text not encodable") from err
+        keys = self.data.translate(_DIGITS_AS_ZERO).split(b"\n")
+        ids: dict[bytes, int] = {}
+        self.layout = np.fromiter((ids.setdefault(key, len(ids)) for key in keys), np.int64, len(keys))
+        self.keys = list(ids)
+        lengths = np.fromiter(map(len, keys), np.int64, len(keys))
+        self.byte_start = np.zeros(len(keys) + 1, dtype=np.int64)
+        np.cumsum(lengths + 1, out=self.byte_start[1:])
+        self.ascii = len(self.data) == len(text)
+        self._text = text
+        self._char_start: np.ndarray | None = None
+        order = np.argsort(self.layout, kind="stable")
+        bounds = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.layout, minlength=len(ids)), out=bounds[1:])
+        self._members = [order[bounds[i] : bounds[i + 1]] for i in range(len(ids))]
+        self.bytes = np.frombuffer(self.data, dtype=np.uint8)
+
+    def __len__(self) -> int:
+        return len(self.layout)
+
+    def members(self, layout: int) -> np.ndarray:
+        """Indices (0-based line numbers) of the lines of a layout, in file order."""
+        return self._members[layout]
+
+    def line(self, index: int) -> str:
+        if self.ascii:
+            return self._text[self.byte_start[index] : self.byte_start[index + 1] - 1]
+        start, end = self.byte_start[index], self.byte_start[index + 1] - 1
+        return self.data[start:end].decode("utf-8")
+
+    def char_start(self, index: int) -> int:
+        """Character offset in the text of the start of a line."""
+        if self.ascii:
+            return int(self.byte_start[index])
+        if self._char_start is None:
+            lengths = np.fromiter(map(len, self._text.split("\n")), np.int64, len(self.layout))
+            self._char_start = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.cumsum(lengths + 1, out=self._char_start[1:])
+        return int(self._char_start[index])
+
+    def find_all(self, words: tuple[str, ...], start: int = 0) -> list[int]:
+        """Sorted offsets (from `start` on) of every occurrence of words that hold no digit and no line
+        break: only the lines of the layouts that hold one are searched."""
+        if any(c.isdigit() or c == "\n" for word in words for c in word):
+            raise ValueError("find_all reads the layouts: words with digits or line breaks are not found")
+        encoded = [word.encode("utf-8") for word in words]
+        offsets = set()
+        for layout, key in enumerate(self.keys):
+            if not any(word in key for word in encoded):
+                continue
+            for index in self.members(layout).tolist():
+                line, line_start = self.line(index), self.char_start(index)
+                for word in words:
+                    at = line.find(word)
+                    while at >= 0:
+                        if line_start + at >= start:
+                            offsets.add(line_start + at)
+                        at = line.find(word, at + 1)
+        return sorted(offsets)
+
+    def columns(self, lines: np.ndarray, start: int, end: int) -> np.ndarray:
+        """The bytes at [start, end) of each line (offsets within a line of one layout), as a 2-D array."""
+        return self.bytes[self.byte_start[lines][:, None] + np.arange(start, end)]
+
+
+def byte_offset(line: str, char_offset: int) -> int:
+    """Byte offset in the UTF-8 line of a character offset."""
+    return char_offset if line.isascii() else len(line[:char_offset].encode("utf-8"))
+
+
+def floats_at(layouts: LineLayouts, lines: np.ndarray, line: str, start: int, end: int) -> np.ndarray:
+    """The number printed at characters [start, end) of `line` (one line of the layout) in each of
+    `lines`, as float64 (numpy's bytes-to-float cast rounds exactly as `float()`)."""
+    token = line[start:end]
+    if not any(c.isdigit() for c in token):  # nan / inf: the same on every line of the layout
+        return np.full(len(lines), float(token))
+    if not token.isascii():  # Unicode digits: float() reads them, numpy does not
+        first = byte_offset(line, start)
+        width = len(token.encode("utf-8"))
+        cells = layouts.columns(lines, first, first + width)
+        return np.array([float(bytes(cell).decode("utf-8")) for cell in cells], dtype=np.float64)
+    first = byte_offset(line, start)
+    cells = np.ascontiguousarray(layouts.columns(lines, first, first + len(token)))
+    return cells.view(f"S{len(token)}").ravel().astype(np.float64)
+
+
+def ints_at(layouts: LineLayouts, lines: np.ndarray, line: str, start: int, end: int) -> np.ndarray:
+    """The ASCII digits at characters [start, end) of each line as int64 (Unsupported otherwise)."""
+    token = line[start:end]
+    if not (token.isascii() and token.isdigit()) or end - start > 15:
+        raise Unsupported("not plain digits")
+    first = byte_offset(line, start)
+    cells = layouts.columns(lines, first, first + len(token)).astype(np.int64) - _ZERO
+    return cells @ (10 ** np.arange(len(token) - 1, -1, -1, dtype=np.int64))
+
+
+def stamps_at(layouts: LineLayouts, lines: np.ndarray, line: str) -> tuple[np.ndarray, bool]:
+    """`timestamp()` of each of `lines` (one layout, `line` one of them): seconds (NaN where it gives
+    None) and whether the stamps carry a year. Unsupported for the yearless detectron2 stamps."""
+    head = line[:80]
+    count = len(lines)
+
+    def field(found: re.Match[str], group: int) -> np.ndarray:
+        return ints_at(layouts, lines, line, *found.span(group))
+
+    if found := _ISO_TIME.search(head):
+        year, month, day, hour, minute, second = (field(found, g) for g in range(1, 7))
+        fraction = np.zeros(count)
+        if found[7]:
+            digits = found.end(7) - found.start(7)
+            fraction = field(found, 7) / 10.0**digits if digits <= 15 else None
+            if fraction is None:
+                raise Unsupported("long fraction")
+        return _seconds_of(year, month, day, hour, minute, second, fraction), True
+    if found := _CTIME.search(head):
+        month = _MONTHS.get(found[1].lower())
+        if month is None:
+            return np.full(count, math.nan), True
+        year, day, hour, minute, second = (field(found, g) for g in (6, 2, 3, 4, 5))
+        return _seconds_of(year, np.full(count, month), day, hour, minute, second, np.zeros(count)), True
+    if _NO_YEAR.match(head):
+        raise Unsupported("yearless stamps")
+    if found := _SHORT_YEAR.search(head):
+        month, day, year, hour, minute, second = (field(found, g) for g in range(1, 7))
+        return _seconds_of(2000 + year, month, day, hour, minute, second, np.zeros(count)), True
+    return np.full(count, math.nan), True
+
+
+def _seconds_of(
+    year: np.ndarray,
+    month: np.ndarray,
+    day: np.ndarray,
+    hour: np.ndarray,
+    minute: np.ndarray,
+    second: np.ndarray,
+    fraction: np.ndarray,
+) -> np.ndarray:
+    """`_seconds` over arrays: NaN where it raises (an impossible time, a year outside 1..9999)."""
+    valid = (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31) & (hour < 24) & (minute < 60)
+    valid &= (second < 62) & (year >= 1) & (year <= 9999)
+    months = np.where(valid, (year - 1970) * 12 + month - 1, 0).astype("timedelta64[M]")
+    first_day = (np.datetime64("1970-01", "M") + months).astype("datetime64[D]").astype(np.int64)
+    whole = (first_day + day - 1) * 86400 + hour * 3600 + minute * 60 + second
+    return np.where(valid, whole + fraction, math.nan)
+
+
+def since_first(seconds: np.ndarray) -> np.ndarray:
+    """`WallClock.since_start` over the records of a log in order (stamps that all carry a year)."""
+    found = np.flatnonzero(~np.isnan(seconds))
+    if not len(found) or found[0] >= WallClock._GIVE_UP:
+        return np.full(len(seconds), math.nan)
+    return seconds - seconds[found[0]]

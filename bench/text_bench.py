@@ -1,0 +1,146 @@
+"""Parsing speed of the line-based text formats (print_style and the others that share `_textlog.py`) on
+large logs grown from real ones.
+
+    .venv/bin/python bench/text_bench.py [--mb 100] [--repeat 3] [--only print_style] [--out bench/out]
+
+Each input is a real log (`../shared/real_logs`) or a sample log, repeated until it reaches --mb MB with
+its counters (`epoch`, `step`, `iter`, `batch` followed by a number) shifted by the largest counter of the
+file + 1 at each repetition, so that steps keep increasing as in one long run; cached in --out. For every
+log two methods run alternately (A B A B ...), each in a fresh process timed inside after its imports:
+
+  - floor: read the file, decode it and split it into lines (what any line reader does first);
+  - parse: `parsers.load_paths([log])` (format detection, decoding, settings echoes, the format's parse).
+
+Printed: MB/s and lines/s of the parse (median of --repeat), the floor's MB/s and the parse's time as a
+multiple of the floor's (median of the per-round ratios: the machine is shared and noisy, so the ratio
+moves less than the seconds), with the format detected and the values found. MB = 10^6 bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_LOGS = REPO / "../shared/real_logs"
+# (name, seed log, format it must be read as)
+INPUTS = [
+    ("print_t5_logging", REAL_LOGS / "print_style/t5_finetune_batchloss_bleu.log", "print_style"),
+    ("print_epoch_step", REPO / "sample_logs/torch_mlp_sgd_healthy.log", "print_style"),
+    ("print_gpt2_lora", REAL_LOGS / "print_style/gpt2_lora_alpaca.log", "print_style"),
+    ("print_vit_ctime", REAL_LOGS / "print_style/vit_cifar10_patch4_appended_runs.txt", "print_style"),
+    ("print_numpy_mlp", REAL_LOGS / "print_style/numpy_mlp_mnist.log", "print_style"),
+    ("hf_stdout", REAL_LOGS / "hf_stdout/gemma2_lmsys_cls_stdout.log", "hf_stdout"),
+    ("mmdet_text", REAL_LOGS / "mmdet_text/faster_rcnn_carafed_coco_1x.log", "mmdet_text"),
+    ("detectron2_text", REAL_LOGS / "other/detectron2_text_frcnn_semisup_stage_lr0.04.txt", "detectron2_text"),
+    ("keras_stdout", REAL_LOGS / "other/keras_stdout_autotrainer.out", "keras_stdout"),
+    ("mxnet_log", REAL_LOGS / "other/mxnet_ssd_resumed.log", "mxnet_log"),
+]
+_COUNTER = re.compile(rb"(?i)\b(epoch|step|iter(?:ation)?|batch)(\s*[:=#]?\s*\[?\s*)(\d+)")
+FLOOR = (
+    "import sys, time\nstart = time.perf_counter()\n"
+    "with open(sys.argv[1], 'rb') as f:\n    f.read().decode('utf-8', errors='replace').split('\\n')\n"
+    "print(time.perf_counter() - start)"
+)
+PARSE = (
+    "import sys, time\nfrom parsers import load_paths\n"
+    "start = time.perf_counter()\nlog = load_paths([sys.argv[1]])\nseconds = time.perf_counter() - start\n"
+    "print(seconds, log.meta.format, len(log.metrics))"
+)
+
+
+def grown(seed: bytes, size: int) -> bytes:
+    """`seed` repeated to at least `size` bytes, its counters shifted at each repetition."""
+    seed = seed if seed.endswith(b"\n") else seed + b"\n"
+    shift = max((int(found[3]) for found in _COUNTER.finditer(seed)), default=0) + 1
+    pieces, total, repetition = [], 0, 0
+    while total < size:
+        offset = repetition * shift
+        piece = _COUNTER.sub(lambda m: m[1] + m[2] + str(int(m[3]) + offset).encode(), seed)
+        pieces.append(piece)
+        total += len(piece)
+        repetition += 1
+    return b"".join(pieces)
+
+
+def cached_log(out: Path, name: str, seed: Path, megabytes: float) -> Path:
+    """The grown log, regenerated when its seed or this generator changed."""
+    digest = hashlib.sha256(seed.read_bytes() + Path(__file__).read_bytes()).hexdigest()[:12]
+    log = out / f"text_{name}_{megabytes:g}MB_{digest}.log"
+    if not log.exists():
+        for old in out.glob(f"text_{name}_{megabytes:g}MB_*.log"):
+            old.unlink()
+        print(f"generating {log.name} ...", flush=True)
+        log.write_bytes(grown(seed.read_bytes(), int(megabytes * 1e6)))
+    return log
+
+
+def timed(code: str, log: Path) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(log)], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise SystemExit(f"failed on {log}:\n{done.stderr[-3000:]}")
+    return done.stdout.split()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=100, help="size of each grown log in MB")
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds per log")
+    parser.add_argument("--only", default="", help="comma-separated input names or formats")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    parser.add_argument("--json", action="store_true", help="also write OUT/text_bench.json")
+    args = parser.parse_args()
+    if not REAL_LOGS.exists():
+        raise SystemExit(f"the real logs are not at {REAL_LOGS.resolve()}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    wanted = {w for w in args.only.split(",") if w}
+    results = []
+    for name, seed, fmt in INPUTS:
+        if wanted and name not in wanted and fmt not in wanted:
+            continue
+        log = cached_log(args.out, name, seed, args.mb)
+        data = log.read_bytes()
+        size, lines = len(data), data.count(b"\n")
+        del data
+        _, found, rows = timed(PARSE, log)  # warm-up (page cache), unrecorded
+        if found != fmt:
+            raise SystemExit(f"{log.name} was read as {found}, not {fmt}")
+        floors, parses = [], []
+        for _ in range(args.repeat):
+            floors.append(float(timed(FLOOR, log)[0]))
+            parses.append(float(timed(PARSE, log)[0]))
+        parse, floor = statistics.median(parses), statistics.median(floors)
+        ratio = statistics.median(p / f for p, f in zip(parses, floors, strict=True))
+        result = {
+            "log": name,
+            "format": fmt,
+            "mb": size / 1e6,
+            "lines": lines,
+            "values": int(rows),
+            "parse_s": parse,
+            "parse_mb_s": size / 1e6 / parse,
+            "lines_per_s": lines / parse,
+            "floor_mb_s": size / 1e6 / floor,
+            "x_floor": ratio,
+        }
+        results.append(result)
+        print(
+            f"{name:18s} {fmt:16s} {result['mb']:6.1f} MB {lines:>10,} lines {int(rows):>10,} values  "
+            f"parse {parse:6.2f} s = {result['parse_mb_s']:6.1f} MB/s ({result['lines_per_s'] / 1e6:.2f} M lines/s)  "
+            f"floor {result['floor_mb_s']:6.0f} MB/s  parse = {ratio:5.1f} x floor",
+            flush=True,
+        )
+    if args.json:
+        (args.out / "text_bench.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
