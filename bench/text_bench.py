@@ -3,9 +3,10 @@ large logs grown from real ones.
 
     .venv/bin/python bench/text_bench.py [--mb 100] [--repeat 3] [--only print_style] [--out bench/out]
 
-Each input is a real log (`../shared/real_logs`) or a sample log, repeated until it reaches --mb MB with
-its counters (`epoch`, `step`, `iter`, `batch` followed by a number) shifted by the largest counter of the
-file + 1 at each repetition, so that steps keep increasing as in one long run; cached in --out. For every
+Each input is a real log (`../shared/real_logs`) or a sample log grown to --mb MB: its head (banners and
+config echo, up to the first line with a counter) once, then the rest repeated with its counters (`epoch`,
+`step`, `iter`, `batch` followed by a number) shifted by the largest counter + 1 at each repetition, so
+that steps keep increasing as in one long run; cached in --out. For every
 log two methods run alternately (A B A B ...), each in a fresh process timed inside after its imports:
 
   - floor: read the file, decode it and split it into lines (what any line reader does first);
@@ -56,13 +57,17 @@ PARSE = (
 
 
 def grown(seed: bytes, size: int) -> bytes:
-    """`seed` repeated to at least `size` bytes, its counters shifted at each repetition."""
+    """`seed` grown to at least `size` bytes: its head (up to the first line with a counter: banners,
+    the config echo) once, then its body repeated with the counters shifted at each repetition."""
     seed = seed if seed.endswith(b"\n") else seed + b"\n"
-    shift = max((int(found[3]) for found in _COUNTER.finditer(seed)), default=0) + 1
-    pieces, total, repetition = [], 0, 0
+    first = _COUNTER.search(seed)
+    cut = seed.rfind(b"\n", 0, first.start()) + 1 if first else 0
+    head, body = seed[:cut], seed[cut:]
+    shift = max((int(found[3]) for found in _COUNTER.finditer(body)), default=0) + 1
+    pieces, total, repetition = [head], len(head), 0
     while total < size:
         offset = repetition * shift
-        piece = _COUNTER.sub(lambda m: m[1] + m[2] + str(int(m[3]) + offset).encode(), seed)
+        piece = _COUNTER.sub(lambda m: m[1] + m[2] + str(int(m[3]) + offset).encode(), body)
         pieces.append(piece)
         total += len(piece)
         repetition += 1

@@ -288,22 +288,33 @@ class Rows:
         name) in `labels`."""
         if len(self._values) or self._columns is not None:
             raise ValueError("add_columns needs empty Rows")
-        out_of_range = np.abs(at["step"][record]) > MAX_COUNTER
+        out_of_range = np.abs(at["step"]) > MAX_COUNTER
         if out_of_range.any():
-            lines = at["line"][record[out_of_range]]
+            dropped = out_of_range[record]
+            lines = at["line"][record[dropped]]
             keep_line = np.ones(len(lines), dtype=bool)
             keep_line[1:] = lines[1:] != lines[:-1]
             self._out_of_range = lines[keep_line].tolist()
-            kept = ~out_of_range
-            record, label, values = record[kept], label[kept], values[kept]
-        used, first = np.unique(label, return_index=True)
-        in_order = used[np.argsort(first, kind="stable")]
+            record, label, values = record[~dropped], label[~dropped], values[~dropped]
+        first = np.full(len(labels), len(label))  # where each label is first used
+        for code in range(len(labels)) if len(labels) < 64 else []:
+            used = np.flatnonzero(label == code)
+            first[code] = used[0] if len(used) else len(label)
+        if len(labels) >= 64:
+            used, at_first = np.unique(label, return_index=True)
+            first[used] = at_first
+        in_order = np.argsort(first, kind="stable")[: int((first < len(label)).sum())]
         recode = np.zeros(len(labels), dtype=np.int64)
         recode[in_order] = np.arange(len(in_order))
         self._labels = {labels[code]: i for i, code in enumerate(in_order.tolist())}
         self._label_of = recode[label]
         self._values = values
-        self._columns = {name: column[record] for name, column in at.items()}
+        if len(record) and (record[1:] >= record[:-1]).all():  # in record order: repeat, not gather
+            per_record = np.bincount(record, minlength=len(at["step"]))
+            same = int(per_record[0]) if (per_record == per_record[0]).all() else per_record
+            self._columns = {name: np.repeat(column, same) for name, column in at.items()}
+        else:
+            self._columns = {name: column[record] for name, column in at.items()}
 
     def labels(self) -> list[tuple[str, str, str]]:
         """(split, metric, name) of the values, in order of first appearance."""
@@ -385,8 +396,10 @@ class LineLayouts:
         except UnicodeEncodeError as err:  # lone surrogates: not from our decoding, but possible
             raise Unsupported("text not encodable") from err
         keys = self.data.translate(_DIGITS_AS_ZERO).split(b"\n")
-        ids: dict[bytes, int] = {}
-        self.layout = np.fromiter((ids.setdefault(key, len(ids)) for key in keys), np.int64, len(keys))
+        ids = dict.fromkeys(keys, 0)
+        for number, key in enumerate(ids):
+            ids[key] = number
+        self.layout = np.fromiter(map(ids.__getitem__, keys), np.int64, len(keys))
         self.keys = list(ids)
         lengths = np.fromiter(map(len, keys), np.int64, len(keys))
         self.byte_start = np.zeros(len(keys) + 1, dtype=np.int64)
@@ -394,7 +407,7 @@ class LineLayouts:
         self.ascii = len(self.data) == len(text)
         self._text = text
         self._char_start: np.ndarray | None = None
-        order = np.argsort(self.layout, kind="stable")
+        order = np.argsort(small_codes(self.layout, len(ids)), kind="stable")
         bounds = np.zeros(len(ids) + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.layout, minlength=len(ids)), out=bounds[1:])
         self._members = [order[bounds[i] : bounds[i + 1]] for i in range(len(ids))]
@@ -443,9 +456,10 @@ class LineLayouts:
                         at = line.find(word, at + 1)
         return sorted(offsets)
 
-    def columns(self, lines: np.ndarray, start: int, end: int) -> np.ndarray:
-        """The bytes at [start, end) of each line (offsets within a line of one layout), as a 2-D array."""
-        return self.bytes[self.byte_start[lines][:, None] + np.arange(start, end)]
+
+def small_codes(codes: np.ndarray, count: int) -> np.ndarray:
+    """Codes below `count` as int16 when they fit: numpy sorts those by radix, several times faster."""
+    return codes.astype(np.int16) if count < 2**15 else codes
 
 
 def byte_offset(line: str, char_offset: int) -> int:
@@ -453,40 +467,61 @@ def byte_offset(line: str, char_offset: int) -> int:
     return char_offset if line.isascii() else len(line[:char_offset].encode("utf-8"))
 
 
-def floats_at(layouts: LineLayouts, lines: np.ndarray, line: str, start: int, end: int) -> np.ndarray:
-    """The number printed at characters [start, end) of `line` (one line of the layout) in each of
-    `lines`, as float64 (numpy's bytes-to-float cast rounds exactly as `float()`)."""
+_PLAIN_NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]*")
+_EXACT_DIGITS = 15  # an integer of up to 15 digits is exact in float64, and so is 10**15
+
+
+def floats_at(layouts: LineLayouts, starts: np.ndarray, line: str, start: int, end: int) -> np.ndarray:
+    """The number printed at characters [start, end) of `line` (one line of a layout) in each line of
+    the layout starting at byte offsets `starts`, as float64, rounded exactly as `float()` rounds."""
     token = line[start:end]
-    if not any(c.isdigit() for c in token):  # nan / inf: the same on every line of the layout
-        return np.full(len(lines), float(token))
-    if not token.isascii():  # Unicode digits: float() reads them, numpy does not
-        first = byte_offset(line, start)
-        width = len(token.encode("utf-8"))
-        cells = layouts.columns(lines, first, first + width)
-        return np.array([float(bytes(cell).decode("utf-8")) for cell in cells], dtype=np.float64)
+    digits = sum(c.isdigit() for c in token)
+    if not digits:  # nan / inf: the same on every line of the layout
+        return np.full(len(starts), float(token))
     first = byte_offset(line, start)
-    cells = np.ascontiguousarray(layouts.columns(lines, first, first + len(token)))
-    return cells.view(f"S{len(token)}").ravel().astype(np.float64)
+    if not token.isascii():  # Unicode digits: float() reads them, numpy does not
+        width = len(token.encode("utf-8"))
+        cells = layouts.bytes[starts[:, None] + np.arange(first, first + width)]
+        return np.array([float(bytes(cell).decode("utf-8")) for cell in cells], dtype=np.float64)
+    if digits > _EXACT_DIGITS or not _PLAIN_NUMBER.fullmatch(token):  # an exponent, or long
+        cells = np.ascontiguousarray(layouts.bytes[starts[:, None] + np.arange(first, first + len(token))])
+        return cells.view(f"S{len(token)}").ravel().astype(np.float64)
+    # digits * 10**-decimals: both exact, so their quotient is the correctly rounded value, as float()'s
+    whole = _digits_at(layouts, starts, first, token).astype(np.float64)
+    decimals = len(token) - token.index(".") - 1 if "." in token else 0
+    if decimals:
+        whole /= 10.0**decimals
+    return -whole if token.startswith("-") else whole
 
 
-def ints_at(layouts: LineLayouts, lines: np.ndarray, line: str, start: int, end: int) -> np.ndarray:
+def _digits_at(layouts: LineLayouts, starts: np.ndarray, first: int, token: str) -> np.ndarray:
+    """The digits of an ASCII token (at byte `first` of each line) read as one integer, signs and
+    points skipped. Each digit column is gathered through a view that starts at its offset."""
+    offsets = [first + offset for offset, char in enumerate(token) if "0" <= char <= "9"]
+    number = layouts.bytes[offsets[0] :][starts].astype(np.int64)
+    for offset in offsets[1:]:
+        number *= 10
+        number += layouts.bytes[offset:][starts]
+    number -= _ZERO * int("1" * len(offsets))  # the character codes' share: '0' in every digit
+    return number
+
+
+def ints_at(layouts: LineLayouts, starts: np.ndarray, line: str, start: int, end: int) -> np.ndarray:
     """The ASCII digits at characters [start, end) of each line as int64 (Unsupported otherwise)."""
     token = line[start:end]
-    if not (token.isascii() and token.isdigit()) or end - start > 15:
+    if not (token.isascii() and token.isdigit()) or end - start > _EXACT_DIGITS:
         raise Unsupported("not plain digits")
-    first = byte_offset(line, start)
-    cells = layouts.columns(lines, first, first + len(token)).astype(np.int64) - _ZERO
-    return cells @ (10 ** np.arange(len(token) - 1, -1, -1, dtype=np.int64))
+    return _digits_at(layouts, starts, byte_offset(line, start), token)
 
 
-def stamps_at(layouts: LineLayouts, lines: np.ndarray, line: str) -> tuple[np.ndarray, bool]:
+def stamps_at(layouts: LineLayouts, starts: np.ndarray, line: str) -> tuple[np.ndarray, bool]:
     """`timestamp()` of each of `lines` (one layout, `line` one of them): seconds (NaN where it gives
     None) and whether the stamps carry a year. Unsupported for the yearless detectron2 stamps."""
     head = line[:80]
-    count = len(lines)
+    count = len(starts)
 
     def field(found: re.Match[str], group: int) -> np.ndarray:
-        return ints_at(layouts, lines, line, *found.span(group))
+        return ints_at(layouts, starts, line, *found.span(group))
 
     if found := _ISO_TIME.search(head):
         year, month, day, hour, minute, second = (field(found, g) for g in range(1, 7))

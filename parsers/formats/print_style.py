@@ -49,6 +49,7 @@ from parsers.formats._textlog import (
     WallClock,
     floats_at,
     since_first,
+    small_codes,
     stamps_at,
     strip_log_prefix,
     to_float,
@@ -575,7 +576,7 @@ def _is_candidate(key: bytes, line: str) -> bool | None:
 
 def _read_layouts(layouts: LineLayouts, rows: Rows) -> None:
     """Fill `rows` as `_line_records` + `_place` would; Unsupported when it cannot do so exactly."""
-    shapes = _Shapes()
+    shapes = _Shapes(len(layouts))
     described: dict[int, _Layout] = {}
     for number, key in enumerate(layouts.keys):
         members = layouts.members(number)
@@ -603,20 +604,20 @@ def _read_layouts(layouts: LineLayouts, rows: Rows) -> None:
     record_layout = layouts.layout[record_line]
     # one pass per (layout, plan): the numbers sit at the same offsets in all its lines
     pair = record_layout * len(plans) + record_plan
-    pair_order = np.argsort(pair, kind="stable")
+    pair_order = np.argsort(small_codes(pair, len(plans) * len(layouts.keys)), kind="stable")
     for chunk in np.split(pair_order, np.flatnonzero(np.diff(pair[pair_order])) + 1):
         layout = described[int(record_layout[chunk[0]])]
         plan = plans[int(record_plan[chunk[0]])]
-        lines = record_line[chunk]
+        starts = layouts.byte_start[record_line[chunk]]
         for key, index in plan.counters.items():
             if key not in counters:  # `ept`, the N of `Epoch 3/10`, is not used
                 continue
-            read = floats_at(layouts, lines, layout.line, *layout.tokens[index])
+            read = floats_at(layouts, starts, layout.line, *layout.tokens[index])
             fine = np.isfinite(read) & (np.abs(read) <= MAX_COUNTER)
             counters[key][chunk] = np.where(fine, np.trunc(read), math.nan)
         for slot, (_, _, _, index) in enumerate(plan.values):
-            values[chunk, slot] = floats_at(layouts, lines, layout.line, *layout.tokens[index])
-        stamps, has_year = stamps_at(layouts, lines, layout.line)
+            values[chunk, slot] = floats_at(layouts, starts, layout.line, *layout.tokens[index])
+        stamps, has_year = stamps_at(layouts, starts, layout.line)
         if not has_year:
             raise Unsupported("yearless stamps")
         seconds[chunk] = stamps
@@ -644,7 +645,8 @@ def _read_layouts(layouts: LineLayouts, rows: Rows) -> None:
 class _Shapes:
     """The candidate lines by shape (the message with its numbers taken out), and their plans."""
 
-    def __init__(self) -> None:
+    def __init__(self, line_count: int) -> None:
+        self._line_count = line_count
         self._ids: dict[str, int] = {}
         self._lines: list[list[np.ndarray]] = []
         self._messages: list[str] = []
@@ -680,12 +682,13 @@ class _Shapes:
         a line right after an evaluation header (or after a line read under one) takes its split."""
         if not self._lines:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), self.plans
-        lines = [np.concatenate(parts) for parts in self._lines]
-        line = np.concatenate(lines)
-        shape = np.concatenate([np.full(len(some), i) for i, some in enumerate(lines)])
-        order = np.argsort(line, kind="stable")
-        line, shape = line[order], shape[order]
-        plain = np.array([self._plan_id(i, None) for i in range(len(lines))])
+        shape_of_line = np.full(self._line_count, -1, dtype=np.int64)
+        for shape, parts in enumerate(self._lines):
+            for some in parts:
+                shape_of_line[some] = shape
+        line = np.flatnonzero(shape_of_line >= 0)
+        shape = shape_of_line[line]
+        plain = np.array([self._plan_id(i, None) for i in range(len(self._lines))])
         plan = plain[shape]
         opens = np.array([bool(self.plans[p].opens) for p in plain])[shape]
         for at in np.flatnonzero(opens).tolist():
@@ -742,40 +745,39 @@ def _place_columns(
         mode = "running"
     skip = evaluation | ((mode in ("global", "iteration")) & ~has_it)
     active = ~skip
+    # in int64, exact like Python's ints: counters are at most 2**53, and a step past _STEP_LIMIT is
+    # left to `_line_records`
+    epochs = np.where(has_epoch, epoch, 0).astype(np.int64)
+    iterations = np.where(has_it, it, 0).astype(np.int64)
     if mode == "global":
-        since_base = np.maximum(0, np.where(has_epoch & (epoch != 0), epoch, base) - base)
-        formula = since_base * np.where(per_epoch_set, per_epoch, 0) + np.where(has_it, it, 0)
-        if (np.abs(formula[per_epoch_set & active]) >= _STEP_LIMIT).any():
+        since_base = np.maximum(0, np.where(epochs != 0, epochs, base) - base)
+        sizes = np.where(per_epoch_set, per_epoch, 0).astype(np.int64)
+        if (np.abs(since_base * sizes.astype(np.float64) + iterations) >= _STEP_LIMIT).any():
             raise Unsupported("step past int64")
-        key = np.where(per_epoch_set, formula, it)
+        key = np.where(per_epoch_set, since_base * sizes + iterations, iterations)
+        keyed = np.flatnonzero(active)
     elif mode == "iteration":
-        key = it
+        key, keyed = iterations, np.flatnonzero(active)
     else:
-        key = epoch
-    keyed = np.flatnonzero(active & ~np.isnan(key))
+        key, keyed = epochs, np.flatnonzero(active & has_epoch)
     keys = key[keyed]
     back = keys[1:] <= keys[:-1] if mode == "epoch" else keys[1:] < keys[:-1]
     starts = np.zeros(count, dtype=np.int64)
     starts[keyed[1:][back]] = 1
     segment = np.cumsum(starts)
-    # count: active records since the start of their segment, this one included
+    # the running count: active records since the start of their segment, this one included
     active_so_far = np.cumsum(active)
-    at_start = np.maximum.accumulate(np.where(starts == 1, active_so_far - 1, 0))
-    running = (active_so_far - at_start).astype(np.float64)
-    if mode == "global":
-        own = np.where(per_epoch_set, formula, np.where(has_it, it, running))
-    elif mode == "iteration":
-        own = np.where(has_it, it, running)
+    running = active_so_far - np.maximum.accumulate(np.where(starts == 1, active_so_far - 1, 0))
+    if mode in ("global", "iteration"):
+        own = np.where(has_it, key, running)  # global: key is epoch * N + k or the iteration
     elif mode == "epoch":
-        own = np.where(has_epoch, epoch, running)
+        own = np.where(has_epoch, epochs, running)
     else:
         own = running
-    setter = active | ((mode == "epoch") & skip & has_epoch)
+    setter = active | (skip & has_epoch) if mode == "epoch" else active
     last = np.maximum.accumulate(np.where(setter, np.arange(count), -1))
     step = np.where(last >= 0, own[np.maximum(last, 0)], 0)
-    if (np.abs(step) >= _STEP_LIMIT).any():
-        raise Unsupported("step past int64")
-    return step.astype(np.int64), segment
+    return step, segment
 
 
 def _one_line_per_epoch_array(epochs: np.ndarray) -> bool:
