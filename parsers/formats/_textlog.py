@@ -406,7 +406,6 @@ class LineLayouts:
         np.cumsum(lengths + 1, out=self.byte_start[1:])
         self.ascii = len(self.data) == len(text)
         self._text = text
-        self._char_start: np.ndarray | None = None
         order = np.argsort(small_codes(self.layout, len(ids)), kind="stable")
         bounds = np.zeros(len(ids) + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.layout, minlength=len(ids)), out=bounds[1:])
@@ -426,15 +425,18 @@ class LineLayouts:
         start, end = self.byte_start[index], self.byte_start[index + 1] - 1
         return self.data[start:end].decode("utf-8")
 
-    def char_start(self, index: int) -> int:
-        """Character offset in the text of the start of a line."""
+    def char_starts(self, lines: list[int]) -> list[int]:
+        """Character offsets in the text of the starts of some lines (in increasing order): the byte
+        offset less the UTF-8 continuation bytes before it, counted from one line to the next."""
+        starts = self.byte_start[lines].tolist()
         if self.ascii:
-            return int(self.byte_start[index])
-        if self._char_start is None:
-            lengths = np.fromiter(map(len, self._text.split("\n")), np.int64, len(self.layout))
-            self._char_start = np.zeros(len(lengths) + 1, dtype=np.int64)
-            np.cumsum(lengths + 1, out=self._char_start[1:])
-        return int(self._char_start[index])
+            return starts
+        chars, counted, continuations = [], 0, 0
+        for start in starts:
+            continuations += int(np.count_nonzero((self.bytes[counted:start] & 0xC0) == 0x80))
+            counted = start
+            chars.append(start - continuations)
+        return chars
 
     def find_all(self, words: tuple[str, ...], start: int = 0) -> list[int]:
         """Sorted offsets (from `start` on) of every occurrence of words that hold no digit and no line
@@ -442,18 +444,17 @@ class LineLayouts:
         if any(c.isdigit() or c == "\n" for word in words for c in word):
             raise ValueError("find_all reads the layouts: words with digits or line breaks are not found")
         encoded = [word.encode("utf-8") for word in words]
+        holding = [self.members(i) for i, key in enumerate(self.keys) if any(word in key for word in encoded)]
+        lines = np.sort(np.concatenate(holding)).tolist() if holding else []
         offsets = set()
-        for layout, key in enumerate(self.keys):
-            if not any(word in key for word in encoded):
-                continue
-            for index in self.members(layout).tolist():
-                line, line_start = self.line(index), self.char_start(index)
-                for word in words:
-                    at = line.find(word)
-                    while at >= 0:
-                        if line_start + at >= start:
-                            offsets.add(line_start + at)
-                        at = line.find(word, at + 1)
+        for index, line_start in zip(lines, self.char_starts(lines), strict=True):
+            line = self.line(index)
+            for word in words:
+                at = line.find(word)
+                while at >= 0:
+                    if line_start + at >= start:
+                        offsets.add(line_start + at)
+                    at = line.find(word, at + 1)
         return sorted(offsets)
 
 

@@ -174,6 +174,7 @@ _TOKEN = re.compile(
 _STAND_IN = 1_000_000_000
 _MAX_SHAPES = 10_000
 
+_LEADING_BREAKS = re.compile(r"\n*")
 _CSV_HEADER = re.compile(r"^\s*+[A-Za-z_][\w ]*+(?:\s*+,\s*+[A-Za-z_][\w ]*+)+\s*+$")
 _CSV_ROW = re.compile(rf"^\s*+{NUMBER}(?:\s*+,\s*+{NUMBER})+\s*+$")
 # a whole word that ends in `loss` or holds `acc`, then a number
@@ -396,8 +397,9 @@ def _metric(key: str) -> str | None:
 
 def _csv_records(text: str) -> list[_Line]:
     """`epoch,loss,ppl,accuracy` then rows of numbers (hand-written CSV): one record per row."""
-    lines = text.lstrip("\n").split("\n", 1)
-    header = lines[0]
+    start = _LEADING_BREAKS.match(text).end()  # the first line that is not empty (no copy of the text)
+    end = text.find("\n", start)
+    header = text[start : end if end >= 0 else len(text)]
     if not _CSV_HEADER.match(header) or "loss" not in header.lower():
         return []
     skipped = text.find(header)
