@@ -12,16 +12,19 @@ log two methods run alternately (A B A B ...), each in a fresh process timed ins
   - floor: read the file, decode it and split it into lines (what any line reader does first);
   - parse: `parsers.load_paths([log])` (format detection, decoding, settings echoes, the format's parse).
 
-Printed: MB/s and lines/s of the parse (median of --repeat), the floor's MB/s and the parse's time as a
-multiple of the floor's (median of the per-round ratios: the machine is shared and noisy, so the ratio
-moves less than the seconds), with the format detected and the values found. MB = 10^6 bytes.
+Printed: MB/s and lines/s of the parse (wall time, median of --repeat), its CPU time (which moves less
+than wall time when other jobs share the cores), the floor's MB/s and the parse's time as a multiple of the
+floor's (median of the per-round ratios), with the values found. The load average is printed before and
+after. MB = 10^6 bytes.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -39,20 +42,25 @@ INPUTS = [
     ("print_numpy_mlp", REAL_LOGS / "print_style/numpy_mlp_mnist.log", "print_style"),
     ("hf_stdout", REAL_LOGS / "hf_stdout/gemma2_lmsys_cls_stdout.log", "hf_stdout"),
     ("mmdet_text", REAL_LOGS / "mmdet_text/faster_rcnn_carafed_coco_1x.log", "mmdet_text"),
-    ("detectron2_text", REAL_LOGS / "other/detectron2_text_frcnn_semisup_stage_lr0.04.txt", "detectron2_text"),
+    (
+        "detectron2_text",
+        REAL_LOGS / "other/detectron2_text_frcnn_semisup_stage_lr0.04.txt",
+        "detectron2_text",
+    ),
     ("keras_stdout", REAL_LOGS / "other/keras_stdout_autotrainer.out", "keras_stdout"),
     ("mxnet_log", REAL_LOGS / "other/mxnet_ssd_resumed.log", "mxnet_log"),
 ]
 _COUNTER = re.compile(rb"(?i)\b(epoch|step|iter(?:ation)?|batch)(\s*[:=#]?\s*\[?\s*)(\d+)")
+# Each child prints its wall and CPU seconds (CPU time moves less with the other jobs of a shared machine).
 FLOOR = (
-    "import sys, time\nstart = time.perf_counter()\n"
+    "import sys, time\nstart, cpu = time.perf_counter(), time.process_time()\n"
     "with open(sys.argv[1], 'rb') as f:\n    f.read().decode('utf-8', errors='replace').split('\\n')\n"
-    "print(time.perf_counter() - start)"
+    "print(time.perf_counter() - start, time.process_time() - cpu)"
 )
 PARSE = (
     "import sys, time\nfrom parsers import load_paths\n"
-    "start = time.perf_counter()\nlog = load_paths([sys.argv[1]])\nseconds = time.perf_counter() - start\n"
-    "print(seconds, log.meta.format, len(log.metrics))"
+    "start, cpu = time.perf_counter(), time.process_time()\nlog = load_paths([sys.argv[1]])\n"
+    "print(time.perf_counter() - start, time.process_time() - cpu, log.meta.format, len(log.metrics))"
 )
 
 
@@ -66,8 +74,9 @@ def grown(seed: bytes, size: int) -> bytes:
     shift = max((int(found[3]) for found in _COUNTER.finditer(body)), default=0) + 1
     pieces, total, repetition = [head], len(head), 0
     while total < size:
-        offset = repetition * shift
-        piece = _COUNTER.sub(lambda m: m[1] + m[2] + str(int(m[3]) + offset).encode(), body)
+        piece = _COUNTER.sub(
+            lambda m, by=repetition * shift: m[1] + m[2] + str(int(m[3]) + by).encode(), body
+        )
         pieces.append(piece)
         total += len(piece)
         repetition += 1
@@ -75,8 +84,9 @@ def grown(seed: bytes, size: int) -> bytes:
 
 
 def cached_log(out: Path, name: str, seed: Path, megabytes: float) -> Path:
-    """The grown log, regenerated when its seed or this generator changed."""
-    digest = hashlib.sha256(seed.read_bytes() + Path(__file__).read_bytes()).hexdigest()[:12]
+    """The grown log, regenerated when its seed or `grown` changed."""
+    recipe = inspect.getsource(grown).encode() + _COUNTER.pattern
+    digest = hashlib.sha256(seed.read_bytes() + recipe).hexdigest()[:12]
     log = out / f"text_{name}_{megabytes:g}MB_{digest}.log"
     if not log.exists():
         for old in out.glob(f"text_{name}_{megabytes:g}MB_*.log"):
@@ -106,6 +116,7 @@ def main() -> None:
     if not REAL_LOGS.exists():
         raise SystemExit(f"the real logs are not at {REAL_LOGS.resolve()}")
     args.out.mkdir(parents=True, exist_ok=True)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     wanted = {w for w in args.only.split(",") if w}
     results = []
     for name, seed, fmt in INPUTS:
@@ -115,14 +126,16 @@ def main() -> None:
         data = log.read_bytes()
         size, lines = len(data), data.count(b"\n")
         del data
-        _, found, rows = timed(PARSE, log)  # warm-up (page cache), unrecorded
+        _, _, found, rows = timed(PARSE, log)  # warm-up (page cache), unrecorded
         if found != fmt:
             raise SystemExit(f"{log.name} was read as {found}, not {fmt}")
-        floors, parses = [], []
+        floors, parses, cpus = [], [], []
         for _ in range(args.repeat):
             floors.append(float(timed(FLOOR, log)[0]))
-            parses.append(float(timed(PARSE, log)[0]))
-        parse, floor = statistics.median(parses), statistics.median(floors)
+            wall, cpu = map(float, timed(PARSE, log)[:2])
+            parses.append(wall)
+            cpus.append(cpu)
+        parse, floor, cpu = statistics.median(parses), statistics.median(floors), statistics.median(cpus)
         ratio = statistics.median(p / f for p, f in zip(parses, floors, strict=True))
         result = {
             "log": name,
@@ -132,6 +145,8 @@ def main() -> None:
             "values": int(rows),
             "parse_s": parse,
             "parse_mb_s": size / 1e6 / parse,
+            "parse_cpu_s": cpu,
+            "cpu_mb_s": size / 1e6 / cpu,
             "lines_per_s": lines / parse,
             "floor_mb_s": size / 1e6 / floor,
             "x_floor": ratio,
@@ -139,10 +154,13 @@ def main() -> None:
         results.append(result)
         print(
             f"{name:18s} {fmt:16s} {result['mb']:6.1f} MB {lines:>10,} lines {int(rows):>10,} values  "
-            f"parse {parse:6.2f} s = {result['parse_mb_s']:6.1f} MB/s ({result['lines_per_s'] / 1e6:.2f} M lines/s)  "
-            f"floor {result['floor_mb_s']:6.0f} MB/s  parse = {ratio:5.1f} x floor",
+            f"parse {parse:5.2f} s = {result['parse_mb_s']:5.1f} MB/s "
+            f"({result['lines_per_s'] / 1e6:.2f} M lines/s), "
+            f"CPU {cpu:5.2f} s = {result['cpu_mb_s']:5.1f} MB/s; floor {result['floor_mb_s']:4.0f} MB/s, "
+            f"parse = {ratio:4.1f} x floor",
             flush=True,
         )
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         (args.out / "text_bench.json").write_text(json.dumps(results, indent=1))
 
