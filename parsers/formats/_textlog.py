@@ -499,12 +499,13 @@ def _digits_at(layouts: LineLayouts, starts: np.ndarray, first: int, token: str)
     """The digits of an ASCII token (at byte `first` of each line) read as one integer, signs and
     points skipped. Each digit column is gathered through a view that starts at its offset."""
     offsets = [first + offset for offset, char in enumerate(token) if "0" <= char <= "9"]
-    number = layouts.bytes[offsets[0] :][starts].astype(np.int64)
+    # int32 holds 8 digits with their character codes (57 * 11111111) and halves the memory moved
+    number = layouts.bytes[offsets[0] :][starts].astype(np.int32 if len(offsets) <= 8 else np.int64)
     for offset in offsets[1:]:
         number *= 10
         number += layouts.bytes[offset:][starts]
     number -= _ZERO * int("1" * len(offsets))  # the character codes' share: '0' in every digit
-    return number
+    return number.astype(np.int64, copy=False)
 
 
 def ints_at(layouts: LineLayouts, starts: np.ndarray, line: str, start: int, end: int) -> np.ndarray:
