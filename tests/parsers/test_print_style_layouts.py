@@ -174,7 +174,9 @@ def test_yearless_stamps_are_left_to_the_per_line_reader():
         _by_layout("[11/18 18:14:12 d2.engine]: iter: 19  loss: 1.5\n")
 
 
-@pytest.mark.parametrize("layout", ["{:.4f}", "-{:.9f}", "+{:.1f}", "{:.0f}.", "{:.7f}", "{:.8f}", "{:.13f}", "{:.0f}"])
+@pytest.mark.parametrize(
+    "layout", ["{:.4f}", "-{:.9f}", "+{:.1f}", "{:.0f}.", "{:.7f}", "{:.8f}", "{:.13f}", "{:.0f}"]
+)
 def test_numbers_read_by_columns_round_as_float(layout):
     rng = random.Random(5)
     tokens = [layout.format(rng.random() * 10 ** rng.randint(0, 2)) for _ in range(5000)]
