@@ -486,7 +486,8 @@ def floats_at(layouts: LineLayouts, starts: np.ndarray, line: str, start: int, e
         return np.array([float(bytes(cell).decode("utf-8")) for cell in cells], dtype=np.float64)
     if digits > _EXACT_DIGITS or not _PLAIN_NUMBER.fullmatch(token):  # an exponent, or long
         cells = np.ascontiguousarray(layouts.bytes[starts[:, None] + np.arange(first, first + len(token))])
-        return cells.view(f"S{len(token)}").ravel().astype(np.float64)
+        with np.errstate(over="ignore"):  # 1e400 is inf, as float() reads it
+            return cells.view(f"S{len(token)}").ravel().astype(np.float64)
     # digits * 10**-decimals: both exact, so their quotient is the correctly rounded value, as float()'s
     whole = _digits_at(layouts, starts, first, token).astype(np.float64)
     decimals = len(token) - token.index(".") - 1 if "." in token else 0
