@@ -12,6 +12,8 @@ from __future__ import annotations
 import calendar
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
@@ -380,6 +382,24 @@ def _categorical(per_label: list[str], codes: np.ndarray) -> pd.Categorical:
 # numbers of the others from those offsets, with numpy, over all lines at once.
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _ZERO = ord("0")
+
+
+@contextmanager
+def normal_pages() -> Iterator[None]:
+    """numpy's large arrays without madvise(MADV_HUGEPAGE) for a while (numpy's own switch, also set by
+    NUMPY_MADVISE_HUGEPAGE=0 at import). Where transparent hugepages are `madvise` with synchronous
+    defrag, as here, a fresh huge page can wait for the kernel to compact memory: the arrays of a 100 MB
+    log cost 1.5 s of system time in the first parse of a process, against 0.1 s with normal pages.
+    The switch is process-wide; another thread allocating meanwhile only gets normal pages too."""
+    switch = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
+    if switch is None:
+        yield
+        return
+    before = switch(False)
+    try:
+        yield
+    finally:
+        switch(before)
 
 
 class Unsupported(Exception):

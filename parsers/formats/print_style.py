@@ -48,6 +48,7 @@ from parsers.formats._textlog import (
     Unsupported,
     WallClock,
     floats_at,
+    normal_pages,
     since_first,
     small_codes,
     stamps_at,
@@ -213,6 +214,11 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
+    with normal_pages():
+        return _parse(source)
+
+
+def _parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     try:
