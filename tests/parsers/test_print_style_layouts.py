@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from real_log_files import real_log
 
 from parsers.formats import print_style
-from parsers.formats._textlog import LineLayouts, Rows, Unsupported, floats_at
+from parsers.formats._textlog import LineLayouts, Rows, Unsupported, floats_at, normal_pages
 from parsers.hparams import _trigger_offsets
 
 
@@ -217,3 +217,11 @@ def test_trigger_words_are_found_in_layouts_as_by_find():
     assert with_layouts == by_find and len(by_find) == 13
     assert _trigger_offsets(text, 500, LineLayouts(text)) == _trigger_offsets(text, 500, None)
     assert np.all(np.diff(with_layouts) > 0)
+
+
+def test_normal_pages_switches_numpy_hugepages_off_and_back():
+    switch = np._core.multiarray._set_madvise_hugepage
+    before = switch(True)
+    with normal_pages():
+        assert switch(False) is False  # off inside
+    assert switch(before) is True  # back on after
