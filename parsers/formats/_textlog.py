@@ -4,7 +4,8 @@ Text logs write numbers the way Python prints them (`nan`, `-inf`, `1.000e-02`),
 one of a handful of logging formats, and carry timestamps in several shapes (some without a year).
 The plug-ins find their records with whole-buffer regexes and turn match offsets into line numbers
 with `LineCounter`, which counts newlines in C between consecutive offsets instead of splitting the
-file into a list of lines.
+file into a list of lines. `LineLayouts` and the readers after it serve large logs: lines that differ
+only in their digits are interpreted once and their numbers read with numpy (print_style).
 """
 
 from __future__ import annotations
@@ -380,7 +381,7 @@ def _categorical(per_label: list[str], codes: np.ndarray) -> pd.Categorical:
 # no pattern names a digit), so a match found on one line of a layout is at the same offsets on all
 # of them. The readers below interpret one line per layout with the per-line code and read the
 # numbers of the others from those offsets, with numpy, over all lines at once.
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _ZERO = ord("0")
 
 
@@ -415,7 +416,7 @@ class LineLayouts:
             self.data = text.encode("utf-8")
         except UnicodeEncodeError as err:  # lone surrogates: not from our decoding, but possible
             raise Unsupported("text not encodable") from err
-        keys = self.data.translate(_DIGITS_AS_ZERO).split(b"\n")
+        keys = self.data.translate(DIGITS_AS_ZERO).split(b"\n")
         ids = dict.fromkeys(keys, 0)
         for number, key in enumerate(ids):
             ids[key] = number

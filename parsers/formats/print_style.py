@@ -38,6 +38,7 @@ from itertools import pairwise
 import numpy as np
 
 from parsers.formats._textlog import (
+    DIGITS_AS_ZERO,
     NUMBER,
     TIMING_KEYS,
     At,
@@ -541,9 +542,10 @@ def _name_losses(rows: Rows) -> None:
 # rows (the snapshot check `bench/text_snapshot.py` compares them on every sample, corpus, real and
 # fuzz-mutated log): it interprets the first line of each layout (see `LineLayouts`) with the same
 # code, reads the numbers of the other lines from the same offsets with numpy, and places the records
-# with array arithmetic. Files it does not handle exactly (evaluation blocks opened by a header line,
-# yearless stamps, more than _MAX_SHAPES shapes, a step past int64) go through `_line_records`.
-_DIGIT_KEYWORDS = [word.encode().translate(bytes.maketrans(b"123456789", b"000000000")) for word in _KEYWORDS]
+# with array arithmetic. Files it does not handle exactly (yearless stamps, a timestamp fraction past
+# 15 digits, a shape whose noise test differs between its lines, more than _MAX_SHAPES shapes, a step
+# past 2**62) go through `_line_records`.
+_DIGIT_KEYWORDS = [word.encode().translate(DIGITS_AS_ZERO) for word in _KEYWORDS]
 _DIGIT_KEYWORDS = [word for word in _DIGIT_KEYWORDS if b"0" in word]
 _PLAIN_KEYWORDS = [word.encode() for word in _KEYWORDS if not any(c.isdigit() for c in word)]
 _STEP_LIMIT = 2.0**62  # a step computed as epoch * N + k must stay well inside int64
