@@ -30,23 +30,34 @@ no plain `loss`, the average is `loss` and the batch values `loss_raw`. A CSV-li
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+import numpy as np
+
 from parsers.formats._textlog import (
+    DIGITS_AS_ZERO,
     NUMBER,
     TIMING_KEYS,
     At,
     LineCounter,
+    LineLayouts,
     Problems,
     Rows,
+    Unsupported,
     WallClock,
+    floats_at,
+    normal_pages,
+    since_first,
+    small_codes,
+    stamps_at,
     strip_log_prefix,
     to_float,
 )
 from parsers.hparams import hyperparams_from_text
-from parsers.model import RunMeta, as_counter
+from parsers.model import MAX_COUNTER, RunMeta, as_counter
 from parsers.names import canonical_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
@@ -165,6 +176,7 @@ _TOKEN = re.compile(
 _STAND_IN = 1_000_000_000
 _MAX_SHAPES = 10_000
 
+_LEADING_BREAKS = re.compile(r"\n*")
 _CSV_HEADER = re.compile(r"^\s*+[A-Za-z_][\w ]*+(?:\s*+,\s*+[A-Za-z_][\w ]*+)+\s*+$")
 _CSV_ROW = re.compile(rf"^\s*+{NUMBER}(?:\s*+,\s*+{NUMBER})+\s*+$")
 # a whole word that ends in `loss` or holds `acc`, then a number
@@ -203,12 +215,28 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
+    with normal_pages():
+        return _parse(source)
+
+
+def _parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    hyperparams_from_text(text, source.name, meta)
+    try:
+        layouts = LineLayouts(text)
+    except Unsupported:
+        layouts = None
+    hyperparams_from_text(text, source.name, meta, layouts)
     problems = Problems(source.name)
-    records = _csv_records(text) or _line_records(text)
     rows = Rows()
+    records = _csv_records(text)
+    if not records:
+        try:
+            if layouts is None:
+                raise Unsupported("no layouts")
+            _read_layouts(layouts, rows)
+        except Unsupported:
+            records = _line_records(text)
     for record, at in _place(records):
         for split, metric, name, value in record.values:
             rows.add(at, split, metric, name, value)
@@ -376,8 +404,9 @@ def _metric(key: str) -> str | None:
 
 def _csv_records(text: str) -> list[_Line]:
     """`epoch,loss,ppl,accuracy` then rows of numbers (hand-written CSV): one record per row."""
-    lines = text.lstrip("\n").split("\n", 1)
-    header = lines[0]
+    start = _LEADING_BREAKS.match(text).end()  # the first line that is not empty (no copy of the text)
+    end = text.find("\n", start)
+    header = text[start : end if end >= 0 else len(text)]
     if not _CSV_HEADER.match(header) or "loss" not in header.lower():
         return []
     skipped = text.find(header)
@@ -506,3 +535,261 @@ def _name_losses(rows: Rows) -> None:
         elif first := averaged or per_batch or next((m for m in metrics if "loss" in m), None):
             renames[(split, first)] = "loss"
     rows.rename_metrics(renames)
+
+
+# --- the same reading, one line per layout ---------------------------------------------------------
+# `_line_records` and `_place` cost about 20 µs of Python per line. `_read_layouts` gives the same
+# rows (the snapshot check `bench/text_snapshot.py` compares them on every sample, corpus, real and
+# fuzz-mutated log): it interprets the first line of each layout (see `LineLayouts`) with the same
+# code, reads the numbers of the other lines from the same offsets with numpy, and places the records
+# with array arithmetic. Files it does not handle exactly (yearless stamps, a timestamp fraction past
+# 15 digits, a shape whose noise test differs between its lines, more than _MAX_SHAPES shapes, a step
+# past 2**62) go through `_line_records`.
+_DIGIT_KEYWORDS = [word.encode().translate(DIGITS_AS_ZERO) for word in _KEYWORDS]
+_DIGIT_KEYWORDS = [word for word in _DIGIT_KEYWORDS if b"0" in word]
+_PLAIN_KEYWORDS = [word.encode() for word in _KEYWORDS if not any(c.isdigit() for c in word)]
+_STEP_LIMIT = 2.0**62  # a step computed as epoch * N + k must stay well inside int64
+
+
+@dataclass
+class _Layout:
+    """A line layout as its first line reads: where its message starts and its numbers are."""
+
+    line: str
+    message_start: int  # characters of the logging prefix
+    tokens: list[tuple[int, int]]  # character spans of the numbers, in the line
+    free_digits: list[int]  # offsets of the message's ASCII digits outside numbers (`acc@5`, `BLEU-1`)
+    noise: bool
+
+
+def _layout(line: str) -> _Layout:
+    message = strip_log_prefix(line)
+    start = len(line) - len(message)
+    tokens = [(start + found.start(), start + found.end()) for found in _TOKEN.finditer(message)]
+    in_token = {offset for first, end in tokens for offset in range(first, end)}
+    free = [i for i in range(start, len(line)) if "0" <= line[i] <= "9" and i not in in_token]
+    return _Layout(line, start, tokens, free, _NOISE.search(line) is not None)
+
+
+def _is_candidate(key: bytes, line: str) -> bool | None:
+    """Whether the lines of a layout are candidates (`_candidate_starts`); None: it depends on digits."""
+    if any(word in key for word in _PLAIN_KEYWORDS):
+        return True
+    for word in _BLOCK_WORDS:
+        at = line.find(word)
+        while at >= 0:
+            if line[at:].rstrip().endswith(":"):
+                return True
+            at = line.find(word, at + 1)
+    return None if any(word in key for word in _DIGIT_KEYWORDS) else False
+
+
+def _read_layouts(layouts: LineLayouts, rows: Rows) -> None:
+    """Fill `rows` as `_line_records` + `_place` would; Unsupported when it cannot do so exactly."""
+    shapes = _Shapes(len(layouts))
+    described: dict[int, _Layout] = {}
+    for number, key in enumerate(layouts.keys):
+        members = layouts.members(number)
+        line = layouts.line(int(members[0]))
+        candidate = _is_candidate(key, line)
+        if candidate is None:
+            members = np.array(
+                [i for i in members.tolist() if any(w in layouts.line(i) for w in _KEYWORDS)], dtype=np.int64
+            )
+        elif not candidate:
+            continue
+        if not len(members):
+            continue
+        layout = described[number] = _layout(line)
+        for some, message in _variants(layouts, layout, members):
+            shapes.add(some, message, layout.noise)
+    record_line, record_plan, plans = shapes.records()
+    if not len(record_line):
+        return
+    count = len(record_line)
+    counters = {key: np.full(count, math.nan) for key in ("ep", "it", "n")}
+    seconds = np.full(count, math.nan)
+    width = max(len(plans[pid].values) for pid in set(record_plan.tolist()))
+    values = np.full((count, width), math.nan)
+    record_layout = layouts.layout[record_line]
+    # one pass per (layout, plan): the numbers sit at the same offsets in all its lines
+    pair = record_layout * len(plans) + record_plan
+    pair_order = np.argsort(small_codes(pair, len(plans) * len(layouts.keys)), kind="stable")
+    for chunk in np.split(pair_order, np.flatnonzero(np.diff(pair[pair_order])) + 1):
+        layout = described[int(record_layout[chunk[0]])]
+        plan = plans[int(record_plan[chunk[0]])]
+        starts = layouts.byte_start[record_line[chunk]]
+        for key, index in plan.counters.items():
+            if key not in counters:  # `ept`, the N of `Epoch 3/10`, is not used
+                continue
+            read = floats_at(layouts, starts, layout.line, *layout.tokens[index])
+            fine = np.isfinite(read) & (np.abs(read) <= MAX_COUNTER)
+            counters[key][chunk] = np.where(fine, np.trunc(read), math.nan)
+        for slot, (_, _, _, index) in enumerate(plan.values):
+            values[chunk, slot] = floats_at(layouts, starts, layout.line, *layout.tokens[index])
+        stamps, has_year = stamps_at(layouts, starts, layout.line)
+        if not has_year:
+            raise Unsupported("yearless stamps")
+        seconds[chunk] = stamps
+    evaluation = np.array([plan.evaluation for plan in plans])[record_plan]
+    epoch, it, per_epoch = counters["ep"], counters["it"], counters["n"]
+    step, segment = _place_columns(epoch, it, per_epoch, evaluation)
+    at = {
+        "step": step,
+        "line": record_line + 1,
+        "segment": segment,
+        "epoch": epoch,
+        "wall_time": since_first(seconds),
+    }
+    labels: dict[tuple[str, str, str], int] = {}
+    slot_label = np.full((len(plans), width), -1, dtype=np.int64)
+    for pid in sorted(set(record_plan.tolist())):
+        for slot, (split, metric, name, _) in enumerate(plans[pid].values):
+            slot_label[pid, slot] = labels.setdefault((split, metric, name), len(labels))
+    label = slot_label[record_plan]
+    present = label >= 0
+    record = np.broadcast_to(np.arange(count)[:, None], label.shape)[present]
+    rows.add_columns(at, record, list(labels), label[present], values[present])
+
+
+class _Shapes:
+    """The candidate lines by shape (the message with its numbers taken out), and their plans."""
+
+    def __init__(self, line_count: int) -> None:
+        self._line_count = line_count
+        self._ids: dict[str, int] = {}
+        self._lines: list[list[np.ndarray]] = []
+        self._messages: list[str] = []
+        self._noise: list[bool] = []
+        self._plan_ids: dict[tuple[int, tuple[str, str] | None], int] = {}
+        self.plans: list[_Plan] = []
+
+    def add(self, lines: np.ndarray, message: str, noise: bool) -> None:
+        shape = self._ids.setdefault(_TOKEN.sub("\0", message), len(self._ids))
+        if shape == len(self._lines):
+            if shape >= _MAX_SHAPES:
+                raise Unsupported("too many shapes")
+            self._lines.append([])
+            self._messages.append(message)
+            self._noise.append(noise)
+        elif self._noise[shape] != noise:  # the plan would depend on which line comes first
+            raise Unsupported("noise differs within a shape")
+        self._lines[shape].append(lines)
+
+    def _plan_id(self, shape: int, context: tuple[str, str] | None) -> int:
+        key = (shape, context)
+        found = self._plan_ids.get(key)
+        if found is None:
+            if len(self._plan_ids) >= _MAX_SHAPES:
+                raise Unsupported("too many shapes")
+            found = self._plan_ids[key] = len(self.plans)
+            noise = self._noise[shape]
+            self.plans.append(_NOTHING if noise else _plan(_TOKEN.split(self._messages[shape]), context))
+        return found
+
+    def records(self) -> tuple[np.ndarray, np.ndarray, list[_Plan]]:
+        """(line, plan) of every record in file order, and the plans, as `_line_records` reads them:
+        a line right after an evaluation header (or after a line read under one) takes its split."""
+        if not self._lines:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), self.plans
+        shape_of_line = np.full(self._line_count, -1, dtype=np.int64)
+        for shape, parts in enumerate(self._lines):
+            for some in parts:
+                shape_of_line[some] = shape
+        line = np.flatnonzero(shape_of_line >= 0)
+        shape = shape_of_line[line]
+        plain = np.array([self._plan_id(i, None) for i in range(len(self._lines))])
+        plan = plain[shape]
+        opens = np.array([bool(self.plans[p].opens) for p in plain])[shape]
+        for at in np.flatnonzero(opens).tolist():
+            context = self.plans[int(plan[at])].opens
+            while at + 1 < len(line) and line[at + 1] == line[at] + 1:
+                at += 1
+                plan[at] = self._plan_id(int(shape[at]), context)
+                read = self.plans[int(plan[at])]
+                if read.opens is not None or not read.values or not read.in_block:
+                    break
+        kept = np.array([p.opens is None and bool(p.values) for p in self.plans])[plan]
+        return line[kept], plan[kept], self.plans
+
+
+def _variants(layouts: LineLayouts, layout: _Layout, members: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """The lines of a layout split by the digits that are part of their message's words (`acc@1` and
+    `acc@5` share a layout), each part with its message."""
+    message = layout.line[layout.message_start :]
+    if not layout.free_digits:
+        return [(members, message)]
+    offsets = [len(layout.line[:i].encode("utf-8")) for i in layout.free_digits]
+    digits = layouts.bytes[layouts.byte_start[members][:, None] + np.asarray(offsets)]
+    kinds, which = np.unique(digits, axis=0, return_inverse=True)
+    variants = []
+    for kind, row in enumerate(kinds):
+        chars = list(layout.line)
+        for offset, digit in zip(layout.free_digits, row.tolist(), strict=True):
+            chars[offset] = chr(digit)
+        variants.append((members[which.ravel() == kind], "".join(chars)[layout.message_start :]))
+    return variants
+
+
+def _place_columns(
+    epoch: np.ndarray, it: np.ndarray, per_epoch: np.ndarray, evaluation: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_place` over arrays (NaN where a counter is None): the step and segment of every record."""
+    count = len(epoch)
+    train = ~evaluation
+    if not train.any():
+        evaluation = np.zeros(count, dtype=bool)
+        train = ~evaluation
+    has_epoch, has_it = ~np.isnan(epoch), ~np.isnan(it)
+    per_epoch_set = ~np.isnan(per_epoch) & (per_epoch != 0)
+    base = 0 if (epoch == 0).any() else 1
+    if (train & per_epoch_set).any():
+        mode = "global"
+    elif (train & has_it).any():
+        both = train & has_it & has_epoch
+        e, i = epoch[both], it[both]
+        mode = "running" if ((e[1:] > e[:-1]) & (i[1:] <= i[:-1])).any() else "iteration"
+    elif has_epoch[train].all() and _one_line_per_epoch_array(epoch[train]):
+        mode = "epoch"
+    else:
+        mode = "running"
+    skip = evaluation | ((mode in ("global", "iteration")) & ~has_it)
+    active = ~skip
+    # in int64, exact like Python's ints: counters are at most 2**53, and a step past _STEP_LIMIT is
+    # left to `_line_records`
+    epochs = np.where(has_epoch, epoch, 0).astype(np.int64)
+    iterations = np.where(has_it, it, 0).astype(np.int64)
+    if mode == "global":
+        since_base = np.maximum(0, np.where(epochs != 0, epochs, base) - base)
+        sizes = np.where(per_epoch_set, per_epoch, 0).astype(np.int64)
+        if (np.abs(since_base * sizes.astype(np.float64) + iterations) >= _STEP_LIMIT).any():
+            raise Unsupported("step past int64")
+        key = np.where(per_epoch_set, since_base * sizes + iterations, iterations)
+        keyed = np.flatnonzero(active)
+    elif mode == "iteration":
+        key, keyed = iterations, np.flatnonzero(active)
+    else:
+        key, keyed = epochs, np.flatnonzero(active & has_epoch)
+    keys = key[keyed]
+    back = keys[1:] <= keys[:-1] if mode == "epoch" else keys[1:] < keys[:-1]
+    starts = np.zeros(count, dtype=np.int64)
+    starts[keyed[1:][back]] = 1
+    segment = np.cumsum(starts)
+    # the running count: active records since the start of their segment, this one included
+    active_so_far = np.cumsum(active)
+    running = active_so_far - np.maximum.accumulate(np.where(starts == 1, active_so_far - 1, 0))
+    if mode in ("global", "iteration"):
+        own = np.where(has_it, key, running)  # global: key is epoch * N + k or the iteration
+    elif mode == "epoch":
+        own = np.where(has_epoch, epochs, running)
+    else:
+        own = running
+    setter = active | (skip & has_epoch) if mode == "epoch" else active
+    last = np.maximum.accumulate(np.where(setter, np.arange(count), -1))
+    step = np.where(last >= 0, own[np.maximum(last, 0)], 0)
+    return step, segment
+
+
+def _one_line_per_epoch_array(epochs: np.ndarray) -> bool:
+    repeats = int((epochs[1:] == epochs[:-1]).sum())
+    return repeats <= max(1, len(epochs) // 20)

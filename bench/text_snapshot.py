@@ -1,0 +1,126 @@
+"""Record what the text-log parsers return for every sample, corpus and real log (and for mutated copies
+of them), then check that other code returns exactly the same: the guard for speed work on the text
+formats, where a faster reader must not change one value, line number or warning.
+
+    # before a change (or with PYTHONPATH pointing at a checkout of the old code):
+    .venv/bin/python bench/text_snapshot.py record bench/out/text_snapshot.pkl --mutated 3000
+    # after it:
+    .venv/bin/python bench/text_snapshot.py compare bench/out/text_snapshot.pkl
+
+Each file is detected and, when a text format claims it, loaded on its own; each mutated case (the fuzz
+harness's seeded mutations, `tests/fuzz/engine.py`) is loaded as a run. Compared: the metrics frame
+(values, dtypes, categories and their order), the run facts, the warnings, the skipped-line count, or the
+ParseError message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_LOGS = REPO / "../shared/real_logs"
+# formats that read text lines with parsers/formats/_textlog.py
+TEXT_FORMATS = {"print_style", "hf_stdout", "mmdet_text", "detectron2_text", "keras_stdout", "mxnet_log"}
+
+
+def outcome(files: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """What `parsers.load` made of a run, in comparable pieces."""
+    from parsers import ParseError, load
+
+    try:
+        log = load(files)
+    except ParseError as err:
+        return {"error": str(err)}
+    return {
+        "metrics": log.metrics,
+        "meta": repr(log.meta),
+        "warnings": [tuple(w.__dict__.values()) for w in log.warnings],
+        "skipped_lines": log.skipped_lines,
+        "sources": log.sources,
+    }
+
+
+def text_format(files: list[tuple[str, bytes]]) -> str | None:
+    """The first text format any of the files is detected as (None: no text-format file)."""
+    from parsers import SourceFile, detect
+
+    for name, data in files:
+        fmt = detect(SourceFile.from_bytes(name, data))[0]
+        if fmt in TEXT_FORMATS:
+            return fmt
+    return None
+
+
+def cases(mutated: int, seed: int) -> dict[str, list[tuple[str, bytes]]]:
+    """Every sample/corpus/real file on its own, then `mutated` fuzz-mutated runs."""
+    found: dict[str, list[tuple[str, bytes]]] = {}
+    for root in (REPO / "sample_logs", REAL_LOGS):
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            found[str(path.resolve().relative_to(root.resolve().parent))] = [(path.name, path.read_bytes())]
+    if mutated:
+        from tests.fuzz.engine import mutate_case, seed_runs
+
+        rng = random.Random(seed)
+        seeds = seed_runs()
+        for number in range(mutated):
+            found[f"mutated {seed}/{number}"] = mutate_case(rng, seeds)
+    return found
+
+
+def record(out: Path, mutated: int, seed: int) -> None:
+    snapshot = {}
+    for key, files in cases(mutated, seed).items():
+        fmt = text_format(files)
+        if fmt is not None:
+            snapshot[key] = {"format": fmt, "files": files, **outcome(files)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(pickle.dumps(snapshot))
+    by_format: dict[str, int] = {}
+    for entry in snapshot.values():
+        by_format[entry["format"]] = by_format.get(entry["format"], 0) + 1
+    print(f"recorded {len(snapshot)} runs in text formats to {out}: {dict(sorted(by_format.items()))}")
+
+
+def compare(path: Path) -> int:
+    import pandas.testing
+
+    snapshot = pickle.loads(path.read_bytes())
+    differences = 0
+    for key, before in snapshot.items():
+        files = before["files"]
+        fmt = text_format(files)
+        after = {"format": fmt, "files": files, **outcome(files)}
+        problems = [k for k in before if k != "metrics" and before[k] != after.get(k)]
+        if "metrics" in before and "metrics" in after:
+            try:
+                pandas.testing.assert_frame_equal(before["metrics"], after["metrics"], check_exact=True)
+            except AssertionError as err:
+                problems.append(f"metrics: {str(err).splitlines()[0:3]}")
+        if problems:
+            differences += 1
+            print(f"DIFFERENT {key} ({before['format']}): {problems}")
+    print(f"{len(snapshot) - differences} of {len(snapshot)} runs identical")
+    return 1 if differences else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["record", "compare"])
+    parser.add_argument("snapshot", type=Path)
+    parser.add_argument("--mutated", type=int, default=0, help="fuzz-mutated runs to add when recording")
+    parser.add_argument("--seed", type=int, default=11, help="seed of the mutations")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    if args.mode == "record":
+        record(args.snapshot, args.mutated, args.seed)
+        return 0
+    return compare(args.snapshot)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
