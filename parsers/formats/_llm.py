@@ -19,7 +19,7 @@ from parsers.formats._table import segments_from_counter
 from parsers.hparams import hyperparams_from_text
 from parsers.model import MAX_COUNTER, ParseWarning, RunMeta, frame_from_columns
 from parsers.registry import ParsedFile
-from parsers.source import ParseError
+from parsers.source import ParseError, SourceFile
 
 HEAD_CHARS = 4 * 1024 * 1024  # where start-up echoes of arguments and config are looked for
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -79,12 +79,17 @@ def wall_times(prefixes: Sequence[str]) -> np.ndarray | None:
     return elapsed
 
 
-def hyperparams_from_head(text: str, source_name: str, meta: RunMeta) -> None:
-    """`hyperparams_from_text` over the first HEAD_CHARS: these trainers echo their arguments and config
-    at start-up (Megatron's `arguments` block, nanoGPT's `Overriding:` lines, torchtitan's and DeepSpeed's
-    config dumps), and a multi-GB log of records holds none further on."""
+def start(source: SourceFile, fmt: str, framework: str, text: str | None = None) -> tuple[str, RunMeta]:
+    """(the log's text, its run facts) with the settings echoed at start-up read: `hyperparams_from_text`
+    over the first HEAD_CHARS, since these trainers echo their arguments and config at start-up
+    (Megatron's `arguments` block, nanoGPT's `Overriding:` lines, torchtitan's and DeepSpeed's config
+    dumps), and a multi-GB log of records holds none further on. `text`: the log as the format reads it
+    (default: the source's text)."""
+    text = source.log_text if text is None else text
+    meta = RunMeta(framework=framework, format=fmt)
     head = text if len(text) <= HEAD_CHARS else text[: text.rfind("\n", 0, HEAD_CHARS) + 1]
-    hyperparams_from_text(head, source_name, meta)
+    hyperparams_from_text(head, source.name, meta)
+    return text, meta
 
 
 class RecordRows:

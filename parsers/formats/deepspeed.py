@@ -18,7 +18,6 @@ import re
 
 from parsers.formats import _llm
 from parsers.formats._textlog import NUMBER, sniff_head
-from parsers.model import RunMeta
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
@@ -36,9 +35,7 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = source.log_text
-    meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    _llm.hyperparams_from_head(text, source.name, meta)
+    text, meta = _llm.start(source, FORMAT, FRAMEWORK)
     ((lines, fields),) = _llm.record_lines(text, (_RECORD,))
     # groups: prefix, step, skipped, lr, momentum ("" when the line has none: not a value)
     rows = _llm.RecordRows(_llm.floats(fields[1])[0], lines, _llm.wall_times(fields[0]))

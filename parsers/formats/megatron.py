@@ -60,9 +60,7 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = source.log_text
-    meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    _llm.hyperparams_from_head(text, source.name, meta)
+    text, meta = _llm.start(source, FORMAT, FRAMEWORK)
     lines, steps, split, prefixes, fields = _records(text)
     count = len(lines)
     columns = {}

@@ -21,7 +21,6 @@ import numpy as np
 
 from parsers.formats import _llm
 from parsers.formats._textlog import NUMBER, sniff_head
-from parsers.model import RunMeta
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
@@ -40,9 +39,7 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = source.log_text
-    meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    _llm.hyperparams_from_head(text, source.name, meta)
+    text, meta = _llm.start(source, FORMAT, FRAMEWORK)
     (iter_lines, iters), (eval_lines, evals) = _llm.record_lines(text, (_ITER, _EVAL))
     # iters: prefix, step, loss; evals: prefix, step, train loss, val loss
     lines = np.concatenate([iter_lines, eval_lines])

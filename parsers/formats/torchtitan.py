@@ -19,7 +19,6 @@ import numpy as np
 
 from parsers.formats import _llm
 from parsers.formats._textlog import NUMBER
-from parsers.model import RunMeta
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
@@ -41,9 +40,7 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = _llm.without_ansi(source.log_text)
-    meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
-    _llm.hyperparams_from_head(text, source.name, meta)
+    text, meta = _llm.start(source, FORMAT, FRAMEWORK, _llm.without_ansi(source.log_text))
     ((lines, fields),) = _llm.record_lines(text, (_RECORD,))
     # groups: rank, prefix, "validate ", step, loss, grad_norm ("" before 2025: not a value)
     ranks = set(fields[0])
