@@ -241,6 +241,12 @@ def spikes(curve: Curve) -> list[tuple[int, float, float]]:
     return out
 
 
+def spikes_are_noise(count: int, points: int, p: Params) -> bool:
+    """More spikes than `spike_max_fraction` of the points (plus `spike_min_count`): heavy-tailed noise,
+    not isolated spikes."""
+    return count > p.spike_max_fraction * points + p.spike_min_count
+
+
 def swing(curve: Curve, threshold: float) -> tuple[float, int]:
     """(amplitude, reversals) of the bucket medians: the size of the swings relative to the level
     (q90-q10 after removing the linear trend), and how many times the curve reverses direction by

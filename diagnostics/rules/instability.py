@@ -13,6 +13,7 @@ import numpy as np
 
 from diagnostics import fixes
 from diagnostics.context import Context
+from diagnostics.features import spikes_are_noise
 from diagnostics.instability import (
     LossScaleHistory,
     Spike,
@@ -44,7 +45,7 @@ def loss_spikes(ctx: Context) -> list[Spike]:
         min_ratio=p.spike_ratio,
         fast_points=p.spike_recover_points,
     )
-    if len(found) > p.spike_max_fraction * len(idx) + p.spike_min_count:
+    if spikes_are_noise(len(found), len(idx), p):
         return []
     return found
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from diagnostics.context import Context
-from diagnostics.features import Curve, spikes, swing
+from diagnostics.features import Curve, spikes, spikes_are_noise, swing
 from diagnostics.model import Evidence, Finding
 from diagnostics.params import Params
 from diagnostics.registry import RuleResult, rule
@@ -72,9 +72,7 @@ def loss_spikes(ctx: Context) -> RuleResult | None:
     period = _spike_period(curve, found, p)
     # Many spikes are noise, unless they come back at a fixed period: the same bad stretch of data met
     # once per pass over it (or every k-th batch of a broken loader worker).
-    if not found or (
-        len(found) > p.spike_max_fraction * len(curve.trend_index) + p.spike_min_count and period is None
-    ):
+    if not found or (spikes_are_noise(len(found), len(curve.trend_index), p) and period is None):
         return None
     top = max(found, key=lambda s: s[1] / max(s[2], 1e-12))
     evidence = [
