@@ -32,17 +32,9 @@ REPO = HERE.parent
 CORPUS = HERE / "corpus"
 RESULTS = CORPUS / "closed_loop.csv"
 TRAIN_PYTHON = "/work/train-venv/bin/python"
-# Causes a settings change can fix (data problems and overfitting need other data, not other settings).
-CONFIG_CAUSES = (
-    "lr_too_high",
-    "lr_too_low",
-    "input_scale",
-    "bn_stats",
-    "no_pretraining",
-    "depth_init",
-    "small_batch",
-    "loss_normalization",
-)
+# Causes a settings change can fix: the catalogue's, less those that need other data (overfitting, a data
+# problem) and fp16 overflow (the corpus trains in fp32).
+NOT_SETTINGS = ("overfitting", "data_issue", "fp16_overflow")
 PER_CAUSE = 5
 COLUMNS = [
     "row",
@@ -63,6 +55,13 @@ COLUMNS = [
 ]
 
 
+def config_causes() -> tuple[str, ...]:
+    sys.path.insert(0, str(REPO))
+    from diagnostics.model import CAUSES
+
+    return tuple(c for c in CAUSES if c not in NOT_SETTINGS)
+
+
 def selected_runs() -> list[dict[str, str]]:
     """The first PER_CAUSE PyTorch runs (by path) labelled with each config-level cause."""
     with (CORPUS / "labels.csv").open(encoding="utf-8") as fh:
@@ -70,9 +69,9 @@ def selected_runs() -> list[dict[str, str]]:
     chosen: dict[str, list[dict[str, str]]] = defaultdict(list)
     for r in sorted(rows, key=lambda r: r["path"]):
         cause = r["cause"].split(";")[0]
-        if cause in CONFIG_CAUSES and len(chosen[cause]) < PER_CAUSE:
+        if cause in config_causes() and len(chosen[cause]) < PER_CAUSE:
             chosen[cause].append(r)
-    return [r for cause in CONFIG_CAUSES for r in chosen[cause]]
+    return [r for cause in config_causes() for r in chosen[cause]]
 
 
 def first_fix(run: str) -> tuple[str, str, str, dict]:
@@ -182,7 +181,7 @@ def table(rows: list[dict]) -> str:
         "| cause (label) | fix | runs | trains after the fix | other outcome | not re-trained |",
         "|---|---|---|---|---|---|",
     ]
-    for cause in CONFIG_CAUSES:
+    for cause in config_causes():
         for source in ("diagnosis", "label"):
             mine = [r for r in rows if r["label_cause"].split(";")[0] == cause and r["source"] == source]
             if not mine:

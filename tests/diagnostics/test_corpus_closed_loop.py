@@ -26,7 +26,7 @@ def test_every_config_cause_has_five_runs_and_every_offered_fix_was_judged():
     rows = _rows()
     runs = list(dict.fromkeys(r["run"] for r in rows))
     assert [r["path"] for r in corpus_closed_loop.selected_runs()] == runs
-    for cause in corpus_closed_loop.CONFIG_CAUSES:
+    for cause in corpus_closed_loop.config_causes():
         mine = {r["run"] for r in rows if r["label_cause"].split(";")[0] == cause}
         assert len(mine) == corpus_closed_loop.PER_CAUSE, (cause, mine)
     for r in rows:
