@@ -146,3 +146,33 @@ def test_a_healthy_fp16_run_with_a_few_overflows_is_not_blamed_on_them():
     d = diagnose(load_paths([LLM / "megatron_fp16_healthy.log"]))
     assert d.symptom.symptom == "healthy"
     assert "LD211" not in {f.rule for f in d.findings} and not d.causes
+
+
+@pytest.mark.parametrize(("beta2", "flagged"), [(0.999, True), (0.95, False)])
+def test_adam_beta2_is_flagged_on_a_run_that_blows_up_and_lr_too_high_offers_095(beta2, flagged):
+    """A corpus char-LM with AdamW at an lr 300x too high (it diverges); the trainer_state it logs does not
+    echo beta2, so the setting is stated as HF's `training_args.json` would."""
+    log = load_paths(
+        [Path(__file__).resolve().parents[2] / "sample_logs" / "corpus" / "runs" / "charlm_077_lr_x300"]
+    )
+    log.meta.adam_beta2 = beta2
+    d = diagnose(log)
+    assert d.symptom.symptom == "diverging"
+    assert ("LD313" in {f.rule for f in d.findings}) is flagged
+    lr_fixes = next(c for c in d.causes if c.id == "lr_too_high").fixes
+    beta_fix = [f for f in lr_fixes if f.key == "fixes.adam_beta2"]
+    assert bool(beta_fix) is flagged
+    if flagged:
+        assert beta_fix[0].params == {"old": "0.999", "new": "0.95"}
+
+
+def test_without_a_logged_scale_the_overflow_events_give_the_scales_history():
+    """DeepSpeed prints the scale only in its OVERFLOW lines: with the Megatron sample's `loss scale` column
+    left out, its five `reducing to 16 ... 1` lines tell the slide to the floor."""
+    log = load_paths([LLM / "megatron_fp16_loss_scale_collapse.log"])
+    log.metrics = log.metrics[log.metrics["metric"] != "loss_scale"]
+    h = scale_history(Context(log, fitted.PARAMS))
+    assert h is not None and (h.minimum, h.end) == (1.0, 1.0)
+    assert h.halvings >= 4
+    d = diagnose(log)
+    assert d.causes[0].id == "fp16_overflow"
