@@ -16,7 +16,7 @@ from dataclasses import replace
 from diagnostics import fitted
 from diagnostics.calibration import Calibration
 from diagnostics.context import Context
-from diagnostics.model import SEVERITY_ORDER, Diagnosis, SymptomResult
+from diagnostics.model import SEVERITY_ORDER, Diagnosis, Finding, SymptomResult
 from diagnostics.params import Params
 from diagnostics.registry import RULES, Rule, RuleResult, all_rules
 from parsers.model import TrainingLog
@@ -25,6 +25,10 @@ __all__ = ["Params", "diagnose"]
 
 # Config checks whose critical findings are faults on their own, whatever the curve looks like.
 CONFIG_FAULTS = ("LD301", "LD310", "LD311", "LD312")
+# Config checks whose warnings state a mismatch the run cannot have trained well under (BatchNorm over
+# 1-2 samples, a loss normalisation the lr was not chosen for, frozen random layers or BatchNorm in
+# inference mode when the log does not say whether weights were loaded, inputs in other units).
+CONFIG_WARNING_FAULTS = ("LD304", "LD306", "LD310", "LD311", "LD312")
 # When several symptoms are present, the most consequential one is the verdict.
 SYMPTOM_PRIORITY = ("nan", "diverging", "flat", "plateau", "overfitting", "eval_gap", "oscillating", "spiky")
 
@@ -152,16 +156,13 @@ def _primary(ctx: Context) -> SymptomResult:
         if name in found:
             return found[name]
     curve = ctx.train_loss or ctx.val_loss
-    fault = next(
-        (f for rid in CONFIG_FAULTS for f in ctx.findings.get(rid, []) if f.severity == "critical"), None
-    )
-    if fault is not None and p.config_fault_confidence > 0 and ctx.train_loss is not None:
+    fault, confidence = _config_fault(ctx)
+    if fault is not None and ctx.train_loss is not None:
         # The curve looks fine, but the configuration cannot have trained the net as meant (frozen random
         # layers, BatchNorm in inference mode from scratch...): the run stalled below what it could reach.
         moved = ctx.train_loss.drop() >= p.flat_drop
-        return SymptomResult(
-            "plateau" if moved else "flat", p.config_fault_confidence, None, ctx.train_loss.label, fault.rule
-        )
+        symptom = "plateau" if moved else "flat"
+        return SymptomResult(symptom, confidence, None, ctx.train_loss.label, fault.rule)
     points = len(curve) if curve is not None else 0
     if points >= p.healthy_points_long:
         confidence = p.healthy_confidence_long
@@ -170,3 +171,21 @@ def _primary(ctx: Context) -> SymptomResult:
     else:
         confidence = p.healthy_confidence_short
     return SymptomResult("healthy", confidence, None, curve.label if curve is not None else None, None)
+
+
+def _config_fault(ctx: Context) -> tuple[Finding | None, float]:
+    """The config finding that makes a healthy-looking curve a stall, and how sure that verdict is:
+    critical faults first, then the warnings of `CONFIG_WARNING_FAULTS` (each level off at 0)."""
+    p = ctx.params
+    levels = (
+        (CONFIG_FAULTS, "critical", p.config_fault_confidence),
+        (CONFIG_WARNING_FAULTS, "warning", p.config_warning_fault_confidence),
+    )
+    for rule_ids, severity, confidence in levels:
+        if confidence <= 0:
+            continue
+        for rid in rule_ids:
+            for found in ctx.findings.get(rid, []):
+                if found.severity == severity:
+                    return found, confidence
+    return None, 0.0

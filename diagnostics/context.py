@@ -136,7 +136,7 @@ class Context:
         # names C only when it is the loss of an untrained net, or when the loss stays at that level.
         if c is not None:
             stays = abs(curve.end_level - math.log(c)) <= self.params.lnc_tolerance * math.log(c)
-            if stays or self._starts_untrained(curve):
+            if stays or self.starts_untrained(curve):
                 return c, "initial_loss"
         held = self._accuracy_held_at_chance()
         return (held, "chance_accuracy") if held else None
@@ -182,7 +182,7 @@ class Context:
                 return values, 100.0 if values.max() > 1.5 else 1.0
         return None
 
-    def _starts_untrained(self, curve: Curve) -> bool:
+    def starts_untrained(self, curve: Curve) -> bool:
         """The curve's first point is logged at the first update of a net that was not trained before:
         not after an epoch (per-epoch logs), not after `logging_steps` updates, not a fine-tune or a
         resumed run."""

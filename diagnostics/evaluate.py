@@ -49,6 +49,9 @@ REAL_LOGS = Path(os.environ.get("LOSS_DOCTOR_REAL_LOGS", REPO.parent / "shared" 
 SETS = ("corpus-train", "corpus-test", "real-blind", "real-tuned", "samples")
 TUNING_SETS = ("corpus-train", "real-tuned", "samples")
 HELD_OUT_SETS = ("corpus-test", "real-blind")
+# Run facts that count as the log stating how the run was set up; a log without any (a Keras CSV, bare
+# TensorBoard scalars) shows only curves, and a fault that only lowers the level it reaches is invisible.
+SETTINGS = ("base_lr", "batch_size", "optimizer", "net_name")
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Row:
     cause_confidence: float = math.nan  # the first cause's confidence
     uncertain: bool = False
     runner_up: str | None = None  # the second reading of an uncertain verdict
+    states_settings: bool | None = None  # the log states any training setting (lr, batch, optimiser, net)
 
     @property
     def symptom_right(self) -> bool:
@@ -118,7 +122,8 @@ def _judge(task: tuple[str, Params | None, Calibration | None]) -> dict:
     start = time.perf_counter()
     try:
         kwargs = {k: v for k, v in (("params", params), ("calibration", calibration)) if v is not None}
-        d = diagnose(load_paths([path]), **kwargs)
+        log = load_paths([path])
+        d = diagnose(log, **kwargs)
     except (ParseError, OSError, ValueError) as err:
         return {"error": str(err).splitlines()[0] if str(err) else type(err).__name__}
     readings = d.readings()
@@ -130,6 +135,7 @@ def _judge(task: tuple[str, Params | None, Calibration | None]) -> dict:
         "uncertain": d.uncertain,
         "runner_up": readings[1][0] if len(readings) > 1 else None,
         "seconds": time.perf_counter() - start,
+        "states_settings": any(getattr(log.meta, name) is not None for name in SETTINGS),
     }
 
 
@@ -250,6 +256,20 @@ def render_reliability(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def render_by_settings(rows: list[Row]) -> str:
+    """The scores of the runs whose log states its settings and of those that show only curves."""
+    out = ["| the log shows | runs | symptom | cause top-1 | false alarms |", "|---|---|---|---|---|"]
+    for label, stated in (("settings and curves", True), ("curves only", False)):
+        part = [r for r in rows if r.states_settings is stated]
+        if part:
+            s = score(part)
+            out.append(
+                f"| {label} | {s.runs} | {s.symptom_accuracy:.1%} | {s.cause_top1:.1%} ({s.cause_runs}) | "
+                f"{s.false_alarms}/{s.healthy_runs} |"
+            )
+    return "\n".join(out)
+
+
 def load_set(name: str, **kwargs) -> tuple[list[Row], Scores] | None:
     """Judge one named set (None when its data is absent, e.g. the real logs outside the repo)."""
     if name in ("corpus-train", "corpus-test"):
@@ -322,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     if "corpus-test" in results:
         print("\nreliability of the verdict's confidence, test split:")
         print(render_reliability(results["corpus-test"][0]))
+        print("\ntest split by what the log shows:")
+        print(render_by_settings(results["corpus-test"][0]))
     for name, (_, s) in results.items():
         print(f"\n== {name}")
         print(render(s, mistakes=args.mistakes))

@@ -452,6 +452,14 @@ class Params:
         " sure (0: the curve decides)",
         (0.0, 0.5, 0.6, 0.7, 0.8),
     )
+    config_warning_fault_confidence: float = _p(
+        0.6,
+        (),
+        "a healthy-looking curve under a config mismatch the log states but cannot prove harmful (LD304"
+        " BatchNorm over 1-2 samples, LD306 loss normalisation vs lr, LD310-LD312 warnings) becomes a"
+        " stall this sure (0: the curve decides)",
+        (0.0, 0.4, 0.5, 0.6, 0.7),
+    )
     healthy_confidence_long: float = _p(0.85, (), "raw confidence of healthy with >= 20 points")
     healthy_confidence_medium: float = _p(0.7, (), "raw confidence of healthy with 5-19 points")
     healthy_confidence_short: float = _p(0.5, (), "raw confidence of healthy with < 5 points")

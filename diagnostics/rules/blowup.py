@@ -173,6 +173,15 @@ def companion_blown_up(ctx: Context, step: int) -> dict | None:
 
 
 # ----- LD102 -------------------------------------------------------------------------------------
+def _untrained_loss(ctx: Context, curve: Curve) -> float | None:
+    """The curve's first value when it was logged at the first update of an untrained net (not after an
+    epoch or a logging window, not a fine-tune or a resumed run); None otherwise."""
+    if not len(curve.trend_index) or not ctx.starts_untrained(curve):
+        return None
+    first = float(curve.trend_values[0])
+    return first if math.isfinite(first) and first > 0 else None
+
+
 @rule("LD102", "loss-diverges", curves=("train_loss",), symptom="diverging")
 def loss_diverges(ctx: Context) -> RuleResult | None:
     """Finite loss growing: far above its running minimum with a rising trend, or exploding."""
@@ -195,11 +204,23 @@ def loss_diverges(ctx: Context) -> RuleResult | None:
         and kendall(after) >= p.diverge_tau
         and curve.theil_slope(i_min) > 0
     )
-    if not (rising or exploded):
+    untrained = _untrained_loss(ctx, curve)
+    # Blown up in the first updates and never back: the best level after them stays far above the loss
+    # the untrained net started from (e.g. nanoGPT's `iter 0` at ln(vocab)), however it wobbles later.
+    never_back = untrained is not None and low > p.diverge_ratio * untrained
+    if never_back:
+        assert untrained is not None
+        peak = float(np.max(by))  # the blow-up itself, before the best level after it
+        exploded = exploded or peak > p.explode_ratio * untrained
+    if not (rising or exploded or never_back):
         return None
-    threshold = low + p.ld102_onset_share * (p.diverge_ratio - 1) * base
-    above = np.flatnonzero(after > threshold)
-    onset_index = i_min + (int(above[0]) if len(above) else 0)
+    if never_back and not rising:
+        assert untrained is not None
+        onset_index = int(np.flatnonzero(by > p.diverge_ratio * untrained)[0])
+    else:
+        threshold = low + p.ld102_onset_share * (p.diverge_ratio - 1) * base
+        above = np.flatnonzero(after > threshold)
+        onset_index = i_min + (int(above[0]) if len(above) else 0)
     onset = int(bx[onset_index])
     confidence = (
         p.ld102_confidence_strong if exploded or end > p.ld102_strong_ratio * base else p.ld102_confidence
@@ -208,21 +229,25 @@ def loss_diverges(ctx: Context) -> RuleResult | None:
     if lr is not None and lr_rose(lr.steps, lr.values, int(bx[i_min]), int(bx[-1]), p.ld102_lr_rise_ratio):
         confidence -= p.ld102_penalty_lr_rose  # a warm restart or rising schedule explains part of the rise
     per_1000 = curve.theil_slope(i_min) * 1000
-    evidence = [
-        Evidence(
-            "evidence.loss_rose",
-            {
-                "min": fmt(low),
-                "min_step": int(bx[i_min]),
-                "end": fmt(end),
-                "ratio": round(end / base, 1),
-                "rate": fmt(per_1000),
-            },
-            onset,
-        )
-    ]
+    evidence = []
+    if rising:
+        rose = {
+            "min": fmt(low),
+            "min_step": int(bx[i_min]),
+            "end": fmt(end),
+            "ratio": round(end / base, 1),
+            "rate": fmt(per_1000),
+        }
+        evidence.append(Evidence("evidence.loss_rose", rose, onset))
+    if never_back:
+        assert untrained is not None
+        first_step = int(curve.steps[curve.trend_index[0]])
+        ratio = round(low / untrained, 1)
+        back = {"first": fmt(untrained), "step": first_step, "best": fmt(low), "ratio": ratio}
+        evidence.append(Evidence("evidence.never_back_to_start", back, onset))
     if exploded:
-        evidence.append(Evidence("evidence.loss_exploded", {"peak": fmt(peak), "start": fmt(start)}))
+        reference = untrained if never_back and untrained is not None else start
+        evidence.append(Evidence("evidence.loss_exploded", {"peak": fmt(peak), "start": fmt(reference)}))
     measurements = {"rise_ratio": end / base, "exploded": 1.0 if exploded else 0.0}
     if confidence < p.ld102_min_confidence:
         return RuleResult([Finding("LD102", "info", evidence, onset, None, curve.label, measurements)])

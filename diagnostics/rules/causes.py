@@ -427,10 +427,12 @@ def depth_init(ctx: Context) -> RuleResult | None:
 def small_batch(ctx: Context) -> RuleResult | None:
     s, p, batch = _symptom(ctx), ctx.params, ctx.meta.batch_size
     assert batch is not None
-    if batch > p.small_batch_noise or s not in (*UNSTABLE, "eval_gap"):
+    tiny_bn = ctx.finding("LD304") is not None
+    # Noise shows as instability or an eval gap; BatchNorm over 1-2 samples (LD304) also stalls a run.
+    if batch > p.small_batch_noise or s not in (*UNSTABLE, "eval_gap", *(STALLED if tiny_bn else ())):
         return None
     score = p.ld207_score_tiny if batch <= p.small_batch else p.ld207_score_small
-    if ctx.finding("LD304"):
+    if tiny_bn:
         score += p.ld207_bonus_bn
     elif s in BLOW_UP:
         # Small batches make the curve noisy; a blow-up needs BatchNorm on them (LD304) to follow.

@@ -223,3 +223,19 @@ def test_no_real_log_gets_a_config_fault():
             if found:
                 fired[row["file"]] = sorted(found)
     assert fired == {}
+
+
+def test_summed_loss_under_an_lr_for_a_mean_is_a_fault_whatever_the_curve(tmp_path):
+    """A corpus-train run (charlm, `reduction='sum'`, lr 1): its loss falls from 1.25e6, which alone
+    looks like learning; the stated loss normalisation and lr (LD306) make it a stall, explained by
+    loss_normalization."""
+    run = SAMPLE_LOGS / "corpus" / "runs" / "charlm_071_sum_reduction"
+    d = diagnose(load_paths(sorted(run.iterdir())))
+    assert d.symptom.symptom in ("flat", "plateau") and d.symptom.rule == "LD306"
+    assert d.causes[0].id == "loss_normalization"
+
+
+def test_frozen_layers_whose_weights_the_log_does_not_mention_make_a_falling_curve_a_stall():
+    d = diagnose(print_run("Training fc only"))
+    assert d.symptom.symptom in ("flat", "plateau") and d.symptom.rule == "LD310"
+    assert d.causes[0].id == "no_pretraining"

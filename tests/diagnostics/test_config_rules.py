@@ -1,6 +1,7 @@
 """LD3xx config checks (no curve needed) and the causes they support, on Caffe-header-like facts."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from diag_helpers import bn_layers, caffe_meta, decaying, fillers, line, make_log
@@ -234,3 +235,20 @@ def test_a_huge_loss_before_any_update_points_at_the_input_scale():
     meta.set("loss_normalize", False, line(300, "    normalize: false"))
     d = diagnose(make_log(loss, steps=np.arange(105), meta=meta))
     assert d.causes[0].id != "input_scale"
+
+
+def test_ld304_makes_a_healthy_looking_curve_a_stall_with_the_small_batch_cause():
+    """BatchNorm over one sample is a config fault whatever the curve does (issue 9, item 5): a falling
+    loss becomes a stall at `config_warning_fault_confidence`, and small_batch explains it; at 0 the
+    curve decides."""
+    meta = caffe_meta(batch_size=(1, "batch_size: 1", 9))
+    meta.batchnorm = bn_layers(4, None)
+    log = make_log(HEALTHY, meta=meta)
+    on = replace(DEFAULT_PARAMS, config_warning_fault_confidence=0.6)
+    d = diagnose(log, on)
+    assert d.symptom.symptom in ("flat", "plateau") and d.symptom.rule == "LD304"
+    assert {"small_batch", "bn_stats"} & {c.id for c in d.causes[:1]}
+    off = diagnose(log, replace(on, config_warning_fault_confidence=0.0))
+    assert off.symptom.symptom == "healthy" and any(f.rule == "LD304" for f in off.findings)
+    meta.batch_size = 32
+    assert diagnose(make_log(HEALTHY, meta=meta), on).symptom.symptom == "healthy"

@@ -16,11 +16,6 @@ from parsers import load_paths
 LLM = SAMPLE_LOGS / "llm"
 LABELS = LLM / "labels.csv"
 pytestmark = pytest.mark.skipif(not LABELS.exists(), reason="sample_logs/llm not there")
-# The rules as they stand miss these two (recorded in the issue 11 report; the rules are not changed here)
-MISDIAGNOSED = {
-    # the loss jumps 3.3 -> 17 -> 78 and back to 21, swinging: read as oscillating (the cause, lr too high, is right)
-    "nanogpt_char_lr_too_high_diverging.log": "read as oscillating",
-}
 
 
 def _labels() -> list[dict]:
@@ -53,18 +48,7 @@ def _megatron_lines(path) -> dict[tuple[str, str], list[tuple[int, float]]]:
     return read
 
 
-def _label_params() -> list:
-    return [
-        pytest.param(
-            row, id=row["path"], marks=pytest.mark.xfail(strict=True, reason=MISDIAGNOSED[row["path"]])
-        )
-        if row["path"] in MISDIAGNOSED
-        else pytest.param(row, id=row["path"])
-        for row in _labels()
-    ]
-
-
-@pytest.mark.parametrize("row", _label_params())
+@pytest.mark.parametrize("row", _labels(), ids=lambda row: row["path"])
 def test_detected_format_and_diagnosis(row):
     log = load_paths([LLM / row["path"]])
     assert log.meta.format == row["format"]

@@ -451,3 +451,17 @@ def test_an_echoed_class_count_is_used_only_when_the_run_starts_at_ln_c():
         meta = RunMeta()
         meta.set("echoed_classes", 10)
         assert Context(make_log(loss, meta=meta), PARAMS).classes == expected
+
+
+def test_a_blow_up_in_the_first_updates_that_never_comes_back_is_diverging():
+    """nanoGPT-style: `iter 0` logs the untrained net at ln(27); the lr throws the loss to 20-80 and it
+    wobbles there. Its later wobble is no trend, but it never came back near the untrained loss."""
+    wobble = np.exp(np.log(40) + 0.4 * RNG.standard_normal(60))
+    d = diagnose(make_log(np.r_[math.log(27), 240.0, wobble], steps=np.arange(62) * 10))
+    assert d.symptom.symptom == "diverging" and d.symptom.onset_step == 10
+    ld102 = next(f for f in d.findings if f.rule == "LD102")
+    back = next(e for e in ld102.evidence if e.key == "evidence.never_back_to_start")
+    assert back.params["first"] == "3.296" and back.params["step"] == 0
+    # The same values first logged after 20 updates say nothing about the untrained net's loss.
+    later = diagnose(make_log(np.r_[math.log(27), 240.0, wobble], steps=20 + np.arange(62) * 10))
+    assert all(e.key != "evidence.never_back_to_start" for f in later.findings for e in f.evidence)
