@@ -13,6 +13,7 @@ import sys
 from dataclasses import Field, fields
 from pathlib import Path
 
+from diagnostics.cross_run import CROSS_RUN_RULES
 from diagnostics.early_warning import PARAMS as WARNING_PARAMS
 from diagnostics.early_warning import WARNING_RULES, WarningParams
 from diagnostics.fitted import CALIBRATION, PARAMS
@@ -51,6 +52,20 @@ def _parameters(params: list[Field], fitted: object = PARAMS, priors: object = D
     return out
 
 
+def _texts(rule_id: str) -> list[str]:
+    """A rule's title and documentation parts in every language (no blank line at the end)."""
+    out = []
+    for lang in LANGUAGES:
+        out += ["", f"#### {t(f'rules.{rule_id}.title', lang)} ({LANGUAGES[lang]})", ""]
+        for part in PARTS:
+            key = f"rules.{rule_id}.{part}"
+            if has(key):
+                out += [f"**{t(f'docs.part.{part}', lang)}.** {t(key, lang)}", ""]
+    while out[-1] == "":
+        out.pop()
+    return out
+
+
 def render() -> str:
     rules = all_rules()
     out = [f"# {t('docs.title', 'en')} / {t('docs.title', 'zh')}", ""]
@@ -63,7 +78,7 @@ def render() -> str:
             f"| [{r.id}](#{r.id.lower()}) | `{r.name}` | {t(f'rules.{r.id}.title', 'en')} | "
             f"{t(f'rules.{r.id}.title', 'zh')} |"
         )
-    for w in WARNING_RULES:
+    for w in (*WARNING_RULES, *CROSS_RUN_RULES):
         out.append(
             f"| [{w.id}](#{w.id.lower()}) | `{w.name}` | {t(f'rules.{w.id}.title', 'en')} | "
             f"{t(f'rules.{w.id}.title', 'zh')} |"
@@ -104,16 +119,9 @@ def render() -> str:
             params = fields_of_rule(r.id)
             if params:
                 out += ["", "#### Parameters", "", *_parameters(params)]
-            for lang in LANGUAGES:
-                out += ["", f"#### {t(f'rules.{r.id}.title', lang)} ({LANGUAGES[lang]})", ""]
-                for part in PARTS:
-                    key = f"rules.{r.id}.{part}"
-                    if has(key):
-                        out.append(f"**{t(f'docs.part.{part}', lang)}.** {t(key, lang)}")
-                        out.append("")
-            while out[-1] == "":
-                out.pop()
+            out += _texts(r.id)
     out += _warnings()
+    out += _cross_run()
     return "\n".join(out) + "\n"
 
 
@@ -127,17 +135,21 @@ def _warnings() -> list[str]:
         out += [f"- {t('docs.requires', 'en')}: {w.needs}", "- severity: warning", ""]
         params = [f for f in fields(WarningParams) if f.metadata["rule"] == w.id]
         out += ["#### Parameters", "", *_parameters(params, WARNING_PARAMS, WarningParams())]
-        for lang in LANGUAGES:
-            out += ["", f"#### {t(f'rules.{w.id}.title', lang)} ({LANGUAGES[lang]})", ""]
-            for part in PARTS:
-                key = f"rules.{w.id}.{part}"
-                if has(key):
-                    out += [f"**{t(f'docs.part.{part}', lang)}.** {t(key, lang)}", ""]
-        while out[-1] == "":
-            out.pop()
-        out.append("")
+        out += [*_texts(w.id), ""]
     while out[-1] == "":
         out.pop()
+    return out
+
+
+def _cross_run() -> list[str]:
+    """The rules over several runs (LD5xx, `diagnostics.cross_run`): a layer beside the diagnosis."""
+    out = ["", f"## {t('docs.kind.cross_run', 'en')} / {t('docs.kind.cross_run', 'zh')}", ""]
+    for lang in LANGUAGES:
+        out += [t("docs.cross_run_intro", lang), ""]
+    for r in CROSS_RUN_RULES:
+        out += [f'<a id="{r.id.lower()}"></a>', "", f"### {r.id} `{r.name}`", ""]
+        out += [f"- {t('docs.requires', 'en')}: {r.needs}", "- severity: warning"]
+        out += _texts(r.id)
     return out
 
 
