@@ -125,16 +125,25 @@ def render() -> str:
     return "\n".join(out) + "\n"
 
 
-def _warnings() -> list[str]:
-    """The early-warning rules (LD4xx, `diagnostics.early_warning`): a layer beside the diagnosis."""
-    out = ["", f"## {t('docs.kind.warning', 'en')} / {t('docs.kind.warning', 'zh')}", ""]
+def _layer(kind: str, intro: str, rules: tuple) -> tuple[list[str], list[tuple[object, list[str]]]]:
+    """A layer beside the diagnosis (early warnings, cross-run rules): its heading and intro, and for
+    each rule its anchor, title line, requirements and severity."""
+    head = ["", f"## {t(f'docs.kind.{kind}', 'en')} / {t(f'docs.kind.{kind}', 'zh')}", ""]
     for lang in LANGUAGES:
-        out += [t("docs.warnings_intro", lang), ""]
-    for w in WARNING_RULES:
-        out += [f'<a id="{w.id.lower()}"></a>', "", f"### {w.id} `{w.name}`", ""]
-        out += [f"- {t('docs.requires', 'en')}: {w.needs}", "- severity: warning", ""]
+        head += [t(intro, lang), ""]
+    return head, [
+        (r, [f'<a id="{r.id.lower()}"></a>', "", f"### {r.id} `{r.name}`", "",
+             f"- {t('docs.requires', 'en')}: {r.needs}", "- severity: warning"])
+        for r in rules
+    ]  # fmt: skip
+
+
+def _warnings() -> list[str]:
+    """The early-warning rules (LD4xx, `diagnostics.early_warning`)."""
+    out, rules = _layer("warning", "docs.warnings_intro", WARNING_RULES)
+    for w, lines in rules:
         params = [f for f in fields(WarningParams) if f.metadata["rule"] == w.id]
-        out += ["#### Parameters", "", *_parameters(params, WARNING_PARAMS, WarningParams())]
+        out += [*lines, "", "#### Parameters", "", *_parameters(params, WARNING_PARAMS, WarningParams())]
         out += [*_texts(w.id), ""]
     while out[-1] == "":
         out.pop()
@@ -142,14 +151,10 @@ def _warnings() -> list[str]:
 
 
 def _cross_run() -> list[str]:
-    """The rules over several runs (LD5xx, `diagnostics.cross_run`): a layer beside the diagnosis."""
-    out = ["", f"## {t('docs.kind.cross_run', 'en')} / {t('docs.kind.cross_run', 'zh')}", ""]
-    for lang in LANGUAGES:
-        out += [t("docs.cross_run_intro", lang), ""]
-    for r in CROSS_RUN_RULES:
-        out += [f'<a id="{r.id.lower()}"></a>', "", f"### {r.id} `{r.name}`", ""]
-        out += [f"- {t('docs.requires', 'en')}: {r.needs}", "- severity: warning"]
-        out += _texts(r.id)
+    """The rules over several runs (LD5xx, `diagnostics.cross_run`)."""
+    out, rules = _layer("cross_run", "docs.cross_run_intro", CROSS_RUN_RULES)
+    for r, lines in rules:
+        out += [*lines, *_texts(r.id)]
     return out
 
 
