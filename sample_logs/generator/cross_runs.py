@@ -32,10 +32,12 @@ from llm_runs import BLOCK, TinyGPT, batch, cosine_lr, text_data
 from torch import nn
 
 OUT = Path(__file__).resolve().parents[1] / "cross_run"
-DATA_SEED = 2024
-BAD_ITERS = (300, 480)  # positions of the corrupted batches in the shared data order
+DATA_SEED, EVAL_SEED = 2024, 7
+# Corrupted shards as [first, end) positions in the shared sample order: 48 sequences each, met at
+# iterations 300-301 and 480-481 at 24 sequences an iteration, at 150 and 240 at 48.
+BAD_SAMPLES = ((7200, 7248), (11520, 11568))
 RARE_CHARS = 6  # the garbage is drawn from this many of the text's least frequent characters
-ITERS, WARMUP, BATCH, ACCUMULATION, EVAL_INTERVAL, EVAL_ITERS = 600, 50, 12, 2, 100, 20
+ITERS, WARMUP, EVAL_INTERVAL, EVAL_ITERS = 600, 50, 100, 20
 
 
 @dataclass(frozen=True)
@@ -43,15 +45,42 @@ class Run:
     path: str
     seed: int
     lr: float
+    batch: int  # sequences per iteration (gradient_accumulation_steps = 1)
     corrupted: bool
     symptom: str
     description: str
 
+    def bad_iters(self) -> list[int]:
+        """The iterations that read a corrupted sample."""
+        if not self.corrupted:
+            return []
+        reads = [(it, it * self.batch, (it + 1) * self.batch) for it in range(ITERS + 1)]
+        return [it for it, first, end in reads if any(lo < end and first < hi for lo, hi in BAD_SAMPLES)]
 
-def corrupt(y: torch.Tensor, rare: torch.Tensor, position: int) -> torch.Tensor:
-    """Targets from a garbage buffer: random characters among the rarest of the text, the same at a
-    position in every run (drawn by their own generator, so the shared order is kept)."""
-    return rare[torch.randint(len(rare), y.shape, generator=torch.Generator().manual_seed(position))]
+
+def sample_order(train_ids: torch.Tensor, count: int) -> torch.Tensor:
+    """Start offsets of the training sequences in the order every run reads them (its data loader)."""
+    return torch.randint(
+        len(train_ids) - BLOCK - 1, (count,), generator=torch.Generator().manual_seed(DATA_SEED)
+    )
+
+
+def read(train_ids: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.stack([train_ids[s : s + BLOCK] for s in starts])
+    y = torch.stack([train_ids[s + 1 : s + BLOCK + 1] for s in starts])
+    return x, y
+
+
+def corrupt(y: torch.Tensor, first: int, rare: torch.Tensor) -> torch.Tensor:
+    """The targets of the samples at positions `first`, `first + 1`, ... with the corrupted ones replaced by
+    garbage: random characters among the rarest of the text, the same for a sample in every run."""
+    y = y.clone()
+    for row in range(len(y)):
+        position = first + row
+        if any(lo <= position < hi for lo, hi in BAD_SAMPLES):
+            noise = torch.Generator().manual_seed(position)
+            y[row] = rare[torch.randint(len(rare), y[row].shape, generator=noise)]
+    return y
 
 
 def train(run: Run) -> None:
@@ -60,9 +89,14 @@ def train(run: Run) -> None:
     model = TinyGPT(vocab)
     rare = torch.bincount(train_ids, minlength=vocab).argsort()[:RARE_CHARS]
     opt = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=0.1)
-    gen = torch.Generator().manual_seed(DATA_SEED)  # the data order every run shares
+    order = sample_order(train_ids, (ITERS + 1) * run.batch)
+    evaluation = torch.Generator().manual_seed(EVAL_SEED)  # apart from the training order
     with (OUT / run.path).open("w", encoding="utf-8") as log:
-        log.write(f"tokens per iteration will be: {BATCH * ACCUMULATION * BLOCK:,}\n")
+        # nanoGPT's configurator echoes the config file it was given
+        log.write("Overriding config with config/train_char_cross_run.py:\n")
+        log.write(f"batch_size = {run.batch}\ngradient_accumulation_steps = 1\nblock_size = {BLOCK}\n")
+        log.write(f"learning_rate = {run.lr:g}\nmax_iters = {ITERS}\nwarmup_iters = {WARMUP}\n\n")
+        log.write(f"tokens per iteration will be: {run.batch * BLOCK:,}\n")
         log.write(f"number of parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M\n")
         running_mfu, t0 = -1.0, time.perf_counter()
         for it in range(ITERS + 1):
@@ -72,80 +106,58 @@ def train(run: Run) -> None:
                 model.eval()
                 with torch.no_grad():
                     losses = {
-                        split: torch.stack([model(*batch(ids, BATCH, gen)) for _ in range(EVAL_ITERS)]).mean()
+                        split: torch.stack(
+                            [model(*batch(ids, 24, evaluation)) for _ in range(EVAL_ITERS)]
+                        ).mean()
                         for split, ids in (("train", train_ids), ("val", val_ids))
                     }
                 model.train()
                 log.write(f"step {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}\n")
                 if it > 0:
                     log.write("saving checkpoint to out-cross-run\n")
-            for _ in range(ACCUMULATION):
-                x, y = batch(train_ids, BATCH, gen)  # drawn in every run, so the order stays shared
-                if run.corrupted and it in BAD_ITERS:
-                    y = corrupt(y, rare, it)
-                loss = model(x, y) / ACCUMULATION
-                loss.backward()
+            first = it * run.batch
+            x, y = read(train_ids, order[first : first + run.batch])
+            if run.corrupted:
+                y = corrupt(y, first, rare)
+            loss = model(x, y)
+            loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
             t1 = time.perf_counter()
             dt, t0 = t1 - t0, t1
             if it >= 5:
-                mfu = model.flops_per_iter(BATCH * ACCUMULATION * BLOCK) / dt / 312e12
+                mfu = model.flops_per_iter(run.batch * BLOCK) / dt / 312e12
                 running_mfu = mfu if running_mfu == -1.0 else 0.9 * running_mfu + 0.1 * mfu
             log.write(
-                f"iter {it}: loss {loss.item() * ACCUMULATION:.4f}, time {dt * 1000:.2f}ms, "
-                f"mfu {running_mfu * 100:.2f}%\n"
+                f"iter {it}: loss {loss.item():.4f}, time {dt * 1000:.2f}ms, mfu {running_mfu * 100:.2f}%\n"
             )
+
+
+def _bad(path: str, seed: int, lr: float, batch: int, jumps: tuple[str, str], val: float) -> Run:
+    """A run on the corrupted order, with the jumps its loss made at the shards (read off its log)."""
+    first, second = (lo // batch for lo, _ in BAD_SAMPLES)
+    text = (
+        f"seed {seed}, lr {lr:g}, batch {batch}, corrupted samples 7200-7247 and 11520-11567 of the shared "
+        f"order: the loss jumps {jumps[0]} and {jumps[1]} over its recent level at iterations {first} and "
+        f"{second}, back after the shard; val loss {val} at the end."
+    )
+    return Run(path, seed, lr, batch, True, "spiky", text)
 
 
 def _runs() -> list[Run]:
     """Every run and what its curve really did (read off the numbers after generating)."""
-    bad = f"corrupted batches at iterations {' and '.join(map(str, BAD_ITERS))} of the shared data order"
-    spikes = "the loss jumps to {} and {} its recent level at those iterations and is back the next one"
-    clean = "the clean data order: the loss falls from 3.3 to {} (val {}) with no spike"
+    clean = "the clean order: the loss falls from 3.3 to {} (val {}) with no spike"
     return [
-        Run(
-            "bad_data_seed1_lr1e-3.log",
-            1,
-            1e-3,
-            True,
-            "spiky",
-            f"seed 1, lr 1e-3, {bad}: {spikes.format('2.8x', '3.3x')}; val loss 1.48 at the end.",
-        ),
-        Run(
-            "bad_data_seed2_lr6e-4.log",
-            2,
-            6e-4,
-            True,
-            "spiky",
-            f"seed 2, lr 6e-4, {bad}: {spikes.format('2.4x', '2.7x')}; val loss 1.74 at the end.",
-        ),
-        Run(
-            "bad_data_seed3_lr2e-3.log",
-            3,
-            2e-3,
-            True,
-            "spiky",
-            f"seed 3, lr 2e-3, {bad}: {spikes.format('4.2x', '6.4x')}; val loss 0.97 at the end.",
-        ),
-        Run(
-            "clean_seed1_lr1e-3.log",
-            1,
-            1e-3,
-            False,
-            "healthy",
-            f"seed 1, lr 1e-3, {clean.format(1.49, 1.48)}.",
-        ),
-        Run(
-            "clean_seed2_lr6e-4.log",
-            2,
-            6e-4,
-            False,
-            "healthy",
-            f"seed 2, lr 6e-4, {clean.format(1.74, 1.73)}.",
-        ),
-    ]
+        _bad("bad_data_seed1_lr1e-3.log", 1, 1e-3, 24, ("2.7x", "3.4x"), 1.46),
+        _bad("bad_data_seed2_lr6e-4.log", 2, 6e-4, 24, ("2.3x", "2.7x"), 1.70),
+        _bad("bad_data_seed3_lr2e-3.log", 3, 2e-3, 24, ("4.1x", "6.3x"), 0.96),
+        _bad("bad_data_seed4_batch48.log", 4, 1e-3, 48, ("2.2x", "2.8x"), 1.28),
+        Run("clean_seed1_lr1e-3.log", 1, 1e-3, 24, False, "healthy",
+            f"seed 1, lr 1e-3, batch 24, {clean.format(1.42, 1.45)}."),
+        Run("clean_seed2_lr6e-4.log", 2, 6e-4, 24, False, "healthy",
+            f"seed 2, lr 6e-4, batch 24, {clean.format(1.67, 1.69)}."),
+    ]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,10 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{run.path}: {time.perf_counter() - start:.1f}s", flush=True)
     with (OUT / "labels.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["path", "seed", "lr", "corrupted_iters", "symptom", "description"])
+        writer.writerow(["path", "seed", "lr", "batch", "corrupted_iters", "symptom", "description"])
         for run in _runs():
-            bad = " ".join(map(str, BAD_ITERS)) if run.corrupted else ""
-            writer.writerow([run.path, run.seed, f"{run.lr:g}", bad, run.symptom, run.description])
+            bad = " ".join(map(str, run.bad_iters()))
+            writer.writerow([run.path, run.seed, f"{run.lr:g}", run.batch, bad, run.symptom, run.description])
     return 0
 
 
