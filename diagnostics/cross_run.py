@@ -131,8 +131,12 @@ def _spikes_of(label: str, log: TrainingLog, params: Params) -> _RunSpikes:
         return _RunSpikes(label, 1, per_step, [])
     steps = curve.steps[curve.trend_index]
     interval = max(1, int(np.median(np.diff(steps)))) if len(steps) > 1 else 1
+    try:
+        detected = loss_spikes(ctx)
+    except Exception:  # LD112's own detector: the run's diagnosis reports the error; no spikes here
+        detected = []
     found = []
-    for spike in loss_spikes(ctx):
+    for spike in detected:
         where = ctx.curve_quote(curve, int(curve.trend_index[spike.index]))
         found.append((spike, where.line if where else None, where.source if where else None))
     span = (int(steps[0]), int(steps[-1])) if len(steps) else (0, 0)

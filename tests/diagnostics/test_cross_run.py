@@ -12,6 +12,7 @@ import pytest
 from diag_helpers import REAL_LOGS, REPO
 
 import diagnostics.__main__ as cli
+import diagnostics.cross_run as cross_run
 from diagnostics import diagnose, fitted
 from diagnostics.cross_run import CROSS_RUN_RULES, _onset, _spikes_of, shared_spikes
 from diagnostics.evaluate import REAL_LABELS
@@ -170,3 +171,20 @@ def test_a_coincidence_likely_by_chance_is_not_reported():
     tolerance = max(r.interval * r.per_step for r in per_run)
     assert any(abs(a - b) < tolerance for a in onsets[0] for b in onsets[1])  # they do line up
     assert shared_spikes(runs) == []
+
+
+def test_a_run_whose_spike_detector_fails_is_left_out_not_raised(monkeypatch):
+    """The run's own diagnosis reports LD112's error; the comparison goes on without that run."""
+    bad = _runs(corrupted=True)[:3]
+    logs = [(name, load_paths([path])) for name, path, _ in bad]
+    broken = logs[2][1]
+    real = cross_run.loss_spikes
+
+    def failing(ctx):
+        if ctx.log is broken:
+            raise ValueError("detector failed")
+        return real(ctx)
+
+    monkeypatch.setattr(cross_run, "loss_spikes", failing)
+    (finding,) = shared_spikes(logs)
+    assert {m.run for g in finding.shared for m in g.spikes} == {0, 1}
