@@ -52,3 +52,31 @@ def test_runs_without_shared_spikes_show_none(browser: Browser, app_url: str):
     upload(page, files(CLEAN))
     expect(page.get_by_text(t("ui.cross_run.none", "en"))).to_be_visible(timeout=TIMEOUT)
     assert page.locator(".st-key-cross-run-LD501").count() == 0
+
+
+def test_compare_mode_aligns_runs_of_different_batch_sizes_on_samples(
+    browser: Browser, app_url: str, artifacts: Path
+):
+    """'Compare runs' with one file each: a batch-24 and a batch-48 run meet the corrupted samples at
+    iterations 300 and 150; the page names the shared sample positions and each run's own steps."""
+    small, large = files(BAD[:1]), files(("bad_data_seed4_batch48.log",))
+    page = browser.new_page(viewport={"width": 1500, "height": 2200})
+    page.goto(app_url)
+    wait_idle(page)
+    page.get_by_text(t("ui.input.compare", "en")).click()
+    expect(page.get_by_test_id("stFileUploaderDropzone")).to_have_count(2, timeout=TIMEOUT)
+    upload(page, small, index=0)
+    expect(page.locator(".st-key-verdict-0")).to_be_visible(timeout=TIMEOUT)
+    upload(page, large, index=1)
+    labels = [f"{t('ui.run_n', 'en', n=n)}: {name}" for n, ((name, _),) in ((1, small), (2, large))]
+    found = shared_spikes([(label, load_run(fs)) for label, fs in zip(labels, (small, large), strict=True)])
+    (finding,) = found
+    assert finding.by_samples
+    box = page.locator(".st-key-cross-run-LD501")
+    for evidence in finding.evidence:
+        expect(box).to_contain_text(evidence.text("en"), timeout=TIMEOUT)
+    for fix in finding.fixes:
+        expect(box).to_contain_text(fix.text("en"))
+    wait_idle(page)
+    box.scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "e2e-cross-run-batch-sizes.png", full_page=True)
