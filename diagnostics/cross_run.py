@@ -108,6 +108,7 @@ class CrossRunFinding:
             "runs": self.runs,
             "steps": [s.step for s in self.shared],
             "samples": [s.position for s in self.shared] if self.by_samples else None,
+            "chance": float(f"{self.chance:.3g}"),
             "evidence": [e.to_json(lang) for e in self.evidence],
             "fixes": [f.to_json(lang) for f in self.fixes],
         }

@@ -128,6 +128,7 @@ def test_cli_prints_the_finding_after_the_runs_and_lists_it_in_each_runs_json(ca
     assert [[f["rule"] for f in r["cross_run"]] for r in reports] == [["LD501"], ["LD501"]]
     assert reports[0]["cross_run"][0]["steps"] == [300, 480]
     assert reports[0]["cross_run"][0]["samples"] is None  # aligned on steps
+    assert 0 < reports[0]["cross_run"][0]["chance"] < 0.01
 
 
 def test_cli_is_quiet_for_runs_without_shared_spikes(capsys):
