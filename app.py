@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from diagnostics import corrections, diagnose
+from diagnostics.cross_run import shared_spikes
 from diagnostics.model import Diagnosis
 from diagnostics.watch import Watcher
 from i18n import LANGUAGES, t
@@ -345,6 +346,7 @@ def show_comparison(views: list[RunView], lang: str) -> None:
         st.dataframe(frame, hide_index=True)
     else:
         st.caption(t("ui.compare.same", lang))
+    show_cross_run(views, lang)
     titles = [panels.verdict(v.diagnosis, lang).title if v.diagnosis else "?" for v in views]
     tabs = st.tabs([f"{t('ui.run_n', lang, n=i + 1)} · {title}" for i, title in enumerate(titles)])
     for index, (tab, view) in enumerate(zip(tabs, views, strict=True)):
@@ -355,6 +357,23 @@ def show_comparison(views: list[RunView], lang: str) -> None:
                 show_diagnosis(view, lang, index)
             with facts_col:
                 show_facts(view, lang)
+
+
+def show_cross_run(views: list[RunView], lang: str) -> None:
+    """What only the runs together show (LD5xx): loss spikes at the same step in several runs."""
+    found = shared_spikes([(v.label, v.log) for v in views])
+    st.markdown(f"##### {t('ui.cross_run.title', lang)}")
+    if not found:
+        st.caption(t("ui.cross_run.none", lang))
+    for f in found:
+        with st.container(border=True, key=f"cross-run-{f.rule}"):
+            st.markdown(f":{panels.BADGE_COLOUR.get(f.severity, 'gray')}-badge[{f.rule}] **{f.title(lang)}**")
+            show_evidence(panels.evidence_views(f.evidence, lang))
+            for fix in f.fixes:
+                st.text(f"→ {fix.text(lang)}")
+            with st.expander(t("ui.cross_run.about", lang, rule=f.rule)):
+                for heading, text in panels.rule_doc(f.rule, lang):
+                    st.markdown(f"**{heading}** — {text}")
 
 
 def watch_job(lang: str, settings: ChartSettings) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from diagnostics import corrections, diagnose, watch_cli
+from diagnostics.cross_run import CrossRunFinding, shared_spikes
 from diagnostics.early_warning import early_warnings
 from diagnostics.features import preload_stats
 from diagnostics.model import Diagnosis
@@ -179,6 +180,16 @@ def render_text(log: TrainingLog, d: Diagnosis, lang: str) -> str:
     return "\n".join(out)
 
 
+def render_cross_run(found: list[CrossRunFinding], runs: int, lang: str) -> str:
+    """The findings across the runs (LD5xx), after the runs' own reports."""
+    out = ["== " + t("cli.cross_run", lang, count=runs)]
+    for f in found:
+        out.append(f"[{f.rule} {f.severity}] {f.title(lang)}")
+        out += _evidence_lines(f.evidence, lang)
+        out += [f"   -> {t('cli.fix', lang)}: {fix.text(lang)}" for fix in f.fixes]
+    return "\n".join(out) + "\n"
+
+
 def render_corrections(corrected: corrections.Corrected, written: list[str], lang: str) -> str:
     causes = ", ".join(dict.fromkeys(e.cause for e in corrected.edits)) or "-"
     out = ["== " + t("cli.corrections", lang, cause=causes)]
@@ -268,7 +279,7 @@ def _main_runs(runs: list[Run], args: argparse.Namespace) -> int:
     if args.fix_dir:
         print(t("cli.fix_one_run", args.lang, count=len(runs)), file=sys.stderr)
         return EXIT_UNREADABLE
-    reports, statuses = [], []
+    reports, statuses, logs = [], [], []
     for n, run in enumerate(runs, 1):
         try:
             log = load_run(run.sources)
@@ -279,6 +290,7 @@ def _main_runs(runs: list[Run], args: argparse.Namespace) -> int:
             statuses.append(EXIT_UNREADABLE)
             continue
         diagnosis = diagnose(log)
+        logs.append((run.label, log))
         statuses.append(EXIT_HEALTHY if diagnosis.healthy else EXIT_PROBLEM)
         if args.json:
             reports.append(
@@ -287,8 +299,13 @@ def _main_runs(runs: list[Run], args: argparse.Namespace) -> int:
         else:
             print(t("cli.run_header", args.lang, n=n, count=len(runs), label=run.label))
             print(render_text(log, diagnosis, args.lang))
+    across = shared_spikes(logs)  # beside the runs' diagnoses, never part of them
     if args.json:
+        for report in reports:  # each run lists the cross-run findings it is part of
+            report["cross_run"] = [f.to_json(args.lang) for f in across if f.involves(report["run"])]
         print(json.dumps(_strict(reports), ensure_ascii=False, indent=2, default=str, allow_nan=False))
+    elif across:
+        print(render_cross_run(across, len(logs), args.lang))
     if all(status == EXIT_UNREADABLE for status in statuses):
         return EXIT_UNREADABLE
     return EXIT_HEALTHY if all(status == EXIT_HEALTHY for status in statuses) else EXIT_PROBLEM

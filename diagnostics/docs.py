@@ -13,6 +13,7 @@ import sys
 from dataclasses import Field, fields
 from pathlib import Path
 
+from diagnostics.cross_run import CROSS_RUN_RULES
 from diagnostics.early_warning import PARAMS as WARNING_PARAMS
 from diagnostics.early_warning import WARNING_RULES, WarningParams
 from diagnostics.fitted import CALIBRATION, PARAMS
@@ -51,6 +52,20 @@ def _parameters(params: list[Field], fitted: object = PARAMS, priors: object = D
     return out
 
 
+def _texts(rule_id: str) -> list[str]:
+    """A rule's title and documentation parts in every language (no blank line at the end)."""
+    out = []
+    for lang in LANGUAGES:
+        out += ["", f"#### {t(f'rules.{rule_id}.title', lang)} ({LANGUAGES[lang]})", ""]
+        for part in PARTS:
+            key = f"rules.{rule_id}.{part}"
+            if has(key):
+                out += [f"**{t(f'docs.part.{part}', lang)}.** {t(key, lang)}", ""]
+    while out[-1] == "":
+        out.pop()
+    return out
+
+
 def render() -> str:
     rules = all_rules()
     out = [f"# {t('docs.title', 'en')} / {t('docs.title', 'zh')}", ""]
@@ -63,7 +78,7 @@ def render() -> str:
             f"| [{r.id}](#{r.id.lower()}) | `{r.name}` | {t(f'rules.{r.id}.title', 'en')} | "
             f"{t(f'rules.{r.id}.title', 'zh')} |"
         )
-    for w in WARNING_RULES:
+    for w in (*WARNING_RULES, *CROSS_RUN_RULES):
         out.append(
             f"| [{w.id}](#{w.id.lower()}) | `{w.name}` | {t(f'rules.{w.id}.title', 'en')} | "
             f"{t(f'rules.{w.id}.title', 'zh')} |"
@@ -104,40 +119,42 @@ def render() -> str:
             params = fields_of_rule(r.id)
             if params:
                 out += ["", "#### Parameters", "", *_parameters(params)]
-            for lang in LANGUAGES:
-                out += ["", f"#### {t(f'rules.{r.id}.title', lang)} ({LANGUAGES[lang]})", ""]
-                for part in PARTS:
-                    key = f"rules.{r.id}.{part}"
-                    if has(key):
-                        out.append(f"**{t(f'docs.part.{part}', lang)}.** {t(key, lang)}")
-                        out.append("")
-            while out[-1] == "":
-                out.pop()
+            out += _texts(r.id)
     out += _warnings()
+    out += _cross_run()
     return "\n".join(out) + "\n"
 
 
-def _warnings() -> list[str]:
-    """The early-warning rules (LD4xx, `diagnostics.early_warning`): a layer beside the diagnosis."""
-    out = ["", f"## {t('docs.kind.warning', 'en')} / {t('docs.kind.warning', 'zh')}", ""]
+def _layer(kind: str, intro: str, rules: tuple) -> tuple[list[str], list[tuple[object, list[str]]]]:
+    """A layer beside the diagnosis (early warnings, cross-run rules): its heading and intro, and for
+    each rule its anchor, title line, requirements and severity."""
+    head = ["", f"## {t(f'docs.kind.{kind}', 'en')} / {t(f'docs.kind.{kind}', 'zh')}", ""]
     for lang in LANGUAGES:
-        out += [t("docs.warnings_intro", lang), ""]
-    for w in WARNING_RULES:
-        out += [f'<a id="{w.id.lower()}"></a>', "", f"### {w.id} `{w.name}`", ""]
-        out += [f"- {t('docs.requires', 'en')}: {w.needs}", "- severity: warning", ""]
+        head += [t(intro, lang), ""]
+    return head, [
+        (r, [f'<a id="{r.id.lower()}"></a>', "", f"### {r.id} `{r.name}`", "",
+             f"- {t('docs.requires', 'en')}: {r.needs}", "- severity: warning"])
+        for r in rules
+    ]  # fmt: skip
+
+
+def _warnings() -> list[str]:
+    """The early-warning rules (LD4xx, `diagnostics.early_warning`)."""
+    out, rules = _layer("warning", "docs.warnings_intro", WARNING_RULES)
+    for w, lines in rules:
         params = [f for f in fields(WarningParams) if f.metadata["rule"] == w.id]
-        out += ["#### Parameters", "", *_parameters(params, WARNING_PARAMS, WarningParams())]
-        for lang in LANGUAGES:
-            out += ["", f"#### {t(f'rules.{w.id}.title', lang)} ({LANGUAGES[lang]})", ""]
-            for part in PARTS:
-                key = f"rules.{w.id}.{part}"
-                if has(key):
-                    out += [f"**{t(f'docs.part.{part}', lang)}.** {t(key, lang)}", ""]
-        while out[-1] == "":
-            out.pop()
-        out.append("")
+        out += [*lines, "", "#### Parameters", "", *_parameters(params, WARNING_PARAMS, WarningParams())]
+        out += [*_texts(w.id), ""]
     while out[-1] == "":
         out.pop()
+    return out
+
+
+def _cross_run() -> list[str]:
+    """The rules over several runs (LD5xx, `diagnostics.cross_run`)."""
+    out, rules = _layer("cross_run", "docs.cross_run_intro", CROSS_RUN_RULES)
+    for r, lines in rules:
+        out += [*lines, *_texts(r.id)]
     return out
 
 

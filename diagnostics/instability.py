@@ -29,6 +29,7 @@ class Spike:
     base: float  # the median of the points before it (its trailing window)
     kind: SpikeKind
     recovered_step: int | None  # first step where the excess over `base` had halved
+    onset_step: int | None = None  # first step of the excursion (the peak may come later)
 
     @property
     def height(self) -> float:
@@ -86,10 +87,12 @@ def classify_spikes(
                 peak = j
         if recovered is None:  # a level shift: dated at the jump, its height from the points after it
             top = float(np.max(y[i : i + fast_points]))
-            found.append(Spike(i, int(steps[i]), top, base, "level_shift", None))
+            found.append(Spike(i, int(steps[i]), top, base, "level_shift", None, int(steps[i])))
             break  # nothing after a level shift is judged against the old level
         kind: SpikeKind = "fast" if recovered - peak <= fast_points else "slow"
-        found.append(Spike(peak, int(steps[peak]), float(y[peak]), base, kind, int(steps[recovered])))
+        found.append(
+            Spike(peak, int(steps[peak]), float(y[peak]), base, kind, int(steps[recovered]), int(steps[i]))
+        )
         i = recovered + 1
     return found
 

@@ -152,6 +152,10 @@ def secondary_symptoms(diagnosis: Diagnosis, lang: str) -> list[str]:
     return [t(f"symptoms.{s.symptom}.title", lang) for s in diagnosis.secondary]
 
 
+def evidence_views(items: list[Evidence], lang: str) -> list[EvidenceView]:
+    return [_evidence(e, lang) for e in items]
+
+
 def _evidence(e: Evidence, lang: str) -> EvidenceView:
     q = e.quote
     return EvidenceView(
