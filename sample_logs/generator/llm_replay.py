@@ -69,6 +69,9 @@ class Run:
         )
         if v.poison:
             text += f", iterations {v.poison[0]}-{v.poison[1] - 1} all one character"
+        if v.rewarm:
+            start, length, peak = v.rewarm
+            text += f", re-warmed from iteration {start} over {length} iterations to lr {peak:.3g}"
         if self.loop == "megatron":
             text += f", fp16 scale window {v.scale_window}"
         return text
@@ -90,6 +93,8 @@ class Family:
     variant: Variant = BASE
     # a stretch of poisoned batches: (start range, length range), drawn per run
     poison: tuple[tuple[int, int], tuple[int, int]] | None = None
+    # continued training re-warmed to a higher lr: (start range, length range, peak lr range)
+    rewarm: tuple[tuple[int, int], tuple[int, int], tuple[float, float]] | None = None
 
     def runs(self, rng: np.random.Generator) -> list[Run]:
         out = []
@@ -100,10 +105,15 @@ class Family:
             if self.poison is not None:
                 first = int(rng.integers(*self.poison[0]))
                 poison = (first, first + int(rng.integers(*self.poison[1])))
+            rewarm = None
+            if self.rewarm is not None:
+                starts, lengths, peaks = self.rewarm
+                rewarm = (int(rng.integers(*starts)), int(rng.integers(*lengths)), float(rng.uniform(*peaks)))
             variant = replace(
                 self.variant,
                 seed=int(rng.integers(1, 10_000)),
                 poison=poison,
+                rewarm=rewarm,
                 torchtitan=self.loop == "torchtitan",
             )
             name = f"{self.loop}_{self.prefix}_{i + 1}"
@@ -146,6 +156,13 @@ FAMILIES = (
     Family("fp16_poisoned_recovers", "megatron", "healthy",
            "fp16, a high lr, a poisoned stretch of data: the loss spikes, the scaler overflows, both recover",
            2, (0.2, 0.4), (80, 150), 0.0, 600, BASE, ((250, 400), (80, 200))),
+    # meant to diverge after training well: appended here so that the families above keep their draws
+    Family("rewarm_too_high", "torchtitan", "diverging",
+           "continued training re-warmed to a peak lr far too high, after training well at a low one",
+           3, (0.02, 0.04), (80, 120), 1.0, 1400, NO_DECAY, rewarm=((400, 700), (200, 400), (2.0, 4.0))),
+    Family("rewarm_too_high", "nanogpt", "diverging",
+           "continued training re-warmed to a peak lr far too high, after training well at a low one",
+           2, (0.02, 0.04), (80, 120), 1.0, 1400, NO_DECAY, rewarm=((400, 700), (200, 400), (2.0, 4.0))),
 )  # fmt: skip
 
 
@@ -244,46 +261,38 @@ LABEL_FIELDS = ["path", "format", "symptom", "mechanism", "intent", "onset_step"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", help="run names (or a part of them)")
+    parser.add_argument("--only", nargs="*", help="run names (or a part of them): the others keep their rows")
     parser.add_argument("--jobs", type=int, default=1, help="processes (each trains on one thread)")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    runs = [r for r in plan() if not args.only or any(part in r.name for part in args.only)]
+    everything = plan()
+    runs = [r for r in everything if not args.only or any(part in r.name for part in args.only)]
+    labels = OUT / "labels.csv"
+    rows: dict[str, list] = {}
+    if args.only and labels.exists():
+        with labels.open(newline="", encoding="utf-8") as fh:
+            rows = {row[0]: row for row in list(csv.reader(fh))[1:]}
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(train, runs))
-    rows = []
     for run, result, seconds in results:
-        kept = result.label != ""
         print(
             f"{run.name}: {result.label or 'DROPPED'} (meant {run.intent}), onset {result.onset}, "
             f"{result.points} points, first {result.first:.2f} peak {result.peak:.1f} end {result.end:.2f}, "
             f"{seconds:.1f}s",
             flush=True,
         )
-        if not kept:
+        rows.pop(run.file, None)
+        if result.label == "":
             (OUT / run.file).unlink()
             continue
-        fmt = "torchtitan" if run.loop == "torchtitan" else run.loop
-        rows.append(
-            [
-                run.file,
-                fmt,
-                result.label,
-                mechanism_of(run, result),
-                run.intent,
-                result.onset or "",
-                result.points,
-                run.settings(),
-            ]
-        )
+        rows[run.file] = [run.file, run.loop, result.label, mechanism_of(run, result), run.intent,
+                          result.onset or "", result.points, run.settings()]  # fmt: skip
     print(f"total {time.perf_counter() - started:.0f} s", flush=True)
-    if args.only:
-        return 0  # a partial run leaves labels.csv as it was
-    with (OUT / "labels.csv").open("w", newline="", encoding="utf-8") as fh:
+    with labels.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(LABEL_FIELDS)
-        writer.writerows(rows)
+        writer.writerows(rows[r.file] for r in everything if r.file in rows)
     return 0
 
 

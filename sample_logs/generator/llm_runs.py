@@ -162,6 +162,15 @@ class Variant:
     torchtitan: bool = False  # nanoGPT's loop printing torchtitan's `step: N  loss: X  grad_norm: G` lines
     initial_scale: float = 2.0**16
     scale_window: int = 100
+    # continued training re-warmed: from iteration `start` the lr climbs linearly over `length`
+    # iterations to `peak` and stays there (None: the schedule alone)
+    rewarm: tuple[int, int, float] | None = None
+
+    def lr(self, it: int, scheduled: float) -> float:
+        if self.rewarm is None or it < self.rewarm[0]:
+            return scheduled
+        start, length, peak = self.rewarm
+        return scheduled + (peak - scheduled) * min(1.0, (it - start + 1) / length)
 
     def batch(
         self, ids: torch.Tensor, size: int, gen: torch.Generator, it: int
@@ -254,7 +263,7 @@ def nanogpt(
         running_mfu = -1.0
         t0 = time.perf_counter()
         for it in range(iters + 1):
-            lr = cosine_lr(it, peak_lr, warmup, iters, peak_lr / 10) if decay_lr else peak_lr
+            lr = v.lr(it, cosine_lr(it, peak_lr, warmup, iters, peak_lr / 10) if decay_lr else peak_lr)
             for group in opt.param_groups:
                 group["lr"] = lr
             if it % v.eval_interval == 0 and not (v.torchtitan and it == 0):
