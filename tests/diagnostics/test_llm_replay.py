@@ -8,12 +8,11 @@ import csv
 import numpy as np
 import pytest
 
-from diagnostics.early_warning import PARAMS
+from diagnostics.early_warning import BLOWUP_FACTOR, PARAMS
 from diagnostics.early_warning_fit import LLM_REPLAY, LLM_REPLAY_LABELS, all_firsts, load_cases, replay_tasks
 from parsers import load_paths
 
 pytestmark = pytest.mark.skipif(not LLM_REPLAY_LABELS.exists(), reason="sample_logs/llm/replay not there")
-BLOWUP = 100.0  # the benchmark's blow-up: a loss this many times its first
 HEALTHY_END = 0.85  # a healthy run's last tenth averages at most this share of its first loss
 
 
@@ -33,7 +32,7 @@ def _outcome(path) -> str:
     finite = loss[np.isfinite(loss)]
     if not np.isfinite(loss).all() or (nan_iters > 0).any() or fatal:
         return "nan"
-    if (finite >= BLOWUP * finite[0]).any():
+    if (finite >= BLOWUP_FACTOR * finite[0]).any():
         return "diverging"
     tail = finite[-max(1, len(finite) // 10) :]
     return "healthy" if tail.mean() <= HEALTHY_END * finite[0] else ""
