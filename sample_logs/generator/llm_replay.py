@@ -6,11 +6,13 @@ Tiny GPT-style char models (2 pre-LayerNorm blocks of width 32, 32-character con
 CPU with the loops of `llm_runs.py` (nanoGPT's, the same loop printing torchtitan's lines, the
 Megatron-format fp16 loop with DeepSpeed's loss-scaler arithmetic), logging every iteration. About half
 diverge or turn NaN through what practitioners meet: a peak lr too high once warm-up reaches it, a
-warm-up too short, no gradient clipping with a high lr, Adam's beta2 0.999 with a high lr, an fp16 loss
-scale that collapses, a poisoned stretch of data. The other half are healthy and hard: warm-up bumps,
-long cosine tails, beta2 0.999 spikes that recover, a poisoned stretch that recovers, fp16 runs whose
-scaler overflows and recovers. Each family draws its severity (peak lr, warm-up length, poisoned
-stretch) from a range with a fixed seed, so some runs diverge late and some early.
+warm-up too short, no gradient clipping with a high lr, Adam's beta2 0.999 with a high lr, continued
+training re-warmed to too high an lr, an fp16 loss scale that collapses. The other half are healthy and
+hard: warm-up bumps, long cosine tails, beta2 0.999 spikes that recover, poisoned stretches of data whose
+spike recovers, fp16 runs whose scaler overflows and recovers. (A poisoned stretch that brings a run to a
+blow-up was not found with these models: see the set's README.) Each family draws its severity (peak lr,
+warm-up length, poisoned stretch, re-warm) from a range with its own fixed seed, so some runs diverge
+late and some early.
 
 A diverging/NaN run's job is killed 30 logged iterations after its loss is NaN or 100x its first (as
 someone watching would), so the logs end there. The label is read off the run's own logged numbers
