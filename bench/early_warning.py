@@ -3,10 +3,11 @@
 Every diverging/NaN run and every healthy run of the labelled corpus is replayed prefix by prefix
 (after each logged loss point; `diagnostics.early_warning_fit` explains the onset and the lead) with
 the fitted thresholds, separately for the training split (where they were fitted: tuning numbers),
-the frozen test split and the public logs of `../shared/real_logs` (held out: the figures to quote).
+the frozen test split, the public logs of `../shared/real_logs` and the LLM divergence replay set of
+`sample_logs/llm/replay/` (held out: the figures to quote).
 It prints, per set: the runs warned before their first NaN or blow-up (and how many had any point
 before it to warn on), the median lead as a share of the run before the onset, and the healthy runs
-warned at any prefix. `--runs` lists each diverging/NaN run.
+warned at any prefix. `--runs` lists each diverging/NaN run and each healthy run warned.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from diagnostics.early_warning_fit import (
     corpus_tasks,
     load_cases,
     real_tasks,
+    replay_tasks,
     score,
 )
 
@@ -45,10 +47,12 @@ def row(name: str, s: Score) -> str:
 def run_lines(cases: list[Case], firsts: dict) -> list[str]:
     out = []
     for c in cases:
-        if not c.positive:
-            continue
         when = {r: firsts[r][c.path] for r in firsts if firsts[r][c.path] is not None}
         first = min(when.values(), default=None)
+        if not c.positive:
+            if first is not None:  # a false warning: where, and by which rules
+                out.append(f"  {c.path}: healthy, warned at {', '.join(f'{r} {s}' for r, s in when.items())}")
+            continue
         shown = "-" if first is None else f"{first} ({', '.join(r for r, s in when.items() if s == first)})"
         error = f" error: {c.error}" if c.error else ""
         out.append(f"  {c.path}: {c.label}, points before the onset {len(c.cuts)}, onset {c.onset}, "
@@ -59,12 +63,16 @@ def run_lines(cases: list[Case], firsts: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=0)
-    parser.add_argument("--runs", action="store_true", help="list every diverging/NaN run")
+    parser.add_argument(
+        "--runs", action="store_true", help="list every diverging/NaN run and warned healthy run"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     sets = {"corpus-train (fitted)": corpus_tasks("train"), "corpus-test": corpus_tasks("test")}
     if real_tasks():
         sets["real logs"] = real_tasks()
+    if replay_tasks():
+        sets["llm replay (held out)"] = replay_tasks()
     print(f"thresholds: {PARAMS}")
     print("\n| set | warned before the onset | with a point to warn on | median lead | healthy warned | "
           "per rule: first warner / false warnings |")  # fmt: skip

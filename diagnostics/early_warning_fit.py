@@ -42,10 +42,12 @@ from diagnostics.early_warning import (
     signals_of,
 )
 from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, read_labels, resolve_run_path
-from diagnostics.split import CORPUS, paths_of
+from diagnostics.split import CORPUS, REPO, paths_of
 from parsers import ParseError, load_paths
 
 POSITIVE = ("nan", "diverging")
+LLM_REPLAY = REPO / "sample_logs" / "llm" / "replay"
+LLM_REPLAY_LABELS = LLM_REPLAY / "labels.csv"
 MAX_CUTS = 400  # prefixes of a healthy run that are judged (every point of a shorter run)
 FALSE_WARNING_WEIGHT = 3.0  # a false warning costs three missed ones, as a false alarm does in the fit
 ROUNDS = 2
@@ -127,6 +129,17 @@ def real_tasks() -> list[tuple[str, str, str]]:
         (str(resolve_run_path(REAL_LOGS, r.path)), r.path, r.symptom)
         for r in rows
         if r.symptom in (*POSITIVE, "healthy")
+    ]
+
+
+def replay_tasks() -> list[tuple[str, str, str]]:
+    """The LLM divergence replay set (`sample_logs/llm/replay/`, from `llm_replay.py`): test data
+    only, never fitted on."""
+    if not LLM_REPLAY_LABELS.exists():
+        return []
+    rows = read_labels(LLM_REPLAY_LABELS)
+    return [
+        (str(LLM_REPLAY / r.path), r.path, r.symptom) for r in rows if r.symptom in (*POSITIVE, "healthy")
     ]
 
 

@@ -16,6 +16,10 @@ the loops those logs come from, healthy and failing, each written as its tool pr
   and the grad norm of a skipped last iteration, and counts skipped and NaN iterations, as
   `megatron/training/training.py` does.
 
+`Variant` holds what the LLM divergence replay set (`llm_replay.py`, sample_logs/llm/replay/) changes in
+these loops: a smaller model logged every iteration, its seed, beta2, weight decay, a poisoned stretch of
+data, torchtitan's lines from nanoGPT's loop, the scaler's window, a job killed after its blow-up.
+
 The labels live in sample_logs/llm/labels.csv, apart from sample_logs/labels.csv: these runs are not
 part of the fitted set. Data: 120,000 characters of sentences drawn from a fixed 240-word vocabulary by
 a seeded generator (a char vocabulary of 27). Everything is seeded; only timings change between runs.
@@ -26,6 +30,8 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -113,16 +119,18 @@ class TinyGPT(nn.Module):
         logits = h @ self.tok.weight.T
         return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
-    def flops_per_iter(self, tokens: int) -> float:
+    def flops_per_iter(self, tokens: int, block: int = BLOCK) -> float:
         """nanoGPT's `estimate_mfu` numerator: 6N + 12 L H Q T flops per token."""
         params = sum(p.numel() for p in self.parameters())
-        return (6 * params + 12 * self.layers * self.dim * BLOCK) * tokens
+        return (6 * params + 12 * self.layers * self.dim * block) * tokens
 
 
-def batch(ids: torch.Tensor, size: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    starts = torch.randint(len(ids) - BLOCK - 1, (size,), generator=gen)
-    x = torch.stack([ids[s : s + BLOCK] for s in starts])
-    y = torch.stack([ids[s + 1 : s + BLOCK + 1] for s in starts])
+def batch(
+    ids: torch.Tensor, size: int, gen: torch.Generator, block: int = BLOCK
+) -> tuple[torch.Tensor, torch.Tensor]:
+    starts = torch.randint(len(ids) - block - 1, (size,), generator=gen)
+    x = torch.stack([ids[s : s + block] for s in starts])
+    y = torch.stack([ids[s + 1 : s + block + 1] for s in starts])
     return x, y
 
 
@@ -132,6 +140,75 @@ def cosine_lr(it: int, peak: float, warmup: int, total: int, floor: float) -> fl
         return peak * (it + 1) / (warmup + 1)
     ratio = min(1.0, (it - warmup) / max(1, total - warmup))
     return floor + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (peak - floor)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What the replay set (llm_replay.py) varies beyond the samples' settings; the defaults are the
+    samples' loops (None: the loop's own value)."""
+
+    seed: int | None = None
+    dim: int = 64
+    block: int = BLOCK
+    batch_size: int | None = None
+    log_interval: int = 10
+    eval_interval: int = 100
+    beta2: float = 0.95
+    weight_decay: float = 0.1
+    # iterations [start, end) whose batches are one character repeated (a shard of padding bytes)
+    poison: tuple[int, int] | None = None
+    # iterations the job goes on after its loss is NaN or 100x its first, then is killed (None: never)
+    stop_after: int | None = None
+    torchtitan: bool = False  # nanoGPT's loop printing torchtitan's `step: N  loss: X  grad_norm: G` lines
+    initial_scale: float = 2.0**16
+    scale_window: int = 100
+    # continued training re-warmed: from iteration `start` the lr climbs linearly over `length`
+    # iterations to `peak` and stays there (None: the schedule alone)
+    rewarm: tuple[int, int, float] | None = None
+
+    def lr(self, it: int, scheduled: float) -> float:
+        if self.rewarm is None or it < self.rewarm[0]:
+            return scheduled
+        start, length, peak = self.rewarm
+        return scheduled + (peak - scheduled) * min(1.0, (it - start + 1) / length)
+
+    def batch(
+        self, ids: torch.Tensor, size: int, gen: torch.Generator, it: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch(ids, size, gen, self.block)
+        if self.poison is not None and self.poison[0] <= it < self.poison[1]:
+            return torch.zeros_like(x), torch.zeros_like(y)  # char 0 (a space) over and over
+        return x, y
+
+
+class Watchdog:
+    """Counts down the iterations a job runs on after its loss went NaN or 100x its first."""
+
+    def __init__(self, stop_after: int | None) -> None:
+        self.stop_after, self.first, self.left = stop_after, None, None
+
+    def done(self, loss: float) -> bool:
+        if self.stop_after is None:
+            return False
+        if self.first is None and math.isfinite(loss):
+            self.first = loss
+        if self.left is None and (not math.isfinite(loss) or (self.first and loss >= 100 * self.first)):
+            self.left = self.stop_after
+        if self.left is not None:
+            self.left -= 1
+        return self.left is not None and self.left < 0
+
+
+def torchtitan_line(clock: Clock, step: int, loss: float, grad_norm: float, tokens: int, dt: float) -> str:
+    """torchtitan's `metrics.py` log line (colour printing disabled); memory is this process's peak RSS."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    tps = round(tokens / dt)
+    return (
+        f"[rank0]:[titan] {clock.logging()} - root - INFO - step: {step:2}  loss: {loss:7.4f}  "
+        f"grad_norm: {grad_norm:7.4f}  memory: {peak:5.2f}GiB({100 * peak / total:.2f}%)  tps: {tps:,}  "
+        f"tflops: {0.0:,.2f}  mfu: {0.0:.2f}%\n"
+    )
 
 
 class Clock:
@@ -156,52 +233,81 @@ class Clock:
 
 
 def nanogpt(
-    path: Path, *, peak_lr: float, warmup: int, grad_clip: float, decay_lr: bool, iters: int = 600
+    path: Path,
+    *,
+    peak_lr: float,
+    warmup: int,
+    grad_clip: float,
+    decay_lr: bool,
+    iters: int = 600,
+    variant: Variant = Variant(),
 ) -> None:
-    torch.manual_seed(1337)
+    """nanoGPT's loop; with `variant.torchtitan` the same loop prints torchtitan's lines (its step
+    numbers from 1, the mean loss of the micro-batches, the gradient norm before clipping)."""
+    v = variant
+    seed = 1337 if v.seed is None else v.seed
+    torch.manual_seed(seed)
     train, val, vocab = text_data()
-    model = TinyGPT(vocab)
-    opt = torch.optim.AdamW(model.parameters(), lr=peak_lr, betas=(0.9, 0.95), weight_decay=0.1)
-    gen = torch.Generator().manual_seed(1337)
-    batch_size, accumulation, eval_interval, eval_iters, log_interval = 12, 2, 100, 20, 10
+    model = TinyGPT(vocab, dim=v.dim)
+    opt = torch.optim.AdamW(model.parameters(), lr=peak_lr, betas=(0.9, v.beta2), weight_decay=v.weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    batch_size, accumulation, eval_iters = v.batch_size or 12, 2, 20
+    tokens = batch_size * accumulation * v.block
+    watchdog, clock = Watchdog(v.stop_after), Clock()
     with path.open("w", encoding="utf-8") as log:
-        log.write(f"tokens per iteration will be: {batch_size * accumulation * BLOCK:,}\n")
-        log.write(f"number of parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M\n")
+        if v.torchtitan:
+            log.write(f"[rank0]:[titan] {clock.logging()} - root - INFO - Training starts at step 1\n")
+        else:
+            log.write(f"tokens per iteration will be: {tokens:,}\n")
+            log.write(f"number of parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M\n")
         running_mfu = -1.0
         t0 = time.perf_counter()
         for it in range(iters + 1):
-            lr = cosine_lr(it, peak_lr, warmup, iters, peak_lr / 10) if decay_lr else peak_lr
+            lr = v.lr(it, cosine_lr(it, peak_lr, warmup, iters, peak_lr / 10) if decay_lr else peak_lr)
             for group in opt.param_groups:
                 group["lr"] = lr
-            if it % eval_interval == 0:
+            if it % v.eval_interval == 0 and not (v.torchtitan and it == 0):
                 losses = {}
                 model.eval()
                 with torch.no_grad():
                     for split, ids in (("train", train), ("val", val)):
                         losses[split] = torch.stack(
-                            [model(*batch(ids, batch_size, gen)) for _ in range(eval_iters)]
+                            [model(*batch(ids, batch_size, gen, v.block)) for _ in range(eval_iters)]
                         ).mean()
                 model.train()
-                log.write(f"step {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}\n")
-                if it > 0:
+                if v.torchtitan:
+                    log.write(
+                        f"[rank0]:[titan] {clock.logging()} - root - INFO - validate step: {it:2}  "
+                        f"loss: {losses['val']:7.4f}  memory:  0.00GiB(0.00%)\n"
+                    )
+                else:
+                    log.write(f"step {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}\n")
+                if it > 0 and not v.torchtitan:
                     log.write("saving checkpoint to out-llm-char\n")
+            total = 0.0
             for _ in range(accumulation):
-                loss = model(*batch(train, batch_size, gen)) / accumulation
+                loss = model(*v.batch(train, batch_size, gen, it)) / accumulation
                 loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                total += loss.item()
+            grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), grad_clip or float("inf")))
             opt.step()
             opt.zero_grad(set_to_none=True)
             t1 = time.perf_counter()
             dt, t0 = t1 - t0, t1
-            if it % log_interval == 0:
-                lossf = loss.item() * accumulation
-                if it >= 5:  # nanoGPT: let the training loop settle a bit
-                    mfu = model.flops_per_iter(batch_size * accumulation * BLOCK) / dt / 312e12
-                    running_mfu = mfu if running_mfu == -1.0 else 0.9 * running_mfu + 0.1 * mfu
-                log.write(
-                    f"iter {it}: loss {lossf:.4f}, time {dt * 1000:.2f}ms, mfu {running_mfu * 100:.2f}%\n"
-                )
+            if it % v.log_interval == 0:
+                if v.torchtitan:
+                    log.write(torchtitan_line(clock, it + 1, total, grad_norm, tokens, dt))
+                    lossf = total
+                else:
+                    lossf = loss.item() * accumulation
+                    if it >= 5:  # nanoGPT: let the training loop settle a bit
+                        mfu = model.flops_per_iter(tokens, v.block) / dt / 312e12
+                        running_mfu = mfu if running_mfu == -1.0 else 0.9 * running_mfu + 0.1 * mfu
+                    log.write(
+                        f"iter {it}: loss {lossf:.4f}, time {dt * 1000:.2f}ms, mfu {running_mfu * 100:.2f}%\n"
+                    )
+                if watchdog.done(lossf):
+                    return
 
 
 # --- Megatron-LM lines with a real fp16 loss scaler ---------------------------------------------------------
@@ -241,17 +347,29 @@ class DynamicLossScaler:
 
 
 def megatron(
-    path: Path, *, peak_lr: float, warmup: int, clip: float, decay_lr: bool, iters: int = 500
+    path: Path,
+    *,
+    peak_lr: float,
+    warmup: int,
+    clip: float,
+    decay_lr: bool,
+    iters: int = 500,
+    variant: Variant = Variant(),
 ) -> None:
-    torch.manual_seed(1234)
+    v = variant
+    seed = 1234 if v.seed is None else v.seed
+    torch.manual_seed(seed)
     train, val, vocab = text_data()
-    master = TinyGPT(vocab)
-    model = TinyGPT(vocab).half()
+    master = TinyGPT(vocab, dim=v.dim)
+    model = TinyGPT(vocab, dim=v.dim).half()
     model.load_state_dict(master.state_dict())
-    opt = torch.optim.AdamW(master.parameters(), lr=peak_lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
-    scaler = DynamicLossScaler(initial=2.0**16, window=100)
-    gen = torch.Generator().manual_seed(1234)
-    global_batch, log_interval, eval_interval = 16, 10, 100
+    opt = torch.optim.AdamW(
+        master.parameters(), lr=peak_lr, betas=(0.9, v.beta2), eps=1e-8, weight_decay=v.weight_decay
+    )
+    scaler = DynamicLossScaler(initial=v.initial_scale, window=v.scale_window)
+    gen = torch.Generator().manual_seed(seed)
+    global_batch, log_interval, eval_interval = v.batch_size or 16, v.log_interval, v.eval_interval
+    watchdog = Watchdog(v.stop_after)
     clock = Clock()
     with path.open("w", encoding="utf-8") as log:
 
@@ -266,7 +384,7 @@ def megatron(
             lr = cosine_lr(it - 1, peak_lr, warmup, iters, peak_lr / 10) if decay_lr else peak_lr
             for group in opt.param_groups:
                 group["lr"] = lr
-            x, y = batch(train, global_batch, gen)
+            x, y = v.batch(train, global_batch, gen, it)
             loss = model(x, y)
             scale = scaler.scale  # the scale these gradients carry (a clean step may double it below)
             (loss * scale).backward()
@@ -315,12 +433,17 @@ def megatron(
                 fields.append(f" number of skipped iterations: {window['skipped']:3d} |")
                 fields.append(f" number of nan iterations: {window['nan']:3d} |")
                 log.write(f"[{clock.megatron()}]" + "".join(fields) + "\n")
+                stop = watchdog.done(avg) if avg > 0.0 else window["nan"] > 0 and watchdog.done(math.nan)
                 window = {"loss": 0.0, "applied": 0, "skipped": 0, "nan": 0}
+                if stop:
+                    return
             if it % eval_interval == 0:
                 with torch.no_grad():
                     master.eval()
                     value = (
-                        torch.stack([master(*batch(val, global_batch, gen)) for _ in range(10)]).mean().item()
+                        torch.stack([master(*batch(val, global_batch, gen, v.block)) for _ in range(10)])
+                        .mean()
+                        .item()
                     )
                     master.train()
                 log.write("-" * 100 + "\n")

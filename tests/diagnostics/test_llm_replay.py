@@ -1,0 +1,114 @@
+"""The LLM divergence replay set (sample_logs/llm/replay/, from sample_logs/generator/llm_replay.py):
+held-out test data for the early warnings. Each run parses in the format it was written in, its label
+is what its own parsed numbers did (re-checked here with NumPy, apart from the generator's regexes),
+and the early warnings are replayed on it with the committed thresholds."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from diagnostics.early_warning import BLOWUP_FACTOR, PARAMS
+from diagnostics.early_warning_fit import LLM_REPLAY, LLM_REPLAY_LABELS, all_firsts, load_cases, replay_tasks
+from parsers import load_paths
+
+pytestmark = pytest.mark.skipif(not LLM_REPLAY_LABELS.exists(), reason="sample_logs/llm/replay not there")
+HEALTHY_END = 0.85  # a healthy run's last tenth averages at most this share of its first loss
+
+
+def _rows() -> list[dict]:
+    if not LLM_REPLAY_LABELS.exists():
+        return []
+    with LLM_REPLAY_LABELS.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _outcome(path) -> str:
+    """nan / diverging / healthy / "" from the parsed log: the generator's rule, on the parser's numbers."""
+    log = load_paths([path])
+    loss = log.series("loss")["value"].to_numpy(np.float64)
+    nan_iters = log.series("nan_iters")["value"].to_numpy(np.float64)
+    fatal = bool((log.events["kind"] == "fatal").any())
+    finite = loss[np.isfinite(loss)]
+    if not np.isfinite(loss).all() or (nan_iters > 0).any() or fatal:
+        return "nan"
+    if (finite >= BLOWUP_FACTOR * finite[0]).any():
+        return "diverging"
+    tail = finite[-max(1, len(finite) // 10) :]
+    return "healthy" if tail.mean() <= HEALTHY_END * finite[0] else ""
+
+
+def test_the_set_is_there_and_balanced():
+    """24-40 runs, about half diverging or NaN, all three formats: what the benchmark row stands on."""
+    rows = _rows()
+    positives = sum(r["symptom"] in ("nan", "diverging") for r in rows)
+    assert 24 <= len(rows) <= 40
+    assert 0.35 <= positives / len(rows) <= 0.65
+    assert {r["format"] for r in rows} == {"nanogpt", "torchtitan", "megatron"}
+    assert sorted(p.name for p in LLM_REPLAY.glob("*.log.gz")) == sorted(r["path"] for r in rows)
+
+
+@pytest.mark.parametrize("row", _rows(), ids=lambda r: r["path"])
+def test_every_run_parses_in_its_format(row):
+    log = load_paths([LLM_REPLAY / row["path"]])
+    assert log.meta.format == row["format"]
+    # every loss the generator read off its lines (nanoGPT's evaluations are another curve)
+    assert len(log.series("loss")) == int(row["points"])
+
+
+@pytest.mark.parametrize("row", _rows(), ids=lambda r: r["path"])
+def test_label_is_what_the_parsed_numbers_did(row):
+    assert _outcome(LLM_REPLAY / row["path"]) == row["symptom"]
+
+
+@pytest.fixture(scope="module")
+def replayed():
+    """Each run replayed prefix by prefix with the committed thresholds: (cases by path, first warnings)."""
+    cases = load_cases(replay_tasks(), jobs=1)
+    return {c.path: c for c in cases}, all_firsts(cases, PARAMS)
+
+
+def _first_warning(replayed, path) -> int | None:
+    _, firsts = replayed
+    return min((f[path] for f in firsts.values() if f[path] is not None), default=None)
+
+
+# The poisoned stretches of these healthy runs raise a loss spike and a grad-norm spike (and overflow the
+# fp16 scaler) that recover: the warnings, judging the present, fire as they would before a blow-up.
+FALSE_WARNINGS = {
+    "torchtitan_poisoned_recovers_1.log.gz": "LD401 on the grad-norm spike of the poisoned stretch",
+    "torchtitan_poisoned_recovers_2.log.gz": "LD401 on the grad-norm spike of the poisoned stretch",
+    "megatron_fp16_poisoned_recovers_1.log.gz": "LD402 on the scale halved by the poisoned stretch",
+    "megatron_fp16_poisoned_recovers_2.log.gz": "LD401 on the grad-norm spike of the poisoned stretch",
+}
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param(r, id=r["path"], marks=[pytest.mark.xfail(strict=True, reason=FALSE_WARNINGS[r["path"]])]
+                     if r["path"] in FALSE_WARNINGS else [])
+        for r in _rows()
+        if r["symptom"] == "healthy"
+    ],
+)  # fmt: skip
+def test_healthy_run_is_never_warned(replayed, row):
+    assert _first_warning(replayed, row["path"]) is None
+
+
+def test_every_diverging_or_nan_run_is_warned_before_its_onset(replayed):
+    cases, _ = replayed
+    positives = [c for c in cases.values() if c.positive]
+    assert len(positives) >= 12
+    for case in positives:
+        first = _first_warning(replayed, case.path)
+        assert first is not None and case.onset is not None and first < case.onset, case.path
+
+
+def test_the_onset_replayed_is_the_one_the_generator_recorded(replayed):
+    """The benchmark's onset (from the parsed curve) is the generator's, up to Megatron's NaN steps: the
+    line of a NaN iteration leaves its loss out, so the onset is read at the next logged step."""
+    cases, _ = replayed
+    for row in _rows():
+        if row["symptom"] == "diverging":
+            assert cases[row["path"]].onset == int(row["onset_step"]), row["path"]
