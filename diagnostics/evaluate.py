@@ -46,9 +46,10 @@ from parsers import ParseError, load_paths
 SAMPLES = REPO / "sample_logs" / "labels.csv"
 REAL_LABELS = REPO / "sample_logs" / "real_logs_labels.csv"
 REAL_LOGS = Path(os.environ.get("LOSS_DOCTOR_REAL_LOGS", REPO.parent / "shared" / "real_logs"))
-SETS = ("corpus-train", "corpus-test", "real-blind", "real-tuned", "samples")
+LLM_REPLAY = REPO / "sample_logs" / "llm" / "replay" / "labels.csv"
+SETS = ("corpus-train", "corpus-test", "real-blind", "real-tuned", "samples", "llm-replay")
 TUNING_SETS = ("corpus-train", "real-tuned", "samples")
-HELD_OUT_SETS = ("corpus-test", "real-blind")
+HELD_OUT_SETS = ("corpus-test", "real-blind", "llm-replay")
 # Run facts that count as the log stating how the run was set up; a log without any (a Keras CSV, bare
 # TensorBoard scalars) shows only curves, and a fault that only lowers the level it reaches is invisible.
 SETTINGS = ("base_lr", "batch_size", "optimizer", "net_name")
@@ -280,6 +281,8 @@ def load_set(name: str, **kwargs) -> tuple[list[Row], Scores] | None:
         if not REAL_LOGS.is_dir():
             return None
         return run(REAL_LABELS, where={"labelled": name.removeprefix("real-")}, base=REAL_LOGS, **kwargs)
+    if name == "llm-replay":  # the early warnings' replay set: large-model runs nothing is fitted on
+        return run(LLM_REPLAY, **kwargs) if LLM_REPLAY.exists() else None
     return run(SAMPLES, **kwargs)
 
 

@@ -243,6 +243,13 @@ def mechanism_of(run: Run, result: Outcome) -> str:
     return run.mechanism
 
 
+def cause_of(label: str) -> str:
+    """The catalogue's cause for an outcome of this set: every blow-up here is driven by the lr (a peak
+    too high, a warm-up too short, no clipping, beta2 0.999 or a re-warm under a high lr), and the NaN runs
+    are fp16 loss-scale collapses under a high lr; a healthy run has none."""
+    return {"diverging": "lr_too_high", "nan": "fp16_overflow;lr_too_high"}.get(label, "")
+
+
 def train(run: Run) -> tuple[Run, Outcome, float]:
     """Train one run into a temporary log, read its outcome, compress it into OUT."""
     torch.set_num_threads(1)
@@ -258,7 +265,17 @@ def train(run: Run) -> tuple[Run, Outcome, float]:
     return run, result, time.perf_counter() - start
 
 
-LABEL_FIELDS = ["path", "format", "symptom", "mechanism", "intent", "onset_step", "points", "settings"]
+LABEL_FIELDS = [
+    "path",
+    "format",
+    "symptom",
+    "cause",
+    "mechanism",
+    "intent",
+    "onset_step",
+    "points",
+    "settings",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,8 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         if result.label == "":
             (OUT / run.file).unlink()
             continue
-        rows[run.file] = [run.file, run.loop, result.label, mechanism_of(run, result), run.intent,
-                          result.onset or "", result.points, run.settings()]  # fmt: skip
+        rows[run.file] = [run.file, run.loop, result.label, cause_of(result.label), mechanism_of(run, result),
+                          run.intent, result.onset or "", result.points, run.settings()]  # fmt: skip
     print(f"total {time.perf_counter() - started:.0f} s", flush=True)
     with labels.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
