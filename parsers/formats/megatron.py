@@ -33,17 +33,10 @@ from parsers.source import SourceFile
 FORMAT = "megatron"
 FRAMEWORK = "megatron"
 
-# a training line (prefix, step) or a validation line (prefix, step, set) up to its first `|`, then the
-# `key: value |` fields up to the last `|` (what follows it may be cut off mid-number)
-_RECORD = _llm.LineRecord.of(
-    "iteration",
-    r"([^|\n]*?)(?:iteration[^\S\n]+(\d+)[^\S\n]*/[^\S\n]*\d+|loss at iteration[^\S\n]+(\d+)"
-    r"(?: on (validation|test) set)?)[^\S\n]*\|((?:[^\n]*\|)?)[^\n]*",
+# what comes before the first `|` of a training line (prefix, step) or a validation line (prefix, step, set)
+_HEAD = re.compile(
+    r"(.*?)(?:iteration\s+(\d+)\s*/\s*\d+|loss at iteration\s+(\d+)(?: on (validation|test) set)?)\s*$"
 )
-_VALUE = re.compile(
-    r":[^|\n]*+\|"
-)  # a field's value, from the first colon: the layout of a line is without them
-_FIELD_VALUE = re.compile(r":([^|\n]*+)\|")
 _SNIFF = re.compile(r"iteration\s+\d+\s*/\s*\d+\s*\|\s*consumed (?:samples|tokens):")
 _KEYS = {
     "learning rate": "lr",
@@ -75,7 +68,9 @@ def parse(source: SourceFile) -> ParsedFile:
         values, present = np.full(count, np.nan), np.zeros(count, dtype=bool)
         values[where], present[where] = _llm.floats(texts)
         columns[key] = (values, present)
-    rows = _llm.RecordRows(_llm.floats(steps)[0], lines, _llm.wall_times(prefixes))
+    rows = _llm.RecordRows(
+        _llm.floats(steps)[0], np.asarray(lines, dtype=np.int64), _llm.wall_times(prefixes)
+    )
     split = np.asarray(split, dtype=object)
     in_split = {name: split == name for name in ("train", "val", "test")}
     loss_key = _loss_key(columns)
@@ -91,54 +86,47 @@ def parse(source: SourceFile) -> ParsedFile:
 
 def _records(
     text: str,
-) -> tuple[np.ndarray, list[str], list[str], list[str], dict[str, tuple[np.ndarray, list[str]]]]:
+) -> tuple[list[int], list[str], list[str], list[str], dict[str, tuple[np.ndarray, list[str]]]]:
     """(line numbers, steps, splits, logging prefixes, key -> (records, value texts)) of the training and
-    validation lines, keys in the order they first appear. A log repeats a few layouts of keys millions
-    of times, so the lines are grouped by layout (the line with its values taken out) and each layout's
-    values are read by one `findall` over its lines: per record, no Python-level call."""
-    ((numbers, (prefixes, train_steps, other_steps, sets, rests)),) = _llm.record_lines(text, (_RECORD,))
-    steps = [train or other for train, other in zip(train_steps, other_steps, strict=True)]
-    splits = [
-        "train" if train else "test" if name == "test" else "val"
-        for train, name in zip(train_steps, sets, strict=True)
-    ]
-    chunks: dict[str, list[tuple[np.ndarray, int, list[str]]]] = {}  # raw key -> (records, field, values)
-    layouts = _VALUE.sub(":|", "\n".join(rests)).split("\n") if rests else []
-    ids = dict.fromkeys(layouts, 0)
-    for number, layout in enumerate(ids):
-        ids[layout] = number
-    codes = np.fromiter(map(ids.__getitem__, layouts), dtype=np.int64, count=len(layouts))
-    for code, layout in enumerate(ids):
-        records = np.flatnonzero(codes == code)
-        keys = [field[:-1] for field in layout.split("|") if ":" in field]
-        values = _FIELD_VALUE.findall("\n".join([rests[i] for i in records.tolist()]))
-        for position, key in enumerate(keys):
-            chunks.setdefault(key, []).append((records, position, values[position :: len(keys)]))
-    first = {
-        key: min((int(records[0]), position) for records, position, _ in found)
-        for key, found in chunks.items()
-    }
+    validation lines. Plain string methods per line: `split("|")` and `partition(":")` are C calls, and
+    on these wide lines they beat any regex over the fields."""
+    numbers: list[int] = []
+    steps: list[str] = []
+    splits: list[str] = []
+    prefixes: list[str] = []
+    fields: dict[str, tuple[list[int], list[str]]] = {}
+    for number, line in enumerate(text.split("\n"), start=1):
+        if "iteration" not in line:
+            continue
+        head, bar, rest = line.partition("|")
+        found = _HEAD.match(head) if bar else None
+        if found is None:
+            continue
+        record = len(numbers)
+        numbers.append(number)
+        prefixes.append(found[1])
+        if found[2] is not None:
+            steps.append(found[2])
+            splits.append("train")
+        else:
+            steps.append(found[3])
+            splits.append("test" if found[4] == "test" else "val")
+        for field in rest.split("|")[:-1]:  # what follows the last `|` may be cut off mid-number
+            key, colon, value = field.partition(":")
+            if colon:
+                column = fields.get(key)
+                if column is None:
+                    column = fields[key] = ([], [])
+                column[0].append(record)
+                column[1].append(value)
     merged: dict[str, tuple[np.ndarray, list[str]]] = {}
-    for key in sorted(chunks, key=first.__getitem__):  # ` lm loss` and `lm loss ` are one key
-        where, texts = _in_record_order(chunks[key])
+    for key, (where, texts) in fields.items():  # ` lm loss` and `lm loss ` are one key
         name = key.strip()
         if name in merged:
-            where = np.concatenate([merged[name][0], where])
+            where = [*merged[name][0], *where]
             texts = [*merged[name][1], *texts]
-        merged[name] = (where, texts)
+        merged[name] = (np.asarray(where, dtype=np.int64), texts)
     return numbers, steps, splits, prefixes, merged
-
-
-def _in_record_order(found: list[tuple[np.ndarray, int, list[str]]]) -> tuple[np.ndarray, list[str]]:
-    """(records, value texts) of one key from its layouts, record by record (a key twice in a line: in
-    the order of the line)."""
-    if len(found) == 1:
-        return found[0][0], found[0][2]
-    records = np.concatenate([records for records, _, _ in found])
-    fields = np.concatenate([np.full(len(records), position) for records, position, _ in found])
-    texts = [text for _, _, values in found for text in values]
-    order = np.lexsort((fields, records))
-    return records[order], [texts[i] for i in order.tolist()]
 
 
 def _loss_key(columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | None:
