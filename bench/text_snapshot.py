@@ -62,8 +62,9 @@ def text_format(files: list[tuple[str, bytes]], formats: set[str] = TEXT_FORMATS
     return None
 
 
-def cases(mutated: int, seed: int) -> dict[str, list[tuple[str, bytes]]]:
-    """Every sample/corpus/real file on its own, then `mutated` fuzz-mutated runs."""
+def cases(mutated: int, seed: int, seeds_of: str | None = None) -> dict[str, list[tuple[str, bytes]]]:
+    """Every sample/corpus/real file on its own, then `mutated` fuzz-mutated runs (of the runs detected as
+    `seeds_of` only, when given)."""
     found: dict[str, list[tuple[str, bytes]]] = {}
     for root in (REPO / "sample_logs", REAL_LOGS):
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -73,6 +74,8 @@ def cases(mutated: int, seed: int) -> dict[str, list[tuple[str, bytes]]]:
 
         rng = random.Random(seed)
         seeds = seed_runs()
+        if seeds_of:
+            seeds = [run for run in seeds if text_format(run, {seeds_of})]
         for number in range(mutated):
             found[f"mutated {seed}/{number}"] = mutate_case(rng, seeds)
     return found
@@ -108,9 +111,9 @@ def llm_cases(mutated: int, seed: int) -> dict[str, list[tuple[str, bytes]]]:
     return found
 
 
-def record(out: Path, mutated: int, seed: int, llm: bool) -> None:
+def record(out: Path, mutated: int, seed: int, llm: bool, seeds_of: str | None) -> None:
     snapshot = {}
-    chosen = llm_cases(mutated, seed) if llm else cases(mutated, seed)
+    chosen = llm_cases(mutated, seed) if llm else cases(mutated, seed, seeds_of)
     for key, files in chosen.items():
         fmt = text_format(files)
         if fmt is not None:
@@ -154,10 +157,11 @@ def main() -> int:
     parser.add_argument("--mutated", type=int, default=0, help="fuzz-mutated runs to add when recording")
     parser.add_argument("--seed", type=int, default=11, help="seed of the mutations")
     parser.add_argument("--llm", action="store_true", help="the large-model logs instead of the text logs")
+    parser.add_argument("--seeds-of", help="mutate only the runs detected as this format")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     if args.mode == "record":
-        record(args.snapshot, args.mutated, args.seed, args.llm)
+        record(args.snapshot, args.mutated, args.seed, args.llm, args.seeds_of)
         return 0
     return compare(args.snapshot)
 
