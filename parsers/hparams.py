@@ -51,7 +51,9 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _DICT_PAIR = re.compile(r"""['"]([A-Za-z_][\w.\-]*)['"]\s*:\s*('[^']*'|"[^"]*"|\[[^\[\]]*\]|[^,{}\[\]'"]+)""")
-_YAML_LINE = re.compile(r"^(\s*)(?:[^\w\s]+\s*)?([A-Za-z_][\w.\-]*)\s*(?::(?=\s|$)|=)\s*(.*?)\s*,?\s*$")
+# `key: value` / `key=value`; the value's trailing blanks and one comma are stripped after the match (a lazy
+# value before `\s*,?\s*$` backtracked quadratically over a long run of blanks)
+_YAML_LINE = re.compile(r"^(\s*)(?:[^\w\s]+\s*)?([A-Za-z_][\w.\-]*)\s*(?::(?=\s|$)|=)\s*(.*)$")
 _MORE_PAIRS = re.compile(r"[,|]\s*[A-Za-z_][\w .]*\s*[:=]\s*[-+\d.]")  # `loss: 1, acc: 2` is a metric line
 # A value with blanks outside quotes or brackets is a sentence, not a setting.
 _PROSE = re.compile(r"^(?!['\"\[({]).*\s")
@@ -374,9 +376,9 @@ def _line_echoes(line: str, message: str, number: int, source: str, sections: li
     if " --" in stripped and _SCRIPT.search(stripped):
         return [Echo((), k.replace("-", "_"), _unquote(v), where) for k, v in _CLI_PAIR.findall(stripped)]
     found = _YAML_LINE.match(message)
-    if not found or _MORE_PAIRS.search(found[3]):
+    if not found or _MORE_PAIRS.search(_without_trailing_comma(found[3])):
         return []
-    indent, key, value = len(found[1]), found[2], found[3]
+    indent, key, value = len(found[1]), found[2], _without_trailing_comma(found[3])
     while sections and sections[-1][0] >= indent:
         sections.pop()
     if not value:
@@ -386,6 +388,12 @@ def _line_echoes(line: str, message: str, number: int, source: str, sections: li
     if _PROSE.search(value) or _METRIC_KEY.search(key):  # `wandb: Currently logged in as ...`, `Loss: 0.53`
         return []
     return [Echo(tuple(name for _, name in sections), key, _unquote(value), where)]
+
+
+def _without_trailing_comma(value: str) -> str:
+    """`value` without trailing blanks and one trailing comma (with the blanks before it)."""
+    value = value.rstrip()
+    return value[:-1].rstrip() if value.endswith(",") else value
 
 
 def _claim_phrases(line: str, number: int, source: str, claims: _Claims) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import contains, itemgetter
 
 import numpy as np
 import pandas as pd
@@ -23,9 +25,10 @@ from parsers.source import ParseError, SourceFile
 
 HEAD_CHARS = 4 * 1024 * 1024  # where start-up echoes of arguments and config are looked for
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# one match per line: the first `YYYY-mm-dd HH:MM:SS[.fff]` of the line, or empty groups
+# one match per line: the first `YYYY-mm-dd HH:MM:SS` of the line and the first six digits of its fraction
+# of a second, or empty groups
 _STAMP_LINE = re.compile(
-    r"^(?:[^\n]*?(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?)?[^\n]*$", re.MULTILINE
+    r"^(?:[^\n]*?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:[.,](\d{1,6})\d*)?)?[^\n]*$", re.MULTILINE
 )
 
 
@@ -63,17 +66,24 @@ def floats(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 def wall_times(prefixes: Sequence[str]) -> np.ndarray | None:
     """Seconds since the first record, from the timestamp in each record's logging prefix
     (`[2024-06-13 10:11:12.123456]`, `[rank0]:[titan] 2025-11-25 19:45:01,441 - root - INFO - `);
-    None when the first record has no timestamp. All records at once: one regex pass, NumPy dates."""
+    None when the first record has no timestamp. All records at once: one regex pass, NumPy parses the
+    dates and times (`""`: no stamp, NaT) and the fractions of a second are added as microseconds."""
     if not prefixes or not prefixes[0].strip():
         return None
     rows = _STAMP_LINE.findall("\n".join(prefixes))
     if len(rows) != len(prefixes) or not rows[0][0]:
         return None
-    iso = [f"{r[0]}-{r[1]}-{r[2]}T{r[3]}:{r[4]}:{r[5]}.{r[6][:6] or 0}" if r[0] else "NaT" for r in rows]
+    fractions = list(map(itemgetter(1), rows))
+    joined = " 0".join(fractions)
+    if not joined.isascii():  # digits of another script: not a date NumPy reads
+        return None
+    digits = np.fromiter(map(len, fractions), dtype=np.int64, count=len(rows))
+    microseconds = np.fromstring("0" + joined, dtype=np.float64, sep=" ").astype(np.int64)
     try:
-        stamps = np.asarray(iso, dtype="datetime64[us]")
+        stamps = np.asarray(list(map(itemgetter(0), rows)), dtype="datetime64[us]")
     except ValueError:  # a 99th month in a noise line: no wall time rather than a wrong one
         return None
+    stamps += (microseconds * 10 ** (6 - digits)).astype("timedelta64[us]")
     elapsed = (stamps - stamps[0]).astype(np.float64) / 1e6
     elapsed[np.isnat(stamps)] = np.nan
     return elapsed
@@ -114,32 +124,45 @@ class RecordRows:
         """The plug-in's result; ParseError saying what was `missing` when no value was read."""
         if not self._parts:
             raise ParseError(missing)
-        record = np.concatenate([part[0] for part in self._parts])
-        column = np.concatenate(
-            [np.full(len(part[0]), i, dtype=np.int64) for i, part in enumerate(self._parts)]
-        )
-        order = np.argsort(record * len(self._parts) + column, kind="stable")
-        record, column = record[order], column[order]
+        record, column, values = self._record_major()
         steps = self.steps[record]
         columns = {
             "step": steps,
             "epoch": np.full(len(record), np.nan),
-            "value": np.concatenate([part[1] for part in self._parts])[order],
+            "value": values,
             "wall_time": self.wall_time[record],
             "line": self.lines[record],
             "segment": segments_from_counter(self.steps)[record],
             "source": pd.Categorical.from_codes(
-                np.zeros(len(record), dtype=np.int64), categories=[source_name]
+                np.zeros(len(record), dtype=np.int8), categories=[source_name]
             ),
         }
         for position, key in enumerate(("split", "metric", "name")):
             labels = [part[2][position] for part in self._parts]
             categories = sorted(set(labels))
-            codes = np.asarray([categories.index(label) for label in labels], dtype=np.int64)
+            codes = np.asarray([categories.index(label) for label in labels], dtype=column.dtype)
             columns[key] = pd.Categorical.from_codes(codes[column], categories=categories)
-        skipped = int((~self.in_range).sum())
+        skipped = len(self.in_range) - int(np.count_nonzero(self.in_range))
         warnings = [ParseWarning(source_name, 0, f"{skipped} record(s) with a step out of range skipped")]
         return ParsedFile(frame_from_columns(columns), meta, warnings if skipped else [], skipped)
+
+    def _record_major(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(record, column, value) of every value, record by record and in a record in the order the
+        columns were added: each column's values go to their place at once (the place of a record's
+        first value, plus how many earlier columns the record has), so no sort."""
+        per_record = np.zeros(len(self.steps), dtype=np.int64)
+        for rows, _, _ in self._parts:
+            per_record[rows] += 1
+        place = np.cumsum(per_record) - per_record  # where each record's first value goes
+        total = sum(len(rows) for rows, _, _ in self._parts)
+        record = np.empty(total, dtype=np.int64)
+        column = np.empty(total, dtype=np.int8 if len(self._parts) < 128 else np.int64)  # codes: one byte
+        values = np.empty(total, dtype=np.float64)
+        for i, (rows, part_values, _) in enumerate(self._parts):
+            at = place[rows]
+            record[at], column[at], values[at] = rows, i, part_values
+            place[rows] += 1
+        return record, column, values
 
 
 @dataclass(frozen=True)
@@ -159,21 +182,22 @@ class LineRecord:
 def record_lines(text: str, kinds: Sequence[LineRecord]) -> list[tuple[np.ndarray, list[list[str]]]]:
     """Per kind, (1-based line numbers, one list per group with its text in every record) of the lines
     that hold the kind's literal and match its regex. Lines are picked with a substring test and read
-    with one `findall` over them all: per record, no Python-level regex call."""
+    with one `findall` over them all; columns are taken out of its rows by `itemgetter`: per record, no
+    Python-level call."""
     lines = text.split("\n")
     found = []
     for kind in kinds:
-        chosen = [i for i, line in enumerate(lines) if kind.literal in line]
+        holding = np.fromiter(map(contains, lines, repeat(kind.literal)), dtype=bool, count=len(lines))
+        chosen = np.flatnonzero(holding).tolist()
         rows = kind.regex.findall("\n".join([lines[i] for i in chosen]))
         if len(rows) != len(chosen):  # cannot happen (one result per line); never misplace a value
             rows = [kind.regex.match(lines[i]).groups() for i in chosen]  # type: ignore[union-attr]
-        columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * kind.regex.groups
         numbers = np.asarray(chosen, dtype=np.int64) + 1
-        if any(columns[-1]):  # some lines hold the literal but are not records (a checkpoint line)
-            records = np.asarray(columns[-1], dtype=object) == ""
-            columns = [np.asarray(column, dtype=object)[records].tolist() for column in columns]
-            numbers = numbers[records]
-        found.append((numbers, columns[:-1]))
+        if any(map(itemgetter(-1), rows)):  # some lines hold the literal but are not records (checkpoints)
+            records = [i for i, row in enumerate(rows) if not row[-1]]
+            rows, numbers = [rows[i] for i in records], numbers[records]
+        fields = range(kind.regex.groups - 1)  # the last group is the other lines' text
+        found.append((numbers, [list(map(itemgetter(field), rows)) for field in fields]))
     return found
 
 

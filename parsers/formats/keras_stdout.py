@@ -21,6 +21,7 @@ claim is reported and skipped. A single run is unaffected by all this.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass
@@ -57,6 +58,42 @@ class _Run:
     start: float | None = None  # `elapsed` at the first record
 
 
+class _Runs:
+    """The runs of a file (index = segment) with the open ones and the ones at each (N, epoch k) kept
+    aside in file order: a grown log holds thousands of runs, and searching them all for every line took
+    time quadratic in its length."""
+
+    def __init__(self) -> None:
+        self.all: list[_Run] = []
+        self.open: list[_Run] = []
+        self._at: dict[tuple[int, int], list[_Run]] = {}  # (epochs, epoch) -> runs there, in file order
+
+    def new(self, epochs: int) -> _Run:
+        run = _Run(segment=len(self.all), epochs=epochs)
+        self.all.append(run)
+        self._at.setdefault((epochs, 0), []).append(run)
+        return run
+
+    def at(self, epochs: int, epoch: int) -> list[_Run]:
+        return self._at.get((epochs, epoch), [])
+
+    def move(self, run: _Run, epoch: int) -> None:
+        self._at[(run.epochs, run.epoch)].remove(run)
+        _insort(self._at.setdefault((run.epochs, epoch), []), run)
+        run.epoch = epoch
+
+    def set_open(self, run: _Run, is_open: bool) -> None:
+        if is_open and not run.open:
+            _insort(self.open, run)
+        elif run.open and not is_open:
+            self.open.remove(run)
+        run.open = is_open
+
+
+def _insort(runs: list[_Run], run: _Run) -> None:
+    bisect.insort(runs, run, key=lambda r: r.segment)
+
+
 def sniff(source: SourceFile) -> float:
     return sniff_head(source, _SNIFF, 0.9)
 
@@ -68,7 +105,7 @@ def parse(source: SourceFile) -> ParsedFile:
     rows = Rows()
     problems = Problems(source.name)
     lines = LineCounter(text)
-    runs: list[_Run] = []
+    runs = _Runs()
     headers = 0
     for found in _CANDIDATE.finditer(text):
         number = lines.line(found.start())
@@ -83,26 +120,27 @@ def parse(source: SourceFile) -> ParsedFile:
     return rows.parsed(source.name, meta, problems, "no Keras `Epoch k/N` progress lines with values")
 
 
-def _open_epoch(runs: list[_Run], epoch: int, epochs: int, order: int) -> None:
+def _open_epoch(runs: _Runs, epoch: int, epochs: int, order: int) -> None:
     """The run an `Epoch k/N` header belongs to: the one that printed `Epoch k-1/N`."""
-    previous = [r for r in runs if r.epochs == epochs and r.epoch == epoch - 1]
+    previous = runs.at(epochs, epoch - 1)
     closed = [r for r in previous if not r.open]
     if epoch == 1 or not previous:
-        run = _Run(segment=len(runs), epochs=epochs)
-        runs.append(run)
+        run = runs.new(epochs)
     else:
         run = max(closed, key=lambda r: r.closed) if closed else previous[-1]
-    run.epoch, run.open, run.done, run.opened, run.last_loss = epoch, True, 0, order, None
+    runs.move(run, epoch)
+    runs.set_open(run, True)
+    run.done, run.opened, run.last_loss = 0, order, None
 
 
-def _progress(piece: str, number: int, runs: list[_Run], rows: Rows, problems: Problems) -> None:
+def _progress(piece: str, number: int, runs: _Runs, rows: Rows, problems: Problems) -> None:
     pairs = _PAIR.findall(piece)
     if not pairs:
         return
     counter = _COUNTER.match(piece)
     done = int(counter[1]) if counter else 0
     loss = next((to_float(value) for key, value in pairs if key == "loss"), None)
-    open_runs = [r for r in runs if r.open]
+    open_runs = runs.open
     if "ETA:" in piece:
         if open_runs:
             behind = [r for r in open_runs if r.done < done]  # the sample counter only goes up
@@ -117,15 +155,14 @@ def _progress(piece: str, number: int, runs: list[_Run], rows: Rows, problems: P
         return  # ` - loss: ...` in some other message
     if open_runs:
         run = min(open_runs, key=lambda r: _distance(r, loss))
-    elif runs and runs[-1].epochs:
+    elif runs.all and runs.all[-1].epochs:
         problems.add(number, "epoch summary that no open epoch claims (interleaved output?); skipped")
         return
     else:  # no `Epoch k/N` headers at all: epochs counted in file order
-        if not runs:
-            runs.append(_Run(segment=0, epochs=0))
-        run = runs[-1]
-        run.epoch += 1
-    run.open, run.closed = False, number
+        run = runs.all[-1] if runs.all else runs.new(0)
+        runs.move(run, run.epoch + 1)
+    runs.set_open(run, False)
+    run.closed = number
     run.elapsed += float(duration[1]) if duration else 0.0
     if run.start is None:
         run.start = run.elapsed

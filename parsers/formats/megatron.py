@@ -72,13 +72,14 @@ def parse(source: SourceFile) -> ParsedFile:
         _llm.floats(steps)[0], np.asarray(lines, dtype=np.int64), _llm.wall_times(prefixes)
     )
     split = np.asarray(split, dtype=object)
+    in_split = {name: split == name for name in ("train", "val", "test")}
     loss_key = _loss_key(columns)
     for key, (values, present) in columns.items():
         metric = _metric(key, loss_key)
         if metric is None:
             continue
-        for name in ("train", "val", "test"):
-            rows.add(values, present & (split == name), name, metric, key)
+        for name, records in in_split.items():
+            rows.add(values, present & records, name, metric, key)
     _batch_size(text, meta, source.name, columns)
     return rows.parsed(source.name, meta, "no Megatron `iteration N/ M |` lines with values found")
 

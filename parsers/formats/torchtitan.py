@@ -14,6 +14,7 @@ same averaged values; LOG_RANK picks which print). A step that goes back starts 
 from __future__ import annotations
 
 import re
+from operator import methodcaller
 
 import numpy as np
 
@@ -25,10 +26,12 @@ from parsers.source import SourceFile
 FORMAT = "torchtitan"
 FRAMEWORK = "pytorch"
 
+# The prefix runs up to `step:` (a literal, which the regex engine skips to) and so holds the `validate `
+# of a validation line: the first place where the rest matches is the same with `(validate )?` after it.
 _RECORD = _llm.LineRecord.of(
     "step:",
-    rf"(?:\[rank(\d+)\]:)?([^\n]*?)(validate )?step:\s*(\d+)\s+loss:\s*({NUMBER})"
-    rf"(?:\s+grad_norm:\s*({NUMBER}))?\s+memory:[^\n]*",
+    rf"(?:\[rank(\d+)\]:)?([^\n]*?)step:[^\S\n]*(\d+)[^\S\n]+loss:[^\S\n]*({NUMBER})"
+    rf"(?:[^\S\n]+grad_norm:[^\S\n]*({NUMBER}))?[^\S\n]+memory:[^\n]*",
 )
 _SNIFF = re.compile(rf"step:\s*\d+\s+loss:\s*{NUMBER}\s+(?:grad_norm:\s*{NUMBER}\s+)?memory:\s*[\d.]+GiB")
 
@@ -42,17 +45,20 @@ def sniff(source: SourceFile) -> float:
 def parse(source: SourceFile) -> ParsedFile:
     text, meta = _llm.start(source, FORMAT, FRAMEWORK, _llm.without_ansi(source.log_text))
     ((lines, fields),) = _llm.record_lines(text, (_RECORD,))
-    # groups: rank, prefix, "validate ", step, loss, grad_norm ("" before 2025: not a value)
+    # groups: rank, prefix (ending in `validate ` on a validation line), step, loss, grad_norm ("" before
+    # 2025: not a value)
     ranks = set(fields[0])
     if len(ranks) > 1:  # every rank prints the same averaged values: the first rank's lines are read
         first_rank = min(ranks, key=lambda rank: int(rank) if rank else -1)
         keep = [i for i, rank in enumerate(fields[0]) if rank == first_rank]
         lines, fields = lines[keep], [[field[i] for i in keep] for field in fields]
     records = fields[0]
-    validate = np.fromiter((word != "" for word in fields[2]), dtype=bool, count=len(records))
-    rows = _llm.RecordRows(_llm.floats(fields[3])[0], lines, _llm.wall_times(fields[1]))
-    loss, loss_present = _llm.floats(fields[4])
-    grad_norm, grad_present = _llm.floats(fields[5])
+    validate = np.fromiter(
+        map(methodcaller("endswith", "validate "), fields[1]), dtype=bool, count=len(records)
+    )
+    rows = _llm.RecordRows(_llm.floats(fields[2])[0], lines, _llm.wall_times(fields[1]))
+    loss, loss_present = _llm.floats(fields[3])
+    grad_norm, grad_present = _llm.floats(fields[4])
     rows.add(loss, loss_present & ~validate, "train", "loss", "loss")
     rows.add(grad_norm, grad_present & ~validate, "train", "grad_norm", "grad_norm")
     rows.add(loss, loss_present & validate, "val", "loss", "validate loss")

@@ -73,6 +73,15 @@ CASES = [
     ),
     ("jsonl_epochs", "digits glued to a letter", _repeated('{"epoch": 1, "loss": ' + DIGITS + "x}")),
     ("lightning_csv", "digits glued to a letter", _repeated("epoch,step,train_loss\n0," + DIGITS + "x,1")),
+    # the large-model formats read every line with one findall over the record lines and Megatron's
+    # fields by layout: colons without a closing `|`, blanks before a missing number, a long prefix
+    ("megatron", "colons after the last bar", _repeated(" iteration 1/ 2 | lm loss: 1 |" + ":" * RUN)),
+    ("megatron", "many colons in one field", _repeated(" iteration 1/ 2 | lm loss:" + ":" * RUN + "|")),
+    ("megatron", "blanks before the step", _repeated(" iteration" + " " * RUN + "x | lm loss: 1 |")),
+    ("deepspeed", "digits glued to a letter", _repeated("step=1, skipped=0, lr=[" + DIGITS + "x")),
+    ("nanogpt", "a long prefix of `iter`", _repeated("iter " * (RUN // 5) + "1: loss 1, time 1ms, mfu 1%")),
+    ("torchtitan", "blanks before the loss", _repeated("step: 1" + " " * RUN + "x loss: 1  memory: 1GiB")),
+    ("torchtitan", "a long prefix of `step:`", _repeated("step: " * (RUN // 6) + "1  loss: 1  memory: 1GiB")),
 ]
 
 

@@ -98,3 +98,18 @@ def test_real_autotrainer_nohup_out():
     assert len(last) == 30
     assert tuple(last[["line", "step", "value"]].iloc[-1]) == (10694, 30, 0.0096)
     assert tuple(log.series("loss", "val", segment=6)[["line", "value"]].iloc[-1]) == (10694, 1.4388)
+
+
+def test_a_log_of_many_runs_gives_each_run_its_segment_and_epochs():
+    """Runs one after another (`Epoch 1/2` again each time), one left unfinished at epoch 1 while the
+    next starts: each epoch-final line goes to the run that opened it."""
+    run = "Epoch 1/2\n10/10 {bar} - 1s - loss: {a}\nEpoch 2/2\n10/10 {bar} - 1s - loss: {b}\n"
+    text = "".join(run.format(bar=BAR, a=i + 0.5, b=i + 0.25) for i in range(300))
+    text += "Epoch 1/2\n10/10 " + BAR + " - 1s - loss: 9.5\nEpoch 1/2\n"
+    text += "Epoch 2/2\n10/10 " + BAR + " - 1s - loss: 9.25\n"
+    _, parsed = parse_text(keras_stdout, text)
+    frame = parsed.metrics
+    assert len(frame) == 602
+    assert frame["segment"].tolist()[-4:] == [299, 299, 300, 300]
+    assert frame["step"].tolist()[-4:] == [1, 2, 1, 2]
+    assert frame["value"].tolist()[-4:] == [299.5, 299.25, 9.5, 9.25]

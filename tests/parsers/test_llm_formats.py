@@ -3,11 +3,13 @@ really printed, quoted from public logs (the source of each excerpt is named bes
 
 import math
 
+import numpy as np
 import pytest
 from text_logs import parse_text, rows
 
 from parsers import load, validate_metrics
-from parsers.formats import deepspeed, megatron, nanogpt, torchtitan
+from parsers.formats import _llm, deepspeed, megatron, nanogpt, torchtitan
+from parsers.model import RunMeta
 from parsers.registry import detect
 from parsers.source import ParseError, SourceFile
 
@@ -258,3 +260,45 @@ def test_a_corrupt_step_is_skipped_with_a_warning():
     assert 10 not in rows(parsed.metrics, "loss") and parsed.skipped_lines == 1
     assert [(s, v) for s, v, _ in rows(parsed.metrics, "loss")][:2] == [(0, 4.2648), (240, 1.6524)]
     assert "out of range" in parsed.warnings[0].message
+
+
+def test_wall_times_read_every_stamp_layout_at_once():
+    """Fractions of one to nine digits (the first six count), `.` or `,`, `T` or a blank between date and
+    time; a record without a stamp has none; an impossible date gives no wall times at all."""
+    prefixes = [
+        "[2024-06-13 10:11:12.5] ",
+        "[rank0]:[titan] 2024-06-13T10:11:13,123456789 - root - INFO - ",
+        "no stamp here ",
+        "[2024-06-13 10:11:14] [2024-06-13 10:11:59.9] ",  # the first stamp of the prefix
+        "2024-06-14 00:00:00.000001",
+    ]
+    elapsed = _llm.wall_times(prefixes)
+    assert elapsed[[0, 1, 3, 4]].tolist() == [0.0, 0.623456, 1.5, 49727.500001]
+    assert math.isnan(elapsed[2])
+    assert _llm.wall_times(["[2024-02-30 00:00:00] ", "[2024-06-13 10:11:12] "]) is None
+    assert _llm.wall_times(["no stamp ", "[2024-06-13 10:11:12] "]) is None
+
+
+def test_record_rows_come_record_by_record_in_the_order_the_columns_were_added():
+    records = _llm.RecordRows(np.array([10.0, 20.0, 30.0]), np.array([1, 2, 3]))
+    records.add(np.array([1.0, 2.0, 3.0]), np.array([True, False, True]), "train", "loss", "loss")
+    records.add(np.array([4.0, 5.0, 6.0]), np.array([False, True, True]), "val", "loss", "val loss")
+    records.add(np.array([7.0, 8.0, 9.0]), np.array([True, False, False]), "train", "lr", "lr")
+    frame = records.parsed("train.log", RunMeta(), "nothing").metrics
+    assert frame["line"].tolist() == [1, 1, 2, 3, 3]
+    assert frame["value"].tolist() == [1.0, 7.0, 5.0, 3.0, 6.0]
+    assert frame["name"].astype(str).tolist() == ["loss", "lr", "val loss", "loss", "val loss"]
+
+
+def test_torchtitan_validation_read_from_the_prefix_before_step():
+    text = (
+        "[titan] 2026-05-18 16:04:46,338 - root - INFO - step: 1  loss:  3.5  memory:  9.46GiB(64.99%)\n"
+        "[titan] 2026-05-18 16:04:47,338 - root - INFO - validate validate step: 1  loss:  3.75  memory:  1GiB\n"
+        "[titan] 2026-05-18 16:04:48,338 - root - INFO - validate step: x step: 2  loss:  3.25  memory:  1GiB\n"
+        "[titan] 2026-05-18 16:04:49,338 - root - INFO - validate  step: 3  loss:  3.0  memory:  1GiB\n"
+    )
+    _, parsed = parse_text(torchtitan, text)
+    frame = parsed.metrics
+    assert rows(frame, "loss") == [(1, 3.5, 1), (2, 3.25, 3), (3, 3.0, 4)]  # `validate  step`: not validation
+    assert rows(frame, "loss", "val") == [(1, 3.75, 2)]
+    assert frame["wall_time"].tolist() == [0.0, 1.0, 2.0, 3.0]
