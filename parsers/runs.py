@@ -289,7 +289,9 @@ def split_runs(files: Sequence[tuple[str, bytes]], open_zips: bool = True) -> li
         except ParseError:
             broken.append((name, ((name, data),)))
     tree = _unique(entries)
-    top = files[0][0] if files else "."
+    # One upload (a zip) names its root; the root of several uploaded files is no file's, so each run
+    # found there is named by its own file.
+    top = files[0][0] if len(files) == 1 else "."
     groups = group_tree(tree, lambda p: tree[p][:HEAD_BYTES], lambda p: _db_runs(tree[p]), top)
     runs = [
         run
@@ -301,7 +303,7 @@ def split_runs(files: Sequence[tuple[str, bytes]], open_zips: bool = True) -> li
         )
     ]
     if len(runs) == 1 and not opened and not broken:
-        return [(top, tuple(files))]
+        return [(files[0][0], tuple(files))]
     return [(run.label, tuple((s.name, s.as_bytes()) for s in run.sources)) for run in runs] + broken
 
 

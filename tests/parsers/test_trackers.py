@@ -178,6 +178,13 @@ def test_one_run_upload_comes_back_as_given():
     assert split_runs(files) == [(files[0][0], tuple(files))]
 
 
+def test_several_uploaded_logs_are_runs_named_by_their_own_files():
+    """Not `first.log/second.log`: the root of several uploads is no file's."""
+    runs = sorted((Path(__file__).resolve().parents[2] / "sample_logs" / "cross_run").glob("*.log"))[:2]
+    files = [(p.name, p.read_bytes()) for p in runs]
+    assert [label for label, _ in split_runs(files)] == [p.name for p in runs]
+
+
 def test_folder_of_logs_is_one_run_per_log_with_the_configs_beside_each(tmp_path):
     log = (FIXTURES / "wandb" / "healthy-sgd" / "files" / "output.log").read_bytes()
     for name in ("a.log", "b.log"):
