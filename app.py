@@ -15,7 +15,6 @@ import pandas as pd
 import streamlit as st
 
 from diagnostics import corrections, diagnose
-from diagnostics.cross_run import shared_spikes
 from diagnostics.model import Diagnosis
 from diagnostics.watch import Watcher
 from i18n import LANGUAGES, t
@@ -25,7 +24,7 @@ from present import events, panels, safe, watching
 from present.examples import list_examples
 from present.figures import ChartSettings, RunView, build_figure
 from present.limits import max_run_bytes, share_seconds
-from present.report_html import build_report
+from present.report_html import across_runs, build_report, json_report
 from share.store import SharedRun, ShareError, ShareStore, open_store, share_link
 
 Files = tuple[tuple[str, bytes], ...]
@@ -300,9 +299,9 @@ def share_and_download(
         else:
             st.session_state.update(own_share=saved.id, own_saved=saved, own_fingerprint=inputs)
             st.query_params["d"] = saved.id
-    report = [v.diagnosis.to_json(lang) | {"run": v.label} for v in views if v.diagnosis is not None]
+    report = json.dumps(json_report(views, lang), indent=2, ensure_ascii=False)
     downloads = {
-        "json": (json.dumps(report, indent=2, ensure_ascii=False), "diagnosis.json", "application/json"),
+        "json": (report, "diagnosis.json", "application/json"),
         "html": (lambda: build_report(views, settings), "loss-doctor-report.html", "text/html"),
     }
     for kind, (data, name, mime) in downloads.items():
@@ -361,7 +360,7 @@ def show_comparison(views: list[RunView], lang: str) -> None:
 
 def show_cross_run(views: list[RunView], lang: str) -> None:
     """What only the runs together show (LD5xx): loss spikes at the same step in several runs."""
-    found = shared_spikes([(v.label, v.log) for v in views])
+    found = across_runs(views)
     st.markdown(f"##### {t('ui.cross_run.title', lang)}")
     if not found:
         st.caption(t("ui.cross_run.none", lang))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 from html import escape
 
+from diagnostics.cross_run import CrossRunFinding, shared_spikes
 from i18n import t
 from present import panels
 from present.figures import SEVERITY_COLOURS, ChartSettings, RunView, build_figure
@@ -36,6 +37,8 @@ def build_report(runs: list[RunView], settings: ChartSettings) -> str:
     else:
         chart = figure.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
     body = [f"<h1>{escape(t('ui.app_title', lang))}</h1>", chart]
+    if len(runs) > 1:
+        body.extend(_cross_run_html(across_runs(runs), lang))
     for run in runs:
         body.append(f"<h2>{escape(run.label)}</h2>")
         body.append(f'<p class="muted">{escape(", ".join(run.log.sources))}</p>')
@@ -47,6 +50,41 @@ def build_report(runs: list[RunView], settings: ChartSettings) -> str:
         f"<title>{escape(t('ui.report.title', lang))}</title><style>{_CSS}</style></head>"
         f"<body>{''.join(body)}</body></html>"
     )
+
+
+def across_runs(runs: list[RunView]) -> list[CrossRunFinding]:
+    """What only the runs together show (LD5xx), for the page, the JSON and this report alike."""
+    return shared_spikes([(run.label, run.log) for run in runs]) if len(runs) > 1 else []
+
+
+def json_report(runs: list[RunView], lang: str) -> list[dict]:
+    """The page's "Diagnosis (JSON)": each diagnosed run, with the cross-run findings that concern it
+    (the CLI's `--json` layout)."""
+    across = across_runs(runs)
+    out = []
+    for run in runs:
+        if run.diagnosis is None:
+            continue
+        report = run.diagnosis.to_json(lang) | {"run": run.label}
+        if len(runs) > 1:
+            report["cross_run"] = [f.to_json(lang) for f in across if f.involves(run.label)]
+        out.append(report)
+    return out
+
+
+def _cross_run_html(found: list[CrossRunFinding], lang: str) -> list[str]:
+    out = [f"<h2>{escape(t('ui.cross_run.title', lang))}</h2>"]
+    if not found:
+        return [*out, f'<p class="muted">{escape(t("ui.cross_run.none", lang))}</p>']
+    for f in found:
+        colour = SEVERITY_COLOURS.get(f.severity, "#6b7280")
+        out.append(
+            f'<p><span class="badge" style="background:{colour}">{escape(f.rule)}</span> '
+            f"<strong>{escape(f.title(lang))}</strong></p>"
+        )
+        out.extend(_evidence_html(panels.evidence_views(f.evidence, lang)))
+        out.extend(f"<p>→ {escape(fix.text(lang))}</p>" for fix in f.fixes)
+    return out
 
 
 def _evidence_html(items: list[panels.EvidenceView]) -> list[str]:

@@ -250,3 +250,29 @@ def test_every_share_error_has_a_message_in_both_languages(kind):
         assert text and "{" not in text
     if kind == "too_large":
         assert "300.0 MB" in text and "100.0 MB" in text
+
+
+def test_json_and_html_reports_carry_the_spikes_shared_across_runs():
+    """The page's downloads say what the compare view says: LD501 on two runs that met the same bad
+    samples (sample_logs/cross_run), nothing across two clean runs."""
+    from diagnostics import diagnose
+    from parsers import load_paths
+    from present.report_html import json_report
+
+    folder = __import__("pathlib").Path(__file__).resolve().parents[2] / "sample_logs" / "cross_run"
+
+    def views(*names: str) -> list[RunView]:
+        logs = [load_paths([folder / name]) for name in names]
+        return [RunView(name, log, diagnose(log)) for name, log in zip(names, logs, strict=True)]
+
+    bad = views("bad_data_seed1_lr1e-3.log", "bad_data_seed2_lr6e-4.log")
+    report = json_report(bad, "en")
+    assert [r["run"] for r in report] == ["bad_data_seed1_lr1e-3.log", "bad_data_seed2_lr6e-4.log"]
+    assert all([f["rule"] for f in r["cross_run"]] == ["LD501"] for r in report)
+    page = build_report(bad, ChartSettings())
+    assert "LD501" in page and "bad_data_seed2_lr6e-4.log:318" in page
+    clean = views("clean_seed1_lr1e-3.log", "clean_seed2_lr6e-4.log")
+    assert all(r["cross_run"] == [] for r in json_report(clean, "en"))
+    assert "LD501" not in build_report(clean, ChartSettings())
+    single = json_report(bad[:1], "en")
+    assert "cross_run" not in single[0]
