@@ -173,13 +173,13 @@ def companion_blown_up(ctx: Context, step: int) -> dict | None:
 
 
 # ----- LD102 -------------------------------------------------------------------------------------
-def _untrained_loss(ctx: Context, curve: Curve) -> float | None:
+def _untrained_loss(ctx: Context, curve: Curve) -> float:
     """The curve's first value when it was logged at the first update of an untrained net (not after an
-    epoch or a logging window, not a fine-tune or a resumed run); None otherwise."""
+    epoch or a logging window, not a fine-tune or a resumed run); NaN otherwise (no comparison holds)."""
     if not len(curve.trend_index) or not ctx.starts_untrained(curve):
-        return None
+        return math.nan
     first = float(curve.trend_values[0])
-    return first if math.isfinite(first) and first > 0 else None
+    return first if first > 0 else math.nan
 
 
 @rule("LD102", "loss-diverges", curves=("train_loss",), symptom="diverging")
@@ -207,15 +207,14 @@ def loss_diverges(ctx: Context) -> RuleResult | None:
     untrained = _untrained_loss(ctx, curve)
     # Blown up in the first updates and never back: the best level after them stays far above the loss
     # the untrained net started from (e.g. nanoGPT's `iter 0` at ln(vocab)), however it wobbles later.
-    never_back = untrained is not None and low > p.diverge_ratio * untrained
+    never_back = bool(low > p.diverge_ratio * untrained)
     if never_back:
-        assert untrained is not None
+        start = untrained  # the level the blow-up is measured from
         peak = float(np.max(by))  # the blow-up itself, before the best level after it
         exploded = exploded or peak > p.explode_ratio * untrained
     if not (rising or exploded or never_back):
         return None
     if never_back and not rising:
-        assert untrained is not None
         onset_index = int(np.flatnonzero(by > p.diverge_ratio * untrained)[0])
     else:
         threshold = low + p.ld102_onset_share * (p.diverge_ratio - 1) * base
@@ -230,7 +229,7 @@ def loss_diverges(ctx: Context) -> RuleResult | None:
         confidence -= p.ld102_penalty_lr_rose  # a warm restart or rising schedule explains part of the rise
     per_1000 = curve.theil_slope(i_min) * 1000
     evidence = []
-    if rising:
+    if rising or not never_back:
         rose = {
             "min": fmt(low),
             "min_step": int(bx[i_min]),
@@ -240,14 +239,12 @@ def loss_diverges(ctx: Context) -> RuleResult | None:
         }
         evidence.append(Evidence("evidence.loss_rose", rose, onset))
     if never_back:
-        assert untrained is not None
         first_step = int(curve.steps[curve.trend_index[0]])
         ratio = round(low / untrained, 1)
         back = {"first": fmt(untrained), "step": first_step, "best": fmt(low), "ratio": ratio}
         evidence.append(Evidence("evidence.never_back_to_start", back, onset))
     if exploded:
-        reference = untrained if never_back and untrained is not None else start
-        evidence.append(Evidence("evidence.loss_exploded", {"peak": fmt(peak), "start": fmt(reference)}))
+        evidence.append(Evidence("evidence.loss_exploded", {"peak": fmt(peak), "start": fmt(start)}))
     measurements = {"rise_ratio": end / base, "exploded": 1.0 if exploded else 0.0}
     if confidence < p.ld102_min_confidence:
         return RuleResult([Finding("LD102", "info", evidence, onset, None, curve.label, measurements)])
