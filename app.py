@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from diagnostics import corrections, diagnose
+from diagnostics.cross_run import CrossRunFinding
 from diagnostics.model import Diagnosis
 from diagnostics.watch import Watcher
 from i18n import LANGUAGES, t
@@ -273,7 +274,11 @@ def show_events(view: RunView, lang: str) -> None:
 
 
 def share_and_download(
-    runs: list[tuple[str, Files]], views: list[RunView], settings: ChartSettings, inputs: tuple
+    runs: list[tuple[str, Files]],
+    views: list[RunView],
+    across: list[CrossRunFinding],
+    settings: ChartSettings,
+    inputs: tuple,
 ) -> None:
     """The Share and download buttons; Share stores `runs` (the analysed ones) and remembers the
     fingerprint of all the `inputs`, so that the link is dropped when they change."""
@@ -299,10 +304,10 @@ def share_and_download(
         else:
             st.session_state.update(own_share=saved.id, own_saved=saved, own_fingerprint=inputs)
             st.query_params["d"] = saved.id
-    report = json.dumps(json_report(views, lang), indent=2, ensure_ascii=False)
+    report = json.dumps(json_report(views, across, lang), indent=2, ensure_ascii=False)
     downloads = {
         "json": (report, "diagnosis.json", "application/json"),
-        "html": (lambda: build_report(views, settings), "loss-doctor-report.html", "text/html"),
+        "html": (lambda: build_report(views, settings, across), "loss-doctor-report.html", "text/html"),
     }
     for kind, (data, name, mime) in downloads.items():
         bar.download_button(t(f"ui.download.{kind}", lang), data, name, mime, on_click="ignore", key=kind)
@@ -337,7 +342,7 @@ def offer_delete(lang: str) -> None:
     st.rerun()
 
 
-def show_comparison(views: list[RunView], lang: str) -> None:
+def show_comparison(views: list[RunView], across: list[CrossRunFinding], lang: str) -> None:
     rows = panels.differing_parameters([(v.label, v.log) for v in views])
     st.markdown(f"##### {t('ui.compare.differs', lang)}")
     if rows:
@@ -345,7 +350,7 @@ def show_comparison(views: list[RunView], lang: str) -> None:
         st.dataframe(frame, hide_index=True)
     else:
         st.caption(t("ui.compare.same", lang))
-    show_cross_run(views, lang)
+    show_cross_run(across, lang)
     titles = [panels.verdict(v.diagnosis, lang).title if v.diagnosis else "?" for v in views]
     tabs = st.tabs([f"{t('ui.run_n', lang, n=i + 1)} · {title}" for i, title in enumerate(titles)])
     for index, (tab, view) in enumerate(zip(tabs, views, strict=True)):
@@ -358,9 +363,8 @@ def show_comparison(views: list[RunView], lang: str) -> None:
                 show_facts(view, lang)
 
 
-def show_cross_run(views: list[RunView], lang: str) -> None:
+def show_cross_run(found: list[CrossRunFinding], lang: str) -> None:
     """What only the runs together show (LD5xx): loss spikes at the same step in several runs."""
-    found = across_runs(views)
     st.markdown(f"##### {t('ui.cross_run.title', lang)}")
     if not found:
         st.caption(t("ui.cross_run.none", lang))
@@ -495,7 +499,9 @@ def main() -> None:
         smoothing=smoothing, log_scale=log_scale, ignore_outliers=ignore_outliers, lang=lang
     )
     # Only the runs that were analysed are shared (not a failed upload beside them); none on a shared page.
-    share_and_download([runs[i] for i in analysed] if runs else [], views, settings, fingerprint(runs))
+    across = across_runs(views)  # what only the runs together show: the page, the JSON and the report
+    shared = [runs[i] for i in analysed] if runs else []
+    share_and_download(shared, views, across, settings, fingerprint(runs))
     if len(views) == 1:  # the diagnosis is written first: it shows while the figure is being built
         chart, side = st.columns([3, 2], gap="large")
         with side:
@@ -505,7 +511,7 @@ def main() -> None:
             show_facts(views[0], lang)
     else:
         slot = st.empty()
-        show_comparison(views, lang)
+        show_comparison(views, across, lang)
     figure, failure = panels.chart_or_message(partial(build_figure, views, settings), lang)
     if figure is None:  # the diagnosis above stays; only the chart is replaced by a message
         slot.warning(failure, icon=":material/broken_image:")

@@ -240,16 +240,13 @@ def _finding(
             where = LogLine(member.source, member.line, "") if member.line and member.source else None
             evidence.append(Evidence("evidence.cross_run_spike_in_run", numbers, s.step, where))
     runs = len({m.run for g in groups for m in g.spikes})
-    if by_samples:
+    if by_samples:  # and each run's own step of the first shared spike: they differ with the batch sizes
         samples = ", ".join(str(g.position) for g in groups)
         inspect = Fix("fixes.inspect_samples", {"samples": samples, "runs": runs})
-    else:
-        inspect = Fix(
-            "fixes.inspect_batches", {"steps": ", ".join(str(g.step) for g in groups), "runs": runs}
-        )
-    if by_samples:  # each run's own step of the first shared spike: they differ with the batch sizes
         rollbacks = [_rollback_run(m) for m in sorted(groups[0].spikes, key=lambda m: m.run)]
     else:
+        steps = ", ".join(str(g.step) for g in groups)
+        inspect = Fix("fixes.inspect_batches", {"steps": steps, "runs": runs})
         rollbacks = [fixes.rollback_spike(groups[0].step)]
     evidence.append(Evidence("evidence.cross_run_chance", {"p": f"{chance:.2g}"}))
     return CrossRunFinding(

@@ -29,7 +29,9 @@ text-align:left}
 """
 
 
-def build_report(runs: list[RunView], settings: ChartSettings) -> str:
+def build_report(runs: list[RunView], settings: ChartSettings, across: list[CrossRunFinding]) -> str:
+    """The report of `runs`, with what they show together (`across_runs(runs)`, computed once by the
+    caller for the page, this report and the JSON)."""
     lang = settings.lang
     figure, failure = panels.chart_or_message(partial(build_figure, runs, settings), lang)
     if figure is None:  # the report still carries the diagnosis
@@ -38,7 +40,7 @@ def build_report(runs: list[RunView], settings: ChartSettings) -> str:
         chart = figure.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
     body = [f"<h1>{escape(t('ui.app_title', lang))}</h1>", chart]
     if len(runs) > 1:
-        body.extend(_cross_run_html(across_runs(runs), lang))
+        body.extend(_cross_run_html(across, lang))
     for run in runs:
         body.append(f"<h2>{escape(run.label)}</h2>")
         body.append(f'<p class="muted">{escape(", ".join(run.log.sources))}</p>')
@@ -57,10 +59,9 @@ def across_runs(runs: list[RunView]) -> list[CrossRunFinding]:
     return shared_spikes([(run.label, run.log) for run in runs]) if len(runs) > 1 else []
 
 
-def json_report(runs: list[RunView], lang: str) -> list[dict]:
+def json_report(runs: list[RunView], across: list[CrossRunFinding], lang: str) -> list[dict]:
     """The page's "Diagnosis (JSON)": each diagnosed run, with the cross-run findings that concern it
     (the CLI's `--json` layout)."""
-    across = across_runs(runs)
     out = []
     for run in runs:
         if run.diagnosis is None:

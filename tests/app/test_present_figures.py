@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from diagnostics import diagnose
 from diagnostics.model import Cause, Diagnosis, Evidence, Finding, Fix, SymptomResult
 from i18n import catalogue
+from parsers import load_paths
 from parsers.model import BatchNormLayer, LogLine, RunMeta, TrainingLog, frame_from_columns
 from present import panels
 from present.figures import ChartSettings, RunView, build_figure, lr_decay_steps
-from present.report_html import build_report
+from present.report_html import across_runs, build_report, json_report
 
 HOSTILE = "<script>alert('x')</script> **bold** <img src=x onerror=alert(1)>"
 
@@ -124,7 +128,7 @@ def test_panels_rank_causes_and_keep_quotes_verbatim():
 
 def test_report_is_standalone_and_escapes_log_text():
     page = build_report(
-        [RunView(f"run{HOSTILE}", make_log(nan_steps=(5,)), make_diagnosis())], ChartSettings()
+        [RunView(f"run{HOSTILE}", make_log(nan_steps=(5,)), make_diagnosis())], ChartSettings(), []
     )
     assert HOSTILE not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
     assert "<script src=" not in page and "Plotly.newPlot" in page and len(page) > 1_000_000
@@ -222,7 +226,7 @@ def test_the_report_keeps_the_diagnosis_when_its_chart_fails(monkeypatch):
         raise IndexError("8,000 points at one step")
 
     monkeypatch.setattr(present.report_html, "build_figure", broken)
-    page = build_report([RunView("a.log", make_log(200), make_diagnosis())], ChartSettings(lang="en"))
+    page = build_report([RunView("a.log", make_log(200), make_diagnosis())], ChartSettings(lang="en"), [])
     assert catalogue()["ui.error.chart"]["en"].split("(")[0] in page
     assert panels.verdict(make_diagnosis(), "en").title in page
 
@@ -255,24 +259,21 @@ def test_every_share_error_has_a_message_in_both_languages(kind):
 def test_json_and_html_reports_carry_the_spikes_shared_across_runs():
     """The page's downloads say what the compare view says: LD501 on two runs that met the same bad
     samples (sample_logs/cross_run), nothing across two clean runs."""
-    from diagnostics import diagnose
-    from parsers import load_paths
-    from present.report_html import json_report
-
-    folder = __import__("pathlib").Path(__file__).resolve().parents[2] / "sample_logs" / "cross_run"
+    folder = Path(__file__).resolve().parents[2] / "sample_logs" / "cross_run"
 
     def views(*names: str) -> list[RunView]:
         logs = [load_paths([folder / name]) for name in names]
         return [RunView(name, log, diagnose(log)) for name, log in zip(names, logs, strict=True)]
 
     bad = views("bad_data_seed1_lr1e-3.log", "bad_data_seed2_lr6e-4.log")
-    report = json_report(bad, "en")
+    report = json_report(bad, across_runs(bad), "en")
     assert [r["run"] for r in report] == ["bad_data_seed1_lr1e-3.log", "bad_data_seed2_lr6e-4.log"]
     assert all([f["rule"] for f in r["cross_run"]] == ["LD501"] for r in report)
-    page = build_report(bad, ChartSettings())
+    page = build_report(bad, ChartSettings(), across_runs(bad))
     assert "LD501" in page and "bad_data_seed2_lr6e-4.log:318" in page
     clean = views("clean_seed1_lr1e-3.log", "clean_seed2_lr6e-4.log")
-    assert all(r["cross_run"] == [] for r in json_report(clean, "en"))
-    assert "LD501" not in build_report(clean, ChartSettings())
-    single = json_report(bad[:1], "en")
+    assert across_runs(clean) == [] and across_runs(bad[:1]) == []
+    assert all(r["cross_run"] == [] for r in json_report(clean, [], "en"))
+    assert "LD501" not in build_report(clean, ChartSettings(), [])
+    single = json_report(bad[:1], [], "en")
     assert "cross_run" not in single[0]
