@@ -3,8 +3,9 @@
 Every diverging/NaN run and every healthy run of the labelled corpus is replayed prefix by prefix
 (after each logged loss point; `diagnostics.early_warning_fit` explains the onset and the lead) with
 the fitted thresholds, separately for the training split (where they were fitted: tuning numbers),
-the frozen test split, the public logs of `../shared/real_logs` and the LLM divergence replay set of
-`sample_logs/llm/replay/` (held out: the figures to quote).
+the frozen test split, the fresh held-out set (`sample_logs/corpus_fresh`), the public logs of
+`../shared/real_logs` and the LLM divergence replay set of `sample_logs/llm/replay/` (held out: the
+figures to quote).
 It prints, per set: the runs warned before their first NaN or blow-up (and how many had any point
 before it to warn on), the median lead as a share of the run before the onset, and the healthy runs
 warned at any prefix. `--runs` lists each diverging/NaN run and each healthy run warned.
@@ -31,6 +32,7 @@ from diagnostics.early_warning_fit import (
     replay_tasks,
     score,
 )
+from diagnostics.split import FRESH
 
 
 def row(name: str, s: Score) -> str:
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     sets = {"corpus-train (fitted)": corpus_tasks("train"), "corpus-test": corpus_tasks("test")}
+    if (FRESH / "split.csv").exists():
+        sets["corpus-fresh"] = corpus_tasks("fresh", FRESH)
     if real_tasks():
         sets["real logs"] = real_tasks()
     if replay_tasks():

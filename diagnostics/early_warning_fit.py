@@ -28,6 +28,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -112,10 +113,10 @@ def make_case(task: tuple[str, str, str]) -> Case:
     return case
 
 
-def corpus_tasks(split: str) -> list[tuple[str, str, str]]:
-    rows = read_labels(CORPUS / "labels.csv", paths_of(split))
+def corpus_tasks(split: str, corpus: Path = CORPUS) -> list[tuple[str, str, str]]:
+    rows = read_labels(corpus / "labels.csv", paths_of(split, corpus))
     return [
-        (str(resolve_run_path(CORPUS, r.path)), r.path, r.symptom)
+        (str(resolve_run_path(corpus, r.path)), r.path, r.symptom)
         for r in rows
         if r.symptom in (*POSITIVE, "healthy")
     ]

@@ -7,6 +7,9 @@ data it was not fitted on:
   (tuning numbers);
 * `corpus-test`: the frozen test split (held-out families and recipe groups, `diagnostics.split`) —
   the figures to quote;
+* `corpus-fresh`: a second held-out set of the same generator's later groups (`sample_logs/corpus_fresh`),
+  made after the test split's mistakes had been read, so that changes suggested by them are judged on
+  runs no one has looked at;
 * `real-blind`: public logs of real runs (`../shared/real_logs`), labelled by hand in
   `sample_logs/real_logs_labels.csv` without running the tool (skipped when the folder is absent);
 * `real-tuned`: the public logs that the rules were checked against while they were written (tuning
@@ -40,16 +43,16 @@ from diagnostics import diagnose
 from diagnostics.calibration import Calibration, brier, reliability
 from diagnostics.model import SYMPTOMS
 from diagnostics.params import Params
-from diagnostics.split import CORPUS, REPO, paths_of
+from diagnostics.split import CORPUS, FRESH, REPO, paths_of
 from parsers import ParseError, load_paths
 
 SAMPLES = REPO / "sample_logs" / "labels.csv"
 REAL_LABELS = REPO / "sample_logs" / "real_logs_labels.csv"
 REAL_LOGS = Path(os.environ.get("LOSS_DOCTOR_REAL_LOGS", REPO.parent / "shared" / "real_logs"))
 LLM_REPLAY = REPO / "sample_logs" / "llm" / "replay" / "labels.csv"
-SETS = ("corpus-train", "corpus-test", "real-blind", "real-tuned", "samples", "llm-replay")
+SETS = ("corpus-train", "corpus-test", "corpus-fresh", "real-blind", "real-tuned", "samples", "llm-replay")
 TUNING_SETS = ("corpus-train", "real-tuned", "samples")
-HELD_OUT_SETS = ("corpus-test", "real-blind", "llm-replay")
+HELD_OUT_SETS = ("corpus-test", "corpus-fresh", "real-blind", "llm-replay")
 # Run facts that count as the log stating how the run was set up; a log without any (a Keras CSV, bare
 # TensorBoard scalars) shows only curves, and a fault that only lowers the level it reaches is invisible.
 SETTINGS = ("base_lr", "batch_size", "optimizer", "net_name")
@@ -277,6 +280,10 @@ def load_set(name: str, **kwargs) -> tuple[list[Row], Scores] | None:
         if not (CORPUS / "split.csv").exists():
             return None
         return run(CORPUS / "labels.csv", paths_of(name.removeprefix("corpus-")), **kwargs)
+    if name == "corpus-fresh":
+        if not (FRESH / "split.csv").exists():
+            return None
+        return run(FRESH / "labels.csv", paths_of("fresh", FRESH), **kwargs)
     if name.startswith("real-"):
         if not REAL_LOGS.is_dir():
             return None

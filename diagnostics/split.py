@@ -10,6 +10,10 @@ The rule was written down before any threshold was fitted, and never changes:
 
 `split.csv` beside the corpus labels freezes the outcome with a checksum of every file; a test fails
 when a run moves, appears, vanishes or changes a byte (`python -m diagnostics.split --check`).
+
+`sample_logs/corpus_fresh` is a second held-out set, generated after the test split's mistakes had been
+read (the groups that follow the corpus's in the same sampling, so new ids and seeds): every run of it
+is `fresh`, and its own `split.csv` freezes it the same way (`--corpus sample_logs/corpus_fresh`).
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import argparse
 import csv
 import hashlib
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "sample_logs" / "corpus"
+FRESH = REPO / "sample_logs" / "corpus_fresh"
 HELD_OUT_FAMILIES = ("vgg",)
 HELD_OUT_GROUP_PERCENT = 22  # of the remaining groups, by hash
 MANIFEST_NAME = "split.csv"
@@ -61,11 +67,12 @@ def run_digest(run: Path) -> str:
 
 
 def entries(corpus: Path = CORPUS) -> list[Entry]:
-    """The split as the rule gives it for the corpus on disk now."""
+    """The split as the rule gives it for the corpus on disk now (all `fresh` for the fresh set)."""
+    all_fresh = corpus.name == FRESH.name
     return [
         Entry(
             r["path"],
-            split_of(r["family"], r["group"]),
+            "fresh" if all_fresh else split_of(r["family"], r["group"]),
             r["family"],
             r["group"],
             run_digest(corpus / r["path"]),
@@ -116,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.write:
         found = write_manifest(args.corpus)
-        test = sum(e.split == "test" for e in found)
-        print(f"{len(found)} runs: {len(found) - test} train, {test} test ({test / max(len(found), 1):.1%})")
+        counts = Counter(e.split for e in found)
+        shares = ", ".join(f"{n} {name} ({n / len(found):.1%})" for name, n in sorted(counts.items()))
+        print(f"{len(found)} runs: {shares or 'none'}")
         return 0
     problems = differences(args.corpus)
     print("\n".join(problems) or "the corpus matches its frozen split")

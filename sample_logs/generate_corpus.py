@@ -3,6 +3,10 @@ written gzipped in one log format and labelled with a symptom and cause that the
 against the run's own numbers. Every logged number comes from an actual training step.
 
     /work/train-venv/bin/python sample_logs/generate_corpus.py [--jobs 2] [--only SUBSTR] [--limit N]
+    /work/train-venv/bin/python sample_logs/generate_corpus.py --fresh   # the fresh held-out set
+
+`--fresh` writes sample_logs/corpus_fresh/: the groups that come after the corpus's own in the same
+sampling (new group ids, hence new seeds), for a held-out set made after the test split was read.
 
 Needs torch (CPU), numpy and tensorboardX (requirements-train.txt). See corpus/README.md.
 """
@@ -26,8 +30,11 @@ from generator.corpus.runner import COLUMNS, run_group  # noqa: E402
 from generator.corpus.scenarios import build, build_caffe  # noqa: E402
 
 CORPUS = HERE / "corpus"
+FRESH = HERE / "corpus_fresh"
 N_GROUPS = 90  # PyTorch groups (5 formats)
 N_CAFFE = 18  # mini-Caffe groups (caffe_glog)
+FRESH_GROUPS = 30  # PyTorch groups after the corpus's N_GROUPS
+FRESH_CAFFE = 6  # mini-Caffe groups after its N_CAFFE
 
 
 def _job(args):
@@ -47,8 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, help="only the first N groups")
     p.add_argument("--groups", type=int, default=N_GROUPS)
     p.add_argument("--caffe-groups", type=int, default=N_CAFFE)
+    p.add_argument("--fresh", action="store_true", help="write the fresh held-out set (corpus_fresh/)")
     args = p.parse_args(argv)
-    torch_groups, caffe_groups = build(args.groups), build_caffe(args.caffe_groups)
+    out_dir = FRESH if args.fresh else CORPUS
+    if args.fresh:  # continue the same sampling: later groups never share an id or seed with the corpus
+        torch_groups = build(args.groups + FRESH_GROUPS)[args.groups :]
+        caffe_groups = build_caffe(args.caffe_groups + FRESH_CAFFE)[args.caffe_groups :]
+    else:
+        torch_groups, caffe_groups = build(args.groups), build_caffe(args.caffe_groups)
     groups = []  # one Caffe group after every five PyTorch groups
     for i, g in enumerate(torch_groups):
         groups.append(g)
@@ -60,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         groups = groups[: args.limit]
     partial = bool(args.only or args.limit)
-    runs_dir = CORPUS / "runs"  # run folders are replaced one by one; labels.csv follows each group
+    runs_dir = out_dir / "runs"  # run folders are replaced one by one; labels.csv follows each group
     runs_dir.mkdir(parents=True, exist_ok=True)
-    labels = CORPUS / "labels.csv"
+    labels = out_dir / "labels.csv"
     old: list[dict] = []
     if partial and labels.exists():
         with labels.open(encoding="utf-8") as fh:
@@ -97,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     for x in dropped:
         print(f"  dropped {x['run_id']}: {x['dropped']}")
     print(Counter(x["symptom"] for x in all_rows))
-    readme.write(CORPUS, all_rows, dropped, wall if not partial else None, args.jobs)
+    readme.write(out_dir, all_rows, dropped, wall if not partial else None, args.jobs)
     return 0
 
 

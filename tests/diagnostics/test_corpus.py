@@ -8,15 +8,15 @@ import pytest
 
 from diagnostics import diagnose
 from diagnostics.model import CAUSES, SYMPTOMS
-from diagnostics.split import CORPUS
+from diagnostics.split import CORPUS, FRESH
 from parsers import load_paths
 
 LABELS = CORPUS / "labels.csv"
 pytestmark = pytest.mark.skipif(not LABELS.exists(), reason="sample_logs/corpus absent")
 
 
-def _rows() -> list[dict[str, str]]:
-    with LABELS.open(newline="", encoding="utf-8") as fh:
+def _rows(corpus=CORPUS) -> list[dict[str, str]]:
+    with (corpus / "labels.csv").open(newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -49,15 +49,18 @@ def test_every_cause_on_four_families_and_three_formats():
         assert len(formats[cause]) >= 3, (cause, formats[cause])
 
 
-def test_every_corpus_run_parses_and_is_diagnosed_without_rule_errors():
+@pytest.mark.parametrize("corpus", [CORPUS, FRESH], ids=["corpus", "fresh"])
+def test_every_corpus_run_parses_and_is_diagnosed_without_rule_errors(corpus):
+    if not (corpus / "labels.csv").exists():
+        pytest.skip(f"{corpus.name} absent")
     verdicts = Counter()
-    for r in _rows():
-        log = load_paths([CORPUS / r["path"]])
+    for r in _rows(corpus):
+        log = load_paths([corpus / r["path"]])
         assert log.meta.format == r["format"], r["path"]
         d = diagnose(log)
         assert d.errors == [], (r["path"], d.errors)
         verdicts[d.symptom.symptom] += 1
-    assert sum(verdicts.values()) == len(_rows())
+    assert sum(verdicts.values()) == len(_rows(corpus))
 
 
 def test_the_generators_outcome_check_names_the_catalogues_symptoms_and_causes(monkeypatch):

@@ -57,3 +57,25 @@ def test_a_changed_file_is_caught(tmp_path):
     assert split.differences(tmp_path) == []
     (run / "train.log").write_text("Iteration 0, loss = 2.4\n")
     assert any("files changed" in d for d in split.differences(tmp_path))
+
+
+HAS_FRESH = (split.FRESH / split.MANIFEST_NAME).exists()
+needs_fresh = pytest.mark.skipif(not HAS_FRESH, reason="sample_logs/corpus_fresh absent")
+
+
+@needs_fresh
+def test_fresh_set_matches_its_frozen_manifest_and_is_all_held_out():
+    assert split.differences(split.FRESH) == []
+    entries = split.read_manifest(split.FRESH)
+    assert len(entries) >= 100
+    assert {e.split for e in entries} == {"fresh"}
+
+
+@needs_fresh
+@needs_corpus
+def test_fresh_set_shares_no_group_or_seed_with_the_corpus():
+    """Made from the groups after the corpus's own: no fresh run is the sibling of a corpus run."""
+    corpus = split.read_corpus_labels()
+    fresh = split.read_corpus_labels(split.FRESH)
+    assert not {r["group"] for r in corpus} & {r["group"] for r in fresh}
+    assert not {r["seed"] for r in corpus} & {r["seed"] for r in fresh}

@@ -24,6 +24,17 @@ def _table(rows: list[dict], col: str, keys: list[str]) -> list[str]:
     return out
 
 
+FRESH_INTRO = [
+    "A second held-out set, made after the test split's mistakes had been read: the groups that follow "
+    "the corpus's own in the same sampling (new group ids, so new seeds; no run is a sibling of a corpus "
+    "run). Nothing is fitted on it and its mistakes are not read while rules change; "
+    "`python -m diagnostics.evaluate --set corpus-fresh` scores it, and `split.csv` freezes it with "
+    "checksums (`python -m diagnostics.split --check --corpus sample_logs/corpus_fresh`). Otherwise it is "
+    "made exactly like the corpus, as described below.",
+    "",
+]
+
+
 def write(corpus: Path, rows: list[dict], dropped: list[dict], wall: float | None, jobs: int) -> None:
     path = corpus / "README.md"
     old_wall = None
@@ -37,9 +48,11 @@ def write(corpus: Path, rows: list[dict], dropped: list[dict], wall: float | Non
     sym = Counter(r["symptom"] for r in rows)
     kinds = Counter(r["scenario"] for r in rows if r["symptom"] == "healthy")
     relab = sum(1 for r in rows if r.get("relabelled_from"))
+    fresh = corpus.name == "corpus_fresh"
     lines = [
-        "# Loss Doctor corpus",
+        "# Loss Doctor fresh held-out set" if fresh else "# Loss Doctor corpus",
         "",
+        *(FRESH_INTRO if fresh else []),
         f"{n} real training runs (PyTorch {'2.13'} on the CPU, tiny models, generated data, fixed seeds), "
         "each written in one log format and gzip-compressed, for measuring the diagnosis on runs it was "
         "never tuned on (issue 9). Every logged number comes from an actual training step; nothing is "
@@ -66,7 +79,7 @@ def write(corpus: Path, rows: list[dict], dropped: list[dict], wall: float | Non
         "## Regenerate",
         "",
         "```",
-        f"/work/train-venv/bin/python sample_logs/generate_corpus.py --jobs {jobs}",
+        f"/work/train-venv/bin/python sample_logs/generate_corpus.py --jobs {jobs}" + (" --fresh" * fresh),
         "```",
         "",
         (
