@@ -305,12 +305,15 @@ def summary_table(results: dict[str, tuple[list[Row], Scores]]) -> str:
             f"{s.cause_top2:.1%} | {s.false_alarms}/{s.healthy_runs} = {s.false_alarm_rate:.1%} | "
             f"{s.brier:.3f} | {kind} |"
         )
-    if "corpus-train" in results and "corpus-test" in results:
-        tr, te = results["corpus-train"][1], results["corpus-test"][1]
+    if "corpus-train" in results:
+        tr = results["corpus-train"][1]
+        held = [name for name in ("test", "fresh") if f"corpus-{name}" in results]
+        gaps = [(name, results[f"corpus-{name}"][1]) for name in held]
+        out += [""] if gaps else []
         out += [
-            "",
-            f"train - test gap: symptom {100 * (tr.symptom_accuracy - te.symptom_accuracy):+.1f} points, "
-            f"cause top-1 {100 * (tr.cause_top1 - te.cause_top1):+.1f} points",
+            f"train - {name} gap: symptom {100 * (tr.symptom_accuracy - s.symptom_accuracy):+.1f} points, "
+            f"cause top-1 {100 * (tr.cause_top1 - s.cause_top1):+.1f} points"
+            for name, s in gaps
         ]
     return "\n".join(out)
 

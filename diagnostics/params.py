@@ -267,6 +267,13 @@ class Params:
         (0.02, 0.03, 0.05, 0.08),
     )
     overfit_steady_tau: float = _p(0.8, "LD106", "... (see overfit_steady_rise) ...", (0.6, 0.7, 0.8, 0.9))
+    overfit_rise_of_fall: float = _p(
+        0.0,
+        "LD106",
+        "and the rise is at least this share of the fall from the first evaluation to the minimum (a "
+        "validation loss that fell to ~0 rises by large shares of nothing; 0: no such bar)",
+        (0.0, 0.1, 0.2, 0.3, 0.5),
+    )
     overfit_steady_points: int = _p(
         8, "LD106", "... over at least this many evaluations from the minimum)", (5, 8, 12)
     )

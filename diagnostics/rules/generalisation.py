@@ -27,6 +27,10 @@ def _past_best(x: np.ndarray, y: np.ndarray, p: Params) -> tuple[int, float, flo
     steady = len(after) >= p.overfit_steady_points and kendall(after) >= p.overfit_steady_tau
     if i_best >= len(y) - 1 or rise < (p.overfit_steady_rise if steady else p.overfit_rise):
         return None
+    # Judged against how far the loss came down: a loss that fell from 2.3 to 0.001 and ends at 0.0016
+    # rose 60 % of its minimum but 0.03 % of what it learned (noise around a fitted model, not overfitting).
+    if end - low < p.overfit_rise_of_fall * (float(smooth[0]) - low):
+        return None
     # Best at the first evaluations (e.g. a resumed run): worse ever since, steadily, or twice as much
     # as the threshold with a moderate trend.
     tau = kendall(y)

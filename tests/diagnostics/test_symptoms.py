@@ -1,6 +1,7 @@
 """Each symptom rule on curves shaped like real runs, and the shapes it must NOT flag."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -212,8 +213,9 @@ def test_caffe_iteration_zero_test_pass_is_not_part_of_the_validation_curve():
     steps = np.arange(0, 64001, 100)
     train = decaying(len(steps), 2.3, 0.01, 80, 0.005)
     vs = np.arange(0, 64001, 1000)
-    val = np.r_[[87.25], np.linspace(1.4, 0.27, 33), np.linspace(0.28, 0.35, 31)]
-    accuracy = np.r_[[0.999], np.linspace(0.49, 0.92, 33), np.linspace(0.921, 0.9285, 31)]
+    # the val loss gives back a third of its fall (past LD106's bar) while the accuracy still improves
+    val = np.r_[[87.25], np.linspace(1.4, 0.27, 33), np.linspace(0.28, 0.65, 31)]
+    accuracy = np.r_[[0.999], np.linspace(0.49, 0.92, 33), np.linspace(0.921, 0.94, 31)]
     log = make_log(train, steps=steps, val=(vs, val), meta=RunMeta(framework="caffe", format="caffe_glog"))
     log = _with_rows(log, "val", "accuracy", vs, accuracy)
     d = diagnose(log)
@@ -465,3 +467,23 @@ def test_a_blow_up_in_the_first_updates_that_never_comes_back_is_diverging():
     # The same values first logged after 20 updates say nothing about the untrained net's loss.
     later = diagnose(make_log(np.r_[math.log(27), 240.0, wobble], steps=20 + np.arange(62) * 10))
     assert all(e.key != "evidence.never_back_to_start" for f in later.findings for e in f.evidence)
+
+
+CORPUS_RUNS = Path(__file__).resolve().parents[2] / "sample_logs" / "corpus" / "runs"
+
+
+def _overfits(run: str, **params) -> bool:
+    """LD106 names overfitting on this corpus run (judged with these Params changes)."""
+    d = diagnose(load_paths([CORPUS_RUNS / run]), params=replace(PARAMS, **params))
+    return any(f.rule == "LD106" and f.severity == "warning" for f in d.findings)
+
+
+@pytest.mark.skipif(not CORPUS_RUNS.is_dir(), reason="sample_logs/corpus absent")
+def test_a_rise_small_against_what_the_validation_loss_learned_is_not_overfitting():
+    """mlp_072_healthy_resumed (corpus, training split) is healthy: its validation loss fell to 22 % of
+    its start, then ended 36 % above that minimum, a tenth of the fall. fcn_034_tiny_data_12 overfits:
+    it gives back 85 % of what it learned."""
+    assert PARAMS.overfit_rise_of_fall > 0.1  # the fitted bar
+    assert _overfits("mlp_072_healthy_resumed", overfit_rise_of_fall=0.0)
+    assert not _overfits("mlp_072_healthy_resumed")
+    assert _overfits("fcn_034_tiny_data_12")
