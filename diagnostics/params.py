@@ -624,6 +624,18 @@ class Params:
     ld112_min_spikes_warning: int = _p(
         1, "LD112", "a level shift after at least this many spikes is a warning (else information)"
     )
+    # LD113 (not fitted: no labelled set has runs resumed onto other data; priors, checked on the
+    # resumed runs of the corpus and the public logs, which it must leave alone)
+    ld113_window: int = _p(10, "LD113", "logged points compared on each side of a restart")
+    ld113_skip_points: int = _p(
+        2, "LD113", "points after the restart left out (the first batches of a resumed job are noisier)"
+    )
+    ld113_min_ratio: float = _p(
+        1.25, "LD113", "the loss after the restart at least this many times its level before it ..."
+    )
+    ld113_min_z: float = _p(
+        4.0, "LD113", "... and this many robust deviations (1.4826 MAD of the log loss before) above it"
+    )
     ld211_scale_floor: float = _p(
         1.0,
         "LD211",

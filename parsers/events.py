@@ -116,6 +116,8 @@ _CHECKPOINTS = (  # detectron2/fvcore, fairseq, mmcv/mmengine, HF Trainer, Megat
         in_gate_lines=True,
     ),
 )
+# nanoGPT's `init_from='resume'` (train.py prints the out_dir it loads `ckpt.pt` from)
+_NANOGPT_RESUME = _Pattern("checkpoint_load", re.compile(r"Resuming training from [^\n]*"))
 _GLOG = (  # only in glog logs (Caffe, MXNet's C++ core): `F0803 11:12:28.077312  3568 db_lmdb.hpp:15] ...`
     ("\nF", _Pattern("fatal", re.compile(r"\nF\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]\n]+\] [^\n]*"))),
     # Caffe solver (the solverstate line names the same step: not counted twice)
@@ -177,6 +179,8 @@ def text_events(text: str) -> list[tuple[str, float, str, int, int | None]]:
         found += _deepspeed_skips(text, _DEEPSPEED_SKIPPED.regex)
     if "heckpoint" in text:
         found += _in_lines(text, "heckpoint", _CHECKPOINTS)
+    if "Resuming training from " in text:
+        found += _matches(text, _NANOGPT_RESUME)
     if _GLOG_HEAD.search(head):
         for gate, pattern in _GLOG:
             if gate in text:

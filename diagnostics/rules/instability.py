@@ -1,5 +1,5 @@
-"""LD112, LD211, LD313: large-model instabilities: how the loss spikes recover, an fp16 loss scale that
-collapses, and Adam's beta2 on an unstable run.
+"""LD112, LD113, LD211, LD313: large-model instabilities: how the loss spikes recover, a loss that settles
+higher after a restart, an fp16 loss scale that collapses, and Adam's beta2 on an unstable run.
 
 LD112 describes; it names no symptom, so the verdict stays LD108's. LD211 is the cause a dynamic loss
 scaler points at when the run failed. Their numbers come from the fitted spike detector (LD108's
@@ -10,6 +10,7 @@ Texts live in `i18n/rules.toml` under `rules.<id>`.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from diagnostics import fixes
 from diagnostics.context import Context
@@ -23,6 +24,7 @@ from diagnostics.instability import (
     warmup_end,
 )
 from diagnostics.model import Evidence, Finding
+from diagnostics.params import Params
 from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import fmt
 from diagnostics.rules.causes import BLOW_UP, STALLED, UNSTABLE, _cause, _symptom
@@ -149,6 +151,89 @@ def _at_warmup_end(ctx: Context, found: list[Spike]) -> dict | None:
     if not near:
         return None
     return {"count": len(near), "warmup_end": end, "warmup_steps": length}
+
+
+# ----- LD113 -------------------------------------------------------------------------------------
+RESTART_KINDS = ("restart", "rollback", "checkpoint_load")
+
+
+@rule("LD113", "loss-level-after-restart", curves=("train_loss",))
+def level_after_restart(ctx: Context) -> RuleResult | None:
+    """The loss settled clearly higher after the job was restarted than it was at the same steps (or
+    just) before: the resumed job does not train on what the old one did (another shard, a reset data
+    order or tokenizer, a half-written checkpoint), not a property of the curve."""
+    p = ctx.params
+    rows = ctx.log.series("loss", "train")
+    events = ctx.log.events
+    restarts = events[events["kind"].isin(RESTART_KINDS)]
+    if not len(restarts) or len(rows) < 2 * p.ld113_window + p.ld113_skip_points:
+        return None
+    findings = []
+    curve = ctx.train_loss.label if ctx.train_loss is not None else None
+    seen: set[tuple[str, int]] = set()
+    for event in restarts.itertuples(index=False):
+        shift = _restart_shift(rows, str(event.source), int(event.line), p)
+        if shift is None or (str(event.source), shift["first_line"]) in seen:
+            continue  # one restart often shows as a resume line and a step that goes back
+        seen.add((str(event.source), shift["first_line"]))
+        if shift["ratio"] < p.ld113_min_ratio or shift["z"] < p.ld113_min_z:
+            continue
+        where = LogLine(str(event.source), int(event.line), str(event.detail))
+        numbers = {
+            "restart": int(event.step),
+            "before": fmt(shift["before"]),
+            "after": fmt(shift["after"]),
+            "ratio": f"{shift['ratio']:.2f}",
+            "from_step": shift["from_step"],
+            "to_step": shift["to_step"],
+            "before_from": shift["before_from"],
+            "before_to": shift["before_to"],
+        }
+        evidence = [Evidence("evidence.level_after_restart", numbers, int(event.step), where)]
+        measurements = {"ratio": shift["ratio"], "z": shift["z"]}
+        findings.append(
+            Finding("LD113", "warning", evidence, int(event.step), shift["to_step"], curve, measurements)
+        )
+    return RuleResult(findings) if findings else None
+
+
+def _restart_shift(rows: pd.DataFrame, source: str, line: int, p: Params) -> dict | None:
+    """The loss level of the points logged after a restart line (past the first few) against the points
+    logged before it up to the same steps: for a rollback, the old job's points at those steps."""
+    same = rows[rows["source"] == source]
+    values, lines, steps = (
+        same["value"].to_numpy(dtype=float),
+        same["line"].to_numpy(),
+        same["step"].to_numpy(),
+    )
+    after_at = np.flatnonzero(lines >= line)  # a step that went back is dated at its own row
+    before_at = np.flatnonzero(lines < line)
+    window, skip = p.ld113_window, p.ld113_skip_points
+    if len(after_at) < skip + window or len(before_at) < window:
+        return None
+    if steps[after_at[0]] <= steps[before_at].min():
+        return None  # counted again from the run's first step: a new run from scratch, not a resume
+    after_at = after_at[skip : skip + window]
+    last_step = steps[after_at[-1]]
+    before_at = before_at[steps[before_at] <= last_step][-window:]
+    after, before = values[after_at], values[before_at]
+    if len(before) < window or not (np.all(after > 0) and np.all(before > 0)):
+        return None  # non-finite or non-positive losses have no level to compare on a log scale
+    log_before = np.log(before)
+    centre = float(np.median(log_before))
+    spread = max(1.4826 * float(np.median(np.abs(log_before - centre))), 1e-3)
+    gap = float(np.median(np.log(after))) - centre
+    return {
+        "first_line": int(lines[after_at[0]]),
+        "before": float(np.exp(centre)),
+        "after": float(np.exp(centre + gap)),
+        "ratio": float(np.exp(gap)),
+        "z": gap / spread,
+        "from_step": int(steps[after_at[0]]),
+        "to_step": int(last_step),
+        "before_from": int(steps[before_at[0]]),
+        "before_to": int(steps[before_at[-1]]),
+    }
 
 
 # ----- LD211 -------------------------------------------------------------------------------------

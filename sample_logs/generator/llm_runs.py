@@ -16,6 +16,10 @@ the loops those logs come from, healthy and failing, each written as its tool pr
   and the grad norm of a skipped last iteration, and counts skipped and NaN iterations, as
   `megatron/training/training.py` does.
 
+`sample_logs/llm/restart/` holds LD113's fixtures, not diagnosis-labelled: the healthy nanoGPT run killed
+after iteration 350 and resumed from its iteration-300 checkpoint (nanoGPT's `Resuming training from`),
+onto the same data and onto a dirty copy of it.
+
 `Variant` holds what the LLM divergence replay set (`llm_replay.py`, sample_logs/llm/replay/) changes in
 these loops: a smaller model logged every iteration, its seed, beta2, weight decay, a poisoned stretch of
 data, torchtitan's lines from nanoGPT's loop, the scaler's window, a job killed after its blow-up.
@@ -28,6 +32,7 @@ a seeded generator (a char vocabulary of 27). Everything is seeded; only timings
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import math
 import os
@@ -125,6 +130,13 @@ class TinyGPT(nn.Module):
         return (6 * params + 12 * self.layers * self.dim * block) * tokens
 
 
+def dirty(ids: torch.Tensor, share: float, vocab: int, seed: int) -> torch.Tensor:
+    """The same text with `share` of its characters replaced by uniformly random ones."""
+    gen = torch.Generator().manual_seed(seed)
+    hit = torch.rand(len(ids), generator=gen) < share
+    return torch.where(hit, torch.randint(vocab, ids.shape, generator=gen), ids)
+
+
 def batch(
     ids: torch.Tensor, size: int, gen: torch.Generator, block: int = BLOCK
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,6 +177,12 @@ class Variant:
     # continued training re-warmed: from iteration `start` the lr climbs linearly over `length`
     # iterations to `peak` and stays there (None: the schedule alone)
     rewarm: tuple[int, int, float] | None = None
+    # the job dies after this iteration and is resumed from its last checkpoint, as nanoGPT's
+    # `init_from='resume'` does (None: it runs through)
+    crash_after: int | None = None
+    # after the resume the data loader reads a dirty shard: this share of its characters replaced by
+    # random ones (a wrong data path, the unfiltered copy of the corpus); 0: the same data as before
+    dirty_after_resume: float = 0.0
 
     def lr(self, it: int, scheduled: float) -> float:
         if self.rewarm is None or it < self.rewarm[0]:
@@ -262,7 +280,19 @@ def nanogpt(
             log.write(f"number of parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M\n")
         running_mfu = -1.0
         t0 = time.perf_counter()
-        for it in range(iters + 1):
+        checkpoint: tuple[int, dict, dict] | None = None
+        crashed = False
+        it, local_iter = -1, -1  # nanoGPT's iter_num and local_iter_num (this process's iterations)
+        while it < iters:
+            it, local_iter = it + 1, local_iter + 1
+            if v.crash_after is not None and it == v.crash_after + 1 and not crashed and checkpoint:
+                crashed = True  # the job died; a new one resumes from the last checkpoint
+                (it, model_state, opt_state), local_iter, running_mfu = checkpoint, 0, -1.0
+                model.load_state_dict(model_state)
+                opt.load_state_dict(opt_state)
+                log.write("Resuming training from out-llm-char\n")
+                if v.dirty_after_resume:
+                    train = dirty(train, v.dirty_after_resume, vocab, seed + 1)
             lr = v.lr(it, cosine_lr(it, peak_lr, warmup, iters, peak_lr / 10) if decay_lr else peak_lr)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -284,6 +314,8 @@ def nanogpt(
                     log.write(f"step {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}\n")
                 if it > 0 and not v.torchtitan:
                     log.write("saving checkpoint to out-llm-char\n")
+                if it > 0 and v.crash_after is not None:
+                    checkpoint = (it, copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))
             total = 0.0
             for _ in range(accumulation):
                 loss = model(*v.batch(train, batch_size, gen, it)) / accumulation
@@ -300,7 +332,7 @@ def nanogpt(
                     lossf = total
                 else:
                     lossf = loss.item() * accumulation
-                    if it >= 5:  # nanoGPT: let the training loop settle a bit
+                    if local_iter >= 5:  # nanoGPT: let the training loop settle a bit
                         mfu = model.flops_per_iter(tokens, v.block) / dt / 312e12
                         running_mfu = mfu if running_mfu == -1.0 else 0.9 * running_mfu + 0.1 * mfu
                     log.write(
@@ -515,6 +547,24 @@ def _runs() -> list[tuple[Label, Callable[[Path], None]]]:
     ]
 
 
+RESTARTS = OUT / "restart"
+
+
+def _restart_runs() -> list[tuple[str, Callable[[Path], None]]]:
+    """The healthy nanoGPT run killed after iteration 350 and resumed from its iteration-300 checkpoint
+    (the loss curve steps back 50 iterations): once with the same data, once with a loader that now
+    reads a dirty shard (30 % of the characters random), whose loss settles on a higher level. Fixtures
+    of LD113; not diagnosis-labelled (a level shift is no symptom of the catalogue)."""
+    healthy = partial(nanogpt, peak_lr=1e-3, warmup=50, grad_clip=1.0, decay_lr=True)
+    return [
+        ("nanogpt_resumed_same_data.log", partial(healthy, variant=Variant(crash_after=350))),
+        (
+            "nanogpt_resumed_dirty_shard.log",
+            partial(healthy, variant=Variant(crash_after=350, dirty_after_resume=0.3)),
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run names (or a part of them)")
@@ -522,12 +572,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
     runs = _runs()
-    for label, train in runs:
-        if args.only and not any(part in label.path for part in args.only):
+    RESTARTS.mkdir(exist_ok=True)
+    jobs = [(label.path, OUT / label.path, train) for label, train in runs]
+    jobs += [(f"restart/{name}", RESTARTS / name, train) for name, train in _restart_runs()]
+    for name, path, train in jobs:
+        if args.only and not any(part in name for part in args.only):
             continue
         start = time.perf_counter()
-        train(OUT / label.path)
-        print(f"{label.path}: {time.perf_counter() - start:.1f}s", flush=True)
+        train(path)
+        print(f"{name}: {time.perf_counter() - start:.1f}s", flush=True)
     with (OUT / "labels.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["path", "format", "symptom", "cause", "description"])

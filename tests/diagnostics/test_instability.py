@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from diagnostics import diagnose, fitted
 from diagnostics.context import Context
 from diagnostics.instability import classify_spikes, leading_jump, loss_scale_history, warmup_end
 from diagnostics.rules.instability import scale_history
-from parsers import load_paths
+from parsers import ParseError, load_paths
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "real_logs"
 DETECTOR = {"window": 25, "robust_z": 12.0, "min_ratio": 2.0, "fast_points": 25}
@@ -176,3 +177,63 @@ def test_without_a_logged_scale_the_overflow_events_give_the_scales_history():
     assert h.halvings >= 4
     d = diagnose(log)
     assert d.causes[0].id == "fp16_overflow"
+
+
+# ----- LD113: the loss after a restart ---------------------------------------------------------------
+RESTARTS = Path(__file__).resolve().parents[2] / "sample_logs" / "llm" / "restart"
+CORPORA = [Path(__file__).resolve().parents[2] / "sample_logs" / name for name in ("corpus", "corpus_fresh")]
+
+
+def _level_after_restart(path: Path) -> list:
+    return [f for f in diagnose(load_paths([path])).findings if f.rule == "LD113"]
+
+
+def test_a_job_resumed_onto_a_dirty_shard_settles_higher_and_is_told_with_its_resume_line():
+    """nanoGPT killed after iteration 350, resumed from its iteration-300 checkpoint; the new loader reads
+    a copy of the text with 30 % of the characters random: the loss goes from ~1.8 to ~2.9 and stays."""
+    (found,) = _level_after_restart(RESTARTS / "nanogpt_resumed_dirty_shard.log")
+    assert found.severity == "warning" and found.step == 300 and found.step_end == 410
+    (evidence,) = found.evidence
+    assert evidence.quote is not None and evidence.quote.line == 46
+    assert evidence.quote.text == "Resuming training from out-llm-char"
+    assert evidence.params["from_step"] == 320 and evidence.params["before_to"] == 350
+    assert found.measurements["ratio"] > 1.4
+    assert "1.8" in evidence.params["before"] and evidence.params["after"].startswith("2.8")
+
+
+def test_the_same_job_resumed_onto_the_same_data_is_left_alone():
+    assert _level_after_restart(RESTARTS / "nanogpt_resumed_same_data.log") == []
+
+
+def _resumed_runs() -> list[Path]:
+    runs = []
+    for corpus in CORPORA:
+        if (corpus / "labels.csv").exists():
+            runs += sorted((corpus / "runs").glob("*_healthy_resumed"))
+    return runs
+
+
+@pytest.mark.parametrize("run", _resumed_runs(), ids=lambda p: p.name)
+def test_healthy_resumed_corpus_runs_are_left_alone(run):
+    """Resumed with re-logged steps (a rollback in the events): the loss picks up where it was."""
+    log = load_paths([run])
+    assert log.events["kind"].isin(("restart", "rollback", "checkpoint_load")).any()
+    assert _level_after_restart(run) == []
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real_logs absent")
+def test_real_logs_with_restarts_are_left_alone():
+    """Several fit() sessions appended to one Keras stdout, resumed Caffe, Lightning and mmdet runs."""
+    with (REAL / "MANIFEST.csv").open(encoding="utf-8") as fh:
+        files = [REAL / row["file"] for row in csv.DictReader(fh)]
+    restarted = 0
+    for path in files:
+        try:
+            log = load_paths([path])
+        except (ParseError, OSError, ValueError):  # unreadable logs are the parsers' tests' business
+            continue
+        if not log.events["kind"].isin(("restart", "rollback", "checkpoint_load")).any():
+            continue
+        restarted += 1
+        assert not [f for f in diagnose(log).findings if f.rule == "LD113"], path.name
+    assert restarted >= 5

@@ -2,6 +2,7 @@
 format, placed at a step. Lines are quoted from public logs (named beside each)."""
 
 import math
+from pathlib import Path
 
 import pandas as pd
 from real_log_files import real_log
@@ -144,3 +145,15 @@ def test_real_mmdet_checkpoint_lines_and_appended_runs():
 def test_a_log_without_events_has_an_empty_table():
     log = load([("train.log", b"step=1 loss=2.0\nstep=2 loss=1.5\n")])
     assert log.events.empty and isinstance(log.events, pd.DataFrame)
+
+
+def test_nanogpt_resume_line_is_a_checkpoint_load_beside_the_rollback():
+    """nanoGPT's `init_from='resume'` prints `Resuming training from out`, then counts on from the
+    checkpoint's iteration (sample_logs/llm/restart: killed after 350, resumed at 300)."""
+    path = Path(__file__).resolve().parents[2] / "sample_logs/llm/restart/nanogpt_resumed_same_data.log"
+    events = load_paths([path]).events
+    resumed = events[events["kind"].isin(("checkpoint_load", "rollback"))]
+    assert resumed[["step", "kind", "detail", "line"]].values.tolist() == [
+        [300, "checkpoint_load", "Resuming training from out-llm-char", 46],
+        [300, "rollback", "step 350 → 300", 47],
+    ]
