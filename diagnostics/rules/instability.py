@@ -217,7 +217,8 @@ def _restart_shift(rows: pd.DataFrame, source: str, line: int, p: Params) -> dic
     last_step = steps[after_at[-1]]
     before_at = before_at[steps[before_at] <= last_step][-window:]
     after, before = values[after_at], values[before_at]
-    if len(before) < window or not (np.all(after > 0) and np.all(before > 0)):
+    both = np.concatenate([after, before])
+    if len(before) < window or not (np.all(np.isfinite(both)) and np.all(both > 0)):
         return None  # non-finite or non-positive losses have no level to compare on a log scale
     log_before = np.log(before)
     centre = float(np.median(log_before))

@@ -13,7 +13,7 @@ from diagnostics import diagnose, fitted
 from diagnostics.context import Context
 from diagnostics.instability import classify_spikes, leading_jump, loss_scale_history, warmup_end
 from diagnostics.rules.instability import scale_history
-from parsers import ParseError, load_paths
+from parsers import ParseError, load, load_paths
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "real_logs"
 DETECTOR = {"window": 25, "robust_z": 12.0, "min_ratio": 2.0, "fast_points": 25}
@@ -237,3 +237,17 @@ def test_real_logs_with_restarts_are_left_alone():
         restarted += 1
         assert not [f for f in diagnose(log).findings if f.rule == "LD113"], path.name
     assert restarted >= 5
+
+
+def test_a_restart_with_non_finite_or_negative_losses_around_it_is_not_judged():
+    """NaN, inf and negative losses (an ELBO) have no level on a log scale: no finding, no error; the
+    same log with a finite loss there is warned."""
+    for value, warned in (("1.0", True), ("nan", False), ("inf", False), ("-0.5", False)):
+        lines = [
+            f"iter {i}: loss {value if i == 330 else 1.0}, time 20.00ms, mfu 0.02%\n"
+            for i in range(0, 360, 10)
+        ]
+        lines += ["Resuming training from out\n"]
+        lines += [f"iter {i}: loss 3.0, time 20.00ms, mfu 0.02%\n" for i in range(300, 600, 10)]
+        d = diagnose(load([("train.log", "".join(lines).encode())]))
+        assert d.errors == [] and bool([f for f in d.findings if f.rule == "LD113"]) == warned, value
