@@ -16,9 +16,10 @@ the loops those logs come from, healthy and failing, each written as its tool pr
   and the grad norm of a skipped last iteration, and counts skipped and NaN iterations, as
   `megatron/training/training.py` does.
 
-`sample_logs/llm/restart/` holds LD113's fixtures, not diagnosis-labelled: the healthy nanoGPT run killed
-after iteration 350 and resumed from its iteration-300 checkpoint (nanoGPT's `Resuming training from`),
-onto the same data and onto a dirty copy of it.
+`sample_logs/llm/restart/` holds LD113's fixtures, not diagnosis-labelled: the healthy nanoGPT and fp16
+Megatron-format runs killed after iteration 350 and resumed from their iteration-300 checkpoints
+(nanoGPT's `Resuming training from`, Megatron's `loading checkpoint from ... at iteration`, the loss
+scaler restored with the weights), onto the same data and onto a dirty copy of it.
 
 `Variant` holds what the LLM divergence replay set (`llm_replay.py`, sample_logs/llm/replay/) changes in
 these loops: a smaller model logged every iteration, its seed, beta2, weight decay, a poisoned stretch of
@@ -412,7 +413,26 @@ def megatron(
         window = {"loss": 0.0, "applied": 0, "skipped": 0, "nan": 0}
         grad_norm: float | None = None
         t_window = time.perf_counter()
-        for it in range(1, iters + 1):
+        checkpoint: tuple[int, dict, dict, DynamicLossScaler] | None = None
+        crashed = False
+        it = 0
+        while it < iters:
+            it += 1
+            if v.crash_after is not None and it == v.crash_after + 1 and not crashed and checkpoint:
+                crashed = True  # the job died; a new one loads the last checkpoint (scaler state included)
+                (it, master_state, opt_state, saved_scaler) = checkpoint
+                master.load_state_dict(master_state)
+                model.load_state_dict(master_state)
+                opt.load_state_dict(opt_state)
+                scaler = copy.deepcopy(saved_scaler)
+                log.write(f" loading checkpoint from checkpoints/gpt-char at iteration {it}\n")
+                log.write(f"  successfully loaded checkpoint from checkpoints/gpt-char at iteration {it}\n")
+                log.write("training ...\n")
+                if v.dirty_after_resume:
+                    train = dirty(train, v.dirty_after_resume, vocab, seed + 1)
+                window = {"loss": 0.0, "applied": 0, "skipped": 0, "nan": 0}
+                t_window = time.perf_counter()
+                continue
             lr = cosine_lr(it - 1, peak_lr, warmup, iters, peak_lr / 10) if decay_lr else peak_lr
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -484,6 +504,13 @@ def megatron(
                     f"lm loss PPL: {math.exp(min(value, 700)):.6E} | \n"
                 )
                 log.write("-" * 100 + "\n")
+                if v.crash_after is not None:
+                    log.write(f"saving checkpoint at iteration {it:7d} to checkpoints/gpt-char\n")
+                    log.write(
+                        f"  successfully saved checkpoint at iteration {it:7d} to checkpoints/gpt-char\n"
+                    )
+                    state = copy.deepcopy(master.state_dict())
+                    checkpoint = (it, state, copy.deepcopy(opt.state_dict()), copy.deepcopy(scaler))
 
 
 def _runs() -> list[tuple[Label, Callable[[Path], None]]]:
@@ -551,16 +578,22 @@ RESTARTS = OUT / "restart"
 
 
 def _restart_runs() -> list[tuple[str, Callable[[Path], None]]]:
-    """The healthy nanoGPT run killed after iteration 350 and resumed from its iteration-300 checkpoint
-    (the loss curve steps back 50 iterations): once with the same data, once with a loader that now
-    reads a dirty shard (30 % of the characters random), whose loss settles on a higher level. Fixtures
-    of LD113; not diagnosis-labelled (a level shift is no symptom of the catalogue)."""
+    """The healthy nanoGPT and Megatron-format runs killed after iteration 350 and resumed from their
+    iteration-300 checkpoints (the loss curve steps back 50 iterations): once with the same data, once
+    with a loader that now reads a dirty shard (30 % of the characters random), whose loss settles on a
+    higher level. Fixtures of LD113; not diagnosis-labelled (a level shift is no symptom of the catalogue)."""
     healthy = partial(nanogpt, peak_lr=1e-3, warmup=50, grad_clip=1.0, decay_lr=True)
+    megatron_healthy = partial(megatron, peak_lr=1e-3, warmup=50, clip=1.0, decay_lr=True)
     return [
         ("nanogpt_resumed_same_data.log", partial(healthy, variant=Variant(crash_after=350))),
         (
             "nanogpt_resumed_dirty_shard.log",
             partial(healthy, variant=Variant(crash_after=350, dirty_after_resume=0.3)),
+        ),
+        ("megatron_fp16_resumed_same_data.log", partial(megatron_healthy, variant=Variant(crash_after=350))),
+        (
+            "megatron_fp16_resumed_dirty_shard.log",
+            partial(megatron_healthy, variant=Variant(crash_after=350, dirty_after_resume=0.3)),
         ),
     ]
 

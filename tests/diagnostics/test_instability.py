@@ -201,8 +201,19 @@ def test_a_job_resumed_onto_a_dirty_shard_settles_higher_and_is_told_with_its_re
     assert "1.8" in evidence.params["before"] and evidence.params["after"].startswith("2.8")
 
 
-def test_the_same_job_resumed_onto_the_same_data_is_left_alone():
-    assert _level_after_restart(RESTARTS / "nanogpt_resumed_same_data.log") == []
+def test_a_megatron_job_resumed_onto_a_dirty_shard_is_told_with_its_checkpoint_line():
+    """The fp16 Megatron-format loop, killed after iteration 350 and loaded from its iteration-300
+    checkpoint (loss scaler included), its data then 30 % random characters."""
+    (found,) = _level_after_restart(RESTARTS / "megatron_fp16_resumed_dirty_shard.log")
+    (evidence,) = found.evidence
+    assert found.step == 300 and evidence.quote is not None and evidence.quote.line == 56
+    assert evidence.quote.text == "loading checkpoint from checkpoints/gpt-char at iteration 300"
+    assert evidence.params["from_step"] == 330 and found.measurements["ratio"] > 1.4
+
+
+@pytest.mark.parametrize("name", ["nanogpt_resumed_same_data.log", "megatron_fp16_resumed_same_data.log"])
+def test_the_same_job_resumed_onto_the_same_data_is_left_alone(name):
+    assert _level_after_restart(RESTARTS / name) == []
 
 
 def _resumed_runs() -> list[Path]:
