@@ -17,7 +17,7 @@ import pandas as pd
 from diagnostics.features import Curve, recognise_classes
 from diagnostics.model import Cause, Finding, SymptomResult
 from diagnostics.params import KNOWN_CLASS_COUNTS, Params
-from parsers.model import LogLine, RunMeta, TrainingLog
+from parsers.model import LogLine, RunMeta, TrainingLog, purge_orphans
 
 # Metrics named like a loss that are no term of it: Caffe's raw display loss, an fp16 loss scale.
 NOT_LOSS_TERMS = {"loss_raw", "loss_scale"}
@@ -282,8 +282,9 @@ def _without_pretraining_eval(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _one_run(rows: pd.DataFrame) -> pd.DataFrame:
-    """One continuous curve from rows that may span several segments: a resumed run continues
-    (later steps win), an appended fresh run (steps start over) replaces the earlier one."""
+    """One continuous curve from rows that may span several segments: a resumed run continues (its
+    re-logged steps replace the old job's, `purge_orphans`), an appended fresh run (steps start over)
+    replaces the earlier one."""
     if not len(rows):
         return rows
     segments = rows["segment"].to_numpy()
@@ -298,6 +299,8 @@ def _one_run(rows: pd.DataFrame) -> pd.DataFrame:
             counts = rows.groupby("segment", observed=True).size()
             keep = last if counts[last] >= 3 else counts.idxmax()
             rows = rows[rows["segment"] == keep]
+        else:
+            rows = purge_orphans(rows)
     steps = rows["step"].to_numpy()
     ordered = bool(np.all(steps[1:] > steps[:-1]))
     if ordered:

@@ -242,6 +242,24 @@ def _in_order(rows: pd.DataFrame) -> bool:
     return bool(np.all(later_segment | ((segment[1:] == segment[:-1]) & (step[1:] >= step[:-1]))))
 
 
+def purge_orphans(series: pd.DataFrame) -> pd.DataFrame:
+    """TensorBoard's purge of orphaned data: when a resumed job logs steps again (it went back to an
+    earlier checkpoint), the old job's points from that step on are dropped, so the line does not zigzag
+    between the two jobs over the re-logged steps. A run that starts over from its first step (a new
+    run appended to the file) is kept whole."""
+    segments = series["segment"].to_numpy()
+    if not len(series) or segments.min() == segments.max():
+        return series
+    steps = series["step"].to_numpy()
+    first = steps[segments == segments[0]].min()
+    keep = np.ones(len(series), dtype=bool)
+    for segment in pd.unique(segments)[1:]:
+        start = steps[segments == segment].min()
+        if start > first:
+            keep &= ~((segments < segment) & (steps >= start))
+    return series[keep]
+
+
 def empty_metrics() -> pd.DataFrame:
     return frame_from_columns({name: [] for name in METRIC_COLUMNS})
 

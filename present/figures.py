@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from diagnostics.features import lr_decays
 from diagnostics.model import Diagnosis
 from i18n import t
-from parsers.model import TrainingLog
+from parsers.model import TrainingLog, purge_orphans
 from present.downsample import DEFAULT_POINTS, downsample, ema
 from present.safe import plot_text
 
@@ -241,24 +240,6 @@ def _add_series(
             row=row,
             col=1,
         )
-
-
-def purge_orphans(series: pd.DataFrame) -> pd.DataFrame:
-    """TensorBoard's purge of orphaned data: when a resumed job logs steps again (it went back to an
-    earlier checkpoint), the old job's points from that step on are dropped, so the line does not zigzag
-    between the two jobs over the re-logged steps. A run that starts over from its first step (a new
-    run appended to the file) is kept whole."""
-    segments = series["segment"].to_numpy()
-    if not len(series) or segments.min() == segments.max():
-        return series
-    steps = series["step"].to_numpy()
-    first = steps[segments == segments[0]].min()
-    keep = np.ones(len(series), dtype=bool)
-    for segment in pd.unique(segments)[1:]:
-        start = steps[segments == segment].min()
-        if start > first:
-            keep &= ~((segments < segment) & (steps >= start))
-    return series[keep]
 
 
 def _add_nonfinite_markers(

@@ -10,10 +10,10 @@ import pytest
 from diagnostics import diagnose
 from diagnostics.model import Cause, Diagnosis, Evidence, Finding, Fix, SymptomResult
 from i18n import catalogue
-from parsers import load, load_paths
+from parsers import load_paths
 from parsers.model import BatchNormLayer, LogLine, RunMeta, TrainingLog, frame_from_columns
 from present import panels
-from present.figures import ChartSettings, RunView, build_figure, lr_decay_steps, purge_orphans
+from present.figures import ChartSettings, RunView, build_figure, lr_decay_steps
 from present.report_html import across_runs, build_report, json_report
 
 HOSTILE = "<script>alert('x')</script> **bold** <img src=x onerror=alert(1)>"
@@ -279,21 +279,13 @@ def test_json_and_html_reports_carry_the_spikes_shared_across_runs():
     assert "cross_run" not in single[0]
 
 
-def test_a_resumed_jobs_relogged_steps_replace_the_old_jobs_points_on_the_chart():
-    """TensorBoard's purge: nanoGPT killed after 350 and resumed at 300 logs 300-350 twice; the chart
-    shows the resumed job's points there, in step order, instead of zigzagging between the two jobs."""
+def test_a_resumed_jobs_relogged_steps_do_not_zigzag_on_the_chart():
+    """nanoGPT killed after 350 and resumed at 300 logs 300-350 twice; the loss trace shows the resumed
+    job's points there, in step order (parsers.model.purge_orphans), not both jobs interleaved."""
     path = Path(__file__).resolve().parents[2] / "sample_logs/llm/restart/nanogpt_resumed_dirty_shard.log"
-    series = load_paths([path]).series("loss", "train")
-    shown = purge_orphans(series)
-    steps = shown["step"].to_numpy()
-    assert len(series) == 67 and len(shown) == 61 and bool(np.all(np.diff(steps) > 0))
-    assert shown.loc[shown["step"] == 300, "value"].tolist() == [3.042]
-
-
-def test_a_run_appended_from_its_first_step_is_kept_whole_on_the_chart():
-    text = "".join(
-        f"step={step} loss={loss}\n"
-        for step, loss in [(1, 2.0), (2, 1.9), (3, 1.8), (2, 1.85), (3, 1.7), (1, 2.1)]
-    )
-    shown = purge_orphans(load([("train.log", text.encode())]).series("loss", "train"))
-    assert shown[["step", "value"]].values.tolist() == [[1, 2.0], [2, 1.85], [3, 1.7], [1, 2.1]]
+    log = load_paths([path])
+    fig = build_figure([RunView("run", log, diagnose(log))], ChartSettings(smoothing=0.0))
+    (trace,) = [tr for tr in fig.data if tr.name == "train loss"]
+    x, y = np.asarray(trace.x), np.asarray(trace.y)
+    assert len(x) == 61 and bool(np.all(np.diff(x) > 0))
+    assert y[x == 300].tolist() == [3.042]

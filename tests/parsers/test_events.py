@@ -4,12 +4,14 @@ format, placed at a step. Lines are quoted from public logs (named beside each).
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from real_log_files import real_log
 from test_llm_formats import DEEPSPEED, MEGATRON_BERT
 
 from parsers import load, load_paths
 from parsers.events import EVENT_COLUMNS, EVENT_KINDS, text_events
+from parsers.model import purge_orphans
 
 # HF Trainer stdout with DeepSpeed ZeRO overflows glued to tqdm bars (ymcui/Chinese-LLaMA-Alpaca issue #534)
 HF_DEEPSPEED = (
@@ -157,3 +159,23 @@ def test_nanogpt_resume_line_is_a_checkpoint_load_beside_the_rollback():
         [300, "checkpoint_load", "Resuming training from out-llm-char", 46],
         [300, "rollback", "step 350 → 300", 47],
     ]
+
+
+def test_purge_orphans_lets_a_resumed_jobs_relogged_steps_replace_the_old_jobs_points():
+    """TensorBoard's purge: nanoGPT killed after 350 and resumed at 300 logs 300-350 twice; the curve
+    keeps the resumed job's points there, in step order (the chart and the diagnosis read it so)."""
+    path = Path(__file__).resolve().parents[2] / "sample_logs/llm/restart/nanogpt_resumed_dirty_shard.log"
+    series = load_paths([path]).series("loss", "train")
+    shown = purge_orphans(series)
+    steps = shown["step"].to_numpy()
+    assert len(series) == 67 and len(shown) == 61 and bool(np.all(np.diff(steps) > 0))
+    assert shown.loc[shown["step"] == 300, "value"].tolist() == [3.042]
+
+
+def test_purge_orphans_keeps_a_run_appended_from_its_first_step_whole():
+    text = "".join(
+        f"step={step} loss={loss}\n"
+        for step, loss in [(1, 2.0), (2, 1.9), (3, 1.8), (2, 1.85), (3, 1.7), (1, 2.1)]
+    )
+    shown = purge_orphans(load([("train.log", text.encode())]).series("loss", "train"))
+    assert shown[["step", "value"]].values.tolist() == [[1, 2.0], [2, 1.85], [3, 1.7], [1, 2.1]]
