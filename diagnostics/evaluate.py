@@ -52,7 +52,6 @@ REAL_LOGS = Path(os.environ.get("LOSS_DOCTOR_REAL_LOGS", REPO.parent / "shared" 
 LLM_REPLAY = REPO / "sample_logs" / "llm" / "replay" / "labels.csv"
 SETS = ("corpus-train", "corpus-test", "corpus-fresh", "real-blind", "real-tuned", "samples", "llm-replay")
 TUNING_SETS = ("corpus-train", "real-tuned", "samples")
-HELD_OUT_SETS = ("corpus-test", "corpus-fresh", "real-blind", "llm-replay")
 # Run facts that count as the log stating how the run was set up; a log without any (a Keras CSV, bare
 # TensorBoard scalars) shows only curves, and a fault that only lowers the level it reaches is invisible.
 SETTINGS = ("base_lr", "batch_size", "optimizer", "net_name")
