@@ -59,6 +59,8 @@ def test_every_corpus_run_parses_and_is_diagnosed_without_rule_errors(corpus):
         assert log.meta.format == r["format"], r["path"]
         d = diagnose(log)
         assert d.errors == [], (r["path"], d.errors)
+        # no corpus run is resumed onto other data: LD113 must stay quiet on all of them
+        assert not [f for f in d.findings if f.rule == "LD113"], r["path"]
         verdicts[d.symptom.symptom] += 1
     assert sum(verdicts.values()) == len(_rows(corpus))
 

@@ -12,7 +12,7 @@ import pytest
 from diagnostics import diagnose, fitted
 from diagnostics.context import Context
 from diagnostics.instability import classify_spikes, leading_jump, loss_scale_history, warmup_end
-from diagnostics.rules.instability import scale_history
+from diagnostics.rules.instability import RESTART_KINDS, _restart_shift, scale_history
 from parsers import ParseError, load, load_paths
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "real_logs"
@@ -184,6 +184,16 @@ RESTARTS = Path(__file__).resolve().parents[2] / "sample_logs" / "llm" / "restar
 CORPORA = [Path(__file__).resolve().parents[2] / "sample_logs" / name for name in ("corpus", "corpus_fresh")]
 
 
+def _shifts(log) -> list[dict]:
+    """LD113's measurement at each restart event of the log (where it has enough points to judge)."""
+    rows, events = log.series("loss", "train"), log.events
+    found = [
+        _restart_shift(rows, str(e.source), int(e.line), fitted.PARAMS)
+        for e in events[events["kind"].isin(RESTART_KINDS)].itertuples(index=False)
+    ]
+    return [s for s in found if s is not None]
+
+
 def _level_after_restart(path: Path) -> list:
     return [f for f in diagnose(load_paths([path])).findings if f.rule == "LD113"]
 
@@ -228,7 +238,9 @@ def _resumed_runs() -> list[Path]:
 def test_healthy_resumed_corpus_runs_are_left_alone(run):
     """Resumed with re-logged steps (a rollback in the events): the loss picks up where it was."""
     log = load_paths([run])
-    assert log.events["kind"].isin(("restart", "rollback", "checkpoint_load")).any()
+    assert log.events["kind"].isin(RESTART_KINDS).any()
+    # where both sides have enough points (not the short per-epoch logs), it picks up where it was
+    assert all(s["ratio"] < 1.1 for s in _shifts(log))
     assert _level_after_restart(run) == []
 
 
@@ -243,9 +255,11 @@ def test_real_logs_with_restarts_are_left_alone():
             log = load_paths([path])
         except (ParseError, OSError, ValueError):  # unreadable logs are the parsers' tests' business
             continue
-        if not log.events["kind"].isin(("restart", "rollback", "checkpoint_load")).any():
+        if not log.events["kind"].isin(RESTART_KINDS).any():
             continue
         restarted += 1
+        # appended Keras fit() sessions move the level by up to ~1.4x, but within the loss's own noise
+        assert all(s["z"] < 2 for s in _shifts(log)), path.name
         assert not [f for f in diagnose(log).findings if f.rule == "LD113"], path.name
     assert restarted >= 5
 
