@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from parsers import ParseError, load
@@ -303,6 +303,8 @@ NAMES = st.sampled_from(
 def test_any_upload_splits_and_loads_or_says_why(members, as_zip):
     """Any bytes under any names, loose or zipped: split into runs without an error, and each run
     loads or raises ParseError (never another exception)."""
+    # Python's zipfile cuts a member name at a NUL byte (a name of only NUL cannot be written at all)
+    assume(not as_zip or all("\x00" not in name for name, _ in members))
     files = [("up.zip", zipped(members))] if as_zip else members
     for _, run_files in split_runs(files):
         with contextlib.suppress(ParseError):
