@@ -14,7 +14,8 @@ spike detector of LD108, noise filtered out); two spikes coincide when their ons
 first left its level) are less than `ALIGN_INTERVALS` logging intervals of the coarser run apart, and
 only when so many coincidences are unlikely by chance (`CHANCE_ALPHA`). Runs whose stated batch sizes
 differ read the same sample at different steps: they are aligned on the samples read before the step
-(step x batch_size x iter_size) instead, as Megatron's `consumed samples` counts them.
+instead: Megatron's own `consumed samples` counter where the log has it (exact, also while the batch
+size ramps up), else step x batch_size x iter_size.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from diagnostics.params import Params
 from diagnostics.rules._common import fmt
 from diagnostics.rules.instability import loss_spikes
 from i18n import t
-from parsers.model import LogLine, TrainingLog
+from parsers.model import LogLine, TrainingLog, purge_orphans
+from parsers.names import CONSUMED_SAMPLES
 
 # Two spikes are at the same place when their onsets are less than this many logging intervals of the
 # coarser run apart (in samples: its logged updates): a bad sample shows at the first logged point that
@@ -89,7 +91,7 @@ class CrossRunFinding:
     severity: str
     runs: list[str]  # labels of every run compared
     shared: list[SharedSpike]
-    by_samples: bool  # aligned on samples read (the runs' batch sizes differ), else on steps
+    by_samples: bool  # aligned on samples read (the runs' batch sizes differ or ramp up), else on steps
     chance: float  # the probability that unrelated runs line up like this (the likeliest pair's)
     evidence: list[Evidence] = field(default_factory=list)
     fixes: list[Fix] = field(default_factory=list)
@@ -115,21 +117,68 @@ class CrossRunFinding:
 
 
 @dataclass(frozen=True)
+class DataOrder:
+    """Where a run is in its data order: the samples read before a step. From the log's own counter
+    (`consumed_samples`, logged steps and counts) when it has one, else from a stated batch size."""
+
+    per_step: int | None = None  # samples an update reads (batch_size x iter_size), None when not stated
+    counted: tuple[np.ndarray, np.ndarray] | None = None  # (steps, samples read by them), steps rising
+
+    @property
+    def known(self) -> bool:
+        return self.counted is not None or self.per_step is not None
+
+    @property
+    def steady(self) -> int | None:
+        """The samples every update reads, when that is one number (None: unknown or ramping up)."""
+        if self.counted is None:
+            return self.per_step
+        steps, samples = self.counted
+        rates = np.diff(samples, prepend=0) / np.diff(steps, prepend=0)
+        return int(rates[0]) if np.all(rates == rates[0]) else None
+
+    def samples(self, step: int) -> int:
+        """Samples read before `step`: step x batch, or the counter (which counts the samples read by the
+        end of a step) at the step before, linear between logged counts and past the last."""
+        if self.counted is None:
+            return step * (self.per_step or 1)
+        steps, samples = (np.concatenate(([0], a)) for a in self.counted)
+        step -= 1
+        if step <= steps[-1]:
+            return round(float(np.interp(step, steps, samples)))
+        rate = (samples[-1] - samples[-2]) / (steps[-1] - steps[-2])
+        return round(samples[-1] + (step - steps[-1]) * rate)
+
+
+def data_order(log: TrainingLog) -> DataOrder:
+    """The run's data order: its logged sample counter when that rises with the steps, and its batch."""
+    batch = log.meta.batch_size
+    per_step = batch * (log.meta.iter_size or 1) if batch else None
+    counter = purge_orphans(log.series(CONSUMED_SAMPLES))
+    steps = counter["step"].to_numpy(dtype=np.int64)
+    samples = counter["value"].to_numpy(dtype=float)
+    keep = np.isfinite(samples)
+    steps, samples = steps[keep], samples[keep]
+    if len(steps) and np.all(np.diff(steps) > 0) and np.all(np.diff(samples) >= 0) and steps[0] > 0:
+        return DataOrder(per_step, (steps, samples.astype(np.int64)))
+    return DataOrder(per_step)
+
+
+@dataclass(frozen=True)
 class _RunSpikes:
     label: str
     interval: int  # the training loss's logging interval, in steps
-    per_step: int | None  # samples an update reads (batch_size x iter_size), None when not stated
+    order: DataOrder
     spikes: list[tuple[Spike, int | None, str | None]]  # spike, line, source
     span: tuple[int, int] = (0, 0)  # first and last step of the judged loss
 
 
 def _spikes_of(label: str, log: TrainingLog, params: Params) -> _RunSpikes:
     ctx = Context(log, params)
-    batch = log.meta.batch_size
-    per_step = batch * (log.meta.iter_size or 1) if batch else None
+    order = data_order(log)
     curve = ctx.train_loss_raw or ctx.train_loss
     if curve is None:
-        return _RunSpikes(label, 1, per_step, [])
+        return _RunSpikes(label, 1, order, [])
     steps = curve.steps[curve.trend_index]
     interval = max(1, int(np.median(np.diff(steps)))) if len(steps) > 1 else 1
     try:
@@ -141,29 +190,31 @@ def _spikes_of(label: str, log: TrainingLog, params: Params) -> _RunSpikes:
         where = ctx.curve_quote(curve, int(curve.trend_index[spike.index]))
         found.append((spike, where.line if where else None, where.source if where else None))
     span = (int(steps[0]), int(steps[-1])) if len(steps) else (0, 0)
-    return _RunSpikes(label, interval, per_step, found, span)
+    return _RunSpikes(label, interval, order, found, span)
 
 
 def shared_spikes(runs: list[tuple[str, TrainingLog]], params: Params | None = None) -> list[CrossRunFinding]:
     """LD501 over the (label, log) runs given: the positions of the data order where two or more runs
-    have a loss spike (steps; samples read when every run states its batch size and they differ), with
+    have a loss spike (steps; samples read when every run's data order is known and the batches differ), with
     the heights and lines in each and the fixes; empty when fewer than two runs or no spikes coincide."""
     if len(runs) < 2:
         return []
     params = params or fitted.PARAMS
     per_run = [_spikes_of(label, log, params) for label, log in runs]
-    sizes = {r.per_step for r in per_run}
-    by_samples = None not in sizes and len(sizes) > 1
-    scale = [(r.per_step or 1) if by_samples else 1 for r in per_run]
+    sizes = {r.order.steady for r in per_run}
+    by_samples = all(r.order.known for r in per_run) and (len(sizes) > 1 or None in sizes)
+    position = [r.order.samples if by_samples else int for r in per_run]
     spikes = [
         [
-            RunSpike(i, r.label, spike, line, source, _onset(spike) * scale[i])
+            RunSpike(i, r.label, spike, line, source, position[i](_onset(spike)))
             for spike, line, source in r.spikes
         ]
         for i, r in enumerate(per_run)
     ]
+    spans = [(position[i](r.span[0]), position[i](r.span[1])) for i, r in enumerate(per_run)]
+    interval = [_interval(r, position[i]) for i, r in enumerate(per_run)]
     tolerance = {
-        (i, j): ALIGN_INTERVALS * max(per_run[k].interval * scale[k] for k in (i, j))
+        (i, j): ALIGN_INTERVALS * max(interval[i], interval[j])
         for i in range(len(runs))
         for j in range(i + 1, len(runs))
     }
@@ -181,10 +232,7 @@ def shared_spikes(runs: list[tuple[str, TrainingLog]], params: Params | None = N
             if len(members) >= 2:
                 grouped |= {(m.run, m.spike.step) for m in members}
                 groups.append(SharedSpike(min(m.position for m in members), tuple(members)))
-    chance = {
-        pair: _chance(pair, groups, spikes, [r.span for r in per_run], scale, tolerance[pair])
-        for pair in tolerance
-    }
+    chance = {pair: _chance(pair, groups, spikes, spans, tolerance[pair]) for pair in tolerance}
     unlikely = {pair for pair, p in chance.items() if p < CHANCE_ALPHA}
     groups = [g for g in groups if any((a.run, b.run) in unlikely for a in g.spikes for b in g.spikes)]
     if not groups:
@@ -199,7 +247,6 @@ def _chance(
     groups: list[SharedSpike],
     spikes: list[list[RunSpike]],
     spans: list[tuple[int, int]],
-    scale: list[int],
     tolerance: int,
 ) -> float:
     """The probability that two unrelated runs with these spike counts line up at least as often as
@@ -208,8 +255,8 @@ def _chance(
     shared = sum(1 for g in groups if {i, j} <= {m.run for m in g.spikes})
     if not shared:
         return 1.0
-    lo = max(spans[i][0] * scale[i], spans[j][0] * scale[j])
-    hi = min(spans[i][1] * scale[i], spans[j][1] * scale[j])
+    lo = max(spans[i][0], spans[j][0])
+    hi = min(spans[i][1], spans[j][1])
     counts = [sum(1 for s in spikes[k] if lo <= s.position <= hi) for k in pair]
     expected = counts[0] * counts[1] * (2 * tolerance - 1) / max(hi - lo + 1, 1)
     return float(poisson.sf(shared - 1, expected))
@@ -252,6 +299,15 @@ def _finding(
     return CrossRunFinding(
         "LD501", "warning", labels, groups, by_samples, chance, evidence, [inspect, *rollbacks]
     )
+
+
+def _interval(run: _RunSpikes, position) -> int:
+    """The run's logging interval in positions: steps, or the samples read over a typical interval."""
+    start, end = run.span
+    if end <= start:
+        return max(1, position(run.interval) - position(0))
+    logged = max(1, (end - start) // run.interval)
+    return max(1, round((position(end) - position(start)) / logged))
 
 
 def _onset(spike: Spike) -> int:

@@ -22,6 +22,9 @@ _SPLIT_PREFIXES = (
     ("dev", "val"),
     ("test", "test"),
 )
+# The samples a run has read by a step, as the log counts them (Megatron's `consumed samples`): a
+# position in the data order, not a curve to draw; cross-run rules align runs on it.
+CONSUMED_SAMPLES = "consumed_samples"
 # Metric names longer than this (LOSS_DOCTOR_MAX_NAME_CHARS) are shortened to their start, an ellipsis
 # and a hash of the whole name: no real metric name is that long, two long names stay two series, and
 # a label's memory stays bounded (a 300,000-character name once cost GBs, copied per row).

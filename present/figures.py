@@ -18,6 +18,7 @@ from diagnostics.features import lr_decays
 from diagnostics.model import Diagnosis
 from i18n import t
 from parsers.model import TrainingLog, purge_orphans
+from parsers.names import CONSUMED_SAMPLES
 from present.downsample import DEFAULT_POINTS, downsample, ema
 from present.safe import plot_text
 
@@ -171,7 +172,7 @@ def _series_keys(available: set[tuple[str, str]], panel: str) -> list[tuple[str,
         metrics = tuple(sorted({m for _, m in available if "loss" in m and m != "loss_scale"})[:1])
     if panel == "other":
         shown = {m for key in PANELS if key != "other" for _, m in _series_keys(available, key)}
-        fixed = {m for key in PANELS for m in PANELS[key]}
+        fixed = {m for key in PANELS for m in PANELS[key]} | {CONSUMED_SAMPLES}
         metrics = tuple(sorted({m for _, m in available} - shown - fixed))[:MAX_OTHER_METRICS]
     return [(s, m) for m in metrics for s in ("train", "val", "test") if (s, m) in available]
 

@@ -11,10 +11,12 @@ the iteration). A line is split on `|` and every `key: value` is read: the loss 
 (`lm loss`, `sop loss`, MoE `load_balancing_loss`, `z_loss`, MTP losses). `lm loss` is the loss, the
 first other `*loss*` key when there is none; `learning rate`, `grad norm`, `loss scale` (1.0 all along in a
 bf16 run), `number of skipped iterations` / `number of nan iterations` (counts over the logging
-window, canonical `skipped_iters` / `nan_iters`), `num zeros` and `params norm` are kept. Counters and
-timings (`consumed samples`, `elapsed time per iteration`, throughput, energy) are not curves; the
-`global batch size` of the first line is the run's batch size. Losses are averages over the
-`--log-interval` window. An iteration that goes back starts a new segment (a run resumed earlier).
+window, canonical `skipped_iters` / `nan_iters`), `num zeros` and `params norm` are kept, and so is
+`consumed samples` (`consumed_samples`: where the run is in its data order, which LD501 aligns runs on,
+also while the batch size ramps up). Other counters and timings (`elapsed time per iteration`,
+throughput, energy) are not curves; the `global batch size` of the first line is the run's batch size.
+Losses are averages over the `--log-interval` window. An iteration that goes back starts a new segment
+(a run resumed earlier).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from parsers.formats import _llm
 from parsers.formats._textlog import sniff_head
 from parsers.model import LogLine, RunMeta
-from parsers.names import canonical_metric
+from parsers.names import CONSUMED_SAMPLES, canonical_metric
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
@@ -46,6 +48,7 @@ _KEYS = {
     "number of nan iterations": "nan_iters",
     "num zeros": "num_zeros",
     "params norm": "params_norm",
+    "consumed samples": CONSUMED_SAMPLES,
 }
 _NOT_CURVES = re.compile(
     r"consumed|elapsed|throughput|tokens per|samples per|energy|power|skipped samples|global batch size|"

@@ -12,7 +12,9 @@ of the batch, in both of its micro-batches, is a random character among the text
 is `llm_runs.text_data` sampled by a generator seeded with `DATA_SEED` in every run (evaluation batches
 included, so the order stays the same); the model's init seed and the lr differ. nanoGPT's loop as in
 `llm_runs.nanogpt` (AdamW, betas (0.9, 0.95), warm-up then cosine decay, clipping 1.0), logging every
-iteration (`log_interval = 1`).
+iteration (`log_interval = 1`). One run reads the same order in a Megatron-style loop whose global batch
+ramps up from 8 to 48 (`--rampup-batch-size 8 8 4000`) and logs Megatron's `training_log` lines: its
+iteration is not its position in the order, which only its `consumed samples` counter says.
 
 The labels live in sample_logs/cross_run/labels.csv (not part of the fitted set). Only timings change
 between runs of this script.
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -40,22 +44,46 @@ RARE_CHARS = 6  # the garbage is drawn from this many of the text's least freque
 ITERS, WARMUP, EVAL_INTERVAL, EVAL_ITERS = 600, 50, 100, 20
 
 
+# Megatron's `--rampup-batch-size 8 8 4000` with `--global-batch-size 48`: the batch starts at 8 and grows
+# by 8 every 4000 / 5 = 800 samples read until it is 48, so an iteration's position in the order is not
+# iteration x batch; the run reads as many samples as the nanoGPT runs do.
+RAMPUP_START, RAMPUP_INCREMENT, RAMPUP_SAMPLES = 8, 8, 4000
+SAMPLES_READ = (ITERS + 1) * 24
+
+
 @dataclass(frozen=True)
 class Run:
     path: str
     seed: int
     lr: float
-    batch: int  # sequences per iteration (gradient_accumulation_steps = 1)
+    batch: int  # sequences per iteration (gradient_accumulation_steps = 1); the last, when ramped up
     corrupted: bool
     symptom: str
     description: str
+    megatron: bool = False  # Megatron's loop and lines, with the batch ramped up to `batch`
+
+    def reads(self) -> list[tuple[int, int, int]]:
+        """(iteration, first sample, samples) of every iteration, as the loop numbers its iterations."""
+        if not self.megatron:
+            return [(it, it * self.batch, self.batch) for it in range(ITERS + 1)]
+        out, consumed, it = [], 0, 0
+        every = RAMPUP_SAMPLES // ((self.batch - RAMPUP_START) // RAMPUP_INCREMENT)
+        while consumed < SAMPLES_READ:
+            it += 1
+            size = min(self.batch, RAMPUP_START + RAMPUP_INCREMENT * (consumed // every))
+            out.append((it, consumed, size))
+            consumed += size
+        return out
 
     def bad_iters(self) -> list[int]:
         """The iterations that read a corrupted sample."""
         if not self.corrupted:
             return []
-        reads = [(it, it * self.batch, (it + 1) * self.batch) for it in range(ITERS + 1)]
-        return [it for it, first, end in reads if any(lo < end and first < hi for lo, hi in BAD_SAMPLES)]
+        return [
+            it
+            for it, first, size in self.reads()
+            if any(lo < first + size and first < hi for lo, hi in BAD_SAMPLES)
+        ]
 
 
 def sample_order(train_ids: torch.Tensor, count: int) -> torch.Tensor:
@@ -134,15 +162,67 @@ def train(run: Run) -> None:
             )
 
 
-def _bad(path: str, seed: int, lr: float, batch: int, jumps: tuple[str, str], val: float) -> Run:
+def train_megatron(run: Run) -> None:
+    """The same model and shared order in a Megatron-style loop (bf16-like: fp32 here, so the loss scale
+    prints 1.0), its batch ramped up, one `training_log` line an iteration with `consumed samples`."""
+    torch.manual_seed(run.seed)
+    train_ids, val_ids, vocab = text_data()
+    model = TinyGPT(vocab)
+    rare = torch.bincount(train_ids, minlength=vocab).argsort()[:RARE_CHARS]
+    opt = torch.optim.AdamW(model.parameters(), lr=run.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    reads = run.reads()
+    order = sample_order(train_ids, SAMPLES_READ + run.batch)
+    evaluation = torch.Generator().manual_seed(EVAL_SEED)
+    total = len(reads)
+    with (OUT / run.path).open("w", encoding="utf-8") as log:
+        log.write(f"using rampup batch size: start {RAMPUP_START}, increment {RAMPUP_INCREMENT}, ")
+        log.write(f"ramp-up samples {RAMPUP_SAMPLES}\ntraining ...\n")
+        t0 = time.perf_counter()
+        for it, first, size in reads:
+            lr = cosine_lr(it - 1, run.lr, WARMUP, total, run.lr / 10)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            x, y = read(train_ids, order[first : first + size])
+            if run.corrupted:
+                y = corrupt(y, first, rare)
+            loss = model(x, y)
+            loss.backward()
+            grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), 1.0))
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            t1 = time.perf_counter()
+            dt, t0 = t1 - t0, t1
+            log.write(
+                f" iteration {it:8d}/{total:8d} | consumed samples: {first + size:12d} | "
+                f"elapsed time per iteration (ms): {dt * 1000:.1f} | learning rate: {lr:.6E} | "
+                f"global batch size: {size:5d} | lm loss: {loss.item():.6E} | loss scale: 1.0 | "
+                f"grad norm: {grad_norm:.3f} | number of skipped iterations:   0 | "
+                f"number of nan iterations:   0 |\n"
+            )
+            if it % EVAL_INTERVAL == 0:
+                model.eval()
+                with torch.no_grad():
+                    value = torch.stack(
+                        [model(*batch(val_ids, 24, evaluation)) for _ in range(EVAL_ITERS)]
+                    ).mean()
+                model.train()
+                log.write(
+                    f" validation loss at iteration {it} | lm loss value: {value:.6E} | "
+                    f"lm loss PPL: {math.exp(value):.6E} | \n"
+                )
+
+
+def _bad(path: str, seed: int, lr: float, batch: int, jumps: tuple[str, str], val: float, **kw) -> Run:
     """A run on the corrupted order, with the jumps its loss made at the shards (read off its log)."""
-    first, second = (lo // batch for lo, _ in BAD_SAMPLES)
+    run = Run(path, seed, lr, batch, True, "spiky", "", **kw)
+    starts = [it for it in run.bad_iters() if it - 1 not in run.bad_iters()]
+    ramp = " ramped up from 8 (Megatron's lines)" if run.megatron else ""
     text = (
-        f"seed {seed}, lr {lr:g}, batch {batch}, corrupted samples 7200-7247 and 11520-11567 of the shared "
-        f"order: the loss jumps {jumps[0]} and {jumps[1]} over its recent level at iterations {first} and "
-        f"{second}, back after the shard; val loss {val} at the end."
+        f"seed {seed}, lr {lr:g}, batch {batch}{ramp}, corrupted samples 7200-7247 and 11520-11567 of the "
+        f"shared order: the loss jumps {jumps[0]} and {jumps[1]} over its recent level at iterations "
+        f"{starts[0]} and {starts[1]}, back after the shard; val loss {val} at the end."
     )
-    return Run(path, seed, lr, batch, True, "spiky", text)
+    return dataclasses.replace(run, description=text)
 
 
 def _runs() -> list[Run]:
@@ -153,6 +233,7 @@ def _runs() -> list[Run]:
         _bad("bad_data_seed2_lr6e-4.log", 2, 6e-4, 24, ("2.3x", "2.7x"), 1.70),
         _bad("bad_data_seed3_lr2e-3.log", 3, 2e-3, 24, ("4.1x", "6.3x"), 0.96),
         _bad("bad_data_seed4_batch48.log", 4, 1e-3, 48, ("2.2x", "2.8x"), 1.28),
+        _bad("bad_data_seed5_rampup_megatron.log", 5, 1e-3, 48, ("2.0x", "2.2x"), 1.70, megatron=True),
         Run("clean_seed1_lr1e-3.log", 1, 1e-3, 24, False, "healthy",
             f"seed 1, lr 1e-3, batch 24, {clean.format(1.42, 1.45)}."),
         Run("clean_seed2_lr6e-4.log", 2, 6e-4, 24, False, "healthy",
@@ -168,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     for run in (r for r in _runs() if not only or any(part in r.path for part in only)):
         start = time.perf_counter()
-        train(run)
+        (train_megatron if run.megatron else train)(run)
         print(f"{run.path}: {time.perf_counter() - start:.1f}s", flush=True)
     with (OUT / "labels.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")

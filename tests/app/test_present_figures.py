@@ -149,6 +149,17 @@ def test_metrics_outside_the_known_panels_get_their_own_panel():
     assert any(tr.name == "train loss_cls" for tr in fig.data)
 
 
+def test_a_sample_counter_is_a_position_not_a_curve_to_draw():
+    """Megatron's `consumed samples` (kept for LD501's alignment) is not drawn among the other metrics."""
+    path = Path(__file__).resolve().parents[2] / "sample_logs/cross_run/bad_data_seed5_rampup_megatron.log"
+    log = load_paths([path])
+    assert len(log.series("consumed_samples")) > 400
+    fig = build_figure([RunView("run", log)], ChartSettings(smoothing=0.0))
+    names = {tr.name for tr in fig.data}
+    assert {"train loss", "train skipped_iters"} <= names
+    assert not any("consumed" in (name or "") for name in names)
+
+
 def test_a_constant_lr_is_drawn_around_its_value_not_around_zero():
     log = make_log(n=100)
     log.metrics.loc[log.metrics["metric"] == "lr", "value"] = 0.01

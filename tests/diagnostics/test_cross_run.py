@@ -3,6 +3,7 @@ this CPU that share a data order with corrupted batches (sample_logs/cross_run/,
 sample_logs/generator/cross_runs.py), on the same runs without them, and on the team's healthy real logs."""
 
 import csv
+import dataclasses
 import json
 from collections import defaultdict
 from itertools import combinations
@@ -14,7 +15,7 @@ from diag_helpers import REAL_LOGS, REPO
 import diagnostics.__main__ as cli
 import diagnostics.cross_run as cross_run
 from diagnostics import diagnose, fitted
-from diagnostics.cross_run import CROSS_RUN_RULES, _onset, _spikes_of, shared_spikes
+from diagnostics.cross_run import CROSS_RUN_RULES, _onset, _spikes_of, data_order, shared_spikes
 from diagnostics.evaluate import REAL_LABELS
 from diagnostics.registry import all_rules
 from parsers import ParseError, load_paths
@@ -86,6 +87,30 @@ def test_runs_with_different_batch_sizes_are_aligned_on_the_samples_read():
         (1, small[2][0], small[2][0] - 100),
         (2, large[2][0], large[2][0] - 100),
     ]
+
+
+def test_a_run_whose_batch_ramps_up_is_placed_by_its_own_sample_counter():
+    """The Megatron-style run ramps its batch from 8 to 48 and meets the corrupted samples at iterations
+    296 and 386; only its `consumed samples` counter says where it is: step x the first line's batch (8)
+    would put those spikes near samples 2,400 and 3,100."""
+    megatron = next(r for r in _runs(corrupted=True, batch=48) if "megatron" in r[0])
+    assert megatron[2] == [296, 386]
+    log = load_paths([megatron[1]])
+    assert log.meta.format == "megatron" and log.meta.batch_size == 8
+    order = data_order(log)
+    assert order.steady is None  # ramping up: the steps are no position
+    assert order.samples(296) == 7184  # iteration 296 read samples 7184-7231, the shard starts at 7200
+    for small in _runs(corrupted=True):
+        (finding,) = shared_spikes([(small[0], load_paths([small[1]])), (megatron[0], log)])
+        assert finding.by_samples
+        assert [sorted(m.spike.step for m in g.spikes) for g in finding.shared] == [[296, 300], [386, 480]]
+        assert [g.position for g in finding.shared] == [7184, 11504]
+    without_counter = dataclasses.replace(
+        log, metrics=log.metrics[log.metrics["metric"] != "consumed_samples"]
+    )
+    assert data_order(without_counter).steady == 8
+    small = _runs(corrupted=True)[0]
+    assert shared_spikes([(small[0], load_paths([small[1]])), (megatron[0], without_counter)]) == []
 
 
 def test_three_runs_give_one_finding_with_every_run_at_each_step():
@@ -168,8 +193,8 @@ def test_a_coincidence_likely_by_chance_is_not_reported():
     names = ("cnn_043_garbage_every17", "vgg_063_warmup_to_lr_x100")
     runs = [(name, load_paths([CORPUS / name])) for name in names]
     per_run = [_spikes_of(name, log, fitted.PARAMS) for name, log in runs]
-    onsets = [[_onset(s) * r.per_step for s, _, _ in r.spikes] for r in per_run]
-    tolerance = max(r.interval * r.per_step for r in per_run)
+    onsets = [[r.order.samples(_onset(s)) for s, _, _ in r.spikes] for r in per_run]
+    tolerance = max(r.interval * r.order.steady for r in per_run)
     assert any(abs(a - b) < tolerance for a in onsets[0] for b in onsets[1])  # they do line up
     assert shared_spikes(runs) == []
 

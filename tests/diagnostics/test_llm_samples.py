@@ -65,7 +65,7 @@ def test_megatron_samples_parse_exactly(name):
     expected = _megatron_lines(path)
     names = {"lm loss": "loss", "learning rate": "lr", "loss scale": "loss_scale", "grad norm": "grad_norm"}
     names |= {"number of skipped iterations": "skipped_iters", "number of nan iterations": "nan_iters"}
-    names |= {"lm loss value": "loss", "lm loss PPL": "perplexity"}
+    names |= {"lm loss value": "loss", "lm loss PPL": "perplexity", "consumed samples": "consumed_samples"}
     for (split, key), points in expected.items():
         if key not in names:
             continue
