@@ -66,3 +66,49 @@ def test_the_fit_reproduces_the_committed_params():
     assert fit.dump(fit.fit(jobs=os.cpu_count() or 1, rounds=fit.DEFAULT_ROUNDS, log=lambda _: None)) == (
         FITTED_FILE.read_text(encoding="utf-8")
     )
+
+
+def test_a_value_is_charged_the_false_alarms_one_grid_notch_away():
+    assert fit.charged_alarms([0.1, 0.0, 0.0, 0.0]) == [0.2, 0.1, 0.0, 0.0]  # the end extrapolated
+    assert fit.charged_alarms([0.0, 0.0, 0.05, 0.05]) == [0.0, 0.05, 0.05, 0.05]
+    assert fit.charged_alarms([0.3]) == [0.3]
+
+
+_CAUGHT = {10.0: 6, 12.0: 5, 16.0: 4, 24.0: 0}  # spiky runs caught at each spike_mad
+
+
+class _SpikeJudge:
+    """A stand-in for the worker pool: only `spike_mad` changes verdicts, as a spike threshold would.
+
+    Lower values catch more of the spiky runs; at the lowest, `alarms_at_10` healthy runs are called spiky.
+    """
+
+    def __init__(self, alarms_at_10: int):
+        self.alarms_at_10 = alarms_at_10
+        self.runs = [fit.Run(Row(f"h{i}", "healthy", []), False, fold=i % 2) for i in range(20)]
+        self.runs += [fit.Run(Row(f"s{i}", "spiky", ["lr_too_high"]), False, fold=i % 2) for i in range(8)]
+
+    def __call__(self, params):
+        mad = params.spike_mad
+        alarms = self.alarms_at_10 if mad == 10.0 else 0
+        healthy = [("spiky" if i < alarms else "healthy", 0.9, [], 0.0) for i in range(20)]
+        spiky = [
+            ("spiky", 0.9, ["lr_too_high"], 0.8) if i < _CAUGHT[mad] else ("healthy", 0.9, [], 0.0)
+            for i in range(8)
+        ]
+        return healthy + spiky
+
+
+def test_the_fit_keeps_a_notch_between_a_threshold_and_the_healthy_runs(monkeypatch):
+    grid = next(f for f in tunable_fields() if f.name == "spike_mad").metadata["grid"]
+    assert list(grid) == [10.0, 12.0, 16.0, 24.0]
+    monkeypatch.setattr(fit, "DEFAULT_PARAMS", fit.dataclasses.replace(DEFAULT_PARAMS, spike_mad=16.0))
+    # 12 catches one more spiky run than 16 and alarms on no healthy run, but 10, one notch further,
+    # alarms on two: 12 sits on the edge of the healthy runs, so the fit stays at 16
+    params, record = fit.fit_params(_SpikeJudge(alarms_at_10=2), rounds=1, log=lambda _: None)
+    assert params.spike_mad == 16.0
+    assert record["false_alarms"] == 0.0
+    # with no healthy run near, the same gain is taken, and 10's further one too
+    params, record = fit.fit_params(_SpikeJudge(alarms_at_10=0), rounds=1, log=lambda _: None)
+    assert params.spike_mad == 10.0
+    assert record["symptom"] == pytest.approx(26 / 28)
