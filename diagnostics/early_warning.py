@@ -104,6 +104,16 @@ class WarningParams:
         "first loss (and latest) over ln(C) of a classification loss",
         (5.0, 10.0, 20.0, 50.0, 100.0),
     )
+    # Each rule can be switched off by the fit: one that warns first on no training run it should warn
+    # on adds no lead time, and whatever it warns on is a false warning.
+    ld401_on: bool = _w(True, "LD401", "the rule warns at all", (True, False))
+    ld402_on: bool = _w(True, "LD402", "the rule warns at all", (True, False))
+    ld403_on: bool = _w(True, "LD403", "the rule warns at all", (True, False))
+    ld404_on: bool = _w(True, "LD404", "the rule warns at all", (True, False))
+    ld405_on: bool = _w(True, "LD405", "the rule warns at all", (True, False))
+
+    def is_on(self, rule: str) -> bool:
+        return bool(getattr(self, f"{rule.lower()}_on"))
 
 
 def load_params(path: Path = PARAMS_FILE) -> tuple[WarningParams, dict]:
@@ -255,7 +265,7 @@ def judge(
         return []
     out = []
     for rule_id, check in CHECKS.items():
-        if rules is None or rule_id in rules:
+        if (rules is None or rule_id in rules) and params.is_on(rule_id):
             found = check(signals, params)
             if found is not None:
                 out.append(found)

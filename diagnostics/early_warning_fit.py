@@ -13,7 +13,9 @@ onset, as a share of the steps from the first point to the onset. A healthy run 
 
 The fit is coordinate descent over each threshold's grid (`WarningParams` metadata), on the corpus's
 training split only (`diagnostics.split`): the objective is runs warned in time + the median lead
-share - FALSE_WARNING_WEIGHT x healthy runs warned. The test split and the public logs are only ever
+share - FALSE_WARNING_WEIGHT x healthy runs warned. Each rule's `ldNNN_on` is a field like the others
+(grid on, off): a rule that warns first on no training positive adds no lead, and is switched off when
+its false warnings are its only effect. The test split and the public logs are only ever
 scored (`bench/early_warning.py`).
 """
 

@@ -69,7 +69,8 @@ def test_grad_norm_growth_and_horizon():
         {"step": steps, "split": ["train"] * 40, "metric": ["grad_norm"] * 40, "value": grad}
     )
     log.metrics = early_warning_fit_concat(log.metrics, extra)
-    warnings = {w.rule: w for w in early_warnings(log)}
+    assert "LD401" not in {w.rule for w in early_warnings(log)}  # switched off by the fit (below)
+    warnings = {w.rule: w for w in early_warnings(log, dataclasses.replace(PARAMS, ld401_on=True))}
     assert "LD401" in warnings
     w = warnings["LD401"]
     assert w.step == 390 and w.horizon is not None and w.horizon > 0
@@ -119,6 +120,23 @@ def test_catch_up_judges_every_point_since_the_last_poll():
     log = make_log(loss)
     assert early_warnings(log) == []
     assert [w.rule for w in early_warnings(log, since=29 * 20)] == ["LD403"]
+
+
+def test_the_fit_switches_off_the_rules_that_only_ever_warned_healthy_runs():
+    """On the training split LD401 (grad-norm growth) and LD404 (taller spikes) warned first on none of
+    the runs that went NaN or blew up, and each warned a healthy run: off, they lose no lead time."""
+    assert [r for r in ("LD401", "LD402", "LD403", "LD404", "LD405") if not PARAMS.is_on(r)] == [
+        "LD401",
+        "LD404",
+    ]
+    cases = early_warning_fit.load_cases(early_warning_fit.corpus_tasks("train"), jobs=2)
+    on = dataclasses.replace(PARAMS, ld401_on=True, ld404_on=True)
+    with_them = early_warning_fit.score(cases, early_warning_fit.all_firsts(cases, on))
+    without = early_warning_fit.score(cases, early_warning_fit.all_firsts(cases, PARAMS))
+    assert with_them.by_rule["LD401"] == with_them.by_rule["LD404"] == 0
+    assert with_them.false_by_rule["LD401"] >= 1 and with_them.false_by_rule["LD404"] >= 1
+    assert (without.warned, without.leads) == (with_them.warned, with_them.leads)
+    assert without.healthy_warned < with_them.healthy_warned
 
 
 def test_fitted_thresholds_are_on_their_grids():
