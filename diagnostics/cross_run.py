@@ -160,7 +160,7 @@ def data_order(log: TrainingLog) -> DataOrder:
     keep = np.isfinite(samples)
     steps, samples = steps[keep], samples[keep]
     if len(steps) and np.all(np.diff(steps) > 0) and np.all(np.diff(samples) >= 0) and steps[0] > 0:
-        return DataOrder(per_step, (steps, samples.astype(np.int64)))
+        return DataOrder(per_step, (steps, samples))
     return DataOrder(per_step)
 
 

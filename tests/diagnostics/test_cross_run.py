@@ -9,13 +9,14 @@ from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
 import pytest
 from diag_helpers import REAL_LOGS, REPO
 
 import diagnostics.__main__ as cli
 import diagnostics.cross_run as cross_run
 from diagnostics import diagnose, fitted
-from diagnostics.cross_run import CROSS_RUN_RULES, _onset, _spikes_of, data_order, shared_spikes
+from diagnostics.cross_run import CROSS_RUN_RULES, DataOrder, _onset, _spikes_of, data_order, shared_spikes
 from diagnostics.evaluate import REAL_LABELS
 from diagnostics.registry import all_rules
 from parsers import ParseError, load_paths
@@ -111,6 +112,17 @@ def test_a_run_whose_batch_ramps_up_is_placed_by_its_own_sample_counter():
     assert data_order(without_counter).steady == 8
     small = _runs(corrupted=True)[0]
     assert shared_spikes([(small[0], load_paths([small[1]])), (megatron[0], without_counter)]) == []
+
+
+def test_a_data_order_reads_its_counter_between_and_past_the_logged_points():
+    every_ten = DataOrder(None, (np.array([10, 20]), np.array([960.0, 1920.0])))
+    assert every_ten.steady == 96
+    assert [every_ten.samples(s) for s in (1, 11, 25)] == [0, 960, 2304]  # samples read before the step
+    ramp = DataOrder(8, (np.array([1, 2, 3]), np.array([8.0, 24.0, 48.0])))
+    assert ramp.steady is None and ramp.samples(3) == 24
+    huge = DataOrder(8, (np.array([10, 20]), np.array([80.0, 1e300])))  # a mangled counter: no error
+    assert huge.steady is None and huge.samples(30) > 0
+    assert DataOrder(24).samples(300) == 7200 and DataOrder().known is False
 
 
 def test_three_runs_give_one_finding_with_every_run_at_each_step():
