@@ -36,6 +36,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -193,6 +194,16 @@ def fold_scores(runs: list[Run], verdicts: list[tuple]) -> list[float]:
     return out
 
 
+class _Trial(NamedTuple):
+    """One grid value of a field, judged with the others held."""
+
+    params: Params
+    score: float  # the objective, false alarms counted as they are
+    cases_ok: bool
+    parts: dict
+    folds: list[float]
+
+
 def charged_alarms(alarm_rates: list[float]) -> list[float]:
     """The false-alarm rate each grid value is charged: the worst within one grid notch of it.
 
@@ -224,33 +235,35 @@ def fit_params(judge: Judge, rounds: int, log=print) -> tuple[Params, dict]:
         for f in fields:
             current = getattr(params, f.name)
             grid = list(f.metadata["grid"])
-            trials = []  # (params, raw score, cases ok, parts, fold scores) for each grid value
+            trials = []
             for value in grid:
                 if value == current:
-                    trials.append((params, raw, cases_ok, parts, folds))
+                    trials.append(_Trial(params, raw, cases_ok, parts, folds))
                     continue
                 trial = dataclasses.replace(params, **{f.name: value})
                 verdicts = judge(trial)
-                trials.append((trial, *objective(judge.runs, verdicts), fold_scores(judge.runs, verdicts)))
-            charged = charged_alarms([t[3]["false_alarms"] for t in trials])
-            margin = [
-                t[1] - FALSE_ALARM_WEIGHT * (c - t[3]["false_alarms"])
+                trials.append(
+                    _Trial(trial, *objective(judge.runs, verdicts), fold_scores(judge.runs, verdicts))
+                )
+            charged = charged_alarms([t.parts["false_alarms"] for t in trials])
+            scores = [
+                t.score - FALSE_ALARM_WEIGHT * (c - t.parts["false_alarms"])
                 for t, c in zip(trials, charged, strict=True)
             ]
             here = grid.index(current)
-            bar = margin[here] + min_gain - 1e-9
             chosen = None
-            for i, (_, _, ok, _, trial_folds) in enumerate(trials):
-                steady = all(t >= c - 1e-9 for t, c in zip(trial_folds, folds, strict=True))
-                better = chosen is None or margin[i] > margin[chosen] + 1e-9
-                if i != here and ok and steady and margin[i] >= bar and better:
+            for i, t in enumerate(trials):
+                steady = all(a >= b - 1e-9 for a, b in zip(t.folds, folds, strict=True))
+                clears = scores[i] >= scores[here] + min_gain - 1e-9
+                best_yet = chosen is None or scores[i] > scores[chosen] + 1e-9
+                if i != here and t.cases_ok and steady and clears and best_yet:
                     chosen = i
             if chosen is not None:
                 params, raw, cases_ok, parts, folds = trials[chosen]
                 moved = True
                 log(
                     f"round {round_no}: {f.name} {current} -> {grid[chosen]}: {raw:.4f} "
-                    f"(charged {margin[chosen]:.4f}) {_fmt(parts)}"
+                    f"(charged {scores[chosen]:.4f}) {_fmt(parts)}"
                 )
         if not moved:
             break
