@@ -203,7 +203,7 @@ def shared_spikes(runs: list[tuple[str, TrainingLog]], params: Params | None = N
     per_run = [_spikes_of(label, log, params) for label, log in runs]
     sizes = {r.order.steady for r in per_run}
     by_samples = all(r.order.known for r in per_run) and (len(sizes) > 1 or None in sizes)
-    position = [r.order.samples if by_samples else int for r in per_run]
+    position = [r.order.samples if by_samples else int for r in per_run]  # int: a step is its own position
     spikes = [
         [
             RunSpike(i, r.label, spike, line, source, position[i](_onset(spike)))
