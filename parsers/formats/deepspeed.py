@@ -17,15 +17,17 @@ from __future__ import annotations
 import re
 
 from parsers.formats import _llm
-from parsers.formats._textlog import NUMBER, sniff_head
+from parsers.formats._textlog import NUMBER, normal_pages, sniff_head
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
 FORMAT = "deepspeed"
 FRAMEWORK = "deepspeed"
 
-_RECORD = _llm.LineRecord.of(
-    "skipped=", rf"([^\n]*?)step=(\d+), skipped=(\d+), lr=\[?({NUMBER})[^\]\n]*\]?, mom=\[*({NUMBER})?[^\n]*"
+_RECORD = _llm.LineKind.of(
+    "skipped=",
+    rf"(?P<prefix>.*?)step=(?P<step>\d+), skipped=(?P<skipped>\d+), lr=\[?(?P<lr>{NUMBER})[^\]\n]*\]?, "
+    rf"mom=\[*(?P<mom>{NUMBER})?.*",
 )
 _SNIFF = re.compile(r"step=\d+, skipped=\d+, lr=")
 
@@ -34,11 +36,15 @@ def sniff(source: SourceFile) -> float:
     return sniff_head(source, _SNIFF, 0.8)
 
 
+@normal_pages()
 def parse(source: SourceFile) -> ParsedFile:
     text, meta = _llm.start(source, FORMAT, FRAMEWORK)
-    ((lines, fields),) = _llm.record_lines(text, (_RECORD,))
-    # groups: prefix, step, skipped, lr, momentum ("" when the line has none: not a value)
-    rows = _llm.RecordRows(_llm.floats(fields[1])[0], lines, _llm.wall_times(fields[0]))
-    for position, metric, name in ((3, "lr", "lr"), (4, "momentum", "mom"), (2, "skipped_steps", "skipped")):
-        rows.add(*_llm.floats(fields[position]), "train", metric, name)
+    (records,) = _llm.read_records(text, (_RECORD,))
+    rows = _llm.RecordRows(records.number("step")[0], records.lines, _llm.wall_times(records.stamps))
+    for field, metric, name in (
+        ("lr", "lr", "lr"),
+        ("mom", "momentum", "mom"),
+        ("skipped", "skipped_steps", "skipped"),
+    ):
+        rows.add(*records.number(field), "train", metric, name)
     return rows.parsed(source.name, meta, "no DeepSpeed `step=N, skipped=M, lr=...` lines found")

@@ -26,7 +26,7 @@ import re
 import numpy as np
 
 from parsers.formats import _llm
-from parsers.formats._textlog import sniff_head
+from parsers.formats._textlog import normal_pages, sniff_head
 from parsers.model import LogLine, RunMeta
 from parsers.names import CONSUMED_SAMPLES, canonical_metric
 from parsers.registry import ParsedFile
@@ -56,80 +56,63 @@ _NOT_CURVES = re.compile(
     re.IGNORECASE,
 )
 _SUFFIXES = (" value", " PPL")
+_BATCH_SIZE = "global batch size"
+_SPLITS = ("train", "val", "test")
+# fields of a record that are not `key: value` pairs (a key holds no `|`)
+_STEP, _SPLIT = "|step", "|split"
 
 
 def sniff(source: SourceFile) -> float:
     return sniff_head(source, _SNIFF, 0.9)
 
 
+@normal_pages()
 def parse(source: SourceFile) -> ParsedFile:
     text, meta = _llm.start(source, FORMAT, FRAMEWORK)
-    lines, steps, split, prefixes, fields = _records(text)
-    count = len(lines)
-    columns = {}
-    for key, (where, texts) in fields.items():
-        values, present = np.full(count, np.nan), np.zeros(count, dtype=bool)
-        values[where], present[where] = _llm.floats(texts)
-        columns[key] = (values, present)
-    rows = _llm.RecordRows(
-        _llm.floats(steps)[0], np.asarray(lines, dtype=np.int64), _llm.wall_times(prefixes)
-    )
-    split = np.asarray(split, dtype=object)
-    in_split = {name: split == name for name in ("train", "val", "test")}
+    (records,) = _llm.read_records(text, (_LINE,))
+    rows = _llm.RecordRows(records.number(_STEP)[0], records.lines, _llm.wall_times(records.stamps))
+    columns = {key: column for key, column in records.numbers.items() if key not in (_STEP, _SPLIT)}
+    split = records.number(_SPLIT)[0]
+    in_split = {name: split == code for code, name in enumerate(_SPLITS)}
     loss_key = _loss_key(columns)
     for key, (values, present) in columns.items():
         metric = _metric(key, loss_key)
         if metric is None:
             continue
-        for name, records in in_split.items():
-            rows.add(values, present & records, name, metric, key)
+        for name, records_of in in_split.items():
+            rows.add(values, present & records_of, name, metric, key)
     _batch_size(text, meta, source.name, columns)
     return rows.parsed(source.name, meta, "no Megatron `iteration N/ M |` lines with values found")
 
 
-def _records(
-    text: str,
-) -> tuple[list[int], list[str], list[str], list[str], dict[str, tuple[np.ndarray, list[str]]]]:
-    """(line numbers, steps, splits, logging prefixes, key -> (records, value texts)) of the training and
-    validation lines. Plain string methods per line: `split("|")` and `partition(":")` are C calls, and
-    on these wide lines they beat any regex over the fields."""
-    numbers: list[int] = []
-    steps: list[str] = []
-    splits: list[str] = []
-    prefixes: list[str] = []
-    fields: dict[str, tuple[list[int], list[str]]] = {}
-    for number, line in enumerate(text.split("\n"), start=1):
-        if "iteration" not in line:
-            continue
-        head, bar, rest = line.partition("|")
-        found = _HEAD.match(head) if bar else None
-        if found is None:
-            continue
-        record = len(numbers)
-        numbers.append(number)
-        prefixes.append(found[1])
-        if found[2] is not None:
-            steps.append(found[2])
-            splits.append("train")
-        else:
-            steps.append(found[3])
-            splits.append("test" if found[4] == "test" else "val")
-        for field in rest.split("|")[:-1]:  # what follows the last `|` may be cut off mid-number
-            key, colon, value = field.partition(":")
-            if colon:
-                column = fields.get(key)
-                if column is None:
-                    column = fields[key] = ([], [])
-                column[0].append(record)
-                column[1].append(value)
-    merged: dict[str, tuple[np.ndarray, list[str]]] = {}
-    for key, (where, texts) in fields.items():  # ` lm loss` and `lm loss ` are one key
-        name = key.strip()
-        if name in merged:
-            where = [*merged[name][0], *where]
-            texts = [*merged[name][1], *texts]
-        merged[name] = (np.asarray(where, dtype=np.int64), texts)
-    return numbers, steps, splits, prefixes, merged
+def _interpret(line: str) -> _llm.Reading | None:
+    """A training or validation line: its step, split and every `key: value` after the first `|` that
+    is read (what follows the last `|` may be cut off mid-number). Plain string methods: `split("|")`
+    and `partition(":")` beat any regex over these wide lines. Keys are named spans: their digits
+    (`mtp_1 loss`) change the reading."""
+    head, bar, rest = line.partition("|")
+    found = _HEAD.match(head) if bar else None
+    if found is None:
+        return None
+    if found[2] is not None:
+        numbers, split = {_STEP: found.span(2)}, 0
+    else:
+        numbers, split = {_STEP: found.span(3)}, _SPLITS.index("test" if found[4] == "test" else "val")
+    named = []
+    offset = len(head) + 1
+    for field in rest.split("|")[:-1]:
+        key, colon, value = field.partition(":")
+        if colon:
+            name = key.strip()
+            named.append((offset, offset + len(key)))
+            if name in _KEYS or name == _BATCH_SIZE or not _NOT_CURVES.search(name):
+                first = offset + len(key) + 1 + len(value) - len(value.lstrip())
+                numbers[name] = (first, first + len(value.strip()))
+        offset += len(field) + 1
+    return _llm.Reading(found.end(1), numbers, {_SPLIT: float(split)}, tuple(named))
+
+
+_LINE = _llm.LineKind("iteration", _interpret)
 
 
 def _loss_key(columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | None:
@@ -163,9 +146,9 @@ def _metric(key: str, loss_key: str | None) -> str | None:
 def _batch_size(
     text: str, meta: RunMeta, name: str, columns: dict[str, tuple[np.ndarray, np.ndarray]]
 ) -> None:
-    if "global batch size" not in columns:
+    if _BATCH_SIZE not in columns:
         return
-    values, present = columns["global batch size"]
+    values, present = columns[_BATCH_SIZE]
     if present.any():
         first = int(np.flatnonzero(present)[0])
         found = re.search(r"global batch size:\s*\d+", text)

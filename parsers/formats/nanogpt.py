@@ -20,16 +20,17 @@ import re
 import numpy as np
 
 from parsers.formats import _llm
-from parsers.formats._textlog import NUMBER, sniff_head
+from parsers.formats._textlog import NUMBER, normal_pages, sniff_head
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
 FORMAT = "nanogpt"
 FRAMEWORK = "pytorch"
 
-_ITER = _llm.LineRecord.of("iter ", rf"([^\n]*?)iter (\d+): loss ({NUMBER}), time [^\n]*")
-_EVAL = _llm.LineRecord.of(
-    "val loss", rf"([^\n]*?)step (\d+): train loss ({NUMBER}), val loss ({NUMBER})[^\n]*"
+_ITER = _llm.LineKind.of("iter ", rf"(?P<prefix>.*?)iter (?P<step>\d+): loss (?P<loss>{NUMBER}), time .*")
+_EVAL = _llm.LineKind.of(
+    "val loss",
+    rf"(?P<prefix>.*?)step (?P<step>\d+): train loss (?P<train>{NUMBER}), val loss (?P<val>{NUMBER}).*",
 )
 _SNIFF = re.compile(rf"iter \d+: loss {NUMBER}, time [\d.]+ms, mfu -?[\d.]+%")
 
@@ -38,23 +39,19 @@ def sniff(source: SourceFile) -> float:
     return sniff_head(source, _SNIFF, 0.9)
 
 
+@normal_pages()
 def parse(source: SourceFile) -> ParsedFile:
     text, meta = _llm.start(source, FORMAT, FRAMEWORK)
-    (iter_lines, iters), (eval_lines, evals) = _llm.record_lines(text, (_ITER, _EVAL))
-    # iters: prefix, step, loss; evals: prefix, step, train loss, val loss
-    lines = np.concatenate([iter_lines, eval_lines])
-    order = _llm.in_file_order(lines)
-    is_eval = np.arange(len(lines)) >= len(iter_lines)
-    loss, loss_present = _llm.floats(iters[2] + evals[2])
-    val, val_present = _llm.floats(evals[3])
-    val = np.concatenate([np.full(len(iter_lines), np.nan), val])
-    val_present = np.concatenate([np.zeros(len(iter_lines), dtype=bool), val_present])
-    arrays = [_llm.floats(iters[1] + evals[1])[0], lines, is_eval, loss, loss_present, val, val_present]
+    iters, evals = _llm.read_records(text, (_ITER, _EVAL))
+    records, order = _llm.concatenated([iters, evals])
+    is_eval = np.repeat([False, True], [len(iters.lines), len(evals.lines)])
     if order is not None:
-        arrays = [array[order] for array in arrays]
-    steps, lines, is_eval, loss, loss_present, val, val_present = arrays
-    rows = _llm.RecordRows(steps, lines, _llm.ordered_wall_times(iters[0] + evals[0], order))
+        is_eval = is_eval[order]
+    rows = _llm.RecordRows(records.number("step")[0], records.lines, _llm.wall_times(records.stamps))
+    loss, loss_present = records.number("loss")
+    train, train_present = records.number("train")
+    val, val_present = records.number("val")
     rows.add(loss, loss_present & ~is_eval, "train", "loss", "loss")
-    rows.add(loss, loss_present & is_eval, "train", "train_loss_estimate", "train loss")
+    rows.add(train, train_present & is_eval, "train", "train_loss_estimate", "train loss")
     rows.add(val, val_present & is_eval, "val", "loss", "val loss")
     return rows.parsed(source.name, meta, "no nanoGPT `iter N: loss X, time ...` lines found")

@@ -14,24 +14,27 @@ same averaged values; LOG_RANK picks which print). A step that goes back starts 
 from __future__ import annotations
 
 import re
-from operator import methodcaller
 
 import numpy as np
 
 from parsers.formats import _llm
-from parsers.formats._textlog import NUMBER
+from parsers.formats._textlog import NUMBER, normal_pages
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
 FORMAT = "torchtitan"
 FRAMEWORK = "pytorch"
 
-# The prefix runs up to `step:` (a literal, which the regex engine skips to) and so holds the `validate `
-# of a validation line: the first place where the rest matches is the same with `(validate )?` after it.
-_RECORD = _llm.LineRecord.of(
+# colour codes may wrap every field (`\x1b[32mloss:  9.9300  \x1b[33mgrad_norm:`): allowed around blanks
+_COLOUR = r"(?:\x1b\[[0-9;]*[A-Za-z])*"
+_BLANKS = rf"{_COLOUR}[^\S\n]+{_COLOUR}"
+_GAP = rf"{_COLOUR}[^\S\n]*{_COLOUR}"
+_RECORD = _llm.LineKind.of(
     "step:",
-    rf"(?:\[rank(\d+)\]:)?([^\n]*?)step:[^\S\n]*(\d+)[^\S\n]+loss:[^\S\n]*({NUMBER})"
-    rf"(?:[^\S\n]+grad_norm:[^\S\n]*({NUMBER}))?[^\S\n]+memory:[^\n]*",
+    rf"(?:\[rank(?P<rank>\d+)\]:)?(?P<prefix>.*?)(?P<validate>validate {_COLOUR})?step:{_GAP}"
+    rf"(?P<step>\d+){_BLANKS}loss:{_GAP}(?P<loss>{NUMBER})"
+    rf"(?:{_BLANKS}grad_norm:{_GAP}(?P<grad_norm>{NUMBER}))?{_BLANKS}memory:.*",
+    flags=("validate",),
 )
 _SNIFF = re.compile(rf"step:\s*\d+\s+loss:\s*{NUMBER}\s+(?:grad_norm:\s*{NUMBER}\s+)?memory:\s*[\d.]+GiB")
 
@@ -42,23 +45,18 @@ def sniff(source: SourceFile) -> float:
     return 0.9 if _SNIFF.search(_llm.without_ansi(source.head_text(1024 * 1024))) else 0.0
 
 
+@normal_pages()
 def parse(source: SourceFile) -> ParsedFile:
-    text, meta = _llm.start(source, FORMAT, FRAMEWORK, _llm.without_ansi(source.log_text))
-    ((lines, fields),) = _llm.record_lines(text, (_RECORD,))
-    # groups: rank, prefix (ending in `validate ` on a validation line), step, loss, grad_norm ("" before
-    # 2025: not a value)
-    ranks = set(fields[0])
-    if len(ranks) > 1:  # every rank prints the same averaged values: the first rank's lines are read
-        first_rank = min(ranks, key=lambda rank: int(rank) if rank else -1)
-        keep = [i for i, rank in enumerate(fields[0]) if rank == first_rank]
-        lines, fields = lines[keep], [[field[i] for i in keep] for field in fields]
-    records = fields[0]
-    validate = np.fromiter(
-        map(methodcaller("endswith", "validate "), fields[1]), dtype=bool, count=len(records)
-    )
-    rows = _llm.RecordRows(_llm.floats(fields[2])[0], lines, _llm.wall_times(fields[1]))
-    loss, loss_present = _llm.floats(fields[3])
-    grad_norm, grad_present = _llm.floats(fields[4])
+    text, meta = _llm.start(source, FORMAT, FRAMEWORK)
+    (records,) = _llm.read_records(text, (_RECORD,))
+    rank, has_rank = records.number("rank")
+    rank = np.where(has_rank, rank, -1.0)  # no `[rankN]:` prefix comes first
+    if len(np.unique(rank)) > 1:  # every rank prints the same averaged values: the first rank's are read
+        records = records.where(rank == rank.min())
+    validate = records.number("validate")[0] == 1.0
+    rows = _llm.RecordRows(records.number("step")[0], records.lines, _llm.wall_times(records.stamps))
+    loss, loss_present = records.number("loss")
+    grad_norm, grad_present = records.number("grad_norm")
     rows.add(loss, loss_present & ~validate, "train", "loss", "loss")
     rows.add(grad_norm, grad_present & ~validate, "train", "grad_norm", "grad_norm")
     rows.add(loss, loss_present & validate, "val", "loss", "validate loss")

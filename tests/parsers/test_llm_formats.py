@@ -5,10 +5,13 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from text_logs import parse_text, rows
 
 from parsers import load, validate_metrics
 from parsers.formats import _llm, deepspeed, megatron, nanogpt, torchtitan
+from parsers.formats._textlog import Unsupported
 from parsers.model import RunMeta
 from parsers.registry import detect
 from parsers.source import ParseError, SourceFile
@@ -264,7 +267,16 @@ def test_a_corrupt_step_is_skipped_with_a_warning():
     assert "out of range" in parsed.warnings[0].message
 
 
-def test_wall_times_read_every_stamp_layout_at_once():
+_STAMPED = _llm.LineKind.of("rec ", r"(?P<prefix>.*?)rec (?P<step>\d+): loss (?P<loss>\S+)")
+
+
+def _wall_times(prefixes: list[str], read=_llm.read_records) -> np.ndarray | None:
+    text = "".join(f"{prefix}rec {i}: loss 1.5\n" for i, prefix in enumerate(prefixes))
+    return _llm.wall_times(read(text, (_STAMPED,))[0].stamps)
+
+
+@pytest.mark.parametrize("read", [_llm._by_layout, lambda text, kinds: [_llm._by_line(text, kinds[0])]])
+def test_wall_times_read_every_stamp_layout_by_layout_and_line_by_line(read):
     """Fractions of one to nine digits (the first six count), `.` or `,`, `T` or a blank between date and
     time; a record without a stamp has none; an impossible date gives no wall times at all."""
     prefixes = [
@@ -274,11 +286,17 @@ def test_wall_times_read_every_stamp_layout_at_once():
         "[2024-06-13 10:11:14] [2024-06-13 10:11:59.9] ",  # the first stamp of the prefix
         "2024-06-14 00:00:00.000001",
     ]
-    elapsed = _llm.wall_times(prefixes)
+    elapsed = _wall_times(prefixes, read)
     assert elapsed[[0, 1, 3, 4]].tolist() == [0.0, 0.623456, 1.5, 49727.500001]
     assert math.isnan(elapsed[2])
-    assert _llm.wall_times(["[2024-02-30 00:00:00] ", "[2024-06-13 10:11:12] "]) is None
-    assert _llm.wall_times(["no stamp ", "[2024-06-13 10:11:12] "]) is None
+    assert _wall_times(["no stamp ", "[2024-06-13 10:11:12] "], read) is None
+
+
+def test_a_stamp_that_is_no_date_leaves_the_file_without_wall_times():
+    """30 February: the layout reader gives up on it and the line reader's NumPy dates refuse it."""
+    with pytest.raises(Unsupported):
+        _llm._by_layout("[2024-02-30 00:00:00] rec 1: loss 1.5\n", (_STAMPED,))
+    assert _wall_times(["[2024-02-30 00:00:00] ", "[2024-06-13 10:11:12] "]) is None
 
 
 def test_record_rows_come_record_by_record_in_the_order_the_columns_were_added():
@@ -304,3 +322,88 @@ def test_torchtitan_validation_read_from_the_prefix_before_step():
     assert rows(frame, "loss") == [(1, 3.5, 1), (2, 3.25, 3), (3, 3.0, 4)]  # `validate  step`: not validation
     assert rows(frame, "loss", "val") == [(1, 3.75, 2)]
     assert frame["wall_time"].tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+# --- the layout reader against the line reader ---------------------------------------------------------
+_KINDS = {
+    "megatron": (megatron._LINE,),
+    "deepspeed": (deepspeed._RECORD,),
+    "nanogpt": (nanogpt._ITER, nanogpt._EVAL),
+    "torchtitan": (torchtitan._RECORD,),
+}
+
+
+def _assert_same_fields(text: str, kinds) -> None:
+    by_line = [_llm._by_line(text, kind) for kind in kinds]
+    try:
+        by_layout = _llm._by_layout(text, kinds)
+    except Unsupported:
+        return
+    for fast, slow in zip(by_layout, by_line, strict=True):
+        assert fast.lines.tolist() == slow.lines.tolist()
+        assert list(fast.numbers) == list(slow.numbers)  # fields in the order they first appear
+        for name, (values, present) in slow.numbers.items():
+            assert fast.numbers[name][1].tolist() == present.tolist(), name
+            np.testing.assert_array_equal(fast.numbers[name][0][present], values[present])
+        assert fast.stamps.tolist() == slow.stamps.tolist()
+
+
+def _bench_log(fmt: str, seed: int, tmp_path) -> str:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from llm_parse_bench import write_log
+
+    path = tmp_path / f"{fmt}.log"
+    write_log(path, fmt, 0.3, seed)
+    return path.read_text()
+
+
+@pytest.mark.parametrize("fmt", sorted(_KINDS))
+def test_layout_reader_reads_as_the_line_reader_on_generated_logs(fmt, tmp_path):
+    """Tens of layouts per log (counters and values changing width, scaler and checkpoint lines between)."""
+    for seed in (1, 2):
+        _assert_same_fields(_bench_log(fmt, seed, tmp_path), _KINDS[fmt])
+
+
+_EXCERPTS = [MEGATRON_104B, MEGATRON_BERT, DEEPSPEED, NANOGPT, TORCHTITAN]
+
+
+@given(
+    st.sampled_from(_EXCERPTS),
+    st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from("0123456789.-+eE ,:|xN\x1b[m")), max_size=6),
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_layout_reader_reads_as_the_line_reader_on_mutated_excerpts(excerpt, edits):
+    """Characters replaced anywhere in real excerpts (numbers cut, signs, commas, bars, colour codes)."""
+    text = list(excerpt * 3)
+    for position, char in edits:
+        text[position % len(text)] = char
+    text = "".join(text)
+    for kinds in _KINDS.values():
+        _assert_same_fields(text, kinds)
+
+
+def test_too_many_layouts_are_read_line_by_line(monkeypatch):
+    expected = _llm.read_records(NANOGPT, (nanogpt._ITER, nanogpt._EVAL))
+    monkeypatch.setattr(_llm, "_MAX_LAYOUTS", 1)
+    with pytest.raises(Unsupported):
+        _llm._by_layout(NANOGPT, (nanogpt._ITER,))
+    fallback = _llm.read_records(NANOGPT, (nanogpt._ITER, nanogpt._EVAL))
+    for fast, slow in zip(expected, fallback, strict=True):
+        assert fast.lines.tolist() == slow.lines.tolist()
+        np.testing.assert_array_equal(fast.number("loss")[0], slow.number("loss")[0])
+
+
+def test_megatron_empty_field_is_absent_not_minus_one():
+    """NumPy's string reader returned -1 for an empty field among others; an empty value is no value."""
+    text = MEGATRON_104B.replace("grad norm: 95313.572", "grad norm:  ").replace(
+        "learning rate: 6.000E-05 |", "learning rate: |", 1
+    )
+    for read in (_llm._by_layout, lambda t, kinds: [_llm._by_line(t, kinds[0])]):
+        (fields,) = read(text, (megatron._LINE,))
+        assert fields.number("grad norm")[1].tolist() == [False, True, False]
+        assert fields.number("learning rate")[1].tolist() == [False, True, False]
+    _, parsed = parse_text(megatron, text)
+    assert [v for _, v, _ in rows(parsed.metrics, "grad_norm")] == [283384.13]
