@@ -46,7 +46,7 @@ def diagnose(
     errors: list[tuple[str, str]] = []
 
     def run(rule: Rule) -> None:
-        if not _applicable(rule, ctx):
+        if not rule.applies(ctx):
             not_applicable.append(rule.id)
             return
         try:
@@ -119,14 +119,6 @@ def _runner_up(
         if symptom is not None:
             return SymptomResult(symptom, round(1 - verdict.confidence, 3), f.step, f.series, f.rule)
     return None
-
-
-def _applicable(rule: Rule, ctx: Context) -> bool:
-    if any(not ctx.has_curve(c) for c in rule.curves):
-        return False
-    if any(getattr(ctx.meta, m) in (None, [], {}) for m in rule.meta):
-        return False
-    return not rule.any_meta or any(getattr(ctx.meta, m) not in (None, [], {}) for m in rule.any_meta)
 
 
 def _collect(ctx: Context, rule: Rule, result: RuleResult) -> None:

@@ -13,7 +13,10 @@ in `docs/rules.md`):
 * LD404 spikes getting taller: successive loss spikes, each taller than the one before;
 * LD405 first loss far above chance: a classifier whose first loss is many times ln(C) (C from the
   configuration), and still is: summed losses, raw-pixel inputs and the like NaN within a few steps,
-  often at the second logged point, where no trend can warn yet.
+  often at the second logged point, where no trend can warn yet;
+* LD406 settings that blow up: a config check whose finding means a blow-up (LD306's summed loss with an
+  lr for an averaged one; LD314's SGD lr many times the linear scaling rule), with the lr stated by the
+  log's settings, so from the first logged point on.
 
 Once the loss is non-finite the NaN has happened: the verdict says so and no
 warning is given. Each warning carries a predicted horizon: the steps until the loss reaches
@@ -38,6 +41,7 @@ import numpy as np
 from diagnostics import fitted
 from diagnostics.context import Context
 from diagnostics.model import Evidence, Finding
+from diagnostics.registry import rule_by_id
 from i18n import t
 from parsers.model import LogLine, TrainingLog
 
@@ -71,7 +75,12 @@ WARNING_RULES = (
     WarningRule(
         "LD405", "first-loss-far-above-chance", "`train_loss`, `meta.num_classes` | `meta.echoed_classes`"
     ),
+    WarningRule("LD406", "settings-known-to-blow-up", "`train_loss`, a stated `meta.base_lr`, LD306 | LD314"),
 )
+# The config checks whose finding means the run blows up whatever its curve shows so far, with the
+# measurement that says so (None: any finding): a summed loss with an lr for an averaged one, and an
+# SGD lr many times the linear scaling rule's for its batch.
+BLOW_UP_SETTINGS: dict[str, tuple[str, float] | None] = {"LD306": ("lr_for_other_loss", -1.0), "LD314": None}
 
 
 def _w(default: float, rule: str, doc: str, grid: tuple) -> Any:
@@ -111,6 +120,7 @@ class WarningParams:
     ld403_on: bool = _w(True, "LD403", "the rule warns at all", (True, False))
     ld404_on: bool = _w(True, "LD404", "the rule warns at all", (True, False))
     ld405_on: bool = _w(True, "LD405", "the rule warns at all", (True, False))
+    ld406_on: bool = _w(True, "LD406", "the rule warns at all", (True, False))
 
     def is_on(self, rule: str) -> bool:
         return bool(getattr(self, f"{rule.lower()}_on"))
@@ -189,12 +199,14 @@ class Signals:
     # ln(C) of a classification loss whose class count the configuration states before training
     # (num_output, an echoed num_classes): what a freshly initialised net's loss is.
     chance_loss: float | None = None
+    # The evidence of the settings that blow a run up (BLOW_UP_SETTINGS), known before training.
+    blow_up_settings: tuple[Evidence, ...] = ()
 
     def upto(self, step: int) -> Signals:
         series = (
             s.upto(step) if s is not None else None for s in (self.loss, self.grad_norm, self.loss_scale)
         )
-        return Signals(*series, chance_loss=self.chance_loss)
+        return Signals(*series, chance_loss=self.chance_loss, blow_up_settings=self.blow_up_settings)
 
 
 def signals_of(log: TrainingLog) -> Signals:
@@ -204,7 +216,9 @@ def signals_of(log: TrainingLog) -> Signals:
     if curve is not None and len(curve):
         values = np.where(curve.bad, np.nan, curve.values)  # the clamp counts as the NaN it stands for
         loss = Series(curve.steps, values, curve.lines, curve.sources, curve.label, spike_heights(values))
-    return Signals(loss, _series(ctx, ("grad_norm",)), _series(ctx, SCALE_METRICS), _chance_loss(ctx))
+    signals = (loss, _series(ctx, ("grad_norm",)), _series(ctx, SCALE_METRICS))
+    settings = _blow_up_settings(log, int(loss.steps[0])) if loss is not None else ()
+    return Signals(*signals, chance_loss=_chance_loss(ctx), blow_up_settings=settings)
 
 
 def _chance_loss(ctx: Context) -> float | None:
@@ -216,6 +230,24 @@ def _chance_loss(ctx: Context) -> float | None:
     loss_type = (ctx.meta.loss_type or "softmax").lower().replace("_", "")
     classification = any(kind in loss_type for kind in ("softmax", "crossentropy", "nll", "ce"))
     return math.log(echoed) if echoed and echoed >= 2 and classification else None
+
+
+def _blow_up_settings(log: TrainingLog, first_step: int) -> tuple[Evidence, ...]:
+    """The evidence of BLOW_UP_SETTINGS's checks as the watch sees the run at its first logged loss:
+    the settings with the first point, when a line of the log states the lr (otherwise the checks
+    would read the peak of the logged lr, the future of a running job)."""
+    if "base_lr" not in log.meta.where:
+        return ()
+    start = dataclasses.replace(log, metrics=log.metrics[log.metrics["step"] <= first_step])
+    ctx = Context(start, fitted.PARAMS)
+    found: list[Evidence] = []
+    for rule_id, measured in BLOW_UP_SETTINGS.items():
+        check = rule_by_id(rule_id)
+        result = check.check(ctx) if check.applies(ctx) else None
+        for finding in result.findings if result is not None else []:
+            if measured is None or finding.measurements.get(measured[0]) == measured[1]:
+                found += finding.evidence
+    return tuple(found)
 
 
 def _series(ctx: Context, metrics: tuple[str, ...]) -> Series | None:
@@ -412,10 +444,19 @@ def _explosive_start(s: Signals, p: WarningParams) -> EarlyWarning | None:
     return _warning("LD405", loss, _horizon(loss), evidence)
 
 
+def _settings_blow_up(s: Signals, p: WarningParams) -> EarlyWarning | None:
+    loss = s.loss
+    if not s.blow_up_settings or loss is None or not len(loss):
+        return None
+    step = int(loss.steps[-1])
+    return EarlyWarning("LD406", "warning", list(s.blow_up_settings), step, series=loss.label, horizon=None)
+
+
 CHECKS = {
     "LD401": _grad_growth,
     "LD402": _scale_collapse,
     "LD403": _loss_rise,
     "LD404": _taller_spikes,
     "LD405": _explosive_start,
+    "LD406": _settings_blow_up,
 }

@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from diagnostics.model import Cause, Finding, SymptomResult
+
+if TYPE_CHECKING:
+    from diagnostics.context import Context
 
 RuleKind = Literal["symptom", "cause", "config"]
 _ID = re.compile(r"^LD[123]\d\d$")
@@ -43,6 +46,14 @@ class Rule:
     cause: str | None = None  # the cause an LD2xx rule scores
     since: str = "0.1.0"
     status: Literal["stable", "preview"] = "stable"
+
+    def applies(self, ctx: Context) -> bool:
+        """The run has the curves and settings the rule reads."""
+        if any(not ctx.has_curve(c) for c in self.curves):
+            return False
+        if any(getattr(ctx.meta, m) in (None, [], {}) for m in self.meta):
+            return False
+        return not self.any_meta or any(getattr(ctx.meta, m) not in (None, [], {}) for m in self.any_meta)
 
 
 RULES: dict[str, Rule] = {}

@@ -191,3 +191,44 @@ def test_a_healthy_fp16_scaler_at_work_is_no_warning():
     """wav2vec 2.0 in fp16 (fairseq): the scale goes 256 -> 8 over 2,000 updates and settles at 16."""
     rules = {rule for _, rule in _prefix_warnings(REAL / "fairseq" / "wav2vec2_pretrain_hydra_train.log")}
     assert "LD402" not in rules
+
+
+@pytest.mark.skipif(not CORPUS_RUNS.is_dir(), reason="the corpus is absent")
+def test_settings_that_blow_up_are_warned_at_the_first_point():
+    """A PyTorch FCN with `reduction='sum'` and an lr for an averaged loss (LD306), a CNN with an SGD lr far
+    above the linear scaling rule for its batch (LD314): LD406 at the first logged loss, with the check's
+    evidence; their healthy siblings are never warned by it."""
+    summed = _prefix_warnings(CORPUS_RUNS / "fcn_088_sum_reduction")
+    assert (0, "LD406") in summed[:2]
+    log = load_paths([CORPUS_RUNS / "cnn_025_lr_x1000"])
+    signals = signals_of(log)
+    first = int(signals.loss.steps[0])
+    (warning,) = [w for w in judge(signals.upto(first), PARAMS) if w.rule == "LD406"]
+    assert warning.step == first and warning.horizon is None
+    assert "linear scaling rule" in warning.evidence[0].text("en")
+    for healthy in ("fcn_088", "cnn_025"):
+        assert "LD406" not in {rule for _, rule in _prefix_warnings(CORPUS_RUNS / healthy)}
+
+
+@pytest.mark.skipif(not CORPUS_RUNS.is_dir(), reason="the corpus is absent")
+def test_settings_are_judged_as_at_the_first_point_and_only_with_a_stated_lr():
+    """The watch cannot know the run's future: the checks see the settings and the first point only (the
+    same evidence from the whole log as from its first line), and nothing when no line states the lr
+    (the checks would read the peak of the logged lr)."""
+    log = load_paths([CORPUS_RUNS / "fcn_088_sum_reduction"])
+    whole = signals_of(log).blow_up_settings
+    first = int(log.metrics.loc[log.metrics["metric"] == "loss", "step"].min())
+    cut = dataclasses.replace(log, metrics=log.metrics[log.metrics["step"] <= first])
+    assert whole and signals_of(cut).blow_up_settings == whole
+    del log.meta.where["base_lr"]
+    assert signals_of(log).blow_up_settings == ()
+
+
+@pytest.mark.skipif(not CORPUS_RUNS.is_dir(), reason="the corpus is absent")
+def test_no_healthy_corpus_run_has_settings_that_blow_up():
+    tasks = [
+        t for split in ("train", "test") for t in early_warning_fit.corpus_tasks(split) if t[2] == "healthy"
+    ]
+    cases = early_warning_fit.load_cases(tasks, jobs=2)
+    assert len(cases) > 250
+    assert [c.path for c in cases if c.signals is not None and c.signals.blow_up_settings] == []
