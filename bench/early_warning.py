@@ -5,7 +5,7 @@ Every diverging/NaN run and every healthy run of the labelled corpus is replayed
 the fitted thresholds, separately for the training split (where they were fitted: tuning numbers),
 the frozen test split, the fresh held-out set (`sample_logs/corpus_fresh`), the public logs of
 `../shared/real_logs` and the LLM divergence replay set of `sample_logs/llm/replay/` (held out: the
-figures to quote).
+figures to quote); the LLM training set (`sample_logs/llm/train/`) is fitted on, like the training split.
 It prints, per set: the runs warned before their first NaN or blow-up (and how many had any point
 before it to warn on), the median lead as a share of the run before the onset, and the healthy runs
 warned at any prefix. `--runs` lists each diverging/NaN run and each healthy run warned.
@@ -23,10 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diagnostics.early_warning import PARAMS, WARNING_RULES
 from diagnostics.early_warning_fit import (
+    LLM_TRAIN,
     Case,
     Score,
     all_firsts,
     corpus_tasks,
+    llm_tasks,
     load_cases,
     real_tasks,
     replay_tasks,
@@ -70,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    sets = {"corpus-train (fitted)": corpus_tasks("train"), "corpus-test": corpus_tasks("test")}
+    sets = {"corpus-train (fitted)": corpus_tasks("train")}
+    if llm_tasks(LLM_TRAIN):
+        sets["llm train (fitted)"] = llm_tasks(LLM_TRAIN)
+    sets["corpus-test"] = corpus_tasks("test")
     if (FRESH / "split.csv").exists():
         sets["corpus-fresh"] = corpus_tasks("fresh", FRESH)
     if real_tasks():

@@ -12,11 +12,13 @@ onset, as a share of the steps from the first point to the onset. A healthy run 
 (at most MAX_CUTS evenly spread prefixes); any warning on it is a false warning.
 
 The fit is coordinate descent over each threshold's grid (`WarningParams` metadata), on the corpus's
-training split only (`diagnostics.split`): the objective is runs warned in time + the median lead
-share - FALSE_WARNING_WEIGHT x healthy runs warned. Each rule's `ldNNN_on` is a field like the others
+training split (`diagnostics.split`) and the LLM training set (`sample_logs/llm/train/`, the replay set's
+families drawn with another seed: the only runs that log a loss scale and a gradient norm ahead of a
+blow-up) only: the objective is runs warned in time + the median lead share - FALSE_WARNING_WEIGHT x
+healthy runs warned. Each rule's `ldNNN_on` is a field like the others
 (grid on, off): a rule that warns first on no training positive adds no lead, and is switched off when
-its false warnings are its only effect. The test split and the public logs are only ever
-scored (`bench/early_warning.py`).
+its false warnings are its only effect. The test split, the fresh set, the public logs and the LLM
+replay set are only ever scored (`bench/early_warning.py`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from parsers import ParseError, load_paths
 POSITIVE = ("nan", "diverging")
 LLM_REPLAY = REPO / "sample_logs" / "llm" / "replay"
 LLM_REPLAY_LABELS = LLM_REPLAY / "labels.csv"
+LLM_TRAIN = REPO / "sample_logs" / "llm" / "train"
 MAX_CUTS = 400  # prefixes of a healthy run that are judged (every point of a shorter run)
 FALSE_WARNING_WEIGHT = 3.0  # a false warning costs three missed ones, as a false alarm does in the fit
 ROUNDS = 2
@@ -138,12 +141,21 @@ def real_tasks() -> list[tuple[str, str, str]]:
 def replay_tasks() -> list[tuple[str, str, str]]:
     """The LLM divergence replay set (`sample_logs/llm/replay/`, from `llm_replay.py`): test data
     only, never fitted on."""
-    if not LLM_REPLAY_LABELS.exists():
+    return llm_tasks(LLM_REPLAY)
+
+
+def llm_tasks(folder: Path) -> list[tuple[str, str, str]]:
+    """The runs of a set written by `llm_replay.py` (replay or train)."""
+    labels = folder / "labels.csv"
+    if not labels.exists():
         return []
-    rows = read_labels(LLM_REPLAY_LABELS)
-    return [
-        (str(LLM_REPLAY / r.path), r.path, r.symptom) for r in rows if r.symptom in (*POSITIVE, "healthy")
-    ]
+    rows = read_labels(labels)
+    return [(str(folder / r.path), r.path, r.symptom) for r in rows if r.symptom in (*POSITIVE, "healthy")]
+
+
+def training_tasks() -> list[tuple[str, str, str]]:
+    """What the thresholds are fitted on: the corpus's training split and the LLM training set."""
+    return corpus_tasks("train") + llm_tasks(LLM_TRAIN)
 
 
 def _init_worker() -> None:
@@ -257,12 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when the committed thresholds differ")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    cases = load_cases(corpus_tasks("train"), args.jobs)
+    cases = load_cases(training_tasks(), args.jobs)
     params, best = fit(cases)
     record = {
         "params": dataclasses.asdict(params),
         "fit": {
-            "split": "corpus-train",
+            "split": "corpus-train + llm-train",
             "runs": sum(c.error is None for c in cases),
             "positives": best.positives,
             "warned": best.warned,

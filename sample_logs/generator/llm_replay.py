@@ -1,6 +1,8 @@
-"""The LLM divergence replay set (sample_logs/llm/replay/): held-out test data for the early warnings.
+"""The LLM divergence replay set (sample_logs/llm/replay/, held-out test data for the early warnings) and its
+training twin (sample_logs/llm/train/, which the early warnings are fitted on).
 
-    /work/train-venv/bin/python sample_logs/generator/llm_replay.py [--only NAME ...] [--jobs N]
+    /work/train-venv/bin/python sample_logs/generator/llm_replay.py [--set replay|train] [--only NAME ...]
+        [--jobs N]
 
 Tiny GPT-style char models (2 pre-LayerNorm blocks of width 32, 32-character context) trained on this
 CPU with the loops of `llm_runs.py` (nanoGPT's, the same loop printing torchtitan's lines, the
@@ -18,8 +20,10 @@ A diverging/NaN run's job is killed 30 logged iterations after its loss is NaN o
 someone watching would), so the logs end there. The label is read off the run's own logged numbers
 (`outcome`), never taken from the family's intent: NaN (a non-finite loss, NaN iterations counted, or
 the scaler's fatal minimum), diverging (a loss >= 100x the first), healthy (finite, never 100x, the
-last tenth's mean <= 0.85x the first loss); a run that is none of these is dropped. The thresholds of
-the early warnings are not fitted on these runs (`bench/early_warning.py` scores them as held out).
+last tenth's mean <= 0.85x the first loss); a run that is none of these is dropped. The training set is
+drawn from the same families with another seed (other peak lrs, warm-ups, poisoned stretches and model
+seeds): the early warnings are fitted on it and on the corpus's training split, and the replay set is
+scored as held out (`bench/early_warning.py`).
 """
 
 from __future__ import annotations
@@ -40,10 +44,13 @@ import numpy as np
 import torch
 from llm_runs import Variant, megatron, nanogpt
 
-OUT = Path(__file__).resolve().parents[1] / "llm" / "replay"
+# each set: where it is written and the seed its families draw from
+SETS = {
+    "replay": (Path(__file__).resolve().parents[1] / "llm" / "replay", 20261203),
+    "train": (Path(__file__).resolve().parents[1] / "llm" / "train", 20261204),
+}
 BLOWUP = 100.0  # the benchmark's blow-up: a loss this many times its first
 HEALTHY_END = 0.85  # a healthy run's last tenth averages at most this share of its first loss
-SEED = 20261203
 BASE = Variant(dim=32, block=32, batch_size=8, log_interval=1, eval_interval=250, stop_after=30)
 
 
@@ -168,9 +175,9 @@ FAMILIES = (
 )  # fmt: skip
 
 
-def plan() -> list[Run]:
-    """Every run of the set; each family draws from its own fixed seed (changing one leaves the others)."""
-    return [run for i, family in enumerate(FAMILIES) for run in family.runs(np.random.default_rng([SEED, i]))]
+def plan(seed: int) -> list[Run]:
+    """Every run of a set; each family draws from its own fixed seed (changing one leaves the others)."""
+    return [run for i, family in enumerate(FAMILIES) for run in family.runs(np.random.default_rng([seed, i]))]
 
 
 # --- the outcome, read off the logged numbers -------------------------------------------------------------
@@ -250,16 +257,16 @@ def cause_of(label: str) -> str:
     return {"diverging": "lr_too_high", "nan": "fp16_overflow;lr_too_high"}.get(label, "")
 
 
-def train(run: Run) -> tuple[Run, Outcome, float]:
-    """Train one run into a temporary log, read its outcome, compress it into OUT."""
+def train(run: Run, out: Path) -> tuple[Run, Outcome, float]:
+    """Train one run into a temporary log, read its outcome, compress it into `out`."""
     torch.set_num_threads(1)
     start = time.perf_counter()
-    raw = OUT / f"{run.name}.log"
+    raw = out / f"{run.name}.log"
     loop, clip_name = (megatron, "clip") if run.loop == "megatron" else (nanogpt, "grad_clip")
     loop(raw, peak_lr=run.peak_lr, warmup=run.warmup, decay_lr=True, iters=run.iters, variant=run.variant,
          **{clip_name: run.clip})  # fmt: skip
     result = outcome(run.loop, raw.read_text(encoding="utf-8"))
-    with raw.open("rb") as src, gzip.GzipFile(OUT / run.file, "wb", mtime=0) as dst:
+    with raw.open("rb") as src, gzip.GzipFile(out / run.file, "wb", mtime=0) as dst:
         shutil.copyfileobj(src, dst)
     raw.unlink()
     return run, result, time.perf_counter() - start
@@ -282,18 +289,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run names (or a part of them): the others keep their rows")
     parser.add_argument("--jobs", type=int, default=1, help="processes (each trains on one thread)")
+    parser.add_argument("--set", choices=sorted(SETS), default="replay", help="which set to write")
     args = parser.parse_args(argv)
-    OUT.mkdir(parents=True, exist_ok=True)
-    everything = plan()
+    out, seed = SETS[args.set]
+    out.mkdir(parents=True, exist_ok=True)
+    everything = plan(seed)
     runs = [r for r in everything if not args.only or any(part in r.name for part in args.only)]
-    labels = OUT / "labels.csv"
+    labels = out / "labels.csv"
     rows: dict[str, list] = {}
     if args.only and labels.exists():
         with labels.open(newline="", encoding="utf-8") as fh:
             rows = {row[0]: row for row in list(csv.reader(fh))[1:]}
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(train, runs))
+        results = list(pool.map(train, runs, [out] * len(runs)))
     for run, result, seconds in results:
         print(
             f"{run.name}: {result.label or 'DROPPED'} (meant {run.intent}), onset {result.onset}, "
@@ -303,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         rows.pop(run.file, None)
         if result.label == "":
-            (OUT / run.file).unlink()
+            (out / run.file).unlink()
             continue
         rows[run.file] = [run.file, run.loop, result.label, cause_of(result.label), mechanism_of(run, result),
                           run.intent, result.onset or "", result.points, run.settings()]  # fmt: skip

@@ -174,15 +174,20 @@ def test_an_explosive_start_is_warned_at_the_first_line():
 REAL = SAMPLE_LOGS.parent.parent / "shared" / "real_logs"
 
 
-def test_an_fp16_scale_sliding_overflow_after_overflow_warns_before_the_nan():
+def test_an_fp16_scale_sliding_overflow_after_overflow_is_warned_at_the_fitted_count():
     """The Megatron-format fp16 sample (a real dynamic scaler): the scale falls 131072 -> 16384 between
-    two log lines (three halvings in 10 steps) at step 390; the run is NaN from step 400."""
-    warned = [
-        (step, rule)
-        for step, rule in _prefix_warnings(SAMPLE_LOGS / "llm" / "megatron_fp16_loss_scale_collapse.log")
-        if rule == "LD402"
-    ]
-    assert warned and warned[0][0] == 390
+    two log lines at step 390 (three halvings) and to 32 at step 400 (twelve), while the NaN-iterations
+    counter shows 2 and then 9. The fit, given the LLM training set's fp16 runs (scalers that overflow
+    and recover), asks for four halvings in 100 steps: the warning comes at 400, at three at 390."""
+    path = SAMPLE_LOGS / "llm" / "megatron_fp16_loss_scale_collapse.log"
+    assert PARAMS.scale_halvings == 4
+    signals = signals_of(load_paths([path]))
+    for halvings, step in ((4, 400), (3, 390)):
+        params = dataclasses.replace(PARAMS, scale_halvings=halvings)
+        warned = [
+            int(s) for s in np.unique(signals.loss.steps) if judge(signals.upto(int(s)), params, ("LD402",))
+        ]
+        assert warned[:1] == [step]
     assert _prefix_warnings(SAMPLE_LOGS / "llm" / "megatron_fp16_healthy.log") == []
 
 

@@ -1,7 +1,8 @@
 """The LLM divergence replay set (sample_logs/llm/replay/, from sample_logs/generator/llm_replay.py):
-held-out test data for the early warnings. Each run parses in the format it was written in, its label
-is what its own parsed numbers did (re-checked here with NumPy, apart from the generator's regexes),
-and the early warnings are replayed on it with the committed thresholds."""
+held-out test data for the early warnings, and its training twin (sample_logs/llm/train/), which they are
+fitted on. Each run parses in the format it was written in, its label is what its own parsed numbers did
+(re-checked here with NumPy, apart from the generator's regexes), and the early warnings are replayed on
+the replay set with the committed thresholds."""
 
 import csv
 
@@ -9,18 +10,29 @@ import numpy as np
 import pytest
 
 from diagnostics.early_warning import BLOWUP_FACTOR, PARAMS
-from diagnostics.early_warning_fit import LLM_REPLAY, LLM_REPLAY_LABELS, all_firsts, load_cases, replay_tasks
+from diagnostics.early_warning_fit import (
+    LLM_REPLAY,
+    LLM_REPLAY_LABELS,
+    LLM_TRAIN,
+    all_firsts,
+    load_cases,
+    replay_tasks,
+)
 from parsers import load_paths
 
 pytestmark = pytest.mark.skipif(not LLM_REPLAY_LABELS.exists(), reason="sample_logs/llm/replay not there")
 HEALTHY_END = 0.85  # a healthy run's last tenth averages at most this share of its first loss
 
 
-def _rows() -> list[dict]:
-    if not LLM_REPLAY_LABELS.exists():
+def _rows(folder=LLM_REPLAY) -> list[dict]:
+    labels = folder / "labels.csv"
+    if not labels.exists():
         return []
-    with LLM_REPLAY_LABELS.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    with labels.open(newline="", encoding="utf-8") as fh:
+        return [row | {"folder": folder} for row in csv.DictReader(fh)]
+
+
+SETS = [LLM_REPLAY, LLM_TRAIN]
 
 
 def _outcome(path) -> str:
@@ -38,27 +50,38 @@ def _outcome(path) -> str:
     return "healthy" if tail.mean() <= HEALTHY_END * finite[0] else ""
 
 
-def test_the_set_is_there_and_balanced():
+@pytest.mark.parametrize("folder", SETS, ids=lambda f: f.name)
+def test_the_set_is_there_and_balanced(folder):
     """24-40 runs, about half diverging or NaN, all three formats: what the benchmark row stands on."""
-    rows = _rows()
+    rows = _rows(folder)
     positives = sum(r["symptom"] in ("nan", "diverging") for r in rows)
     assert 24 <= len(rows) <= 40
     assert 0.35 <= positives / len(rows) <= 0.65
     assert {r["format"] for r in rows} == {"nanogpt", "torchtitan", "megatron"}
-    assert sorted(p.name for p in LLM_REPLAY.glob("*.log.gz")) == sorted(r["path"] for r in rows)
+    assert sorted(p.name for p in folder.glob("*.log.gz")) == sorted(r["path"] for r in rows)
 
 
-@pytest.mark.parametrize("row", _rows(), ids=lambda r: r["path"])
+def test_the_training_set_shares_no_run_with_the_replay_set():
+    """Same families, other draws: no log of one set is a log of the other."""
+    replay = {(LLM_REPLAY / r["path"]).read_bytes() for r in _rows(LLM_REPLAY)}
+    assert not any((LLM_TRAIN / r["path"]).read_bytes() in replay for r in _rows(LLM_TRAIN))
+    assert {r["settings"] for r in _rows(LLM_REPLAY)}.isdisjoint(r["settings"] for r in _rows(LLM_TRAIN))
+
+
+ALL_ROWS = [row for folder in SETS for row in _rows(folder)]
+
+
+@pytest.mark.parametrize("row", ALL_ROWS, ids=lambda r: f"{r['folder'].name}/{r['path']}")
 def test_every_run_parses_in_its_format(row):
-    log = load_paths([LLM_REPLAY / row["path"]])
+    log = load_paths([row["folder"] / row["path"]])
     assert log.meta.format == row["format"]
     # every loss the generator read off its lines (nanoGPT's evaluations are another curve)
     assert len(log.series("loss")) == int(row["points"])
 
 
-@pytest.mark.parametrize("row", _rows(), ids=lambda r: r["path"])
+@pytest.mark.parametrize("row", ALL_ROWS, ids=lambda r: f"{r['folder'].name}/{r['path']}")
 def test_label_is_what_the_parsed_numbers_did(row):
-    assert _outcome(LLM_REPLAY / row["path"]) == row["symptom"]
+    assert _outcome(row["folder"] / row["path"]) == row["symptom"]
 
 
 @pytest.fixture(scope="module")
@@ -73,24 +96,11 @@ def _first_warning(replayed, path) -> int | None:
     return min((f[path] for f in firsts.values() if f[path] is not None), default=None)
 
 
-# The poisoned stretches of these healthy runs raise a loss spike and a grad-norm spike (and overflow the
-# fp16 scaler) that recover: the warnings, judging the present, fire as they would before a blow-up.
-# (Three more were warned by LD401 on the grad-norm spike until the fit switched LD401 off.)
-FALSE_WARNINGS = {
-    "megatron_fp16_poisoned_recovers_1.log.gz": "LD402 on the scale halved by the poisoned stretch",
-}
-
-
-@pytest.mark.parametrize(
-    "row",
-    [
-        pytest.param(r, id=r["path"], marks=[pytest.mark.xfail(strict=True, reason=FALSE_WARNINGS[r["path"]])]
-                     if r["path"] in FALSE_WARNINGS else [])
-        for r in _rows()
-        if r["symptom"] == "healthy"
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("row", [r for r in _rows() if r["symptom"] == "healthy"], ids=lambda r: r["path"])
 def test_healthy_run_is_never_warned(replayed, row):
+    """Also the hard ones: poisoned stretches of data whose loss spike, grad-norm spike and fp16 scaler
+    overflows recover (LD402 warned one at 3 halvings in 100 steps until the fit, given the LLM training
+    set's fp16 runs, chose 4)."""
     assert _first_warning(replayed, row["path"]) is None
 
 
