@@ -46,6 +46,18 @@ _ZERO_LR_KEYS = {"lr_backbone": "backbone", "backbone_lr": "backbone"}
 _BN_EVAL_KEYS = {"norm_eval", "freeze_bn", "bn_eval", "frozen_bn", "fix_bn", "fixbn", "bn_frozen"}
 _BN_EVAL_KEYS |= {"freeze_batchnorm", "freeze_batch_norm", "eval_bn", "bn_freeze", "use_global_stats"}
 
+# Settings that put BatchNorm layers in the net (`batch_norm: true`, `--use-bn`): they compute batch
+# statistics while training unless a setting above freezes them.
+_BN_ON_KEYS = {"batch_norm", "batchnorm", "use_bn", "use_batchnorm", "use_batch_norm", "with_bn", "bn"}
+# Architectures built with BatchNorm (torchvision's ResNets, DenseNets, MobileNets, EfficientNets,
+# Inception v3, `vgg16_bn`): named in the settings, they say the net has BatchNorm.
+_BN_ARCH = re.compile(
+    r"resnet|resnext|densenet|mobilenet|efficientnet|inception_?v3|regnet|_bn\b", re.IGNORECASE
+)
+
+# Architectures normalised by LayerNorm or nothing, not by BatchNorm (transformers, recurrent nets).
+_NO_BN_ARCH = re.compile(r"gpt|transformer|bert|llama|\bt5|\bvit|lstm|gru\b|rnn|charlm|mamba", re.IGNORECASE)
+
 _MEAN_KEYS = {"mean", "pixel_mean", "img_mean", "image_mean", "norm_mean", "input_mean", "rgb_mean"}
 _MEAN_KEYS |= {"data_mean", "normalize_mean", "mean_values"}
 _STD_KEYS = {"std", "pixel_std", "img_std", "image_std", "norm_std", "input_std", "rgb_std", "data_std"}
@@ -103,6 +115,7 @@ _LINE_HINT = re.compile(
 
 def echo_facts(echoes: Iterable[EchoLike], meta: RunMeta) -> None:
     """Map echoed settings onto the config-fault facts of `meta`."""
+    echoes = list(echoes)
     means: list[tuple[list[float], LogLine, bool]] = []
     stds: list[tuple[list[float], LogLine, bool]] = []
     for echo in echoes:
@@ -115,6 +128,8 @@ def echo_facts(echoes: Iterable[EchoLike], meta: RunMeta) -> None:
                 _bn_flag(meta, ".".join([*echo.path, echo.key]), echo.where)
         elif key == "type" and lowered == "frozenbn" and any("norm" in p for p in parents):
             _bn_flag(meta, ".".join(echo.path), echo.where)
+        elif key in _BN_ON_KEYS and lowered in _TRUE:
+            _bn_layers(meta, ".".join([*echo.path, echo.key]), echo.where)
         elif key in _ZERO_LR_KEYS:
             if _float(value) == 0:
                 _frozen(meta, _ZERO_LR_KEYS[key], "flag", echo.where)
@@ -140,6 +155,8 @@ def echo_facts(echoes: Iterable[EchoLike], meta: RunMeta) -> None:
             meta.set("loss_normalization", "NONE", echo.where)
         elif key in _CLASS_COUNT_KEYS and value.isdigit() and int(value) >= 2 and meta.echoed_classes is None:
             meta.set("echoed_classes", int(value), echo.where)
+    if meta.net_name and _BN_ARCH.search(meta.net_name) and not _bn_off(echoes):
+        _bn_layers(meta, meta.net_name, meta.where.get("net_name"))
     if means and stds:
         # a pair stated together (same section) first; the mean alone is not a normalisation
         mean, mean_where, byte_pixels = means[0]
@@ -239,6 +256,35 @@ def _bn_flag(meta: RunMeta, name: str, where: LogLine) -> None:
         return
     meta.batchnorm_flags.append(BatchNormLayer(name, "train", True, where, source="flag"))
     meta.where.setdefault("batchnorm_flags", where)
+
+
+def _bn_layers(meta: RunMeta, name: str, where: LogLine | None) -> None:
+    """The net has BatchNorm, stated by a setting (not by its layers, which only Caffe's prototxt lists)."""
+    if meta.batchnorm:
+        return
+    meta.batchnorm.append(BatchNormLayer(name, "any", None, where, source="setting"))
+    if where is not None:
+        meta.where.setdefault("batchnorm", where)
+
+
+def states_no_batchnorm(meta: RunMeta) -> bool:
+    """The settings say the net has no BatchNorm: `batch_norm: false`, or a LayerNorm architecture."""
+    if meta.batchnorm:
+        return False
+    off = any(
+        key.rsplit(".", 1)[-1].lower().replace("-", "_") in _BN_ON_KEYS
+        and value.strip().strip("'\"").lower() in _FALSE
+        for key, value in meta.hyperparams.items()
+    )
+    return off or bool(meta.net_name and _NO_BN_ARCH.search(meta.net_name))
+
+
+def _bn_off(echoes: Iterable[EchoLike]) -> bool:
+    """A setting says the net has no BatchNorm (`batch_norm: false`)."""
+    return any(
+        e.key.lower().replace("-", "_") in _BN_ON_KEYS and e.value.strip().strip("'\"").lower() in _FALSE
+        for e in echoes
+    )
 
 
 def _float(value: str) -> float | None:

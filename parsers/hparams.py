@@ -61,6 +61,7 @@ _METRIC_KEY = re.compile(r"loss|acc|^(?:perplexity|ppl|map|bleu|f1|auc)$", re.IG
 _NAMED_DICT = re.compile(r"^[\w ]+:\s*\{")  # `config: {'lr': 0.1}`
 _SCRIPT = re.compile(r"\.py\b")
 _CLI_PAIR = re.compile(r"(?:^|\s)--([A-Za-z][\w\-]*)(?:=|\s+)(?!--)(\S+)")
+_CLI_BARE = re.compile(r"(?:^|\s)--([A-Za-z][\w\-]*)(?=\s+--|\s*$)")
 _METRIC_DICT_KEY = re.compile(r"""['"](?:[\w/]*loss[\w/]*|eval_\w+|train_runtime)['"]\s*:""")
 
 _PRETRAINED_PHRASES = [
@@ -374,7 +375,10 @@ def _line_echoes(line: str, message: str, number: int, source: str, sections: li
             return []
         return [Echo((), k, _unquote(v.strip()), where) for k, v in _DICT_PAIR.findall(stripped)]
     if " --" in stripped and _SCRIPT.search(stripped):
-        return [Echo((), k.replace("-", "_"), _unquote(v), where) for k, v in _CLI_PAIR.findall(stripped)]
+        # A bare `--flag` (argparse's store_true) sets it to true.
+        pairs = [(m.start(), m[1], _unquote(m[2])) for m in _CLI_PAIR.finditer(stripped)]
+        pairs += [(m.start(), m[1], "true") for m in _CLI_BARE.finditer(stripped)]
+        return [Echo((), k.replace("-", "_"), v, where) for _, k, v in sorted(pairs)]
     found = _YAML_LINE.match(message)
     if not found or _MORE_PAIRS.search(_without_trailing_comma(found[3])):
         return []

@@ -72,7 +72,8 @@ class BatchNormLayer:
     use_global_stats: bool | None  # None: not set, so the framework default for the phase applies
     where: LogLine | None = None
     # "net": a layer of the net definition (Caffe prototxt); "flag": a setting or message that puts
-    # the net's BatchNorm in inference mode while training (norm_eval=True, freeze_bn, FrozenBN)
+    # the net's BatchNorm in inference mode while training (norm_eval=True, freeze_bn, FrozenBN);
+    # "setting": a setting that says the net has BatchNorm (`batch_norm: true`, `arch: resnet18`)
     source: str = "net"
 
 

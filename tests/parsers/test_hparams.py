@@ -209,3 +209,23 @@ def test_hf_optimizer_names_are_normalised():
     assert _meta("optim=paged_adamw_8bit\n").optimizer == "adamw"
     assert _meta("optimizer: torch.optim.SGD\n").optimizer == "sgd"
     assert _meta("opt: nadam\n").optimizer == "nadam"
+
+
+def test_command_line_bare_flags_are_true():
+    """argparse's store_true flags (`--batch-norm`, `--nesterov`) have no value: present means true."""
+    meta = _meta(
+        "$ python train.py --arch mlp --batch-size 2 --lr 0.007 --nesterov --hidden 64 64 --batch-norm "
+        "--init default --amp\n"
+    )
+    assert meta.hyperparams["batch_norm"] == "true" and meta.hyperparams["nesterov"] == "true"
+    assert meta.hyperparams["amp"] == "true" and meta.hyperparams["init"] == "default"
+    assert (meta.batch_size, meta.base_lr) == (2, 0.007)
+    assert meta.batchnorm[0].source == "setting" and meta.batchnorm[0].where.line == 1
+
+
+def test_batchnorm_from_the_architecture_and_from_settings():
+    assert _meta("Namespace(arch='resnet18', lr=0.1)\n").batchnorm[0].name == "resnet18"
+    assert _meta("arch: vgg16_bn\n").batchnorm[0].name == "vgg16_bn"
+    assert not _meta("arch: vgg16\n").batchnorm
+    assert not _meta("Namespace(arch='resnet18', batch_norm=False)\n").batchnorm
+    assert _meta("model:\n  use_bn: true\n").batchnorm[0].name == "model.use_bn"
