@@ -27,8 +27,9 @@ __all__ = ["Params", "diagnose"]
 CONFIG_FAULTS = ("LD301", "LD310", "LD311", "LD312")
 # Config checks whose warnings state a mismatch the run cannot have trained well under (BatchNorm over
 # 1-2 samples, a loss normalisation the lr was not chosen for, frozen random layers or BatchNorm in
-# inference mode when the log does not say whether weights were loaded, inputs in other units).
-CONFIG_WARNING_FAULTS = ("LD304", "LD306", "LD310", "LD311", "LD312")
+# inference mode when the log does not say whether weights were loaded, inputs in other units), and a
+# training loss the curves show summed over the batch (LD114).
+CONFIG_WARNING_FAULTS = ("LD304", "LD306", "LD310", "LD311", "LD312", "LD114")
 # When several symptoms are present, the most consequential one is the verdict.
 SYMPTOM_PRIORITY = ("nan", "diverging", "flat", "plateau", "overfitting", "eval_gap", "oscillating", "spiky")
 

@@ -274,10 +274,11 @@ def loss_normalization(ctx: Context) -> list[Fix]:
     meta = ctx.meta
     if not is_caffe(ctx):
         # PyTorch's losses average by default: a loss flagged for its normalisation was summed.
+        known = ctx.lr_value is not None
         return [
             Fix(
-                "fixes.reduction_mean",
-                {"lr": fmt_lr(lr)},
+                "fixes.reduction_mean" if known else "fixes.reduction_mean_no_lr",
+                {"lr": fmt_lr(lr)} if known else {},
                 "criterion = torch.nn.CrossEntropyLoss(reduction='mean')  # ⟦mean_reduction⟧",
                 "python",
             )

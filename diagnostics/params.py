@@ -437,6 +437,27 @@ class Params:
         1e-6, "LD306", "a summed loss with an lr at least this was tuned for an average"
     )
     ld306_min_pixels: int = _p(64 * 64, "LD306", "... over at least this many positions (input size squared)")
+    ld306_summed_effective_lr: float = _p(
+        0.5,
+        "LD306",
+        "... or, for SGD, an lr this large once multiplied by the batch (x positions) it is summed over",
+        grid=(0.25, 0.5, 1.0, 2.0),
+    )
+    ld114_train_over_eval: float = _p(
+        4.0,
+        "LD114",
+        "a training loss (median over the evaluations) at least this many times the evaluation loss is "
+        "a sum over the batch, not an average (regularisation keeps the ratio near 1-2)",
+        grid=(3.0, 4.0, 6.0, 8.0),
+    )
+    ld114_min_train_level: float = _p(
+        2.0,
+        "LD114",
+        "... and the training loss (same median) at least this many times ln(C) (or 1 without C): a "
+        "ratio between two losses near 0 (a trained net) says nothing",
+        grid=(1.0, 2.0, 4.0),
+    )
+    ld114_min_points: int = _p(2, "LD114", "evaluations with both losses finite needed to judge the ratio")
     ld306_summed_first_loss: float = _p(
         100.0, "LD306", "... or a first loss at least this many times ln(C) (or 1) shows the sum"
     )
@@ -463,8 +484,8 @@ class Params:
         0.6,
         (),
         "a healthy-looking curve under a config mismatch the log states but cannot prove harmful (LD304"
-        " BatchNorm over 1-2 samples, LD306 loss normalisation vs lr, LD310-LD312 warnings) becomes a"
-        " stall this sure (0: the curve decides)",
+        " BatchNorm over 1-2 samples, LD306 loss normalisation vs lr, LD310-LD312 warnings, LD114 a"
+        " training loss summed over the batch) becomes a stall this sure (0: the curve decides)",
         (0.0, 0.4, 0.5, 0.6, 0.7),
     )
     healthy_confidence_long: float = _p(0.85, (), "raw confidence of healthy with >= 20 points")

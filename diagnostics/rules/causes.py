@@ -15,6 +15,7 @@ from diagnostics.model import Cause, Evidence, Fix
 from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import fmt
 from diagnostics.rules.config import missing_policy_fields, usual_lr_range
+from parsers.config_facts import states_no_batchnorm
 
 BLOW_UP = ("nan", "diverging")
 UNSTABLE = ("nan", "diverging", "oscillating", "spiky")
@@ -88,8 +89,10 @@ def _huge_start(ctx: Context) -> bool:
 
 
 def _known_without_bn(ctx: Context) -> bool:
-    """The log lists the whole net (Caffe) and it has no BatchNorm layer."""
-    return ctx.meta.framework == "caffe" and not ctx.meta.batchnorm and ctx.meta.depth is not None
+    """The log lists the whole net (Caffe) and it has no BatchNorm layer, or its settings say it has none
+    (`batch_norm: false`, a transformer or recurrent net)."""
+    caffe_net = ctx.meta.framework == "caffe" and ctx.meta.depth is not None
+    return not ctx.meta.batchnorm and (caffe_net or states_no_batchnorm(ctx.meta))
 
 
 def _val_erratic(ctx: Context) -> bool:
@@ -454,17 +457,25 @@ def small_batch(ctx: Context) -> RuleResult | None:
 @rule("LD208", "loss-normalization", curves=("train_loss",), cause="loss_normalization")
 def loss_normalization(ctx: Context) -> RuleResult | None:
     s, p = _symptom(ctx), ctx.params
-    found = ctx.finding("LD306")
-    if not found or s == "healthy":
+    # The settings (LD306), or the curves themselves (LD114: a training loss the batch size times the
+    # evaluation loss), show the loss and the lr do not match.
+    found, summed = ctx.finding("LD306"), ctx.finding("LD114")
+    if not (found or summed) or s == "healthy":
         return None
     score = p.ld208_score_stall_blowup if s in (*STALLED, *BLOW_UP) else p.ld208_score_other
-    if found.measurements.get("lr_for_other_loss", 0.0) > 0:
+    if found and found.measurements.get("lr_for_other_loss", 0.0) > 0 and not summed:
         # The loss IS averaged, so for the loss as configured the lr is simply too low (LD202 ranks
         # first); summing the loss instead is the second way out.
         score = p.ld208_score_tiny_lr
-    evidence = _evidence_of(ctx, "LD306") + _lr_evidence(ctx)
+    evidence = _evidence_of(ctx, "LD306", "LD114") + _lr_evidence(ctx)
     return _cause(
-        ctx, "loss_normalization", "LD208", score, evidence, fixes.loss_normalization(ctx), ["LD306"]
+        ctx,
+        "loss_normalization",
+        "LD208",
+        score,
+        evidence,
+        fixes.loss_normalization(ctx),
+        ["LD306" if found else "", "LD114" if summed else ""],
     )
 
 

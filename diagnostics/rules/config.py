@@ -116,15 +116,18 @@ def bn_tiny_batch(ctx: Context) -> RuleResult | None:
     meta = ctx.meta
     assert meta.batch_size is not None
     computing = [bn for bn in meta.batchnorm if not bn.use_global_stats and bn.phase != "test"]
-    if meta.batch_size > ctx.params.small_batch or not computing:
+    # A setting that puts BatchNorm in inference mode (norm_eval, freeze_bn) stops it computing statistics.
+    if meta.batch_size > ctx.params.small_batch or not computing or meta.batchnorm_flags:
         return None
-    evidence = [
-        Evidence(
-            "evidence.bn_tiny_batch",
-            {"batch": meta.batch_size, "count": len(computing)},
-            quote=meta.where.get("batch_size"),
-        )
-    ]
+    batch = meta.batch_size
+    if computing[0].source == "setting":
+        params: dict = {"batch": batch, "name": computing[0].name}
+        evidence = [Evidence("evidence.bn_tiny_batch_setting", params, quote=meta.where.get("batch_size"))]
+        if computing[0].where not in (None, meta.where.get("batch_size")):
+            evidence.append(Evidence("evidence.config_line", {}, quote=computing[0].where))
+    else:
+        params = {"batch": batch, "count": len(computing)}
+        evidence = [Evidence("evidence.bn_tiny_batch", params, quote=meta.where.get("batch_size"))]
     return _one("LD304", "warning", evidence)
 
 
@@ -175,6 +178,16 @@ def normalization_vs_lr(ctx: Context) -> RuleResult | None:
         key = "evidence.normalized_tiny_lr"
     elif not normalized and summed_lr and pixels >= p.ld306_min_pixels:
         key = "evidence.unnormalized_big_lr"
+    elif (
+        not normalized
+        and summed_lr
+        and meta.batch_size
+        and not ctx.optimizer_is_adaptive
+        and lr * meta.batch_size * max(pixels, 1) >= p.ld306_summed_effective_lr
+    ):
+        # SGD's step grows with the sum: an lr chosen for the batch's mean acts batch x larger.
+        key = "evidence.unnormalized_batch_sum"
+        params.update(batch=meta.batch_size, effective=f"{lr * meta.batch_size * max(pixels, 1):.3g}")
     elif (
         not normalized
         and summed_lr

@@ -235,3 +235,38 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     return symptom_result(
         ctx, "LD107", "eval_gap", confidence, val, int(vx[0]), evidence, "warning", measurements
     )
+
+
+# ----- LD114 -------------------------------------------------------------------------------------
+@rule("LD114", "train-loss-multiple-of-eval-loss", curves=("train_loss", "val_loss"))
+def train_loss_multiple_of_eval(ctx: Context) -> RuleResult | None:
+    """The training loss is many times the evaluation loss at the same steps: it is summed over the
+    batch while the evaluation averages (dropout and augmentation keep the two within ~2x)."""
+    p, val = ctx.params, ctx.val_loss
+    assert val is not None
+    if ctx.optimizer_is_adaptive:
+        return None  # Adam's steps do not grow with the loss's scale: a sum is only another unit
+    ok = np.isfinite(val.values) & (val.values > 0)
+    steps, eval_loss = val.steps[ok], val.values[ok]
+    train = train_at(ctx, steps)
+    if train is None:
+        return None
+    finite = np.isfinite(train) & (train > 0)
+    if np.count_nonzero(finite) < p.ld114_min_points:
+        return None
+    ratios = train[finite] / eval_loss[finite]
+    ratio = float(np.median(ratios))
+    level = float(np.median(train[finite]))
+    if ratio < p.ld114_train_over_eval or level < p.ld114_min_train_level * (ctx.lnc or 1.0):
+        return None
+    last = int(np.flatnonzero(finite)[-1])
+    values = {
+        "ratio": f"{ratio:.3g}",
+        "points": len(ratios),
+        "train": fmt(float(train[last])),
+        "eval": fmt(float(eval_loss[last])),
+        "step": int(steps[last]),
+    }
+    evidence = [Evidence("evidence.train_loss_multiple_of_eval", values, int(steps[last]))]
+    finding = Finding("LD114", "warning", evidence, int(steps[0]), None, val.label, {"ratio": ratio})
+    return RuleResult([finding])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from parsers import ParseError, load_paths
 from parsers.model import BatchNormLayer, LogLine, RunMeta, TrainingLog, WeightFiller, frame_from_columns
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,3 +80,13 @@ def decaying(n: int, start: float, end: float, tau: float, noise: float, seed: i
     rng = np.random.default_rng(seed)
     x = np.arange(n)
     return (start - end) * np.exp(-x / tau) + end + noise * rng.standard_normal(n)
+
+
+def real_logs() -> Iterator[tuple[str, TrainingLog]]:
+    """(MANIFEST file name, parsed log) for every real log the parsers read (callers skip when absent)."""
+    with (REAL_LOGS / "MANIFEST.csv").open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            try:
+                yield row["file"], load_paths([REAL_LOGS / row["file"]])
+            except ParseError:
+                continue
