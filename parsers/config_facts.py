@@ -56,7 +56,9 @@ _BN_ARCH = re.compile(
 )
 
 # Architectures normalised by LayerNorm or nothing, not by BatchNorm (transformers, recurrent nets).
-_NO_BN_ARCH = re.compile(r"gpt|transformer|bert|llama|\bt5|\bvit|lstm|gru\b|rnn|charlm|mamba", re.IGNORECASE)
+_NO_BN_ARCH = re.compile(
+    r"gpt|transformer|bert|llama|\bt5|\bvit|lstm|gru\b|rnn|char_?lm|mamba", re.IGNORECASE
+)
 
 _MEAN_KEYS = {"mean", "pixel_mean", "img_mean", "image_mean", "norm_mean", "input_mean", "rgb_mean"}
 _MEAN_KEYS |= {"data_mean", "normalize_mean", "mean_values"}
@@ -155,7 +157,7 @@ def echo_facts(echoes: Iterable[EchoLike], meta: RunMeta) -> None:
             meta.set("loss_normalization", "NONE", echo.where)
         elif key in _CLASS_COUNT_KEYS and value.isdigit() and int(value) >= 2 and meta.echoed_classes is None:
             meta.set("echoed_classes", int(value), echo.where)
-    if meta.net_name and _BN_ARCH.search(meta.net_name) and not _bn_off(echoes):
+    if meta.net_name and _BN_ARCH.search(meta.net_name) and not any(_bn_off(e.key, e.value) for e in echoes):
         _bn_layers(meta, meta.net_name, meta.where.get("net_name"))
     if means and stds:
         # a pair stated together (same section) first; the mean alone is not a normalisation
@@ -271,20 +273,13 @@ def states_no_batchnorm(meta: RunMeta) -> bool:
     """The settings say the net has no BatchNorm: `batch_norm: false`, or a LayerNorm architecture."""
     if meta.batchnorm:
         return False
-    off = any(
-        key.rsplit(".", 1)[-1].lower().replace("-", "_") in _BN_ON_KEYS
-        and value.strip().strip("'\"").lower() in _FALSE
-        for key, value in meta.hyperparams.items()
-    )
+    off = any(_bn_off(key.rsplit(".", 1)[-1], value) for key, value in meta.hyperparams.items())
     return off or bool(meta.net_name and _NO_BN_ARCH.search(meta.net_name))
 
 
-def _bn_off(echoes: Iterable[EchoLike]) -> bool:
-    """A setting says the net has no BatchNorm (`batch_norm: false`)."""
-    return any(
-        e.key.lower().replace("-", "_") in _BN_ON_KEYS and e.value.strip().strip("'\"").lower() in _FALSE
-        for e in echoes
-    )
+def _bn_off(key: str, value: str) -> bool:
+    """The setting `key: value` says the net has no BatchNorm (`batch_norm: false`)."""
+    return key.lower().replace("-", "_") in _BN_ON_KEYS and value.strip().strip("'\"").lower() in _FALSE
 
 
 def _float(value: str) -> float | None:

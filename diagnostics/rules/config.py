@@ -174,6 +174,8 @@ def normalization_vs_lr(ctx: Context) -> RuleResult | None:
     params: dict = {"lr": f"{lr:g}", "pixels": pixels or "?"}
     first = _first_loss(ctx)
     summed_lr = lr >= p.ld306_summed_min_lr
+    # SGD's step grows with the sum: an lr chosen for the mean over batch x pixels acts that much larger.
+    effective_lr = lr * (meta.batch_size or 0) * max(pixels, 1)
     if normalized and lr <= p.tiny_lr:
         key = "evidence.normalized_tiny_lr"
     elif not normalized and summed_lr and pixels >= p.ld306_min_pixels:
@@ -181,13 +183,11 @@ def normalization_vs_lr(ctx: Context) -> RuleResult | None:
     elif (
         not normalized
         and summed_lr
-        and meta.batch_size
         and not ctx.optimizer_is_adaptive
-        and lr * meta.batch_size * max(pixels, 1) >= p.ld306_summed_effective_lr
+        and effective_lr >= p.ld306_summed_effective_lr
     ):
-        # SGD's step grows with the sum: an lr chosen for the batch's mean acts batch x larger.
         key = "evidence.unnormalized_batch_sum"
-        params.update(batch=meta.batch_size, effective=f"{lr * meta.batch_size * max(pixels, 1):.3g}")
+        params.update(batch=meta.batch_size, effective=f"{effective_lr:.3g}")
     elif (
         not normalized
         and summed_lr
