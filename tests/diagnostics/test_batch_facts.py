@@ -46,10 +46,12 @@ def test_batchnorm_stated_by_a_setting_with_a_batch_of_1_or_2(name, setting):
 
 
 def test_batchnorm_in_inference_mode_computes_no_statistics():
-    head = "Namespace(arch='resnet18', batch_size=2, lr=0.01, freeze_bn=True)"
-    log = load([("train.log", (head + "\n" + _steps()).encode())])
-    assert log.meta.batchnorm and log.meta.batchnorm_flags
-    assert "LD304" not in fired(log)
+    head = "Namespace(arch='resnet18', batch_size=2, lr=0.01{})"
+    training = load([("train.log", (head.format("") + "\n" + _steps()).encode())])
+    assert "LD304" in fired(training)  # the same settings with BatchNorm computing statistics
+    frozen = load([("train.log", (head.format(", freeze_bn=True") + "\n" + _steps()).encode())])
+    assert frozen.meta.batchnorm and frozen.meta.batchnorm_flags
+    assert "LD304" not in fired(frozen)
 
 
 def test_a_setting_without_batchnorm_wins_over_the_architecture_name():
@@ -80,10 +82,10 @@ def test_summed_loss_over_the_batch_under_sgd(name):
 
 def test_summed_loss_under_adam_is_not_an_lr_mismatch():
     """Adam's step does not grow with the loss's scale: the same real run, told it used Adam."""
-    text = _gunzip(RUNS / "mlp_012_sum_reduction" / "train.log.gz").replace(
-        "optimizer='sgd'", "optimizer='adam'"
-    )
-    assert not {"LD306", "LD114"} & fired(load([("train.log", text.encode())]))
+    sgd = _gunzip(RUNS / "mlp_012_sum_reduction" / "train.log.gz")
+    assert {"LD306", "LD114"} <= fired(load([("train.log", sgd.encode())]))
+    adam = sgd.replace("optimizer='sgd'", "optimizer='adam'")
+    assert not {"LD306", "LD114"} & fired(load([("train.log", adam.encode())]))
 
 
 def _gunzip(path) -> str:
