@@ -107,26 +107,29 @@ def build_figure(runs: list[RunView], settings: ChartSettings = ChartSettings())
                 _add_series(fig, run, split, metric, row, colour, compare, settings, hidden)
     for row, panel in enumerate(panels, start=1):
         _add_nonfinite_markers(fig, runs, pairs, panel, row, settings)
-    extent = _step_extent(runs)
+    labels = LabelSlots(_step_extent(runs))
+    # The onsets are placed first: the verdict's marker keeps its label when a finding sits beside it.
+    onsets = [
+        (i, run.diagnosis, run.diagnosis.symptom.onset_step, labels.place(run.diagnosis.symptom.onset_step))
+        for i, run in enumerate(runs)
+        if run.diagnosis is not None and run.diagnosis.symptom.onset_step is not None
+    ]
     if not compare and runs and runs[0].diagnosis is not None:
-        _add_findings(fig, runs[0].diagnosis, settings.lang, len(panels), extent)
-    for run_index, run in enumerate(runs):
-        if run.diagnosis is not None and run.diagnosis.symptom.onset_step is not None:
-            colour = RUN_COLOURS[run_index % len(RUN_COLOURS)] if compare else "#111827"
-            label = t("ui.chart.onset", settings.lang, symptom=_symptom_title(run.diagnosis, settings.lang))
-            _mark_step(
-                fig,
-                len(panels),
-                run.diagnosis.symptom.onset_step,
-                None,
-                {"line": {"color": colour, "width": 1.5, "dash": "dash"}},
-                # A run's label is a file name, maybe long: the marker names "Run n", as the tabs do.
-                f"{t('ui.run_n', settings.lang, n=run_index + 1)}: {label}" if compare else label,
-                {
-                    "annotation_position": _label_side(run.diagnosis.symptom.onset_step, extent),
-                    "annotation_font_size": 11,
-                },
-            )
+        _add_findings(fig, runs[0].diagnosis, settings.lang, len(panels), labels)
+    for run_index, diagnosis, onset, position in onsets:
+        colour = RUN_COLOURS[run_index % len(RUN_COLOURS)] if compare else "#111827"
+        label = t("ui.chart.onset", settings.lang, symptom=_symptom_title(diagnosis, settings.lang))
+        # A run's label is a file name, maybe long: the marker names "Run n", as the tabs do.
+        label = f"{t('ui.run_n', settings.lang, n=run_index + 1)}: {label}" if compare else label
+        _mark_step(
+            fig,
+            len(panels),
+            onset,
+            None,
+            {"line": {"color": colour, "width": 1.5, "dash": "dash"}},
+            label if position else None,
+            {"annotation_position": position, "annotation_font_size": 11},
+        )
     if runs and "lr" in panels:
         _add_lr_decays(fig, runs[0].log, panels.index("lr") + 1, settings.lang)
     if not compare and runs and "loss" in panels:
@@ -361,16 +364,29 @@ def _step_extent(runs: list[RunView]) -> tuple[float, float]:
     return (min(float(s.min()) for s in steps), max(float(s.max()) for s in steps)) if steps else (0.0, 1.0)
 
 
-def _label_side(step: float, extent: tuple[float, float]) -> str:
-    """Labels run into the wider side of a marker line: plotly stretches the step axis to fit a label,
-    so a long label left of an early onset would add empty negative steps."""
-    start, end = extent
-    return "top right" if step - start < 0.6 * (end - start) else "top left"
+class LabelSlots:
+    """Where marker labels go: into the wider side of their line (plotly stretches the step axis to fit
+    a label, so a long label left of an early onset would add empty negative steps), at the top of the
+    chart, or at the bottom when a label already sits near that step; with both taken, the line stays
+    unlabelled rather than printing one label over another."""
+
+    NEAR = 0.12  # of the step axis: closer labels overlap (a label is about this wide)
+
+    def __init__(self, extent: tuple[float, float]):
+        self.start, self.end = extent
+        self.taken: list[tuple[float, str]] = []
+
+    def place(self, step: float) -> str | None:
+        span = (self.end - self.start) or 1.0
+        side = "right" if step - self.start < 0.6 * span else "left"
+        for edge in ("top", "bottom"):
+            if not any(e == edge and abs(x - step) < self.NEAR * span for x, e in self.taken):
+                self.taken.append((step, edge))
+                return f"{edge} {side}"
+        return None
 
 
-def _add_findings(
-    fig: go.Figure, diagnosis: Diagnosis, lang: str, rows: int, extent: tuple[float, float]
-) -> None:
+def _add_findings(fig: go.Figure, diagnosis: Diagnosis, lang: str, rows: int, labels: LabelSlots) -> None:
     """Shade each finding's step range (or a line at its step), coloured by severity."""
     # The onset line is drawn and labelled separately: a point finding at the same step adds nothing.
     labelled: set[tuple[int | None, int | None]] = {(diagnosis.symptom.onset_step, None)}
@@ -381,7 +397,8 @@ def _add_findings(
         key = (finding.step, finding.step_end if finding.step_end != finding.step else None)
         if key in labelled and key[1] is None:
             continue
-        label = plot_text(f"{finding.rule} {finding.title(lang)}") if key not in labelled else None
+        position = labels.place(finding.step) if key not in labelled else None
+        label = plot_text(f"{finding.rule} {finding.title(lang)}") if position else None
         labelled.add(key)
         if finding.step_end is not None and finding.step_end > finding.step:
             style = {"fillcolor": colour, "opacity": 0.10, "line_width": 0}
@@ -394,11 +411,7 @@ def _add_findings(
             finding.step_end,
             style,
             label,
-            {
-                "annotation_position": _label_side(finding.step, extent),
-                "annotation_font_size": 10,
-                "annotation_font_color": colour,
-            },
+            {"annotation_position": position, "annotation_font_size": 10, "annotation_font_color": colour},
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from diagnostics.model import SEVERITY_ORDER, Diagnosis, Evidence, Fix
@@ -171,6 +171,20 @@ def _fix(f: Fix, lang: str) -> FixView:
     return FixView(text=f.text(lang), snippet=f.code(lang), language=f.snippet_lang)
 
 
+def _unrepeated(views: list[EvidenceView]) -> list[EvidenceView]:
+    """The evidence with each log line quoted once: two rules that read the same setting both cite
+    it, and a card that shows the same line twice reads as two facts."""
+    seen: set[tuple[str | None, int | None, str | None]] = set()
+    out = []
+    for v in views:
+        where = (v.source, v.line, v.quote)
+        if v.quote is not None and where in seen:
+            v = replace(v, source=None, line=None, quote=None)
+        seen.add(where)
+        out.append(v)
+    return out
+
+
 def causes(diagnosis: Diagnosis, lang: str) -> list[CauseView]:
     """Causes ranked by confidence, most likely first."""
     ranked = sorted(diagnosis.causes, key=lambda c: -c.confidence)
@@ -179,7 +193,7 @@ def causes(diagnosis: Diagnosis, lang: str) -> list[CauseView]:
             title=c.title(lang),
             confidence=c.confidence,
             rules=list(c.rules),
-            evidence=[_evidence(e, lang) for e in c.evidence],
+            evidence=_unrepeated([_evidence(e, lang) for e in c.evidence]),
             fixes=[_fix(f, lang) for f in c.fixes],
             id=c.id,
         )

@@ -300,3 +300,29 @@ def test_a_resumed_jobs_relogged_steps_do_not_zigzag_on_the_chart():
     x, y = np.asarray(trace.x), np.asarray(trace.y)
     assert len(x) == 61 and bool(np.all(np.diff(x) > 0))
     assert y[x == 300].tolist() == [3.042]
+
+
+def test_marker_labels_near_one_another_do_not_overlap():
+    """A real summed-loss run: the flat onset (step 20), LD114 and LD108 (step 40) sit within a label's
+    width on a 1,200-step axis; the onset keeps the top, LD114 takes the bottom, LD108 is a bare line."""
+    run = Path(__file__).resolve().parents[2] / "sample_logs" / "corpus" / "runs" / "mlp_012_sum_reduction"
+    log = load_paths(sorted(run.iterdir()))
+    d = diagnose(log)
+    fig = build_figure([RunView("run", log, d)], ChartSettings())
+    marks = [a for a in fig.layout.annotations if isinstance(a.x, int | float) and a.x >= 1 and a.text]
+    placed = [(a.x, a.yanchor, a.y) for a in marks]
+    assert len(placed) == len(set(placed))  # no two labels at the same step and edge
+    assert any(a.text.startswith("onset") for a in marks)
+    near = [a for a in marks if abs(a.x - d.symptom.onset_step) < 100]
+    assert {a.y for a in near} == {0, 1}  # one at the top, one at the bottom
+    assert len(near) < len([f for f in d.findings if f.step is not None and abs(f.step - 20) < 100])
+
+
+def test_label_slots_fill_top_then_bottom_then_give_up():
+    from present.figures import LabelSlots
+
+    slots = LabelSlots((0.0, 1000.0))
+    assert slots.place(100) == "top right"
+    assert slots.place(150) == "bottom right"
+    assert slots.place(120) is None
+    assert slots.place(900) == "top left"  # far away: the top is free again, on the wider side

@@ -45,6 +45,18 @@ def test_batchnorm_stated_by_a_setting_with_a_batch_of_1_or_2(name, setting):
     assert "small_batch" in [c.id for c in d.causes[:2]]
 
 
+@pytest.mark.parametrize("name", ["mlp_000_batch2_bn", "mlp_048_batch2_bn"])  # Lightning, print-style
+def test_the_cause_card_quotes_the_batch_setting_once(name):
+    """LD304 and the batch-size fact both cite the line that states the batch: shown once."""
+    from present import panels
+
+    d = diagnose(run(name))
+    card = next(c for c in panels.causes(d, "en") if c.id == "small_batch")
+    quoted = [(e.source, e.line) for e in card.evidence if e.quote is not None]
+    assert quoted and len(quoted) == len(set(quoted))
+    assert len(card.evidence) == len(next(c for c in d.causes if c.id == "small_batch").evidence)
+
+
 def test_batchnorm_in_inference_mode_computes_no_statistics():
     head = "Namespace(arch='resnet18', batch_size=2, lr=0.01{})"
     training = load([("train.log", (head.format("") + "\n" + _steps()).encode())])
