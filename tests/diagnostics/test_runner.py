@@ -1,7 +1,6 @@
 """The runner: requirements -> not applicable, a raising rule -> Diagnosis.errors, JSON shape, speed."""
 
 import json
-import time
 
 import numpy as np
 from diag_helpers import decaying, make_log
@@ -45,13 +44,12 @@ def test_json_is_strict_and_has_the_interface_fields():
         assert {"rule", "title", "severity", "step", "evidence"} <= set(f)
 
 
-def test_one_million_points_under_a_second():
+def test_one_million_points_are_diagnosed_whole():
+    """A million points go through every curve rule (their speed is `bench/diagnose_bench.py`'s)."""
     n = 1_000_000
-    log = make_log(decaying(n, 2.3, 0.3, n / 5, 0.1))
-    diagnose(log)
-    start = time.perf_counter()
-    diagnose(log)
-    assert time.perf_counter() - start < 1.0
+    d = diagnose(make_log(decaying(n, 2.3, 0.3, n / 5, 0.1)))
+    assert d.symptom.symptom in SYMPTOMS and not d.errors
+    assert not {"LD102", "LD103", "LD104", "LD105", "LD108"} & set(d.not_applicable)
 
 
 def test_curve_points_keep_the_file_they_came_from():
