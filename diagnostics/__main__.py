@@ -97,7 +97,7 @@ def parsed_summary(log: TrainingLog) -> dict[str, Any]:
         line = where.line if where else None
         facts["batchnorm"] = {"value": f"yes ({log.meta.batchnorm[0].name})", "line": line}
     elif log.meta.batchnorm:
-        frozen = sum(1 for bn in log.meta.batchnorm if bn.use_global_stats and bn.phase in ("train", "any"))
+        frozen = len(log.meta.frozen_batchnorm())
         facts["batchnorm"] = {
             "value": f"{len(log.meta.batchnorm)} layers, {frozen} frozen in TRAIN",
             "line": None,

@@ -215,7 +215,7 @@ class Context:
     @cached_property
     def frozen_bn(self) -> list:
         """BatchNorm layers that use running statistics while training (TRAIN or shared phase)."""
-        return [bn for bn in self.meta.batchnorm if bn.use_global_stats and bn.phase in ("train", "any")]
+        return self.meta.frozen_batchnorm()
 
     @cached_property
     def deep_architecture(self) -> str | None:

@@ -167,6 +167,11 @@ class RunMeta:
             if where is not None:
                 self.where[name] = where
 
+    def frozen_batchnorm(self) -> list[BatchNormLayer]:
+        """BatchNorm layers that use running statistics while training (TRAIN or shared phase): case
+        1's fault, counted alike by the rules, the page and the CLI."""
+        return [bn for bn in self.batchnorm if bn.use_global_stats and bn.phase in ("train", "any")]
+
     def merge(self, other: RunMeta) -> None:
         """Fill facts this object lacks from `other` (e.g. a prototxt uploaded beside the log)."""
         for name in self.__dataclass_fields__:

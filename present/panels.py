@@ -267,8 +267,7 @@ def _batchnorm_summary(meta: RunMeta, lang: str) -> str | None:
         return None
     if meta.batchnorm[0].source == "setting":
         return t("ui.fact.bn_setting", lang, name=meta.batchnorm[0].name)
-    frozen = [bn for bn in meta.batchnorm if bn.use_global_stats and bn.phase in ("train", "any")]
-    return t("ui.fact.bn_summary", lang, layers=len(meta.batchnorm), frozen=len(frozen))
+    return t("ui.fact.bn_summary", lang, layers=len(meta.batchnorm), frozen=len(meta.frozen_batchnorm()))
 
 
 def facts(log: TrainingLog, lang: str) -> list[tuple[str, str]]:
