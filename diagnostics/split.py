@@ -14,6 +14,9 @@ when a run moves, appears, vanishes or changes a byte (`python -m diagnostics.sp
 `sample_logs/corpus_fresh` is a second held-out set, generated after the test split's mistakes had been
 read (the groups that follow the corpus's in the same sampling, so new ids and seeds): every run of it
 is `fresh`, and its own `split.csv` freezes it the same way (`--corpus sample_logs/corpus_fresh`).
+
+`sample_logs/corpus_extra` is more tuning data: the groups after the fresh set's, without the held-out
+families; every run of it is `train`, frozen by its own `split.csv` (`--corpus sample_logs/corpus_extra`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "sample_logs" / "corpus"
 FRESH = REPO / "sample_logs" / "corpus_fresh"
+EXTRA = REPO / "sample_logs" / "corpus_extra"
 HELD_OUT_FAMILIES = ("vgg",)
 HELD_OUT_GROUP_PERCENT = 22  # of the remaining groups, by hash
 MANIFEST_NAME = "split.csv"
@@ -67,12 +71,13 @@ def run_digest(run: Path) -> str:
 
 
 def entries(corpus: Path = CORPUS) -> list[Entry]:
-    """The split as the rule gives it for the corpus on disk now (all `fresh` for the fresh set)."""
-    all_fresh = corpus.name == FRESH.name
+    """The split as the rule gives it for the corpus on disk now (all `fresh` for the fresh set, all
+    `train` for the extra training set)."""
+    whole = {FRESH.name: "fresh", EXTRA.name: "train"}.get(corpus.name)
     return [
         Entry(
             r["path"],
-            "fresh" if all_fresh else split_of(r["family"], r["group"]),
+            whole or split_of(r["family"], r["group"]),
             r["family"],
             r["group"],
             run_digest(corpus / r["path"]),

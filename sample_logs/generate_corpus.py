@@ -4,9 +4,12 @@ against the run's own numbers. Every logged number comes from an actual training
 
     /work/train-venv/bin/python sample_logs/generate_corpus.py [--jobs 2] [--only SUBSTR] [--limit N]
     /work/train-venv/bin/python sample_logs/generate_corpus.py --fresh   # the fresh held-out set
+    /work/train-venv/bin/python sample_logs/generate_corpus.py --extra   # more training runs
 
 `--fresh` writes sample_logs/corpus_fresh/: the groups that come after the corpus's own in the same
 sampling (new group ids, hence new seeds), for a held-out set made after the test split was read.
+`--extra` writes sample_logs/corpus_extra/: the groups after the fresh set's, for tuning only (every run
+is `train`), without the model families the test split holds out whole (`diagnostics.split`).
 
 Needs torch (CPU), numpy and tensorboardX (requirements-train.txt). See corpus/README.md.
 """
@@ -31,10 +34,14 @@ from generator.corpus.scenarios import build, build_caffe  # noqa: E402
 
 CORPUS = HERE / "corpus"
 FRESH = HERE / "corpus_fresh"
+EXTRA = HERE / "corpus_extra"
 N_GROUPS = 90  # PyTorch groups (5 formats)
 N_CAFFE = 18  # mini-Caffe groups (caffe_glog)
 FRESH_GROUPS = 30  # PyTorch groups after the corpus's N_GROUPS
 FRESH_CAFFE = 6  # mini-Caffe groups after its N_CAFFE
+EXTRA_GROUPS = 36  # PyTorch groups after the fresh set's (the held-out family's are left out)
+EXTRA_CAFFE = 6  # mini-Caffe groups after the fresh set's
+HELD_OUT_FAMILIES = ("vgg",)  # diagnostics.split's: never trained on
 
 
 def _job(args):
@@ -54,12 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, help="only the first N groups")
     p.add_argument("--groups", type=int, default=N_GROUPS)
     p.add_argument("--caffe-groups", type=int, default=N_CAFFE)
-    p.add_argument("--fresh", action="store_true", help="write the fresh held-out set (corpus_fresh/)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--fresh", action="store_true", help="write the fresh held-out set (corpus_fresh/)")
+    which.add_argument("--extra", action="store_true", help="write the extra training set (corpus_extra/)")
     args = p.parse_args(argv)
-    out_dir = FRESH if args.fresh else CORPUS
+    out_dir = FRESH if args.fresh else EXTRA if args.extra else CORPUS
     if args.fresh:  # continue the same sampling: later groups never share an id or seed with the corpus
         torch_groups = build(args.groups + FRESH_GROUPS)[args.groups :]
         caffe_groups = build_caffe(args.caffe_groups + FRESH_CAFFE)[args.caffe_groups :]
+    elif args.extra:  # after the fresh set's groups; the held-out family stays unseen by the fit
+        first, first_caffe = args.groups + FRESH_GROUPS, args.caffe_groups + FRESH_CAFFE
+        torch_groups = [
+            g for g in build(first + EXTRA_GROUPS)[first:] if g[0].family not in HELD_OUT_FAMILIES
+        ]
+        caffe = build_caffe(first_caffe + EXTRA_CAFFE)[first_caffe:]
+        caffe_groups = [g for g in caffe if g[0].family not in HELD_OUT_FAMILIES]
     else:
         torch_groups, caffe_groups = build(args.groups), build_caffe(args.caffe_groups)
     groups = []  # one Caffe group after every five PyTorch groups

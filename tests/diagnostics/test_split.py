@@ -61,14 +61,22 @@ def test_a_changed_file_is_caught(tmp_path):
 
 HAS_FRESH = (split.FRESH / split.MANIFEST_NAME).exists()
 needs_fresh = pytest.mark.skipif(not HAS_FRESH, reason="sample_logs/corpus_fresh absent")
+HAS_EXTRA = (split.EXTRA / split.MANIFEST_NAME).exists()
+needs_extra = pytest.mark.skipif(not HAS_EXTRA, reason="sample_logs/corpus_extra absent")
 
 
-@needs_fresh
-def test_fresh_set_matches_its_frozen_manifest_and_is_all_held_out():
-    assert split.differences(split.FRESH) == []
-    entries = split.read_manifest(split.FRESH)
+@pytest.mark.parametrize(
+    ("corpus", "whole"),
+    [
+        pytest.param(split.FRESH, "fresh", marks=needs_fresh, id="fresh: all held out"),
+        pytest.param(split.EXTRA, "train", marks=needs_extra, id="extra: all training data"),
+    ],
+)
+def test_a_whole_set_matches_its_frozen_manifest(corpus, whole):
+    assert split.differences(corpus) == []
+    entries = split.read_manifest(corpus)
     assert len(entries) >= 100
-    assert {e.split for e in entries} == {"fresh"}
+    assert {e.split for e in entries} == {whole}
 
 
 @needs_fresh
@@ -79,3 +87,18 @@ def test_fresh_set_shares_no_group_or_seed_with_the_corpus():
     fresh = split.read_corpus_labels(split.FRESH)
     assert not {r["group"] for r in corpus} & {r["group"] for r in fresh}
     assert not {r["seed"] for r in corpus} & {r["seed"] for r in fresh}
+
+
+@needs_extra
+@needs_fresh
+@needs_corpus
+def test_extra_set_holds_no_held_out_family_and_no_sibling_of_a_held_out_run():
+    """Tuning on it must not see the family the test split holds out whole, nor the group or seed of
+    any test or fresh run."""
+    extra = split.read_corpus_labels(split.EXTRA)
+    assert not {r["family"] for r in extra} & set(split.HELD_OUT_FAMILIES)
+    test_paths = split.paths_of("test")
+    held = [r for r in split.read_corpus_labels() if r["path"] in test_paths]
+    held += split.read_corpus_labels(split.FRESH)
+    for key in ("group", "seed"):
+        assert not {r[key] for r in extra} & {r[key] for r in held}

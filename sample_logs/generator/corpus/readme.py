@@ -34,6 +34,29 @@ FRESH_INTRO = [
     "",
 ]
 
+EXTRA_INTRO = [
+    "More tuning data, made because the fit kept its alarms just outside the training split's healthy "
+    "runs and that margin did not carry over to unseen healthy runs: the groups that follow the fresh "
+    "set's in the same sampling (new ids and seeds), without the model family the test split holds out "
+    "whole (vgg). Every run is `train`: `python -m diagnostics.fit` tunes on it beside the corpus's "
+    "training split, `python -m diagnostics.evaluate --set corpus-extra` scores it as tuning data, and "
+    "`split.csv` freezes it with checksums (`python -m diagnostics.split --check --corpus "
+    "sample_logs/corpus_extra`). Otherwise it is made exactly like the corpus, as described below.",
+    "",
+]
+
+MEASURE = "for measuring the diagnosis on runs it was never tuned on"
+TITLES = {  # folder: (title, introduction, generate_corpus.py flag, what the runs are for)
+    "corpus": ("# Loss Doctor corpus", [], "", MEASURE),
+    "corpus_fresh": ("# Loss Doctor fresh held-out set", FRESH_INTRO, " --fresh", MEASURE),
+    "corpus_extra": (
+        "# Loss Doctor extra training set",
+        EXTRA_INTRO,
+        " --extra",
+        "for tuning the rules' numbers",
+    ),
+}
+
 
 def write(corpus: Path, rows: list[dict], dropped: list[dict], wall: float | None, jobs: int) -> None:
     path = corpus / "README.md"
@@ -48,15 +71,14 @@ def write(corpus: Path, rows: list[dict], dropped: list[dict], wall: float | Non
     sym = Counter(r["symptom"] for r in rows)
     kinds = Counter(r["scenario"] for r in rows if r["symptom"] == "healthy")
     relab = sum(1 for r in rows if r.get("relabelled_from"))
-    fresh = corpus.name == "corpus_fresh"
+    title, intro, flag, purpose = TITLES[corpus.name]
     lines = [
-        "# Loss Doctor fresh held-out set" if fresh else "# Loss Doctor corpus",
+        title,
         "",
-        *(FRESH_INTRO if fresh else []),
+        *intro,
         f"{n} real training runs (PyTorch {'2.13'} on the CPU, tiny models, generated data, fixed seeds), "
-        "each written in one log format and gzip-compressed, for measuring the diagnosis on runs it was "
-        "never tuned on (issue 9). Every logged number comes from an actual training step; nothing is "
-        "synthesised.",
+        f"each written in one log format and gzip-compressed, {purpose} (issue 9). Every logged number "
+        "comes from an actual training step; nothing is synthesised.",
         "",
         "Each group (`group` column) is one sampled base recipe (family, data, model, optimiser, lr, batch, "
         "schedule, logging and evaluation cadence, seeds): its healthy base run, one or two hard but "
@@ -79,7 +101,7 @@ def write(corpus: Path, rows: list[dict], dropped: list[dict], wall: float | Non
         "## Regenerate",
         "",
         "```",
-        f"/work/train-venv/bin/python sample_logs/generate_corpus.py --jobs {jobs}" + (" --fresh" * fresh),
+        f"/work/train-venv/bin/python sample_logs/generate_corpus.py --jobs {jobs}{flag}",
         "```",
         "",
         (
