@@ -34,7 +34,7 @@ from diagnostics.early_warning_fit import (
     replay_tasks,
     score,
 )
-from diagnostics.split import FRESH
+from diagnostics.split import EXTRA, FRESH
 
 
 def row(name: str, s: Score) -> str:
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     sets = {"corpus-train (fitted)": corpus_tasks("train")}
+    if (EXTRA / "split.csv").exists():
+        sets["corpus-extra (fitted)"] = corpus_tasks("train", EXTRA)
     if llm_tasks(LLM_TRAIN):
         sets["llm train (fitted)"] = llm_tasks(LLM_TRAIN)
     sets["corpus-test"] = corpus_tasks("test")

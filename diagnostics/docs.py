@@ -143,6 +143,9 @@ def _warnings() -> list[str]:
     out, rules = _layer("warning", "docs.warnings_intro", WARNING_RULES)
     for w, lines in rules:
         params = [f for f in fields(WarningParams) if f.metadata["rule"] == w.id]
+        switch = f"{w.id.lower()}_on"
+        if getattr(WARNING_PARAMS, switch, True) is False:
+            lines = [*lines, *(f"- {t('docs.switched_off', lang, field=switch)}" for lang in LANGUAGES)]
         out += [*lines, "", "#### Parameters", "", *_parameters(params, WARNING_PARAMS, WarningParams())]
         out += [*_texts(w.id), ""]
     while out[-1] == "":

@@ -12,13 +12,13 @@ onset, as a share of the steps from the first point to the onset. A healthy run 
 (at most MAX_CUTS evenly spread prefixes); any warning on it is a false warning.
 
 The fit is coordinate descent over each threshold's grid (`WarningParams` metadata), on the corpus's
-training split (`diagnostics.split`) and the LLM training set (`sample_logs/llm/train/`, the replay set's
-families drawn with another seed: the only runs that log a loss scale and a gradient norm ahead of a
-blow-up) only: the objective is runs warned in time + the median lead share - FALSE_WARNING_WEIGHT x
-healthy runs warned. Each rule's `ldNNN_on` is a field like the others
-(grid on, off): a rule that warns first on no training positive adds no lead, and is switched off when
-its false warnings are its only effect. The test split, the fresh set, the public logs and the LLM
-replay set are only ever scored (`bench/early_warning.py`).
+training split (`diagnostics.split`), the extra training set (`sample_logs/corpus_extra`) and the
+LLM training set (`sample_logs/llm/train/`, the replay set's families drawn with another seed: the only
+runs that log a loss scale and a gradient norm ahead of a blow-up) only: the objective is runs warned
+in time + the median lead share - FALSE_WARNING_WEIGHT x healthy runs warned. Each rule's `ldNNN_on`
+is a field like the others (grid on, off): a rule that warns first on no training positive adds no
+lead, and is switched off when its false warnings are its only effect. The test split, the fresh set,
+the public logs and the LLM replay set are only ever scored (`bench/early_warning.py`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from diagnostics.early_warning import (
     signals_of,
 )
 from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, read_labels, resolve_run_path
-from diagnostics.split import CORPUS, REPO, paths_of
+from diagnostics.split import CORPUS, EXTRA, MANIFEST_NAME, REPO, paths_of
 from parsers import ParseError, load_paths
 
 POSITIVE = ("nan", "diverging")
@@ -154,8 +154,10 @@ def llm_tasks(folder: Path) -> list[tuple[str, str, str]]:
 
 
 def training_tasks() -> list[tuple[str, str, str]]:
-    """What the thresholds are fitted on: the corpus's training split and the LLM training set."""
-    return corpus_tasks("train") + llm_tasks(LLM_TRAIN)
+    """What the thresholds are fitted on: the corpus's training split, the extra training set and the
+    LLM training set."""
+    extra = corpus_tasks("train", EXTRA) if (EXTRA / MANIFEST_NAME).exists() else []
+    return corpus_tasks("train") + extra + llm_tasks(LLM_TRAIN)
 
 
 def _init_worker() -> None:
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "params": dataclasses.asdict(params),
         "fit": {
-            "split": "corpus-train + llm-train",
+            "split": "corpus-train + corpus-extra + llm-train",
             "runs": sum(c.error is None for c in cases),
             "positives": best.positives,
             "warned": best.warned,

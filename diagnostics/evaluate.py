@@ -10,11 +10,15 @@ data it was not fitted on:
 * `corpus-fresh`: a second held-out set of the same generator's later groups (`sample_logs/corpus_fresh`),
   made after the test split's mistakes had been read, so that changes suggested by them are judged on
   runs no one has looked at;
+* `corpus-extra`: more training runs (`sample_logs/corpus_extra`, the generator's groups after the fresh
+  set's, without the held-out family), fitted on like the training split (tuning numbers);
 * `real-blind`: public logs of real runs (`../shared/real_logs`), labelled by hand in
   `sample_logs/real_logs_labels.csv` without running the tool (skipped when the folder is absent);
 * `real-tuned`: the public logs that the rules were checked against while they were written (tuning
   numbers);
-* `samples`: the 36 hand-made sample runs, which the rules were first written against (tuning numbers).
+* `samples`: the 36 hand-made sample runs, which the rules were first written against (tuning numbers);
+* `llm-train`: tiny-GPT runs in the large-model formats (`sample_logs/llm/train`), fitted on (tuning);
+* `llm-replay`: the same families drawn with another seed, never fitted on (held out).
 
 It prints symptom accuracy, cause top-1/top-2, false alarms on healthy runs, the Brier score of the
 verdict's confidence, the train-test gap and the test split's reliability table; `--mistakes` lists
@@ -43,15 +47,26 @@ from diagnostics import diagnose
 from diagnostics.calibration import Calibration, brier, reliability
 from diagnostics.model import SYMPTOMS
 from diagnostics.params import Params
-from diagnostics.split import CORPUS, FRESH, REPO, paths_of
+from diagnostics.split import CORPUS, EXTRA, FRESH, REPO, paths_of
 from parsers import ParseError, load_paths
 
 SAMPLES = REPO / "sample_logs" / "labels.csv"
 REAL_LABELS = REPO / "sample_logs" / "real_logs_labels.csv"
 REAL_LOGS = Path(os.environ.get("LOSS_DOCTOR_REAL_LOGS", REPO.parent / "shared" / "real_logs"))
 LLM_REPLAY = REPO / "sample_logs" / "llm" / "replay" / "labels.csv"
-SETS = ("corpus-train", "corpus-test", "corpus-fresh", "real-blind", "real-tuned", "samples", "llm-replay")
-TUNING_SETS = ("corpus-train", "real-tuned", "samples")
+LLM_TRAIN = REPO / "sample_logs" / "llm" / "train" / "labels.csv"
+SETS = (
+    "corpus-train",
+    "corpus-extra",
+    "corpus-test",
+    "corpus-fresh",
+    "real-blind",
+    "real-tuned",
+    "samples",
+    "llm-train",
+    "llm-replay",
+)
+TUNING_SETS = ("corpus-train", "corpus-extra", "real-tuned", "samples", "llm-train")
 # Run facts that count as the log stating how the run was set up; a log without any (a Keras CSV, bare
 # TensorBoard scalars) shows only curves, and a fault that only lowers the level it reaches is invisible.
 SETTINGS = ("base_lr", "batch_size", "optimizer", "net_name")
@@ -283,12 +298,18 @@ def load_set(name: str, **kwargs) -> tuple[list[Row], Scores] | None:
         if not (FRESH / "split.csv").exists():
             return None
         return run(FRESH / "labels.csv", paths_of("fresh", FRESH), **kwargs)
+    if name == "corpus-extra":
+        if not (EXTRA / "split.csv").exists():
+            return None
+        return run(EXTRA / "labels.csv", paths_of("train", EXTRA), **kwargs)
     if name.startswith("real-"):
         if not REAL_LOGS.is_dir():
             return None
         return run(REAL_LABELS, where={"labelled": name.removeprefix("real-")}, base=REAL_LOGS, **kwargs)
     if name == "llm-replay":  # the early warnings' replay set: large-model runs nothing is fitted on
         return run(LLM_REPLAY, **kwargs) if LLM_REPLAY.exists() else None
+    if name == "llm-train":  # the same families drawn with another seed: fitted on
+        return run(LLM_TRAIN, **kwargs) if LLM_TRAIN.exists() else None
     return run(SAMPLES, **kwargs)
 
 

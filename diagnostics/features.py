@@ -208,7 +208,8 @@ def recognise_classes(initial_loss: float, tolerance: float) -> int | None:
 
 def spikes(curve: Curve) -> list[tuple[int, float, float]]:
     """Isolated spikes of the trend points: (index, value, baseline) for points far above a rolling
-    median (robust z by the rolling MAD) that come back down within `spike_recover_points`."""
+    median (robust z by the rolling MAD), by a material share of the curve's initial level, that come
+    back down within `spike_recover_points`."""
     p = curve.params
     y = curve.trend_values
     n = len(y)
@@ -230,7 +231,9 @@ def spikes(curve: Curve) -> list[tuple[int, float, float]]:
     mad = (series - base).abs().rolling(p.spike_window, center=True, min_periods=3).median().to_numpy()
     scale = np.maximum(1.4826 * mad, 1e-12 + 1e-3 * np.abs(base))
     with np.errstate(invalid="ignore"):
-        cand = np.flatnonzero(((ys - base) / scale > p.spike_mad) & (ys > p.spike_ratio * np.abs(base)))
+        tall = (ys - base) / scale > p.spike_mad
+        material = ys - base >= p.spike_min_height * abs(curve.start_level)
+        cand = np.flatnonzero(tall & material & (ys > p.spike_ratio * np.abs(base)))
     out = []
     recover = max(1, p.spike_recover_points // block)
     for i in cand:

@@ -18,9 +18,12 @@ Deterministic and explainable, in two stages:
    (`real_logs_labels.csv`, `labelled=tuned`: 22 healthy, 16 failed), is never taken.
 2. **Calibration**: Platt scaling of the raw verdict and cause scores (`diagnostics.calibration`).
 
-The training runs are the corpus's training split plus the 36 hand-made samples (both tuning data);
-the test split is never read here. The result goes to `diagnostics/fitted_params.json`;
-`--check` fits again and fails when the committed file differs.
+The training runs are the corpus's training split, the extra training set (`sample_logs/corpus_extra`),
+the 36 hand-made samples and the large-model training runs (`sample_logs/llm/train`: healthy runs whose
+loss spikes at a bad stretch of data and recovers, which a spike threshold must leave alone); all tuning
+data. The test split, the fresh set and the LLM replay set are never read here.
+The result goes to `diagnostics/fitted_params.json`; `--check` fits again and fails when the committed
+file differs.
 """
 
 from __future__ import annotations
@@ -42,10 +45,18 @@ import numpy as np
 
 from diagnostics import diagnose
 from diagnostics.calibration import IDENTITY, Calibration, Platt
-from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, SAMPLES, Row, read_labels, resolve_run_path
+from diagnostics.evaluate import (
+    LLM_TRAIN,
+    REAL_LABELS,
+    REAL_LOGS,
+    SAMPLES,
+    Row,
+    read_labels,
+    resolve_run_path,
+)
 from diagnostics.fitted import FITTED_FILE
 from diagnostics.params import DEFAULT_PARAMS, Params, tunable_fields
-from diagnostics.split import CORPUS, MANIFEST_NAME, REPO, paths_of, read_manifest
+from diagnostics.split import CORPUS, EXTRA, MANIFEST_NAME, REPO, paths_of, read_manifest
 from parsers import ParseError, load_paths
 
 FALSE_ALARM_WEIGHT = 3.0
@@ -70,22 +81,26 @@ def _fold(key: str) -> int:
 
 
 def training_runs() -> list[Run]:
-    """The corpus's training split and the hand-made samples, with their labels."""
+    """The corpus's training split, the extra training set, the hand-made samples and the LLM training
+    runs, with their labels."""
     import csv
 
     with SAMPLES.open(newline="", encoding="utf-8") as fh:
         cases = {r["path"] for r in csv.DictReader(fh) if r.get("case")}
-    group = {e.path: e.group for e in read_manifest()}
-    runs = [
-        Run(r, False, fold=_fold(group[r.path]))
-        for r in read_labels(CORPUS / "labels.csv", paths_of("train"))
-    ]
+    runs = []
+    for corpus in (CORPUS, EXTRA):
+        if not (corpus / MANIFEST_NAME).exists():
+            continue
+        group = {e.path: e.group for e in read_manifest(corpus)}
+        for r in read_labels(corpus / "labels.csv", paths_of("train", corpus)):
+            runs.append(Run(r, False, fold=_fold(group[r.path])))
+            r.path = str((corpus / r.path).relative_to(REPO))
     for r in read_labels(SAMPLES):
         r.path = str(resolve_run_path(SAMPLES.parent, r.path).relative_to(REPO))
         runs.append(Run(r, r.path.removeprefix("sample_logs/") in cases, fold=_fold(r.path)))
-    for run in runs:
-        if not run.row.path.startswith("sample_logs/"):
-            run.row.path = f"sample_logs/corpus/{run.row.path}"
+    for r in read_labels(LLM_TRAIN) if LLM_TRAIN.exists() else []:
+        r.path = str((LLM_TRAIN.parent / r.path).relative_to(REPO))
+        runs.append(Run(r, False, fold=_fold(r.path)))
     if REAL_LOGS.is_dir():
         for r in read_labels(REAL_LABELS, where={"labelled": "tuned"}):
             r.path = str(REAL_LOGS / r.path)
@@ -309,12 +324,13 @@ def fit(jobs: int, rounds: int, log=print) -> dict:
         calibration = fit_calibration(runs, judge(params))
     finally:
         judge.close()
-    manifest = (CORPUS / MANIFEST_NAME).read_bytes()
+    manifests = [c / MANIFEST_NAME for c in (CORPUS, EXTRA) if (c / MANIFEST_NAME).exists()]
     tuned = {f.name: getattr(params, f.name) for f in tunable_fields()}
     return {
         "fit": {
             "training_runs": len(runs),
-            "split_manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+            "split_manifest_sha256": hashlib.sha256(manifests[0].read_bytes()).hexdigest(),
+            "extra_manifest_sha256": [hashlib.sha256(m.read_bytes()).hexdigest() for m in manifests[1:]],
             "rounds": rounds,
             "false_alarm_weight": FALSE_ALARM_WEIGHT,
             "training_scores": record,

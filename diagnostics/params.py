@@ -370,6 +370,15 @@ class Params:
     spike_recover_points: int = _p(
         25, ("LD108", "LD112"), "back to normal within this many points", (10, 25, 50)
     )
+    # A robust z and a ratio over the rolling median both grow without bound as the loss nears zero: a
+    # jump from 0.001 to 0.02 late in a healthy run is minibatch noise, a spike worth a warning moves the
+    # loss by a share of the scale it trains on.
+    spike_min_height: float = _p(
+        0.1,
+        "LD108",
+        "and rises above the rolling median by at least this share of the curve's initial level",
+        (0.0, 0.05, 0.1, 0.2, 0.3),
+    )
     spike_min_count: int = _p(
         3, ("LD108", "LD112"), "isolated spikes needed for the symptom (1 is noise)", (2, 3, 4, 5)
     )

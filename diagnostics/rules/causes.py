@@ -533,6 +533,8 @@ def data_issue(ctx: Context) -> RuleResult | None:
     nan_step = _nan_step(ctx)
     early_nan = nan_step is not None and nan_step <= p.nan_early_steps
     high = _lr_flag(ctx) > 0
+    # Spikes at a fixed period (LD108): the same bad data met every pass, whichever symptom leads.
+    periodic = _measured(ctx, "LD108", "periodic_spikes") > 0
     explained = bool(
         ctx.frozen_bn
         or ctx.finding("LD303")
@@ -546,9 +548,9 @@ def data_issue(ctx: Context) -> RuleResult | None:
         score = p.ld210_score_sudden_nan  # a sudden NaN from a normal-looking loss: a bad sample or a log(0)
     elif s == "eval_gap":
         score = p.ld210_score_gap_without_bn if _known_without_bn(ctx) else p.ld210_score_gap
+        if periodic:  # bad batches that a net learns to fit generalise badly: one cause for both readings
+            score = max(score, p.ld210_score_periodic_spikes)
     elif s == "spiky":
-        periodic = _measured(ctx, "LD108", "periodic_spikes") > 0
-        # spikes at a fixed period: the same bad data met every pass
         score = p.ld210_score_periodic_spikes if periodic else p.ld210_score_spikes
     elif s == "flat" and not explained:
         score = p.ld210_score_flat

@@ -136,12 +136,18 @@ def test_eval_gap_from_early_on():
 
 
 def test_spikes_that_recover():
+    """As many isolated spikes as the fitted `spike_min_count` (one fewer is noise: info only)."""
+    count = PARAMS.spike_min_count
     loss = decaying(5000, 2.3, 0.5, 800, 0.03)
-    for i in (1390, 2780, 4170):
+    few = loss.copy()
+    for i in np.linspace(1390, 4170, count).astype(int):
         loss[i] = 4.5
+    for i in np.linspace(1390, 4170, count - 1).astype(int):
+        few[i] = 4.5
     d = diagnose(make_log(loss))
     assert d.symptom.symptom == "spiky"
     assert d.symptom.onset_step == 1390 * 20
+    assert diagnose(make_log(few)).symptom.symptom == "healthy"
 
 
 @pytest.mark.parametrize("n", [1, 2])
