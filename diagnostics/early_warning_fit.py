@@ -47,13 +47,11 @@ from diagnostics.early_warning import (
     signals_of,
 )
 from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, read_labels, resolve_run_path
-from diagnostics.split import CORPUS, EXTRA, MANIFEST_NAME, REPO, paths_of
+from diagnostics.split import CORPUS, EXTRA, LLM_REPLAY, LLM_TRAIN, MANIFEST_NAME, paths_of
 from parsers import ParseError, load_paths
 
 POSITIVE = ("nan", "diverging")
-LLM_REPLAY = REPO / "sample_logs" / "llm" / "replay"
 LLM_REPLAY_LABELS = LLM_REPLAY / "labels.csv"
-LLM_TRAIN = REPO / "sample_logs" / "llm" / "train"
 MAX_CUTS = 400  # prefixes of a healthy run that are judged (every point of a shorter run)
 FALSE_WARNING_WEIGHT = 3.0  # a false warning costs three missed ones, as a false alarm does in the fit
 ROUNDS = 2

@@ -47,14 +47,12 @@ from diagnostics import diagnose
 from diagnostics.calibration import Calibration, brier, reliability
 from diagnostics.model import SYMPTOMS
 from diagnostics.params import Params
-from diagnostics.split import CORPUS, EXTRA, FRESH, REPO, paths_of
+from diagnostics.split import CORPUS, EXTRA, FRESH, LLM_REPLAY, LLM_TRAIN, REPO, paths_of
 from parsers import ParseError, load_paths
 
 SAMPLES = REPO / "sample_logs" / "labels.csv"
 REAL_LABELS = REPO / "sample_logs" / "real_logs_labels.csv"
 REAL_LOGS = Path(os.environ.get("LOSS_DOCTOR_REAL_LOGS", REPO.parent / "shared" / "real_logs"))
-LLM_REPLAY = REPO / "sample_logs" / "llm" / "replay" / "labels.csv"
-LLM_TRAIN = REPO / "sample_logs" / "llm" / "train" / "labels.csv"
 SETS = (
     "corpus-train",
     "corpus-extra",
@@ -307,9 +305,9 @@ def load_set(name: str, **kwargs) -> tuple[list[Row], Scores] | None:
             return None
         return run(REAL_LABELS, where={"labelled": name.removeprefix("real-")}, base=REAL_LOGS, **kwargs)
     if name == "llm-replay":  # the early warnings' replay set: large-model runs nothing is fitted on
-        return run(LLM_REPLAY, **kwargs) if LLM_REPLAY.exists() else None
+        return run(LLM_REPLAY / "labels.csv", **kwargs) if LLM_REPLAY.is_dir() else None
     if name == "llm-train":  # the same families drawn with another seed: fitted on
-        return run(LLM_TRAIN, **kwargs) if LLM_TRAIN.exists() else None
+        return run(LLM_TRAIN / "labels.csv", **kwargs) if LLM_TRAIN.is_dir() else None
     return run(SAMPLES, **kwargs)
 
 

@@ -45,18 +45,10 @@ import numpy as np
 
 from diagnostics import diagnose
 from diagnostics.calibration import IDENTITY, Calibration, Platt
-from diagnostics.evaluate import (
-    LLM_TRAIN,
-    REAL_LABELS,
-    REAL_LOGS,
-    SAMPLES,
-    Row,
-    read_labels,
-    resolve_run_path,
-)
+from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, SAMPLES, Row, read_labels, resolve_run_path
 from diagnostics.fitted import FITTED_FILE
 from diagnostics.params import DEFAULT_PARAMS, Params, tunable_fields
-from diagnostics.split import CORPUS, EXTRA, MANIFEST_NAME, REPO, paths_of, read_manifest
+from diagnostics.split import CORPUS, EXTRA, LLM_TRAIN, MANIFEST_NAME, REPO, paths_of, read_manifest
 from parsers import ParseError, load_paths
 
 FALSE_ALARM_WEIGHT = 3.0
@@ -98,8 +90,8 @@ def training_runs() -> list[Run]:
     for r in read_labels(SAMPLES):
         r.path = str(resolve_run_path(SAMPLES.parent, r.path).relative_to(REPO))
         runs.append(Run(r, r.path.removeprefix("sample_logs/") in cases, fold=_fold(r.path)))
-    for r in read_labels(LLM_TRAIN) if LLM_TRAIN.exists() else []:
-        r.path = str((LLM_TRAIN.parent / r.path).relative_to(REPO))
+    for r in read_labels(LLM_TRAIN / "labels.csv") if LLM_TRAIN.is_dir() else []:
+        r.path = str((LLM_TRAIN / r.path).relative_to(REPO))
         runs.append(Run(r, False, fold=_fold(r.path)))
     if REAL_LOGS.is_dir():
         for r in read_labels(REAL_LABELS, where={"labelled": "tuned"}):
