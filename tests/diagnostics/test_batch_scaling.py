@@ -1,6 +1,6 @@
 """LD314 (`diagnostics/rules/batch_scaling.py`): an SGD lr many times above Goyal et al.'s linear scaling
 rule for the batch. Quiet on every healthy run of the corpus and of the real logs; fires with the numbers
-on the corpus's real SGD runs whose lr was raised 300x; changes no verdict and no cause."""
+on the corpus's real SGD runs whose lr was raised 1000x; changes no verdict and no cause."""
 
 import csv
 from dataclasses import replace
@@ -16,7 +16,8 @@ from parsers import ParseError, load_paths
 from parsers.model import TrainingLog
 
 CORPUS = SAMPLE_LOGS / "corpus"
-LR_X300 = CORPUS / "runs" / "caffe_cnn_005_lr_x300"  # LeNet, SGD, batch 64, base_lr 2.1 (300x 0.007)
+# a small CNN (Lightning, SGD, batch 128, lr 70: 1000x the tuned 0.07), of the training split
+LR_X1000 = CORPUS / "runs" / "cnn_025_lr_x1000"
 
 
 def _healthy(labels, base) -> list:
@@ -53,38 +54,38 @@ def test_quiet_on_every_healthy_real_log():
     assert loud == []
 
 
-@pytest.mark.skipif(not LR_X300.is_dir(), reason="the corpus is absent")
-def test_fires_with_the_numbers_on_an_sgd_lenet_with_lr_300x():
-    log = load_paths([LR_X300])
+@pytest.mark.skipif(not LR_X1000.is_dir(), reason="the corpus is absent")
+def test_fires_with_the_numbers_on_an_sgd_cnn_with_lr_1000x():
+    log = load_paths([LR_X1000])
     (finding,) = _ld314(log)
     assert finding.severity == "warning"  # the run went NaN
     rule, batch, fix = finding.evidence
-    assert rule.params == {"lr": "2.1", "batch": 64, "rule": "0.025", "factor": "84"}
-    assert rule.quote is not None and "base_lr" in rule.quote.text
-    assert batch.quote is not None and "batch_size" in batch.quote.text
-    assert fix.key == "evidence.lr_batch_rule_fix" and fix.params["rule"] == "0.025"
+    assert rule.params == {"lr": "70", "batch": 128, "rule": "0.05", "factor": "1.4e+03"}
+    assert rule.quote is not None and rule.quote.text == "lr: 70.0"  # hparams.yaml, quoted as written
+    assert batch.quote is not None and batch.quote.text == "batch_size: 128"
+    assert fix.key == "evidence.lr_batch_rule_fix" and fix.params["rule"] == "0.05"
 
 
-@pytest.mark.skipif(not LR_X300.is_dir(), reason="the corpus is absent")
+@pytest.mark.skipif(not LR_X1000.is_dir(), reason="the corpus is absent")
 def test_only_where_the_rule_applies():
-    log = load_paths([LR_X300])
+    log = load_paths([LR_X1000])
     meta = log.meta
     for changed in (
         {"optimizer": "adam"},  # Adam: the published lrs follow the model's size
         {"net_name": "FasterRCNN"},  # detection has its own reference
         {"net_name": "charlm_gru"},  # not a convolutional classifier
         {"batch_size": MIN_BATCH // 2},  # below the batches the rule was measured on
-        {"base_lr": rule_lr(64) * FLAG_FACTOR},  # at the margin, not above it
+        {"base_lr": rule_lr(128) * FLAG_FACTOR},  # at the margin, not above it
     ):
         assert _ld314(replace(log, meta=replace(meta, **changed))) == [], changed
     assert is_conv_classifier("VGG_ILSVRC_16_layers") and not is_conv_classifier("fcn32s-shapes")
 
 
-@pytest.mark.skipif(not LR_X300.is_dir(), reason="the corpus is absent")
+@pytest.mark.skipif(not LR_X1000.is_dir(), reason="the corpus is absent")
 def test_changes_no_verdict_and_no_cause(monkeypatch):
     """Not a config fault, and no cause rule reads it: without LD314 the diagnosis is the same."""
     assert "LD314" not in CONFIG_FAULTS
-    log = load_paths([LR_X300])
+    log = load_paths([LR_X1000])
     with_rule = diagnose(log).to_json()
     all_rules()  # registers the catalogue before one rule is taken out
     monkeypatch.delitem(RULES, "LD314")

@@ -70,13 +70,13 @@ def test_a_lightning_runs_hparams_yaml_gets_the_raised_lr_and_nothing_else(tmp_p
 
 
 def test_without_a_settings_file_the_echoed_namespace_comes_back_changed(tmp_path):
-    """vgg_063 (print log): warm-up to an lr 100x too high; the log echoes its argparse Namespace."""
-    paths = _unpacked("vgg_063_warmup_to_lr_x100", tmp_path)
+    """charlm_053 (print log): AdamW at an lr 300x too high; the log echoes its argparse Namespace."""
+    paths = _unpacked("charlm_053_lr_x300", tmp_path)
     diagnosis, configs, options = _offers(paths)
     assert configs == [] and diagnosis.causes[0].id == "lr_too_high"
     echoed = paths[0].read_text().splitlines()[0]
-    assert echoed.startswith("Namespace(") and "lr=0.00024," in echoed
-    assert options[0].command == echoed.replace("lr=0.00024,", "lr=2.4e-5,")
+    assert echoed.startswith("Namespace(") and "lr=0.84," in echoed
+    assert options[0].command == echoed.replace("lr=0.84,", "lr=0.084,")
 
 
 def test_the_cli_writes_the_corrected_settings_and_their_patch(tmp_path):

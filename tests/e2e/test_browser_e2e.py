@@ -111,11 +111,14 @@ def test_bad_share_link_gets_a_message(browser: Browser, app_url: str):
 
 
 def pick_uncertain() -> tuple[Example, str]:
-    """A run of the corpus whose calibrated verdict falls under the confidence floor, with the sentence
-    the page must show: the two leading readings, not one word."""
-    from diagnostics.split import CORPUS
+    """A run of the corpus's training split whose calibrated verdict falls under the confidence floor,
+    with the sentence the page must show: the two leading readings, not one word. (Training split only:
+    the screenshot is looked at, and held-out runs are not.)"""
+    from diagnostics.split import CORPUS, paths_of
 
-    for run in sorted((CORPUS / "runs").iterdir()) if (CORPUS / "runs").is_dir() else []:
+    training = paths_of("train") if (CORPUS / "split.csv").exists() else set()
+    for rel in sorted(training):
+        run = CORPUS / rel
         example = Example(run.name, "", run)
         diagnosis = diagnose(load(example.files()))
         if diagnosis.uncertain:
