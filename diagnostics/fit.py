@@ -316,13 +316,12 @@ def fit(jobs: int, rounds: int, log=print) -> dict:
         calibration = fit_calibration(runs, judge(params))
     finally:
         judge.close()
-    manifests = [c / MANIFEST_NAME for c in (CORPUS, EXTRA) if (c / MANIFEST_NAME).exists()]
     tuned = {f.name: getattr(params, f.name) for f in tunable_fields()}
     return {
         "fit": {
             "training_runs": len(runs),
-            "split_manifest_sha256": hashlib.sha256(manifests[0].read_bytes()).hexdigest(),
-            "extra_manifest_sha256": [hashlib.sha256(m.read_bytes()).hexdigest() for m in manifests[1:]],
+            "split_manifest_sha256": _sha256(CORPUS / MANIFEST_NAME),
+            "extra_manifest_sha256": _sha256(EXTRA / MANIFEST_NAME),
             "rounds": rounds,
             "false_alarm_weight": FALSE_ALARM_WEIGHT,
             "training_scores": record,
@@ -330,6 +329,11 @@ def fit(jobs: int, rounds: int, log=print) -> dict:
         "params": tuned,
         "calibration": calibration.to_dict(),
     }
+
+
+def _sha256(path: Path) -> str | None:
+    """The checksum of a split manifest the fit read (None when the set is absent)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def dump(result: dict) -> str:

@@ -334,6 +334,15 @@ class Params:
         "val improved less than this share as much (relatively) as train",
         (0.3, 0.4, 0.5, 0.6, 0.7),
     )
+    # Once training nears zero loss, every relative measure of progress saturates (train "improved by
+    # 100 %"), so a run that memorised a tiny data set looked like one whose evaluation kept pace. What
+    # separates them is how far the evaluation stays above training on the scale the loss started from.
+    gap_min_height: float = _p(
+        0.3,
+        "LD107",
+        "... or the late val level stays above the late train level by this share of the first loss",
+        (0.0, 0.15, 0.2, 0.3, 0.4),
+    )
     gap_erratic_ratio: float = _p(
         4.0, "LD107", "relative step-to-step variation of val vs train", (2.0, 3.0, 4.0, 6.0)
     )
@@ -533,8 +542,8 @@ class Params:
     ld201_score_blowup: float = _score(0.6, "LD201", "NaN or divergence")
     ld201_bonus_grew: float = _score(0.2, "LD201", "... the loss grew before (or diverged)")
     ld201_bonus_lr_high: float = _score(0.15, "LD201", "... the lr is above the usual range (LD309)")
-    ld201_score_early_nan: float = _score(
-        0.45, "LD201", "NaN at once from a normal lr without growth (data as likely)"
+    ld201_score_sudden_nan: float = _score(
+        0.45, "LD201", "NaN from a normal lr without growth before it, early or late (data as likely)"
     )
     ld201_score_oscillating: float = _score(0.65, "LD201", "oscillating loss")
     ld201_bonus_oscillating_lr_high: float = _score(0.15, "LD201", "... with a high lr")

@@ -143,8 +143,6 @@ def _collapse_evidence(ctx: Context) -> Evidence:
 @rule("LD201", "lr-too-high", curves=("train_loss",), cause="lr_too_high")
 def lr_too_high(ctx: Context) -> RuleResult | None:
     s, p = _symptom(ctx), ctx.params
-    nan_step = _nan_step(ctx)
-    early_nan = nan_step is not None and nan_step <= p.nan_early_steps
     high = _lr_flag(ctx) > 0
     grew = _grew_before_nan(ctx) or "diverging" in ctx.symptoms
     if s in BLOW_UP:
@@ -153,8 +151,10 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
             + (p.ld201_bonus_grew if grew else 0)
             + (p.ld201_bonus_lr_high if high else 0)
         )
-        if early_nan and not high and not grew:
-            score = p.ld201_score_early_nan  # NaN at once from a normal lr: the data is as likely
+        if s == "nan" and not high and not grew:
+            # NaN from a normal lr, with no growth before it (at once, or late out of a falling loss):
+            # one bad batch or a log(0) is as likely as the lr.
+            score = p.ld201_score_sudden_nan
     elif s == "oscillating":
         score = p.ld201_score_oscillating + (p.ld201_bonus_oscillating_lr_high if high else 0)
     elif s == "spiky":

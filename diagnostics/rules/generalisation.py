@@ -204,7 +204,13 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     # Validation that improves about as much as training is a generalisation gap, not a broken eval.
     train_progress = 1 - train_curve.end_level / train_curve.start_level if train_curve.start_level > 0 else 0
     val_progress = 1 - float(np.median(vy[-max(1, len(vy) // p.ld107_early_parts) :])) / float(vy[0])
-    lagging = val_progress < p.gap_progress * train_progress
+    # Near zero training loss, relative progress saturates: what is left is how far the evaluation stays
+    # above training, on the scale of the first loss logged (a bucket median of a long run is already low).
+    late = max(1, len(vy) // p.ld107_early_parts)
+    first = max(float(train_curve.trend_values[0]), float(vy[0])) if len(train_curve.trend_index) else 0.0
+    height = float(np.median(vy[-late:]) - np.median(train[-late:])) / first if first > 0 else 0.0
+    wide = p.gap_min_height > 0 and height > p.gap_min_height
+    lagging = val_progress < p.gap_progress * train_progress or wide
     if not (far or erratic) or not lagging:
         return None
     evidence = [
@@ -219,6 +225,19 @@ def eval_gap(ctx: Context) -> RuleResult | None:
             int(vx[0]),
         )
     ]
+    if wide:
+        evidence.append(
+            Evidence(
+                "evidence.val_gap_height",
+                {
+                    "val": fmt(float(np.median(vy[-late:]))),
+                    "train": fmt(float(np.median(train[-late:]))),
+                    "pct": round(100 * height),
+                    "first": fmt(first),
+                },
+                int(vx[-late]),
+            )
+        )
     if erratic:
         evidence.append(
             Evidence(
@@ -230,6 +249,7 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     measurements = {
         "ratio": float(np.median(ratio)),
         "far": 1.0 if far else 0.0,
+        "height": height,
         "val_erratic": 1.0 if erratic else 0.0,
     }
     return symptom_result(

@@ -1,0 +1,47 @@
+"""LD107 also reads a gap on the loss's own scale (`gap_min_height`): once training nears zero, its
+relative progress is ~100 % whatever the evaluation does, so a run that memorised 60 images (validation
+stuck at half the first loss) looked like one whose evaluation kept pace. Real runs of the training split."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from diag_helpers import SAMPLE_LOGS
+
+from diagnostics import diagnose, fitted
+from parsers import load_paths
+
+RUNS = SAMPLE_LOGS / "corpus" / "runs"
+
+
+def load(name: str):
+    return load_paths(sorted((RUNS / name).iterdir()))
+
+
+def gap_finding(diagnosis):
+    return next((f for f in diagnosis.findings if f.rule == "LD107"), None)
+
+
+@pytest.mark.parametrize("name", ["resnet_050_tiny_data_60", "cnn_007_tiny_data_60"])  # Keras CSV, TB
+def test_a_memorised_tiny_data_set_is_an_eval_gap(name):
+    log = load(name)
+    d = diagnose(log)
+    assert fitted.PARAMS.gap_min_height > 0
+    assert d.symptom.symptom == "eval_gap"
+    finding = gap_finding(d)
+    assert finding.measurements["height"] > fitted.PARAMS.gap_min_height
+    assert any(e.key == "evidence.val_gap_height" for e in finding.evidence)
+    assert "overfitting" in [c.id for c in d.causes[:2]]
+    # control: without the height, the relative progress alone lets the run pass as healthy
+    off = diagnose(log, dataclasses.replace(fitted.PARAMS, gap_min_height=0.0))
+    assert gap_finding(off) is None and off.symptom.symptom == "healthy"
+
+
+@pytest.mark.parametrize("run", ["corpus/runs/mlp_072", "corpus_extra/runs/mlp_132"])
+def test_a_healthy_gap_near_zero_is_not_wide(run):
+    """Validation loss 16-20x training, both a few % of the first loss: a healthy run's gap."""
+    d = diagnose(load_paths(sorted((SAMPLE_LOGS / run).iterdir())))
+    assert d.symptom.symptom == "healthy"
+    finding = gap_finding(d)
+    assert finding is None or finding.measurements["height"] <= fitted.PARAMS.gap_min_height

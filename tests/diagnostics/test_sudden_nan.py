@@ -1,0 +1,38 @@
+"""A NaN out of a falling loss, with nothing growing before it and an ordinary lr (`ld201_score_sudden_nan`,
+early or late in the run): one bad batch or a log(0) is as likely as the lr, so the data's rule is not
+outranked by a blow-up prior. Real runs of the training split."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from diag_helpers import SAMPLE_LOGS
+
+from diagnostics import diagnose, fitted
+from parsers import load_paths
+
+RUNS = SAMPLE_LOGS / "corpus" / "runs"
+
+
+def load(name: str):
+    return load_paths(sorted((RUNS / name).iterdir()))
+
+
+def test_nan_pixels_in_one_batch_name_the_data_first():
+    """mlp_036 (Lightning CSV): a blank image normalised by std 0 puts NaN pixels into step 63's batch."""
+    log = load("mlp_036_nan_pixels_batch")
+    d = diagnose(log)
+    assert d.symptom.symptom == "nan"
+    ld101 = next(f for f in d.findings if f.rule == "LD101")
+    assert ld101.measurements["grew_before_nan"] == 0.0
+    assert [c.id for c in d.causes[:2]] == ["data_issue", "lr_too_high"]
+    # control: scored like any blow-up, the lr would come first again
+    blowup = dataclasses.replace(fitted.PARAMS, ld201_score_sudden_nan=fitted.PARAMS.ld201_score_blowup)
+    assert diagnose(log, blowup).causes[0].id == "lr_too_high"
+
+
+@pytest.mark.parametrize("name", ["caffe_cnn_015_lr_x300", "mlp_084_lr_x300"])  # Caffe glog, Keras CSV
+def test_a_nan_from_a_raised_lr_still_names_the_lr(name):
+    d = diagnose(load(name))
+    assert d.symptom.symptom == "nan" and d.causes[0].id == "lr_too_high"
