@@ -69,6 +69,21 @@ def _grew_before_nan(ctx: Context) -> bool:
     return _measured(ctx, "LD101", "grew_before_nan") > 0
 
 
+def _sudden_nan_evidence(ctx: Context) -> Evidence | None:
+    """The last finite training loss before the NaN, against the first: a NaN out of a loss that had not
+    grown comes from one batch or one operation more often than from steps that grew too large."""
+    curve, step = ctx.train_loss, _nan_step(ctx)
+    if curve is None or step is None:
+        return None
+    before = np.flatnonzero(np.isfinite(curve.values) & (curve.steps < step))
+    if len(before) < 2 or not curve.values[before[0]] > 0:
+        return None
+    first, last = float(curve.values[before[0]]), float(curve.values[before[-1]])
+    params = {"step": int(curve.steps[before[-1]]), "before": fmt(last), "first": fmt(first)}
+    params["pct"] = round(100 * last / first)
+    return Evidence("evidence.nan_out_of_falling_loss", params, int(curve.steps[before[-1]]))
+
+
 def _lr_flag(ctx: Context) -> float:
     """LD309's verdict: +1 the lr is above the usual range, -1 below it, 0 inside it (or unknown)."""
     return _measured(ctx, "LD309", "lr_flag")
@@ -542,10 +557,12 @@ def data_issue(ctx: Context) -> RuleResult | None:
         or ctx.finding("LD306")
         or _huge_start(ctx)
     )
+    sudden = None
     if s == "nan" and early_nan and not high and not explained and not _grew_before_nan(ctx):
         score = p.ld210_score_early_nan
     elif s == "nan" and not _grew_before_nan(ctx) and not explained:
         score = p.ld210_score_sudden_nan  # a sudden NaN from a normal-looking loss: a bad sample or a log(0)
+        sudden = _sudden_nan_evidence(ctx)
     elif s == "eval_gap":
         score = p.ld210_score_gap_without_bn if _known_without_bn(ctx) else p.ld210_score_gap
         if periodic:  # bad batches that a net learns to fit generalise badly: one cause for both readings
@@ -557,6 +574,8 @@ def data_issue(ctx: Context) -> RuleResult | None:
     else:
         return None
     evidence = _evidence_of(ctx, "LD101", "LD107", "LD108", "LD112", "LD103", "LD109")
+    if sudden is not None:
+        evidence.insert(1, sudden)
     fix_list = fixes.check_data(ctx)
     if s in UNSTABLE:
         fix_list = [*_spike_fixes(ctx, "fast"), *fix_list]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from diag_helpers import SAMPLE_LOGS
 
@@ -36,3 +37,15 @@ def test_nan_pixels_in_one_batch_name_the_data_first():
 def test_a_nan_from_a_raised_lr_still_names_the_lr(name):
     d = diagnose(load(name))
     assert d.symptom.symptom == "nan" and d.causes[0].id == "lr_too_high"
+
+
+def test_the_data_cause_quotes_the_loss_just_before_the_nan():
+    log = load("mlp_036_nan_pixels_batch")
+    d = diagnose(log)
+    data = next(c for c in d.causes if c.id == "data_issue")
+    (before,) = [e for e in data.evidence if e.key == "evidence.nan_out_of_falling_loss"]
+    train = log.metrics[(log.metrics["split"] == "train") & (log.metrics["metric"] == "loss")]
+    finite = train[np.isfinite(train["value"]) & (train["step"] < d.symptom.onset_step)]
+    assert before.step == int(finite["step"].iloc[-1])
+    assert float(before.params["before"]) == pytest.approx(float(finite["value"].iloc[-1]), rel=1e-3)
+    assert before.params["pct"] <= 5  # near zero when it broke, not a loss that had been growing
