@@ -134,6 +134,7 @@ def test_uncertain_verdict_shows_two_readings(browser: Browser, app_url: str, ar
     wait_idle(page)
     upload(page, example.files())
     expect(page.locator(".st-key-verdict-0")).to_contain_text(sentence, timeout=TIMEOUT)
+    page.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT)  # the screenshot is looked at: chart drawn
     wait_idle(page)
     page.screenshot(path=artifacts / "e2e-uncertain.png", full_page=True)
     page.close()
