@@ -99,7 +99,7 @@ class Params:
     )
     nan_early_steps: int = _p(
         10,
-        ("LD201", "LD210"),
+        "LD210",
         "NaN at or before this step points at data or lr, not slow blow-up",
         (0, 5, 10, 20, 50),
     )

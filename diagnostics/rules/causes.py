@@ -70,18 +70,15 @@ def _grew_before_nan(ctx: Context) -> bool:
 
 
 def _sudden_nan_evidence(ctx: Context) -> Evidence | None:
-    """The last finite training loss before the NaN, against the first: a NaN out of a loss that had not
+    """The last good training loss before the NaN, against the first: a NaN out of a loss that had not
     grown comes from one batch or one operation more often than from steps that grew too large."""
-    curve, step = ctx.train_loss, _nan_step(ctx)
-    if curve is None or step is None:
+    curve = ctx.train_loss
+    if curve is None or len(curve.trend_index) < 2 or not curve.trend_values[0] > 0:
         return None
-    before = np.flatnonzero(np.isfinite(curve.values) & (curve.steps < step))
-    if len(before) < 2 or not curve.values[before[0]] > 0:
-        return None
-    first, last = float(curve.values[before[0]]), float(curve.values[before[-1]])
-    params = {"step": int(curve.steps[before[-1]]), "before": fmt(last), "first": fmt(first)}
-    params["pct"] = round(100 * last / first)
-    return Evidence("evidence.nan_out_of_falling_loss", params, int(curve.steps[before[-1]]))
+    first, last = float(curve.trend_values[0]), float(curve.trend_values[-1])
+    step = int(curve.steps[curve.trend_index[-1]])
+    params = {"step": step, "before": fmt(last), "first": fmt(first), "pct": round(100 * last / first)}
+    return Evidence("evidence.nan_without_growth", params, step)
 
 
 def _lr_flag(ctx: Context) -> float:

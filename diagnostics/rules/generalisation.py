@@ -203,12 +203,13 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     )
     # Validation that improves about as much as training is a generalisation gap, not a broken eval.
     train_progress = 1 - train_curve.end_level / train_curve.start_level if train_curve.start_level > 0 else 0
-    val_progress = 1 - float(np.median(vy[-max(1, len(vy) // p.ld107_early_parts) :])) / float(vy[0])
+    late = max(1, len(vy) // p.ld107_early_parts)
+    val_late, train_late = float(np.median(vy[-late:])), float(np.median(train[-late:]))
+    val_progress = 1 - val_late / float(vy[0])
     # Near zero training loss, relative progress saturates: what is left is how far the evaluation stays
     # above training, on the scale of the first loss logged (a bucket median of a long run is already low).
-    late = max(1, len(vy) // p.ld107_early_parts)
-    first = max(float(train_curve.trend_values[0]), float(vy[0])) if len(train_curve.trend_index) else 0.0
-    height = float(np.median(vy[-late:]) - np.median(train[-late:])) / first if first > 0 else 0.0
+    first = max(float(train_curve.trend_values[0]), float(vy[0]))
+    height = (val_late - train_late) / first
     wide = p.gap_min_height > 0 and height > p.gap_min_height
     lagging = val_progress < p.gap_progress * train_progress or wide
     if not (far or erratic) or not lagging:
@@ -230,8 +231,8 @@ def eval_gap(ctx: Context) -> RuleResult | None:
             Evidence(
                 "evidence.val_gap_height",
                 {
-                    "val": fmt(float(np.median(vy[-late:]))),
-                    "train": fmt(float(np.median(train[-late:]))),
+                    "val": fmt(val_late),
+                    "train": fmt(train_late),
                     "pct": round(100 * height),
                     "first": fmt(first),
                 },

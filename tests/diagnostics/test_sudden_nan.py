@@ -43,7 +43,7 @@ def test_the_data_cause_quotes_the_loss_just_before_the_nan():
     log = load("mlp_036_nan_pixels_batch")
     d = diagnose(log)
     data = next(c for c in d.causes if c.id == "data_issue")
-    (before,) = [e for e in data.evidence if e.key == "evidence.nan_out_of_falling_loss"]
+    (before,) = [e for e in data.evidence if e.key == "evidence.nan_without_growth"]
     train = log.metrics[(log.metrics["split"] == "train") & (log.metrics["metric"] == "loss")]
     finite = train[np.isfinite(train["value"]) & (train["step"] < d.symptom.onset_step)]
     assert before.step == int(finite["step"].iloc[-1])
