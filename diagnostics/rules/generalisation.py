@@ -5,6 +5,8 @@ Texts (title, why, example, fix) live in `i18n/rules.toml` under `rules.<id>`.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from diagnostics.context import Context
@@ -171,11 +173,32 @@ def _quality_improved_since(ctx: Context, step: int) -> dict | None:
 
 
 # ----- LD107 -------------------------------------------------------------------------------------
-@rule("LD107", "eval-loss-far-from-train", curves=("train_loss", "val_loss"), symptom="eval_gap")
-def eval_gap(ctx: Context) -> RuleResult | None:
-    """Validation loss far above training from early on, or far more erratic than training."""
+class EvalPoints(NamedTuple):
+    """The evaluations LD107 judges (after step 0, finite) with the training loss at their steps."""
+
+    steps: np.ndarray
+    val: np.ndarray
+    train: np.ndarray
+
+
+class LateGap(NamedTuple):
+    """Where the evaluation ends above training, on the scale of the first loss logged."""
+
+    late: int  # the late part is the last `late` evaluations
+    val: float  # median of the late evaluation losses
+    train: float  # median of the training loss at those steps
+    first: float  # the first loss logged (training or evaluation, the larger)
+
+    @property
+    def height(self) -> float:
+        return (self.val - self.train) / self.first
+
+
+def eval_points(ctx: Context) -> EvalPoints | None:
+    """None without `gap_min_points` evaluations, or when a loss is not positive (no ratios)."""
     p, val = ctx.params, ctx.val_loss
-    assert val is not None
+    if val is None or ctx.train_loss is None:
+        return None
     ok = np.isfinite(val.values) & (val.steps > 0)
     vx, vy = val.steps[ok], val.values[ok]
     if len(vy) < p.gap_min_points:
@@ -183,6 +206,28 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     train = train_at(ctx, vx)
     if train is None or np.any(train <= 0) or np.any(vy <= 0):
         return None
+    return EvalPoints(vx, vy, train)
+
+
+def late_gap(ctx: Context, points: EvalPoints) -> LateGap:
+    """Near zero training loss, relative progress saturates: what is left is how far the evaluation stays
+    above training, on the scale of the first loss logged (a bucket median of a long run is already low)."""
+    train_curve = ctx.train_loss
+    assert train_curve is not None
+    late = max(1, len(points.val) // ctx.params.ld107_early_parts)
+    first = max(float(train_curve.trend_values[0]), float(points.val[0]))
+    return LateGap(late, float(np.median(points.val[-late:])), float(np.median(points.train[-late:])), first)
+
+
+@rule("LD107", "eval-loss-far-from-train", curves=("train_loss", "val_loss"), symptom="eval_gap")
+def eval_gap(ctx: Context) -> RuleResult | None:
+    """Validation loss far above training from early on, or far more erratic than training."""
+    p, val = ctx.params, ctx.val_loss
+    assert val is not None
+    points = eval_points(ctx)
+    if points is None:
+        return None
+    vx, vy, train = points
     ratio = vy / train
     early = ratio[: max(1, len(ratio) // p.ld107_early_parts)]
     far = float(np.median(ratio)) > p.gap_ratio and float(np.median(early)) > p.ld107_early_ratio
@@ -203,14 +248,9 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     )
     # Validation that improves about as much as training is a generalisation gap, not a broken eval.
     train_progress = 1 - train_curve.end_level / train_curve.start_level if train_curve.start_level > 0 else 0
-    late = max(1, len(vy) // p.ld107_early_parts)
-    val_late, train_late = float(np.median(vy[-late:])), float(np.median(train[-late:]))
-    val_progress = 1 - val_late / float(vy[0])
-    # Near zero training loss, relative progress saturates: what is left is how far the evaluation stays
-    # above training, on the scale of the first loss logged (a bucket median of a long run is already low).
-    first = max(float(train_curve.trend_values[0]), float(vy[0]))
-    height = (val_late - train_late) / first
-    wide = p.gap_min_height > 0 and height > p.gap_min_height
+    gap = late_gap(ctx, points)
+    val_progress = 1 - gap.val / float(vy[0])
+    wide = p.gap_min_height > 0 and gap.height > p.gap_min_height
     lagging = val_progress < p.gap_progress * train_progress or wide
     if not (far or erratic) or not lagging:
         return None
@@ -231,12 +271,12 @@ def eval_gap(ctx: Context) -> RuleResult | None:
             Evidence(
                 "evidence.val_gap_height",
                 {
-                    "val": fmt(val_late),
-                    "train": fmt(train_late),
-                    "pct": round(100 * height),
-                    "first": fmt(first),
+                    "val": fmt(gap.val),
+                    "train": fmt(gap.train),
+                    "pct": round(100 * gap.height),
+                    "first": fmt(gap.first),
                 },
-                int(vx[-late]),
+                int(vx[-gap.late]),
             )
         )
     if erratic:
@@ -250,7 +290,7 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     measurements = {
         "ratio": float(np.median(ratio)),
         "far": 1.0 if far else 0.0,
-        "height": height,
+        "height": gap.height,
         "val_erratic": 1.0 if erratic else 0.0,
     }
     return symptom_result(

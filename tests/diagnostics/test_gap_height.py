@@ -4,12 +4,16 @@ stuck at half the first loss) looked like one whose evaluation kept pace. Real r
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 
 import pytest
 from diag_helpers import SAMPLE_LOGS
 
 from diagnostics import diagnose, fitted
+from diagnostics.context import Context
+from diagnostics.rules.generalisation import eval_points, late_gap
+from diagnostics.split import paths_of
 from parsers import load_paths
 
 RUNS = SAMPLE_LOGS / "corpus" / "runs"
@@ -45,3 +49,33 @@ def test_a_healthy_gap_near_zero_is_not_wide(run):
     assert d.symptom.symptom == "healthy"
     finding = gap_finding(d)
     assert finding is None or finding.measurements["height"] <= fitted.PARAMS.gap_min_height
+
+
+def _training_runs(keep) -> list:
+    """Training-split runs of the corpus and of the extra set whose label row passes `keep`."""
+    runs = []
+    for corpus in (SAMPLE_LOGS / "corpus", SAMPLE_LOGS / "corpus_extra"):
+        training = paths_of("train", corpus)
+        with (corpus / "labels.csv").open(newline="", encoding="utf-8") as fh:
+            runs += [corpus / r["path"] for r in csv.DictReader(fh) if r["path"] in training and keep(r)]
+    return runs
+
+
+def _heights(runs) -> dict[str, float]:
+    found = {}
+    for run in runs:
+        ctx = Context(load_paths(sorted(run.iterdir())), fitted.PARAMS)
+        points = eval_points(ctx)
+        if points is not None:
+            found[run.name] = late_gap(ctx, points).height
+    return found
+
+
+def test_the_height_lies_between_the_training_runs_healthy_gaps_and_memorised_ones():
+    """Where the threshold sits on the fit's own data: every healthy training run ends less than it above
+    training (the widest, a Caffe ResNet with val 89x train, at 0.19 of its first loss), every tiny-data
+    run labelled eval gap more (the lowest at 0.34)."""
+    healthy = _heights(_training_runs(lambda r: r["symptom"] == "healthy"))
+    memorised = _heights(_training_runs(lambda r: r["symptom"] == "eval_gap" and "tiny_data" in r["path"]))
+    assert len(healthy) >= 200 and len(memorised) >= 10
+    assert max(healthy.values()) < fitted.PARAMS.gap_min_height < min(memorised.values())
