@@ -63,13 +63,13 @@ def _optimizer_line(ctx: Context, lr: str) -> str:
     return f"optimizer = torch.optim.{name}(model.parameters(), lr={lr}{extra})"
 
 
-def change_lr(ctx: Context, factor: float, key: str) -> list[Fix]:
-    """Multiply the lr by `factor` (0.1: ten times lower)."""
-    old = ctx.lr_value
+def change_lr(ctx: Context, factor: float, key: str, reason: dict | None = None) -> list[Fix]:
+    """Multiply the lr by `factor` (0.1: ten times lower); `reason` adds the numbers the text quotes."""
+    old, reason = ctx.lr_value, reason or {}
     if old is None:
-        return [Fix(f"{key}_unknown", {"factor": round(1 / factor if factor < 1 else factor)})]
+        return [Fix(f"{key}_unknown", {"factor": round(1 / factor if factor < 1 else factor), **reason})]
     new = fmt_lr(old * factor)
-    params = {"name": _lr_name(ctx), "old": f"{old:g}", "new": new}
+    params = {"name": _lr_name(ctx), "old": f"{old:g}", "new": new, **reason}
     if is_caffe(ctx):
         return [Fix(key, params, f"base_lr: {new}", "prototxt")]
     if _stack(ctx) == "megatron":

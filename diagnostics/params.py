@@ -421,6 +421,25 @@ class Params:
     ld111_warmup_share: float = _p(0.5, "LD111", "a first lr below this share of the peak is a warm-up")
     ld111_drop_factor: float = _p(0.6, "LD111", "an lr below this share of its previous value is a drop")
     ld111_decay_share: float = _p(0.5, "LD111", "a final lr below this share of the peak is a decay")
+    ld115_min_buckets: int = _p(8, "LD115", "loss buckets needed to place the lowest loss on the lr ramp")
+    ld115_gave_back: float = _p(
+        0.5,
+        "LD115",
+        "share of its fall the loss gave back after its lowest point",
+        (0.3, 0.5, 0.7, 1.0),
+    )
+    ld115_lr_rise: float = _p(
+        2.0,
+        "LD115",
+        "the lr after the lowest loss rose to (and ended at) this many times its value there",
+        (1.5, 2.0, 3.0, 5.0),
+    )
+    ld115_lr_divisor: float = _p(
+        10.0,
+        "LD201",
+        "the new peak lr is the lr at the lowest loss divided by this (the lr range test's reading: "
+        "an order of magnitude below where the loss stopped falling)",
+    )
     # ----- config checks ----------------------------------------------------------------------
     tiny_lr: float = _p(
         1e-7,

@@ -15,6 +15,7 @@ from diagnostics.model import Evidence, Finding
 from diagnostics.params import Params
 from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import fmt, symptom_result
+from diagnostics.rules.facts import lr_overshoot
 from parsers.model import LogLine
 
 
@@ -212,7 +213,11 @@ def loss_diverges(ctx: Context) -> RuleResult | None:
         start = untrained  # the level the blow-up is measured from
         peak = float(np.max(by))  # the blow-up itself, before the best level after it
         exploded = exploded or peak > p.explode_ratio * untrained
-    if not (rising or exploded or never_back):
+    # A loss that climbed back above its start as the lr kept rising (LD115) undid all it had learned:
+    # it grows, however small its rise looks against its minimum.
+    overshoot = lr_overshoot(ctx)
+    undone = overshoot is not None and end > start and kendall(after) >= p.diverge_tau
+    if not (rising or exploded or never_back or undone):
         return None
     if never_back and not rising:
         onset_index = int(np.flatnonzero(by > p.diverge_ratio * untrained)[0])
@@ -225,8 +230,11 @@ def loss_diverges(ctx: Context) -> RuleResult | None:
         p.ld102_confidence_strong if exploded or end > p.ld102_strong_ratio * base else p.ld102_confidence
     )
     lr = ctx.lr
-    if lr is not None and lr_rose(lr.steps, lr.values, int(bx[i_min]), int(bx[-1]), p.ld102_lr_rise_ratio):
-        confidence -= p.ld102_penalty_lr_rose  # a warm restart or rising schedule explains part of the rise
+    rose = lr is not None and lr_rose(lr.steps, lr.values, int(bx[i_min]), int(bx[-1]), p.ld102_lr_rise_ratio)
+    # A warm restart or a rising schedule explains part of the rise, unless the loss gave back most of what
+    # it learned as the lr climbed and stayed high (LD115): then the rising lr is the fault, not an excuse.
+    if rose and overshoot is None:
+        confidence -= p.ld102_penalty_lr_rose
     per_1000 = curve.theil_slope(i_min) * 1000
     evidence = []
     if rising or not never_back:

@@ -86,6 +86,19 @@ def _lr_flag(ctx: Context) -> float:
     return _measured(ctx, "LD309", "lr_flag")
 
 
+def _overshot(ctx: Context) -> bool:
+    """LD115: the loss climbed back as the lr kept rising, so the run itself showed its lr too high."""
+    return ctx.finding("LD115") is not None
+
+
+def _range_test_fix(ctx: Context) -> list[Fix]:
+    """Scale the lr (and so its peak) to the lr at the lowest loss over `ld115_lr_divisor` (LD115)."""
+    low, peak = _measured(ctx, "LD115", "lr_at_low"), _measured(ctx, "LD115", "lr_peak")
+    divisor = ctx.params.ld115_lr_divisor
+    reason = {"lr_low": f"{low:.3g}", "divisor": f"{divisor:g}"}
+    return fixes.change_lr(ctx, low / divisor / peak, "fixes.lr_from_warmup", reason)
+
+
 def _broken_lr_policy(ctx: Context):
     """LD307's finding when the schedule breaks the run from the start (NaN/negative lr, poly without
     max_iter); a missing gamma only matters at the first step decay and explains no blow-up."""
@@ -155,7 +168,8 @@ def _collapse_evidence(ctx: Context) -> Evidence:
 @rule("LD201", "lr-too-high", curves=("train_loss",), cause="lr_too_high")
 def lr_too_high(ctx: Context) -> RuleResult | None:
     s, p = _symptom(ctx), ctx.params
-    high = _lr_flag(ctx) > 0
+    overshot = _overshot(ctx)
+    high = _lr_flag(ctx) > 0 or overshot
     grew = _grew_before_nan(ctx) or "diverging" in ctx.symptoms
     if s in BLOW_UP:
         score = (
@@ -184,9 +198,10 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
     evidence = _evidence_of(ctx, "LD101", "LD102", "LD105", "LD108", "LD112") + _lr_evidence(ctx)
     if s in STALLED and _collapsed(ctx):
         evidence.insert(0, _collapse_evidence(ctx))
-    evidence += _evidence_of(ctx, "LD309")
-    fix_list = [*fixes.change_lr(ctx, 1 / p.lr_cut, "fixes.lower_lr"), fixes.clip_gradients(ctx)]
-    if s in BLOW_UP:
+    evidence += _evidence_of(ctx, "LD309", "LD115")
+    lower = _range_test_fix(ctx) if overshot else fixes.change_lr(ctx, 1 / p.lr_cut, "fixes.lower_lr")
+    fix_list = [*lower, fixes.clip_gradients(ctx)]
+    if s in BLOW_UP and not _measured(ctx, "LD111", "warmup"):  # a run that warms up already has one
         fix_list.append(fixes.warmup(ctx))
     if s in UNSTABLE:
         fix_list += _spike_fixes(ctx, "at_warmup_end")
@@ -205,7 +220,7 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
         score,
         evidence,
         fix_list,
-        ["LD309" if high else "", "LD307" if policy else ""],
+        ["LD309" if _lr_flag(ctx) > 0 else "", "LD115" if overshot else "", "LD307" if policy else ""],
     )
 
 
@@ -237,7 +252,7 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
     creeping = _still_creeping(ctx)
     if creeping is not None:
         score = max(score, p.ld202_score_creeping)
-    if flag > 0 or (_collapsed(ctx) and creeping is None):
+    if flag > 0 or _overshot(ctx) or (_collapsed(ctx) and creeping is None):
         score = p.ld202_score_large_step  # a large step, not a small one, explains this stall
     evidence = _evidence_of(ctx, "LD103", "LD104") + _lr_evidence(ctx) + _evidence_of(ctx, "LD309")
     if creeping is not None:

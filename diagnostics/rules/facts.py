@@ -1,5 +1,5 @@
-"""LD109-LD111: facts about the curves that support causes (the loss at ln(C), a huge first loss, the
-lr schedule); they name no symptom.
+"""LD109-LD111, LD115: facts about the curves that support causes (the loss at ln(C), a huge first loss,
+the lr schedule, a loss that climbs back as the lr rises); they name no symptom.
 
 Texts (title, why, example, fix) live in `i18n/rules.toml` under `rules.<id>`.
 """
@@ -7,6 +7,7 @@ Texts (title, why, example, fix) live in `i18n/rules.toml` under `rules.<id>`.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -98,3 +99,69 @@ def lr_schedule(ctx: Context) -> RuleResult | None:
     ]
     measurements = {"warmup": 1.0 if warmup else 0.0, "decay": 1.0 if decay else 0.0, "drops": float(drops)}
     return RuleResult([Finding("LD111", "info", evidence, None, None, lr.label, measurements)])
+
+
+class LrOvershoot(NamedTuple):
+    """Where the loss was lowest while the lr was still rising, and how far both moved after."""
+
+    step: int  # the step of the lowest (smoothed) loss
+    low: float  # that level
+    end: float  # the loss's level at the end of the run
+    gave_back: float  # (end - low) / (start - low): the share of the fall the loss gave back
+    lr_at_low: float  # the logged lr at that step
+    lr_peak: float  # the highest lr logged after it
+
+
+def lr_overshoot(ctx: Context) -> LrOvershoot | None:
+    """The loss fell, reached its lowest while the lr rose, and gave back at least `ld115_gave_back` of
+    its fall as the lr went on rising past `ld115_lr_rise` x the lr at the lowest point and stayed
+    there; None otherwise (also without a logged lr or a training loss)."""
+    p, curve, lr = ctx.params, ctx.train_loss, ctx.lr
+    if curve is None or lr is None or len(curve.by) < p.ld115_min_buckets:
+        return None
+    ok = np.isfinite(lr.values) & (lr.values > 0)
+    steps, values = lr.steps[ok], lr.values[ok]
+    if len(values) < 3:
+        return None
+    start, low, end = curve.start_level, curve.min_level, curve.end_level
+    fall = start - low
+    if not (fall > 0 and math.isfinite(end)):
+        return None  # it never fell: flat or blown up from the start, which other rules read
+    gave_back = (end - low) / fall
+    at_low = float(np.interp(curve.min_step, steps, values))
+    after = values[steps >= curve.min_step]
+    if gave_back < p.ld115_gave_back or not len(after):
+        return None
+    # The lr kept rising after the lowest loss and was still that high at the end: the rise, not a
+    # decay or a restart of the schedule, is what the loss answered.
+    risen = p.ld115_lr_rise * at_low
+    if after.max() < risen or values[-1] < risen:
+        return None
+    return LrOvershoot(curve.min_step, low, end, gave_back, at_low, float(after.max()))
+
+
+@rule("LD115", "loss-rises-with-lr", curves=("train_loss", "lr"))
+def loss_rises_with_lr(ctx: Context) -> RuleResult | None:
+    """The loss climbs back while the lr keeps rising: the run was its own lr range test, and the lr
+    that was too large is read off the log (a warm-up to a peak the net does not tolerate)."""
+    found = lr_overshoot(ctx)
+    if found is None:
+        return None
+    curve = ctx.train_loss
+    assert curve is not None
+    params = {
+        "step": found.step,
+        "low": fmt(found.low),
+        "lr_low": f"{found.lr_at_low:.3g}",
+        "lr_peak": f"{found.lr_peak:.3g}",
+        "end": fmt(found.end),
+        "pct": round(100 * found.gave_back),
+    }
+    evidence = [Evidence("evidence.loss_rose_with_lr", params, found.step)]
+    measurements = {
+        "gave_back": found.gave_back,
+        "lr_rise": found.lr_peak / found.lr_at_low,
+        "lr_at_low": found.lr_at_low,
+        "lr_peak": found.lr_peak,
+    }
+    return RuleResult([Finding("LD115", "warning", evidence, found.step, None, curve.label, measurements)])

@@ -151,10 +151,11 @@ def test_a_healthy_fp16_run_with_a_few_overflows_is_not_blamed_on_them():
 
 @pytest.mark.parametrize(("beta2", "flagged"), [(0.999, True), (0.95, False)])
 def test_adam_beta2_is_flagged_on_a_run_that_blows_up_and_lr_too_high_offers_095(beta2, flagged):
-    """A corpus char-LM with AdamW at an lr 300x too high (it diverges); the trainer_state it logs does not
-    echo beta2, so the setting is stated as HF's `training_args.json` would."""
+    """A char-LM whose Adam lr warms up to 300x the tuned one (it diverges; a real run of LD115's test
+    fixtures); the trainer_state it logs does not echo beta2, so the setting is stated as HF's
+    `training_args.json` would."""
     log = load_paths(
-        [Path(__file__).resolve().parents[2] / "sample_logs" / "corpus" / "runs" / "charlm_077_lr_x300"]
+        [Path(__file__).resolve().parents[1] / "fixtures" / "lr_overshoot" / "charlm_023_overshoot_x300"]
     )
     log.meta.adam_beta2 = beta2
     d = diagnose(log)

@@ -27,6 +27,7 @@ from .train import train
 # Fixes that are no setting (check the data, add early stopping) are not re-trained.
 SETTING_FIXES = {
     "fixes.lower_lr",
+    "fixes.lr_from_warmup",
     "fixes.raise_lr",
     "fixes.normalize_input",
     "fixes.bn_use_batch_stats",
@@ -49,7 +50,7 @@ def apply_fix(r: Recipe, fix: str, params: dict) -> str:
         return "the generator has no gradient accumulation or GroupNorm to re-train this fix with"
     if fix not in SETTING_FIXES:
         return f"{fix} is not a settings change"
-    if fix in ("fixes.lower_lr", "fixes.raise_lr"):
+    if fix in ("fixes.lower_lr", "fixes.lr_from_warmup", "fixes.raise_lr"):
         old, new = float(params["old"]), float(params["new"])
         if r.schedule == "ramp":  # the logged lr is the ramp's; its peak moves by the same factor
             r.sched = {**r.sched, "peak": r.sched["peak"] * new / old}
