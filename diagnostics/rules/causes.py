@@ -168,8 +168,8 @@ def _collapse_evidence(ctx: Context) -> Evidence:
 @rule("LD201", "lr-too-high", curves=("train_loss",), cause="lr_too_high")
 def lr_too_high(ctx: Context) -> RuleResult | None:
     s, p = _symptom(ctx), ctx.params
-    overshot = _overshot(ctx)
-    high = _lr_flag(ctx) > 0 or overshot
+    flagged, overshot = _lr_flag(ctx) > 0, _overshot(ctx)
+    high = flagged or overshot  # above the usual range, or the run's own warm-up showed it
     grew = _grew_before_nan(ctx) or "diverging" in ctx.symptoms
     if s in BLOW_UP:
         score = (
@@ -220,7 +220,7 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
         score,
         evidence,
         fix_list,
-        ["LD309" if _lr_flag(ctx) > 0 else "", "LD115" if overshot else "", "LD307" if policy else ""],
+        ["LD309" if flagged else "", "LD115" if overshot else "", "LD307" if policy else ""],
     )
 
 
