@@ -8,8 +8,10 @@ components when a detector only logs `box_loss`, `cls_loss`, ...
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +44,8 @@ class Context:
     findings: dict[str, list[Finding]] = field(default_factory=dict)  # by rule id
     primary: SymptomResult | None = None  # set by the runner before cause rules run
     causes: list[Cause] = field(default_factory=list)
+    # Measurements more than one rule reads (e.g. LD115's overshoot, also read by LD102), computed once.
+    measured: dict[str, Any] = field(default_factory=dict)
 
     @property
     def meta(self) -> RunMeta:
@@ -262,6 +266,12 @@ class Context:
     def finding(self, rule_id: str) -> Finding | None:
         found = self.findings.get(rule_id)
         return found[0] if found else None
+
+    def measure(self, name: str, compute: Callable[[], Any]) -> Any:
+        """`compute()`, once per run: rules that read the same measurement share it."""
+        if name not in self.measured:
+            self.measured[name] = compute()
+        return self.measured[name]
 
 
 def _without_pretraining_eval(rows: pd.DataFrame) -> pd.DataFrame:

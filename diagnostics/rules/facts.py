@@ -115,7 +115,12 @@ class LrOvershoot(NamedTuple):
 def lr_overshoot(ctx: Context) -> LrOvershoot | None:
     """The loss fell, reached its lowest while the lr rose, and gave back at least `ld115_gave_back` of
     its fall as the lr went on rising past `ld115_lr_rise` x the lr at the lowest point and stayed
-    there; None otherwise (also without a logged lr or a training loss)."""
+    there; None otherwise (also without a logged lr or a training loss). Measured once per run: LD102
+    reads it too."""
+    return ctx.measure("lr_overshoot", lambda: _measure_lr_overshoot(ctx))
+
+
+def _measure_lr_overshoot(ctx: Context) -> LrOvershoot | None:
     p, curve, lr = ctx.params, ctx.train_loss, ctx.lr
     if curve is None or lr is None or len(curve.by) < p.ld115_min_buckets:
         return None
