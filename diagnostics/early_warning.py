@@ -16,7 +16,11 @@ in `docs/rules.md`):
   often at the second logged point, where no trend can warn yet;
 * LD406 settings that blow up: a config check whose finding means a blow-up (LD306's summed loss with an
   lr for an averaged one; LD314's SGD lr many times the linear scaling rule), with the lr stated by the
-  log's settings, so from the first logged point on.
+  log's settings, so from the first logged point on;
+* LD407 loss climbing as the lr rises: the loss (its trailing median) gave back a share of the way down
+  (measured as LD403 does) since its best point while the logged lr rose to several times its value
+  there: the diagnosis's LD115 as a run that is still going sees it (a warm-up past what the net
+  tolerates, a re-warm of a continued run), at a lower bar than LD403's since the lr says why.
 
 Once the loss is non-finite the NaN has happened: the verdict says so and no
 warning is given. Each warning carries a predicted horizon: the steps until the loss reaches
@@ -52,6 +56,7 @@ RECENT_POINTS = 2000  # points of a long curve the spike rule looks at (the watc
 CATCH_UP_POINTS = 200  # points logged between two polls that are judged one by one
 SLOPE_POINTS = 5  # latest points the log-slope of the horizon is estimated on (the trend that warned)
 MEDIAN_POINTS = 20  # earlier points the gradient norm's usual level is the median of
+TREND_POINTS = 5  # LD407 reads the loss's trailing median of this many points: one noisy batch is no climb
 RISE_FLOOR = 0.1  # ln(first / best) below this counts as this: a run that made no progress yet
 # Halvings of the loss scale are counted over the last this many steps: shorter than the growth window
 # of every dynamic scaler (DeepSpeed and Megatron 1,000 clean steps, torch's GradScaler 2,000), so the
@@ -76,6 +81,7 @@ WARNING_RULES = (
         "LD405", "first-loss-far-above-chance", "`train_loss`, `meta.num_classes` | `meta.echoed_classes`"
     ),
     WarningRule("LD406", "settings-known-to-blow-up", "`train_loss`, a stated `meta.base_lr`, LD306 | LD314"),
+    WarningRule("LD407", "loss-climbs-as-lr-rises", "`train_loss`, `train/lr`"),
 )
 # The config checks whose finding means the run blows up whatever its curve shows so far, with the
 # measurement that says so (None: any finding): a summed loss with an lr for an averaged one, and an
@@ -113,6 +119,16 @@ class WarningParams:
         "first loss (and latest) over ln(C) of a classification loss",
         (5.0, 10.0, 20.0, 50.0, 100.0),
     )
+    lr_rise: float = _w(
+        2.0, "LD407", "logged lr now over the lr at the loss's best point", (1.5, 2.0, 3.0, 5.0, 10.0)
+    )
+    lr_gave_back: float = _w(
+        0.5,
+        "LD407",
+        f"share of the way down (LD403's log scale; trailing median of {TREND_POINTS}) the loss gave back",
+        (0.2, 0.3, 0.5, 0.75, 1.0),
+    )
+    lr_sustain: int = _w(2, "LD407", "last points that must all be that high", (1, 2, 3))
     # Each rule can be switched off by the fit: one that warns first on no training run it should warn
     # on adds no lead time, and whatever it warns on is a false warning.
     ld401_on: bool = _w(True, "LD401", "the rule warns at all", (True, False))
@@ -121,6 +137,7 @@ class WarningParams:
     ld404_on: bool = _w(True, "LD404", "the rule warns at all", (True, False))
     ld405_on: bool = _w(True, "LD405", "the rule warns at all", (True, False))
     ld406_on: bool = _w(True, "LD406", "the rule warns at all", (True, False))
+    ld407_on: bool = _w(True, "LD407", "the rule warns at all", (True, False))
 
     def is_on(self, rule: str) -> bool:
         return bool(getattr(self, f"{rule.lower()}_on"))
@@ -169,15 +186,20 @@ class Series:
     lines: np.ndarray
     sources: np.ndarray
     label: str
-    # Of the loss: each point's spike height (see `spike_heights`), NaN where none was measured. It
-    # depends only on the points before, so a prefix keeps its slice: computed once per refresh.
+    # Of the loss: each point's spike height (see `spike_heights`) and trailing median (see
+    # `trailing_median`), NaN where none was measured. Each depends only on the points before, so a
+    # prefix keeps its slice: computed once per refresh.
     heights: np.ndarray | None = None
+    trend: np.ndarray | None = None
 
     def upto(self, step: int) -> Series:
         """The points logged at or before `step` (the series as the watch saw it then)."""
         n = int(np.searchsorted(self.steps, step, side="right"))
         heights = self.heights[:n] if self.heights is not None else None
-        return Series(self.steps[:n], self.values[:n], self.lines[:n], self.sources[:n], self.label, heights)
+        trend = self.trend[:n] if self.trend is not None else None
+        return Series(
+            self.steps[:n], self.values[:n], self.lines[:n], self.sources[:n], self.label, heights, trend
+        )
 
     def quote(self, index: int) -> LogLine | None:
         if self.lines[index] <= 0:
@@ -196,6 +218,7 @@ class Signals:
     loss: Series | None
     grad_norm: Series | None
     loss_scale: Series | None
+    lr: Series | None = None
     # ln(C) of a classification loss whose class count the configuration states before training
     # (num_output, an echoed num_classes): what a freshly initialised net's loss is.
     chance_loss: float | None = None
@@ -204,7 +227,8 @@ class Signals:
 
     def upto(self, step: int) -> Signals:
         series = (
-            s.upto(step) if s is not None else None for s in (self.loss, self.grad_norm, self.loss_scale)
+            s.upto(step) if s is not None else None
+            for s in (self.loss, self.grad_norm, self.loss_scale, self.lr)
         )
         return Signals(*series, chance_loss=self.chance_loss, blow_up_settings=self.blow_up_settings)
 
@@ -215,8 +239,9 @@ def signals_of(log: TrainingLog) -> Signals:
     loss = None
     if curve is not None and len(curve):
         values = np.where(curve.bad, np.nan, curve.values)  # the clamp counts as the NaN it stands for
-        loss = Series(curve.steps, values, curve.lines, curve.sources, curve.label, spike_heights(values))
-    signals = (loss, _series(ctx, ("grad_norm",)), _series(ctx, SCALE_METRICS))
+        heights, trend = spike_heights(values), trailing_median(values)
+        loss = Series(curve.steps, values, curve.lines, curve.sources, curve.label, heights, trend)
+    signals = (loss, _series(ctx, ("grad_norm",)), _series(ctx, SCALE_METRICS), _series(ctx, ("lr",)))
     settings = _blow_up_settings(log, int(loss.steps[0])) if loss is not None else ()
     return Signals(*signals, chance_loss=_chance_loss(ctx), blow_up_settings=settings)
 
@@ -432,6 +457,53 @@ def _taller_spikes(s: Signals, p: WarningParams) -> EarlyWarning | None:
     return _warning("LD404", loss, _horizon(loss), evidence)
 
 
+def trailing_median(values: np.ndarray, window: int = TREND_POINTS) -> np.ndarray:
+    """Each point's median with the `window` - 1 points before it (fewer at the start), non-finite
+    points left out (NaN where all were)."""
+    padded = np.concatenate([np.full(window - 1, np.nan), np.where(np.isfinite(values), values, np.nan)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
+    out = np.full(len(values), np.nan)
+    seen = ~np.all(np.isnan(windows), axis=1)
+    if seen.any():
+        out[seen] = np.nanmedian(windows[seen], axis=1)
+    return out
+
+
+def _climb_with_lr(s: Signals, p: WarningParams) -> EarlyWarning | None:
+    loss, lr, k = s.loss, s.lr, p.lr_sustain
+    if loss is None or lr is None or len(loss) <= max(k, TREND_POINTS) or len(lr) < 2:
+        return None
+    trend = loss.trend if loss.trend is not None else trailing_median(loss.values)
+    earlier = trend[:-k]
+    # judge() never gets here once the loss is non-finite; a NaN would be the minimum and fail `best > 0`
+    best_at = int(np.argmin(earlier))
+    first, best, latest = float(loss.values[0]), float(earlier[best_at]), float(np.min(trend[-k:]))
+    if not (best > 0 and first > best and latest > 0 and math.isfinite(latest)):
+        return None
+    # LD403's measure (log scale, the way down floored at RISE_FLOOR), at the lower bar a rising lr earns
+    lost = math.log(latest / best) / max(math.log(first / best), RISE_FLOOR)
+    if lost < p.lr_gave_back:
+        return None
+    best_step = int(loss.steps[best_at])
+    logged_at_best = int(np.searchsorted(lr.steps, best_step, side="right")) - 1
+    if logged_at_best < 0:
+        return None
+    lr_best, lr_now = float(lr.values[logged_at_best]), float(lr.values[-1])
+    if not (lr_best > 0 and math.isfinite(lr_now)) or lr_now < p.lr_rise * lr_best:
+        return None
+    params = {
+        "best": best,
+        "best_step": best_step,
+        "lr_best": lr_best,
+        "lr_now": lr_now,
+        "latest": latest,
+        "pct": 100 * lost,
+        "points": TREND_POINTS,
+    }
+    evidence = Evidence("evidence.warn.lr_climb", params, int(loss.steps[-1]), loss.quote(len(loss) - 1))
+    return _warning("LD407", loss, _horizon(loss), evidence)
+
+
 def _explosive_start(s: Signals, p: WarningParams) -> EarlyWarning | None:
     loss, chance = s.loss, s.chance_loss
     if loss is None or not len(loss) or chance is None or chance <= 0:
@@ -459,4 +531,5 @@ CHECKS = {
     "LD404": _taller_spikes,
     "LD405": _explosive_start,
     "LD406": _settings_blow_up,
+    "LD407": _climb_with_lr,
 }

@@ -146,7 +146,7 @@ def test_fitted_thresholds_are_on_their_grids():
 
 
 @pytest.mark.skipif(
-    os.environ.get("LOSS_DOCTOR_FIT_CHECK") != "1", reason="the fit takes a minute (CI sets it)"
+    os.environ.get("LOSS_DOCTOR_FIT_CHECK") != "1", reason="the fit takes about 4 min (CI sets it)"
 )
 def test_fit_gives_the_committed_thresholds():
     assert early_warning_fit.main(["--check", "--jobs", "2"]) == 0
@@ -237,3 +237,56 @@ def test_no_healthy_corpus_run_has_settings_that_blow_up():
     cases = early_warning_fit.load_cases(tasks, jobs=2)
     assert len(cases) > 250
     assert [c.path for c in cases if c.signals is not None and c.signals.blow_up_settings] == []
+
+
+OVERSHOOT = SAMPLE_LOGS.parent / "tests" / "fixtures" / "lr_overshoot"
+
+
+def _first_warnings(signals) -> dict[str, int]:
+    """Each rule's first warning step over the prefixes of a run."""
+    first: dict[str, int] = {}
+    for step in np.unique(signals.loss.steps):
+        for w in judge(signals.upto(int(step)), PARAMS):
+            first.setdefault(w.rule, int(step))
+    return first
+
+
+def test_a_loss_climbing_as_the_lr_rises_is_warned_long_before_it_has_climbed_back():
+    """The char-LM warmed up with Adam to 300x its tuned lr (a fixture run, in no fit): its loss is lowest
+    near step 70 and climbs back as the lr goes on rising. LD407 warns at least 100 steps before LD403
+    (which waits for the loss to give back twice the way down); its evidence is the logged lr at the best
+    point and now. Without the lr series, the same curve gets no LD407: the rising lr is what it reads."""
+    log = load_paths([OVERSHOOT / "charlm_023_overshoot_x300"])
+    signals = signals_of(log)
+    first = _first_warnings(signals)
+    assert first["LD407"] + 100 <= first["LD403"]
+    (warning,) = judge(signals.upto(first["LD407"]), PARAMS, ("LD407",))
+    measured = warning.evidence[0].params
+    lr = signals.lr
+    logged_at_best = lr.values[lr.steps <= measured["best_step"]][-1]
+    assert measured["lr_best"] == logged_at_best
+    assert measured["lr_now"] >= PARAMS.lr_rise * measured["lr_best"]
+    assert measured["pct"] >= 100 * PARAMS.lr_gave_back
+    assert "lr" in warning.evidence[0].text("en") and "学习率" in warning.evidence[0].text("zh")
+    without_lr = dataclasses.replace(signals, lr=None)
+    assert not any(judge(without_lr.upto(int(s)), PARAMS, ("LD407",)) for s in np.unique(signals.loss.steps))
+
+
+def test_no_healthy_run_warmed_up_to_a_high_lr_is_warned_by_ld407():
+    """The five fixture runs that warmed up to 30x-100x their tuned lr and still trained well."""
+    with (OVERSHOOT / "labels.csv").open(encoding="utf-8") as fh:
+        healthy = [row.split(",")[0] for row in fh.read().splitlines()[1:] if row.split(",")[4] == "healthy"]
+    assert len(healthy) == 5
+    for run in healthy:
+        assert "LD407" not in _first_warnings(signals_of(load_paths([OVERSHOOT / run]))), run
+
+
+def test_the_trailing_median_of_a_prefix_is_the_prefix_of_the_trailing_median():
+    """A watch's prefixes slice the median computed once: it must depend only on the points before."""
+    from diagnostics.early_warning import trailing_median
+
+    values = np.array([3.0, 1.0, np.nan, 2.0, 8.0, 0.5, 0.7, np.inf, 4.0, 1.5])
+    whole = trailing_median(values)
+    for n in range(1, len(values) + 1):
+        np.testing.assert_array_equal(trailing_median(values[:n]), whole[:n])
+    assert whole[0] == 3.0 and whole[4] == pytest.approx(2.5)  # median of 3, 1, 2, 8 (the NaN left out)
