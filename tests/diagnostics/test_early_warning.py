@@ -3,6 +3,7 @@ real runs and stay quiet on healthy ones, fitted thresholds, documented in both 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import os
 
@@ -274,8 +275,8 @@ def test_a_loss_climbing_as_the_lr_rises_is_warned_long_before_it_has_climbed_ba
 
 def test_no_healthy_run_warmed_up_to_a_high_lr_is_warned_by_ld407():
     """The five fixture runs that warmed up to 30x-100x their tuned lr and still trained well."""
-    with (OVERSHOOT / "labels.csv").open(encoding="utf-8") as fh:
-        healthy = [row.split(",")[0] for row in fh.read().splitlines()[1:] if row.split(",")[4] == "healthy"]
+    with (OVERSHOOT / "labels.csv").open(encoding="utf-8", newline="") as fh:
+        healthy = [row["path"] for row in csv.DictReader(fh) if row["symptom"] == "healthy"]
     assert len(healthy) == 5
     for run in healthy:
         assert "LD407" not in _first_warnings(signals_of(load_paths([OVERSHOOT / run]))), run
