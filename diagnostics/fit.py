@@ -107,50 +107,97 @@ def _parse(path: str):
         return None
 
 
-def _verdicts(task: tuple[Params, list[int]]) -> list[tuple]:
+class _Reading(Params):
+    """Params that note which fields a diagnosis reads. The diagnosis is deterministic and sees the
+    params only through their fields, so its verdict is a function of the values it read: under params
+    that agree on those values it would run the same way and give the same verdict."""
+
+    def __getattribute__(self, name: str):
+        if name in _FIELDS:
+            object.__getattribute__(self, "_read").add(name)
+        elif name == "__dict__":  # every field at once
+            object.__getattribute__(self, "_read").update(_FIELDS)
+        return object.__getattribute__(self, name)
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Params))
+
+
+def _verdicts(task: tuple[Params, list[int]]) -> list[tuple[tuple, frozenset[str]]]:
+    """Each run's verdict under the params, with the names of the fields its diagnosis read."""
     params, indices = task
     out = []
     for i in indices:
         log = _LOGS[i]
         if log is None:
-            out.append(("unreadable", math.nan, [], math.nan))
+            out.append((("unreadable", math.nan, [], math.nan), frozenset()))
             continue
-        d = diagnose(log, params, IDENTITY)
-        out.append(
-            (
-                d.symptom.symptom,
-                d.symptom.confidence,
-                [c.id for c in d.causes],
-                d.causes[0].confidence if d.causes else math.nan,
-            )
+        reading = _Reading(**{name: getattr(params, name) for name in _FIELDS})
+        object.__setattr__(reading, "_read", set())
+        d = diagnose(log, reading, IDENTITY)
+        verdict = (
+            d.symptom.symptom,
+            d.symptom.confidence,
+            [c.id for c in d.causes],
+            d.causes[0].confidence if d.causes else math.nan,
         )
+        out.append((verdict, frozenset(object.__getattribute__(reading, "_read"))))
     return out
 
 
 class Judge:
-    """Diagnoses every training run under given params, in worker processes that share the parsed logs."""
+    """Diagnoses every training run under given params, in worker processes that share the parsed logs.
+
+    A run is diagnosed again only when the params differ in a field its last diagnoses read (`_Reading`):
+    a trial moves one field, and most fields are read by a few rules on a few runs, so most verdicts of a
+    trial are the ones already known. Exact, not an approximation: a test compares it with diagnosing
+    every run afresh."""
+
+    MEMO_PER_RUN = 8  # a field's grid has at most 7 values: its trials plus the current params' verdict
 
     def __init__(self, runs: list[Run], jobs: int):
         self.runs = runs
         self.jobs = max(1, jobs)
         self.pool = ProcessPoolExecutor(self.jobs) if self.jobs > 1 else None
-        n = len(runs)
-        self.shards = [list(range(k, n, self.jobs)) for k in range(self.jobs)]
+        # Per run, most recent first: (the values of the fields the diagnosis read, its verdict).
+        self.memo: list[list[tuple[tuple[tuple[str, object], ...], tuple]]] = [[] for _ in runs]
+        self.asked = self.diagnosed = 0
+
+    def _recall(self, i: int, params: Params) -> tuple | None:
+        entries = self.memo[i]
+        for k, (read, verdict) in enumerate(entries):
+            if all(_same(getattr(params, name), value) for name, value in read):
+                entries.insert(0, entries.pop(k))
+                return verdict
+        return None
 
     def __call__(self, params: Params) -> list[tuple]:
+        results: list[tuple | None] = [self._recall(i, params) for i in range(len(self.runs))]
+        todo = [i for i, verdict in enumerate(results) if verdict is None]
+        shards = [todo[k :: self.jobs] for k in range(self.jobs)]
         if self.pool is None:
-            return _verdicts((params, list(range(len(self.runs)))))
-        results: list[tuple] = [()] * len(self.runs)
-        for shard, out in zip(
-            self.shards, self.pool.map(_verdicts, [(params, s) for s in self.shards]), strict=True
-        ):
-            for i, verdict in zip(shard, out, strict=True):
+            done = [_verdicts((params, todo))]
+            shards = [todo]
+        else:
+            done = list(self.pool.map(_verdicts, [(params, s) for s in shards]))
+        for shard, out in zip(shards, done, strict=True):
+            for i, (verdict, read) in zip(shard, out, strict=True):
+                entries = self.memo[i]
+                entries.insert(0, (tuple((name, getattr(params, name)) for name in sorted(read)), verdict))
+                del entries[self.MEMO_PER_RUN :]
                 results[i] = verdict
-        return results
+        self.asked += len(self.runs)
+        self.diagnosed += len(todo)
+        return results  # type: ignore[return-value]
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown()
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal field values; a NaN equals itself (a field's value object is shared by every trial)."""
+    return a is b or a == b
 
 
 def objective(runs: list[Run], verdicts: list[tuple]) -> tuple[float, bool, dict]:
@@ -314,6 +361,7 @@ def fit(jobs: int, rounds: int, log=print) -> dict:
     try:
         params, record = fit_params(judge, rounds, log)
         calibration = fit_calibration(runs, judge(params))
+        log(f"{judge.diagnosed} diagnoses for {judge.asked} verdicts (the rest were known)")
     finally:
         judge.close()
     tuned = {f.name: getattr(params, f.name) for f in tunable_fields()}

@@ -1,15 +1,20 @@
 """The fit: its objective, its hard constraints, and that it reproduces the committed params."""
 
+import csv
+import dataclasses
 import json
+import math
 import os
 
 import pytest
 
-from diagnostics import fit
+from diagnostics import diagnose, fit
+from diagnostics.calibration import IDENTITY
 from diagnostics.evaluate import REAL_LOGS, Row
 from diagnostics.fitted import FITTED_FILE, load
 from diagnostics.params import DEFAULT_PARAMS, tunable_fields
-from diagnostics.split import CORPUS, MANIFEST_NAME
+from diagnostics.split import CORPUS, MANIFEST_NAME, paths_of
+from parsers import load_paths
 
 
 def _runs():
@@ -112,3 +117,47 @@ def test_the_fit_keeps_a_notch_between_a_threshold_and_the_healthy_runs(monkeypa
     params, record = fit.fit_params(_SpikeJudge(alarms_at_10=0), rounds=1, log=lambda _: None)
     assert params.spike_mad == 10.0
     assert record["symptom"] == pytest.approx(26 / 28)
+
+
+def _one_training_run_per_symptom() -> list:
+    train = set(paths_of("train", CORPUS))
+    with (CORPUS / "labels.csv").open(newline="", encoding="utf-8") as fh:
+        first = {}
+        for row in csv.DictReader(fh):
+            if row["path"] in train:
+                first.setdefault(row["symptom"], row["path"])
+    return [load_paths(sorted((CORPUS / path).iterdir())) for path in sorted(first.values())]
+
+
+def _plain(verdicts: list[tuple]) -> list[tuple]:
+    """Verdicts with NaN written as None, so that two equal verdicts compare equal."""
+    return [tuple(None if isinstance(v, float) and math.isnan(v) else v for v in t) for t in verdicts]
+
+
+def test_the_judge_rediagnoses_exactly_the_runs_a_changed_field_can_move(monkeypatch):
+    logs = _one_training_run_per_symptom()
+    monkeypatch.setattr(fit, "_LOGS", logs)
+    judge = fit.Judge([fit.Run(Row(str(i), "healthy", []), False) for i in range(len(logs))], jobs=1)
+    params = DEFAULT_PARAMS
+    before = _plain(judge(params))
+    moved = 0
+    for k, f in enumerate(tunable_fields()):  # every field, moved off its value as a trial moves it
+        value = next(v for v in reversed(f.metadata["grid"]) if v != getattr(params, f.name))
+        trial = dataclasses.replace(params, **{f.name: value})
+        fresh = [
+            (
+                d.symptom.symptom,
+                d.symptom.confidence,
+                [c.id for c in d.causes],
+                d.causes[0].confidence if d.causes else math.nan,
+            )
+            for d in (diagnose(log, trial, IDENTITY) for log in logs)
+        ]
+        assert _plain(judge(trial)) == _plain(fresh), f.name
+        moved += _plain(fresh) != before
+        if k % 7 == 0:  # now and then the fit takes a move, and the next trials start from it
+            params = trial
+            before = _plain(judge(params))
+            assert before == _plain(fresh)
+    assert len(logs) >= 8 and moved >= 20  # the trials did move verdicts the memo had to notice
+    assert judge.diagnosed < judge.asked / 2  # and most verdicts were known
