@@ -2,7 +2,8 @@
 written gzipped in one log format and labelled with a symptom and cause that the generator checked
 against the run's own numbers. Every logged number comes from an actual training step.
 
-    /work/train-venv/bin/python sample_logs/generate_corpus.py [--jobs 2] [--only SUBSTR] [--limit N]
+    /work/train-venv/bin/python sample_logs/generate_corpus.py [--jobs 2] [--only SUBSTR]
+        [--skip N] [--limit N]
     /work/train-venv/bin/python sample_logs/generate_corpus.py --fresh   # the fresh held-out set
     /work/train-venv/bin/python sample_logs/generate_corpus.py --extra   # more training runs
 
@@ -39,8 +40,8 @@ N_GROUPS = 90  # PyTorch groups (5 formats)
 N_CAFFE = 18  # mini-Caffe groups (caffe_glog)
 FRESH_GROUPS = 30  # PyTorch groups after the corpus's N_GROUPS
 FRESH_CAFFE = 6  # mini-Caffe groups after its N_CAFFE
-EXTRA_GROUPS = 36  # PyTorch groups after the fresh set's (the held-out family's are left out)
-EXTRA_CAFFE = 6  # mini-Caffe groups after the fresh set's
+EXTRA_GROUPS = 66  # PyTorch groups after the fresh set's (the held-out family's are left out)
+EXTRA_CAFFE = 11  # mini-Caffe groups after the fresh set's
 HELD_OUT_FAMILIES = ("vgg",)  # diagnostics.split's: never trained on
 
 
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--only", help="only groups with a run id containing this")
+    p.add_argument("--skip", type=int, help="leave out the first N groups (e.g. those already generated)")
     p.add_argument("--limit", type=int, help="only the first N groups")
     p.add_argument("--groups", type=int, default=N_GROUPS)
     p.add_argument("--caffe-groups", type=int, default=N_CAFFE)
@@ -86,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     groups += caffe_groups
     if args.only:
         groups = [g for g in groups if any(args.only in r.run_id for r in g)]
+    if args.skip:
+        groups = groups[args.skip :]
     if args.limit:
         groups = groups[: args.limit]
-    partial = bool(args.only or args.limit)
+    partial = bool(args.only or args.skip or args.limit)
     runs_dir = out_dir / "runs"  # run folders are replaced one by one; labels.csv follows each group
     runs_dir.mkdir(parents=True, exist_ok=True)
     labels = out_dir / "labels.csv"

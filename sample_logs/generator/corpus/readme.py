@@ -110,8 +110,9 @@ def write(corpus: Path, rows: list[dict], dropped: list[dict], wall: float | Non
             if wall
             else "Wall time: not measured yet."
         ),
-        "`--only SUBSTR` regenerates the groups with a matching run id, `--limit N` the first N groups "
-        "(both merge into labels.csv). Numbers are deterministic (seeds from the run ids); wall-clock "
+        "`--only SUBSTR` regenerates the groups with a matching run id, `--skip N` leaves out the first N "
+        "groups, `--limit N` keeps the first N (all merge into labels.csv). Numbers are deterministic "
+        "(seeds from the run ids); wall-clock "
         "fields (timestamps, runtimes) are real and differ between regenerations.",
         "",
         "## Files",
