@@ -47,6 +47,7 @@ from diagnostics import diagnose
 from diagnostics.calibration import IDENTITY, Calibration, Platt
 from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, SAMPLES, Row, read_labels, resolve_run_path
 from diagnostics.fitted import FITTED_FILE
+from diagnostics.model import Diagnosis
 from diagnostics.params import DEFAULT_PARAMS, Params, tunable_fields
 from diagnostics.split import CORPUS, EXTRA, LLM_TRAIN, MANIFEST_NAME, REPO, paths_of, read_manifest
 from parsers import ParseError, load_paths
@@ -107,6 +108,9 @@ def _parse(path: str):
         return None
 
 
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Params))
+
+
 class _Reading(Params):
     """Params that note which fields a diagnosis reads. The diagnosis is deterministic and sees the
     params only through their fields, so its verdict is a function of the values it read: under params
@@ -120,9 +124,6 @@ class _Reading(Params):
         return object.__getattribute__(self, name)
 
 
-_FIELDS = frozenset(f.name for f in dataclasses.fields(Params))
-
-
 def _verdicts(task: tuple[Params, list[int]]) -> list[tuple[tuple, frozenset[str]]]:
     """Each run's verdict under the params, with the names of the fields its diagnosis read."""
     params, indices = task
@@ -134,15 +135,19 @@ def _verdicts(task: tuple[Params, list[int]]) -> list[tuple[tuple, frozenset[str
             continue
         reading = _Reading(**{name: getattr(params, name) for name in _FIELDS})
         object.__setattr__(reading, "_read", set())
-        d = diagnose(log, reading, IDENTITY)
-        verdict = (
-            d.symptom.symptom,
-            d.symptom.confidence,
-            [c.id for c in d.causes],
-            d.causes[0].confidence if d.causes else math.nan,
-        )
+        verdict = verdict_of(diagnose(log, reading, IDENTITY))
         out.append((verdict, frozenset(object.__getattribute__(reading, "_read"))))
     return out
+
+
+def verdict_of(d: Diagnosis) -> tuple:
+    """What the objective scores: (symptom, its confidence, the causes' ids, the first cause's confidence)."""
+    return (
+        d.symptom.symptom,
+        d.symptom.confidence,
+        [c.id for c in d.causes],
+        d.causes[0].confidence if d.causes else math.nan,
+    )
 
 
 class Judge:
@@ -175,11 +180,8 @@ class Judge:
         results: list[tuple | None] = [self._recall(i, params) for i in range(len(self.runs))]
         todo = [i for i, verdict in enumerate(results) if verdict is None]
         shards = [todo[k :: self.jobs] for k in range(self.jobs)]
-        if self.pool is None:
-            done = [_verdicts((params, todo))]
-            shards = [todo]
-        else:
-            done = list(self.pool.map(_verdicts, [(params, s) for s in shards]))
+        tasks = [(params, shard) for shard in shards]
+        done = list(self.pool.map(_verdicts, tasks)) if self.pool else [_verdicts(tasks[0])]
         for shard, out in zip(shards, done, strict=True):
             for i, (verdict, read) in zip(shard, out, strict=True):
                 entries = self.memo[i]

@@ -144,15 +144,7 @@ def test_the_judge_rediagnoses_exactly_the_runs_a_changed_field_can_move(monkeyp
     for k, f in enumerate(tunable_fields()):  # every field, moved off its value as a trial moves it
         value = next(v for v in reversed(f.metadata["grid"]) if v != getattr(params, f.name))
         trial = dataclasses.replace(params, **{f.name: value})
-        fresh = [
-            (
-                d.symptom.symptom,
-                d.symptom.confidence,
-                [c.id for c in d.causes],
-                d.causes[0].confidence if d.causes else math.nan,
-            )
-            for d in (diagnose(log, trial, IDENTITY) for log in logs)
-        ]
+        fresh = [fit.verdict_of(diagnose(log, trial, IDENTITY)) for log in logs]
         assert _plain(judge(trial)) == _plain(fresh), f.name
         moved += _plain(fresh) != before
         if k % 7 == 0:  # now and then the fit takes a move, and the next trials start from it
@@ -161,3 +153,8 @@ def test_the_judge_rediagnoses_exactly_the_runs_a_changed_field_can_move(monkeyp
             assert before == _plain(fresh)
     assert len(logs) >= 8 and moved >= 20  # the trials did move verdicts the memo had to notice
     assert judge.diagnosed < judge.asked / 2  # and most verdicts were known
+    pooled = fit.Judge(judge.runs, jobs=2)  # the workers' shards come back to the right runs
+    try:
+        assert _plain(pooled(params)) == before
+    finally:
+        pooled.close()
