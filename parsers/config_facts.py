@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from parsers.model import BatchNormLayer, FrozenLayer, LogLine, RunMeta
+from parsers.model import BatchNormLayer, FrozenLayer, LogLine, RunMeta, WeightFiller
 
 
 class EchoLike(Protocol):
@@ -72,6 +72,25 @@ _NUMBER = r"[-+]?(?:\d++\.?\d*+|\.\d++)(?:[eE][-+]?\d++)?"  # possessive: see _t
 _NUMBERS = re.compile(_NUMBER)
 
 _GROUPED_COUNT = re.compile(r"\d{1,3}(?:,\d{3})+")
+
+# The weight initialisation a script was told to use (`--init normal(0, 0.01)`, `init='xavier'`): a fixed
+# gaussian names its std; the scaled inits (Xavier/Glorot, He/Kaiming/MSRA) keep the signal at any depth.
+_INIT_KEYS = {"init", "weight_init", "init_method", "initializer", "init_type", "initialization"}
+_GAUSSIAN_INIT = re.compile(
+    r"^(?:normal|gaussian|randn)_?\(\s*(?:(?:mean\s*=\s*)?[-+]?0(?:\.0*)?\s*,\s*)?(?:std\s*=\s*)?"
+    r"(?P<std>\d*\.?\d+(?:[eE][-+]?\d+)?)\s*\)$",
+    re.IGNORECASE,
+)
+_SCALED_INITS = {"xavier": ("xavier", "glorot"), "msra": ("kaiming", "msra", "he_", "he")}
+# Per-layer widths of a plain stack (`--widths 16 32 32`, `hidden=[128, 64]`): the net has one weight layer
+# per width plus its output layer.
+_WIDTH_KEYS = {"widths", "channels", "hidden", "hidden_sizes", "hidden_dims", "hidden_units", "filters"}
+# Architectures with shortcuts (residual or dense connections, transformer blocks): the signal does not
+# have to pass every layer's weights.
+_SHORTCUT_ARCH = re.compile(
+    r"resne|densenet|convnext|gpt|transformer|bert|llama|\bt5|\bvit|swin|mobilenet_?v[23]|efficientnet",
+    re.IGNORECASE,
+)
 
 _LOSS_REDUCTION_KEYS = {"reduction", "loss_reduction", "reduce", "loss_reduce"}
 _CLASS_COUNT_KEYS = {"num_classes", "n_classes", "nb_classes", "num_class", "num_labels", "classes"}
@@ -157,6 +176,14 @@ def echo_facts(echoes: Iterable[EchoLike], meta: RunMeta) -> None:
             meta.set("loss_normalization", "NONE", echo.where)
         elif key in _CLASS_COUNT_KEYS and value.isdigit() and int(value) >= 2 and meta.echoed_classes is None:
             meta.set("echoed_classes", int(value), echo.where)
+        elif key in _INIT_KEYS and not parents:
+            _init(meta, key, value, echo.where)
+        elif key in _WIDTH_KEYS and not parents:
+            widths = _float_list(value)
+            if widths and all(w >= 1 and w == int(w) for w in widths):
+                meta.set("depth", len(widths) + 1, echo.where)
+    if meta.net_name and _SHORTCUT_ARCH.search(meta.net_name):
+        meta.set("has_residual", True, meta.where.get("net_name"))
     if meta.net_name and _BN_ARCH.search(meta.net_name) and not any(_bn_off(e.key, e.value) for e in echoes):
         _bn_layers(meta, meta.net_name, meta.where.get("net_name"))
     if means and stds:
@@ -219,6 +246,20 @@ def line_facts(lines: Mapping[int, str], source: str, meta: RunMeta, strip=lambd
         meta.set("input_norm_mean", yaml_lists["PIXEL_MEAN"][0], yaml_lists["PIXEL_MEAN"][1])
         meta.set("input_norm_std", yaml_lists["PIXEL_STD"][0], yaml_lists["PIXEL_STD"][1])
         meta.set("input_range", "0-255", yaml_lists["PIXEL_MEAN"][1])
+
+
+def _init(meta: RunMeta, key: str, value: str, where: LogLine) -> None:
+    """A stated weight initialisation as the net's one filler: a fixed gaussian with its std, or a
+    scaled init; the framework default (`default`, `none`) says nothing."""
+    gaussian = _GAUSSIAN_INIT.match(value.strip())
+    if gaussian:
+        meta.set("weight_fillers", [WeightFiller(key, "gaussian", float(gaussian["std"]), where)], where)
+        return
+    lowered = value.lower()
+    for kind, names in _SCALED_INITS.items():
+        if any(lowered.startswith(name) for name in names):
+            meta.set("weight_fillers", [WeightFiller(key, kind, None, where)], where)
+            return
 
 
 def _frozen_by_setting(key: str, value: str) -> str | None:
@@ -290,9 +331,10 @@ def _float(value: str) -> float | None:
 
 
 def _float_list(value: str) -> list[float]:
-    """`[123.675, 116.28, 103.53]`, `(0.5,)`, `0.5` -> floats; [] when anything else is in the text."""
+    """`[123.675, 116.28, 103.53]`, `(0.5,)`, `0.5`, `16 32 32` -> floats; [] when anything else is in
+    the text."""
     text = value.strip().strip("[]()").strip()
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+    parts = [p for p in re.split(r"[,\s]+", text) if p]
     if not parts or not all(re.fullmatch(_NUMBER, p) for p in parts):
         return []
     return [float(p) for p in parts]

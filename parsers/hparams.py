@@ -56,11 +56,16 @@ _DICT_PAIR = re.compile(r"""['"]([A-Za-z_][\w.\-]*)['"]\s*:\s*('[^']*'|"[^"]*"|\
 _YAML_LINE = re.compile(r"^(\s*)(?:[^\w\s]+\s*)?([A-Za-z_][\w.\-]*)\s*(?::(?=\s|$)|=)\s*(.*)$")
 _MORE_PAIRS = re.compile(r"[,|]\s*[A-Za-z_][\w .]*\s*[:=]\s*[-+\d.]")  # `loss: 1, acc: 2` is a metric line
 # A value with blanks outside quotes or brackets is a sentence, not a setting.
-_PROSE = re.compile(r"^(?!['\"\[({]).*\s")
+_PROSE = re.compile(r"^(?!['\"\[({]|\w+\([^()]*\)$).*\s")  # a call (`normal(0, 0.01)`) is a value
 _METRIC_KEY = re.compile(r"loss|acc|^(?:perplexity|ppl|map|bleu|f1|auc)$", re.IGNORECASE)
 _NAMED_DICT = re.compile(r"^[\w ]+:\s*\{")  # `config: {'lr': 0.1}`
 _SCRIPT = re.compile(r"\.py\b")
-_CLI_PAIR = re.compile(r"(?:^|\s)--([A-Za-z][\w\-]*)(?:=|\s+)(?!--)(\S+)")
+# A flag's value: one token, a call with blanks inside its brackets (`--init normal(0, 0.01)`), or a run of
+# numbers (argparse's `nargs`: `--widths 16 32 32`, `--milestones 30 60`).
+_CLI_PAIR = re.compile(
+    r"(?:^|\s)--([A-Za-z][\w\-]*)(?:=|\s+)(?!--)"
+    r"([^\s(]*\([^()\n]*\)\S*|[-+]?\d[\w.+\-]*(?:\s+[-+]?\d[\w.+\-]*(?=\s|$))+|\S+)"
+)
 _CLI_BARE = re.compile(r"(?:^|\s)--([A-Za-z][\w\-]*)(?=\s+--|\s*$)")
 _METRIC_DICT_KEY = re.compile(r"""['"](?:[\w/]*loss[\w/]*|eval_\w+|train_runtime)['"]\s*:""")
 

@@ -229,3 +229,44 @@ def test_batchnorm_from_the_architecture_and_from_settings():
     assert not _meta("arch: vgg16\n").batchnorm
     assert not _meta("Namespace(arch='resnet18', batch_norm=False)\n").batchnorm
     assert _meta("model:\n  use_bn: true\n").batchnorm[0].name == "model.use_bn"
+
+
+def test_command_line_values_with_blanks():
+    """argparse `nargs` lists (`--widths 16 32 32`) and call-shaped values (`--init normal(0, 0.01)`) are one
+    value each; a shell redirection after a number is not part of it."""
+    meta = _meta(
+        "$ python train_seg.py --arch fcn --widths 16 16 32 --milestones 5 8 --init normal(0, 0.01) "
+        "--lr 0.07 2>&1 | tee train.log\n"
+    )
+    assert meta.hyperparams["widths"] == "16 16 32" and meta.hyperparams["milestones"] == "5 8"
+    assert meta.hyperparams["init"] == "normal(0, 0.01)"
+    assert meta.base_lr == 0.07
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "$ python train.py --arch fcn --widths 16 16 16 32 32 --init normal(0, 0.01) --lr 0.07\n",
+        "Namespace(arch='fcn', widths=[16, 16, 16, 32, 32], batch_norm=False, init='normal(0, 0.01)')\n",
+        "arch: fcn\nwidths: [16, 16, 16, 32, 32]\ninit: normal(0, 0.01)\n",
+        "Namespace(hidden=[64, 64, 32, 32, 16], init='gaussian(std=0.01)')\n",
+    ],
+)
+def test_a_stated_gaussian_init_and_the_layer_widths_give_the_filler_and_the_depth(text):
+    meta = _meta(text)
+    assert meta.depth == 6  # five widths and the output layer
+    [filler] = meta.weight_fillers
+    assert (filler.type, filler.std) == ("gaussian", 0.01)
+    assert filler.where is not None and filler.where.line == text[: text.index("init")].count("\n") + 1
+
+
+def test_scaled_and_default_inits_and_shortcut_architectures():
+    assert _meta("Namespace(init='kaiming_normal')\n").weight_fillers[0].type == "msra"
+    assert _meta("init: xavier_uniform\n").weight_fillers[0].type == "xavier"
+    assert _meta("Namespace(init='default', widths=[8, 16])\n").weight_fillers == []
+    assert _meta("Namespace(arch='resnet', widths=[8, 16])\n").has_residual is True
+    assert _meta("Namespace(arch='vgg', channels=[16, 32])\n").has_residual is None
+    # a list of something else than layer widths is no depth
+    assert _meta("Namespace(hidden=['a', 'b'])\n").depth is None
+    # a section's `init` (e.g. a sub-module's) is not the net's
+    assert _meta("model:\n  head:\n    init: normal(0, 0.01)\n").weight_fillers == []
