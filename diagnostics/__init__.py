@@ -19,6 +19,7 @@ from diagnostics.context import Context
 from diagnostics.model import SEVERITY_ORDER, Diagnosis, Finding, SymptomResult
 from diagnostics.params import Params
 from diagnostics.registry import RULES, Rule, RuleResult, all_rules
+from diagnostics.rules.stall import made_progress
 from parsers.model import TrainingLog
 
 __all__ = ["Params", "diagnose"]
@@ -153,8 +154,7 @@ def _primary(ctx: Context) -> SymptomResult:
     if fault is not None and ctx.train_loss is not None:
         # The curve looks fine, but the configuration cannot have trained the net as meant (frozen random
         # layers, BatchNorm in inference mode from scratch...): the run stalled below what it could reach.
-        moved = ctx.train_loss.drop() >= p.flat_drop
-        symptom = "plateau" if moved else "flat"
+        symptom = "plateau" if made_progress(ctx, ctx.train_loss) else "flat"
         return SymptomResult(symptom, confidence, None, ctx.train_loss.label, fault.rule)
     points = len(curve) if curve is not None else 0
     if points >= p.healthy_points_long:

@@ -270,9 +270,10 @@ class Params:
     overfit_rise_of_fall: float = _p(
         0.0,
         "LD106",
-        "and the rise is at least this share of the fall from the first evaluation to the minimum (a "
-        "validation loss that fell to ~0 rises by large shares of nothing; 0: no such bar)",
-        (0.0, 0.1, 0.2, 0.3, 0.5),
+        "and the rise is at least this share of the fall to the minimum from the first evaluation or the "
+        "training loss's start, the higher (a validation loss that fell to ~0 rises by large shares of "
+        "nothing; 0: no such bar)",
+        (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5),
     )
     overfit_steady_points: int = _p(
         8, "LD106", "... over at least this many evaluations from the minimum)", (5, 8, 12)

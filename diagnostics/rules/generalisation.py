@@ -17,9 +17,12 @@ from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import QUALITY_METRICS, fmt, median3, symptom_result, train_at
 
 
-def _past_best(x: np.ndarray, y: np.ndarray, p: Params) -> tuple[int, float, float] | None:
+def _past_best(
+    x: np.ndarray, y: np.ndarray, p: Params, start: float = -np.inf
+) -> tuple[int, float, float] | None:
     """Where a lower-is-better evaluation series passes its best and ends `overfit_rise` worse:
-    (index of the best, the best, the end level), or None."""
+    (index of the best, the best, the end level), or None. `start` is where the loss began when that
+    is known apart from the series (the training loss's first level, for a validation loss)."""
     smooth = median3(y)
     i_best = int(np.argmin(smooth))
     low, end = float(smooth[i_best]), float(np.median(y[-max(1, len(y) // p.eval_tail_parts) :]))
@@ -31,7 +34,8 @@ def _past_best(x: np.ndarray, y: np.ndarray, p: Params) -> tuple[int, float, flo
         return None
     # Judged against how far the loss came down: a loss that fell from 2.3 to 0.001 and ends at 0.0016
     # rose 60 % of its minimum but 0.03 % of what it learned (noise around a fitted model, not overfitting).
-    if end - low < p.overfit_rise_of_fall * (float(smooth[0]) - low):
+    # The fall counts from where training began: a first evaluation after an epoch has most of it behind.
+    if end - low < p.overfit_rise_of_fall * (max(float(smooth[0]), start) - low):
         return None
     # Best at the first evaluations (e.g. a resumed run): worse ever since, steadily, or twice as much
     # as the threshold with a moderate trend.
@@ -58,7 +62,9 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
         return _quality_worsens(ctx)
     ok = np.isfinite(val.values)
     vx, vy = val.steps[ok], val.values[ok]
-    found = _past_best(vx, vy, p)
+    first = ctx.train_loss.values[np.isfinite(ctx.train_loss.values)][:1] if ctx.train_loss else []
+    start = float(first[0]) if len(first) else -np.inf  # the untrained loss: the run's first point
+    found = _past_best(vx, vy, p, start)
     if found is None:
         return None
     i_min, low, end = found

@@ -5,6 +5,8 @@ Texts (title, why, example, fix) live in `i18n/rules.toml` under `rules.<id>`.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from diagnostics.context import Context
@@ -46,15 +48,20 @@ def loss_oscillates(ctx: Context) -> RuleResult | None:
 
 # ----- LD108 -------------------------------------------------------------------------------------
 def _spike_period(curve: Curve, found: list[tuple[int, float, float]], p: Params) -> int | None:
-    """The steps between spikes when enough spikes recur at a regular interval (within
-    `ld108_period_tolerance`) with normal points between them (neighbouring points of one steep
-    stretch are not a period), else None."""
-    if (
-        len(found) < p.ld108_period_min_spikes
-        or int(np.diff([i for i, _, _ in found]).min()) < p.ld108_period_min_gap
-    ):
+    """The steps between spike episodes when enough of them recur at a regular interval (within
+    `ld108_period_tolerance`), else None. Spikes fewer than `ld108_period_min_gap` points apart are one
+    episode: one bad stretch of data, or one steep stretch of the curve, not a period."""
+    if len(found) < p.ld108_period_min_spikes:
         return None
-    gaps = np.diff([curve.step_at(i) for i, _, _ in found]).astype(float)
+    # Spikes closer than `ld108_period_min_gap` points are one episode (a bad stretch of data spans a
+    # few logged points); the episodes' starts are what recurs.
+    starts = [found[0][0]]
+    for (previous, _, _), (index, _, _) in pairwise(found):
+        if index - previous >= p.ld108_period_min_gap:
+            starts.append(index)
+    if len(starts) < p.ld108_period_min_spikes:
+        return None
+    gaps = np.diff([curve.step_at(i) for i in starts]).astype(float)
     mean = float(gaps.mean())
     if mean <= 0 or float(gaps.std()) > p.ld108_period_tolerance * mean:
         return None

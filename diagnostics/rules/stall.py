@@ -127,22 +127,40 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     )
 
 
-def _evaluation_improved(ctx: Context) -> dict | None:
-    """The evaluation's quality metric got better by at least `eval_gain` (of 1, or of 100) from its
-    first value (None otherwise, or when no quality metric is logged)."""
+def evaluation_quality(ctx: Context) -> tuple[str, bool, np.ndarray] | None:
+    """The first evaluation quality metric with two or more finite values: (metric, higher is better,
+    values); None when the log has none."""
     for split in ("val", "test"):
         for metric, higher_is_better in QUALITY_METRICS:
             values = ctx.rows(metric, split)["value"].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
-            if len(values) < 2:
-                continue
-            best = float(values.max() if higher_is_better else values.min())
-            scale = 100.0 if values.max() > 1.5 else 1.0
-            gain = (best - values[0]) if higher_is_better else (values[0] - best)
-            if gain >= ctx.params.eval_gain * scale:
-                return {"metric": metric, "first": fmt(float(values[0])), "best": fmt(best)}
-            return None
+            if len(values) >= 2:
+                return metric, higher_is_better, values
     return None
+
+
+def _evaluation_improved(ctx: Context) -> dict | None:
+    """The evaluation's quality metric got better by at least `eval_gain` (of 1, or of 100) from its
+    first value (None otherwise, or when no quality metric is logged)."""
+    quality = evaluation_quality(ctx)
+    if quality is None:
+        return None
+    metric, higher_is_better, values = quality
+    best = float(values.max() if higher_is_better else values.min())
+    scale = 100.0 if values.max() > 1.5 else 1.0
+    gain = (best - values[0]) if higher_is_better else (values[0] - best)
+    if gain >= ctx.params.eval_gain * scale:
+        return {"metric": metric, "first": fmt(float(values[0])), "best": fmt(best)}
+    return None
+
+
+def made_progress(ctx: Context, curve: Curve) -> bool:
+    """The run got somewhere: its loss fell by `flat_drop` of its start and, when the log has an
+    evaluation quality metric, that metric improved too (a summed loss that settles after blowing up
+    falls a long way without the model learning anything)."""
+    if curve.drop() < ctx.params.flat_drop:
+        return False
+    return evaluation_quality(ctx) is None or _evaluation_improved(ctx) is not None
 
 
 # ----- LD104 -------------------------------------------------------------------------------------

@@ -5,11 +5,15 @@ Lightning hparams.yaml, mmdet and detectron2 configs). Healthy fine-tuning gives
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 from diag_helpers import REAL_LOGS, SAMPLE_LOGS, real_logs
 
 from diagnostics import diagnose
+from diagnostics.context import Context
+from diagnostics.fitted import PARAMS
+from diagnostics.rules.stall import made_progress
 from parsers import load, load_paths
 
 NEW_RULES = ("LD310", "LD311", "LD312")
@@ -228,3 +232,20 @@ def test_frozen_layers_whose_weights_the_log_does_not_mention_make_a_falling_cur
     d = diagnose(print_run("Training fc only"))
     assert d.symptom.symptom in ("flat", "plateau") and d.symptom.rule == "LD310"
     assert d.causes[0].id == "no_pretraining"
+
+
+def test_a_config_fault_run_whose_evaluation_never_improved_made_no_progress():
+    """cnn_043_sum_reduction (corpus, training split): a summed loss blows up to 2.2e6 at the first
+    epoch and settles at 76, a fall of almost all of its start, while the validation accuracy stays at
+    0.1 throughout. The summed loss is the fault; the run learned nothing: flat, not a plateau. Without
+    the accuracy, the fall of the loss is all there is to judge by."""
+    run = SAMPLE_LOGS / "corpus" / "runs" / "cnn_043_sum_reduction"
+    log = load_paths(sorted(run.iterdir()))
+    d = diagnose(log)
+    assert d.symptom.symptom == "flat"
+    assert d.causes[0].id == "loss_normalization"
+    ctx = Context(log, PARAMS)
+    assert ctx.train_loss is not None and not made_progress(ctx, ctx.train_loss)
+    blind = replace(log, metrics=log.metrics[log.metrics["metric"] != "accuracy"])
+    ctx = Context(blind, PARAMS)
+    assert ctx.train_loss is not None and made_progress(ctx, ctx.train_loss)

@@ -4,12 +4,13 @@ import math
 from dataclasses import replace
 
 import numpy as np
-from diag_helpers import bn_layers, caffe_meta, decaying, fillers, line, make_log
+from diag_helpers import SAMPLE_LOGS, bn_layers, caffe_meta, decaying, fillers, line, make_log
 
 from diagnostics import diagnose
 from diagnostics.context import Context
 from diagnostics.params import DEFAULT_PARAMS
 from diagnostics.registry import rule_by_id
+from parsers import load_paths
 from parsers.model import RunMeta
 
 RNG = np.random.default_rng(11)
@@ -252,3 +253,18 @@ def test_ld304_makes_a_healthy_looking_curve_a_stall_with_the_small_batch_cause(
     assert off.symptom.symptom == "healthy" and any(f.rule == "LD304" for f in off.findings)
     meta.batch_size = 32
     assert diagnose(make_log(HEALTHY, meta=meta), on).symptom.symptom == "healthy"
+
+
+def test_ld308_from_a_pytorch_command_line():
+    """A real corpus run (training split) whose script was told `--init normal(0, 0.01)` with 15 plain
+    conv widths: the config check names the depth and std with the line, and the cause is the init,
+    not the missing pretraining an FCN from scratch would otherwise suggest. Its sibling with the
+    default init gets no LD308."""
+    runs = SAMPLE_LOGS / "corpus" / "runs"
+    d = diagnose(load_paths(sorted((runs / "fcn_016_gaussian001_depth16").iterdir())))
+    [found] = [f for f in d.findings if f.rule == "LD308"]
+    assert found.evidence[0].params == {"depth": 16, "count": 1, "std": "0.01"}
+    assert found.evidence[0].quote is not None and found.evidence[0].quote.line == 1
+    assert d.causes[0].id == "depth_init"
+    healthy = diagnose(load_paths(sorted((runs / "fcn_016").iterdir())))
+    assert not any(f.rule == "LD308" for f in healthy.findings)

@@ -25,6 +25,18 @@ def test_spikes_at_a_fixed_period_are_data_however_many():
     assert d.causes[0].id == "data_issue"
 
 
+def test_a_bad_stretch_over_two_logged_points_recurs_as_one_spike_per_pass():
+    """caffe_cnn_030_corrupt_lmdb_32_black_frames (extra training split): 32 black frames span two
+    displays, met once per pass of 47 displays; the pair is one episode, and the episodes recur."""
+    loss = decaying(500, 2.3, 0.1, 30, 0.005)
+    for start in range(80, 500, 47):
+        loss[start : start + 2] = 3.0  # 18 spiking points: noise by their count, data by their period
+    d = diagnose(make_log(loss))
+    assert d.symptom.symptom == "spiky"
+    assert "evidence.spikes_periodic" in _keys(d, "LD108")
+    assert d.causes[0].id == "data_issue"
+
+
 def test_as_many_spikes_at_random_steps_are_noise():
     loss = decaying(300, 2.3, 0.1, 30, 0.005)
     at = np.sort(np.random.default_rng(3).choice(np.arange(40, 300), 13, replace=False))
