@@ -81,9 +81,12 @@ _GAUSSIAN_INIT = re.compile(
     r"(?P<std>\d*\.?\d+(?:[eE][-+]?\d+)?)\s*\)$",
     re.IGNORECASE,
 )
-_SCALED_INITS = {"xavier": ("xavier", "glorot"), "msra": ("kaiming", "msra", "he_", "he")}
+_SCALED_INITS = {
+    "xavier": re.compile(r"^(?:xavier|glorot)(?![a-z])", re.IGNORECASE),
+    "msra": re.compile(r"^(?:kaiming|msra|he)(?![a-z])", re.IGNORECASE),
+}
 # Per-layer widths of a plain stack (`--widths 16 32 32`, `hidden=[128, 64]`): the net has one weight layer
-# per width plus its output layer.
+# per width plus its output layer. A single number (`channels: 3`) is more often the input's channels.
 _WIDTH_KEYS = {"widths", "channels", "hidden", "hidden_sizes", "hidden_dims", "hidden_units", "filters"}
 # Architectures with shortcuts (residual or dense connections, transformer blocks): the signal does not
 # have to pass every layer's weights.
@@ -180,7 +183,7 @@ def echo_facts(echoes: Iterable[EchoLike], meta: RunMeta) -> None:
             _init(meta, key, value, echo.where)
         elif key in _WIDTH_KEYS and not parents:
             widths = _float_list(value)
-            if widths and all(w >= 1 and w == int(w) for w in widths):
+            if len(widths) >= 2 and all(w >= 1 and w == int(w) for w in widths):
                 meta.set("depth", len(widths) + 1, echo.where)
     if meta.net_name and _SHORTCUT_ARCH.search(meta.net_name):
         meta.set("has_residual", True, meta.where.get("net_name"))
@@ -255,9 +258,8 @@ def _init(meta: RunMeta, key: str, value: str, where: LogLine) -> None:
     if gaussian:
         meta.set("weight_fillers", [WeightFiller(key, "gaussian", float(gaussian["std"]), where)], where)
         return
-    lowered = value.lower()
-    for kind, names in _SCALED_INITS.items():
-        if any(lowered.startswith(name) for name in names):
+    for kind, pattern in _SCALED_INITS.items():
+        if pattern.match(value.strip()):
             meta.set("weight_fillers", [WeightFiller(key, kind, None, where)], where)
             return
 

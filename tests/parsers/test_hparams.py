@@ -263,6 +263,9 @@ def test_a_stated_gaussian_init_and_the_layer_widths_give_the_filler_and_the_dep
 def test_scaled_and_default_inits_and_shortcut_architectures():
     assert _meta("Namespace(init='kaiming_normal')\n").weight_fillers[0].type == "msra"
     assert _meta("init: xavier_uniform\n").weight_fillers[0].type == "xavier"
+    assert _meta("init: he_normal\n").weight_fillers[0].type == "msra"
+    assert _meta("init: heuristic\n").weight_fillers == []
+    assert _meta("Namespace(channels=3, lr=0.1)\n").depth is None  # the input's channels, not a stack
     assert _meta("Namespace(init='default', widths=[8, 16])\n").weight_fillers == []
     assert _meta("Namespace(arch='resnet', widths=[8, 16])\n").has_residual is True
     assert _meta("Namespace(arch='vgg', channels=[16, 32])\n").has_residual is None
