@@ -20,7 +20,11 @@ in `docs/rules.md`):
 * LD407 loss climbing as the lr rises: the loss (its trailing median) gave back a share of the way down
   (measured as LD403 does) since its best point while the logged lr rose to several times its value
   there: the diagnosis's LD115 as a run that is still going sees it (a warm-up past what the net
-  tolerates, a re-warm of a continued run), at a lower bar than LD403's since the lr says why.
+  tolerates, a re-warm of a continued run), at a lower bar than LD403's since the lr says why;
+* LD408 lr far above its usual range: the lr (a stated one, or the logged lr so far, whichever is
+  larger) many times the highest lr the optimiser usually trains with (LD309's range): runs with an lr
+  off the chart NaN within their first logged points, and a warm-up climbing there says so before it
+  arrives.
 
 Once the loss is non-finite the NaN has happened: the verdict says so and no
 warning is given. Each warning carries a predicted horizon: the steps until the loss reaches
@@ -46,6 +50,7 @@ from diagnostics import fitted
 from diagnostics.context import Context
 from diagnostics.model import Evidence, Finding
 from diagnostics.registry import rule_by_id
+from diagnostics.rules.config import usual_lr_range
 from i18n import t
 from parsers.model import LogLine, TrainingLog
 
@@ -82,6 +87,7 @@ WARNING_RULES = (
     ),
     WarningRule("LD406", "settings-known-to-blow-up", "`train_loss`, a stated `meta.base_lr`, LD306 | LD314"),
     WarningRule("LD407", "loss-climbs-as-lr-rises", "`train_loss`, `train/lr`"),
+    WarningRule("LD408", "lr-far-above-usual-range", "stated `meta.base_lr` | `train/lr`, `meta.optimizer`"),
 )
 # The config checks whose finding means the run blows up whatever its curve shows so far, with the
 # measurement that says so (None: any finding): a summed loss with an lr for an averaged one, and an
@@ -119,6 +125,12 @@ class WarningParams:
         "first loss (and latest) over ln(C) of a classification loss",
         (5.0, 10.0, 20.0, 50.0, 100.0),
     )
+    lr_range_factor: float = _w(
+        20.0,
+        "LD408",
+        "the lr over the highest usual lr of its optimiser (LD309's `high_lr_sgd`, `high_lr_adaptive`)",
+        (5.0, 10.0, 20.0, 50.0, 100.0),
+    )
     lr_rise: float = _w(
         2.0, "LD407", "logged lr now over the lr at the loss's best point", (1.5, 2.0, 3.0, 5.0, 10.0)
     )
@@ -138,6 +150,7 @@ class WarningParams:
     ld405_on: bool = _w(True, "LD405", "the rule warns at all", (True, False))
     ld406_on: bool = _w(True, "LD406", "the rule warns at all", (True, False))
     ld407_on: bool = _w(True, "LD407", "the rule warns at all", (True, False))
+    ld408_on: bool = _w(True, "LD408", "the rule warns at all", (True, False))
 
     def is_on(self, rule: str) -> bool:
         return bool(getattr(self, f"{rule.lower()}_on"))
@@ -224,13 +237,24 @@ class Signals:
     chance_loss: float | None = None
     # The evidence of the settings that blow a run up (BLOW_UP_SETTINGS), known before training.
     blow_up_settings: tuple[Evidence, ...] = ()
+    # What LD408 reads: the highest usual lr of the run's optimiser (LD309's range), and the lr a line
+    # of the log states (known before training; a logged lr is read only up to the point judged).
+    usual_lr: UsualLr | None = None
 
     def upto(self, step: int) -> Signals:
-        series = (
-            s.upto(step) if s is not None else None
-            for s in (self.loss, self.grad_norm, self.loss_scale, self.lr)
-        )
-        return Signals(*series, chance_loss=self.chance_loss, blow_up_settings=self.blow_up_settings)
+        series = {name: getattr(self, name) for name in ("loss", "grad_norm", "loss_scale", "lr")}
+        cut = {name: s.upto(step) if s is not None else None for name, s in series.items()}
+        return dataclasses.replace(self, **cut)
+
+
+@dataclass(frozen=True)
+class UsualLr:
+    """The optimiser's usual lr range's top (LD309), and the lr a line of the log states."""
+
+    high: float
+    optimizer: str  # as the log names it; "" when it does not
+    stated: float | None
+    stated_line: LogLine | None
 
 
 def signals_of(log: TrainingLog) -> Signals:
@@ -243,7 +267,16 @@ def signals_of(log: TrainingLog) -> Signals:
         loss = Series(curve.steps, values, curve.lines, curve.sources, curve.label, heights, trend)
     signals = (loss, _series(ctx, ("grad_norm",)), _series(ctx, SCALE_METRICS), _series(ctx, ("lr",)))
     settings = _blow_up_settings(log, int(loss.steps[0])) if loss is not None else ()
-    return Signals(*signals, chance_loss=_chance_loss(ctx), blow_up_settings=settings)
+    return Signals(
+        *signals, chance_loss=_chance_loss(ctx), blow_up_settings=settings, usual_lr=_usual_lr(ctx)
+    )
+
+
+def _usual_lr(ctx: Context) -> UsualLr:
+    stated = ctx.meta.base_lr if "base_lr" in ctx.meta.where else None
+    if stated is not None and not (math.isfinite(stated) and stated > 0):
+        stated = None
+    return UsualLr(usual_lr_range(ctx)[1], ctx.meta.optimizer or "", stated, ctx.quote("base_lr"))
 
 
 def _chance_loss(ctx: Context) -> float | None:
@@ -516,6 +549,24 @@ def _explosive_start(s: Signals, p: WarningParams) -> EarlyWarning | None:
     return _warning("LD405", loss, _horizon(loss), evidence)
 
 
+def _lr_off_the_chart(s: Signals, p: WarningParams) -> EarlyWarning | None:
+    """LD408: the larger of the stated lr and the logged lr so far, against the optimiser's usual top."""
+    loss, usual = s.loss, s.usual_lr
+    if loss is None or not len(loss) or usual is None or not usual.high > 0:
+        return None
+    lr, quote, step = usual.stated, usual.stated_line, int(loss.steps[0])
+    if s.lr is not None and len(s.lr):
+        logged = np.where(np.isfinite(s.lr.values) & (s.lr.values > 0), s.lr.values, 0.0)
+        at = int(np.argmax(logged))
+        if logged[at] > 0 and (lr is None or logged[at] > lr):
+            lr, quote, step = float(logged[at]), s.lr.quote(at), int(s.lr.steps[at])
+    if lr is None or lr < p.lr_range_factor * usual.high:
+        return None
+    params = {"lr": lr, "ratio": lr / usual.high, "high": usual.high, "optimizer": usual.optimizer or "?"}
+    evidence = Evidence("evidence.warn.lr_range", params, step, quote)
+    return _warning("LD408", loss, None, evidence)
+
+
 def _settings_blow_up(s: Signals, p: WarningParams) -> EarlyWarning | None:
     loss = s.loss
     if not s.blow_up_settings or loss is None or not len(loss):
@@ -532,4 +583,5 @@ CHECKS = {
     "LD405": _explosive_start,
     "LD406": _settings_blow_up,
     "LD407": _climb_with_lr,
+    "LD408": _lr_off_the_chart,
 }

@@ -291,3 +291,56 @@ def test_the_trailing_median_of_a_prefix_is_the_prefix_of_the_trailing_median():
     for n in range(1, len(values) + 1):
         np.testing.assert_array_equal(trailing_median(values[:n]), whole[:n])
     assert whole[0] == 3.0 and whole[4] == pytest.approx(2.5)  # median of 3, 1, 2, 8 (the NaN left out)
+
+
+@pytest.mark.skipif(not CORPUS_RUNS.is_dir(), reason="the corpus is absent")
+def test_an_lr_far_above_its_usual_range_is_warned_before_the_nan():
+    """LD408. A Caffe solver stating SGD `base_lr: 4.5` (45x SGD's usual top of 0.1): warned at iteration
+    0 with the solver line quoted, NaN at iteration 10. A warm-up towards 100x the tuned lr: warned when
+    the logged lr crosses the fitted factor, long before the blow-up (onset 95)."""
+    caffe = _prefix_warnings(CORPUS_RUNS / "caffe_cnn_015_lr_x300")
+    assert (0, "LD408") in caffe
+    signals = signals_of(load_paths([CORPUS_RUNS / "caffe_cnn_015_lr_x300"]))
+    (warning,) = [w for w in judge(signals.upto(0), PARAMS) if w.rule == "LD408"]
+    assert warning.evidence[0].quote.text == "base_lr: 4.5" and warning.horizon is None
+    assert warning.evidence[0].text("en") == "lr 4.5 is 45x the highest usual lr of sgd (0.1)"
+    warmup = CORPUS_RUNS.parent.parent / "corpus_extra" / "runs" / "resnet_146_warmup_to_lr_x100"
+    if warmup.is_dir():
+        case = early_warning_fit.make_case((str(warmup), "resnet_146", "diverging"))
+        first = min(step for step, rule in _prefix_warnings(warmup) if rule == "LD408")
+        lr = case.signals.lr
+        crossed = int(lr.steps[np.argmax(lr.values >= PARAMS.lr_range_factor * 0.1)])
+        assert first == crossed < case.onset
+
+
+@pytest.mark.skipif(not CORPUS_RUNS.is_dir(), reason="the corpus is absent")
+def test_a_healthy_sgd_lr_ten_times_the_usual_top_is_no_warning():
+    """The char-LMs train healthily with SGD at lr 1.0, ten times SGD's usual top: the fit's factor stays
+    above it, and LD408 never warns them."""
+    assert PARAMS.lr_range_factor > 10
+    assert signals_of(load_paths([CORPUS_RUNS / "charlm_071"])).usual_lr.stated == 1.0
+    assert "LD408" not in {rule for _, rule in _prefix_warnings(CORPUS_RUNS / "charlm_071")}
+
+
+def test_the_lr_read_is_the_stated_one_or_the_logged_one_so_far():
+    """The logged lr counts only up to the point judged (a warm-up's peak is the future), a stated lr
+    from the start; NaN or zero lrs are not read; an unknown optimiser is held to SGD's top."""
+    steps = np.arange(20) * 10
+    lr = np.r_[np.linspace(0.1, 5.0, 10), np.full(10, np.nan)]
+    signals = signals_of(make_log(np.linspace(2.3, 2.0, 20), steps, lr=lr))
+    assert signals.usual_lr.high == 0.1 and signals.usual_lr.stated is None
+    factor = PARAMS.lr_range_factor
+    warned = [int(s) for s in steps if judge(signals.upto(int(s)), PARAMS, ("LD408",))]
+    crossed = int(steps[np.argmax(lr >= factor * 0.1)]) if (lr[:10] >= factor * 0.1).any() else None
+    assert warned[:1] == ([crossed] if crossed is not None else [])
+    assert all(judge(signals.upto(int(s)), PARAMS, ("LD408",)) for s in steps if crossed and s >= crossed)
+    stated = dataclasses.replace(
+        signals,
+        lr=None,
+        usual_lr=dataclasses.replace(signals.usual_lr, stated=factor * 0.1, stated_line=None),
+    )
+    assert judge(stated.upto(0), PARAMS, ("LD408",))[0].step == 0
+    below = dataclasses.replace(stated, usual_lr=dataclasses.replace(stated.usual_lr, stated=factor * 0.099))
+    assert judge(below.upto(0), PARAMS, ("LD408",)) == []
+    off = dataclasses.replace(PARAMS, ld408_on=False)
+    assert "LD408" not in {w.rule for w in judge(stated.upto(0), off)}
