@@ -157,6 +157,22 @@ class Context:
                 return c
         return None
 
+    def eval_accuracy_frozen(self) -> tuple[float, int] | None:
+        """(value, evaluations) when the evaluation accuracy took one value (to `frozen_accuracy_spread`)
+        at `frozen_accuracy_evals` or more evaluations, below `frozen_accuracy_level`: the evaluated model
+        gave every input the same answers all run (a constant prediction scores the most frequent class's
+        share, e.g. the background pixels of a segmentation), whatever the number of classes."""
+        accuracy = self.eval_accuracy()
+        if accuracy is None:
+            return None
+        values, scale = accuracy
+        p = self.params
+        if len(values) < p.frozen_accuracy_evals or np.ptp(values) > p.frozen_accuracy_spread * scale:
+            return None
+        if values.max() >= p.frozen_accuracy_level * scale:
+            return None
+        return float(values[-1]), len(values)
+
     def eval_never_beat_chance(self) -> bool:
         """The evaluation accuracy (3-point median) never got above `chance_accuracy_ceiling`: whatever
         training learned, the evaluated model never worked."""

@@ -71,6 +71,12 @@ class Curve:
     def trend_values(self) -> np.ndarray:
         return self.values[self.trend_index]
 
+    @property
+    def first_finite(self) -> float | None:
+        """The first finite value (the untrained net's loss when the log starts at the first update)."""
+        finite = self.values[np.isfinite(self.values)]
+        return float(finite[0]) if len(finite) else None
+
     # ----- bucketed summary of the trend points -------------------------------------------------
     @cached_property
     def buckets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -164,6 +164,30 @@ class Params:
     ld103_eval_chance_is_flat: bool = _p(
         True, "LD103", "an evaluation accuracy never above twice chance makes the run flat"
     )
+    frozen_accuracy_evals: int = _p(
+        4,
+        ("LD103", "LD104"),
+        "an evaluation accuracy that took one value at this many evaluations or more is frozen ...",
+        (3, 4, 5, 6, 8),
+    )
+    frozen_accuracy_spread: float = _p(
+        0.001,
+        ("LD103", "LD104"),
+        "... to within this much (of 1, or 100): the printed precision, not a model that moved ...",
+        (0.0, 0.0005, 0.001, 0.002, 0.005),
+    )
+    frozen_accuracy_level: float = _p(
+        0.9,
+        ("LD103", "LD104"),
+        "... below this (of 1, or 100): a net that converged before its first evaluation is spared",
+        (0.7, 0.8, 0.9, 0.95),
+    )
+    ld103_frozen_eval_drop: float = _p(
+        0.2,
+        "LD103",
+        "a frozen evaluation makes the run flat when its loss fell by less than this share",
+        (0.1, 0.15, 0.2, 0.3, 1.0),
+    )
     ld103_learned_lnc_level: float = _p(
         0.5, "LD103", "a first loss below this share of ln(C) learned already", (0.3, 0.4, 0.5, 0.6, 0.7)
     )

@@ -62,8 +62,8 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
         return _quality_worsens(ctx)
     ok = np.isfinite(val.values)
     vx, vy = val.steps[ok], val.values[ok]
-    first = ctx.train_loss.values[np.isfinite(ctx.train_loss.values)][:1] if ctx.train_loss else []
-    start = float(first[0]) if len(first) else -np.inf  # the untrained loss: the run's first point
+    first = ctx.train_loss.first_finite if ctx.train_loss else None
+    start = first if first is not None else -np.inf  # the untrained loss: the run's first point
     found = _past_best(vx, vy, p, start)
     if found is None:
         return None

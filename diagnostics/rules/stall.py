@@ -83,7 +83,11 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     # Whatever the training loss did (a blow-up that settles, a summed loss that shrinks), an evaluation
     # that never got above chance learned nothing: unless training memorised far below ln(C) (LD107).
     trained = lnc is not None and end < p.ld107_trained_lnc_level * lnc
-    eval_at_chance = p.ld103_eval_chance_is_flat and ctx.eval_never_beat_chance() and not trained
+    # An evaluation whose accuracy never moved says the same without C, unless the loss fell far.
+    frozen = ctx.eval_accuracy_frozen() if drop < p.ld103_frozen_eval_drop else None
+    eval_at_chance = (
+        p.ld103_eval_chance_is_flat and (ctx.eval_never_beat_chance() or frozen is not None) and not trained
+    )
     if (not barely_dropped or learned_already) and not (never_beat_chance or eval_at_chance):
         return None
     if resumed_late(ctx, curve) and not (no_better_than_chance or eval_at_chance):
@@ -105,7 +109,7 @@ def loss_flat(ctx: Context) -> RuleResult | None:
         "eval_at_chance": float(eval_at_chance),
     }
     if eval_at_chance:
-        evidence.append(_eval_chance_evidence(ctx))
+        evidence.append(_eval_chance_evidence(ctx) if frozen is None else _frozen_evidence(ctx, frozen))
     improved = None if no_better_than_chance or eval_at_chance else _evaluation_improved(ctx)
     if improved is not None:
         # The net learned: a flat training loss under heavy augmentation or warm-up is not a stuck run.
@@ -143,8 +147,11 @@ def _evaluation_improved(ctx: Context) -> dict | None:
     """The evaluation's quality metric got better by at least `eval_gain` (of 1, or of 100) from its
     first value (None otherwise, or when no quality metric is logged)."""
     quality = evaluation_quality(ctx)
-    if quality is None:
-        return None
+    return _improvement(ctx, quality) if quality is not None else None
+
+
+def _improvement(ctx: Context, quality: tuple[str, bool, np.ndarray]) -> dict | None:
+    """`_evaluation_improved` of a quality metric already read."""
     metric, higher_is_better, values = quality
     best = float(values.max() if higher_is_better else values.min())
     scale = 100.0 if values.max() > 1.5 else 1.0
@@ -160,10 +167,16 @@ def made_progress(ctx: Context, curve: Curve) -> bool:
     falls a long way without the model learning anything)."""
     if curve.drop() < ctx.params.flat_drop:
         return False
-    return evaluation_quality(ctx) is None or _evaluation_improved(ctx) is not None
+    quality = evaluation_quality(ctx)
+    return quality is None or _improvement(ctx, quality) is not None
 
 
 # ----- LD104 -------------------------------------------------------------------------------------
+def _frozen_evidence(ctx: Context, frozen: tuple[float, int]) -> Evidence:
+    """The evaluation accuracy never moved (`Context.eval_accuracy_frozen`)."""
+    return Evidence("evidence.eval_frozen", {"accuracy": fmt(frozen[0]), "evals": frozen[1]})
+
+
 def _eval_chance_evidence(ctx: Context) -> Evidence:
     """The evaluation's accuracy never above twice chance (`Context.eval_never_beat_chance`)."""
     assert ctx.classes is not None
@@ -193,7 +206,9 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
     if ctx.meta.pretrained and lnc is None:
         return None
     # Without ln(C) the level cannot be judged, only the size of the drop: demand a smaller one.
-    poor = (
+    # An evaluation accuracy that never moved says the level is poor without it.
+    frozen = ctx.eval_accuracy_frozen()
+    poor = frozen is not None or (
         end > p.plateau_lnc_level * lnc
         if lnc is not None
         else drop < p.plateau_max_drop * p.ld104_no_lnc_drop_share
@@ -234,7 +249,7 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
     # classifier still near ln(C) that gains under 2% of ln(C) in half the run has stalled all the same,
     # and so has a run whose lr was cut early (its slow progress is the symptom).
     steady = curve.tau_between(1 - p.plateau_stall_fraction, 1.0) < p.ld104_steady_tau
-    excused = steady and lnc is None and not early
+    excused = steady and lnc is None and not early and frozen is None
     if gain >= p.plateau_stall_gain or excused:
         return None
     reached = np.flatnonzero(by <= curve.min_level + p.ld104_onset_share * (start - curve.min_level))
@@ -259,6 +274,8 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
         decay = cut.decay
         params = {"step": decay.step, "before": fmt(decay.before), "after": fmt(decay.after)}
         evidence.append(Evidence("evidence.stalled_after_lr_decay", params, decay.step))
+    if frozen is not None:
+        evidence.append(_frozen_evidence(ctx, frozen))
     if lnc is not None and ctx.classes:
         evidence.append(
             Evidence(

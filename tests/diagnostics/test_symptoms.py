@@ -515,3 +515,51 @@ def test_the_fall_a_rise_is_judged_against_starts_where_training_began():
     assert _past_best(val.steps, val.values, PARAMS) is not None  # judged from the first evaluation
     assert _past_best(val.steps, val.values, PARAMS, float(train.values[0])) is None
     assert not any(f.rule == "LD106" and f.severity == "warning" for f in diagnose(log).findings)
+
+
+def _slow_head_only_run(accuracy: np.ndarray):
+    """A classifier of unknown C whose loss creeps down steadily by 7% (a head trained on frozen random
+    features), evaluated at evenly spaced steps."""
+    steps = np.arange(1200)
+    loss = 0.9 - 0.06 * steps / 1200 + 0.002 * RNG.standard_normal(1200)  # 0.9 is no ln(C) of a small C
+    eval_steps = np.arange(1, len(accuracy) + 1) * (1200 // len(accuracy)) - 1
+    return _with_rows(make_log(loss, steps=steps), "val", "accuracy", eval_steps, accuracy)
+
+
+def test_an_evaluation_that_never_moved_is_frozen_whatever_c():
+    evals = PARAMS.frozen_accuracy_evals
+    frozen = Context(_slow_head_only_run(np.full(evals, 0.5944)), PARAMS)
+    assert frozen.classes is None and frozen.eval_accuracy_frozen() == (0.5944, evals)
+    wobble = np.full(evals, 0.5944) + np.r_[0.0, 3 * PARAMS.frozen_accuracy_spread, np.zeros(evals - 2)]
+    assert Context(_slow_head_only_run(wobble), PARAMS).eval_accuracy_frozen() is None
+    top = np.full(evals, PARAMS.frozen_accuracy_level)  # a net that converged before its first evaluation
+    assert Context(_slow_head_only_run(top), PARAMS).eval_accuracy_frozen() is None
+    percent = Context(_slow_head_only_run(np.full(evals, 59.44)), PARAMS)
+    assert percent.eval_accuracy_frozen() == (59.44, evals)
+    if evals > 3:
+        assert Context(_slow_head_only_run(np.full(evals - 1, 0.5944)), PARAMS).eval_accuracy_frozen() is None
+
+
+def test_a_steady_creep_under_a_frozen_evaluation_is_flat_not_slow_progress():
+    """The creep alone reads as slow progress (a fine-tune); with an accuracy that never moved, the
+    evaluated model answered the same all run: flat, with that as evidence."""
+    learning = diagnose(_slow_head_only_run(np.linspace(0.27, 0.39, 12)))
+    assert learning.symptom.symptom == "healthy"
+    stuck = diagnose(_slow_head_only_run(np.full(12, 0.5944)))
+    assert stuck.symptom.symptom == "flat"
+    keys = [e.key for f in stuck.findings if f.rule == "LD103" for e in f.evidence]
+    assert "evidence.eval_frozen" in keys
+    text = next(e for f in stuck.findings for e in f.evidence if e.key == "evidence.eval_frozen").text("zh")
+    assert "0.5944" in text and "12" in text
+
+
+@pytest.mark.skipif(not CORPUS_RUNS.is_dir(), reason="the corpus is absent")
+def test_a_segmentation_head_on_random_frozen_features_is_not_healthy():
+    """fcn_064 (training split): the backbone frozen but never loaded, pixel accuracy 0.5944 (the
+    background's share) at all 12 evaluations while the loss creeps 1.06 -> 1.00: flat, where it read
+    healthy before. Its healthy sibling fcn_064 and a Caffe net whose test accuracy sat at 0.97 from its
+    first evaluation on (converged, not frozen) stay healthy."""
+    d = diagnose(load_paths([CORPUS_RUNS / "fcn_064_frozen_random_backbone"]))
+    assert d.symptom.symptom == "flat"
+    for healthy in ("fcn_064", "caffe_cnn_000_healthy_step_decay"):
+        assert diagnose(load_paths([CORPUS_RUNS / healthy])).symptom.symptom == "healthy"
