@@ -109,7 +109,7 @@ def loss_flat(ctx: Context) -> RuleResult | None:
         "eval_at_chance": float(eval_at_chance),
     }
     if eval_at_chance:
-        evidence.append(_eval_chance_evidence(ctx) if frozen is None else _frozen_evidence(ctx, frozen))
+        evidence.append(_eval_chance_evidence(ctx) if frozen is None else _frozen_evidence(frozen))
     improved = None if no_better_than_chance or eval_at_chance else _evaluation_improved(ctx)
     if improved is not None:
         # The net learned: a flat training loss under heavy augmentation or warm-up is not a stuck run.
@@ -172,7 +172,7 @@ def made_progress(ctx: Context, curve: Curve) -> bool:
 
 
 # ----- LD104 -------------------------------------------------------------------------------------
-def _frozen_evidence(ctx: Context, frozen: tuple[float, int]) -> Evidence:
+def _frozen_evidence(frozen: tuple[float, int]) -> Evidence:
     """The evaluation accuracy never moved (`Context.eval_accuracy_frozen`)."""
     return Evidence("evidence.eval_frozen", {"accuracy": fmt(frozen[0]), "evals": frozen[1]})
 
@@ -275,7 +275,7 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
         params = {"step": decay.step, "before": fmt(decay.before), "after": fmt(decay.after)}
         evidence.append(Evidence("evidence.stalled_after_lr_decay", params, decay.step))
     if frozen is not None:
-        evidence.append(_frozen_evidence(ctx, frozen))
+        evidence.append(_frozen_evidence(frozen))
     if lnc is not None and ctx.classes:
         evidence.append(
             Evidence(
