@@ -22,8 +22,10 @@ counts only with a counter or a loss/accuracy-like key; final summaries without 
 Step: epoch * N + k when a `[k/N]` counter gives N (epochs numbered from 0 or 1 as the log does),
 the iteration itself when it never goes back between epochs, the epoch when each epoch has one
 line, else a running count of training lines. Evaluation lines sit at the step of the last
-training line (at their own epoch when stepping by epoch). A counter that goes back starts a new
-segment. With both a per-batch loss (`Batch loss`) and an averaged one (`Average Train Loss`) and
+training line (at their own epoch when stepping by epoch, at their own iteration when stepping by a
+global iteration they also print and it has not gone back: `epoch 3 step 600 val_loss 2.1`; an
+evaluation loop's own `[k/N]` batch counter is not a training step). A counter that goes back starts a
+new segment. With both a per-batch loss (`Batch loss`) and an averaged one (`Average Train Loss`) and
 no plain `loss`, the average is `loss` and the batch values `loss_raw`. A CSV-like text
 (`epoch,loss,ppl,accuracy` then rows of numbers) is read as columns.
 """
@@ -471,8 +473,16 @@ def _place(records: list[_Line]) -> list[tuple[_Line, At]]:
             count += 1
             step = _step(record, mode, base, count)
         epoch = float(record.epoch) if record.epoch is not None else None
-        placed.append((record, At(step, record.number, segment, epoch, record.wall_time)))
+        here = step
+        if _states_own_step(record, mode) and record.it is not None and record.it >= step:
+            here = record.it
+        placed.append((record, At(here, record.number, segment, epoch, record.wall_time)))
     return placed
+
+
+def _states_own_step(record: _Line, mode: str) -> bool:
+    """An evaluation line that prints the global iteration the training lines step by."""
+    return mode == "iteration" and record.evaluation and record.it is not None and not record.per_epoch
 
 
 def _progress(record: _Line, mode: str, base: int) -> tuple | None:
@@ -787,6 +797,9 @@ def _place_columns(
     setter = active | (skip & has_epoch) if mode == "epoch" else active
     last = np.maximum.accumulate(np.where(setter, np.arange(count), -1))
     step = np.where(last >= 0, own[np.maximum(last, 0)], 0)
+    if mode == "iteration":  # `_states_own_step`: an evaluation at the iteration it prints
+        stated = evaluation & has_it & ~per_epoch_set & (iterations >= step)
+        step = np.where(stated, iterations, step)
     return step, segment
 
 

@@ -37,6 +37,30 @@ def test_a_global_iteration_counter_is_the_step():
     assert rows(frame, "lr") == [(200, 1e-3, 1), (400, 1e-4, 2)]
 
 
+def test_an_evaluation_that_prints_the_global_iteration_sits_there():
+    # A hand-written loop that evaluates every other step and logs training every 4 (the corpus's char-LM
+    # logs): each evaluation at its own step, not piled onto the last training line's.
+    frame = _frame(
+        "epoch 1 step 2 val_loss 2.6936 val_acc 0.1619\n"
+        "epoch 2 step 4 loss 2.3451 lr 1\n"
+        "epoch 2 step 4 val_loss 2.7113 val_acc 0.1785\n"
+        "epoch 3 step 6 val_loss 2.8751 val_acc 0.1860\n"
+        "epoch 4 step 8 loss 1.5194 lr 1\n"
+    )
+    assert rows(frame, "loss", "val") == [(2, 2.6936, 1), (4, 2.7113, 3), (6, 2.8751, 4)]
+    assert rows(frame, "loss") == [(4, 2.3451, 2), (8, 1.5194, 5)]
+
+
+def test_an_evaluation_loops_own_batch_counter_is_not_a_step():
+    frame = _frame(
+        "epoch 1 iter 200 loss=0.71\n"
+        "Test: [10/40] loss: 0.90 acc: 61.0\n"
+        "Test: [300/400] loss: 0.80 acc: 62.0\n"
+        "epoch 2 iter 400 loss=0.69\n"
+    )
+    assert [step for step, _, _ in rows(frame, "loss", "test")] == [200, 200]
+
+
 def test_pipe_separated_fields_and_aliases():
     frame = _frame(
         "INFO:__main__:Epoch 0 | Step    0/6501 | Loss: 8.9351 | PPL: 7594.22 | LR: 3.27e-05 | Grad: 20.697 | Time: 1.073s\n"

@@ -64,6 +64,8 @@ _TEMPLATES = [
     "Final Results: Loss={v}",
     "UserWarning: loss {v} is large",
     "step {n}: train loss {v}, val loss {v}",
+    "epoch {n} step {n} val_loss {v} val_acc {v}",
+    "epoch {n} step {n} loss {v} lr {v}",
     "Validation loss improved",
     "{iso} INFO:accelerate: loss {v} top1 {v}",
     "[{yearless} d2.engine]: iter: {n}  loss: {v}",
