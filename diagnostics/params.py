@@ -368,6 +368,14 @@ class Params:
         "... or the late val level stays above the late train level by this share of the first loss",
         (0.0, 0.15, 0.2, 0.3, 0.4),
     )
+    # A ratio of two near-zero losses is no gap: a model that fits both sets (losses of 1e-4 and 3e-4)
+    # has a working evaluation, however large their ratio.
+    ld107_min_gap: float = _p(
+        0.01,
+        "LD107",
+        "the median val - train difference, in the loss's own units, must exceed this",
+        (0.0, 0.003, 0.01, 0.03, 0.1),
+    )
     gap_erratic_ratio: float = _p(
         4.0, "LD107", "relative step-to-step variation of val vs train", (2.0, 3.0, 4.0, 6.0)
     )

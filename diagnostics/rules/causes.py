@@ -539,7 +539,8 @@ def overfitting(ctx: Context) -> RuleResult | None:
 def _memorised(ctx: Context) -> Evidence | None:
     """An eval gap of memorisation: the training loss went far below the best validation loss, and the
     validation loss (not erratic) stopped falling once training took off. A broken evaluation (BatchNorm
-    statistics, another preprocessing) is erratic or never improves at all."""
+    statistics, another preprocessing) is erratic or never improves at all; in a net known to have no
+    BatchNorm, a val loss that never fell is memorisation from the first epoch (a tiny data set)."""
     p, train, val = ctx.params, ctx.train_loss, ctx.val_loss
     if train is None or val is None or _measured(ctx, "LD107", "val_erratic") > 0:
         return None
@@ -548,8 +549,10 @@ def _memorised(ctx: Context) -> Evidence | None:
     if len(vy) < 3:
         return None
     best = int(np.argmin(vy))
-    if train.end_level > p.ld209_memorised_ratio * float(vy[best]) or vy[0] <= vy[best]:
-        return None  # not memorised, or a val loss that never fell at all (an evaluation that never worked)
+    if train.end_level > p.ld209_memorised_ratio * float(vy[best]):
+        return None  # not memorised
+    if vy[0] <= vy[best] and not _known_without_bn(ctx):
+        return None  # a val loss that never fell at all, where BatchNorm may have broken the evaluation
     params = {"train": fmt(train.end_level), "val_min": fmt(float(vy[best])), "step": int(vx[best])}
     return Evidence("evidence.memorised", params, int(vx[best]))
 

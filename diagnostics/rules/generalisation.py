@@ -201,7 +201,7 @@ class LateGap(NamedTuple):
 
 
 def eval_points(ctx: Context) -> EvalPoints | None:
-    """None without `gap_min_points` evaluations, or when a loss is not positive (no ratios)."""
+    """None without `gap_min_points` evaluations, or when a loss is negative (no ratios)."""
     p, val = ctx.params, ctx.val_loss
     if val is None or ctx.train_loss is None:
         return None
@@ -210,8 +210,16 @@ def eval_points(ctx: Context) -> EvalPoints | None:
     if len(vy) < p.gap_min_points:
         return None
     train = train_at(ctx, vx)
-    if train is None or np.any(train <= 0) or np.any(vy <= 0):
+    if train is None or np.any(train < 0) or np.any(vy <= 0):
         return None
+    if np.any(train == 0):
+        # A loss printed as 0 (`Loss: 0.0000`) is below the printed precision: half the smallest
+        # positive training loss logged, so that the ratios stay finite.
+        logged = ctx.train_loss.values
+        positive = logged[np.isfinite(logged) & (logged > 0)]
+        if not len(positive):
+            return None
+        train = np.maximum(train, float(positive.min()) / 2)
     return EvalPoints(vx, vy, train)
 
 
@@ -234,6 +242,8 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     if points is None:
         return None
     vx, vy, train = points
+    if float(np.median(vy - train)) <= p.ld107_min_gap:
+        return None  # both losses near zero (or val below train): the evaluation works
     ratio = vy / train
     early = ratio[: max(1, len(ratio) // p.ld107_early_parts)]
     far = float(np.median(ratio)) > p.gap_ratio and float(np.median(early)) > p.ld107_early_ratio

@@ -82,3 +82,41 @@ def test_the_height_lies_between_the_training_runs_healthy_gaps_and_memorised_on
     height = fitted.PARAMS.gap_min_height
     assert sum(h >= height for h in healthy.values()) <= len(healthy) // 100
     assert height < min(memorised.values())
+
+
+EXTRA = SAMPLE_LOGS / "corpus_extra" / "runs"
+
+
+def test_two_near_zero_losses_are_no_gap_whatever_their_ratio():
+    """cnn_157_healthy_resumed (extra training set, Keras CSV appended on resume): after the resume the
+    training loss is ~2e-4 and the validation loss ~7e-4 at 100 % validation accuracy. Their ratio (3.6)
+    passed for a broken evaluation; their difference is under `ld107_min_gap`."""
+    log = load_paths(sorted((EXTRA / "cnn_157_healthy_resumed").iterdir()))
+    _, vy, train = eval_points(Context(log, fitted.PARAMS))
+    assert (vy / train).max() > fitted.PARAMS.gap_ratio
+    assert (vy - train).max() < fitted.PARAMS.ld107_min_gap
+    assert diagnose(log).symptom.symptom == "healthy"
+    control = diagnose(log, params=dataclasses.replace(fitted.PARAMS, ld107_min_gap=0.0))
+    assert control.symptom.symptom == "eval_gap"
+
+
+def test_a_training_loss_printed_as_zero_keeps_the_gap_readable():
+    """mlp_030_tiny_data_60 (training split) memorises 60 samples: its training loss is printed as
+    `Loss: 0.0000` at some evaluations. Those points used to drop the whole comparison (no ratios); they
+    count at half the smallest positive loss logged, and the run reads as the eval gap it is."""
+    log = load("mlp_030_tiny_data_60")
+    ctx = Context(log, fitted.PARAMS)
+    assert (ctx.train_loss.values == 0).any()
+    *_, train = eval_points(ctx)
+    assert (train > 0).all()
+    assert diagnose(log).symptom.symptom == "eval_gap"
+
+
+def test_a_val_loss_that_never_fell_in_a_net_without_batchnorm_is_memorisation():
+    """charlm_035_tiny_data_24 (training split): a transformer char-LM on 24 sequences, its validation
+    loss at its best at the first evaluation and rising from there, training near zero. No BatchNorm can
+    have broken that evaluation: the first cause is overfitting (too little data), not a data problem."""
+    d = diagnose(load("charlm_035_tiny_data_24"))
+    assert d.symptom.symptom == "eval_gap"
+    assert d.causes[0].id == "overfitting"
+    assert any(e.key == "evidence.memorised" for e in d.causes[0].evidence)
