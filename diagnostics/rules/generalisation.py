@@ -201,7 +201,8 @@ class LateGap(NamedTuple):
 
 
 def eval_points(ctx: Context) -> EvalPoints | None:
-    """None without `gap_min_points` evaluations, or when a loss is negative (no ratios)."""
+    """None without `gap_min_points` evaluations, or with a validation loss not above 0 or a negative
+    training loss (no ratios)."""
     p, val = ctx.params, ctx.val_loss
     if val is None or ctx.train_loss is None:
         return None
