@@ -473,16 +473,18 @@ def _place(records: list[_Line]) -> list[tuple[_Line, At]]:
             count += 1
             step = _step(record, mode, base, count)
         epoch = float(record.epoch) if record.epoch is not None else None
-        here = step
-        if _states_own_step(record, mode) and record.it is not None and record.it >= step:
-            here = record.it
-        placed.append((record, At(here, record.number, segment, epoch, record.wall_time)))
+        at = _evaluation_step(record, mode, step)
+        placed.append((record, At(at, record.number, segment, epoch, record.wall_time)))
     return placed
 
 
-def _states_own_step(record: _Line, mode: str) -> bool:
-    """An evaluation line that prints the global iteration the training lines step by."""
-    return mode == "iteration" and record.evaluation and record.it is not None and not record.per_epoch
+def _evaluation_step(record: _Line, mode: str, step: int) -> int:
+    """Where a record sits, given the last training step: an evaluation line that prints the global
+    iteration the training lines step by, and has not gone back, sits at it; anything else at `step`."""
+    own = record.it
+    if mode == "iteration" and record.evaluation and own is not None and not record.per_epoch and own >= step:
+        return own
+    return step
 
 
 def _progress(record: _Line, mode: str, base: int) -> tuple | None:
@@ -797,7 +799,7 @@ def _place_columns(
     setter = active | (skip & has_epoch) if mode == "epoch" else active
     last = np.maximum.accumulate(np.where(setter, np.arange(count), -1))
     step = np.where(last >= 0, own[np.maximum(last, 0)], 0)
-    if mode == "iteration":  # `_states_own_step`: an evaluation at the iteration it prints
+    if mode == "iteration":  # `_evaluation_step` over arrays
         stated = evaluation & has_it & ~per_epoch_set & (iterations >= step)
         step = np.where(stated, iterations, step)
     return step, segment
