@@ -7,14 +7,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 
+import numpy as np
 import pytest
-from diag_helpers import SAMPLE_LOGS
+from diag_helpers import SAMPLE_LOGS, decaying, make_log
 
 from diagnostics import diagnose, fitted
 from diagnostics.context import Context
 from diagnostics.rules.generalisation import eval_points, late_gap
 from diagnostics.split import paths_of
 from parsers import load_paths
+from parsers.model import BatchNormLayer, RunMeta
 
 RUNS = SAMPLE_LOGS / "corpus" / "runs"
 
@@ -113,10 +115,24 @@ def test_a_training_loss_printed_as_zero_keeps_the_gap_readable():
 
 
 def test_a_val_loss_that_never_fell_in_a_net_without_batchnorm_is_memorisation():
-    """charlm_035_tiny_data_24 (training split): a transformer char-LM on 24 sequences, its validation
-    loss at its best at the first evaluation and rising from there, training near zero. No BatchNorm can
-    have broken that evaluation: the first cause is overfitting (too little data), not a data problem."""
-    d = diagnose(load("charlm_035_tiny_data_24"))
+    """Training falls to 0.02 while the validation loss never gets below its first evaluation (2.70):
+    in a net whose settings say it has no BatchNorm (a transformer), nothing can have broken the
+    evaluation's statistics, so the first cause is memorisation (too little data); the same curves from a
+    net with BatchNorm keep the broken evaluation first."""
+    steps = np.arange(300) * 10
+    train = decaying(300, 2.7, 0.02, 40, 0.0)
+    evals = np.arange(1, 16) * 200
+    val = 2.70 + np.abs(np.random.default_rng(0).normal(0, 0.03, 15))
+    val[0] = 2.70
+    meta = RunMeta(framework="pytorch", format="print_style", net_name="charlm_transformer")
+    d = diagnose(make_log(train, steps=steps, val=(evals, val), meta=meta))
     assert d.symptom.symptom == "eval_gap"
     assert d.causes[0].id == "overfitting"
-    assert any(e.key == "evidence.memorised" for e in d.causes[0].evidence)
+    assert d.causes[0].evidence[0].key == "evidence.memorised"
+    layer = BatchNormLayer("bn1", "any", None, source="setting")
+    with_bn = diagnose(
+        make_log(train, steps=steps, val=(evals, val), meta=dataclasses.replace(meta, batchnorm=[layer]))
+    )
+    assert with_bn.symptom.symptom == "eval_gap"
+    assert with_bn.causes[0].id == "bn_stats"
+    assert not any(e.key == "evidence.memorised" for c in with_bn.causes for e in c.evidence)
