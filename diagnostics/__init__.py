@@ -134,7 +134,8 @@ def _collect(ctx: Context, rule: Rule, result: RuleResult) -> None:
 
 def _primary(ctx: Context) -> SymptomResult:
     """The most consequential symptom found that is at least as sure as its floor; healthy when none
-    was. Spikes that knock the loss back explain a stall better than a plateau does."""
+    was. Spikes that knock the loss back explain a stall better than a plateau does, and spikes at a
+    fixed period explain swings, an eval gap or a rising validation loss."""
     p = ctx.params
     found = {
         name: s for name, s in ctx.symptoms.items() if s.confidence >= getattr(p, f"alarm_floor_{name}", 0.0)
@@ -145,6 +146,16 @@ def _primary(ctx: Context) -> SymptomResult:
         and {"plateau", "spiky"} <= set(found)
         and found["spiky"].confidence >= p.spiky_over_plateau
     ):
+        return found["spiky"]
+    if (
+        not graver
+        and "spiky" in found
+        and {"overfitting", "eval_gap", "oscillating"} & set(found)
+        and found["spiky"].confidence >= p.periodic_spikes_over_eval
+        and _periodic_spikes(ctx)
+    ):
+        # The same bad batch met on every pass swings the bucketed loss and wrecks BatchNorm's running
+        # statistics, and the evaluation with them: the spikes name the fault, the other readings follow.
         return found["spiky"]
     for name in SYMPTOM_PRIORITY:
         if name in found:
@@ -164,6 +175,11 @@ def _primary(ctx: Context) -> SymptomResult:
     else:
         confidence = p.healthy_confidence_short
     return SymptomResult("healthy", confidence, None, curve.label if curve is not None else None, None)
+
+
+def _periodic_spikes(ctx: Context) -> bool:
+    """LD108 found spikes that recur at a fixed period (the same bad data met on every pass)."""
+    return any(f.measurements.get("periodic_spikes") == 1.0 for f in ctx.findings.get("LD108", []))
 
 
 def _config_fault(ctx: Context) -> tuple[Finding | None, float]:

@@ -118,6 +118,12 @@ class Params:
         (5.0, 10.0, 20.0, 50.0),
     )
     ld102_min_buckets: int = _p(4, "LD102", "bucket medians needed to judge a divergence")
+    ld102_back_below_start: float = _p(
+        0.5,
+        "LD102",
+        "a loss that ends below this share of its start learned past its peak: no explosion (0: off)",
+        (0.0, 0.25, 0.5, 1.0),
+    )
     ld102_min_rise_of_start: float = _p(
         0.05,
         "LD102",
@@ -441,8 +447,14 @@ class Params:
     ld108_period_tolerance: float = _p(
         0.15,
         "LD108",
-        "the gaps between periodic spikes vary by at most this share of their mean",
+        "a periodic spike falls within this share of a period of the beat",
         (0.05, 0.1, 0.15, 0.25),
+    )
+    ld108_period_max_strays: float = _p(
+        0.25,
+        "LD108",
+        "spike episodes off the beat (strays) may be up to this share of them",
+        (0.0, 0.1, 0.25),
     )
     ld108_confidence_base: float = _p(0.5, "LD108", "confidence = base + per_spike x spikes ...")
     ld108_confidence_per_spike: float = _p(0.05, "LD108", "... (see ld108_confidence_base) ...")
@@ -542,6 +554,12 @@ class Params:
         (),
         "spikes at least this sure explain a stall better than a plateau does",
         (0.5, 0.6, 0.7, 0.8),
+    )
+    periodic_spikes_over_eval: float = _p(
+        0.6,
+        (),
+        "spikes at a fixed period this sure lead over swings, an eval gap or a rising val loss (1: never)",
+        (0.5, 0.6, 0.7, 1.0),
     )
     config_fault_confidence: float = _p(
         0.7,

@@ -194,7 +194,10 @@ def loss_diverges(ctx: Context) -> RuleResult | None:
     start, low, end = curve.start_level, curve.min_level, curve.end_level
     i_min = curve.min_index
     peak = float(np.max(by[i_min:]))
-    exploded = start > 0 and peak > p.explode_ratio * start
+    # A peak the loss came back from, to well below where it started, was a spike it learned past, not
+    # a loss that grows (a blow-up that settles back at the start learned nothing, and stays one).
+    came_back = end < p.ld102_back_below_start * start
+    exploded = start > 0 and peak > p.explode_ratio * start and not came_back
     after = by[i_min:]
     span = len(after) / len(by)
     base = max(abs(low), 1e-12)

@@ -48,9 +48,12 @@ def loss_oscillates(ctx: Context) -> RuleResult | None:
 
 # ----- LD108 -------------------------------------------------------------------------------------
 def _spike_period(curve: Curve, found: list[tuple[int, float, float]], p: Params) -> int | None:
-    """The steps between spike episodes when enough of them recur at a regular interval (within
-    `ld108_period_tolerance`), else None. Spikes fewer than `ld108_period_min_gap` points apart are one
-    episode: one bad stretch of data, or one steep stretch of the curve, not a period."""
+    """The steps between spike episodes when enough of them recur on one beat, else None: the period is
+    the typical gap between episodes, and an episode is on the beat when its step falls within
+    `ld108_period_tolerance` of a period of the others (so a pass where the bad batch did not spike
+    leaves the beat intact). Episodes off the beat (an after-shock, an early blow-up) are strays, and
+    may be up to `ld108_period_max_strays` of them. Spikes fewer than `ld108_period_min_gap` points
+    apart are one episode: one bad stretch of data, or one steep stretch of the curve, not a period."""
     if len(found) < p.ld108_period_min_spikes:
         return None
     # Spikes closer than `ld108_period_min_gap` points are one episode (a bad stretch of data spans a
@@ -61,11 +64,24 @@ def _spike_period(curve: Curve, found: list[tuple[int, float, float]], p: Params
             starts.append(index)
     if len(starts) < p.ld108_period_min_spikes:
         return None
-    gaps = np.diff([curve.step_at(i) for i in starts]).astype(float)
-    mean = float(gaps.mean())
-    if mean <= 0 or float(gaps.std()) > p.ld108_period_tolerance * mean:
+    steps = np.array([curve.step_at(i) for i in starts], dtype=float)
+    gaps = np.diff(steps)
+    typical = float(np.median(gaps))
+    # The beat is the mean of the gaps near the typical one: a period that is not a whole number of
+    # logged steps (every 37.5 steps, logged every 5) alternates 35 and 40, and the beat must not drift.
+    near = gaps[np.abs(gaps - typical) <= p.ld108_period_tolerance * typical]
+    period = float(near.mean()) if len(near) else typical
+    if period <= 0:
         return None
-    return round(mean)
+    # Each episode's phase on the beat; the beat's phase is the one most episodes share.
+    phase = np.mod(steps, period)
+    apart = np.abs(phase[:, None] - phase[None, :])
+    apart = np.minimum(apart, period - apart)
+    on_beat = int((apart <= p.ld108_period_tolerance * period).sum(axis=1).max())
+    strays = len(steps) - on_beat
+    if on_beat < p.ld108_period_min_spikes or strays > p.ld108_period_max_strays * len(steps):
+        return None
+    return round(period)
 
 
 @rule("LD108", "loss-spikes", curves=("train_loss",), symptom="spiky")

@@ -1,6 +1,8 @@
 """LD108 counts a spike only when it moves the loss by a share of the level it trains on
 (`spike_min_height`): near zero, a robust z and a ratio over the rolling median grow without bound, so
-minibatch noise late in a run looked like spikes. Real runs of the corpus's training split."""
+minibatch noise late in a run looked like spikes. Spikes on a beat (the same bad data met on every pass)
+are periodic despite a stray or a period between logged steps, and lead over the readings they cause;
+a spike the loss learned past is no explosion (LD102). Real runs of the tuning sets."""
 
 from __future__ import annotations
 
@@ -61,19 +63,20 @@ EXTRA = SAMPLE_LOGS / "corpus_extra" / "runs"
 
 
 @pytest.mark.parametrize(
-    ("name", "symptom"),
+    "name",
     [
-        ("resnet_122_garbage_every11", "eval_gap"),  # TensorBoard
+        "resnet_122_garbage_every11",  # TensorBoard
         # HF; its pixel accuracy never moved (0.6033 at 5 evaluations): a stall, and the spikes lead
-        ("fcn_148_garbage_every37", "spiky"),
+        "fcn_148_garbage_every37",
     ],
 )
-def test_periodic_spikes_name_bad_data_first_under_an_eval_gap(name, symptom):
-    """Broken batches every k steps (LD108's period) also open an eval gap; the gap's usual suspects
-    (BatchNorm statistics, memorisation) come after the data that explains both readings."""
+def test_periodic_spikes_name_bad_data_first_under_an_eval_gap(name):
+    """Broken batches every k steps (LD108's period) also open an eval gap; the spikes are the verdict
+    and the gap's usual suspects (BatchNorm statistics, memorisation) come after the data that explains
+    both readings."""
     log = load_paths(sorted((EXTRA / name).iterdir()))
     d = diagnose(log)
-    assert d.symptom.symptom == symptom
+    assert d.symptom.symptom == "spiky"
     assert any(f.rule == "LD107" for f in d.findings)  # the gap is read either way
     assert next(f for f in d.findings if f.rule == "LD108").measurements["periodic_spikes"] == 1.0
     assert d.causes[0].id == "data_issue"
@@ -81,3 +84,76 @@ def test_periodic_spikes_name_bad_data_first_under_an_eval_gap(name, symptom):
     blind = diagnose(log, dataclasses.replace(fitted.PARAMS, spike_min_height=100.0))
     assert not any(f.rule == "LD108" for f in blind.findings)
     assert blind.causes[0].id != "data_issue"
+
+
+@pytest.mark.parametrize("name", ["resnet_122_garbage_every11", "resnet_164_garbage_every11"])
+def test_periodic_spikes_lead_over_the_eval_gap_they_explain(name):
+    """Garbage batches every 11 steps wreck BatchNorm's running statistics and the validation loss
+    jumps ~10x: the gap is a consequence, the spikes are the reading; with the precedence off
+    (`periodic_spikes_over_eval` 1.0, above any LD108 confidence) the gap is the verdict."""
+    log = load_paths(sorted((EXTRA / name).iterdir()))
+    assert diagnose(log).symptom.symptom == "spiky"
+    off = diagnose(log, dataclasses.replace(fitted.PARAMS, periodic_spikes_over_eval=1.0))
+    assert off.symptom.symptom == "eval_gap"
+    assert any(s.symptom == "spiky" for s in off.secondary)
+
+
+def assert_spikes_on_a_beat(log, period: int) -> None:
+    """LD108 finds the spikes periodic with this period, and the verdict names the bad data."""
+    d = diagnose(log)
+    ld108 = next(f for f in d.findings if f.rule == "LD108")
+    assert ld108.measurements["periodic_spikes"] == 1.0
+    assert any(e.params.get("period") == period for e in ld108.evidence)
+    assert d.symptom.symptom == "spiky" and d.causes[0].id == "data_issue"
+
+
+def test_a_stray_spike_does_not_break_the_period():
+    """Garbage every 17 steps (TensorBoard): spikes at 71, 88, ..., 156, an after-shock at 160, then
+    173, 190, ... The stray is off the beat and does not hide it; with no strays allowed the period is
+    lost and the rising validation loss is taken for overfitting."""
+    log = load_paths(sorted((EXTRA / "resnet_176_garbage_every17").iterdir()))
+    assert_spikes_on_a_beat(log, 17)
+    strict = diagnose(log, dataclasses.replace(fitted.PARAMS, ld108_period_max_strays=0.0))
+    # without the period, 19 spikes in 352 points are heavy-tailed noise: LD108 says nothing
+    assert not any(f.rule == "LD108" for f in strict.findings)
+    assert strict.symptom.symptom == "overfitting"
+
+
+def test_a_period_between_logged_steps_does_not_drift():
+    """HF Trainer logging every 5 steps, a corrupted batch once per pass of ~37.5 steps: the spikes are
+    35 and 40 steps apart in turn. The beat is their mean, not the median gap (35), on which the later
+    spikes would drift off one by one."""
+    assert_spikes_on_a_beat(load_paths(sorted((SAMPLE_LOGS / "hf_corrupted_batches_spiky").iterdir())), 37)
+
+
+def test_periodic_spikes_lead_over_the_swings_they_make():
+    """Mislabelled batches every 50 steps (logged every 5) swing the bucketed loss enough for LD105;
+    the spikes' period says what the swings are. With the precedence off it reads oscillating."""
+    log = load("cnn_001_mislabel_every50")
+    d = diagnose(log)
+    assert d.symptom.symptom == "spiky" and d.causes[0].id == "data_issue"
+    assert any(s.symptom == "oscillating" for s in d.secondary)
+    off = diagnose(log, dataclasses.replace(fitted.PARAMS, periodic_spikes_over_eval=1.0))
+    assert off.symptom.symptom == "oscillating"
+
+
+def test_a_spike_the_loss_learned_past_is_not_an_explosion():
+    """Mislabelled batches every 17 steps: one spike reaches 33 (28x the start, 1.17) and the loss ends
+    at 0.11, a tenth of its start. LD102 took that peak for an explosion and called the run diverging;
+    a loss that ends far below its start learned past its peak (`ld102_back_below_start`)."""
+    log = load_paths(sorted((EXTRA / "cnn_145_mislabel_every17").iterdir()))
+    d = diagnose(log)
+    assert not any(f.rule == "LD102" for f in d.findings)
+    assert d.symptom.symptom == "spiky" and d.causes[0].id == "data_issue"
+    off = diagnose(log, dataclasses.replace(fitted.PARAMS, ld102_back_below_start=0.0))
+    assert off.symptom.symptom == "diverging"
+
+
+def test_a_blow_up_that_settles_back_at_the_start_stays_one():
+    """lr x300 on a char-LM: 2.45 -> 89 -> back to 2.45, where it started, having learned nothing. The
+    explosion still counts: the verdict keeps naming the lr."""
+    log = load("charlm_077_lr_x300")
+    d = diagnose(log)
+    ld102 = next(f for f in d.findings if f.rule == "LD102")
+    assert ld102.measurements["exploded"] == 1.0
+    assert d.symptom.symptom == "diverging" and d.causes[0].id == "lr_too_high"
