@@ -311,7 +311,8 @@ def test_a_component_blown_up_where_the_loss_turns_nan_points_at_the_lr():
     keys = [e.key for f in d.findings if f.rule == "LD101" for e in f.evidence]
     assert "evidence.companion_exploded" in keys
     assert d.causes[0].id == "lr_too_high" and d.causes[0].confidence >= 0.75
-    assert all(c.confidence < 0.4 for c in d.causes if c.id == "small_batch")  # no BatchNorm evidence
+    # no BatchNorm evidence: a batch of 2 stays far below the lr (a distance calibration keeps)
+    assert all(c.confidence <= d.causes[0].confidence - 0.4 for c in d.causes if c.id == "small_batch")
 
     epochs = np.arange(354)
     log = make_log(np.full(354, np.nan), steps=epochs)
