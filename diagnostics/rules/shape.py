@@ -73,11 +73,13 @@ def _spike_period(curve: Curve, found: list[tuple[int, float, float]], p: Params
     period = float(near.mean()) if len(near) else typical
     if period <= 0:
         return None
-    # Each episode's phase on the beat; the beat's phase is the one most episodes share.
-    phase = np.mod(steps, period)
-    apart = np.abs(phase[:, None] - phase[None, :])
-    apart = np.minimum(apart, period - apart)
-    on_beat = int((apart <= p.ld108_period_tolerance * period).sum(axis=1).max())
+    # Each episode's phase on the beat; the beat's phase is the one most episodes share (counted on the
+    # ring of phases by sorting, so thousands of spikes in a long noisy log cost n log n, not n^2).
+    phase = np.sort(np.mod(steps, period))
+    ring = np.concatenate([phase - period, phase, phase + period])
+    width = p.ld108_period_tolerance * period
+    within = np.searchsorted(ring, phase + width, side="right") - np.searchsorted(ring, phase - width)
+    on_beat = min(int(within.max()), len(steps))  # a tolerance of half a period or more counts all
     strays = len(steps) - on_beat
     if on_beat < p.ld108_period_min_spikes or strays > p.ld108_period_max_strays * len(steps):
         return None
