@@ -47,6 +47,17 @@ def loss_oscillates(ctx: Context) -> RuleResult | None:
 
 
 # ----- LD108 -------------------------------------------------------------------------------------
+def episodes_on_beat(steps: np.ndarray, period: float, tolerance: float) -> int:
+    """How many steps share one phase of `period` within `tolerance` x period: the beat's phase is the
+    one most of them share. Counted on the sorted ring of phases, so the thousands of spike episodes of
+    a long noisy log cost n log n, not n^2."""
+    phase = np.sort(np.mod(steps, period))
+    ring = np.concatenate([phase - period, phase, phase + period])
+    width = tolerance * period
+    within = np.searchsorted(ring, phase + width, side="right") - np.searchsorted(ring, phase - width)
+    return min(int(within.max()), len(steps))  # a tolerance of half a period or more counts all
+
+
 def _spike_period(curve: Curve, found: list[tuple[int, float, float]], p: Params) -> int | None:
     """The steps between spike episodes when enough of them recur on one beat, else None: the period is
     the typical gap between episodes, and an episode is on the beat when its step falls within
@@ -73,13 +84,7 @@ def _spike_period(curve: Curve, found: list[tuple[int, float, float]], p: Params
     period = float(near.mean()) if len(near) else typical
     if period <= 0:
         return None
-    # Each episode's phase on the beat; the beat's phase is the one most episodes share (counted on the
-    # ring of phases by sorting, so thousands of spikes in a long noisy log cost n log n, not n^2).
-    phase = np.sort(np.mod(steps, period))
-    ring = np.concatenate([phase - period, phase, phase + period])
-    width = p.ld108_period_tolerance * period
-    within = np.searchsorted(ring, phase + width, side="right") - np.searchsorted(ring, phase - width)
-    on_beat = min(int(within.max()), len(steps))  # a tolerance of half a period or more counts all
+    on_beat = episodes_on_beat(steps, period, p.ld108_period_tolerance)
     strays = len(steps) - on_beat
     if on_beat < p.ld108_period_min_spikes or strays > p.ld108_period_max_strays * len(steps):
         return None

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from diag_helpers import SAMPLE_LOGS
 
 from diagnostics import diagnose, fitted
 from diagnostics.context import Context
 from diagnostics.features import spikes
+from diagnostics.rules.shape import episodes_on_beat
 from parsers import load_paths
 
 RUNS = SAMPLE_LOGS / "corpus" / "runs"
@@ -157,3 +159,24 @@ def test_a_blow_up_that_settles_back_at_the_start_stays_one():
     ld102 = next(f for f in d.findings if f.rule == "LD102")
     assert ld102.measurements["exploded"] == 1.0
     assert d.symptom.symptom == "diverging" and d.causes[0].id == "lr_too_high"
+
+
+def test_the_beat_count_is_the_pairwise_count():
+    """`episodes_on_beat` counts on the sorted ring of phases; it must equal the direct count (for each
+    step, the steps whose phase is within the tolerance of its own, around the ring)."""
+    rng = np.random.default_rng(7)
+    for _ in range(2000):
+        period = float(rng.choice([5.0, 11.5, 17.0, 37.3]))
+        tolerance = float(rng.choice([0.05, 0.1, 0.15, 0.25]))
+        n = int(rng.integers(4, 30))
+        if rng.random() < 0.5:  # a beat with jitter and strays
+            steps = np.unique(np.round(period * np.arange(n) + rng.normal(0, 0.1 * period, n)))
+        else:
+            steps = np.sort(rng.choice(np.arange(0, 1000, 5), n, replace=False)).astype(float)
+        phase = np.mod(steps, period)
+        apart = np.abs(phase[:, None] - phase[None, :])
+        direct = int((np.minimum(apart, period - apart) <= tolerance * period).sum(axis=1).max())
+        assert episodes_on_beat(steps, period, tolerance) == direct
+    # a clean beat of 17 with one after-shock: all but the stray are on it
+    steps = np.r_[np.arange(71, 360, 17), 160.0]
+    assert episodes_on_beat(np.sort(steps), 17.0, 0.15) == len(steps) - 1
