@@ -133,29 +133,13 @@ def _collect(ctx: Context, rule: Rule, result: RuleResult) -> None:
 
 
 def _primary(ctx: Context) -> SymptomResult:
-    """The most consequential symptom found that is at least as sure as its floor; healthy when none
-    was. Spikes that knock the loss back explain a stall better than a plateau does, and spikes at a
-    fixed period explain swings, an eval gap or a rising validation loss."""
+    """The most consequential symptom found that is at least as sure as its floor (the spikes, when
+    they explain the reading ranked above them: `_spikes_lead`); healthy when none was."""
     p = ctx.params
     found = {
         name: s for name, s in ctx.symptoms.items() if s.confidence >= getattr(p, f"alarm_floor_{name}", 0.0)
     }
-    graver = {"nan", "diverging", "flat"} & set(found)
-    if (
-        not graver
-        and {"plateau", "spiky"} <= set(found)
-        and found["spiky"].confidence >= p.spiky_over_plateau
-    ):
-        return found["spiky"]
-    if (
-        not graver
-        and "spiky" in found
-        and {"overfitting", "eval_gap", "oscillating"} & set(found)
-        and found["spiky"].confidence >= p.periodic_spikes_over_eval
-        and _periodic_spikes(ctx)
-    ):
-        # The same bad batch met on every pass swings the bucketed loss and wrecks BatchNorm's running
-        # statistics, and the evaluation with them: the spikes name the fault, the other readings follow.
+    if _spikes_lead(ctx, found):
         return found["spiky"]
     for name in SYMPTOM_PRIORITY:
         if name in found:
@@ -177,9 +161,21 @@ def _primary(ctx: Context) -> SymptomResult:
     return SymptomResult("healthy", confidence, None, curve.label if curve is not None else None, None)
 
 
-def _periodic_spikes(ctx: Context) -> bool:
-    """LD108 found spikes that recur at a fixed period (the same bad data met on every pass)."""
-    return any(f.measurements.get("periodic_spikes") == 1.0 for f in ctx.findings.get("LD108", []))
+def _spikes_lead(ctx: Context, found: dict[str, SymptomResult]) -> bool:
+    """Spikes explain a reading SYMPTOM_PRIORITY ranks above them, unless the run is graver (NaN,
+    diverging, flat): spikes that knock the loss back explain a stall better than a plateau does, and
+    the same bad batch met on every pass (spikes on LD108's beat) swings the bucketed loss and wrecks
+    BatchNorm's running statistics, and the evaluation with them."""
+    if "spiky" not in found or {"nan", "diverging", "flat"} & set(found):
+        return False
+    p, sure = ctx.params, found["spiky"].confidence
+    if "plateau" in found and sure >= p.spiky_over_plateau:
+        return True
+    return (
+        bool({"overfitting", "eval_gap", "oscillating"} & set(found))
+        and sure >= p.periodic_spikes_over_eval
+        and any(f.measurements.get("periodic_spikes") == 1.0 for f in ctx.findings.get("LD108", []))
+    )
 
 
 def _config_fault(ctx: Context) -> tuple[Finding | None, float]:
