@@ -20,12 +20,15 @@ counts only with a counter or a loss/accuracy-like key; final summaries without 
 (`Final Results: Loss=...`), warnings and tracebacks are noise.
 
 Step: epoch * N + k when a `[k/N]` counter gives N (epochs numbered from 0 or 1 as the log does),
-the iteration itself when it never goes back between epochs, the epoch when each epoch has one
-line, else a running count of training lines. Evaluation lines sit at the step of the last
-training line (at their own epoch when stepping by epoch, at their own iteration when stepping by a
-global iteration they also print and it has not gone back: `epoch 3 step 600 val_loss 2.1`; an
-evaluation loop's own `[k/N]` batch counter is not a training step). A counter that goes back starts a
-new segment. With both a per-batch loss (`Batch loss`) and an averaged one (`Average Train Loss`) and
+the iteration itself when it never goes back between epochs, epoch * N + k with N estimated from the
+batches printed when every training line prints a batch counter that starts again each epoch
+(`[3, 2000] loss:` of the PyTorch tutorial: `_epoch_spans`), the epoch when each epoch has one line,
+else a running count of training lines. Evaluation lines sit at the step of the last training line
+(at their own epoch when stepping by epoch, at their own iteration when stepping by a global
+iteration they also print and it has not gone back: `epoch 3 step 600 val_loss 2.1`; an evaluation
+loop's own `[k/N]` batch counter is not a training step); several counter-less evaluations between
+two training lines are spread evenly up to the next one. A counter that goes back starts a new
+segment. With both a per-batch loss (`Batch loss`) and an averaged one (`Average Train Loss`) and
 no plain `loss`, the average is `loss` and the batch values `loss_raw`. A CSV-like text
 (`epoch,loss,ppl,accuracy` then rows of numbers) is read as columns.
 """
@@ -34,7 +37,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable, MutableSequence, Sequence
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
 import numpy as np
@@ -444,21 +448,32 @@ def _place(records: list[_Line]) -> list[tuple[_Line, At]]:
         for record in records:
             record.evaluation = False
     base = 0 if any(r.epoch == 0 for r in records) else 1
+    spans: list[int] = []
     if any(r.per_epoch for r in train):
         mode = "global"
     elif any(r.it is not None for r in train):
         mode = "running" if _resets_each_epoch(train) else "iteration"
+        if mode == "running" and all(r.it is not None and r.epoch is not None for r in train):
+            mode = "batch_of_epoch"
+            spans = _epoch_spans(
+                np.array([r.epoch for r in train], dtype=np.int64),
+                np.array([r.it for r in train], dtype=np.int64),
+            )[1].tolist()
     elif train and all(r.epoch is not None for r in train) and _one_line_per_epoch(train):
         mode = "epoch"
     else:
         mode = "running"
     placed = []
-    segment, step, count = 0, 0, 0
+    segment, step, count, trained = 0, 0, 0, 0
     last_key: tuple | None = None
+    borrowed: list[bool] = []
+    training: list[bool] = []
     for record in records:
-        if record.evaluation or (mode in ("global", "iteration") and record.it is None):
-            # evaluations and per-epoch summaries (`Epoch 0 completed | Avg Loss: ...`) sit at the
-            # last training step
+        # evaluations and per-epoch summaries (`Epoch 0 completed | Avg Loss: ...`) sit at the last
+        # training step
+        training.append(not (record.evaluation or (mode in ("global", "iteration") and record.it is None)))
+        borrowed.append(record.evaluation and record.epoch is None and record.it is None)
+        if not training[-1]:
             if mode == "epoch" and record.epoch is not None:
                 step = record.epoch
         else:
@@ -471,11 +486,49 @@ def _place(records: list[_Line]) -> list[tuple[_Line, At]]:
                 segment, count = segment + 1, 0
             last_key = key if key is not None else last_key
             count += 1
-            step = _step(record, mode, base, count)
+            step = _step(record, mode, base, count, spans[trained] if spans else 0)
+            trained += 1
         epoch = float(record.epoch) if record.epoch is not None else None
         at = _evaluation_step(record, mode, step)
         placed.append((record, At(at, record.number, segment, epoch, record.wall_time)))
-    return placed
+    steps = [at.step for _, at in placed]
+    _spread_evaluations(
+        steps,
+        [at.segment for _, at in placed],
+        training,
+        np.array(borrowed, dtype=bool),
+        lambda k: frozenset((split, metric) for split, metric, _, _ in records[k].values),
+    )
+    return [(record, replace(at, step=s)) for (record, at), s in zip(placed, steps, strict=True)]
+
+
+def _spread_evaluations(
+    steps: MutableSequence[int],
+    segments: Sequence[int],
+    training: Sequence[bool],
+    borrowed: np.ndarray,
+    metrics: Callable[[int], frozenset],
+) -> None:
+    """Evaluation lines with no counter of their own (`borrowed`) sit at the last training step; when
+    several evaluations lie between two training lines of a segment (per-epoch evaluations under a
+    training line every few epochs), spread them evenly up to the next one, in place. A metric met
+    again starts the next evaluation, so one evaluation printed over several lines stays at one step."""
+    edges = np.diff(np.concatenate(([0], borrowed.astype(np.int8), [0])))
+    firsts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    several = (ends - firsts >= 2) & (ends < len(borrowed))
+    for i, j in zip(firsts[several].tolist(), ends[several].tolist(), strict=True):
+        a, b = int(steps[i]), int(steps[j])
+        if not training[j] or segments[j] != segments[i] or b <= a:
+            continue
+        starts, seen = [i], metrics(i)
+        for k in range(i + 1, j):
+            if metrics(k) & seen:
+                starts.append(k)
+                seen = frozenset()
+            seen |= metrics(k)
+        for number, (first, end) in enumerate(zip(starts, [*starts[1:], j], strict=True)):
+            for k in range(first, end):
+                steps[k] = a + (b - a) * number // len(starts)
 
 
 def _evaluation_step(record: _Line, mode: str, step: int) -> int:
@@ -491,15 +544,19 @@ def _progress(record: _Line, mode: str, base: int) -> tuple | None:
     """What must not go back within one run."""
     epoch = record.epoch if record.epoch is not None else -1
     if mode == "global":
-        return (_step(record, mode, base, 0),)
+        return (_step(record, mode, base, 0, 0),)
+    if mode == "batch_of_epoch":
+        return (epoch, record.it)
     if mode == "iteration":
         return (record.it,)
     return (epoch,) if record.epoch is not None else None
 
 
-def _step(record: _Line, mode: str, base: int, count: int) -> int:
+def _step(record: _Line, mode: str, base: int, count: int, span: int) -> int:
     if mode == "global" and record.per_epoch:
         return max(0, (record.epoch or base) - base) * record.per_epoch + (record.it or 0)
+    if mode == "batch_of_epoch":
+        return max(0, (record.epoch or base) - base) * span + (record.it or 0)
     if mode in ("global", "iteration") and record.it is not None:
         return record.it
     if mode == "epoch" and record.epoch is not None:
@@ -518,6 +575,25 @@ def _resets_each_epoch(train: list[_Line]) -> bool:
             return True
         previous = record
     return False
+
+
+def _epoch_spans(epochs: np.ndarray, batches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For training lines that print only the batch within the epoch (`[3, 2000] loss:`): whether each
+    line starts a new run of the file (its (epoch, batch) goes back), and the steps an epoch spans in
+    its run: the batches printed (largest - smallest) plus the usual gap between two prints of one
+    epoch, so that prints stay evenly spaced across epochs (batches 0 and 50 of each epoch: steps 0, 50,
+    100, 150); with one print per epoch, the largest batch (`[2, 5]`, `[4, 5]` of 5-batch epochs: 10, 20)."""
+    back = np.zeros(len(epochs), dtype=bool)
+    back[1:] = (epochs[1:] < epochs[:-1]) | ((epochs[1:] == epochs[:-1]) & (batches[1:] < batches[:-1]))
+    spans = np.empty(len(epochs), dtype=np.int64)
+    bounds = [*np.flatnonzero(back).tolist(), len(epochs)]
+    for first, end in zip([0, *bounds[:-1]], bounds, strict=True):
+        run_batches, run_epochs = batches[first:end], epochs[first:end]
+        gaps = np.diff(run_batches)[np.diff(run_epochs) == 0]
+        gaps = gaps[gaps > 0]
+        top = int(run_batches.max())
+        spans[first:end] = top - int(run_batches.min()) + int(np.median(gaps)) if len(gaps) else max(top, 1)
+    return back, spans
 
 
 def _one_line_per_epoch(train: list[_Line]) -> bool:
@@ -645,7 +721,8 @@ def _read_layouts(layouts: LineLayouts, rows: Rows) -> None:
         seconds[chunk] = stamps
     evaluation = np.array([plan.evaluation for plan in plans])[record_plan]
     epoch, it, per_epoch = counters["ep"], counters["it"], counters["n"]
-    step, segment = _place_columns(epoch, it, per_epoch, evaluation)
+    pairs = [frozenset((split, metric) for split, metric, _, _ in plan.values) for plan in plans]
+    step, segment = _place_columns(epoch, it, per_epoch, evaluation, lambda i: pairs[record_plan[i]])
     at = {
         "step": step,
         "line": record_line + 1,
@@ -744,9 +821,14 @@ def _variants(layouts: LineLayouts, layout: _Layout, members: np.ndarray) -> lis
 
 
 def _place_columns(
-    epoch: np.ndarray, it: np.ndarray, per_epoch: np.ndarray, evaluation: np.ndarray
+    epoch: np.ndarray,
+    it: np.ndarray,
+    per_epoch: np.ndarray,
+    evaluation: np.ndarray,
+    metrics: Callable[[int], frozenset],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`_place` over arrays (NaN where a counter is None): the step and segment of every record."""
+    """`_place` over arrays (NaN where a counter is None): the step and segment of every record;
+    `metrics(i)` names the (split, metric) pairs of record i."""
     count = len(epoch)
     train = ~evaluation
     if not train.any():
@@ -761,6 +843,8 @@ def _place_columns(
         both = train & has_it & has_epoch
         e, i = epoch[both], it[both]
         mode = "running" if ((e[1:] > e[:-1]) & (i[1:] <= i[:-1])).any() else "iteration"
+        if mode == "running" and not (train & ~both).any():
+            mode = "batch_of_epoch"
     elif has_epoch[train].all() and _one_line_per_epoch_array(epoch[train]):
         mode = "epoch"
     else:
@@ -778,19 +862,31 @@ def _place_columns(
             raise Unsupported("step past int64")
         key = np.where(per_epoch_set, since_base * sizes + iterations, iterations)
         keyed = np.flatnonzero(active)
+    elif mode == "batch_of_epoch":
+        keyed = np.flatnonzero(active)
+        run_starts, run_spans = _epoch_spans(epochs[keyed], iterations[keyed])
+        spans = np.zeros(count, dtype=np.int64)
+        spans[keyed] = run_spans
+        since_base = np.maximum(0, np.where(epochs != 0, epochs, base) - base)
+        if (np.abs(since_base.astype(np.float64) * spans + iterations) >= _STEP_LIMIT).any():
+            raise Unsupported("step past int64")
+        key = since_base * spans + iterations
     elif mode == "iteration":
         key, keyed = iterations, np.flatnonzero(active)
     else:
         key, keyed = epochs, np.flatnonzero(active & has_epoch)
     keys = key[keyed]
-    back = keys[1:] <= keys[:-1] if mode == "epoch" else keys[1:] < keys[:-1]
+    if mode == "batch_of_epoch":
+        back = run_starts[1:]
+    else:
+        back = keys[1:] <= keys[:-1] if mode == "epoch" else keys[1:] < keys[:-1]
     starts = np.zeros(count, dtype=np.int64)
     starts[keyed[1:][back]] = 1
     segment = np.cumsum(starts)
     # the running count: active records since the start of their segment, this one included
     active_so_far = np.cumsum(active)
     running = active_so_far - np.maximum.accumulate(np.where(starts == 1, active_so_far - 1, 0))
-    if mode in ("global", "iteration"):
+    if mode in ("global", "iteration", "batch_of_epoch"):
         own = np.where(has_it, key, running)  # global: key is epoch * N + k or the iteration
     elif mode == "epoch":
         own = np.where(has_epoch, epochs, running)
@@ -802,6 +898,7 @@ def _place_columns(
     if mode == "iteration":  # `_evaluation_step` over arrays
         stated = evaluation & has_it & ~per_epoch_set & (iterations >= step)
         step = np.where(stated, iterations, step)
+    _spread_evaluations(step, segment, active, evaluation & ~has_epoch & ~has_it, metrics)
     return step, segment
 
 

@@ -1,12 +1,13 @@
 """Hand-rolled print/logging training lines: counters, key-value pairs, splits, steps, segments."""
 
 import math
+from pathlib import Path
 
 import pytest
 from real_log_files import real_log
 from text_logs import parse_text, rows
 
-from parsers import validate_metrics
+from parsers import load_paths, validate_metrics
 from parsers.formats import print_style
 from parsers.registry import detect
 from parsers.source import ParseError, SourceFile
@@ -121,12 +122,13 @@ def test_underscore_split_keys_and_the_pytorch_tutorial_counter():
         "[2,    10] loss: 2.1\n"
         "2026-11-24 10:15:03,243 INFO: Test set: Average loss: nan, Accuracy: 10.0%\n"
     )
-    assert rows(frame, "loss") == [(1, 2.306, 1), (2, 2.307, 2), (3, 2.1, 4)]
-    assert rows(frame, "loss", "val") == [(2, 1.0256, 3)]
-    assert rows(frame, "accuracy", "val") == [(2, 80.9, 3)]
+    # the batch counter starts again each epoch: epoch 2's batch 10 is step 20 + 10
+    assert rows(frame, "loss") == [(10, 2.306, 1), (20, 2.307, 2), (30, 2.1, 4)]
+    assert rows(frame, "loss", "val") == [(20, 1.0256, 3)]
+    assert rows(frame, "accuracy", "val") == [(20, 80.9, 3)]
     assert frame.loc[frame["line"] == 3, "name"].tolist() == ["val_loss", "val_acc"]
     test_loss = rows(frame, "loss", "test")  # an averaged loss is the loss of its split
-    assert [(s, ln) for s, _, ln in test_loss] == [(3, 5)] and math.isnan(test_loss[0][1])
+    assert [(s, ln) for s, _, ln in test_loss] == [(30, 5)] and math.isnan(test_loss[0][1])
     assert frame.loc[frame["line"] == 4, "epoch"].iloc[0] == 2.0
 
 
@@ -204,7 +206,7 @@ def test_timm_train_and_test_lines():
     assert rows(frame, "lr")[1] == (1351, 1e-03, 3)
 
 
-def test_swav_lines_without_totals_use_a_running_count():
+def test_swav_batch_counters_without_totals_step_evenly_across_epochs():
     frame = _frame(
         "INFO - 09/02/20 14:18:08 - 0:00:30 - Epoch: [0][0]\tTime 5.399 (5.399)\tData 0.725 (0.725)\t"
         "Loss 4.2811 (4.2811)\tLr: 0.0000\n"
@@ -216,11 +218,13 @@ def test_swav_lines_without_totals_use_a_running_count():
         "Loss 4.0515 (4.0515)\tLr: 0.0060\n"
     )
     loss = frame[frame["metric"] == "loss"]
+    # batches 0 and 50 printed in each epoch: an epoch spans 100 steps (prints every 50); the run
+    # appended after it starts again at epoch 0
     assert list(zip(loss["step"], loss["value"], loss["segment"], strict=True)) == [
-        (1, 4.2811, 0),
-        (2, 4.2079, 0),
-        (3, 3.9151, 0),
-        (1, 4.0515, 1),
+        (0, 4.2811, 0),
+        (50, 4.2079, 0),
+        (100, 3.9151, 0),
+        (0, 4.0515, 1),
     ]
     assert loss["wall_time"].tolist() == [0.0, 93.0, 2434.0, 6382.0]
 
@@ -260,7 +264,7 @@ REAL = {
     "print_style/t5_finetune_batchloss_bleu.log": ((390, 389, 1.6334), 20, None),
     "print_style/transformer_en_de_marian_tokenizer.log": ((7, 1, 4.052), 100, (7, 1, 3.2508)),
     "print_style/vit_cifar10_patch4_appended_runs.txt": (None, 0, (1, 0, 149.25757)),
-    "other/swav_cifar10_pretrain.log": ((2100, 1, 4.2811), 1164, None),
+    "other/swav_cifar10_pretrain.log": ((2100, 0, 4.2811), 1164, None),
 }
 
 
@@ -300,9 +304,51 @@ def test_real_quirks():
     swav = print_style.parse(
         SourceFile.from_bytes("swav", real_log("other/swav_cifar10_pretrain.log").read_bytes())
     )
-    assert swav.metrics["segment"].nunique() == 3
+    # four runs appended, each from epoch 0 (lines 2100, 2347, 2982, 3758): the first, cut short in
+    # epoch 0, is told from the second by its batch counter going back
+    assert swav.metrics.groupby("segment")["line"].min().tolist() == [2100, 2347, 2982, 3758]
     assert (swav.meta.base_lr, swav.meta.epochs, swav.meta.precision) == (0.6, 400, "fp16")
     gpt2 = print_style.parse(
         SourceFile.from_bytes("gpt2", real_log("print_style/gpt2_lora_alpaca.log").read_bytes())
     )
     assert (gpt2.meta.base_lr, gpt2.meta.optimizer, gpt2.meta.clip_gradients) == (0.0003, "adamw", 1.0)
+
+
+def test_tutorial_counter_every_two_epochs_with_an_evaluation_each_epoch():
+    """A real corpus run (`[epoch, batch]` every 10 batches of 5-batch epochs, a counter-less evaluation
+    after every epoch): the steps are the run's iterations, and the two evaluations between two training
+    lines are spread over the gap instead of stacking on one step."""
+    runs = Path(__file__).resolve().parents[2] / "sample_logs" / "corpus" / "runs"
+    log = load_paths([runs / "mlp_042_healthy_finetune_frozen" / "train.log.gz"])
+    frame = log.metrics
+    assert rows(frame, "loss")[:3] == [(10, 1.246, 7), (20, 1.059, 10), (30, 0.948, 13)]
+    val = rows(frame, "loss", "val")
+    assert val[:5] == [(0, 1.224, 6), (10, 1.131, 8), (15, 1.066, 9), (20, 1.01, 11), (25, 0.962, 12)]
+    assert len({step for step, _, _ in val}) == len(val) == 20  # one evaluation per epoch, none stacked
+    assert val[-1] == (100, 0.682, 35)  # after the last training line: at it
+
+
+def test_evaluations_spread_only_when_they_repeat_a_metric():
+    frame = _frame(
+        "[1,   100] loss: 2.0\n"
+        "Validation loss: 1.9\n"
+        "Validation accuracy: 30.0\n"
+        "Validation loss: 1.8\n"
+        "Validation accuracy: 35.0\n"
+        "Validation loss: 1.7\n"
+        "Validation accuracy: 40.0\n"
+        "[2,   100] loss: 1.6\n"
+        "Test: [10/20] Acc@1 41.0\n"
+        "Test: [20/20] Acc@1 42.0\n"
+        "[3,   100] loss: 1.5\n"
+        "Validation loss: 1.4\n"
+        "Validation loss: 1.3\n"
+    )
+    assert rows(frame, "loss") == [(100, 2.0, 1), (200, 1.6, 8), (300, 1.5, 11)]
+    # three evaluations of two lines each between steps 100 and 200: 100, 133, 166
+    assert rows(frame, "loss", "val")[:3] == [(100, 1.9, 2), (133, 1.8, 4), (166, 1.7, 6)]
+    assert rows(frame, "accuracy", "val") == [(100, 30.0, 3), (133, 35.0, 5), (166, 40.0, 7)]
+    # an evaluation loop's own progress lines carry a counter: one evaluation, not spread
+    assert [step for step, _, _ in rows(frame, "accuracy", "test")] == [200, 200]
+    # after the last training line there is no next step to spread up to
+    assert rows(frame, "loss", "val")[3:] == [(300, 1.4, 12), (300, 1.3, 13)]
