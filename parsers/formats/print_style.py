@@ -580,19 +580,27 @@ def _resets_each_epoch(train: list[_Line]) -> bool:
 def _epoch_spans(epochs: np.ndarray, batches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For training lines that print only the batch within the epoch (`[3, 2000] loss:`): whether each
     line starts a new run of the file (its (epoch, batch) goes back), and the steps an epoch spans in
-    its run: the batches printed (largest - smallest) plus the usual gap between two prints of one
-    epoch, so that prints stay evenly spaced across epochs (batches 0 and 50 of each epoch: steps 0, 50,
-    100, 150); with one print per epoch, the largest batch (`[2, 5]`, `[4, 5]` of 5-batch epochs: 10, 20)."""
+    its run. Prints come every P batches, so the span is the one that keeps them P apart across epoch
+    boundaries too (the median over the boundaries): prints every 5 steps of 16-batch epochs read
+    `[1, 15]`, `[2, 4]`, a span of 5 + 15 - 4 = 16. With one print per epoch (no P), the largest batch
+    (`[2, 5]`, `[4, 5]` of 5-batch epochs: steps 10, 20); never less than the batches printed."""
     back = np.zeros(len(epochs), dtype=bool)
     back[1:] = (epochs[1:] < epochs[:-1]) | ((epochs[1:] == epochs[:-1]) & (batches[1:] < batches[:-1]))
     spans = np.empty(len(epochs), dtype=np.int64)
     bounds = [*np.flatnonzero(back).tolist(), len(epochs)]
     for first, end in zip([0, *bounds[:-1]], bounds, strict=True):
         run_batches, run_epochs = batches[first:end], epochs[first:end]
-        gaps = np.diff(run_batches)[np.diff(run_epochs) == 0]
-        gaps = gaps[gaps > 0]
-        top = int(run_batches.max())
-        spans[first:end] = top - int(run_batches.min()) + int(np.median(gaps)) if len(gaps) else max(top, 1)
+        top, printed = int(run_batches.max()), int(run_batches.max() - run_batches.min())
+        moved, step = np.diff(run_epochs), np.diff(run_batches)
+        gaps = step[(moved == 0) & (step > 0)]
+        if not len(gaps):
+            span = top
+        else:
+            gap, crossing = float(np.median(gaps)), moved > 0
+            # from one print to the next across d epochs: d * span + (next - previous) = gap
+            fits = (gap - step[crossing]) / moved[crossing]
+            span = int(np.round(np.median(fits))) if len(fits) else printed + int(np.round(gap))
+        spans[first:end] = max(span, printed + 1, 1)
     return back, spans
 
 
