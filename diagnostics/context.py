@@ -81,6 +81,13 @@ class Context:
         rows = _one_run(self.log.series(metric, split))
         return rows if split == "train" else _without_pretraining_eval(rows)
 
+    def before_breakdown(self, steps: np.ndarray) -> np.ndarray:
+        """Which of these steps come before the training loss turned non-finite for good: an
+        evaluation after it measures a net whose weights are gone (its accuracy falls to chance
+        because of the NaN, not because the model overfits)."""
+        broken = self.train_loss.broken_from if self.train_loss is not None else None
+        return np.ones(len(steps), dtype=bool) if broken is None else np.asarray(steps) < broken
+
     def has_curve(self, name: str) -> bool:
         curve = getattr(self, name)
         return curve is not None and len(curve) >= (2 if name == "val_loss" else 1)

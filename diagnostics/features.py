@@ -55,17 +55,28 @@ class Curve:
         return ~np.isfinite(v) | clamp
 
     @cached_property
-    def trend_index(self) -> np.ndarray:
-        """Indices of the points trends are judged on: the finite ones before the loss turns
-        non-finite for good (isolated NaN, e.g. a skipped fp16 step, do not end the curve)."""
+    def _broken_index(self) -> int:
+        """The index from which the loss is non-finite for good (len when it never is): isolated NaN,
+        e.g. a skipped fp16 step, do not count."""
         bad = self.bad
         n = len(bad)
-        cut = n
-        if bad.any():
-            share_bad_from_here = np.cumsum(bad[::-1])[::-1] / np.arange(n, 0, -1)
-            persistent = np.flatnonzero(bad & (share_bad_from_here >= self.params.nan_persist_fraction))
-            cut = int(persistent[0]) if len(persistent) else n
-        return np.flatnonzero(~bad[:cut])
+        if not bad.any():
+            return n
+        share_bad_from_here = np.cumsum(bad[::-1])[::-1] / np.arange(n, 0, -1)
+        persistent = np.flatnonzero(bad & (share_bad_from_here >= self.params.nan_persist_fraction))
+        return int(persistent[0]) if len(persistent) else n
+
+    @property
+    def broken_from(self) -> float | None:
+        """The step from which the loss is non-finite for good (the weights are gone), else None."""
+        cut = self._broken_index
+        return float(self.steps[cut]) if cut < len(self.values) else None
+
+    @cached_property
+    def trend_index(self) -> np.ndarray:
+        """Indices of the points trends are judged on: the finite ones before the loss turns
+        non-finite for good."""
+        return np.flatnonzero(~self.bad[: self._broken_index])
 
     @property
     def trend_values(self) -> np.ndarray:

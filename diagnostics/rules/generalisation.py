@@ -58,9 +58,9 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
     p, val = ctx.params, ctx.val_loss
     if ctx.eval_never_beat_chance():
         return None  # overfitting generalises first; an evaluation that never worked is LD107's
-    if val is None or np.count_nonzero(np.isfinite(val.values)) < p.overfit_min_points:
-        return _quality_worsens(ctx)
-    ok = np.isfinite(val.values)
+    ok = None if val is None else np.isfinite(val.values) & ctx.before_breakdown(val.steps)
+    if val is None or ok is None or np.count_nonzero(ok) < p.overfit_min_points:
+        return _quality_worsens(ctx)  # also when the validation loss died with the training loss
     vx, vy = val.steps[ok], val.values[ok]
     first = ctx.train_loss.first_finite if ctx.train_loss else None
     start = first if first is not None else -np.inf  # the untrained loss: the run's first point
@@ -108,7 +108,8 @@ def _quality_worsens(ctx: Context) -> RuleResult | None:
     for split in ("val", "test"):
         for metric, higher_is_better in QUALITY_METRICS:
             rows = ctx.rows(metric, split)
-            rows = rows[np.isfinite(rows["value"].to_numpy(dtype=float))]
+            values = rows["value"].to_numpy(dtype=float)
+            rows = rows[np.isfinite(values) & ctx.before_breakdown(rows["step"].to_numpy())]
             if len(rows) < p.overfit_min_points:
                 continue
             x, values = rows["step"].to_numpy(), rows["value"].to_numpy(dtype=float)

@@ -11,6 +11,7 @@ import pytest
 from diag_helpers import SAMPLE_LOGS
 
 from diagnostics import diagnose, fitted
+from diagnostics.context import Context
 from parsers import load_paths
 
 RUNS = SAMPLE_LOGS / "corpus" / "runs"
@@ -49,3 +50,18 @@ def test_the_data_cause_quotes_the_loss_just_before_the_nan():
     assert before.step == int(finite["step"].iloc[-1])
     assert float(before.params["before"]) == pytest.approx(float(finite["value"].iloc[-1]), rel=1e-3)
     assert before.params["pct"] <= 5  # near zero when it broke, not a loss that had been growing
+
+
+def test_evaluations_after_the_nan_are_not_overfitting(monkeypatch):
+    """resnet_008 (PyTorch-tutorial print log): NaN pixels at step 45; the evaluations after it score
+    10 % (chance), a net whose weights are gone, not one that overfits: LD106 reads only those before."""
+    log = load("resnet_008_nan_pixels_batch")
+    d = diagnose(log)
+    assert d.symptom.symptom == "nan" and d.causes[0].id == "data_issue"
+    assert not [f for f in d.findings if f.rule == "LD106"]
+    assert "overfitting" not in [c.id for c in d.causes]
+    # control: with every evaluation read, the accuracy's fall from 56 % to 10 % reads as overfitting
+    monkeypatch.setattr(Context, "before_breakdown", lambda self, steps: np.ones(len(steps), dtype=bool))
+    d = diagnose(log)
+    assert [f.rule for f in d.findings if f.rule == "LD106"] == ["LD106"]
+    assert d.causes[0].id == "overfitting"
