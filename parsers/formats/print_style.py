@@ -513,6 +513,8 @@ def _spread_evaluations(
     several evaluations lie between two training lines of a segment (per-epoch evaluations under a
     training line every few epochs), spread them evenly up to the next one, in place. A metric met
     again starts the next evaluation, so one evaluation printed over several lines stays at one step."""
+    if not borrowed.any():
+        return
     edges = np.diff(np.concatenate(([0], borrowed.astype(np.int8), [0])))
     firsts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     several = (ends - firsts >= 2) & (ends < len(borrowed))
