@@ -61,7 +61,8 @@ def test_evaluations_after_the_nan_are_not_overfitting(monkeypatch):
     assert not [f for f in d.findings if f.rule == "LD106"]
     assert "overfitting" not in [c.id for c in d.causes]
     # control: with every evaluation read, the accuracy's fall from 56 % to 10 % reads as overfitting
+    # (before the refit of nan_early_steps it even came first)
     monkeypatch.setattr(Context, "before_breakdown", lambda self, steps: np.ones(len(steps), dtype=bool))
     d = diagnose(log)
     assert [f.rule for f in d.findings if f.rule == "LD106"] == ["LD106"]
-    assert d.causes[0].id == "overfitting"
+    assert "overfitting" in [c.id for c in d.causes]
