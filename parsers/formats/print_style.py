@@ -497,7 +497,7 @@ def _place(records: list[_Line]) -> list[tuple[_Line, At]]:
         [at.segment for _, at in placed],
         training,
         np.array(borrowed, dtype=bool),
-        lambda k: frozenset((split, metric) for split, metric, _, _ in records[k].values),
+        lambda k: frozenset((split, metric, name) for split, metric, name, _ in records[k].values),
     )
     return [(record, replace(at, step=s)) for (record, at), s in zip(placed, steps, strict=True)]
 
@@ -511,8 +511,9 @@ def _spread_evaluations(
 ) -> None:
     """Evaluation lines with no counter of their own (`borrowed`) sit at the last training step; when
     several evaluations lie between two training lines of a segment (per-epoch evaluations under a
-    training line every few epochs), spread them evenly up to the next one, in place. A metric met
-    again starts the next evaluation, so one evaluation printed over several lines stays at one step."""
+    training line every few epochs), spread them evenly up to the next one, in place. A value met again
+    (same split, metric and name) starts the next evaluation, so one evaluation printed over several lines
+    stays at one step, and so do two sets evaluated together (`Validation BLEU-1`, `Dev BLEU-1`)."""
     if not borrowed.any():
         return
     edges = np.diff(np.concatenate(([0], borrowed.astype(np.int8), [0])))
@@ -731,8 +732,8 @@ def _read_layouts(layouts: LineLayouts, rows: Rows) -> None:
         seconds[chunk] = stamps
     evaluation = np.array([plan.evaluation for plan in plans])[record_plan]
     epoch, it, per_epoch = counters["ep"], counters["it"], counters["n"]
-    pairs = [frozenset((split, metric) for split, metric, _, _ in plan.values) for plan in plans]
-    step, segment = _place_columns(epoch, it, per_epoch, evaluation, lambda i: pairs[record_plan[i]])
+    named = [frozenset((split, metric, name) for split, metric, name, _ in plan.values) for plan in plans]
+    step, segment = _place_columns(epoch, it, per_epoch, evaluation, lambda i: named[record_plan[i]])
     at = {
         "step": step,
         "line": record_line + 1,
@@ -838,7 +839,7 @@ def _place_columns(
     metrics: Callable[[int], frozenset],
 ) -> tuple[np.ndarray, np.ndarray]:
     """`_place` over arrays (NaN where a counter is None): the step and segment of every record;
-    `metrics(i)` names the (split, metric) pairs of record i."""
+    `metrics(i)` names the (split, metric, name) values of record i."""
     count = len(epoch)
     train = ~evaluation
     if not train.any():

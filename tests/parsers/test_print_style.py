@@ -352,3 +352,23 @@ def test_evaluations_spread_only_when_they_repeat_a_metric():
     assert [step for step, _, _ in rows(frame, "accuracy", "test")] == [200, 200]
     # after the last training line there is no next step to spread up to
     assert rows(frame, "loss", "val")[3:] == [(300, 1.4, 12), (300, 1.3, 13)]
+
+
+def test_two_sets_evaluated_together_stay_on_one_step():
+    """A value met again starts the next evaluation; the same metric under another name (a second
+    evaluation set, as the real t5 log's `Validation BLEU-1` and `Dev BLEU-1`) does not."""
+    frame = _frame(
+        "[1,   100] loss: 2.0\n"
+        "Validation BLEU-1: 60.0\n"
+        "Dev BLEU-1: 55.0\n"
+        "Validation BLEU-1: 61.0\n"
+        "Dev BLEU-1: 56.0\n"
+        "[2,   100] loss: 1.6\n"
+    )
+    bleu = frame[frame["metric"] == "bleu_1"]
+    assert list(zip(bleu["step"], bleu["name"], strict=True)) == [
+        (100, "Validation BLEU-1"),
+        (100, "Dev BLEU-1"),
+        (150, "Validation BLEU-1"),
+        (150, "Dev BLEU-1"),
+    ]
