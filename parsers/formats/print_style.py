@@ -11,7 +11,8 @@
 
 There is no grammar to follow, so a line is read in three passes: counters (`Epoch 3`, `[1/10]`,
 `Step 10/6501`, `Epoch: [0][50]`, a tqdm `600/600 [`) are taken out, running averages in
-parentheses are dropped (`Loss 4.28 (4.24)` is 4.28) and so are parenthesised remarks, then one
+parentheses are dropped (`Loss 4.28 (4.24)` is 4.28) and so are parenthesised remarks (an accuracy
+counted as `9826/10000 (98%)`, PyTorch's MNIST example, is its percentage), then one
 regex reads every `key[:= ]value` pair; a small alias table names the metric. The split comes from
 a word in the key (`Val Loss`, `test_acc`), else from the last split word before it on the line
 (`Test: ... Acc@1 71.2`, `val loss: 1.2, acc: 45.8`) or from a block header line
@@ -124,6 +125,10 @@ _AVERAGE = re.compile(
     rf"(?<![\d.])({NUMBER})\s*+\(\s*+{NUMBER}\s*+\)"
 )  # `4.2811 (4.2377)`: value, running mean
 _REMARK = re.compile(r"\([^()\n]*\)")
+# PyTorch's MNIST example: `Accuracy: 9826/10000 (98%)` is the percentage in parentheses
+_COUNTED_SHARE = re.compile(
+    r"(?i)\b(acc\w*+)\s*+([:=])\s*+\d++\s*+/\s*+\d++\s*+\(\s*+(\d++(?:\.\d++)?)\s*+%\s*+\)"
+)
 _TQDM_BAR = re.compile(r"(?<!\d)\d++%\|[^|\n]*+\|")
 
 # --- key-value pairs -----------------------------------------------------------------------------
@@ -330,7 +335,7 @@ def _plan(pieces: list[str], context: tuple[str, str] | None) -> _Plan:
     stand_ins = [str(_STAND_IN + i) for i in range(len(pieces) // 2)]
     message = "".join(p for pair in zip(pieces[0::2], [*stand_ins, ""], strict=True) for p in pair)
     counters, message = _counters(message)
-    message = _REMARK.sub(" ", _AVERAGE.sub(r"\1", message))
+    message = _REMARK.sub(" ", _AVERAGE.sub(r"\1", _COUNTED_SHARE.sub(r"\1\2 \3 %", message)))
     pairs = list(_PAIR.finditer(message))
     if not pairs:
         word = _SPLIT_WORD.search(message)

@@ -372,3 +372,23 @@ def test_two_sets_evaluated_together_stay_on_one_step():
         (150, "Validation BLEU-1"),
         (150, "Dev BLEU-1"),
     ]
+
+
+def test_pytorch_mnist_example_accuracy_is_the_percentage():
+    """pytorch/examples' MNIST `main.py` prints the test accuracy as correct/total (percent); the
+    percentage is the accuracy (before, the fraction left no value at all)."""
+    frame = _frame(
+        "Train Epoch: 1 [0/60000 (0%)]\tLoss: 2.305\n"
+        "Train Epoch: 1 [30080/60000 (50%)]\tLoss: 0.310\n"
+        "Train Epoch: 1 [59520/60000 (99%)]\tLoss: 0.090\n"
+        "\n"
+        "Test set: Average loss: 0.0544, Accuracy: 9826/10000 (98%)\n"
+        "\n"
+        "Train Epoch: 2 [0/60000 (0%)]\tLoss: 0.070\n"
+        "Train Epoch: 2 [30080/60000 (50%)]\tLoss: 0.060\n"
+        "Train Epoch: 2 [59520/60000 (99%)]\tLoss: 0.050\n"
+        "\n"
+        "Test set: Average loss: 0.0400, Accuracy: 9870/10000 (98.70%)\n"
+    )
+    assert rows(frame, "loss", "test") == [(3, 0.0544, 5), (6, 0.04, 11)]
+    assert rows(frame, "accuracy", "test") == [(3, 98.0, 5), (6, 98.7, 11)]

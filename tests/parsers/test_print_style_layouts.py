@@ -69,6 +69,8 @@ _TEMPLATES = [
     "Validation loss improved",
     "{iso} INFO:accelerate: loss {v} top1 {v}",
     "[{yearless} d2.engine]: iter: {n}  loss: {v}",
+    "Train Epoch: {n} [{n}/{n} ({n}%)]\tLoss: {v}",
+    "Test set: Average loss: {v}, Accuracy: {n}/{n} ({v}%)",
 ]
 _VALUES = [
     "0.5",
