@@ -392,3 +392,14 @@ def test_pytorch_mnist_example_accuracy_is_the_percentage():
     )
     assert rows(frame, "loss", "test") == [(3, 0.0544, 5), (6, 0.04, 11)]
     assert rows(frame, "accuracy", "test") == [(3, 98.0, 5), (6, 98.7, 11)]
+
+
+def test_batch_counter_printed_every_k_global_steps_keeps_even_steps():
+    """resnet_008 (a real corpus run) prints every 5 global steps of 16-batch epochs, so the batch
+    printed shifts each epoch (`[1, 15]`, `[2, 4]`): the span that keeps the prints 5 apart is 16, the
+    true epoch length (the batches printed plus one gap, 15 - 1 + 5 = 19, would not be)."""
+    runs = Path(__file__).resolve().parents[2] / "sample_logs" / "corpus" / "runs"
+    frame = load_paths([runs / "resnet_008_nan_pixels_batch" / "train.log.gz"]).metrics
+    steps = [step for step, _, _ in rows(frame, "loss")]
+    # the user stopped it (Ctrl-C) with `[6, 3]`: batch 3 of epoch 6 is 5 * 16 + 3
+    assert steps == [*range(5, 81, 5), 83]
