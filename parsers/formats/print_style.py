@@ -454,16 +454,18 @@ def _place(records: list[_Line]) -> list[tuple[_Line, At]]:
             record.evaluation = False
     base = 0 if any(r.epoch == 0 for r in records) else 1
     spans: list[int] = []
+    new_runs: list[bool] = []  # batch counters: which training lines start a new run of the file
     if any(r.per_epoch for r in train):
         mode = "global"
     elif any(r.it is not None for r in train):
         mode = "running" if _resets_each_epoch(train) else "iteration"
         if mode == "running" and all(r.it is not None and r.epoch is not None for r in train):
             mode = "batch_of_epoch"
-            spans = _epoch_spans(
+            back, run_spans = _epoch_spans(
                 np.array([r.epoch for r in train], dtype=np.int64),
                 np.array([r.it for r in train], dtype=np.int64),
-            )[1].tolist()
+            )
+            new_runs, spans = back.tolist(), run_spans.tolist()
     elif train and all(r.epoch is not None for r in train) and _one_line_per_epoch(train):
         mode = "epoch"
     else:
@@ -482,14 +484,18 @@ def _place(records: list[_Line]) -> list[tuple[_Line, At]]:
             if mode == "epoch" and record.epoch is not None:
                 step = record.epoch
         else:
-            key = _progress(record, mode, base)
-            if (
-                last_key is not None
-                and key is not None
-                and (key < last_key or (mode == "epoch" and key == last_key))
-            ):
+            if new_runs:
+                went_back = new_runs[trained]
+            else:
+                key = _progress(record, mode, base)
+                went_back = (
+                    last_key is not None
+                    and key is not None
+                    and (key < last_key or (mode == "epoch" and key == last_key))
+                )
+                last_key = key if key is not None else last_key
+            if went_back:
                 segment, count = segment + 1, 0
-            last_key = key if key is not None else last_key
             count += 1
             step = _step(record, mode, base, count, spans[trained] if spans else 0)
             trained += 1
@@ -549,15 +555,12 @@ def _evaluation_step(record: _Line, mode: str, step: int) -> int:
 
 
 def _progress(record: _Line, mode: str, base: int) -> tuple | None:
-    """What must not go back within one run."""
-    epoch = record.epoch if record.epoch is not None else -1
+    """What must not go back within one run (batch counters go back by `_epoch_spans`' rule)."""
     if mode == "global":
         return (_step(record, mode, base, 0, 0),)
-    if mode == "batch_of_epoch":
-        return (epoch, record.it)
     if mode == "iteration":
         return (record.it,)
-    return (epoch,) if record.epoch is not None else None
+    return (record.epoch,) if record.epoch is not None else None
 
 
 def _step(record: _Line, mode: str, base: int, count: int, span: int) -> int:
