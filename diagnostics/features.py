@@ -261,6 +261,20 @@ def spikes(curve: Curve) -> list[tuple[int, float, float]]:
     return out
 
 
+def epoch_last_steps(rows: pd.DataFrame) -> np.ndarray:
+    """The steps of the rows that end an epoch: the next row is in a later epoch. Print logs count whole
+    epochs (`epoch 9 step 90`, then `epoch 10 step 91`); HF logs the epoch as a fraction that reaches
+    1.0 at the last step of the first epoch (then 1.02): both are an epoch's end when the epoch rounded up
+    grows at the next row. Empty without an epoch column."""
+    epochs = np.round(rows["epoch"].to_numpy(dtype=float), 6)
+    if len(epochs) < 2:
+        return np.zeros(0, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        ceiled = np.ceil(epochs)
+        ends = np.isfinite(ceiled[:-1]) & np.isfinite(ceiled[1:]) & (ceiled[1:] > ceiled[:-1])
+    return np.unique(rows["step"].to_numpy(dtype=np.int64)[:-1][ends])
+
+
 def spikes_are_noise(count: int, points: int, p: Params) -> bool:
     """More spikes than `spike_max_fraction` of the points (plus `spike_min_count`): heavy-tailed noise,
     not isolated spikes."""

@@ -456,6 +456,22 @@ class Params:
         "spike episodes off the beat (strays) may be up to this share of them",
         (0.0, 0.1, 0.25),
     )
+    # Field notes #11: spikes once per epoch, on its last and partial batch (the data set does not divide
+    # into batches), are that small batch's noise or a loss scaled by the batch size, not bad data.
+    ld108_epoch_end_share: float = _p(
+        0.5,
+        "LD108",
+        "spikes on the last logged step of an epoch, as a share of all spikes, that read as the partial "
+        "last batch (1.01: never)",
+        (0.5, 0.67, 0.8, 1.01),
+    )
+    ld108_epoch_end_min_spikes: int = _p(2, "LD108", "... and at least this many of them (one is chance)")
+    ld108_epoch_end_max_points: float = _p(
+        0.2,
+        "LD108",
+        "... where such steps are at most this share of the points (a per-epoch log has nothing else)",
+        (0.1, 0.2, 0.34),
+    )
     ld108_confidence_base: float = _p(0.5, "LD108", "confidence = base + per_spike x spikes ...")
     ld108_confidence_per_spike: float = _p(0.05, "LD108", "... (see ld108_confidence_base) ...")
     ld108_max_confidence: float = _p(0.85, "LD108", "... up to this")

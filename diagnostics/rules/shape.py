@@ -10,7 +10,7 @@ from itertools import pairwise
 import numpy as np
 
 from diagnostics.context import Context
-from diagnostics.features import Curve, spikes, spikes_are_noise, swing
+from diagnostics.features import Curve, epoch_last_steps, spikes, spikes_are_noise, swing
 from diagnostics.model import Evidence, Finding
 from diagnostics.params import Params
 from diagnostics.registry import RuleResult, rule
@@ -91,6 +91,21 @@ def _spike_period(curve: Curve, found: list[tuple[int, float, float]], p: Params
     return round(period)
 
 
+def _spikes_at_epoch_ends(ctx: Context, curve: Curve, found: list[tuple[int, float, float]]) -> int | None:
+    """How many spikes sit on the last logged step of an epoch, when they are most of them: the last
+    batch of an epoch is smaller when the data set does not divide into batches (`drop_last=False`), so
+    its loss is noisier (or scaled by its size); None otherwise, or when such steps are no rarity."""
+    p = ctx.params
+    rows = ctx.rows("loss_raw" if ctx.train_loss_raw is not None else "loss", "train")
+    ends = epoch_last_steps(rows)
+    if not len(ends) or len(ends) > p.ld108_epoch_end_max_points * len(curve):
+        return None
+    at_end = int(np.isin([curve.step_at(i) for i, _, _ in found], ends).sum())
+    if at_end < p.ld108_epoch_end_min_spikes or at_end < p.ld108_epoch_end_share * len(found):
+        return None
+    return at_end
+
+
 @rule("LD108", "loss-spikes", curves=("train_loss",), symptom="spiky")
 def loss_spikes(ctx: Context) -> RuleResult | None:
     """Isolated spikes far above the rolling median that come back down."""
@@ -114,7 +129,13 @@ def loss_spikes(ctx: Context) -> RuleResult | None:
         )
     ]
     measurements = {"spikes": float(len(found)), "periodic_spikes": 0.0}
-    if len(found) < p.spike_min_count:
+    at_epoch_end = _spikes_at_epoch_ends(ctx, curve, found)
+    if at_epoch_end is not None:
+        # The last, partial batch of each epoch: a note with its fix (drop_last), not a fault.
+        values = {"at_end": at_epoch_end, "count": len(found)}
+        evidence.append(Evidence("evidence.spikes_at_epoch_end", values))
+        measurements["epoch_end_spikes"] = float(at_epoch_end)
+    if len(found) < p.spike_min_count or at_epoch_end is not None:
         finding = Finding("LD108", "info", evidence, curve.step_at(top[0]), None, curve.label, measurements)
         return RuleResult([finding])
     if period is not None:
