@@ -46,6 +46,9 @@ class Context:
     causes: list[Cause] = field(default_factory=list)
     # Measurements more than one rule reads (e.g. LD115's overshoot, also read by LD102), computed once.
     measured: dict[str, Any] = field(default_factory=dict)
+    # `rows` by (metric, split): the rules ask for the same few series a dozen times per diagnosis, and
+    # filtering the long metrics table is most of a diagnosis's time (the fit diagnoses ~100,000 times).
+    _rows: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
     def meta(self) -> RunMeta:
@@ -78,8 +81,11 @@ class Context:
     def rows(self, metric: str, split: str) -> pd.DataFrame:
         """One run's rows of a metric (see `_one_run`); evaluations made before the first update are
         left out, since they measure the untrained net, not the training."""
-        rows = _one_run(self.log.series(metric, split))
-        return rows if split == "train" else _without_pretraining_eval(rows)
+        key = (metric, split)
+        if key not in self._rows:
+            rows = _one_run(self.log.series(metric, split))
+            self._rows[key] = rows if split == "train" else _without_pretraining_eval(rows)
+        return self._rows[key]
 
     def before_breakdown(self, steps: np.ndarray) -> np.ndarray:
         """Which of these steps come before the training loss turned non-finite for good: an

@@ -205,6 +205,11 @@ class TrainingLog:
     # step, kind, value, detail, line, source: loss-scale changes, skipped steps, checkpoints, restarts,
     # fatal errors (see parsers/events.py)
     events: pd.DataFrame = field(default_factory=lambda: _empty_events())
+    # row positions of each (metric, split) of `_grouped` (see `_positions`)
+    _groups: dict[tuple[str, str], np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _grouped: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
 
     def series(
         self, metric: str, split: str = "train", name: str | None = None, segment: int | None = None
@@ -212,7 +217,7 @@ class TrainingLog:
         """One curve (rows sorted by step). When several original names share the canonical
         metric (e.g. two test nets), the first one in the log is taken unless `name` says."""
         m = self.metrics
-        rows = m[(m["metric"] == metric) & (m["split"] == split)]
+        rows = m.iloc[self._positions(metric, split)]
         if name is not None:
             rows = rows[rows["name"] == name]
         elif rows["name"].nunique() > 1:
@@ -220,6 +225,17 @@ class TrainingLog:
         if segment is not None:
             rows = rows[rows["segment"] == segment]
         return rows if _in_order(rows) else rows.sort_values(["segment", "step"], kind="stable")
+
+    def _positions(self, metric: str, split: str) -> np.ndarray:
+        """Row positions of one (metric, split), the metrics table grouped once: a diagnosis asks for a
+        dozen series, and comparing every row each time was most of its cost. Grouped again when
+        `metrics` is another table or changed length (the table kept here, so its id cannot be reused)."""
+        m = self.metrics
+        if self._grouped is not m or len(self._grouped) != len(m):
+            indices = m.groupby(["metric", "split"], observed=True, sort=False).indices if len(m) else {}
+            self._groups = {(str(k[0]), str(k[1])): v for k, v in indices.items()}
+            self._grouped = m
+        return self._groups.get((metric, split), np.zeros(0, dtype=np.intp))
 
     def available(self) -> list[tuple[str, str]]:
         """(split, metric) pairs present, in a stable order."""
