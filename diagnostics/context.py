@@ -48,7 +48,7 @@ class Context:
     measured: dict[str, Any] = field(default_factory=dict)
     # `rows` by (metric, split): the rules ask for the same few series a dozen times per diagnosis, and
     # filtering the long metrics table is most of a diagnosis's time (the fit diagnoses ~100,000 times).
-    _rows: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, repr=False)
+    _rows: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def meta(self) -> RunMeta:

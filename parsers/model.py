@@ -232,7 +232,7 @@ class TrainingLog:
         `metrics` is another table or changed length (the table kept here, so its id cannot be reused)."""
         m = self.metrics
         if self._grouped is not m or len(self._grouped) != len(m):
-            indices = m.groupby(["metric", "split"], observed=True, sort=False).indices if len(m) else {}
+            indices = m.groupby(["metric", "split"], observed=True, sort=False).indices
             self._groups = {(str(k[0]), str(k[1])): v for k, v in indices.items()}
             self._grouped = m
         return self._groups.get((metric, split), np.zeros(0, dtype=np.intp))

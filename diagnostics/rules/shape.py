@@ -96,8 +96,7 @@ def _spikes_at_epoch_ends(ctx: Context, curve: Curve, found: list[tuple[int, flo
     batch of an epoch is smaller when the data set does not divide into batches (`drop_last=False`), so
     its loss is noisier (or scaled by its size); None otherwise, or when such steps are no rarity."""
     p = ctx.params
-    rows = ctx.rows("loss_raw" if ctx.train_loss_raw is not None else "loss", "train")
-    ends = epoch_last_steps(rows)
+    ends = epoch_last_steps(ctx.rows("loss_raw" if curve is ctx.train_loss_raw else "loss", "train"))
     if not len(ends) or len(ends) > p.ld108_epoch_end_max_points * len(curve):
         return None
     at_end = int(np.isin([curve.step_at(i) for i, _, _ in found], ends).sum())
