@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from diag_helpers import SAMPLE_LOGS
+from diag_helpers import SAMPLE_LOGS, make_log
 
 from diagnostics import diagnose, fitted
 from diagnostics.features import epoch_last_steps
@@ -67,3 +67,33 @@ def test_spikes_of_bad_batches_inside_epochs_stay_spiky(name):
     assert d.symptom.symptom == "spiky"
     finding = next(f for f in d.findings if f.rule == "LD108")
     assert all(e.key != "evidence.spikes_at_epoch_end" for e in finding.evidence)
+
+
+def spiky_log(spike_steps: list[int], epoch_of_step) -> object:
+    """600 steps of a decaying minibatch loss, 20 steps an epoch, with tall one-step spikes."""
+    rng = np.random.default_rng(3)
+    steps = np.arange(1, 601)
+    loss = 2.3 * np.exp(-steps / 120) + 0.3 + 0.02 * rng.standard_normal(len(steps))
+    loss[np.isin(steps, spike_steps)] += 2.0
+    log = make_log(loss, steps=steps)
+    log.metrics["epoch"] = epoch_of_step(log.metrics["step"].to_numpy()).astype(float)
+    return log
+
+
+def by_epoch(steps: np.ndarray) -> np.ndarray:
+    return (steps - 1) // 20 + 1  # steps 1-20 are epoch 1, 21-40 epoch 2, ...
+
+
+def test_where_the_spikes_fall_in_the_epoch_decides():
+    at_ends = diagnose(spiky_log([200, 300, 400, 500], by_epoch))
+    note = next(f for f in at_ends.findings if f.rule == "LD108")
+    assert at_ends.symptom.symptom != "spiky" and note.severity == "info"
+    assert {"at_end": 4, "count": 4} in [e.params for e in note.evidence]
+    inside = diagnose(spiky_log([210, 310, 410, 510], by_epoch))
+    assert inside.symptom.symptom == "spiky"
+
+
+def test_a_log_where_every_step_ends_an_epoch_excuses_nothing():
+    """One row per epoch (the epoch is the step): every spike is on an epoch's last row, by construction."""
+    d = diagnose(spiky_log([200, 300, 400, 500], lambda steps: steps))
+    assert d.symptom.symptom == "spiky"
