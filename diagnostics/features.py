@@ -223,10 +223,10 @@ def recognise_classes(initial_loss: float, tolerance: float) -> int | None:
     return None
 
 
-def spikes(curve: Curve) -> list[tuple[int, float, float]]:
-    """Isolated spikes of the trend points: (index, value, baseline) for points far above a rolling
-    median (robust z by the rolling MAD), by a material share of the curve's initial level, that come
-    back down within `spike_recover_points`."""
+def excursions(curve: Curve) -> list[tuple[int, float, float]]:
+    """Points of the trend far above a rolling median (robust z by the rolling MAD, and a multiple of
+    the median) that come back down within `spike_recover_points`: (index, value, baseline). Spikes and
+    the heavy tail of minibatch noise alike; `spikes` keeps the ones that matter."""
     p = curve.params
     y = curve.trend_values
     n = len(y)
@@ -249,8 +249,7 @@ def spikes(curve: Curve) -> list[tuple[int, float, float]]:
     scale = np.maximum(1.4826 * mad, 1e-12 + 1e-3 * np.abs(base))
     with np.errstate(invalid="ignore"):
         tall = (ys - base) / scale > p.spike_mad
-        material = ys - base >= p.spike_min_height * abs(curve.start_level)
-        cand = np.flatnonzero(tall & material & (ys > p.spike_ratio * np.abs(base)))
+        cand = np.flatnonzero(tall & (ys > p.spike_ratio * np.abs(base)))
     out = []
     recover = max(1, p.spike_recover_points // block)
     for i in cand:
@@ -259,6 +258,20 @@ def spikes(curve: Curve) -> list[tuple[int, float, float]]:
         if len(after) and np.min(after) < base[i] + 0.5 * (ys[i] - base[i]):
             out.append((int(curve.trend_index[index[i]]), float(ys[i]), float(base[i])))
     return out
+
+
+def material(found: list[tuple[int, float, float]], curve: Curve) -> list[tuple[int, float, float]]:
+    """The excursions that move the loss by a material share (`spike_min_height`) of the curve's initial
+    level: a robust z and a ratio over the rolling median both grow without bound as the loss nears zero,
+    where a jump from 0.001 to 0.02 is minibatch noise, while a bad batch throws the loss back towards
+    where it started."""
+    floor = curve.params.spike_min_height * abs(curve.start_level)
+    return [(i, value, base) for i, value, base in found if value - base >= floor]
+
+
+def spikes(curve: Curve) -> list[tuple[int, float, float]]:
+    """LD108's spikes: the material excursions."""
+    return material(excursions(curve), curve)
 
 
 def epoch_last_steps(rows: pd.DataFrame) -> np.ndarray:

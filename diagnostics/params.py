@@ -425,7 +425,7 @@ class Params:
         0.1,
         "LD108",
         "and rises above the rolling median by at least this share of the curve's initial level",
-        (0.0, 0.05, 0.1, 0.2, 0.3),
+        (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
     )
     spike_min_count: int = _p(
         3, ("LD108", "LD112"), "isolated spikes needed for the symptom (1 is noise)", (2, 3, 4, 5)

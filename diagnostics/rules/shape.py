@@ -10,7 +10,7 @@ from itertools import pairwise
 import numpy as np
 
 from diagnostics.context import Context
-from diagnostics.features import Curve, epoch_last_steps, spikes, spikes_are_noise, swing
+from diagnostics.features import Curve, epoch_last_steps, excursions, material, spikes_are_noise, swing
 from diagnostics.model import Evidence, Finding
 from diagnostics.params import Params
 from diagnostics.registry import RuleResult, rule
@@ -112,11 +112,14 @@ def loss_spikes(ctx: Context) -> RuleResult | None:
     curve = ctx.train_loss_raw or ctx.train_loss
     assert curve is not None
     skip = int(p.spike_skip_start * len(curve))
-    found = [sp for sp in spikes(curve) if sp[0] >= skip]
+    tail = [sp for sp in excursions(curve) if sp[0] >= skip]
+    found = material(tail, curve)
     period = _spike_period(curve, found, p)
-    # Many spikes are noise, unless they come back at a fixed period: the same bad stretch of data met
-    # once per pass over it (or every k-th batch of a broken loader worker).
-    if not found or (spikes_are_noise(len(found), len(curve.trend_index), p) and period is None):
+    # Many excursions are noise, unless the spikes come back at a fixed period: the same bad stretch of
+    # data met once per pass over it (or every k-th batch of a broken loader worker). The count is of
+    # every tall excursion, not only the material ones: heavy-tailed noise shows as many small ones
+    # around its few big ones, a bad batch stands alone.
+    if not found or (spikes_are_noise(len(tail), len(curve.trend_index), p) and period is None):
         return None
     top = max(found, key=lambda s: s[1] / max(s[2], 1e-12))
     evidence = [
