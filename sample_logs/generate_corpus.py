@@ -40,8 +40,8 @@ N_GROUPS = 90  # PyTorch groups (5 formats)
 N_CAFFE = 18  # mini-Caffe groups (caffe_glog)
 FRESH_GROUPS = 30  # PyTorch groups after the corpus's N_GROUPS
 FRESH_CAFFE = 6  # mini-Caffe groups after its N_CAFFE
-EXTRA_GROUPS = 96  # PyTorch groups after the fresh set's (the held-out family's are left out)
-EXTRA_CAFFE = 17  # mini-Caffe groups after the fresh set's
+EXTRA_GROUPS = 144  # PyTorch groups after the fresh set's (the held-out family's are left out)
+EXTRA_CAFFE = 25  # mini-Caffe groups after the fresh set's
 HELD_OUT_FAMILIES = ("vgg",)  # diagnostics.split's: never trained on
 
 
