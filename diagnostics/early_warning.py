@@ -62,7 +62,6 @@ CATCH_UP_POINTS = 200  # points logged between two polls that are judged one by 
 SLOPE_POINTS = 5  # latest points the log-slope of the horizon is estimated on (the trend that warned)
 MEDIAN_POINTS = 20  # earlier points the gradient norm's usual level is the median of
 TREND_POINTS = 5  # LD407 reads the loss's trailing median of this many points: one noisy batch is no climb
-RISE_FLOOR = 0.1  # ln(first / best) below this counts as this: a run that made no progress yet
 # Halvings of the loss scale are counted over the last this many steps: shorter than the growth window
 # of every dynamic scaler (DeepSpeed and Megatron 1,000 clean steps, torch's GradScaler 2,000), so the
 # scale cannot have grown back in between.
@@ -109,6 +108,15 @@ class WarningParams:
     grad_sustain: int = _w(2, "LD401", "last points that must all be that high", (1, 2, 3))
     scale_halvings: int = _w(3, "LD402", f"halvings of the loss scale in its last {SCALE_SPAN_STEPS} steps",
                              (2, 3, 4, 6))  # fmt: skip
+    # Before the loss has made progress, "the way down" is nothing and any bump is a share of it: the way
+    # down counts as at least this (ln units; 0.7 is a halving), so an early bump is measured in it.
+    # (Before rise_lost: the fit sets the unit before the threshold measured in it.)
+    rise_floor: float = _w(
+        0.1,
+        "LD403",
+        "ln(first / best) below this counts as this: a run that made no progress yet (also LD407)",
+        (0.1, 0.2, 0.35, 0.7),
+    )
     rise_lost: float = _w(
         1.0,
         "LD403",
@@ -435,7 +443,7 @@ def _loss_rise(s: Signals, p: WarningParams) -> EarlyWarning | None:
     first, best, latest = float(loss.values[0]), float(loss.values[best_at]), float(np.min(loss.values[-k:]))
     # The share of the progress (on a log scale) given back: 1 is back at the first loss. A loss near
     # zero moves by multiples from batch to batch; measured against the way down, that is noise.
-    lost = math.log(latest / best) / max(math.log(first / best), RISE_FLOOR)
+    lost = math.log(latest / best) / max(math.log(first / best), p.rise_floor)
     if lost < p.rise_lost:
         return None
     params = {"lost": 100 * lost, "best": best, "best_step": int(loss.steps[best_at]), "first": first}
@@ -513,8 +521,8 @@ def _climb_with_lr(s: Signals, p: WarningParams) -> EarlyWarning | None:
     first, best, latest = float(loss.values[0]), float(earlier[best_at]), float(np.min(trend[-k:]))
     if not (best > 0 and first > best and latest > 0 and math.isfinite(latest)):
         return None
-    # LD403's measure (log scale, the way down floored at RISE_FLOOR), at the lower bar a rising lr earns
-    lost = math.log(latest / best) / max(math.log(first / best), RISE_FLOOR)
+    # LD403's measure (log scale, the way down floored at rise_floor), at the lower bar a rising lr earns
+    lost = math.log(latest / best) / max(math.log(first / best), p.rise_floor)
     if lost < p.lr_gave_back:
         return None
     best_step = int(loss.steps[best_at])

@@ -278,6 +278,30 @@ class Params:
         (-0.5, -0.4, -0.3, -0.2, -0.1),
     )
     ld105_min_buckets: int = _p(8, "LD105", "bucket medians needed to judge swings")
+    # Single batches logged every k steps swing with the batch's difficulty (batch 8: 0.02 to 0.7 around
+    # one level) while the evaluation loss, a mean over a whole pass, falls steadily: such swings are the
+    # sampling of the log, not a run that overshoots (an lr too high swings the evaluated model too).
+    ld105_eval_min_points: int = _p(5, "LD105", "evaluation losses needed to read their trend")
+    ld105_eval_tau: float = _p(
+        -0.3,
+        "LD105",
+        "swings are single-batch noise when the evaluation loss trends down at least this steadily "
+        "(Kendall tau; -1.01 = never) ...",
+        (-1.01, -0.7, -0.5, -0.3),
+    )
+    ld105_eval_drop: float = _p(
+        0.2,
+        "LD105",
+        "... and ends this share of its first value below it ...",
+        (0.1, 0.2, 0.3, 0.5),
+    )
+    ld105_eval_max_rise: float = _p(
+        0.5,
+        "LD105",
+        "... and never rose by more than this share of its level from one evaluation to the next (a model "
+        "that jumps around is no steady reference)",
+        (0.25, 0.5, 1.0),
+    )
     ld105_min_reversals: int = _p(2, "LD105", "a short curve still needs this many reversals ...")
     ld105_buckets_per_reversal: int = _p(3, "LD105", "... or one per this many bucket medians")
     ld105_confidence_base: float = _p(0.5, "LD105", "confidence = base + amplitude x per_amplitude ...")

@@ -10,7 +10,15 @@ from itertools import pairwise
 import numpy as np
 
 from diagnostics.context import Context
-from diagnostics.features import Curve, epoch_last_steps, excursions, material, spikes_are_noise, swing
+from diagnostics.features import (
+    Curve,
+    epoch_last_steps,
+    excursions,
+    kendall,
+    material,
+    spikes_are_noise,
+    swing,
+)
 from diagnostics.model import Evidence, Finding
 from diagnostics.params import Params
 from diagnostics.registry import RuleResult, rule
@@ -37,13 +45,40 @@ def loss_oscillates(ctx: Context) -> RuleResult | None:
             {"amplitude_pct": round(100 * amplitude), "reversals": reversals, "tau": round(curve.tau, 2)},
         )
     ]
+    measurements = {"amplitude": amplitude, "reversals": float(reversals)}
+    steady = _eval_falls_steadily(ctx)
+    if steady is not None:
+        # The model that was evaluated kept improving: the swings are the batches the log sampled.
+        evidence.append(steady)
+        measurements["eval_steady"] = 1.0
+        finding = Finding("LD105", "info", evidence, int(curve.bx[0]), None, curve.label, measurements)
+        return RuleResult([finding])
     confidence = min(
         p.ld105_max_confidence, p.ld105_confidence_base + amplitude * p.ld105_confidence_per_amplitude
     )
-    measurements = {"amplitude": amplitude, "reversals": float(reversals)}
     return symptom_result(
         ctx, "LD105", "oscillating", confidence, curve, int(curve.bx[0]), evidence, "warning", measurements
     )
+
+
+def _eval_falls_steadily(ctx: Context) -> Evidence | None:
+    """Evidence that the evaluation loss fell steadily (Kendall tau at most `ld105_eval_tau`, no rise
+    between two evaluations over `ld105_eval_max_rise`) and ended well below its first value (by
+    `ld105_eval_drop`), or None."""
+    p, val = ctx.params, ctx.val_loss
+    if val is None:
+        return None
+    values = val.values[np.isfinite(val.values)]
+    if len(values) < p.ld105_eval_min_points or values[0] <= 0:
+        return None
+    tau = kendall(values)
+    drop = 1.0 - float(values[-1]) / float(values[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jump = float(np.max(values[1:] / values[:-1])) - 1.0  # nan (0/0) fails the test below too
+    if tau > p.ld105_eval_tau or drop < p.ld105_eval_drop or not jump <= p.ld105_eval_max_rise:
+        return None
+    params = {"first": fmt(float(values[0])), "last": fmt(float(values[-1])), "tau": round(tau, 2)}
+    return Evidence("evidence.swings_eval_steady", params, int(val.steps[-1]))
 
 
 # ----- LD108 -------------------------------------------------------------------------------------
