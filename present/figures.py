@@ -455,15 +455,18 @@ def lr_decay_steps(log: TrainingLog) -> list[int]:
 
 
 def _add_lr_decays(fig: go.Figure, log: TrainingLog, lr_row: int, lang: str) -> None:
+    """A dotted line at each decay; the first one labelled. The others get no annotation at all: plotly
+    draws an annotation whose text is empty as its placeholder "new text"."""
     for index, step in enumerate(lr_decay_steps(log)):
+        label = {}
+        if index == 0:
+            label = {
+                "annotation_text": t("ui.chart.lr_decay", lang),
+                "annotation_position": "top right",
+                "annotation_font_size": 10,
+            }
         fig.add_vline(
-            x=step,
-            line={"color": "#6b7280", "width": 1, "dash": "dot"},
-            annotation_text=t("ui.chart.lr_decay", lang) if index == 0 else None,
-            annotation_position="top right",
-            annotation_font_size=10,
-            row=lr_row,
-            col=1,
+            x=step, line={"color": "#6b7280", "width": 1, "dash": "dot"}, row=lr_row, col=1, **label
         )
 
 

@@ -99,6 +99,18 @@ def test_lr_decays_come_from_solver_params_or_lr_drops():
     assert lr_decay_steps(log) == [500]
 
 
+def test_only_the_first_lr_decay_is_labelled_and_no_label_is_empty():
+    """Every annotation carries text: plotly shows an empty one as "new text", which stacked up over a
+    cosine tail whose every logged point is a decay."""
+    log = make_log(n=1000)
+    lr = log.metrics["metric"] == "lr"
+    log.metrics.loc[lr, "value"] = 0.1 * 0.5 ** np.maximum(0, log.metrics.loc[lr, "step"].to_numpy() - 990)
+    assert len(lr_decay_steps(log)) == 9
+    fig = build_figure([RunView("run", log)], ChartSettings(smoothing=0.0))
+    texts = [a.text for a in fig.layout.annotations]
+    assert all(texts) and texts.count("lr decay") == 1
+
+
 def test_big_series_are_downsampled_with_webgl():
     fig = build_figure([RunView("run", make_log(n=200_000))], ChartSettings(smoothing=0.0, max_points=3000))
     train = [tr for tr in fig.data if tr.type == "scattergl"]
