@@ -64,12 +64,12 @@ def loss_oscillates(ctx: Context) -> RuleResult | None:
 def _eval_falls_steadily(ctx: Context) -> Evidence | None:
     """Evidence that the evaluation loss fell steadily (Kendall tau at most `ld105_eval_tau`, no rise
     between two evaluations over `ld105_eval_max_rise`) and ended well below its first value (by
-    `ld105_eval_drop`), or None."""
+    `ld105_eval_drop`), or None. An evaluation that turned non-finite is no steady reference."""
     p, val = ctx.params, ctx.val_loss
     if val is None:
         return None
-    values = val.values[np.isfinite(val.values)]
-    if len(values) < p.ld105_eval_min_points or values[0] <= 0:
+    values = val.values
+    if len(values) < p.ld105_eval_min_points or not np.isfinite(values).all() or values[0] <= 0:
         return None
     tau = kendall(values)
     drop = 1.0 - float(values[-1]) / float(values[0])

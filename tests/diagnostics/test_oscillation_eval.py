@@ -49,11 +49,12 @@ def test_swings_with_a_steadily_falling_evaluation_are_not_oscillation():
 
 def test_swings_that_the_evaluation_shares_stay_oscillation():
     """An evaluation loss that swings as well (the model itself jumps around), one that falls too little,
-    and none at all leave the symptom standing."""
+    one that turned non-finite, and none at all leave the symptom standing."""
     eval_steps = np.arange(1, 11) * 400
     swinging = (eval_steps, 1.2 + 0.4 * (-1.0) ** np.arange(10))
     barely = (eval_steps, np.linspace(1.2, 1.1, 10))
-    for val in (swinging, barely, None):
+    broke = (eval_steps, np.append(np.linspace(2.0, 0.9, 9), np.nan))  # steady, then non-finite
+    for val in (swinging, barely, broke, None):
         d = diagnose(make_log(swinging_train(), val=val))
         assert d.symptom.symptom == "oscillating", val
         assert "evidence.swings_eval_steady" not in [e.key for e in ld105(d).evidence]
