@@ -226,7 +226,7 @@ def recognise_classes(initial_loss: float, tolerance: float) -> int | None:
 def excursions(curve: Curve) -> list[tuple[int, float, float]]:
     """Points of the trend far above a rolling median (robust z by the rolling MAD, and a multiple of
     the median) that come back down within `spike_recover_points`: (index, value, baseline). Spikes and
-    the heavy tail of minibatch noise alike; `spikes` keeps the ones that matter."""
+    the heavy tail of minibatch noise alike; `material` keeps the ones that matter."""
     p = curve.params
     y = curve.trend_values
     n = len(y)
@@ -269,9 +269,11 @@ def material(found: list[tuple[int, float, float]], curve: Curve) -> list[tuple[
     return [(i, value, base) for i, value, base in found if value - base >= floor]
 
 
-def spikes(curve: Curve) -> list[tuple[int, float, float]]:
-    """LD108's spikes: the material excursions."""
-    return material(excursions(curve), curve)
+def searched_excursions(curve: Curve) -> list[tuple[int, float, float]]:
+    """The excursions LD108 judges: those after the first `spike_skip_start` share of the run (the
+    initial drop and a warm-up are not searched)."""
+    skip = int(curve.params.spike_skip_start * len(curve))
+    return [found for found in excursions(curve) if found[0] >= skip]
 
 
 def epoch_last_steps(rows: pd.DataFrame) -> np.ndarray:

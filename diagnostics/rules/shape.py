@@ -13,9 +13,9 @@ from diagnostics.context import Context
 from diagnostics.features import (
     Curve,
     epoch_last_steps,
-    excursions,
     kendall,
     material,
+    searched_excursions,
     spikes_are_noise,
     swing,
 )
@@ -146,8 +146,7 @@ def loss_spikes(ctx: Context) -> RuleResult | None:
     p = ctx.params
     curve = ctx.train_loss_raw or ctx.train_loss
     assert curve is not None
-    skip = int(p.spike_skip_start * len(curve))
-    tail = [sp for sp in excursions(curve) if sp[0] >= skip]
+    tail = searched_excursions(curve)
     found = material(tail, curve)
     period = _spike_period(curve, found, p)
     # Many excursions are noise, unless the spikes come back at a fixed period: the same bad stretch of

@@ -14,7 +14,7 @@ from diag_helpers import SAMPLE_LOGS
 
 from diagnostics import diagnose, fitted
 from diagnostics.context import Context
-from diagnostics.features import excursions, material, spikes, spikes_are_noise
+from diagnostics.features import material, searched_excursions, spikes_are_noise
 from diagnostics.rules.shape import episodes_on_beat
 from parsers import load_paths
 
@@ -31,8 +31,7 @@ def found_spikes(log, **change) -> list[tuple[int, float, float]]:
     ctx = Context(log, dataclasses.replace(fitted.PARAMS, **change))
     curve = ctx.train_loss_raw or ctx.train_loss
     assert curve is not None
-    skip = int(ctx.params.spike_skip_start * len(curve))
-    return [s for s in spikes(curve) if s[0] >= skip]
+    return material(searched_excursions(curve), curve)
 
 
 @pytest.mark.parametrize("name", ["mlp_030_tiny_data_60", "resnet_038_tiny_data_60"])
@@ -194,8 +193,7 @@ def test_noise_is_counted_by_all_its_excursions():
     log = load_paths(sorted((EXTRA / "mlp_168_healthy_slow_steady").iterdir()))
     ctx = Context(log, fitted.PARAMS)
     curve = ctx.train_loss_raw or ctx.train_loss
-    skip = int(ctx.params.spike_skip_start * len(curve))
-    tail = [s for s in excursions(curve) if s[0] >= skip]
+    tail = searched_excursions(curve)
     big = material(tail, curve)
     assert len(big) >= fitted.PARAMS.spike_min_count
     assert not spikes_are_noise(len(big), len(curve.trend_index), fitted.PARAMS)
