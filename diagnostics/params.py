@@ -329,6 +329,15 @@ class Params:
         "nothing; 0: no such bar)",
         (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5),
     )
+    overfit_min_improvement: float = _p(
+        0.0,
+        "LD106",
+        "the validation loss first fell by at least this share of where it began (its first evaluation or "
+        "the training loss's start, the higher): overfitting generalises first, a validation loss that "
+        "never came down was apart from the start (LD107); judged when training had not yet fallen by "
+        "this share at the first evaluation, in a log of one session; 0: no such bar",
+        (0.0, 0.1, 0.15, 0.2, 0.25, 0.3),
+    )
     overfit_steady_points: int = _p(
         8, "LD106", "... over at least this many evaluations from the minimum)", (5, 8, 12)
     )

@@ -50,6 +50,27 @@ def _past_best(
     return i_best, low, end
 
 
+def never_generalised(ctx: Context, steps: np.ndarray, val: np.ndarray) -> bool:
+    """The validation loss (3-point median) never fell by `overfit_min_improvement` of where it began
+    (its first evaluation or the training loss's start, the higher): overfitting generalises first, so
+    a validation loss that rises without having come down was apart from training from the start.
+    Judged only when the first evaluation saw the net before it learned (training had not yet fallen
+    by that share: a fine-tune evaluated after it memorised may have generalised unseen) and the log
+    holds one session (the last of several may start from the weights of the one before)."""
+    p, train = ctx.params, ctx.train_loss
+    if p.overfit_min_improvement <= 0 or not len(val) or train is None or train.first_finite is None:
+        return False
+    if ctx.log.metrics["segment"].nunique() > 1:
+        return False
+    first = train.first_finite
+    then = train_at(ctx, steps[:1])
+    if then is None or first - float(then[0]) > p.overfit_min_improvement * abs(first):
+        return False
+    smooth = median3(val)
+    began = max(float(smooth[0]), first)
+    return began - float(smooth.min()) < p.overfit_min_improvement * abs(began)
+
+
 # ----- LD106 -------------------------------------------------------------------------------------
 @rule("LD106", "val-loss-rises", curves=("train_loss",), symptom="overfitting")
 def val_loss_rises(ctx: Context) -> RuleResult | None:
@@ -68,6 +89,8 @@ def val_loss_rises(ctx: Context) -> RuleResult | None:
     if found is None:
         return None
     i_min, low, end = found
+    if never_generalised(ctx, vx, vy):
+        return None  # a gap from the start, LD107's (e.g. a charLM on 24 sequences)
     base = max(abs(low), 1e-12)
     train = train_at(ctx, np.array([vx[i_min], vx[-1]]))
     if train is None or not train[1] < train[0]:
@@ -248,12 +271,17 @@ def eval_gap(ctx: Context) -> RuleResult | None:
         return None  # both losses near zero (or val below train): the evaluation works
     ratio = vy / train
     early = ratio[: max(1, len(ratio) // p.ld107_early_parts)]
-    far = float(np.median(ratio)) > p.gap_ratio and float(np.median(early)) > p.ld107_early_ratio
+    # A validation loss that never came down was apart from training from the start, however close
+    # the first evaluations were: overfitting generalises first.
+    never_generalised_ = never_generalised(ctx, vx, vy)
+    far = float(np.median(ratio)) > p.gap_ratio and (
+        float(np.median(early)) > p.ld107_early_ratio or never_generalised_
+    )
     # A validation loss that rises steadily is overfitting's shape (LD106 judges it): once the training
     # set is memorised, any train/val ratio is huge without the evaluation being broken. Unless the
-    # evaluated model never beat chance: then it never worked, which overfitting does first.
+    # evaluated model never beat chance (never worked), or never generalised.
     never_worked = ctx.eval_never_beat_chance()
-    far = far and (kendall(vy) < p.overfit_rising_tau or never_worked)
+    far = far and (kendall(vy) < p.overfit_rising_tau or never_worked or never_generalised_)
     train_curve = ctx.train_loss
     assert train_curve is not None
     # Training far below ln(C) while the evaluation never beat chance is a gap however late it opened.
