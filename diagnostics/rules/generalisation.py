@@ -273,15 +273,15 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     early = ratio[: max(1, len(ratio) // p.ld107_early_parts)]
     # A validation loss that never came down was apart from training from the start, however close
     # the first evaluations were: overfitting generalises first.
-    never_generalised_ = never_generalised(ctx, vx, vy)
+    apart_from_start = never_generalised(ctx, vx, vy)
     far = float(np.median(ratio)) > p.gap_ratio and (
-        float(np.median(early)) > p.ld107_early_ratio or never_generalised_
+        float(np.median(early)) > p.ld107_early_ratio or apart_from_start
     )
     # A validation loss that rises steadily is overfitting's shape (LD106 judges it): once the training
     # set is memorised, any train/val ratio is huge without the evaluation being broken. Unless the
     # evaluated model never beat chance (never worked), or never generalised.
     never_worked = ctx.eval_never_beat_chance()
-    far = far and (kendall(vy) < p.overfit_rising_tau or never_worked or never_generalised_)
+    far = far and (kendall(vy) < p.overfit_rising_tau or never_worked or apart_from_start)
     train_curve = ctx.train_loss
     assert train_curve is not None
     # Training far below ln(C) while the evaluation never beat chance is a gap however late it opened.
