@@ -39,9 +39,10 @@ def diagnose(
     log: TrainingLog, params: Params | None = None, calibration: Calibration | None = None
 ) -> Diagnosis:
     """Classify the run's curves, rank the likely causes and collect every rule's findings. Params and
-    calibration default to the fitted ones (`diagnostics.fitted`); the fit passes its own."""
+    calibration default to the fitted ones (`diagnostics.fitted`, with the operator's uncertainty floor);
+    the fit passes its own."""
     params = params or fitted.PARAMS
-    calibration = calibration or fitted.CALIBRATION
+    calibration = calibration or fitted.calibration()
     ctx = Context(log, params)
     rules = all_rules()
     not_applicable: list[str] = []

@@ -1,9 +1,17 @@
 """Platt scaling, the reliability table and the Brier score; the uncertain verdict in CLI and JSON."""
 
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from diagnostics import diagnose, fitted
+from diagnostics.__main__ import main as cli_main
 from diagnostics.calibration import Calibration, Platt, brier, reliability
+from diagnostics.fitted import CALIBRATION, UNCERTAIN_BELOW_ENV
 from diagnostics.model import Diagnosis, SymptomResult
+from parsers import load
+from parsers.source import SourceFile
 
 
 def test_platt_fit_recovers_an_overconfident_score():
@@ -50,3 +58,30 @@ def test_uncertain_verdict_names_both_readings(tmp_path):
     payload = d.to_json()
     assert payload["uncertain"] is True
     assert [r["symptom"] for r in payload["readings"]] == ["spiky", "healthy"]
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_logs" / "caffe_lenet_step_healthy.log"
+
+
+def test_operator_floor_makes_a_verdict_under_it_uncertain(monkeypatch, capsys):
+    """LOSS_DOCTOR_UNCERTAIN_BELOW replaces the fitted floor in the library and so in the CLI."""
+    monkeypatch.delenv(UNCERTAIN_BELOW_ENV, raising=False)
+    log = load([SourceFile.from_path(SAMPLE)])
+    fitted_reading = diagnose(log)
+    assert fitted.calibration() == fitted.CALIBRATION
+    assert fitted_reading.symptom.confidence < 0.99
+    assert fitted_reading.uncertain is (fitted_reading.symptom.confidence < CALIBRATION.uncertain_below)
+    monkeypatch.setenv(UNCERTAIN_BELOW_ENV, "0.99")
+    cautious = diagnose(log)
+    assert cautious.uncertain and cautious.symptom == fitted_reading.symptom
+    assert cli_main([str(SAMPLE)]) == 0
+    assert "== Uncertain: " in capsys.readouterr().out
+    monkeypatch.setenv(UNCERTAIN_BELOW_ENV, "0.01")
+    assert not diagnose(log).uncertain
+
+
+@pytest.mark.parametrize("bad", ["0", "1", "1.5", "-0.2", "nan", "sixty"])
+def test_operator_floor_out_of_range_is_refused_naming_the_variable(monkeypatch, bad):
+    monkeypatch.setenv(UNCERTAIN_BELOW_ENV, bad)
+    with pytest.raises(ValueError, match=UNCERTAIN_BELOW_ENV):
+        fitted.calibration()

@@ -108,33 +108,3 @@ def test_bad_share_link_gets_a_message(browser: Browser, app_url: str):
         expect(page.get_by_text(words)).to_be_visible(timeout=TIMEOUT)
         expect(page.locator("[data-testid='stException']")).to_have_count(0)
     page.close()
-
-
-def pick_uncertain() -> tuple[Example, str]:
-    """A run of the corpus's training split whose calibrated verdict falls under the confidence floor,
-    with the sentence the page must show: the two leading readings, not one word. (Training split only:
-    the screenshot is looked at, and held-out runs are not.)"""
-    from diagnostics.split import CORPUS, paths_of
-
-    training = paths_of("train") if (CORPUS / "split.csv").exists() else set()
-    for rel in sorted(training):
-        run = CORPUS / rel
-        example = Example(run.name, "", run)
-        diagnosis = diagnose(load(example.files()))
-        if diagnosis.uncertain:
-            return example, panels.verdict(diagnosis, "en").sentence
-    pytest.skip("no corpus run has an uncertain verdict")
-
-
-def test_uncertain_verdict_shows_two_readings(browser: Browser, app_url: str, artifacts: Path):
-    example, sentence = pick_uncertain()
-    assert sentence.startswith("Uncertain")
-    page = browser.new_page(viewport={"width": 1500, "height": 1600})
-    page.goto(app_url)
-    wait_idle(page)
-    upload(page, example.files())
-    expect(page.locator(".st-key-verdict-0")).to_contain_text(sentence, timeout=TIMEOUT)
-    page.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT)  # the screenshot is looked at: chart drawn
-    wait_idle(page)
-    page.screenshot(path=artifacts / "e2e-uncertain.png", full_page=True)
-    page.close()
