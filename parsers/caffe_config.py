@@ -276,6 +276,7 @@ def net_facts(msg: Message, meta: RunMeta, source: str, phase: str | None = None
         _frozen_layers(weight_layers, meta, at)
     if weight_layers:
         meta.set("depth", len(weight_layers))
+        meta.set("layer_widths", [w for layer in weight_layers if (w := _num_output(layer))])
         meta.set("weight_fillers", [f for layer in weight_layers if (f := _filler(layer, at))])
     residual = next((layer for layer in active if _is_shortcut(layer)), None)
     if residual is not None or (complete and active):
@@ -414,6 +415,14 @@ def _classes(layers: list[_Layer], main_loss: int | None, meta: RunMeta, at: Quo
             if outputs is not None and param.get_int("num_output"):
                 meta.set("num_classes", param.get_int("num_output"), at(outputs.line))
                 return
+
+
+def _num_output(layer: _Layer) -> int | None:
+    """A weight layer's outputs (channels or units), when its parameters state them."""
+    for _, param in layer.params():
+        if param.get_int("num_output"):
+            return param.get_int("num_output")
+    return None
 
 
 def _filler(layer: _Layer, at: Quote) -> WeightFiller | None:

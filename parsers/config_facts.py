@@ -183,8 +183,9 @@ def echo_facts(echoes: Iterable[EchoLike], meta: RunMeta) -> None:
             _init(meta, key, value, echo.where)
         elif key in _WIDTH_KEYS and not parents:
             widths = _float_list(value)
-            if len(widths) >= 2 and all(w >= 1 and w == int(w) for w in widths):
+            if len(widths) >= 2 and all(1 <= w < 1e9 and w == int(w) for w in widths):
                 meta.set("depth", len(widths) + 1, echo.where)
+                meta.set("layer_widths", [int(w) for w in widths], echo.where)
     if meta.net_name and _SHORTCUT_ARCH.search(meta.net_name):
         meta.set("has_residual", True, meta.where.get("net_name"))
     if meta.net_name and _BN_ARCH.search(meta.net_name) and not any(_bn_off(e.key, e.value) for e in echoes):

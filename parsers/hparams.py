@@ -54,6 +54,9 @@ _DICT_PAIR = re.compile(r"""['"]([A-Za-z_][\w.\-]*)['"]\s*:\s*('[^']*'|"[^"]*"|\
 # `key: value` / `key=value`; the value's trailing blanks and one comma are stripped after the match (a lazy
 # value before `\s*,?\s*$` backtracked quadratically over a long run of blanks)
 _YAML_LINE = re.compile(r"^(\s*)(?:[^\w\s]+\s*)?([A-Za-z_][\w.\-]*)\s*(?::(?=\s|$)|=)\s*(.*)$")
+# An item of a YAML block sequence of scalars (`- 16`, `  - 0.485`); `- name: x` is a mapping, not read.
+_YAML_SEQUENCE_ITEM = re.compile(r"^(\s*)-\s+([^\s:#{}\[\]][^:#{}\[\]]*)$")
+_MAX_LIST_ITEMS = 64
 _MORE_PAIRS = re.compile(r"[,|]\s*[A-Za-z_][\w .]*\s*[:=]\s*[-+\d.]")  # `loss: 1, acc: 2` is a metric line
 # A value with blanks outside quotes or brackets is a sentence, not a setting.
 _PROSE = re.compile(r"^(?!['\"\[({]|\w+\([^()]*\)$).*\s")  # a call (`normal(0, 0.01)`) is a value
@@ -250,9 +253,41 @@ def read_echoes(text: str, source: str, lines: dict[int, str] | None = None) -> 
             echoes += _python_echoes(message[start:], number, source, lines)
         else:
             echoes += _line_echoes(line, message, number, source, sections)
+            sequence = _yaml_sequence(lines, number, message)
+            if sequence is not None:
+                # `widths:` over `- 16` lines (yaml.dump of a list: Lightning's hparams.yaml, Hydra
+                # dumps) is one setting, `[16, 16]`, not a section
+                key, value, items = sequence
+                if sections and sections[-1][1] == key:
+                    sections.pop()
+                path = tuple(name for _, name in sections)
+                echoes.append(Echo(path, key, value, LogLine(source, number, line.strip())))
+                index += len(items)
+                previous = items[-1]
         _claim_phrases(line, number, source, claims)
         index += 1
     return echoes, claims
+
+
+def _yaml_sequence(lines: dict[int, str], number: int, message: str) -> tuple[str, str, list[int]] | None:
+    """(key, `[a, b, ...]`, the items' line numbers) when the YAML key at `number` has no value of its
+    own and the lines right under it are a block sequence of scalars; else None."""
+    found = _YAML_LINE.match(message)
+    if not found or found[3].strip() or ":" not in message:
+        return None
+    indent, values, numbers = len(found[1]), [], []
+    following = number + 1
+    while following in lines and len(values) < _MAX_LIST_ITEMS:
+        item = _YAML_SEQUENCE_ITEM.match(lines[following])
+        if not item or len(item[1]) < indent:
+            break
+        value = _unquote(item[2].strip())
+        if _PROSE.search(value):
+            return None  # `Changes:` over `- fixed a bug` lines is prose, not a setting
+        values.append(value)
+        numbers.append(following)
+        following += 1
+    return (found[2], "[" + ", ".join(values) + "]", numbers) if values else None
 
 
 def _candidate_lines(text: str, layouts: LineLayouts | None = None) -> dict[int, str]:

@@ -138,6 +138,8 @@ class RunMeta:
     loss_normalization: str | None = None
     weight_fillers: list[WeightFiller] = field(default_factory=list)
     depth: int | None = None  # number of weight layers (conv + fully connected)
+    # outputs of the weight layers in order (conv channels, dense units), where the config states them
+    layer_widths: list[int] = field(default_factory=list)
     has_residual: bool | None = None
     batchnorm: list[BatchNormLayer] = field(default_factory=list)
     # BatchNorm put in inference mode by a setting of a non-Caffe run (source "flag", phase "train",

@@ -530,6 +530,7 @@ def test_fcn_train_val_facts():
     assert meta.where["loss_normalize"] == LogLine("train_val.prototxt", 97, "    normalize: true")
     assert meta.loss_normalization is None
     assert meta.depth == 4 and meta.has_residual is False and meta.batchnorm == []
+    assert meta.layer_widths == [64, 4096, 21, 21]
     assert meta.weight_fillers == [
         WeightFiller(
             "upscore",
@@ -592,6 +593,7 @@ def test_v1_layers_net():
     assert meta.net_name == "LeNet"
     assert meta.input_scale == 0.00390625 and meta.where["input_scale"].line == 11
     assert meta.batch_size == 64 and meta.depth == 2 and meta.num_classes == 10
+    assert meta.layer_widths == [20, 10]
     assert meta.loss_type == "SoftmaxWithLoss" and meta.where["loss_type"].text == "  type: SOFTMAX_LOSS"
     assert [(f.type, f.std) for f in meta.weight_fillers] == [("xavier", None), ("gaussian", 0.01)]
 

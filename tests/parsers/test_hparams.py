@@ -273,3 +273,33 @@ def test_scaled_and_default_inits_and_shortcut_architectures():
     assert _meta("Namespace(hidden=['a', 'b'])\n").depth is None
     # a section's `init` (e.g. a sub-module's) is not the net's
     assert _meta("model:\n  head:\n    init: normal(0, 0.01)\n").weight_fillers == []
+
+
+# ------------------------------------------------------------------------------ YAML block sequences
+def test_yaml_block_sequence_is_one_setting():
+    """yaml.dump writes a list as `key:` over `- item` lines (Lightning's hparams.yaml, Hydra dumps):
+    one setting, whose widths give the depth of a plain stack."""
+    meta = _meta("arch: fcn\nwidths:\n- 16\n- 16\n- 32\nbatch_norm: false\ninit: normal(0, 0.01)\n")
+    assert meta.hyperparams["widths"] == "[16, 16, 32]"
+    assert meta.depth == 4 and meta.where["depth"].line == 2 and meta.layer_widths == [16, 16, 32]
+    assert meta.hyperparams["batch_norm"] == "false"  # the key after the list is read at top level
+    assert meta.weight_fillers[0].std == 0.01
+
+
+def test_yaml_block_sequence_inside_a_section_keeps_its_path():
+    meta = _meta(
+        "model:\n  hidden_sizes:\n    - 256\n    - 128\n    - 64\n  dropout: 0.1\n"
+        "transform:\n  mean:\n  - 0.485\n  - 0.456\n  - 0.406\n  std:\n  - 0.229\n  - 0.224\n  - 0.225\nlr: 0.01\n"
+    )
+    assert meta.hyperparams["model.hidden_sizes"] == "[256, 128, 64]"
+    assert meta.hyperparams["model.dropout"] == "0.1"
+    assert meta.input_norm_mean == [0.485, 0.456, 0.406] and meta.input_norm_std == [0.229, 0.224, 0.225]
+    assert meta.base_lr == 0.01 and "transform.lr" not in meta.hyperparams
+
+
+def test_prose_bullets_and_lists_of_mappings_are_not_settings():
+    meta = _meta(
+        "Changes:\n- fixed the loader\n- 16 new layers\ncallbacks:\n- name: early_stop\n  patience: 3\nlr: 0.1\n"
+    )
+    assert "Changes" not in meta.hyperparams and "callbacks" not in meta.hyperparams
+    assert meta.depth is None and meta.base_lr == 0.1
