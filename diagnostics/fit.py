@@ -55,7 +55,7 @@ from parsers import ParseError, load_paths
 FALSE_ALARM_WEIGHT = 3.0
 MIN_RUNS_MOVED = 2
 UNCERTAIN_BELOW = 0.6
-DEFAULT_ROUNDS = 1
+DEFAULT_ROUNDS = 2
 
 # The parsed training runs, set in the parent before the worker pool forks (workers inherit them).
 _LOGS: list = []

@@ -206,6 +206,13 @@ class Params:
         "a Kendall tau below this is slow progress, not a flat run",
         (-0.7, -0.6, -0.5, -0.4, -0.3),
     )
+    ld103_steady_min_drop: float = _p(
+        0.0,
+        "LD103",
+        "... once the loss has fallen at least this share of its start (a steady crawl of a few tenths "
+        "of a percent over the whole run is an lr too small to matter; 0: any steady fall)",
+        (0.0, 0.005, 0.01, 0.02),
+    )
     ld103_confidence_at_chance: float = _p(0.9, "LD103", "confidence when the loss ends at ln(C)")
     ld103_confidence: float = _p(0.7, "LD103", "confidence of a long flat curve")
     ld103_confidence_short: float = _p(0.55, "LD103", "confidence of a short flat curve")
@@ -560,6 +567,25 @@ class Params:
         10, ("LD205", "LD206", "LD303", "LD305", "LD308"), 'weight layers from which a plain net is "deep"'
     )
     plain_gaussian_std: float = _p(0.01, "LD308", "fixed gaussian std that stalls deep plain nets")
+    ld308_min_depth: int = _p(
+        10,
+        "LD308",
+        "... in a plain net of at least this many weight layers; below deep_layers, only when its "
+        "layers are narrow (ld308_max_gain)",
+        grid=(4, 6, 8, 10),
+    )
+    ld308_kernel_area: int = _p(
+        9,
+        "LD308",
+        "... fan-in per unit of the stated width: a 3x3 convolution (an upper bound for a dense layer)",
+    )
+    ld308_max_gain: float = _p(
+        0.5,
+        "LD308",
+        "... narrow: the signal's gain per layer at init, std x sqrt(fan-in) (fan-in: ld308_kernel_area "
+        "x the median stated width), is at most this; wider layers (CaffeNet's 96-4096 "
+        "at std 0.01: 0.59) keep the signal for a few layers",
+    )
     raw_pixel_scale: float = _p(
         0.01, "LD303", "a transform scale below this means inputs were rescaled to ~[0,1]"
     )

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from diagnostics.context import Context
 from diagnostics.model import Evidence, Finding
 from diagnostics.registry import RuleResult, rule
+from parsers.model import RunMeta, WeightFiller
 
 # Caffe lr policies and the solver fields each one needs (caffe.proto, SGDSolver::GetLearningRate).
 LR_POLICY_NEEDS = {
@@ -259,10 +262,13 @@ def missing_policy_fields(ctx: Context) -> list[str]:
 @rule("LD308", "deep-plain-net-small-gaussian-init", meta=("depth", "weight_fillers"))
 def deep_plain_gaussian(ctx: Context) -> RuleResult | None:
     """A deep plain net (no BatchNorm, no shortcuts) initialised with a fixed small gaussian std:
-    the signal shrinks by ~std*sqrt(fan_in) per layer and vanishes before the loss."""
+    the signal shrinks by ~std*sqrt(fan_in) per layer and vanishes before the loss. Weights read from a
+    file (pretrained, or written by an init script such as LSUV) replaced the fillers' draws."""
     meta, p = ctx.meta, ctx.params
     assert meta.depth is not None
-    if meta.depth < p.deep_layers or meta.has_residual or meta.batchnorm or meta.pretrained:
+    if meta.depth < p.ld308_min_depth or meta.has_residual or meta.batchnorm or meta.pretrained:
+        return None
+    if "initial_weights" in meta.hyperparams:
         return None
     small = [
         f
@@ -271,6 +277,10 @@ def deep_plain_gaussian(ctx: Context) -> RuleResult | None:
     ]
     if len(small) < len(meta.weight_fillers) * p.ld308_min_small_share:
         return None
+    if meta.depth < p.deep_layers:
+        gain = _layer_gain(meta, small, p.ld308_kernel_area)
+        if gain is None or gain > p.ld308_max_gain:
+            return None
     evidence = [
         Evidence(
             "evidence.gaussian_init",
@@ -279,6 +289,15 @@ def deep_plain_gaussian(ctx: Context) -> RuleResult | None:
         )
     ]
     return _one("LD308", "warning", evidence)
+
+
+def _layer_gain(meta: RunMeta, small: list[WeightFiller], kernel_area: int) -> float | None:
+    """The signal's gain per layer at init, std x sqrt(fan-in), with the fan-in of a kernel of
+    `kernel_area` over the median stated width; None when no width is stated."""
+    if not meta.layer_widths:
+        return None
+    std = float(np.median([f.std for f in small]))
+    return std * math.sqrt(kernel_area * float(np.median(meta.layer_widths)))
 
 
 def usual_lr_range(ctx: Context) -> tuple[float, float]:

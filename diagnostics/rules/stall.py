@@ -93,7 +93,8 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     if resumed_late(ctx, curve) and not (no_better_than_chance or eval_at_chance):
         return None
     long_curve = len(curve.by) >= p.ld103_trend_buckets
-    if not (no_better_than_chance or eval_at_chance) and long_curve and curve.tau < p.ld103_steady_tau:
+    steady = long_curve and curve.tau < p.ld103_steady_tau and drop >= p.ld103_steady_min_drop
+    if not (no_better_than_chance or eval_at_chance) and steady:
         return None  # a small but steady decrease is slow progress (e.g. fine-tuning), not a flat run
     if never_beat_chance and not barely_dropped:  # it moved (a blow-up that settled), never below ln(C)
         assert ctx.classes is not None and lnc is not None

@@ -268,3 +268,40 @@ def test_ld308_from_a_pytorch_command_line():
     assert d.causes[0].id == "depth_init"
     healthy = diagnose(load_paths(sorted((runs / "fcn_016").iterdir())))
     assert not any(f.rule == "LD308" for f in healthy.findings)
+
+
+def test_ld308_from_lightning_hparams_block_list():
+    """A real corpus run (tuning set) whose hparams.yaml lists its 19 widths as a YAML block sequence:
+    the depth is read from it, so the init is named before the missing pretraining."""
+    run = SAMPLE_LOGS / "corpus_extra" / "runs" / "fcn_148_gaussian001_depth20"
+    d = diagnose(load_paths(sorted(run.iterdir())))
+    [found] = [f for f in d.findings if f.rule == "LD308"]
+    assert found.evidence[0].params == {"depth": 20, "count": 1, "std": "0.01"}
+    assert d.causes[0].id == "depth_init"
+
+
+def test_ld308_below_deep_layers_needs_narrow_layers_and_no_weights_file():
+    """A plain net shallower than `deep_layers` loses the signal to a small gaussian only when its
+    layers are narrow (std x sqrt(fan-in) per layer at most `ld308_max_gain`): 16-32 channels at std
+    0.01 (0.12-0.17) yes, CaffeNet's 96-4096 (0.59) no, unknown widths no. The depth from which that is
+    judged is fitted. Weights an init script wrote (LSUV) replaced the fillers' draws."""
+    meta = caffe_meta(net_name=("CaffeNet", "", 1))
+    meta.depth, meta.has_residual = 8, False
+    meta.weight_fillers = fillers(8, "gaussian", 0.01)
+    ld308 = rule_by_id("LD308")
+
+    def fires(min_depth: int) -> bool:
+        return (
+            ld308.check(
+                Context(make_log(HEALTHY, meta=meta), replace(DEFAULT_PARAMS, ld308_min_depth=min_depth))
+            )
+            is not None
+        )
+
+    assert not fires(6)  # widths unknown
+    meta.layer_widths = [96, 256, 384, 384, 256, 4096, 4096, 1000]
+    assert not fires(6)
+    meta.layer_widths = [16, 16, 16, 32, 32, 32, 32]
+    assert fires(6) and fires(8) and not fires(10)
+    meta.hyperparams["initial_weights"] = "lsuv_init.caffemodel"
+    assert not fires(6)

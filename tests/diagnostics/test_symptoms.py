@@ -13,6 +13,7 @@ from diagnostics import diagnose
 from diagnostics.context import Context
 from diagnostics.fitted import PARAMS
 from diagnostics.params import CAFFE_CLAMP_LOSS
+from diagnostics.registry import rule_by_id
 from parsers import load_paths
 from parsers.model import RunMeta
 
@@ -481,6 +482,7 @@ def test_a_blow_up_in_the_first_updates_that_never_comes_back_is_diverging():
 
 
 CORPUS_RUNS = Path(__file__).resolve().parents[2] / "sample_logs" / "corpus" / "runs"
+EXTRA_RUNS = CORPUS_RUNS.parents[1] / "corpus_extra" / "runs"
 
 
 def _overfits(run: str, **params) -> bool:
@@ -564,3 +566,30 @@ def test_a_segmentation_head_on_random_frozen_features_is_not_healthy():
     assert d.symptom.symptom == "flat"
     for healthy in ("fcn_064", "caffe_cnn_000_healthy_step_decay"):
         assert diagnose(load_paths([CORPUS_RUNS / healthy])).symptom.symptom == "healthy"
+
+
+def _crawl(total_drop: float, n: int = 60) -> np.ndarray:
+    """A loss that falls steadily (tau near -1) by `total_drop` of its start over the run."""
+    return 2.52 * (1 - total_drop * np.linspace(0, 1, n)) + 0.0005 * RNG.standard_normal(n)
+
+
+def test_a_crawl_of_a_few_tenths_of_a_percent_is_flat_not_slow_progress():
+    """A steady fall is slow progress (a fine-tune) only once it has come to something: 0.4 % over the
+    whole run is an lr too small to matter, with the bar on (ld103_steady_min_drop); 4 % stays slow
+    progress."""
+    flat_rule = rule_by_id("LD103")
+    crawl, slow = make_log(_crawl(0.004)), make_log(_crawl(0.04))
+    barred = replace(PARAMS, ld103_steady_min_drop=0.01)
+    found = flat_rule.check(Context(crawl, barred))
+    assert found is not None and found.symptom is not None and found.symptom.symptom == "flat"
+    assert flat_rule.check(Context(crawl, replace(PARAMS, ld103_steady_min_drop=0.0))) is None
+    assert flat_rule.check(Context(slow, barred)) is None
+
+
+@pytest.mark.skipif(not (EXTRA_RUNS / "charlm_161_lr_div1e3").is_dir(), reason="the corpus is absent")
+def test_a_char_lm_crawling_under_a_tiny_lr_is_flat():
+    """corpus-extra (tuning set) charlm_161_lr_div1e3: Adam at 2.8e-6, the loss 2.521 -> 2.512 over 19
+    epochs, steadily: flat, with the lr first; the fitted params keep a bar above 0.35 %."""
+    d = diagnose(load_paths([EXTRA_RUNS / "charlm_161_lr_div1e3"]))
+    assert d.symptom.symptom == "flat" and d.causes[0].id == "lr_too_low"
+    assert PARAMS.ld103_steady_min_drop > 0.0035
