@@ -746,6 +746,14 @@ class Params:
     )
     ld204_score_gap_bn: float = _score(0.75, "LD204", "an eval gap with BatchNorm or an erratic val loss")
     ld204_score_gap: float = _score(0.6, "LD204", "an eval gap otherwise")
+    ld204_gap_generalised: float = _p(
+        0.0,
+        "LD204",
+        "... and with BatchNorm or an erratic val loss too, when the validation loss (3-point median) "
+        "first came down by at least this share of where it began: the evaluation works, the gap is "
+        "memorisation (0: off)",
+        grid=(0.0, 0.4, 0.5, 0.6),
+    )
     ld205_score_segmentation: float = _score(
         0.85, "LD205", "a segmentation net from scratch that stalls (LD305)"
     )

@@ -15,6 +15,7 @@ from diagnostics.model import Cause, Evidence, Fix
 from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import fmt
 from diagnostics.rules.config import missing_policy_fields, usual_lr_range
+from diagnostics.rules.generalisation import validation_fall
 from parsers.config_facts import states_no_batchnorm
 
 BLOW_UP = ("nan", "diverging")
@@ -118,6 +119,15 @@ def _known_without_bn(ctx: Context) -> bool:
     (`batch_norm: false`, a transformer or recurrent net)."""
     caffe_net = ctx.meta.framework == "caffe" and ctx.meta.depth is not None
     return not ctx.meta.batchnorm and (caffe_net or states_no_batchnorm(ctx.meta))
+
+
+def _validation_fall(ctx: Context) -> float:
+    """How far the validation loss came down (share of where it began); 0 when it is not logged."""
+    val, train = ctx.val_loss, ctx.train_loss
+    if val is None or train is None or train.first_finite is None:
+        return 0.0
+    finite = val.values[np.isfinite(val.values)]
+    return validation_fall(train.first_finite, finite) if len(finite) else 0.0
 
 
 def _val_erratic(ctx: Context) -> bool:
@@ -363,6 +373,10 @@ def bn_stats(ctx: Context) -> RuleResult | None:
         # Only a net known to have no BatchNorm (Caffe dumps the whole net) points elsewhere.
         if _known_without_bn(ctx):
             score = p.ld204_score_gap_without_bn
+        elif 0 < p.ld204_gap_generalised <= _validation_fall(ctx):
+            # The evaluated net came a long way down with training: its evaluation works, so the
+            # gap is memorisation, not statistics that were wrong from the start.
+            score = p.ld204_score_gap
         else:
             score = p.ld204_score_gap_bn if has_bn or _val_erratic(ctx) else p.ld204_score_gap
     else:

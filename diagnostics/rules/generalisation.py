@@ -66,9 +66,15 @@ def never_generalised(ctx: Context, steps: np.ndarray, val: np.ndarray) -> bool:
     then = train_at(ctx, steps[:1])
     if then is None or first - float(then[0]) > p.overfit_min_improvement * abs(first):
         return False
+    return validation_fall(first, val) < p.overfit_min_improvement
+
+
+def validation_fall(train_first: float, val: np.ndarray) -> float:
+    """How far the validation loss (3-point median) came down, as a share of where it began: its first
+    evaluation or the training loss's first value, the higher."""
     smooth = median3(val)
-    began = max(float(smooth[0]), first)
-    return began - float(smooth.min()) < p.overfit_min_improvement * abs(began)
+    began = max(float(smooth[0]), train_first)
+    return (began - float(smooth.min())) / max(abs(began), 1e-12)
 
 
 # ----- LD106 -------------------------------------------------------------------------------------

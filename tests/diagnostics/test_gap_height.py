@@ -136,3 +136,24 @@ def test_a_val_loss_that_never_fell_in_a_net_without_batchnorm_is_memorisation()
     assert with_bn.symptom.symptom == "eval_gap"
     assert with_bn.causes[0].id == "bn_stats"
     assert not any(e.key == "evidence.memorised" for c in with_bn.causes for e in c.evidence)
+
+
+def test_a_gap_after_the_validation_loss_came_far_down_is_memorisation_not_batchnorm():
+    """resnet_038_tiny_data_60 (training split, a ResNet: BatchNorm known): the validation loss came
+    down from 2.49 to 0.84 while training memorised 60 images. An evaluation that works that well does
+    not have wrong BatchNorm statistics: overfitting first. Without the bar, BatchNorm led."""
+    log = load("resnet_038_tiny_data_60")
+    assert fitted.PARAMS.ld204_gap_generalised > 0
+    d = diagnose(log)
+    assert d.symptom.symptom == "eval_gap" and [c.id for c in d.causes[:2]] == ["overfitting", "bn_stats"]
+    off = diagnose(log, dataclasses.replace(fitted.PARAMS, ld204_gap_generalised=0.0))
+    assert off.causes[0].id == "bn_stats"
+
+
+def test_a_batchnorm_momentum_gap_whose_validation_never_came_down_keeps_batchnorm_first():
+    """resnet_194_bn_momentum_1e-04 (extra set, tuning): running statistics that barely move, the
+    validation loss never below where it began: BatchNorm statistics first, bar or not."""
+    d = diagnose(
+        load_paths(sorted((SAMPLE_LOGS / "corpus_extra" / "runs" / "resnet_194_bn_momentum_1e-04").iterdir()))
+    )
+    assert d.symptom.symptom == "eval_gap" and d.causes[0].id == "bn_stats"
