@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,6 +57,18 @@ def start_app(
             time.sleep(0.3)
     process.terminate()
     raise RuntimeError("streamlit did not become healthy within 60 s")
+
+
+@contextmanager
+def running_app(folder: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """The app started in `folder` (share store and server log there) with extra environment `env`;
+    yields its base URL and stops it afterwards."""
+    process, url = start_app(folder / "data", folder / "streamlit.log", env)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:

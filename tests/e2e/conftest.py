@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, REPO, start_app
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, REPO, running_app
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -29,12 +29,8 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("app")
-    process, url = start_app(tmp / "data", tmp / "streamlit.log")
-    try:
+    with running_app(tmp) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import start_app, wait_idle
+from browser_helpers import running_app, wait_idle
 from playwright.sync_api import Browser, expect
 
 from bench.make_caffe_log import write_log
@@ -29,12 +29,8 @@ NAN_FROM = 60_000  # the diverged run's loss is NaN from this iteration on
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("app")
     # Two workers whatever the machine's cores: a log of two chunks or more is read by forked workers.
-    process, url = start_app(tmp / "data", tmp / "streamlit.log", {"LOSS_DOCTOR_WORKERS": "2"})
-    try:
+    with running_app(tmp, {"LOSS_DOCTOR_WORKERS": "2"}) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def two_large_logs(tmp: Path) -> list[Path]:

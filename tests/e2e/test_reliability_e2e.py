@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import start_app, upload, wait_idle
+from browser_helpers import running_app, upload, wait_idle
 from playwright.sync_api import Browser, Page, expect
 
 from i18n import t
@@ -30,12 +30,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not (CAFFE.is_file() and KERAS.is_file()):
         pytest.skip("the Caffe and Keras samples are not in sample_logs/")
     tmp = tmp_path_factory.mktemp("app")
-    process, url = start_app(tmp / "data", tmp / "streamlit.log", {MAX_RUN_MB_ENV: str(RUN_CAP_MB)})
-    try:
+    with running_app(tmp, {MAX_RUN_MB_ENV: str(RUN_CAP_MB)}) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def keras_with_hostile_metric() -> bytes:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import start_app, upload, wait_idle
+from browser_helpers import running_app, upload, wait_idle
 from playwright.sync_api import Browser, expect
 
 from diagnostics import diagnose
@@ -26,12 +26,8 @@ FLOOR = 0.9  # an operator who wants a verdict shown as one word only when it is
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("app")
-    process, url = start_app(tmp / "data", tmp / "streamlit.log", {UNCERTAIN_BELOW_ENV: str(FLOOR)})
-    try:
+    with running_app(tmp, {UNCERTAIN_BELOW_ENV: str(FLOOR)}) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def pick_uncertain(monkeypatch: pytest.MonkeyPatch) -> tuple[Example, str]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import REPO, start_app, wait_idle
+from browser_helpers import REPO, running_app, wait_idle
 from playwright.sync_api import Page, expect
 
 from i18n import t
@@ -31,12 +31,8 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     tmp = tmp_path_factory.mktemp("watch")
     allowed = tmp / "jobs"
     allowed.mkdir()
-    process, url = start_app(tmp / "data", tmp / "streamlit.log", {WATCH_DIRS_ENV: str(allowed)})
-    try:
+    with running_app(tmp, {WATCH_DIRS_ENV: str(allowed)}) as url:
         yield url, allowed
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def open_watch_mode(page: Page, url: str, lang: str = "en") -> None:
