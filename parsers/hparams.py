@@ -272,6 +272,8 @@ def read_echoes(text: str, source: str, lines: dict[int, str] | None = None) -> 
 def _yaml_sequence(lines: dict[int, str], number: int, message: str) -> tuple[str, str, list[int]] | None:
     """(key, `[a, b, ...]`, the items' line numbers) when the YAML key at `number` has no value of its
     own and the lines right under it are a block sequence of scalars; else None."""
+    if not lines.get(number + 1, "").lstrip().startswith("- "):
+        return None  # the cheap test first: most lines open no list
     found = _YAML_LINE.match(message)
     if not found or found[3].strip() or ":" not in message:
         return None
