@@ -431,9 +431,13 @@ def _uniform_at_init(ctx: Context) -> bool:
     """The untrained net already predicted exactly 1/C (loss within 0.5% of ln(C), not above it as a
     normal init's random logits give) under a known lr that is not low and from a first loss that was
     not huge: its logits were ~0 from the start, the forward signal vanished at initialisation. Without
-    the lr, a too small lr stays the first suspect."""
+    the lr, a too small lr stays the first suspect; in a net with BatchNorm or skip connections the
+    signal cannot vanish (each layer's output is renormalised or carried past it), so a uniform start
+    there says nothing about the init."""
     curve, lnc = ctx.train_loss, ctx.lnc
     if curve is None or lnc is None or ctx.finding("LD110") or _lr_flag(ctx) < 0:
+        return False
+    if ctx.meta.batchnorm or ctx.meta.has_residual:
         return False
     if ctx.lr_value is None or ctx.lr_value <= ctx.params.tiny_lr:
         return False

@@ -305,3 +305,28 @@ def test_ld308_below_deep_layers_needs_narrow_layers_and_no_weights_file():
     assert fires(6) and fires(8) and not fires(10)
     meta.hyperparams["initial_weights"] = "lsuv_init.caffemodel"
     assert not fires(6)
+
+
+def _uniform_start_evidence(diagnosis) -> bool:
+    return any(
+        e.key == "evidence.uniform_at_init"
+        for c in diagnosis.causes
+        if c.id == "depth_init"
+        for e in c.evidence
+    )
+
+
+def test_a_uniform_start_blames_the_init_only_where_the_signal_can_vanish():
+    """An untrained net at exactly ln(C) that never moves: in plain nets of small gaussians the signal
+    died at init (LD206); in a ResNet with BatchNorm each layer is renormalised, so a uniform start says
+    nothing about the init and the 100x-too-small lr stays first. Real training-split runs."""
+    runs = SAMPLE_LOGS / "corpus" / "runs"
+    for plain in ("mlp_054_gaussian001_depth10", "cnn_061_gaussian001_depth16"):
+        d = diagnose(load_paths(sorted((runs / plain).iterdir())))
+        assert d.causes[0].id == "depth_init" and _uniform_start_evidence(d), plain
+    for name in ("resnet_002_lr_div1e2", "resnet_020_lr_div1e4"):
+        log = load_paths(sorted((runs / name).iterdir()))
+        assert log.meta.batchnorm and log.meta.has_residual
+        d = diagnose(log)
+        assert d.symptom.symptom == "flat" and d.causes[0].id == "lr_too_low", name
+        assert not _uniform_start_evidence(d), name
