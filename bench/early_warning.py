@@ -3,7 +3,8 @@
 Every diverging/NaN run and every healthy run of the labelled corpus is replayed prefix by prefix
 (after each logged loss point; `diagnostics.early_warning_fit` explains the onset and the lead) with
 the fitted thresholds, separately for the training split (where they were fitted: tuning numbers),
-the frozen test split, the fresh held-out set (`sample_logs/corpus_fresh`), the public logs of
+the frozen test split, the fresh and unseen held-out sets (`sample_logs/corpus_fresh`,
+`sample_logs/corpus_unseen`), the public logs of
 `../shared/real_logs` and the LLM divergence replay set of `sample_logs/llm/replay/` (held out: the
 figures to quote); the LLM training set (`sample_logs/llm/train/`) is fitted on, like the training split.
 It prints, per set: the runs warned before their first NaN or blow-up (and how many had any point
@@ -34,7 +35,7 @@ from diagnostics.early_warning_fit import (
     replay_tasks,
     score,
 )
-from diagnostics.split import EXTRA, FRESH
+from diagnostics.split import EXTRA, FRESH, UNSEEN
 
 
 def row(name: str, s: Score) -> str:
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     sets["corpus-test"] = corpus_tasks("test")
     if (FRESH / "split.csv").exists():
         sets["corpus-fresh"] = corpus_tasks("fresh", FRESH)
+    if (UNSEEN / "split.csv").exists():
+        sets["corpus-unseen"] = corpus_tasks("unseen", UNSEEN)
     if real_tasks():
         sets["real logs"] = real_tasks()
     if replay_tasks():

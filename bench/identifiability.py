@@ -4,7 +4,8 @@ The rules miss issue 9's cause targets on the held-out sets. Is that because the
 information badly, or because the log does not hold it? This study fits a flexible model (a random forest,
 scikit-learn, a dev-only dependency) on what the engine already measures - each cause's confidence, each
 symptom's, every finding's measurements and a few curve statistics - on the tuning sets only (corpus
-training split and extra set), and scores it on the held-out sets (test split, fresh set) beside the rules:
+training split and extra set), and scores it on the held-out sets (test split, fresh and unseen sets)
+beside the rules:
 
 * cause ranking with the verdict kept (a fault the verdict calls healthy has no cause, as in the product);
 * cause ranking when told the run is faulty (what a perfect verdict would allow);
@@ -36,11 +37,11 @@ from diagnostics import diagnose, fitted
 from diagnostics.context import Context
 from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, SETTINGS, read_labels, resolve_run_path
 from diagnostics.features import Curve
-from diagnostics.split import CORPUS, EXTRA, FRESH, paths_of
+from diagnostics.split import CORPUS, EXTRA, FRESH, UNSEEN, paths_of
 from parsers import ParseError, load_paths
 
 TUNING = ("corpus-train", "corpus-extra")
-HELD_OUT = ("corpus-test", "corpus-fresh")
+HELD_OUT = ("corpus-test", "corpus-fresh", "corpus-unseen")
 TREES = 500
 SEED = 0
 FLAG_RATE = 0.01  # share of the tuning sets' healthy runs (out-of-bag) the fault detector may flag
@@ -114,6 +115,7 @@ def labelled_runs() -> list[Run]:
         "corpus-extra": (EXTRA, paths_of("train", EXTRA)),
         "corpus-test": (CORPUS, paths_of("test")),
         "corpus-fresh": (FRESH, paths_of("fresh", FRESH)),
+        "corpus-unseen": (UNSEEN, paths_of("unseen", UNSEEN)),
     }
     runs = []
     for name, (folder, only) in sources.items():

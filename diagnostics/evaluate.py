@@ -10,6 +10,8 @@ data it was not fitted on:
 * `corpus-fresh`: a second held-out set of the same generator's later groups (`sample_logs/corpus_fresh`),
   made after the test split's mistakes had been read, so that changes suggested by them are judged on
   runs no one has looked at;
+* `corpus-unseen`: a third held-out set (`sample_logs/corpus_unseen`), the groups after the extra set's,
+  made after the test split and the fresh set had both been read; read only in aggregate;
 * `corpus-extra`: more training runs (`sample_logs/corpus_extra`, the generator's groups after the fresh
   set's, without the held-out family), fitted on like the training split (tuning numbers);
 * `real-blind`: public logs of real runs (`../shared/real_logs`), labelled by hand in
@@ -47,7 +49,7 @@ from diagnostics import diagnose
 from diagnostics.calibration import Calibration, brier, reliability
 from diagnostics.model import SYMPTOMS
 from diagnostics.params import Params
-from diagnostics.split import CORPUS, EXTRA, FRESH, LLM_REPLAY, LLM_TRAIN, REPO, paths_of
+from diagnostics.split import CORPUS, EXTRA, FRESH, LLM_REPLAY, LLM_TRAIN, REPO, UNSEEN, paths_of
 from parsers import ParseError, load_paths
 
 SAMPLES = REPO / "sample_logs" / "labels.csv"
@@ -58,6 +60,7 @@ SETS = (
     "corpus-extra",
     "corpus-test",
     "corpus-fresh",
+    "corpus-unseen",
     "real-blind",
     "real-tuned",
     "samples",
@@ -296,6 +299,10 @@ def load_set(name: str, **kwargs) -> tuple[list[Row], Scores] | None:
         if not (FRESH / "split.csv").exists():
             return None
         return run(FRESH / "labels.csv", paths_of("fresh", FRESH), **kwargs)
+    if name == "corpus-unseen":
+        if not (UNSEEN / "split.csv").exists():
+            return None
+        return run(UNSEEN / "labels.csv", paths_of("unseen", UNSEEN), **kwargs)
     if name == "corpus-extra":
         if not (EXTRA / "split.csv").exists():
             return None
@@ -325,7 +332,7 @@ def summary_table(results: dict[str, tuple[list[Row], Scores]]) -> str:
         )
     if "corpus-train" in results:
         tr = results["corpus-train"][1]
-        held = [name for name in ("test", "fresh") if f"corpus-{name}" in results]
+        held = [name for name in ("test", "fresh", "unseen") if f"corpus-{name}" in results]
         gaps = [(name, results[f"corpus-{name}"][1]) for name in held]
         out += [""] if gaps else []
         out += [

@@ -17,6 +17,10 @@ is `fresh`, and its own `split.csv` freezes it the same way (`--corpus sample_lo
 
 `sample_logs/corpus_extra` is more tuning data: the groups after the fresh set's, without the held-out
 families; every run of it is `train`, frozen by its own `split.csv` (`--corpus sample_logs/corpus_extra`).
+
+`sample_logs/corpus_unseen` is a third held-out set, generated after the test split and the fresh set had
+both been read (the groups after the extra set's, every family): every run of it is `unseen`, frozen by
+its own `split.csv` (`--corpus sample_logs/corpus_unseen`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "sample_logs" / "corpus"
 FRESH = REPO / "sample_logs" / "corpus_fresh"
 EXTRA = REPO / "sample_logs" / "corpus_extra"
+UNSEEN = REPO / "sample_logs" / "corpus_unseen"
 LLM_TRAIN = REPO / "sample_logs" / "llm" / "train"  # tiny-GPT runs, fitted on
 LLM_REPLAY = REPO / "sample_logs" / "llm" / "replay"  # the same families, another seed: never fitted on
 HELD_OUT_FAMILIES = ("vgg",)
@@ -74,8 +79,8 @@ def run_digest(run: Path) -> str:
 
 def entries(corpus: Path = CORPUS) -> list[Entry]:
     """The split as the rule gives it for the corpus on disk now (all `fresh` for the fresh set, all
-    `train` for the extra training set)."""
-    whole = {FRESH.name: "fresh", EXTRA.name: "train"}.get(corpus.name)
+    `train` for the extra training set, all `unseen` for the unseen set)."""
+    whole = {FRESH.name: "fresh", EXTRA.name: "train", UNSEEN.name: "unseen"}.get(corpus.name)
     return [
         Entry(
             r["path"],

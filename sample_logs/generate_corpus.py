@@ -6,11 +6,14 @@ against the run's own numbers. Every logged number comes from an actual training
         [--skip N] [--limit N]
     /work/train-venv/bin/python sample_logs/generate_corpus.py --fresh   # the fresh held-out set
     /work/train-venv/bin/python sample_logs/generate_corpus.py --extra   # more training runs
+    /work/train-venv/bin/python sample_logs/generate_corpus.py --unseen  # the third held-out set
 
 `--fresh` writes sample_logs/corpus_fresh/: the groups that come after the corpus's own in the same
 sampling (new group ids, hence new seeds), for a held-out set made after the test split was read.
 `--extra` writes sample_logs/corpus_extra/: the groups after the fresh set's, for tuning only (every run
 is `train`), without the model families the test split holds out whole (`diagnostics.split`).
+`--unseen` writes sample_logs/corpus_unseen/: the groups after the extra set's, every family included,
+for a held-out set made after the test split and the fresh set had both been read.
 
 Needs torch (CPU), numpy and tensorboardX (requirements-train.txt). See corpus/README.md.
 """
@@ -36,12 +39,15 @@ from generator.corpus.scenarios import build, build_caffe  # noqa: E402
 CORPUS = HERE / "corpus"
 FRESH = HERE / "corpus_fresh"
 EXTRA = HERE / "corpus_extra"
+UNSEEN = HERE / "corpus_unseen"
 N_GROUPS = 90  # PyTorch groups (5 formats)
 N_CAFFE = 18  # mini-Caffe groups (caffe_glog)
 FRESH_GROUPS = 30  # PyTorch groups after the corpus's N_GROUPS
 FRESH_CAFFE = 6  # mini-Caffe groups after its N_CAFFE
 EXTRA_GROUPS = 144  # PyTorch groups after the fresh set's (the held-out family's are left out)
 EXTRA_CAFFE = 25  # mini-Caffe groups after the fresh set's
+UNSEEN_GROUPS = 30  # PyTorch groups after the extra set's (every family)
+UNSEEN_CAFFE = 6  # mini-Caffe groups after the extra set's
 HELD_OUT_FAMILIES = ("vgg",)  # diagnostics.split's: never trained on
 
 
@@ -66,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--fresh", action="store_true", help="write the fresh held-out set (corpus_fresh/)")
     which.add_argument("--extra", action="store_true", help="write the extra training set (corpus_extra/)")
+    which.add_argument("--unseen", action="store_true", help="write the third held-out set (corpus_unseen/)")
     args = p.parse_args(argv)
-    out_dir = FRESH if args.fresh else EXTRA if args.extra else CORPUS
+    out_dir = FRESH if args.fresh else EXTRA if args.extra else UNSEEN if args.unseen else CORPUS
     if args.fresh:  # continue the same sampling: later groups never share an id or seed with the corpus
         torch_groups = build(args.groups + FRESH_GROUPS)[args.groups :]
         caffe_groups = build_caffe(args.caffe_groups + FRESH_CAFFE)[args.caffe_groups :]
@@ -78,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         ]
         caffe = build_caffe(first_caffe + EXTRA_CAFFE)[first_caffe:]
         caffe_groups = [g for g in caffe if g[0].family not in HELD_OUT_FAMILIES]
+    elif args.unseen:  # after the extra set's groups (its range, the held-out family's groups included)
+        first = args.groups + FRESH_GROUPS + EXTRA_GROUPS
+        first_caffe = args.caffe_groups + FRESH_CAFFE + EXTRA_CAFFE
+        torch_groups = build(first + UNSEEN_GROUPS)[first:]
+        caffe_groups = build_caffe(first_caffe + UNSEEN_CAFFE)[first_caffe:]
     else:
         torch_groups, caffe_groups = build(args.groups), build_caffe(args.caffe_groups)
     groups = []  # one Caffe group after every five PyTorch groups

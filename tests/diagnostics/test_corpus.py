@@ -8,7 +8,7 @@ import pytest
 
 from diagnostics import diagnose
 from diagnostics.model import CAUSES, SYMPTOMS
-from diagnostics.split import CORPUS, FRESH
+from diagnostics.split import CORPUS, FRESH, UNSEEN
 from parsers import load_paths
 
 LABELS = CORPUS / "labels.csv"
@@ -49,7 +49,7 @@ def test_every_cause_on_four_families_and_three_formats():
         assert len(formats[cause]) >= 3, (cause, formats[cause])
 
 
-@pytest.mark.parametrize("corpus", [CORPUS, FRESH], ids=["corpus", "fresh"])
+@pytest.mark.parametrize("corpus", [CORPUS, FRESH, UNSEEN], ids=["corpus", "fresh", "unseen"])
 def test_every_corpus_run_parses_and_is_diagnosed_without_rule_errors(corpus):
     if not (corpus / "labels.csv").exists():
         pytest.skip(f"{corpus.name} absent")

@@ -61,6 +61,8 @@ def test_a_changed_file_is_caught(tmp_path):
 
 HAS_FRESH = (split.FRESH / split.MANIFEST_NAME).exists()
 needs_fresh = pytest.mark.skipif(not HAS_FRESH, reason="sample_logs/corpus_fresh absent")
+HAS_UNSEEN = (split.UNSEEN / split.MANIFEST_NAME).exists()
+needs_unseen = pytest.mark.skipif(not HAS_UNSEEN, reason="sample_logs/corpus_unseen absent")
 HAS_EXTRA = (split.EXTRA / split.MANIFEST_NAME).exists()
 needs_extra = pytest.mark.skipif(not HAS_EXTRA, reason="sample_logs/corpus_extra absent")
 
@@ -70,6 +72,7 @@ needs_extra = pytest.mark.skipif(not HAS_EXTRA, reason="sample_logs/corpus_extra
     [
         pytest.param(split.FRESH, "fresh", marks=needs_fresh, id="fresh: all held out"),
         pytest.param(split.EXTRA, "train", marks=needs_extra, id="extra: all training data"),
+        pytest.param(split.UNSEEN, "unseen", marks=needs_unseen, id="unseen: all held out"),
     ],
 )
 def test_a_whole_set_matches_its_frozen_manifest(corpus, whole):
@@ -102,3 +105,17 @@ def test_extra_set_holds_no_held_out_family_and_no_sibling_of_a_held_out_run():
     held += split.read_corpus_labels(split.FRESH)
     for key in ("group", "seed"):
         assert not {r[key] for r in extra} & {r[key] for r in held}
+
+
+@needs_unseen
+@needs_extra
+@needs_fresh
+@needs_corpus
+def test_unseen_set_shares_no_group_or_seed_with_any_other_set():
+    """Made from the groups after the extra set's: no unseen run is the sibling of a run that was fitted
+    on or read before."""
+    unseen = split.read_corpus_labels(split.UNSEEN)
+    others = [*split.read_corpus_labels(), *split.read_corpus_labels(split.FRESH)]
+    others += split.read_corpus_labels(split.EXTRA)
+    for key in ("group", "seed"):
+        assert not {r[key] for r in unseen} & {r[key] for r in others}

@@ -45,10 +45,22 @@ EXTRA_INTRO = [
     "",
 ]
 
+UNSEEN_INTRO = [
+    "A third held-out set, made on 2026-12-06 after the test split and the fresh set had both been read "
+    "(in aggregate after each change, and their mistakes listed in earlier sessions): the groups that "
+    "follow the extra set's in the same sampling (new ids and seeds; every family, the test split's "
+    "held-out one included). Nothing is fitted on it, and it is read only in aggregate; "
+    "`python -m diagnostics.evaluate --set corpus-unseen` scores it, and `split.csv` freezes it with "
+    "checksums (`python -m diagnostics.split --check --corpus sample_logs/corpus_unseen`). Otherwise it "
+    "is made exactly like the corpus, as described below.",
+    "",
+]
+
 MEASURE = "for measuring the diagnosis on runs it was never tuned on"
 TITLES = {  # folder: (title, introduction, generate_corpus.py flag, what the runs are for)
     "corpus": ("# Loss Doctor corpus", [], "", MEASURE),
     "corpus_fresh": ("# Loss Doctor fresh held-out set", FRESH_INTRO, " --fresh", MEASURE),
+    "corpus_unseen": ("# Loss Doctor unseen held-out set", UNSEEN_INTRO, " --unseen", MEASURE),
     "corpus_extra": (
         "# Loss Doctor extra training set",
         EXTRA_INTRO,
