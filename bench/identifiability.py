@@ -37,6 +37,7 @@ from diagnostics import diagnose, fitted
 from diagnostics.context import Context
 from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, SETTINGS, read_labels, resolve_run_path
 from diagnostics.features import Curve
+from diagnostics.model import Diagnosis
 from diagnostics.split import CORPUS, EXTRA, FRESH, UNSEEN, paths_of
 from parsers import ParseError, load_paths
 
@@ -73,7 +74,7 @@ def curve_statistics(prefix: str, curve: Curve | None) -> dict[str, float]:
     return out
 
 
-def run_features(ctx: Context, diagnosis) -> dict[str, float]:
+def run_features(ctx: Context, diagnosis: Diagnosis) -> dict[str, float]:
     """What the engine measured on one run, by name."""
     out: dict[str, float] = {f"symptom.{diagnosis.symptom.symptom}": diagnosis.symptom.confidence}
     for other in diagnosis.secondary:
