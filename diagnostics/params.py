@@ -355,6 +355,15 @@ class Params:
         "the val minimum is not in this first share of the run, unless",
         (0.05, 0.1, 0.15, 0.2, 0.3),
     )
+    ld106_learned_fall: float = _p(
+        0.0,
+        "LD106",
+        "... or the validation loss (3-point median) had first come down by at least this share of where "
+        "it began (its first evaluation or the training loss's start, the higher): a minimum reached by "
+        "learning, not a run that began at its best, and a rise that stays up, not noise (exempts it from "
+        "overfit_min_position and ld106_after_tau); 0: no such exemption",
+        (0.0, 0.3, 0.4, 0.5, 0.6),
+    )
     overfit_rising_tau: float = _p(
         0.6,
         ("LD106", "LD107"),

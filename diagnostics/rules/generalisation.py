@@ -37,6 +37,11 @@ def _past_best(
     # The fall counts from where training began: a first evaluation after an epoch has most of it behind.
     if end - low < p.overfit_rise_of_fall * (max(float(smooth[0]), start) - low):
         return None
+    # A minimum reached by a long fall is one the net learned its way to, and a rise from it that ends
+    # overfit_rise above it is not noise, however early the minimum and however flat the level after
+    # the rise (a tiny training set memorised within the first epochs).
+    if 0 < p.ld106_learned_fall <= validation_fall(start, y):
+        return i_best, low, end
     # Best at the first evaluations (e.g. a resumed run): worse ever since, steadily, or twice as much
     # as the threshold with a moderate trend.
     tau = kendall(y)
