@@ -35,10 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diagnostics import diagnose, fitted
 from diagnostics.context import Context
-from diagnostics.evaluate import REAL_LABELS, REAL_LOGS, SETTINGS, read_labels, resolve_run_path
+from diagnostics.evaluate import SETTINGS, read_labels, resolve_run_path, set_source
 from diagnostics.features import Curve
 from diagnostics.model import Diagnosis
-from diagnostics.split import CORPUS, EXTRA, FRESH, UNSEEN, paths_of
 from parsers import ParseError, load_paths
 
 TUNING = ("corpus-train", "corpus-extra")
@@ -111,20 +110,17 @@ def judge(run: Run) -> Run:
 
 
 def labelled_runs() -> list[Run]:
-    sources = {
-        "corpus-train": (CORPUS, paths_of("train")),
-        "corpus-extra": (EXTRA, paths_of("train", EXTRA)),
-        "corpus-test": (CORPUS, paths_of("test")),
-        "corpus-fresh": (FRESH, paths_of("fresh", FRESH)),
-        "corpus-unseen": (UNSEEN, paths_of("unseen", UNSEEN)),
-    }
+    """The labelled runs of the tuning and held-out corpus sets and of the public logs (as one set)."""
     runs = []
-    for name, (folder, only) in sources.items():
-        for row in read_labels(folder / "labels.csv", only):
-            runs.append(Run(name, str(resolve_run_path(folder, row.path)), row.symptom, row.causes))
-    if REAL_LOGS.is_dir():
-        for row in read_labels(REAL_LABELS):
-            runs.append(Run("real logs", str(resolve_run_path(REAL_LOGS, row.path)), row.symptom, row.causes))
+    for name in (*TUNING, *HELD_OUT, "real-blind", "real-tuned"):
+        source = set_source(name)
+        if source is None:
+            continue
+        labels, filters = source
+        base = filters.get("base", labels.parent)
+        kind = "real logs" if name.startswith("real-") else name
+        for row in read_labels(labels, filters.get("only"), filters.get("where")):
+            runs.append(Run(kind, str(resolve_run_path(base, row.path)), row.symptom, row.causes))
     return runs
 
 

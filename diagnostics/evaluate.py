@@ -289,33 +289,41 @@ def render_by_settings(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def load_set(name: str, **kwargs) -> tuple[list[Row], Scores] | None:
-    """Judge one named set (None when its data is absent, e.g. the real logs outside the repo)."""
-    if name in ("corpus-train", "corpus-test"):
-        if not (CORPUS / "split.csv").exists():
+# The corpus sets a split.csv freezes: (folder, the split of its manifest that the set is).
+CORPUS_SETS = {
+    "corpus-train": (CORPUS, "train"),
+    "corpus-test": (CORPUS, "test"),
+    "corpus-fresh": (FRESH, "fresh"),
+    "corpus-unseen": (UNSEEN, "unseen"),
+    "corpus-extra": (EXTRA, "train"),
+}
+
+
+def set_source(name: str) -> tuple[Path, dict] | None:
+    """A named set's labels file and the filters `run` takes for it (`only`, `where`, `base`); None
+    when its data is absent, e.g. the real logs outside the repo."""
+    if name in CORPUS_SETS:
+        folder, split = CORPUS_SETS[name]
+        if not (folder / "split.csv").exists():
             return None
-        return run(CORPUS / "labels.csv", paths_of(name.removeprefix("corpus-")), **kwargs)
-    if name == "corpus-fresh":
-        if not (FRESH / "split.csv").exists():
-            return None
-        return run(FRESH / "labels.csv", paths_of("fresh", FRESH), **kwargs)
-    if name == "corpus-unseen":
-        if not (UNSEEN / "split.csv").exists():
-            return None
-        return run(UNSEEN / "labels.csv", paths_of("unseen", UNSEEN), **kwargs)
-    if name == "corpus-extra":
-        if not (EXTRA / "split.csv").exists():
-            return None
-        return run(EXTRA / "labels.csv", paths_of("train", EXTRA), **kwargs)
+        return folder / "labels.csv", {"only": paths_of(split, folder)}
     if name.startswith("real-"):
         if not REAL_LOGS.is_dir():
             return None
-        return run(REAL_LABELS, where={"labelled": name.removeprefix("real-")}, base=REAL_LOGS, **kwargs)
-    if name == "llm-replay":  # the early warnings' replay set: large-model runs nothing is fitted on
-        return run(LLM_REPLAY / "labels.csv", **kwargs) if LLM_REPLAY.is_dir() else None
-    if name == "llm-train":  # the same families drawn with another seed: fitted on
-        return run(LLM_TRAIN / "labels.csv", **kwargs) if LLM_TRAIN.is_dir() else None
-    return run(SAMPLES, **kwargs)
+        return REAL_LABELS, {"where": {"labelled": name.removeprefix("real-")}, "base": REAL_LOGS}
+    if name in ("llm-replay", "llm-train"):  # replay: nothing is fitted on it; train: fitted on
+        folder = LLM_REPLAY if name == "llm-replay" else LLM_TRAIN
+        return (folder / "labels.csv", {}) if folder.is_dir() else None
+    return SAMPLES, {}
+
+
+def load_set(name: str, **kwargs) -> tuple[list[Row], Scores] | None:
+    """Judge one named set (None when its data is absent)."""
+    source = set_source(name)
+    if source is None:
+        return None
+    labels, filters = source
+    return run(labels, **filters, **kwargs)
 
 
 def summary_table(results: dict[str, tuple[list[Row], Scores]]) -> str:
