@@ -34,8 +34,19 @@ def test_run_features_hold_the_verdict_the_causes_and_the_findings_measurements(
     measured = [f for f in diagnosis.findings if f.measurements]
     assert measured and all(f"{f.rule}.{k}" in features for f in measured for k in f.measurements)
     assert all(np.isfinite(v) for v in features.values())
-    # run length, point counts and step numbers tell the generator's recipes apart, not the faults
-    assert not [k for k in features if k.endswith(("_step", ".points", ".steps", ".length"))]
+
+
+def test_step_numbers_are_left_out():
+    """A step number is the run's length in disguise (the generator's recipes differ in length, not the
+    faults): LD112's spike steps on a training-split NaN run stay out, its other measurements go in."""
+    log = load_paths(sorted((RUN.parent / "cnn_043_garbage_every17").iterdir()))
+    diagnosis = diagnose(log)
+    ld112 = next(f for f in diagnosis.findings if f.rule == "LD112")
+    steps = [k for k in ld112.measurements if k.endswith("_step")]
+    assert steps  # the finding does carry step numbers
+    features = run_features(Context(log, fitted.PARAMS), diagnosis)
+    assert not [k for k in features if k.endswith("_step")]
+    assert all(f"LD112.{k}" in features for k in ld112.measurements if k not in steps)
 
 
 def test_an_unreadable_log_is_kept_without_features(tmp_path):
