@@ -361,7 +361,8 @@ class Params:
         "... or the validation loss (3-point median) had first come down by at least this share of where "
         "it began (its first evaluation or the training loss's start, the higher): a minimum reached by "
         "learning, not a run that began at its best, and a rise that stays up, not noise (exempts it from "
-        "overfit_min_position and ld106_after_tau); 0: no such exemption",
+        "overfit_min_position and ld106_after_tau; without a validation loss, the quality metric's "
+        "relative gain to its best counts alike); 0: no such exemption",
         (0.0, 0.3, 0.4, 0.5, 0.6),
     )
     overfit_rising_tau: float = _p(

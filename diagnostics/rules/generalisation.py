@@ -39,7 +39,8 @@ def _past_best(
         return None
     # A minimum reached by a long fall is one the net learned its way to, and a rise from it that ends
     # overfit_rise above it is not noise, however early the minimum and however flat the level after
-    # the rise (a tiny training set memorised within the first epochs).
+    # the rise (a tiny training set memorised within the first epochs). For a quality metric (passed
+    # negated when higher is better) the same share is its relative gain to its best.
     if 0 < p.ld106_learned_fall <= validation_fall(start, y):
         return i_best, low, end
     # Best at the first evaluations (e.g. a resumed run): worse ever since, steadily, or twice as much
