@@ -576,6 +576,13 @@ class Params:
     deep_layers: int = _p(
         10, ("LD205", "LD206", "LD303", "LD305", "LD308"), 'weight layers from which a plain net is "deep"'
     )
+    ld305_min_depth: int = _p(
+        0,
+        ("LD305", "LD205"),
+        "a named architecture (resnet, fcn...) of fewer weight layers than this is shallow enough to train "
+        "from scratch: no pretraining is blamed (0: the name alone counts)",
+        grid=(0, 4, 5, 6, 8),
+    )
     plain_gaussian_std: float = _p(0.01, "LD308", "fixed gaussian std that stalls deep plain nets")
     ld308_min_depth: int = _p(
         10,
@@ -731,6 +738,13 @@ class Params:
     ld202_creeping_from: float = _p(0.5, "LD202", "the share of the run after which the creep is judged")
     ld202_creeping_min_points: int = _p(8, "LD202", "bucket medians needed to judge a creep")
     ld202_score_creeping: float = _score(0.6, "LD202", "a stall that still creeps down steadily at the end")
+    ld202_creep_working_lr: float = _p(
+        0.0,
+        ("LD202", "LD205"),
+        "a creeping stall under an lr at least this large is not the lr's doing: what trains is too small "
+        "(layers frozen at random weights, a head on them); 0: every creep blames the lr",
+        (0.0, 1e-4, 3e-4, 1e-3),
+    )
     ld202_score_large_step: float = _score(0.15, "LD202", "a high lr or a collapse explains the stall")
     ld203_score_rescaled: float = _score(
         0.8, "LD203", "a stall with inputs rescaled for a raw-pixel recipe (LD303)"
@@ -774,6 +788,9 @@ class Params:
     ld205_penalty_config: float = _score(0.2, "LD205", "taken off: LD303 or LD308 explains the stall")
     ld205_score_frozen_random: float = _score(
         0.8, "LD205", "layers frozen at their random init, no weights loaded (LD310), any problem"
+    )
+    ld205_score_creeping: float = _score(
+        0.5, "LD205", "a stall that creeps down steadily under a working lr (ld202_creep_working_lr)"
     )
     ld206_uniform_tolerance: float = _p(
         0.005, "LD206", "a first loss within this share of ln(C) is a uniform prediction at init"

@@ -14,7 +14,7 @@ from diagnostics.context import Context
 from diagnostics.model import Cause, Evidence, Fix
 from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import fmt
-from diagnostics.rules.config import missing_policy_fields, usual_lr_range
+from diagnostics.rules.config import missing_policy_fields, shallow_named_net, usual_lr_range
 from diagnostics.rules.generalisation import validation_fall
 from parsers.config_facts import states_no_batchnorm
 
@@ -259,10 +259,11 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         # A loss that never moved under an lr orders of magnitude below any working one: the lr first,
         # before a missing init or pretraining (a net from scratch still moves with a working lr).
         score = p.ld202_score_tiny_lr_flat
-    creeping = _still_creeping(ctx)
+    creep = _still_creeping(ctx)
+    creeping = None if _working_lr(ctx) else creep  # under a working lr the creep is LD205's reading
     if creeping is not None:
         score = max(score, p.ld202_score_creeping)
-    if flag > 0 or _overshot(ctx) or (_collapsed(ctx) and creeping is None):
+    if flag > 0 or _overshot(ctx) or (_collapsed(ctx) and creep is None):
         score = p.ld202_score_large_step  # a large step, not a small one, explains this stall
     evidence = _evidence_of(ctx, "LD103", "LD104") + _lr_evidence(ctx) + _evidence_of(ctx, "LD309")
     if creeping is not None:
@@ -293,10 +294,18 @@ def _raise_factor(ctx: Context) -> float:
     return max(factor, start / lr)
 
 
+def _working_lr(ctx: Context) -> bool:
+    """The lr is at least `ld202_creep_working_lr`: large enough that a loss creeping down under it is not
+    held back by the step size."""
+    floor, lr = ctx.params.ld202_creep_working_lr, ctx.lr_value
+    return floor > 0 and lr is not None and lr >= floor
+
+
 def _still_creeping(ctx: Context) -> Evidence | None:
     """The stalled loss still falls steadily over the last half of the run (Kendall tau at or below
-    `ld202_creeping_tau`): each step helps a little, so the steps are too small. A loss held back by
-    something else (no signal, frozen random layers) wanders around its level instead."""
+    `ld202_creeping_tau`): each step helps a little. Under a tiny lr the steps are too small; under a
+    working lr (`_working_lr`) what trains is small: in the corpus, a head on layers frozen at random
+    weights creeps like this, while a loss with no signal to learn wanders around its level."""
     curve = ctx.train_loss
     if curve is None or len(curve.by) < ctx.params.ld202_creeping_min_points:
         return None
@@ -410,7 +419,22 @@ def no_pretraining(ctx: Context) -> RuleResult | None:
             fixes.pretrained(ctx),
             ["LD310"],
         )
-    if s not in STALLED or arch is None or ctx.meta.pretrained:
+    creeping = _still_creeping(ctx) if s in STALLED and _working_lr(ctx) else None
+    if creeping is not None and not ctx.meta.pretrained:
+        # A steady creep under a working lr: each step helps, but little moves, as when only a head
+        # trains on layers frozen at random weights.
+        assert ctx.lr_value is not None
+        reading = Evidence(
+            "evidence.creeping_working_lr",
+            {**creeping.params, "lr": f"{ctx.lr_value:g}"},
+            creeping.step,
+            quote=ctx.lr_quote,
+        )
+        evidence = [reading, *_evidence_of(ctx, "LD103", "LD104")]
+        return _cause(
+            ctx, "no_pretraining", "LD205", p.ld205_score_creeping, evidence, fixes.pretrained(ctx), []
+        )
+    if s not in STALLED or arch is None or ctx.meta.pretrained or shallow_named_net(ctx):
         return None
     scratch = ctx.finding("LD305")
     segmentation = arch in ("fcn", "deeplab", "segnet", "unet")

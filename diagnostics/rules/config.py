@@ -134,11 +134,18 @@ def bn_tiny_batch(ctx: Context) -> RuleResult | None:
     return _one("LD304", "warning", evidence)
 
 
+def shallow_named_net(ctx: Context) -> bool:
+    """The net is named like a deep architecture (a small "resnet") but has few weight layers: such a net
+    trains from scratch, so its name says nothing about missing pretrained weights."""
+    depth = ctx.meta.depth
+    return depth is not None and depth < ctx.params.ld305_min_depth
+
+
 @rule("LD305", "deep-net-from-scratch", meta=("pretrained",))
 def deep_from_scratch(ctx: Context) -> RuleResult | None:
     """A deep architecture that is normally fine-tuned starts from random weights."""
     arch = ctx.deep_architecture
-    if ctx.meta.pretrained is not False or arch is None:
+    if ctx.meta.pretrained is not False or arch is None or shallow_named_net(ctx):
         return None
     evidence = [
         Evidence(

@@ -330,3 +330,24 @@ def test_a_uniform_start_blames_the_init_only_where_the_signal_can_vanish():
         d = diagnose(log)
         assert d.symptom.symptom == "flat" and d.causes[0].id == "lr_too_low", name
         assert not _uniform_start_evidence(d), name
+
+
+def test_a_shallow_net_named_like_a_deep_one_does_not_blame_pretraining():
+    """A 3-4 layer "resnet" or "fcn" trains from scratch: with `ld305_min_depth` above its depth, LD305
+    stays silent and a flat loss under a 100-1000x too small lr is the lr's (first), not missing
+    pretrained weights; the case-2 FCN (8 weight layers) is still judged deep. Real training-split runs
+    of two families and the case-2 sample."""
+    runs = SAMPLE_LOGS / "corpus" / "runs"
+    gated, ungated = replace(DEFAULT_PARAMS, ld305_min_depth=6), replace(DEFAULT_PARAMS, ld305_min_depth=0)
+    for name in ("resnet_020_lr_div1e4", "fcn_004_lr_div1e3"):
+        log = load_paths(sorted((runs / name).iterdir()))
+        assert log.meta.depth is not None and log.meta.depth < 6 and log.meta.pretrained is False
+        assert rule_by_id("LD305").check(Context(log, ungated)) is not None, name
+        assert rule_by_id("LD305").check(Context(log, gated)) is None, name
+        d = diagnose(log, params=gated)
+        assert d.symptom.symptom == "flat" and d.causes[0].id == "lr_too_low", name
+        assert "no_pretraining" not in [c.id for c in d.causes], name
+    case2 = load_paths(sorted((SAMPLE_LOGS / "case2_fcn_lr1e-4").iterdir()))
+    assert case2.meta.depth == 8
+    assert rule_by_id("LD305").check(Context(case2, gated)) is not None
+    assert diagnose(case2, params=gated).causes[0].id == "no_pretraining"

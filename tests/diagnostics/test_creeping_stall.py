@@ -1,0 +1,64 @@
+"""A stalled loss that still creeps down: under a tiny lr the steps are too small (LD202); under a
+working lr (`ld202_creep_working_lr`) the steps are fine but little can move, as when only a head trains
+on layers frozen at random weights (LD205). Real runs of the corpus's tuning sets, four families."""
+
+from dataclasses import replace
+
+import pytest
+from diag_helpers import SAMPLE_LOGS
+
+from diagnostics import diagnose, fitted
+from parsers import load_paths
+
+ON = replace(fitted.PARAMS, ld202_creep_working_lr=3e-4)
+OFF = replace(fitted.PARAMS, ld202_creep_working_lr=0.0)
+
+
+def _load(name: str):
+    set_name, run = name.split("/", 1)
+    return load_paths(sorted((SAMPLE_LOGS / set_name / "runs" / run).iterdir()))
+
+
+def _keys(diagnosis, cause: str) -> set[str]:
+    return {e.key for c in diagnosis.causes if c.id == cause for e in c.evidence}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "corpus/fcn_064_frozen_random_backbone",
+        "corpus_extra/fcn_154_frozen_random_backbone",
+        "corpus_extra/resnet_170_frozen_random_backbone",
+        "corpus_extra/resnet_212_frozen_random_backbone",
+    ],
+)
+def test_a_creep_under_a_working_lr_points_at_frozen_random_layers(name):
+    """Curves-only logs (no net, no freeze flag): the logged lr (1e-3..5e-2) is a working one."""
+    log = _load(name)
+    assert log.meta.net_name is None and log.meta.pretrained is None
+    before, after = diagnose(log, params=OFF), diagnose(log, params=ON)
+    assert before.causes[0].id == "lr_too_low" and "evidence.still_creeping" in _keys(before, "lr_too_low")
+    assert after.symptom.symptom == before.symptom.symptom in ("flat", "plateau")
+    assert after.causes[0].id == "no_pretraining", name
+    assert "evidence.creeping_working_lr" in _keys(after, "no_pretraining")
+    # the lr reading stays, but no longer says the steps are too small
+    assert "evidence.still_creeping" not in _keys(after, "lr_too_low")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["corpus/caffe_cnn_000_lr_div1e3", "corpus_extra/fcn_124_lr_div1e4", "corpus_extra/charlm_131_lr_div1e2"],
+)
+def test_a_creep_under_a_tiny_lr_stays_the_lr(name):
+    """Caffe, FCN and char-LM runs 100-10,000x below their working lr (1.5e-5, 2e-5, 2e-5)."""
+    d = diagnose(_load(name), params=ON)
+    assert d.causes[0].id == "lr_too_low", name
+    assert "evidence.still_creeping" in _keys(d, "lr_too_low")
+    assert "evidence.creeping_working_lr" not in _keys(d, "no_pretraining")
+
+
+def test_a_pretrained_run_is_not_blamed_on_missing_weights():
+    """A run whose log says it loaded trained weights gets no creeping LD205 reading."""
+    log = _load("corpus_extra/fcn_154_frozen_random_backbone")
+    log.meta.set("pretrained", True)
+    assert "no_pretraining" not in [c.id for c in diagnose(log, params=ON).causes]
