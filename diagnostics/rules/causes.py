@@ -453,9 +453,10 @@ def no_pretraining(ctx: Context) -> RuleResult | None:
 
 def _uniform_at_init(ctx: Context) -> bool:
     """The untrained net already predicted exactly 1/C (loss within 0.5% of ln(C), not above it as a
-    normal init's random logits give) under a known lr that is not low and from a first loss that was
-    not huge: its logits were ~0 from the start, the forward signal vanished at initialisation. Without
-    the lr, a too small lr stays the first suspect; in a net with BatchNorm or skip connections the
+    normal init's random logits give) under a working lr (`ld202_creep_working_lr`) and from a first
+    loss that was not huge: its logits were ~0 from the start, the forward signal vanished at
+    initialisation. Without the lr, or under a small one, a too small lr stays the first suspect (the
+    corpus's 1,000x-too-small MLPs sit at ln(C) too); in a net with BatchNorm or skip connections the
     signal cannot vanish (each layer's output is renormalised or carried past it), so a uniform start
     there says nothing about the init."""
     curve, lnc = ctx.train_loss, ctx.lnc
@@ -463,8 +464,9 @@ def _uniform_at_init(ctx: Context) -> bool:
         return False
     if ctx.meta.batchnorm or ctx.meta.has_residual:
         return False
-    if ctx.lr_value is None or ctx.lr_value <= ctx.params.tiny_lr:
-        return False
+    floor = ctx.params.ld202_creep_working_lr
+    if ctx.lr_value is None or ctx.lr_value <= ctx.params.tiny_lr or ctx.lr_value < floor:
+        return False  # under a small lr an untouched ln(C) may just be a net that has not moved yet
     return abs(curve.start_level - lnc) <= ctx.params.ld206_uniform_tolerance * lnc
 
 

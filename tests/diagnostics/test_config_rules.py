@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 from diag_helpers import SAMPLE_LOGS, bn_layers, caffe_meta, decaying, fillers, line, make_log
 
-from diagnostics import diagnose
+from diagnostics import diagnose, fitted
 from diagnostics.context import Context
 from diagnostics.params import DEFAULT_PARAMS
 from diagnostics.registry import rule_by_id
@@ -351,3 +351,21 @@ def test_a_shallow_net_named_like_a_deep_one_does_not_blame_pretraining():
     assert case2.meta.depth == 8
     assert rule_by_id("LD305").check(Context(case2, gated)) is not None
     assert diagnose(case2, params=gated).causes[0].id == "no_pretraining"
+
+
+def test_a_uniform_start_under_a_small_lr_does_not_blame_the_init():
+    """Plain MLPs at ln(C) from their first logged point that never move under an lr 1,000x too small
+    (3.5e-5, bare TensorBoard scalars): below the working lr (`ld202_creep_working_lr`) the net may just
+    not have moved yet, so the lr comes first; plain nets of small gaussians under a working lr keep the
+    init reading. Real extra-set and training-split runs."""
+    extra, train = SAMPLE_LOGS / "corpus_extra" / "runs", SAMPLE_LOGS / "corpus" / "runs"
+    working = replace(fitted.PARAMS, ld202_creep_working_lr=3e-4)
+    off = replace(fitted.PARAMS, ld202_creep_working_lr=0.0)
+    for name in ("mlp_222_lr_div1e3", "mlp_234_lr_div1e3"):
+        log = load_paths(sorted((extra / name).iterdir()))
+        d = diagnose(log, params=working)
+        assert d.causes[0].id == "lr_too_low" and not _uniform_start_evidence(d), name
+        assert _uniform_start_evidence(diagnose(log, params=off)), name
+    for plain in ("mlp_054_gaussian001_depth10", "cnn_061_gaussian001_depth16"):
+        d = diagnose(load_paths(sorted((train / plain).iterdir())), params=working)
+        assert d.causes[0].id == "depth_init" and _uniform_start_evidence(d), plain
