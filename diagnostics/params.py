@@ -743,7 +743,8 @@ class Params:
         ("LD202", "LD205", "LD206"),
         "a working lr: a creeping stall under an lr at least this large is not the lr's doing, what trains "
         "is too small (layers frozen at random weights, a head on them); a uniform start under a smaller "
-        "one does not blame the init (LD206); 0: every creep blames the lr",
+        "one does not blame the init (LD206); 0: every creep blames the lr, and LD206 asks only for an lr "
+        "above tiny_lr",
         (0.0, 1e-4, 3e-4, 1e-3),
     )
     ld202_score_large_step: float = _score(0.15, "LD202", "a high lr or a collapse explains the stall")

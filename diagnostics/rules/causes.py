@@ -419,8 +419,24 @@ def no_pretraining(ctx: Context) -> RuleResult | None:
             fixes.pretrained(ctx),
             ["LD310"],
         )
-    creeping = _still_creeping(ctx) if s in STALLED and _working_lr(ctx) else None
-    if creeping is not None and not ctx.meta.pretrained:
+    if s not in STALLED or ctx.meta.pretrained:
+        return None
+    score, evidence, rules = 0.0, [], []
+    named_deep = arch is not None and not shallow_named_net(ctx)
+    if named_deep:
+        scratch = ctx.finding("LD305")
+        segmentation = arch in ("fcn", "deeplab", "segnet", "unet")
+        # without LD305 the log does not say whether weights were loaded
+        if scratch:
+            score = p.ld205_score_segmentation if segmentation else p.ld205_score_scratch
+        else:
+            score = p.ld205_score_unknown
+        if ctx.finding("LD303") or ctx.finding("LD308"):
+            score -= p.ld205_penalty_config  # a config defect explains the stall better
+        evidence = _evidence_of(ctx, "LD305", "LD103", "LD104", "LD109")
+        rules = ["LD305" if scratch else ""]
+    creeping = _still_creeping(ctx) if _working_lr(ctx) else None
+    if creeping is not None:
         # A steady creep under a working lr: each step helps, but little moves, as when only a head
         # trains on layers frozen at random weights.
         assert ctx.lr_value is not None
@@ -430,25 +446,11 @@ def no_pretraining(ctx: Context) -> RuleResult | None:
             creeping.step,
             quote=ctx.lr_quote,
         )
-        evidence = [reading, *_evidence_of(ctx, "LD103", "LD104")]
-        return _cause(
-            ctx, "no_pretraining", "LD205", p.ld205_score_creeping, evidence, fixes.pretrained(ctx), []
-        )
-    if s not in STALLED or arch is None or ctx.meta.pretrained or shallow_named_net(ctx):
+        score = max(score, p.ld205_score_creeping)
+        evidence = [reading, *(evidence if named_deep else _evidence_of(ctx, "LD103", "LD104"))]
+    elif not named_deep:
         return None
-    scratch = ctx.finding("LD305")
-    segmentation = arch in ("fcn", "deeplab", "segnet", "unet")
-    # without LD305 the log does not say whether weights were loaded
-    if scratch:
-        score = p.ld205_score_segmentation if segmentation else p.ld205_score_scratch
-    else:
-        score = p.ld205_score_unknown
-    if ctx.finding("LD303") or ctx.finding("LD308"):
-        score -= p.ld205_penalty_config  # a config defect explains the stall better
-    evidence = _evidence_of(ctx, "LD305", "LD103", "LD104", "LD109")
-    return _cause(
-        ctx, "no_pretraining", "LD205", score, evidence, fixes.pretrained(ctx), ["LD305" if scratch else ""]
-    )
+    return _cause(ctx, "no_pretraining", "LD205", score, evidence, fixes.pretrained(ctx), rules)
 
 
 def _uniform_at_init(ctx: Context) -> bool:

@@ -1,11 +1,13 @@
 """A stalled loss that still creeps down: under a tiny lr the steps are too small (LD202); under a
 working lr (`ld202_creep_working_lr`) the steps are fine but little can move, as when only a head trains
-on layers frozen at random weights (LD205). Real runs of the corpus's tuning sets, four families."""
+on layers frozen at random weights (LD205). Real runs of the corpus's tuning sets, four families, and one
+synthetic deep FCN from scratch."""
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
-from diag_helpers import SAMPLE_LOGS
+from diag_helpers import SAMPLE_LOGS, caffe_meta, make_log
 
 from diagnostics import diagnose, fitted
 from parsers import load_paths
@@ -62,3 +64,25 @@ def test_a_pretrained_run_is_not_blamed_on_missing_weights():
     log = _load("corpus_extra/fcn_154_frozen_random_backbone")
     log.meta.set("pretrained", True)
     assert "no_pretraining" not in [c.id for c in diagnose(log, params=ON).causes]
+
+
+def test_a_deep_net_from_scratch_keeps_its_reading_when_it_creeps():
+    """A 16-layer FCN from scratch whose loss creeps at ln(3) under a working lr: LD205 keeps LD305's
+    from-scratch evidence and its score, and adds the creep; under a tiny lr the creep is LD202's."""
+    meta = caffe_meta(
+        net_name=("fcn32s", 'name: "fcn32s"', 1),
+        base_lr=(1e-3, "base_lr: 0.001", 3),
+        pretrained=(False, "", 0),
+        num_classes=(3, "num_output: 3", 50),
+    )
+    meta.depth = 16
+    n = 300
+    loss = np.linspace(1.0986, 1.085, n) + 0.0003 * np.random.default_rng(3).standard_normal(n)
+    d = diagnose(make_log(loss, lr=np.full(n, 1e-3), meta=meta), params=ON)
+    assert d.symptom.symptom == "flat" and d.causes[0].id == "no_pretraining"
+    assert "LD305" in d.causes[0].rules
+    assert {"evidence.creeping_working_lr", "evidence.from_scratch"} <= _keys(d, "no_pretraining")
+    meta.base_lr = 1e-5
+    d = diagnose(make_log(loss, lr=np.full(n, 1e-5), meta=meta), params=ON)
+    assert "evidence.creeping_working_lr" not in _keys(d, "no_pretraining")
+    assert "evidence.still_creeping" in _keys(d, "lr_too_low")
