@@ -194,6 +194,21 @@ class Params:
         "a frozen evaluation makes the run flat when its loss fell by less than this share",
         (0.1, 0.15, 0.2, 0.3, 1.0),
     )
+    ld103_stalled_eval_level: float = _p(
+        0.0,
+        "LD103",
+        "an evaluation accuracy that gained less than eval_gain over its first value at "
+        "frozen_accuracy_evals or more evaluations, and never reached this (of 1, or 100), makes the run "
+        "flat whatever its loss did (0 = off) ...",
+        (0.0, 0.2, 0.3, 0.5),
+    )
+    ld103_stalled_eval_loss_ratio: float = _p(
+        1.5,
+        "LD103",
+        "... when the evaluation loss ends at most this many times the training loss: training learned "
+        "no more than the evaluation shows (a gap is LD106's eval gap, not a flat run)",
+        (1.2, 1.5, 2.0),
+    )
     ld103_learned_lnc_level: float = _p(
         0.5, "LD103", "a first loss below this share of ln(C) learned already", (0.3, 0.4, 0.5, 0.6, 0.7)
     )
@@ -741,8 +756,9 @@ class Params:
     ld202_creep_working_lr: float = _p(
         0.0,
         ("LD202", "LD205", "LD206"),
-        "a working lr: a creeping stall under an lr at least this large is not the lr's doing, what trains "
-        "is too small (layers frozen at random weights, a head on them); a uniform start under a smaller "
+        "a working lr: a creeping stall under an lr at least this large (and not above the optimiser's "
+        "usual range, where the step explains the stall) is not the lr's doing, what trains is too small "
+        "(layers frozen at random weights, a head on them); a uniform start under a smaller "
         "one does not blame the init (LD206); 0: every creep blames the lr, and LD206 asks only for an lr "
         "above tiny_lr",
         (0.0, 1e-4, 3e-4, 1e-3),

@@ -295,17 +295,23 @@ def _raise_factor(ctx: Context) -> float:
 
 
 def _working_lr(ctx: Context) -> bool:
-    """The lr is at least `ld202_creep_working_lr`: large enough that a loss creeping down under it is not
-    held back by the step size."""
+    """The lr is at least `ld202_creep_working_lr` (0 = the reading is off) and not above its optimiser's
+    usual range (LD309): large enough that a loss creeping down under it is not held back by the step
+    size, and not so large that the step itself explains the stall."""
     floor, lr = ctx.params.ld202_creep_working_lr, ctx.lr_value
-    return floor > 0 and lr is not None and lr >= floor
+    return floor > 0 and lr is not None and lr >= floor and _lr_flag(ctx) <= 0
 
 
 def _still_creeping(ctx: Context) -> Evidence | None:
     """The stalled loss still falls steadily over the last half of the run (Kendall tau at or below
     `ld202_creeping_tau`): each step helps a little. Under a tiny lr the steps are too small; under a
     working lr (`_working_lr`) what trains is small: in the corpus, a head on layers frozen at random
-    weights creeps like this, while a loss with no signal to learn wanders around its level."""
+    weights creeps like this, while a loss with no signal to learn wanders around its level. Measured
+    once per run: LD202 and LD205 both read it."""
+    return ctx.measure("still_creeping", lambda: _measure_creep(ctx))
+
+
+def _measure_creep(ctx: Context) -> Evidence | None:
     curve = ctx.train_loss
     if curve is None or len(curve.by) < ctx.params.ld202_creeping_min_points:
         return None
@@ -455,8 +461,9 @@ def no_pretraining(ctx: Context) -> RuleResult | None:
 
 def _uniform_at_init(ctx: Context) -> bool:
     """The untrained net already predicted exactly 1/C (loss within 0.5% of ln(C), not above it as a
-    normal init's random logits give) under a working lr (`ld202_creep_working_lr`) and from a first
-    loss that was not huge: its logits were ~0 from the start, the forward signal vanished at
+    normal init's random logits give) under an lr of at least `ld202_creep_working_lr` (a high one too:
+    a large step moves the loss, it does not hold it at ln(C)) and from a first loss that was not
+    huge: its logits were ~0 from the start, the forward signal vanished at
     initialisation. Without the lr, or under a small one, a too small lr stays the first suspect (the
     corpus's 1,000x-too-small MLPs sit at ln(C) too); in a net with BatchNorm or skip connections the
     signal cannot vanish (each layer's output is renormalised or carried past it), so a uniform start

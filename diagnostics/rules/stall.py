@@ -85,8 +85,14 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     trained = lnc is not None and end < p.ld107_trained_lnc_level * lnc
     # An evaluation whose accuracy never moved says the same without C, unless the loss fell far.
     frozen = ctx.eval_accuracy_frozen() if drop < p.ld103_frozen_eval_drop else None
+    # An evaluation accuracy that barely rose from a low first value while training learned no more
+    # says the same whatever the loss did: a blow-up at the start that settles "falls" a long way.
+    stalled = _eval_stalled(ctx) if frozen is None else None
+    never_beat = ctx.eval_never_beat_chance()
     eval_at_chance = (
-        p.ld103_eval_chance_is_flat and (ctx.eval_never_beat_chance() or frozen is not None) and not trained
+        p.ld103_eval_chance_is_flat
+        and (never_beat or frozen is not None or stalled is not None)
+        and not trained
     )
     if (not barely_dropped or learned_already) and not (never_beat_chance or eval_at_chance):
         return None
@@ -110,7 +116,13 @@ def loss_flat(ctx: Context) -> RuleResult | None:
         "eval_at_chance": float(eval_at_chance),
     }
     if eval_at_chance:
-        evidence.append(_eval_chance_evidence(ctx) if frozen is None else _frozen_evidence(frozen))
+        if never_beat:
+            evidence.append(_eval_chance_evidence(ctx))
+        elif frozen is not None:
+            evidence.append(_frozen_evidence(frozen))
+        else:
+            assert stalled is not None
+            evidence.append(Evidence("evidence.eval_stalled", stalled))
     improved = None if no_better_than_chance or eval_at_chance else _evaluation_improved(ctx)
     if improved is not None:
         # The net learned: a flat training loss under heavy augmentation or warm-up is not a stuck run.
@@ -130,6 +142,29 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     return symptom_result(
         ctx, "LD103", "flat", confidence, curve, int(curve.steps[0]), evidence, measurements=measurements
     )
+
+
+def _eval_stalled(ctx: Context) -> dict | None:
+    """The evaluation accuracy gained less than `eval_gain` over its first value at
+    `frozen_accuracy_evals` or more evaluations and never reached `ld103_stalled_eval_level`, while the
+    evaluation loss ended within `ld103_stalled_eval_loss_ratio` x the training loss (training did not
+    pull away from the evaluation): the model did not learn, whatever its loss did."""
+    p, accuracy = ctx.params, ctx.eval_accuracy()
+    train, val = ctx.train_loss, ctx.val_loss
+    if p.ld103_stalled_eval_level <= 0 or accuracy is None or train is None or val is None:
+        return None
+    values, scale = accuracy
+    best = float(values.max())
+    if len(values) < p.frozen_accuracy_evals or best >= p.ld103_stalled_eval_level * scale:
+        return None
+    if best - values[0] >= p.eval_gain * scale:
+        return None
+    train_end, val_end = train.end_level, val.end_level
+    if not (np.isfinite(train_end) and np.isfinite(val_end) and train_end > 0):
+        return None
+    if val_end > p.ld103_stalled_eval_loss_ratio * train_end:
+        return None
+    return {"first": fmt(float(values[0])), "best": fmt(best), "evals": len(values)}
 
 
 def evaluation_quality(ctx: Context) -> tuple[str, bool, np.ndarray] | None:

@@ -86,3 +86,20 @@ def test_a_deep_net_from_scratch_keeps_its_reading_when_it_creeps():
     d = diagnose(make_log(loss, lr=np.full(n, 1e-5), meta=meta), params=ON)
     assert "evidence.creeping_working_lr" not in _keys(d, "no_pretraining")
     assert "evidence.still_creeping" in _keys(d, "lr_too_low")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "corpus/charlm_071_sum_reduction",
+        "corpus_extra/mlp_240_lr_x100",
+        "corpus_extra/caffe_mlp_026_lr_x1000",
+    ],
+)
+def test_a_creep_under_an_lr_above_its_range_is_not_a_working_lr(name):
+    """Char-LM, MLP and Caffe runs whose stated lr is far above their optimiser's usual range (LD309):
+    the step explains the stall, so the creep is not LD205's reading of layers frozen at random."""
+    d = diagnose(_load(name), params=ON)
+    assert any(f.rule == "LD309" and f.measurements.get("lr_flag") == 1 for f in d.findings), name
+    assert d.symptom.symptom in ("flat", "plateau")
+    assert "evidence.creeping_working_lr" not in _keys(d, "no_pretraining"), name
