@@ -589,7 +589,9 @@ def test_a_crawl_of_a_few_tenths_of_a_percent_is_flat_not_slow_progress():
 @pytest.mark.skipif(not (EXTRA_RUNS / "charlm_161_lr_div1e3").is_dir(), reason="the corpus is absent")
 def test_a_char_lm_crawling_under_a_tiny_lr_is_flat():
     """corpus-extra (tuning set) charlm_161_lr_div1e3: Adam at 2.8e-6, the loss 2.521 -> 2.512 over 19
-    epochs, steadily: flat, with the lr first; the fitted params keep a bar above 0.35 %."""
+    epochs, steadily: flat, with the lr first. Either the fitted params keep a bar above 0.35 % or the
+    evaluation accuracy that barely rose (0.065 -> 0.074, `ld103_stalled_eval_level`) says it."""
     d = diagnose(load_paths([EXTRA_RUNS / "charlm_161_lr_div1e3"]))
     assert d.symptom.symptom == "flat" and d.causes[0].id == "lr_too_low"
-    assert PARAMS.ld103_steady_min_drop > 0.0035
+    flat_keys = {e.key for f in d.findings if f.rule == "LD103" for e in f.evidence}
+    assert PARAMS.ld103_steady_min_drop > 0.0035 or "evidence.eval_stalled" in flat_keys
