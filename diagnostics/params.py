@@ -244,6 +244,13 @@ class Params:
     plateau_stall_gain: float = _p(
         0.02, "LD104", "... improves by less than this share of the level", (0.01, 0.02, 0.03, 0.05)
     )
+    ld104_frozen_stall_gain: float = _p(
+        0.0,
+        "LD104",
+        "... or by less than this share when the evaluation accuracy never moved (frozen_accuracy_*): the "
+        "model's answers stayed the same, so what the loss still gains is not learning (0 = off)",
+        (0.0, 0.05, 0.1, 0.2),
+    )
     plateau_lnc_level: float = _p(
         0.75, "LD104", 'with ln(C): a final loss above this share of ln(C) is "poor"', (0.5, 0.6, 0.75, 0.85)
     )

@@ -273,10 +273,10 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
     # The first poor window without gain; the added windows must not have risen either (a loss that
     # learned and then fell back onto ln(C) did not stall there, it collapsed).
     gains = [((curve.level_at(frac) - end) / ref, kind) for frac, is_poor, kind in windows if is_poor]
+    # An evaluation whose answers never changed learned nothing, though its loss still creeps down.
+    stall_gain = max(p.plateau_stall_gain, p.ld104_frozen_stall_gain if frozen is not None else 0.0)
     stalls = [
-        (g, kind)
-        for g, kind in gains
-        if g < p.plateau_stall_gain and (kind == "half" or g > -p.plateau_stall_gain)
+        (g, kind) for g, kind in gains if g < stall_gain and (kind == "half" or g > -p.plateau_stall_gain)
     ]
     if not stalls:
         return None
@@ -286,7 +286,7 @@ def loss_plateau(ctx: Context) -> RuleResult | None:
     # and so has a run whose lr was cut early (its slow progress is the symptom).
     steady = curve.tau_between(1 - p.plateau_stall_fraction, 1.0) < p.ld104_steady_tau
     excused = steady and lnc is None and not early and frozen is None
-    if gain >= p.plateau_stall_gain or excused:
+    if gain >= stall_gain or excused:
         return None
     reached = np.flatnonzero(by <= curve.min_level + p.ld104_onset_share * (start - curve.min_level))
     onset = int(bx[reached[0]]) if len(reached) else int(bx[len(bx) // 2])

@@ -1,8 +1,13 @@
-"""LD103: an evaluation accuracy that barely rose from a low first value, while the evaluation loss stayed
+"""An evaluation that learned nothing makes a stall whatever the loss does.
+
+LD103: an evaluation accuracy that barely rose from a low first value, while the evaluation loss stayed
 level with the training loss, makes a run flat whatever its loss did (`ld103_stalled_eval_level`): a
 blow-up at the start that settles "falls" a long way without the model learning. Real runs of the
 corpus's tuning sets: char-LMs 300-1,000x above their lr, logged by Keras and Lightning; healthy
-low-accuracy char-LMs and eval-gap runs stay what they were."""
+low-accuracy char-LMs and eval-gap runs stay what they were.
+
+LD104: an evaluation accuracy that never moved (`frozen_accuracy_*`) makes a loss that still creeps down a
+plateau (`ld104_frozen_stall_gain`): FCNs whose pixel accuracy stays at the background's share."""
 
 from dataclasses import replace
 
@@ -70,3 +75,33 @@ def test_an_eval_gap_is_not_a_flat_run(name):
     d = diagnose(_load(name), params=ON)
     assert "evidence.eval_stalled" not in _flat_evidence(d), name
     assert d.symptom.symptom == "eval_gap", name
+
+
+FROZEN_ON = replace(fitted.PARAMS, ld104_frozen_stall_gain=0.1)
+FROZEN_OFF = replace(fitted.PARAMS, ld104_frozen_stall_gain=0.0)
+LOOSEST = replace(fitted.PARAMS, ld104_frozen_stall_gain=0.2)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "corpus/fcn_046_inputs_div256",  # pixel accuracy 0.608 at all 5 evaluations, loss 1.10 -> 0.87
+        "corpus_extra/fcn_202_frozen_random_backbone",  # 0.593 at all 12, loss 1.01 -> 0.83
+    ],
+)
+def test_a_creeping_loss_under_a_frozen_evaluation_is_a_plateau(name):
+    log = _load(name)
+    before, after = diagnose(log, params=FROZEN_OFF), diagnose(log, params=FROZEN_ON)
+    assert before.symptom.symptom == "healthy", name
+    assert after.symptom.symptom == "plateau", name
+    keys = {e.key for f in after.findings if f.rule == "LD104" for e in f.evidence}
+    assert "evidence.eval_frozen" in keys
+
+
+@pytest.mark.parametrize(
+    "name", ["corpus/charlm_059_healthy_step_decay", "corpus/charlm_041", "corpus_extra/charlm_185"]
+)
+def test_a_creeping_loss_whose_evaluation_moves_stays_healthy(name):
+    """Healthy char-LMs whose loss creeps down 5-20 % over the last half: at the loosest grid value they
+    stay healthy, because their evaluation accuracy moved."""
+    assert diagnose(_load(name), params=LOOSEST).symptom.symptom == "healthy", name
