@@ -106,6 +106,8 @@ def loss_flat(ctx: Context) -> RuleResult | None:
         assert ctx.classes is not None and lnc is not None
         values = {"best": fmt(curve.min_level), "end": fmt(end), "c": ctx.classes[0], "lnc": round(lnc, 4)}
         evidence = [Evidence("evidence.never_below_chance", values, int(curve.steps[0]))]
+    elif eval_at_chance and not barely_dropped:
+        evidence = []  # the loss fell a long way: the evaluation's evidence below is the reason
     else:
         values = {"start": fmt(start), "end": fmt(end), "drop_pct": round(100 * drop, 1)}
         values["points"] = len(curve)

@@ -45,6 +45,8 @@ def test_a_settled_blow_up_whose_accuracy_never_rose_is_flat(name):
     assert before.symptom.symptom == "healthy", name
     assert after.symptom.symptom == "flat", name
     assert "evidence.eval_stalled" in _flat_evidence(after)
+    # the loss fell a long way: "no progress" with its drop would contradict the reason given
+    assert "evidence.no_progress" not in _flat_evidence(after)
     assert after.causes[0].id == "lr_too_high", name  # the stated lr is far above the usual range
 
 
