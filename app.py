@@ -188,6 +188,8 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
         getattr(st, v.level)(v.sentence, icon=panels.LEVEL_ICON[v.level])
         if v.summary:
             st.caption(v.summary)
+        if d.healthy and d.unchecked:
+            st.caption(t("ui.unchecked.healthy", lang, count=len(d.unchecked)))
     if d.secondary:
         st.caption(t("ui.secondary", lang, symptoms=", ".join(panels.secondary_symptoms(d, lang))))
     st.markdown(f"##### {t('ui.causes', lang)}")
@@ -213,6 +215,18 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
             show_evidence(f.evidence)
             for heading, text in panels.rule_doc(f.rule, lang):
                 st.markdown(f"**{heading}** — {text}")
+    show_unchecked(panels.unchecked(d, lang), lang)
+
+
+def show_unchecked(items: list[panels.UncheckedView], lang: str) -> None:
+    """The checks a curves-only log gave no settings for, and what to upload to run them."""
+    if not items:
+        return
+    with st.expander(t("ui.unchecked.title", lang, count=len(items)), icon=":material/visibility_off:"):
+        st.caption(t("ui.unchecked.intro", lang))
+        for item in items:
+            st.markdown(f":gray-badge[{item.rule}] **{item.title}**")
+            st.caption(f"{t('ui.rule_part.needs', lang)}: {item.needs}")
 
 
 def show_offers(offers: list[corrections.Offer], lang: str, key: str) -> None:

@@ -46,11 +46,14 @@ def diagnose(
     ctx = Context(log, params)
     rules = all_rules()
     not_applicable: list[str] = []
+    unchecked: list[str] = []
     errors: list[tuple[str, str]] = []
 
     def run(rule: Rule) -> None:
         if not rule.applies(ctx):
             not_applicable.append(rule.id)
+            if rule.lacks_only_settings(ctx):
+                unchecked.append(rule.id)
             return
         try:
             result = rule.check(ctx)
@@ -102,6 +105,7 @@ def diagnose(
         causes=causes if verdict.symptom != "healthy" or uncertain else [],
         findings=findings,
         not_applicable=not_applicable,
+        unchecked=unchecked,
         errors=errors,
         uncertain=uncertain,
         runner_up=runner_up,

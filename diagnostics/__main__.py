@@ -177,6 +177,8 @@ def render_text(log: TrainingLog, d: Diagnosis, lang: str) -> str:
             out.append(f"[{f.rule} {f.severity}] {f.title(lang)}{where}")
             out += _evidence_lines(f.evidence, lang)
     out.append("")
+    if d.unchecked:
+        out.append(t("cli.unchecked", lang, rules=", ".join(d.unchecked)))
     if d.not_applicable:
         out.append(t("cli.not_applicable", lang, rules=", ".join(d.not_applicable)))
     if d.errors:

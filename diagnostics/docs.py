@@ -22,7 +22,7 @@ from diagnostics.registry import Rule, all_rules
 from i18n import LANGUAGES, has, t
 
 DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
-PARTS = ("summary", "why", "example", "fix", "notes")
+PARTS = ("summary", "needs", "why", "example", "fix", "notes")
 KINDS = ("symptom", "cause", "config")
 
 

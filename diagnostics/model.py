@@ -172,6 +172,8 @@ class Diagnosis:
     causes: list[Cause] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     not_applicable: list[str] = field(default_factory=list)  # rule ids that lacked their data
+    # Of those, the rules whose curves were there but whose settings the log does not state.
+    unchecked: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (rule id, error) of rules that failed
     # Below the calibrated confidence floor the verdict is "uncertain": the page and the CLI then show
     # the two leading readings, the verdict and this runner-up, instead of one word that may be wrong.
@@ -219,6 +221,7 @@ class Diagnosis:
             "causes": [c.to_json(lang) for c in self.causes],
             "findings": [f.to_json(lang) for f in self.findings],
             "not_applicable": self.not_applicable,
+            "unchecked": self.unchecked,
             "errors": [{"rule": r, "error": e} for r, e in self.errors],
         }
 

@@ -55,6 +55,18 @@ class Rule:
             return False
         return not self.any_meta or any(getattr(ctx.meta, m) not in (None, [], {}) for m in self.any_meta)
 
+    def lacks_only_settings(self, ctx: Context) -> bool:
+        """Its curves are there but none of the settings it reads, in a log that does not describe the
+        net either (a curves-only log: TensorBoard, CSV, trainer_state): the check could not run. The
+        page says so, so that a healthy verdict is not read as "nothing wrong with the configuration".
+        (Where the net is described, an empty list of BatchNorm or frozen layers means there are none.)"""
+        facts = (*self.meta, *self.any_meta)
+        if not facts or any(not ctx.has_curve(c) for c in self.curves):
+            return False
+        if ctx.meta.depth is not None or ctx.meta.net_name is not None:
+            return False
+        return all(getattr(ctx.meta, m) in (None, [], {}) for m in facts)
+
 
 RULES: dict[str, Rule] = {}
 

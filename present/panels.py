@@ -212,6 +212,22 @@ def findings(diagnosis: Diagnosis, lang: str) -> list[FindingView]:
     ]
 
 
+@dataclass
+class UncheckedView:
+    rule: str
+    title: str
+    needs: str  # the settings the check reads, and where a log states them
+
+
+def unchecked(diagnosis: Diagnosis, lang: str) -> list[UncheckedView]:
+    """The checks that could not run because the log does not show the settings they read
+    (`Diagnosis.unchecked`), with what each reads, in rule order."""
+    return [
+        UncheckedView(r, t(f"rules.{r}.title", lang), t(f"rules.{r}.needs", lang))
+        for r in sorted(diagnosis.unchecked)
+    ]
+
+
 def rule_doc(rule: str, lang: str) -> list[tuple[str, str]]:
     """The rule's documentation parts from the catalogue, as (heading, text) pairs (title excluded)."""
     prefix = f"rules.{rule}."

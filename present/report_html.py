@@ -130,6 +130,14 @@ def _diagnosis_html(run: RunView, lang: str) -> list[str]:
                 f"<strong>{escape(f.title)}</strong></p>"
             )
             out.extend(_evidence_html(f.evidence))
+    unchecked = panels.unchecked(run.diagnosis, lang)
+    if unchecked:
+        out.append(f"<h3>{escape(t('ui.unchecked.title', lang, count=len(unchecked)))}</h3>")
+        out.append(f"<p class='muted'>{escape(t('ui.unchecked.intro', lang))}</p><ul>")
+        for item in unchecked:
+            title = f"{escape(item.rule)} {escape(item.title)}"
+            out.append(f"<li><strong>{title}</strong>: {escape(item.needs)}</li>")
+        out.append("</ul>")
     return out
 
 
