@@ -174,11 +174,14 @@ class _Claims:
             meta.set("pretrained", False, min(self.scratch, key=lambda where: where.line))
 
 
-def hyperparams_from_text(text: str, source: str, meta: RunMeta, layouts: LineLayouts | None = None) -> None:
+def hyperparams_from_text(
+    text: str, source: str, meta: RunMeta, layouts: LineLayouts | None = None, *, python_config: bool = False
+) -> None:
     """Fill `meta` (facts + `hyperparams`) from the settings a text log echoes (`layouts`: the text's
-    line layouts, when the caller has them)."""
+    line layouts, when the caller has them; `python_config`: the whole text is an mmcv/mmengine Python
+    config, read as the block under a log's `Config:` line is)."""
     lines = _candidate_lines(text, layouts)
-    echoes, claims = read_echoes(text, source, lines)
+    echoes, claims = read_echoes(text, source, lines, python_config=python_config)
     for echo in echoes:
         meta.hyperparams.setdefault(echo.dotted, echo.value[:_MAX_VALUE_CHARS])
         _apply(echo, meta, claims)
@@ -214,11 +217,15 @@ def config_text_facts(config: str, quote: Callable[[int], LogLine], meta: RunMet
             meta.frozen_layers.append(type(frozen)(frozen.name, frozen.how, where))
 
 
-def read_echoes(text: str, source: str, lines: dict[int, str] | None = None) -> tuple[list[Echo], _Claims]:
+def read_echoes(
+    text: str, source: str, lines: dict[int, str] | None = None, *, python_config: bool = False
+) -> tuple[list[Echo], _Claims]:
     """Every echoed setting in file order, and the weight-loading evidence."""
     lines = _candidate_lines(text) if lines is None else lines
     echoes: list[Echo] = []
     claims = _Claims()
+    if python_config:  # one Python-call text, like a `Config:` block of a log (whose lines it skips too)
+        return _python_echoes("\n".join(lines[n] for n in sorted(lines)), 1, source, lines), claims
     numbers = sorted(lines)
     index = 0
     sections: list[tuple[int, str]] = []  # YAML sections open above the current line: (indent, name)

@@ -6,7 +6,9 @@ A format module defines:
     def sniff(source: SourceFile) -> float        # 0..1, from content (the name is only a hint)
     def parse(source: SourceFile) -> ParsedFile   # never raises on messy input except ParseError
 
-Detection is by content: the format with the highest sniff score above 0 parses the file.
+Detection is by content: the format with the highest sniff score above 0 parses the file. A module
+with `FALLBACK = True` (a file of settings only) is sniffed only when no other format claims the file:
+it can never take a file from another format, and the files the others read never pay for its sniff.
 """
 
 from __future__ import annotations
@@ -51,9 +53,14 @@ def detect(source: SourceFile) -> tuple[str | None, float]:
     on the file."""
     if source.detected is None:
         best, best_score = None, 0.0
-        for fmt, module in format_modules().items():
-            score = float(module.sniff(source))
-            if score > best_score:
-                best, best_score = fmt, score
+        for fallback in (False, True):
+            for fmt, module in format_modules().items():
+                if getattr(module, "FALLBACK", False) is not fallback:
+                    continue
+                score = float(module.sniff(source))
+                if score > best_score:
+                    best, best_score = fmt, score
+            if best is not None:
+                break
         source.detected = (best, best_score)
     return source.detected
