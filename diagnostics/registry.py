@@ -51,9 +51,9 @@ class Rule:
         """The run has the curves and settings the rule reads."""
         if any(not ctx.has_curve(c) for c in self.curves):
             return False
-        if any(getattr(ctx.meta, m) in (None, [], {}) for m in self.meta):
+        if not all(_stated(ctx, m) for m in self.meta):
             return False
-        return not self.any_meta or any(getattr(ctx.meta, m) not in (None, [], {}) for m in self.any_meta)
+        return not self.any_meta or any(_stated(ctx, m) for m in self.any_meta)
 
     def lacks_only_settings(self, ctx: Context) -> bool:
         """Its curves are there but none of the settings it reads, in a log that does not describe the
@@ -65,7 +65,12 @@ class Rule:
             return False
         if ctx.meta.depth is not None or ctx.meta.net_name is not None:
             return False
-        return all(getattr(ctx.meta, m) in (None, [], {}) for m in facts)
+        return not any(_stated(ctx, m) for m in facts)
+
+
+def _stated(ctx: Context, fact: str) -> bool:
+    """The log states the run fact (an empty list or dict is a fact not stated)."""
+    return getattr(ctx.meta, fact) not in (None, [], {})
 
 
 RULES: dict[str, Rule] = {}

@@ -180,7 +180,8 @@ def hyperparams_from_text(
     """Fill `meta` (facts + `hyperparams`) from the settings a text log echoes (`layouts`: the text's
     line layouts, when the caller has them; `python_config`: the whole text is an mmcv/mmengine Python
     config, read as the block under a log's `Config:` line is)."""
-    lines = _candidate_lines(text, layouts)
+    # a Python config is one block: every line (a settings file is small), numbered from 1
+    lines = dict(enumerate(text.split("\n"), start=1)) if python_config else _candidate_lines(text, layouts)
     echoes, claims = read_echoes(text, source, lines, python_config=python_config)
     for echo in echoes:
         meta.hyperparams.setdefault(echo.dotted, echo.value[:_MAX_VALUE_CHARS])
@@ -225,7 +226,7 @@ def read_echoes(
     echoes: list[Echo] = []
     claims = _Claims()
     if python_config:  # one Python-call text, like a `Config:` block of a log (whose lines it skips too)
-        return _python_echoes("\n".join(lines[n] for n in sorted(lines)), 1, source, lines), claims
+        return _python_echoes(text, 1, source, lines), claims
     numbers = sorted(lines)
     index = 0
     sections: list[tuple[int, str]] = []  # YAML sections open above the current line: (indent, name)

@@ -27,14 +27,12 @@ FORMAT = "settings_file"
 FRAMEWORK = "unknown"
 
 FALLBACK = True  # sniffed only when no other format claims the file
-SCORE = 0.5
+SCORE = 1.0  # any score above 0: only fallbacks compete for a file no other format claims
 MAX_BYTES = 1024**2  # settings files are kilobytes; a larger unrecognised file is a log we cannot read
 _PYTHON_CONFIG = re.compile(r"^\w+ = dict\(", re.MULTILINE)
 # A program, not its settings: a training script in a run folder states defaults and code, not the run's
 # values (an mmcv config may import, but it defines its settings as `name = dict(...)`).
 _PROGRAM = re.compile(r"^(?:import \w|from [\w.]+ import |def \w|class \w)", re.MULTILINE)
-# Facts of RunMeta that are lists: stated when not empty (the scalar facts are recorded in `where`).
-_LIST_FACTS = ("frozen_layers", "batchnorm_flags", "input_norm_mean", "input_norm_std")
 
 
 def sniff(source: SourceFile) -> float:
@@ -59,4 +57,4 @@ def _read(text: str, name: str) -> RunMeta:
 
 
 def _states_settings(meta: RunMeta) -> bool:
-    return bool(meta.where) or any(getattr(meta, name) for name in _LIST_FACTS)
+    return bool(meta.where)  # every fact the readers set, list facts included, records its line there

@@ -74,6 +74,18 @@ def test_mmdetection_python_config_reads_like_the_log_that_echoes_it():
     assert alone.where["base_lr"].text == echoed.where["base_lr"].text
 
 
+def test_a_long_python_config_quotes_its_own_lines():
+    """Past the 2,000 lines a log's header is read in full, a settings file is still read whole."""
+    log = real_log("mmdet_text/faster_rcnn_r50_voc_imagenetinit_lrx10.log")
+    config = section(log, "INFO - Config:", r"\d{4}-\d\d-\d\d ")
+    padding = "".join(f"# note {n}\n" for n in range(2100))
+    source = SourceFile.from_bytes("long_config.py", (padding + config).encode())
+    alone, echoed = settings_file.parse(source).meta, load_paths([log]).meta
+    assert facts(alone) == facts(echoed)
+    assert alone.where["base_lr"].line == echoed.where["base_lr"].line - 34 + 2100
+    assert alone.where["base_lr"].text == echoed.where["base_lr"].text
+
+
 def test_detectron2_yaml_config_reads_like_the_log_that_echoes_it():
     """detectron2 saves the config it echoes as config.yaml; a YAML file goes to Lightning's hparams
     reader (the higher score), which reads settings with the same reader."""
@@ -133,8 +145,14 @@ def test_settings_alone_are_refused_with_the_reason():
         load([("args.txt", b"Namespace(lr=0.1, batch_size=64, freeze_backbone=True)\n")])
 
 
-def test_other_formats_keep_their_files():
-    """The lowest score: a Lightning hparams.yaml and a print-style log stay theirs."""
+def test_other_formats_keep_their_files(monkeypatch: pytest.MonkeyPatch):
+    """A fallback: a Lightning hparams.yaml (which a settings reader would also read) and a print-style
+    log stay theirs, and the files other formats claim are never sniffed for settings."""
+
+    def not_asked(source: SourceFile) -> float:
+        raise AssertionError(f"{source.name} was sniffed for settings although another format claims it")
+
+    monkeypatch.setattr(settings_file, "sniff", not_asked)
     hparams = next(CORPUS.glob("runs/*/hparams.yaml.gz"))
     assert detect(SourceFile.from_path(hparams))[0] == "lightning_hparams"
     log = FROZEN_RUNS[0] / "train.log.gz"
