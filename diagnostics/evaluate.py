@@ -51,6 +51,7 @@ from diagnostics.model import SYMPTOMS
 from diagnostics.params import Params
 from diagnostics.split import CORPUS, EXTRA, FRESH, LLM_REPLAY, LLM_TRAIN, REPO, UNSEEN, paths_of
 from parsers import ParseError, load_paths
+from parsers.model import RunMeta
 
 SAMPLES = REPO / "sample_logs" / "labels.csv"
 REAL_LABELS = REPO / "sample_logs" / "real_logs_labels.csv"
@@ -154,8 +155,13 @@ def _judge(task: tuple[str, Params | None, Calibration | None]) -> dict:
         "uncertain": d.uncertain,
         "runner_up": readings[1][0] if len(readings) > 1 else None,
         "seconds": time.perf_counter() - start,
-        "states_settings": any(getattr(log.meta, name) is not None for name in SETTINGS),
+        "states_settings": states_settings(log.meta),
     }
+
+
+def states_settings(meta: RunMeta) -> bool:
+    """The log states a training setting (lr, batch size, optimiser or net): not a curves-only log."""
+    return any(getattr(meta, name) is not None for name in SETTINGS)
 
 
 def _worker_init() -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "empty_metrics",
     "load",
     "load_paths",
+    "source_files",
     "validate_metrics",
 ]
 
@@ -95,6 +96,12 @@ def load(files: Sequence[tuple[str, bytes]] | Sequence[SourceFile], fmt: str | N
 
 def load_paths(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -> TrainingLog:
     """`load` for files on disk; a directory stands for every file below it."""
+    return load(source_files(paths), fmt=fmt)
+
+
+def source_files(paths: Iterable[str | os.PathLike[str]]) -> list[SourceFile]:
+    """The files `load_paths` reads: a directory stands for every file below it (checkpoints, images
+    and hidden files left out)."""
     files: list[SourceFile] = []
     for path in map(Path, paths):
         members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
@@ -102,7 +109,7 @@ def load_paths(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) 
             if path.is_dir() and (member.suffix in _IGNORED_SUFFIXES or member.name.startswith(".")):
                 continue
             files.append(SourceFile.from_path(member))
-    return load(files, fmt=fmt)
+    return files
 
 
 def _merge(
