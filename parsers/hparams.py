@@ -53,7 +53,9 @@ _TOKEN = re.compile(
 _DICT_PAIR = re.compile(r"""['"]([A-Za-z_][\w.\-]*)['"]\s*:\s*('[^']*'|"[^"]*"|\[[^\[\]]*\]|[^,{}\[\]'"]+)""")
 # `key: value` / `key=value`; the value's trailing blanks and one comma are stripped after the match (a lazy
 # value before `\s*,?\s*$` backtracked quadratically over a long run of blanks)
-_YAML_LINE = re.compile(r"^(\s*)(?:[^\w\s]+\s*)?([A-Za-z_][\w.\-]*)\s*(?::(?=\s|$)|=)\s*(.*)$")
+# A JSON line (`"lr": 0.1,`, json.dump with an indent) is one too: its key's quotes are the prefix and the
+# quote before the colon.
+_YAML_LINE = re.compile(r"^(\s*)(?:[^\w\s]+\s*)?([A-Za-z_][\w.\-]*)[\"']?\s*(?::(?=\s|$)|=)\s*(.*)$")
 # An item of a YAML block sequence of scalars (`- 16`, `  - 0.485`); `- name: x` is a mapping, not read.
 _YAML_SEQUENCE_ITEM = re.compile(r"^(\s*)-\s+([^\s:#{}\[\]][^:#{}\[\]]*)$")
 _MAX_LIST_ITEMS = 64
@@ -435,7 +437,7 @@ def _line_echoes(line: str, message: str, number: int, source: str, sections: li
     indent, key, value = len(found[1]), found[2], _without_trailing_comma(found[3])
     while sections and sections[-1][0] >= indent:
         sections.pop()
-    if not value:
+    if not value or value in ("{", "["):  # a JSON object or list opens like a YAML section
         if not has_log_prefix(line) and ":" in message:
             sections.append((indent, key))
         return []

@@ -14,20 +14,41 @@ Tags become split/metric like other formats (`train/box_loss`, `total_loss`, `lr
 logs once per epoch with the epoch as step, epoch = step). The line column
 holds the 1-based record number; wall_time counts from the file's first event. A tag whose step
 goes back starts a new segment (a restarted run appending to the same file).
+
+The run's settings are read when the writer logged them beside the curves: text summaries whose tag
+names settings (HF Trainer's `args` and `model_config` JSON, `add_text("args", str(args))`, CleanRL's
+`hyperparameters` table) and the hparams plugin's `add_hparams` record. They go through the readers
+text logs use for their echoed settings (`parsers.hparams`), so the configuration checks run on a
+TensorBoard-only upload; a quoted setting's line number is its record's. A file holding only settings
+(torch's `add_hparams` writes one in a sub-folder) is read as settings, like a config beside a log.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from google.protobuf.message import DecodeError
+from google.protobuf.struct_pb2 import Value
 from tensorboardX.proto.event_pb2 import Event
+from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+from tensorboardX.proto.summary_pb2 import Summary
 from tensorboardX.proto.tensor_pb2 import TensorProto
 
 from parsers.formats import lightning_csv, yolo_csv
-from parsers.model import ParseWarning, RunMeta, frame_from_columns
+from parsers.hparams import hyperparams_from_text
+from parsers.model import (
+    BatchNormLayer,
+    FrozenLayer,
+    LogLine,
+    ParseWarning,
+    RunMeta,
+    WeightFiller,
+    frame_from_columns,
+)
 from parsers.registry import ParsedFile
 from parsers.source import ParseError, SourceFile
 
@@ -47,6 +68,12 @@ _KERAS_SPLIT_NOTE = (
     "tf.keras writes training and validation curves to separate event files (train/, validation/) "
     "with the same tag names; the split cannot be told from the file itself, so it is shown as train"
 )
+# A text summary holds settings when its tag says so (`args/text_summary`, `model_config`, `hparams`,
+# `hyperparameters`, `config`); other texts are samples, predictions or notes, logged again and again.
+_SETTINGS_TAG = re.compile(r"arg|config|cfg|param|setting|option|flag", re.IGNORECASE)
+_MAX_SETTINGS_CHARS = 1024**2
+# `|lr|0.1|`: a row of the markdown table CleanRL-style scripts log (`|param|value|` header, `|-|-|` rule)
+_TABLE_ROW = re.compile(r"^\s*\|\s*([A-Za-z_][\w.\-]*)\s*\|\s*([^|]*?)\s*\|\s*$")
 _NUMPY_DTYPES = {1: np.float32, 2: np.float64, 19: np.float16, 3: np.int32, 9: np.int64, 14: None}
 
 
@@ -136,6 +163,7 @@ def parse(source: SourceFile) -> ParsedFile:
     scalar_tensor_tags: set[str] = set()
     last_step: dict[str, int] = {}
     segment, first_wall_time, undecodable = 0, None, []
+    settings = _Settings()
     for number, payload in _records(source.data, source.name, warnings):
         try:
             event = Event.FromString(payload)
@@ -158,6 +186,7 @@ def parse(source: SourceFile) -> ParsedFile:
                 if value is None:
                     continue
             else:
+                settings.add(number, item)
                 continue
             if event.step < last_step.get(item.tag, event.step):
                 segment += 1
@@ -172,7 +201,10 @@ def parse(source: SourceFile) -> ParsedFile:
     if undecodable:
         shown = ", ".join(map(str, undecodable[:20]))
         warnings.append(ParseWarning(source.name, undecodable[0], f"undecodable record(s) skipped: {shown}"))
+    meta = settings.meta(source.name)
     if not values:
+        if meta.where:
+            return ParsedFile(metrics=None, meta=meta, warnings=warnings, skipped_lines=len(undecodable))
         raise ParseError("no scalar values in this TensorBoard event file")
 
     tags = list(tag_index)
@@ -197,9 +229,82 @@ def parse(source: SourceFile) -> ParsedFile:
         frame = yolo_csv.with_component_losses(frame.assign(epoch=frame["step"].astype(np.float64)))
     if framework == "keras" and "epoch_loss" in tag_set:
         warnings.append(ParseWarning(source.name, 0, _KERAS_SPLIT_NOTE))
+    meta.framework = "pytorch" if framework == "lightning" else framework
     return ParsedFile(
         metrics=frame,
-        meta=RunMeta(framework="pytorch" if framework == "lightning" else framework, format=FORMAT),
+        meta=meta,
         warnings=warnings,
         skipped_lines=len(undecodable),
     )
+
+
+class _Settings:
+    """The settings text of an event file, joined into one text whose lines remember their record."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.records: list[int] = []
+        self.chars = 0
+
+    def add(self, record: int, item: Summary.Value) -> None:
+        """Keep a settings text summary or an hparams record (a fact stated twice keeps its first value)."""
+        plugin = item.metadata.plugin_data.plugin_name
+        if plugin == "text" and _SETTINGS_TAG.search(item.tag):
+            text = "\n".join(value.decode("utf-8", "replace") for value in item.tensor.string_val)
+            self._append(record, [_table_row(line) for line in text.split("\n")])
+        elif plugin == "hparams":
+            try:
+                data = HParamsPluginData.FromString(item.metadata.plugin_data.content)
+            except DecodeError:
+                return
+            pairs = data.session_start_info.hparams.items()
+            self._append(record, [f"{name}: {_hparam_value(value)}" for name, value in sorted(pairs)])
+
+    def _append(self, record: int, lines: list[str]) -> None:
+        """Add one summary's lines, up to the cap on the settings text of a file (the lines that fit)."""
+        kept = 0
+        for line in lines:
+            if self.chars + len(line) > _MAX_SETTINGS_CHARS:
+                break
+            self.chars += len(line) + 1
+            kept += 1
+        self.lines += [*lines[:kept], ""]  # a blank line ends a block before the next summary's
+        self.records += [record] * (kept + 1)
+
+    def meta(self, source: str) -> RunMeta:
+        """The facts the settings state, each quoted with its record number."""
+        meta = RunMeta(format=FORMAT)
+        if not self.lines:
+            return meta
+        hyperparams_from_text("\n".join(self.lines), source, meta)
+        relocate = self._relocate
+        meta.where = {name: relocate(where) for name, where in meta.where.items()}
+        meta.comments = [relocate(line) for line in meta.comments]
+        for facts in (meta.batchnorm, meta.batchnorm_flags, meta.frozen_layers, meta.weight_fillers):
+            facts[:] = [_relocated(fact, relocate) for fact in facts]
+        return meta
+
+    def _relocate(self, where: LogLine) -> LogLine:
+        return LogLine(where.source, self.records[where.line - 1], where.text)
+
+
+def _relocated(
+    fact: BatchNormLayer | FrozenLayer | WeightFiller, relocate: Callable[[LogLine], LogLine]
+) -> BatchNormLayer | FrozenLayer | WeightFiller:
+    return fact if fact.where is None else replace(fact, where=relocate(fact.where))
+
+
+def _table_row(line: str) -> str:
+    row = _TABLE_ROW.match(line)
+    return f"{row[1]}: {row[2]}" if row else line
+
+
+def _hparam_value(value: Value) -> str:
+    """A `google.protobuf.Value` as a settings text would print it (integral numbers without `.0`)."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        return str(int(number)) if number.is_integer() else repr(number)
+    if kind == "bool_value":
+        return str(value.bool_value)
+    return value.string_value if kind == "string_value" else ""
