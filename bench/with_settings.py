@@ -10,8 +10,10 @@ run's recipe by the generator's own `generator.corpus.settings`; the line the co
 start with, which the run below checks for every such run). Nothing here is fitted: the diagnosis is
 the committed one. Per set: runs, symptom, cause top-1 / top-2, false alarms, without -> with; and for
 the tuning sets, the faults called healthy and how many of them are in logs where a configuration check
-could not run. Exit 1 when a rebuilt namespace differs from a printed one or a curves-only run has no
-recipe.
+could not run. TensorBoard runs are judged a third time with the namespace logged into the run's
+event files (`SummaryWriter.add_text("args", ...)`, as HF's Trainer logs its arguments), which must read
+as `args.txt` does. Exit 1 when a rebuilt namespace differs from a printed one, a curves-only run has no
+recipe, or the logged arguments read otherwise than the file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import gzip
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -55,23 +58,39 @@ def arguments(known: dict[str, Recipe], run: str) -> str | None:
     return namespace_line(config(recipe)) if recipe is not None else None
 
 
+def logged_arguments(printed: str) -> bytes:
+    """An event file in which tensorboardX's SummaryWriter logged `printed` as the text `args`."""
+    from tensorboardX import SummaryWriter
+
+    with tempfile.TemporaryDirectory() as folder:
+        with SummaryWriter(folder) as writer:
+            writer.add_text("args", printed)
+        (written,) = Path(folder).glob("events.out.tfevents.*")
+        return written.read_bytes()
+
+
 def judge(task: tuple[str, str | None]) -> dict | None:
     """One run as it is (its verdict, causes, and whether some configuration check could not run for
     want of settings) and, when its log is curves-only, with the arguments beside it (None: the run
-    has no recipe); None when the log cannot be read."""
+    has no recipe) and, for TensorBoard runs, logged into an event file of the run; None when the log
+    cannot be read."""
     path, printed = task
     files = source_files([path])
     try:
         log = load(files)
         alone = diagnose(log)
         curves_only = not states_settings(log.meta)
-        both = None
+        both = logged = None
         if curves_only and printed is not None:
             both = diagnose(load([*files, SourceFile.from_bytes("args.txt", printed.encode())]))
+            if log.meta.format == "tfevents":
+                events = SourceFile.from_bytes("events.out.tfevents.args", logged_arguments(printed))
+                logged = diagnose(load([*files, events]))
     except (ParseError, OSError, ValueError):
         return None
     out = {"alone": _reading(alone), "unchecked": bool(alone.unchecked), "curves_only": curves_only}
-    return out | ({"both": _reading(both)} if both is not None else {})
+    out |= {"both": _reading(both)} if both is not None else {}
+    return out | ({"logged": _reading(logged)} if logged is not None else {})
 
 
 def _reading(d: Diagnosis) -> dict:
@@ -117,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|",
     ]
     checked = [0, 0]
+    logged = [0, 0]  # TensorBoard runs judged with their arguments logged, of them read as args.txt
     no_recipe: list[str] = []
     blind: list[str] = []
     for name in args.set or SETS:
@@ -132,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
             results = list(pool.map(judge, tasks, chunksize=4))
         pairs = [(r, res) for r, res in zip(rows, results, strict=True) if res is not None]
         no_recipe += [r.path for r, res in pairs if res["curves_only"] and "both" not in res]
+        in_events = [res for _, res in pairs if "logged" in res]
+        agree = sum(res["logged"] == res["both"] for res in in_events)
+        logged = [logged[0] + len(in_events), logged[1] + agree]
         if name in TUNING:
             missed = [
                 res for r, res in pairs if r.symptom != "healthy" and res["alone"]["predicted"] == "healthy"
@@ -151,11 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{checked[0]}.\n"
     )
     print("\n".join(out))
+    print(
+        f"\nTensorBoard runs with the arguments logged into an event file (`add_text`): read as args.txt "
+        f"for {logged[1]} of {logged[0]}."
+    )
     print("\n" + "\n".join(blind))
     if no_recipe:
         print(f"\ncurves-only runs without a recipe (raise GROUPS?): {', '.join(no_recipe)}")
     print(f"\n{time.perf_counter() - started:.0f} s")
-    return 0 if checked[0] and checked[0] == checked[1] and not no_recipe else 1
+    consistent = checked[0] == checked[1] and logged[0] == logged[1]
+    return 0 if checked[0] and logged[0] and consistent and not no_recipe else 1
 
 
 if __name__ == "__main__":

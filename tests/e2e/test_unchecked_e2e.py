@@ -11,8 +11,9 @@ from pathlib import Path
 from browser_helpers import upload, wait_idle
 from playwright.sync_api import Browser, expect
 
+from bench.with_settings import arguments, logged_arguments, recipes
 from diagnostics import diagnose
-from diagnostics.split import EXTRA
+from diagnostics.split import CORPUS, EXTRA
 from i18n import t
 from parsers import load
 from present.examples import Example
@@ -78,4 +79,29 @@ def test_log_that_describes_its_net_lists_nothing_unchecked(browser: Browser, ap
     page.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT)
     wait_idle(page)
     expect(page.get_by_text(NOT_CHECKED)).to_have_count(0)
+    page.close()
+
+
+def test_arguments_logged_into_the_event_files_run_the_checks(
+    browser: Browser, app_url: str, artifacts: Path
+):
+    """A TensorBoard-only run (training split) whose script logged its arguments with `add_text`, as HF's
+    Trainer does: the same file upload now names the fault, quoting the logged argument."""
+    run = CORPUS / "runs/cnn_061_frozen_random_backbone"
+    (events,) = run.glob("events.out.tfevents.*")
+    curves = (events.name, events.read_bytes())
+    assert diagnose(load([curves])).healthy
+    files = [curves, ("events.out.tfevents.args", logged_arguments(arguments(recipes(), run.name)))]
+    d = diagnose(load(files))
+    assert d.causes[0].id == "no_pretraining" and not d.unchecked
+    page = open_page(browser, app_url)
+    upload(page, files)
+    verdict = t(f"symptoms.{d.symptom.symptom}.title", "en")
+    expect(page.locator(".st-key-verdict-0")).to_contain_text(verdict, timeout=TIMEOUT)
+    expect(page.get_by_text(t("causes.no_pretraining.title", "en")).first).to_be_visible()
+    expect(page.get_by_text("freeze_backbone=True").first).to_be_attached()
+    expect(page.get_by_text(NOT_CHECKED)).to_have_count(0)
+    page.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT)
+    wait_idle(page)
+    page.screenshot(path=artifacts / "e2e-unchecked-logged-arguments.png", full_page=True)
     page.close()
