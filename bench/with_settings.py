@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO / "sample_logs"))
 from generator.corpus.recipe import Recipe  # noqa: E402
 from generator.corpus.scenarios import build  # noqa: E402
 from generator.corpus.settings import config, namespace_line  # noqa: E402
+from tensorboardX import SummaryWriter  # noqa: E402
 
 from diagnostics import diagnose  # noqa: E402
 from diagnostics.evaluate import Row, read_labels, resolve_run_path, score, set_source, states_settings  # noqa: E402
@@ -60,8 +61,6 @@ def arguments(known: dict[str, Recipe], run: str) -> str | None:
 
 def logged_arguments(printed: str) -> bytes:
     """An event file in which tensorboardX's SummaryWriter logged `printed` as the text `args`."""
-    from tensorboardX import SummaryWriter
-
     with tempfile.TemporaryDirectory() as folder:
         with SummaryWriter(folder) as writer:
             writer.add_text("args", printed)
