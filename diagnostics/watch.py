@@ -34,20 +34,7 @@ from diagnostics import diagnose
 from diagnostics.early_warning import EarlyWarning, early_warnings
 from diagnostics.model import Diagnosis
 from parsers import ParseError, TrainingLog, load
-from parsers.source import SourceFile
-
-# Files of a run folder that are never logs (checkpoints, images); hidden files are skipped too.
-IGNORED_SUFFIXES = {
-    ".caffemodel",
-    ".solverstate",
-    ".pth",
-    ".pt",
-    ".ckpt",
-    ".png",
-    ".jpg",
-    ".npy",
-    ".safetensors",
-}
+from parsers.source import NOT_LOG_SUFFIXES, SourceFile
 
 
 @dataclass
@@ -165,7 +152,7 @@ class Watcher:
         return sorted(
             p
             for p in self.path.rglob("*")
-            if p.is_file() and p.suffix not in IGNORED_SUFFIXES and not p.name.startswith(".")
+            if p.is_file() and p.suffix not in NOT_LOG_SUFFIXES and not p.name.startswith(".")
         )
 
     def poll(self) -> Poll:

@@ -25,7 +25,15 @@ from parsers.model import (
 )
 from parsers.names import MAX_NAME_CHARS, capped_name
 from parsers.registry import ParsedFile, detect, format_modules
-from parsers.source import MAX_LINE_CHARS, ParseError, SourceFile, budget, describe_head
+from parsers.source import (
+    MAX_LINE_CHARS,
+    NOT_LOG_SUFFIXES,
+    ParseError,
+    SourceFile,
+    budget,
+    describe_head,
+    saved_object,
+)
 
 __all__ = [
     "LogLine",
@@ -49,9 +57,11 @@ _MAX_LONG_LINE_WARNINGS = 20  # warnings naming a skipped long line; a count say
 # When several files fail, each gets one line of at most this many characters, and at most
 # MAX_LISTED_FAILURES are listed: a folder of 2,000 junk files gave 839 KB of messages.
 MAX_LISTED_FAILURES = 20
+_TRAINING_ARGS_HINT = (
+    " It holds HF Trainer's arguments, which its TensorBoard event file (the `args` text) and a printed"
+    " TrainingArguments also show."
+)
 _FAILURE_LINE = 160
-# Files skipped when a directory is given (checkpoints, images, ...): clearly not logs.
-_IGNORED_SUFFIXES = {".caffemodel", ".solverstate", ".pth", ".pt", ".ckpt", ".png", ".jpg", ".npy"}
 
 
 def load(files: Sequence[tuple[str, bytes]] | Sequence[SourceFile], fmt: str | None = None) -> TrainingLog:
@@ -106,7 +116,7 @@ def source_files(paths: Iterable[str | os.PathLike[str]]) -> list[SourceFile]:
     for path in map(Path, paths):
         members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for member in members:
-            if path.is_dir() and (member.suffix in _IGNORED_SUFFIXES or member.name.startswith(".")):
+            if path.is_dir() and (member.suffix in NOT_LOG_SUFFIXES or member.name.startswith(".")):
                 continue
             files.append(SourceFile.from_path(member))
     return files
@@ -211,6 +221,14 @@ def _failure_summary(failures: list[str]) -> str:
 
 
 def _unrecognised(source: SourceFile) -> str:
+    if saved_object(source):
+        message = (
+            f"{source.name}: a saved Python object (torch.save or pickle), not a training log; not read, "
+            "since loading a pickle runs its code."
+        )
+        if source.name.endswith("training_args.bin"):
+            message += _TRAINING_ARGS_HINT
+        return message
     kinds = ", ".join(sorted(format_modules()))
     return (
         f"{source.name}: no training metrics recognised. Looked for: {kinds}.\n"

@@ -35,6 +35,7 @@ from parsers.model import TrainingLog
 from parsers.source import (
     MAX_COMPRESSION_RATIO,
     MAX_DECOMPRESSED_BYTES,
+    NOT_LOG_SUFFIXES,
     ParseError,
     SourceFile,
     budget,
@@ -62,7 +63,7 @@ MULTI_FILE_NAMES = re.compile(r"events\.out\.tfevents\.|scalars\.json$|\d{8}_\d{
 # Formats that hold settings only: they go with every run of their folder.
 CONFIG_FORMATS = {"caffe_prototxt", "lightning_hparams"}
 # Files never part of a run: checkpoints, images, arrays, and the folders tools keep beside runs.
-IGNORED_SUFFIXES = {".caffemodel", ".solverstate", ".pth", ".pt", ".ckpt", ".png", ".jpg", ".npy", ".zip"}
+IGNORED_SUFFIXES = NOT_LOG_SUFFIXES | {".zip"}
 IGNORED_DIRS = {"artifacts", "__pycache__", "__MACOSX"}
 # A zip upload is read under these budgets (the total is LOSS_DOCTOR_MAX_DECOMPRESSED_BYTES).
 MAX_ZIP_MEMBERS = 10_000

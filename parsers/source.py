@@ -18,6 +18,22 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
+# Files of a run folder that are never logs: weights and solver states, images, arrays. Skipped when a
+# folder is read, followed or scanned.
+NOT_LOG_SUFFIXES = {
+    ".caffemodel",
+    ".solverstate",
+    ".pth",
+    ".pt",
+    ".ckpt",
+    ".safetensors",
+    ".png",
+    ".jpg",
+    ".npy",
+}
+# A saved Python object: torch.save's zip (a `data.pkl` member near the start) or a bare pickle
+# (protocol 2-5 starts with PROTO), as HF's `training_args.bin` or a `.bin` checkpoint.
+_PICKLE_PROTOCOLS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 # Budgets checked while a compressed upload is decompressed, so that a small archive (a "zip bomb")
 # is refused before it fills memory. The operator can change them with the environment variables
 # of the same name prefixed LOSS_DOCTOR_ (see `budget`).
@@ -247,6 +263,13 @@ def _utf8_from_marked(raw: bytes) -> bytes:
     if encoding is None:
         return raw
     return raw.decode(encoding, errors="replace").encode("utf-8")
+
+
+def saved_object(source: SourceFile) -> bool:
+    """The file is a pickled Python object (torch.save, pickle.dump), which is never read: unpickling
+    runs code of the file's choosing."""
+    head = source.data[:512]
+    return head.startswith(_PICKLE_PROTOCOLS) or (head.startswith(b"PK\x03\x04") and b"data.pkl" in head)
 
 
 def describe_head(source: SourceFile, lines: int = 5) -> str:
