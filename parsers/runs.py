@@ -153,9 +153,10 @@ def _inside(folder: str, claimed: set[str]) -> bool:
     while True:
         if folder in claimed:
             return True
-        if not folder:
+        parent = posixpath.dirname(folder)
+        if parent == folder:  # "" or "/" (a member named "/x" has the root "/" above it, not "")
             return False
-        folder = posixpath.dirname(folder)
+        folder = parent
 
 
 def _deleted_run(meta_yaml: bytes) -> bool:

@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import shutil
+import threading
 import zipfile
 from pathlib import Path
 
@@ -327,3 +328,16 @@ def test_a_files_folder_is_not_taken_for_a_wandb_run(tmp_path):
     (tmp_path / "files" / "config.yaml").write_text("lr: 0.05\nbatch_size: 64\n")
     (run,) = runs_from_paths([tmp_path])
     assert run.label == f"{tmp_path}/files" and "wandb" not in load_run(run.sources).meta.formats
+
+
+def test_a_name_from_the_root_is_split_without_looping():
+    """`/x/train.log`: the folders above it end at "/", not "" (the search for a claimed parent looped
+    for ever; found by the upload property above with a name starting with "/")."""
+    files = [("/x/train.log", b"epoch 1 loss 0.5\n"), ("/x/y/train.log", b"epoch 1 loss 0.4\n")]
+    labels: list[str] = []
+    worker = threading.Thread(
+        target=lambda: labels.extend(label for label, _ in split_runs(files)), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=30)  # a regression fails here instead of hanging the suite
+    assert not worker.is_alive() and labels == ["/x", "/x/y"]
