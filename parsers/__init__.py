@@ -21,6 +21,8 @@ from parsers.model import (
     RunMeta,
     TrainingLog,
     empty_metrics,
+    hidden_nan_note,
+    reveal_hidden_nan,
     validate_metrics,
 )
 from parsers.names import MAX_NAME_CHARS, capped_name
@@ -90,6 +92,7 @@ def load(files: Sequence[tuple[str, bytes]] | Sequence[SourceFile], fmt: str | N
         result.warnings[len(source.notes) : len(source.notes)] = _long_line_warnings(source)
         result.skipped_lines += len(source.long_lines)
         _shorten_long_names(result, source.name)
+        _reveal_hidden_nan(result, source.name)
         parsed.append((source, file_fmt, result))
 
     with_metrics = [p for p in parsed if p[2].metrics is not None and len(p[2].metrics)]
@@ -187,6 +190,13 @@ def _shorten_long_names(result: ParsedFile, source_name: str) -> None:
         cap = budget("MAX_NAME_CHARS", MAX_NAME_CHARS)
         note = f"{shortened} metric name(s) longer than {cap} characters shortened (start … hash)"
         result.warnings.append(ParseWarning(source_name, 0, note))
+
+
+def _reveal_hidden_nan(result: ParsedFile, source_name: str) -> None:
+    """A loss of 0.0 beside a NaN grad norm is a NaN (`reveal_hidden_nan`), whichever format logged it."""
+    hidden = 0 if result.metrics is None else reveal_hidden_nan(result.metrics)
+    if hidden:
+        result.warnings.insert(0, ParseWarning(source_name, 0, hidden_nan_note(hidden)))
 
 
 def _long_line_warnings(source: SourceFile) -> list[ParseWarning]:

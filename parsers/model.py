@@ -284,6 +284,36 @@ def purge_orphans(series: pd.DataFrame) -> pd.DataFrame:
     return series[keep]
 
 
+def reveal_hidden_nan(frame: pd.DataFrame) -> int:
+    """Read as NaN, in place, every logged loss of exactly 0.0 beside a non-finite grad norm of the same
+    split, step and segment, and return how many. HF's Trainer logs so (its `logging_nan_inf_filter`,
+    on by default, replaces a NaN/inf step's loss by the mean of the window so far, so a window where
+    every step was NaN logs 0.0) to its stdout, `trainer_state.json`, TensorBoard, W&B and MLflow alike;
+    a loss that really is 0 has a gradient of 0, not NaN, so the reading holds whatever the writer."""
+    metric = frame["metric"]
+    grad_norm = (metric == "grad_norm").to_numpy()
+    if not grad_norm.any():
+        return 0
+    values = frame["value"].to_numpy()
+    broken = grad_norm & ~np.isfinite(values)
+    zero_loss = (metric == "loss").to_numpy() & (values == 0.0)
+    if not broken.any() or not zero_loss.any():
+        return 0
+    keys = ["split", "step", "segment"]
+    at_broken = pd.MultiIndex.from_frame(frame.loc[broken, keys].astype({"split": str}))
+    zero_rows = frame.loc[zero_loss, keys].astype({"split": str})
+    hidden = zero_rows.index[pd.MultiIndex.from_frame(zero_rows).isin(at_broken)]
+    frame.loc[hidden, "value"] = np.nan
+    return len(hidden)
+
+
+def hidden_nan_note(count: int) -> str:
+    return (
+        f"{count} logged loss(es) of 0.0 beside a NaN/inf grad_norm read as NaN (HF Trainer's "
+        "logging_nan_inf_filter logs a window of NaN steps as 0.0)"
+    )
+
+
 def empty_metrics() -> pd.DataFrame:
     return frame_from_columns({name: [] for name in METRIC_COLUMNS})
 

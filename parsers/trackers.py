@@ -39,6 +39,8 @@ from parsers.model import (
     TrainingLog,
     as_counter,
     frame_from_columns,
+    hidden_nan_note,
+    reveal_hidden_nan,
 )
 from parsers.source import ParseError, SourceFile
 
@@ -126,6 +128,9 @@ def load_mlflow_run(sources: Sequence[SourceFile]) -> TrainingLog:
     lr = frame.loc[(frame["metric"] == "lr") & np.isfinite(frame["value"]), "value"]
     if len(lr):
         meta.peak_lr = float(lr.max())
+    hidden = reveal_hidden_nan(frame)  # HF's Trainer reports to MLflow as to its other writers
+    if hidden:
+        warnings.insert(0, ParseWarning("", 0, hidden_nan_note(hidden)))
     return TrainingLog(
         metrics=frame,
         meta=meta,

@@ -21,7 +21,7 @@ import math
 import re
 
 from parsers.formats._textlog import NUMBER, At, LineCounter, Problems, Rows, WallClock, line_at, to_float
-from parsers.formats.hf_trainer_state import hidden_nan_note, metric_of
+from parsers.formats.hf_trainer_state import metric_of
 from parsers.hparams import hyperparams_from_text
 from parsers.model import ParseWarning, RunMeta, as_counter
 from parsers.registry import ParsedFile
@@ -58,7 +58,6 @@ def parse(source: SourceFile) -> ParsedFile:
     step = 0
     segment = 0
     last_epoch = -math.inf
-    hidden_count = 0  # losses of 0.0 beside a NaN grad_norm (see hf_trainer_state.hidden_nan)
     for found in _DICT.finditer(text):
         pairs = dict(_PAIR.findall(found[0]))
         if _SUMMARY_KEY in pairs or not pairs:
@@ -84,28 +83,15 @@ def parse(source: SourceFile) -> ParsedFile:
             epoch=epoch,
             wall_time=clock.since_start(line_at(text, found.start())),
         )
-        hidden = (
-            "loss" in pairs and "grad_norm" in pairs and _is_hidden_nan(pairs["loss"], pairs["grad_norm"])
-        )
-        hidden_count += hidden
         for key, value in pairs.items():
             target = metric_of(key)
             if target is not None:
-                rows.add(
-                    at, target[0], target[1], key, math.nan if hidden and key == "loss" else to_float(value)
-                )
+                rows.add(at, target[0], target[1], key, to_float(value))
     parsed = rows.parsed(source.name, meta, problems, "no HuggingFace Trainer dicts ({'loss': ...}) found")
     if not meta.hyperparams.get("logging_steps"):
         note = "the log does not echo logging_steps: the step is the count of logged train dicts (1, 2, ...)"
         parsed.warnings.insert(0, ParseWarning(source.name, 0, note))
-    if hidden_count:
-        parsed.warnings.insert(0, ParseWarning(source.name, 0, hidden_nan_note(hidden_count)))
     return parsed
-
-
-def _is_hidden_nan(loss: str, grad_norm: str) -> bool:
-    """A 0.0 loss beside a non-finite grad norm: a window of NaN steps (hf_trainer_state.hidden_nan)."""
-    return to_float(loss) == 0.0 and not math.isfinite(to_float(grad_norm))
 
 
 def _logging_steps(meta: RunMeta) -> tuple[int, bool]:

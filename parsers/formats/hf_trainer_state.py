@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from parsers.formats._jsonlines import ColumnRows, Problems, as_step, keys_of, numeric_column
-from parsers.model import LogLine, ParseWarning, RunMeta
+from parsers.model import LogLine, RunMeta
 from parsers.names import KEY_CACHE_SIZE, split_and_metric
 from parsers.registry import ParsedFile
 from parsers.source import ParseError, SourceFile
@@ -74,37 +74,15 @@ def parse(source: SourceFile) -> ParsedFile:
     rows = ColumnRows(kept_steps, first_lines, epoch=numeric_column(entries, "epoch")[0])
     # json.dumps(indent=2) puts each key on a line of its own, in order, right after the "{" line
     positions = [{key: index for index, key in enumerate(entry, start=1)} for entry in entries]
-    hidden = hidden_nan(*numeric_column(entries, "loss"), *numeric_column(entries, "grad_norm"))
     for key in keys_of(entries):
         target = metric_of(key)
         if target is None:
             continue
         values, present = numeric_column(entries, key)
-        if key == "loss" and hidden.any():
-            values = np.where(hidden, np.nan, values)
         offset = np.fromiter((p.get(key, 0) for p in positions), dtype=np.int64, count=len(entries))
         rows.add(values, present, target[0], target[1], key, line=first_lines + offset * one_key_per_line)
     meta = _meta(source.name, text, start.start(), end, problems)
-    parsed = rows.parsed(source.name, meta, problems, "log_history holds no logged metrics")
-    if hidden.any():
-        parsed.warnings.insert(0, ParseWarning(source.name, 0, hidden_nan_note(int(hidden.sum()))))
-    return parsed
-
-
-def hidden_nan(
-    loss: np.ndarray, has_loss: np.ndarray, grad_norm: np.ndarray, has_grad_norm: np.ndarray
-) -> np.ndarray:
-    """Where a logged `loss` of exactly 0.0 sits beside a non-finite `grad_norm`: with
-    `logging_nan_inf_filter` (on by default) the Trainer replaces a NaN/inf step's loss by the mean of
-    the window so far, so a window where every step was NaN logs 0.0 — a NaN, not a perfect loss."""
-    return has_loss & has_grad_norm & (loss == 0.0) & ~np.isfinite(grad_norm)
-
-
-def hidden_nan_note(count: int) -> str:
-    return (
-        f"{count} logged loss(es) of 0.0 beside a NaN/inf grad_norm read as NaN (the Trainer's "
-        "logging_nan_inf_filter logs a window of NaN steps as 0.0)"
-    )
+    return rows.parsed(source.name, meta, problems, "log_history holds no logged metrics")
 
 
 def _entries(
