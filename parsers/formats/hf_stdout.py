@@ -31,7 +31,8 @@ FORMAT = "hf_stdout"
 FRAMEWORK = "pytorch"
 
 _DICT = re.compile(r"""\{\s*['"][A-Za-z_][\w/.\-]*['"]\s*:[^{}\n]*\}""")
-_PAIR = re.compile(rf"""['"]([A-Za-z_][\w/.\-]*)['"]\s*:\s*({NUMBER})\s*(?=[,}}])""")
+# transformers 5 prints the values formatted, as strings: {'loss': '3.704', 'grad_norm': 'nan', ...}
+_PAIR = re.compile(rf"""['"]([A-Za-z_][\w/.\-]*)['"]\s*:\s*['"]?({NUMBER})['"]?\s*(?=[,}}])""")
 _TRAIN_DICT = re.compile(r"""\{\s*'(?:loss|learning_rate|grad_norm)'\s*:""")
 _SUMMARY_KEY = "train_runtime"
 

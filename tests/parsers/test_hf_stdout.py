@@ -1,7 +1,9 @@
 """HuggingFace Trainer stdout: printed dicts among tqdm bars (bare CR), steps counted from logging_steps."""
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 from real_log_files import real_log
 from text_logs import parse_text, rows
@@ -10,6 +12,8 @@ from parsers import load_paths, validate_metrics
 from parsers.formats import hf_stdout
 from parsers.registry import detect
 from parsers.source import ParseError, SourceFile
+
+HF_RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "hf_tensorboard"
 
 BAR = "  2%|██▊                                   | {0}/8264 [23:37<15:44:25,  7.03s/it]"
 STDOUT = (
@@ -86,3 +90,17 @@ def test_real_gemma2_stdout():
     assert (meta.base_lr, meta.optimizer, meta.clip_gradients, meta.epochs) == (7e-05, "adamw", 1.0, 2)
     assert meta.hyperparams["logging_steps"] == "10"
     assert meta.where["base_lr"].line == 235
+
+
+@pytest.mark.parametrize("run", ["", "sgd_lr0.5_healthy", "sgd_lr2_nan"])
+def test_transformers_5_prints_its_values_as_strings(run):
+    """transformers 5 prints `{'loss': '3.704', 'grad_norm': 'nan', ...}`: a real run's console output
+    (`tests/fixtures/hf_tensorboard/`) gives its trainer_state.json's curve, to the 4 digits printed."""
+    folder = HF_RUNS / run
+    printed = load_paths([folder / "stdout.log"]).series("loss")["value"].to_numpy()
+    saved = load_paths([folder / ("output/trainer_state.json" if not run else "trainer_state.json")])
+    expected = saved.series("loss")["value"].to_numpy()
+    assert len(printed) == len(expected) >= 12
+    assert np.array_equal(np.isnan(printed), np.isnan(expected))
+    finite = ~np.isnan(expected)
+    assert np.allclose(printed[finite], expected[finite], rtol=5e-4, atol=0)

@@ -19,7 +19,7 @@ from parsers.runs import load_run
 
 HF = Path(__file__).resolve().parents[1] / "fixtures" / "hf_tensorboard"
 EXPECTED = json.loads((HF / "expected.json").read_text())
-FILES = ["trainer_state.json", "events.out.tfevents.hf_trainer"]
+FILES = ["trainer_state.json", "events.out.tfevents.hf_trainer", "stdout.log"]
 
 
 @pytest.mark.parametrize("name", FILES)
