@@ -129,13 +129,15 @@ class SourceFile:
         return self.data[:n].decode(self.encoding, errors="replace")
 
     def looks_binary(self) -> bool:
-        """Text logs have no NUL bytes and few control characters; TFRecord or images do."""
+        """Text logs have no NUL bytes and few control characters; TFRecord or images do. Backspace and
+        ESC count as text: a progress bar redirected to a file redraws with them (Keras 3's `fit` writes
+        a run of backspaces and colour codes before every update)."""
         head = self.data[:8192]
         if not head:
             return False
         if b"\x00" in head:
             return True
-        control = sum(1 for b in head if b < 9 or 13 < b < 32)
+        control = sum(1 for b in head if b < 8 or (13 < b < 32 and b != 27))
         return control / len(head) > 0.05
 
     @cached_property

@@ -24,8 +24,9 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from parsers.formats._llm import without_ansi
 from parsers.formats._textlog import NUMBER, At, LineCounter, Problems, Rows, sniff_head, to_float
 from parsers.hparams import hyperparams_from_text
 from parsers.model import LogLine, RunMeta
@@ -41,6 +42,8 @@ _HEADER = re.compile(r"Epoch (\d+)/(\d+)")
 _COUNTER = re.compile(r"^\s*(\d+)/(\d+)\b")
 _PAIR = re.compile(rf" - ([A-Za-z_]\w*): ({NUMBER})(?![\d.])")
 _DURATION = re.compile(r" - (\d+(?:\.\d+)?)s(?=\s)")
+# Keras 3, verbose=1: `50/50 ━━━━━━━━━━━━━━━━━━━━ 1s 6ms/step - loss: ...` (seconds of the epoch, per step)
+_KERAS3_DURATION = re.compile(r"(?<=\s)(\d+(?:\.\d+)?)s \d+(?:\.\d+)?(?:[mun]|µ)?s/step\b")
 _SNIFF = re.compile(r"(?m)^Epoch \d+/\d+\s*$[\s\S]{0,4000}? - (?:ETA: \S+ - )?\w*loss: ")
 
 
@@ -56,6 +59,10 @@ class _Run:
     last_loss: float | None = None  # running mean loss of the open epoch's last in-epoch line
     elapsed: float = 0.0  # summed epoch durations
     start: float | None = None  # `elapsed` at the first record
+    # the last epoch line: where it was recorded, its values, and the keys recorded there since
+    final_at: At | None = None
+    final_pairs: dict[str, str] = field(default_factory=dict)
+    final_keys: set[str] = field(default_factory=set)
 
 
 class _Runs:
@@ -67,6 +74,7 @@ class _Runs:
         self.all: list[_Run] = []
         self.open: list[_Run] = []
         self._at: dict[tuple[int, int], list[_Run]] = {}  # (epochs, epoch) -> runs there, in file order
+        self.last_closed: _Run | None = None  # the run of the last epoch line
 
     def new(self, epochs: int) -> _Run:
         run = _Run(segment=len(self.all), epochs=epochs)
@@ -99,7 +107,7 @@ def sniff(source: SourceFile) -> float:
 
 
 def parse(source: SourceFile) -> ParsedFile:
-    text = source.log_text
+    text = _without_redraws(source.log_text)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_text(text, source.name, meta)
     rows = Rows()
@@ -118,6 +126,14 @@ def parse(source: SourceFile) -> ParsedFile:
             position = header.end()
         _progress(found[0][position:], number, runs, rows, problems)
     return rows.parsed(source.name, meta, problems, "no Keras `Epoch k/N` progress lines with values")
+
+
+def _without_redraws(text: str) -> str:
+    """The text without the colour codes and backspaces of a progress bar written to a file (Keras 3
+    erases each update with backspaces and colours the bar); line breaks stay, so line numbers do."""
+    if "\x1b" not in text and "\x08" not in text:
+        return text
+    return without_ansi(text).replace("\x08", "")
 
 
 def _open_epoch(runs: _Runs, epoch: int, epochs: int, order: int) -> None:
@@ -141,7 +157,7 @@ def _progress(piece: str, number: int, runs: _Runs, rows: Rows, problems: Proble
     done = int(counter[1]) if counter else 0
     loss = next((to_float(value) for key, value in pairs if key == "loss"), None)
     open_runs = runs.open
-    if "ETA:" in piece:
+    if "ETA:" in piece or (counter and counter[1] != counter[2]):  # Keras 3 prints no `ETA:`
         if open_runs:
             behind = [r for r in open_runs if r.done < done]  # the sample counter only goes up
             if behind:
@@ -150,9 +166,20 @@ def _progress(piece: str, number: int, runs: _Runs, rows: Rows, problems: Proble
                 run = min(open_runs, key=lambda r: r.done)
             run.done, run.last_loss = done, loss
         return
-    duration = _DURATION.search(piece)
+    duration = _DURATION.search(piece) or _KERAS3_DURATION.search(piece)
     if not counter and not duration:
         return  # ` - loss: ...` in some other message
+    reprinted = _reprinted(runs, pairs)
+    if reprinted is not None:
+        # Keras 3 prints the full bar when the training batches are done and again with the val_
+        # metrics once validation is: the second line completes the first epoch record
+        known = reprinted.final_keys
+        for key, value in pairs:
+            if key not in known:
+                split, metric = split_and_metric(key)
+                rows.add(reprinted.final_at, split, metric, key, to_float(value))
+                known.add(key)
+        return
     if open_runs:
         run = min(open_runs, key=lambda r: _distance(r, loss))
     elif runs.all and runs.all[-1].epochs:
@@ -176,6 +203,19 @@ def _progress(piece: str, number: int, runs: _Runs, rows: Rows, problems: Proble
     for key, value in pairs:
         split, metric = split_and_metric(key)
         rows.add(at, split, metric, key, to_float(value))
+    run.final_at, run.final_pairs, run.final_keys = at, dict(pairs), {key for key, _ in pairs}
+    runs.last_closed = run
+
+
+def _reprinted(runs: _Runs, pairs: list[tuple[str, str]]) -> _Run | None:
+    """The run whose last epoch line this one prints again with more values (Keras 3's line after
+    validation): the same values for every key the first line had, and new keys."""
+    last = runs.last_closed
+    if runs.open or last is None or last.final_at is None:
+        return None
+    given = dict(pairs)
+    same = all(given.get(key) == value for key, value in last.final_pairs.items())
+    return last if same and given.keys() - last.final_keys else None
 
 
 def _distance(run: _Run, loss: float | None) -> tuple[float, int, int]:
