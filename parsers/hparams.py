@@ -529,6 +529,8 @@ def _weights(key: str, value: str, where: LogLine, claims: _Claims) -> None:
     lowered = value.lower()
     if key == "pretrained" and lowered in _TRUE:
         claims.loaded.append((None, where))
+    elif key == "pretrained" and lowered == "0":  # TensorBoard's hparams record stores a boolean as 0/1
+        claims.scratch.append(where)
     elif key in ("pretrained", "weights") and lowered in ("false", "none", "''", ""):
         if key == "weights" or lowered == "false":
             claims.scratch.append(where)
