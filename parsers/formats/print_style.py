@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
 import numpy as np
+import pandas as pd
 
 from parsers.formats._textlog import (
     DIGITS_AS_ZERO,
@@ -100,6 +101,12 @@ _SUMMARY = re.compile(r"\b(?:final|best|summary|overall|saved|saving)", re.IGNOR
 
 # --- counters ------------------------------------------------------------------------------------
 _OF = r"\s*+(?P<{0}>\d++)(?:\s*+/\s*+(?P<{1}>\d++))?\s*+"
+# tqdm: `270/600 [00:05<00:06, ...`
+_TQDM_COUNTER = re.compile(r"(?<!\d)(?P<it>\d++)/(?P<n>\d++)\s*+\[[\d:]++<")
+# A bar at count 0 has run no step: its postfix values are the previous epoch's (Lightning redraws the
+# bar at 0 under the old epoch's name, then under the new one). Blanked, line breaks kept.
+_TQDM_HEAD_CHARS = 2 * 1024**2
+_IDLE_BAR = re.compile(r"[^\r\n]*(?<!\d)0/\d++\s*+\[[\d:]++<[^\r\n]*+")
 _COUNTERS = [
     # timm: `Train: 1 [ 100/1251 (8%)]`, `Test: [  48/48]`
     re.compile(
@@ -118,8 +125,7 @@ _COUNTERS = [
         + _OF.format("it", "n")
         + r"[\])]?"
     ),
-    # tqdm: `270/600 [00:05<00:06, ...`
-    re.compile(r"(?<!\d)(?P<it>\d++)/(?P<n>\d++)\s*+\[[\d:]++<"),
+    _TQDM_COUNTER,
 ]
 _AVERAGE = re.compile(
     rf"(?<![\d.])({NUMBER})\s*+\(\s*+{NUMBER}\s*+\)"
@@ -175,6 +181,7 @@ _ALIASES = {
 _AVG_LOSS = {"avg_loss", "average_loss", "mean_loss", "epoch_loss", "running_loss"}
 _BATCH_LOSS = {"batch_loss", "step_loss", "iter_loss", "iteration_loss", "minibatch_loss"}
 _NOT_METRICS = TIMING_KEYS | {"epoch", "step", "iter", "iteration", "batch", "it", "samples", "tokens"}
+_NOT_METRICS |= {"v_num"}  # Lightning's progress bar shows the logger's version
 # metric-name parts that make a line a training record even without a counter
 _HEADLINE = re.compile(
     r"^(?:\w*loss|acc(?:uracy)?\d?|ppl|perplexity|bleu\w*|top\d|map|miou|f1|auc|accuracy|prec)$"
@@ -232,6 +239,9 @@ def parse(source: SourceFile) -> ParsedFile:
 
 def _parse(source: SourceFile) -> ParsedFile:
     text = source.log_text
+    tqdm = _has_tqdm_bars(text)
+    if tqdm:
+        text = _IDLE_BAR.sub("", text)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     try:
         layouts = LineLayouts(text)
@@ -252,7 +262,32 @@ def _parse(source: SourceFile) -> ParsedFile:
         for split, metric, name, value in record.values:
             rows.add(at, split, metric, name, value)
     _name_losses(rows)
-    return rows.parsed(source.name, meta, problems, "no `key: value` training lines with a loss or accuracy")
+    nothing = "no `key: value` training lines with a loss or accuracy"
+    parsed = rows.parsed(source.name, meta, problems, nothing)
+    if parsed.metrics is not None and tqdm:
+        parsed.metrics = _tqdm_points(parsed.metrics)
+    return parsed
+
+
+def _has_tqdm_bars(text: str) -> bool:
+    """tqdm bars show from the first epoch on, so the head is looked at: a find of the rate (`it/s`,
+    `s/it`) first, where the counter regex would try every digit (searching a whole 20 MB log cost
+    5-15 % of its parse, `bench/text_bench.py`)."""
+    head = text[:_TQDM_HEAD_CHARS]
+    return ("it/s" in head or "s/it" in head) and _TQDM_COUNTER.search(head) is not None
+
+
+def _tqdm_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """The points of a tqdm bar's postfix. The bar is redrawn at the same count, first with the count
+    advanced and the values of the step before (`2/50 [..., loss=1.240]`), then with the new values
+    (`2/50 [..., loss=1.090]`): the last values at a step are the step's, the others would zigzag the
+    curve. An evaluation value stays in the postfix until the next evaluation (Lightning's `val_loss`):
+    it is a point where it changes, not at every later step."""
+    keys = ["split", "metric", "name", "segment", "step"]
+    frame = frame[~frame.duplicated(keys, keep="last").to_numpy()]
+    series = frame.groupby(keys[:-1], observed=True, sort=False)["value"]
+    carried = (frame["split"] != "train").to_numpy() & (frame["value"] == series.shift()).to_numpy()
+    return frame[~carried].reset_index(drop=True)
 
 
 def _line_records(text: str) -> list[_Line]:

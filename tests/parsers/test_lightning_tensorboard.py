@@ -1,10 +1,14 @@
 """A real PyTorch Lightning run (`tests/fixtures/lightning/`, pytorch-lightning 2.6.6) whose first layer
 is frozen with random weights: its TensorBoard event file alone states the arguments in its hparams
-record (booleans as 0/1) and gets the diagnosis its CSV logger's folder gets with `hparams.yaml`."""
+record (booleans as 0/1) and gets the diagnosis its CSV logger's folder gets with `hparams.yaml`; its
+console log (tqdm's bar) gives the CSV logger's curve."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from diagnostics import diagnose
 from parsers import load_paths
@@ -29,3 +33,21 @@ def test_the_event_file_alone_names_the_frozen_random_layers():
     assert alone.symptom.symptom == with_yaml.symptom.symptom != "healthy"
     assert [c.id for c in alone.causes][:1] == [c.id for c in with_yaml.causes][:1] == ["no_pretraining"]
     assert "LD310" not in alone.unchecked
+
+
+def test_the_console_progress_bar_gives_the_csv_loggers_curve():
+    """tqdm's bar (`Epoch 3: 40%|████ | 20/50 [..., train_loss=0.421, val_loss=0.460]`) is redrawn with
+    the previous step's values before the new ones, again at count 0 under the old epoch's name, and
+    carries val_loss to every later step: read as one point per step (the CSV logger's value at the
+    step before, printed to 3 digits), one segment, and one val point per validation."""
+    console = load_paths([LIGHTNING / "console.log"]).metrics
+    csv = pd.read_csv(LIGHTNING / "csv" / "metrics.csv")
+    train = console[(console["split"] == "train") & (console["metric"] == "loss")].set_index("step")["value"]
+    assert train.index.is_unique and (console["segment"] == 0).all() and len(train) == 8 * 50
+    logged = csv.dropna(subset=["train_loss"])
+    assert np.allclose(train.loc[logged["step"] + 1], logged["train_loss"], rtol=5e-3)
+    val = console[(console["split"] == "val") & (console["metric"] == "loss")]
+    expected = csv.dropna(subset=["val_loss"])
+    assert val["step"].tolist() == (expected["step"] + 1).tolist()
+    assert np.allclose(val["value"], expected["val_loss"], rtol=5e-3)
+    assert "v_num" not in set(console["metric"])  # the logger's version, shown in the bar
