@@ -208,14 +208,14 @@ def _progress(piece: str, number: int, runs: _Runs, rows: Rows, problems: Proble
 
 
 def _reprinted(runs: _Runs, pairs: list[tuple[str, str]]) -> _Run | None:
-    """The run whose last epoch line this one prints again with more values (Keras 3's line after
-    validation): the same values for every key the first line had, and new keys."""
+    """The run whose last epoch line this one prints again, maybe with more values (Keras 3's line after
+    validation): the same values for every key the first line had."""
     last = runs.last_closed
     if runs.open or last is None or last.final_at is None:
         return None
     given = dict(pairs)
     same = all(given.get(key) == value for key, value in last.final_pairs.items())
-    return last if same and given.keys() - last.final_keys else None
+    return last if same else None
 
 
 def _distance(run: _Run, loss: float | None) -> tuple[float, int, int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parsers import load_paths
+from parsers import load, load_paths
 
 KERAS3 = Path(__file__).resolve().parents[1] / "fixtures" / "keras3"
 
@@ -39,3 +39,11 @@ def test_the_console_log_is_text_not_binary():
     log = load_paths([KERAS3 / "sgd_lr0.05" / "fit.log"])
     assert log.meta.format == "keras_stdout" and log.meta.epochs == 10
     assert log.metrics["wall_time"].notna().all()  # `1s 6ms/step`: the epoch's seconds are read
+
+
+def test_an_epoch_line_printed_twice_is_one_epoch():
+    lines = (KERAS3 / "sgd_lr0.05" / "fit_verbose2.log").read_text(encoding="utf-8").splitlines(keepends=True)
+    first = next(n for n, line in enumerate(lines) if "val_loss" in line)
+    doubled = "".join([*lines[: first + 1], lines[first], *lines[first + 1 :]])
+    log = load([("fit.log", doubled.encode())])
+    assert not log.warnings and len(log.series("loss")) == 10
