@@ -17,7 +17,8 @@ goes back starts a new segment (a restarted run appending to the same file).
 
 The run's settings are read when the writer logged them beside the curves: text summaries whose tag
 names settings (HF Trainer's `args` and `model_config` JSON, `add_text("args", str(args))`, CleanRL's
-`hyperparameters` table) and the hparams plugin's `add_hparams` record. They go through the readers
+`hyperparameters` table) and the hparams plugin's `add_hparams` record (whose summary values,
+`hparam/*` and Lightning's `hp_metric`, are not curves and are left out). They go through the readers
 text logs use for their echoed settings (`parsers.hparams`), so the configuration checks run on a
 TensorBoard-only upload; a quoted setting's line number is its record's. A file holding only settings
 (torch's `add_hparams` writes one in a sub-folder) is read as settings, like a config beside a log.
@@ -72,6 +73,9 @@ _KERAS_SPLIT_NOTE = (
 # `hyperparameters`, `config`); other texts are samples, predictions or notes, logged again and again.
 _SETTINGS_TAG = re.compile(r"arg|config|cfg|param|setting|option|flag", re.IGNORECASE)
 _MAX_SETTINGS_CHARS = 1024**2
+# The hparams dashboard's values, not curves: Lightning's `hp_metric` (-1 until the user sets it) and the
+# `metric_dict` of `add_hparams` (`hparam/accuracy`), one point each.
+_SEARCH_SUMMARY = re.compile(r"hp_metric$|hparam/")
 # `|lr|0.1|`: a row of the markdown table CleanRL-style scripts log (`|param|value|` header, `|-|-|` rule)
 _TABLE_ROW = re.compile(r"^\s*\|\s*([A-Za-z_][\w.\-]*)\s*\|\s*([^|]*?)\s*\|\s*$")
 _NUMPY_DTYPES = {1: np.float32, 2: np.float64, 19: np.float16, 3: np.int32, 9: np.int64, 14: None}
@@ -164,6 +168,7 @@ def parse(source: SourceFile) -> ParsedFile:
     last_step: dict[str, int] = {}
     segment, first_wall_time, undecodable = 0, None, []
     settings = _Settings()
+    search_tags: set[str] = set()  # hp_metric, hparam/*: read for the framework, not kept
     for number, payload in _records(source.data, source.name, warnings):
         try:
             event = Event.FromString(payload)
@@ -188,6 +193,9 @@ def parse(source: SourceFile) -> ParsedFile:
             else:
                 settings.add(number, item)
                 continue
+            if _SEARCH_SUMMARY.match(item.tag):
+                search_tags.add(item.tag)
+                continue
             if event.step < last_step.get(item.tag, event.step):
                 segment += 1
                 last_step.clear()
@@ -209,7 +217,7 @@ def parse(source: SourceFile) -> ParsedFile:
 
     tags = list(tag_index)
     tag_set = set(tags)
-    framework = framework_of(tag_set)
+    framework = framework_of(tag_set | search_tags)
     labels = np.array([(*tag_split_metric(tag, tag_set, framework), tag) for tag in tags], dtype=object)
     per_row = labels[np.asarray(tag_ids, dtype=np.int64)]
     frame = frame_from_columns(

@@ -23,6 +23,8 @@ def test_the_event_file_alone_states_the_arguments_hparams_yaml_states():
         assert getattr(events, fact) == getattr(yaml, fact) is not None, fact
     assert events.pretrained is False and events.where["pretrained"].text == "pretrained: 0"
     assert [f.how for f in events.frozen_layers] == [f.how for f in yaml.frozen_layers] == ["flag"]
+    curves = load_paths([LIGHTNING / "tb" / "events.out.tfevents.lightning"])
+    assert curves.meta.framework == "pytorch" and "hp_metric" not in set(curves.metrics["metric"])
 
 
 def test_the_event_file_alone_names_the_frozen_random_layers():

@@ -80,7 +80,9 @@ def test_add_hparams_writes_a_settings_only_file_read_beside_the_curves(tmp_path
     def log(writer: SummaryWriter) -> None:
         for step in range(5):
             writer.add_scalar("train/loss", 2.0 - 0.1 * step, step)
-        writer.add_hparams({"lr": 0.03, "batch_size": 128, "optimizer": "sgd", "nesterov": True}, {})
+        writer.add_hparams(
+            {"lr": 0.03, "batch_size": 128, "optimizer": "sgd", "nesterov": True}, {"hparam/acc": 0.9}
+        )
 
     folder = _write(tmp_path, log)
     (in_subfolder,) = [path for path in folder.rglob("events.out.tfevents.*") if path.parent != folder]
@@ -90,7 +92,7 @@ def test_add_hparams_writes_a_settings_only_file_read_beside_the_curves(tmp_path
     log_ = load_paths([folder])
     assert (log_.meta.base_lr, log_.meta.batch_size, log_.meta.optimizer) == (0.03, 128, "sgd")
     assert log_.meta.where["batch_size"].text == "batch_size: 128"
-    assert set(log_.metrics["metric"]) == {"loss"}
+    assert set(log_.metrics["metric"]) == {"loss"}  # `hparam/acc` is the dashboard's value, not a curve
 
 
 def test_texts_that_are_not_settings_stay_unread(tmp_path):
