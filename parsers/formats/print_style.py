@@ -106,7 +106,9 @@ _TQDM_COUNTER = re.compile(r"(?<!\d)(?P<it>\d++)/(?P<n>\d++)\s*+\[[\d:]++<")
 # A bar at count 0 has run no step: its postfix values are the previous epoch's (Lightning redraws the
 # bar at 0 under the old epoch's name, then under the new one). Blanked, line breaks kept.
 _TQDM_HEAD_CHARS = 2 * 1024**2
-_IDLE_BAR = re.compile(r"[^\r\n]*(?<!\d)0/\d++\s*+\[[\d:]++<[^\r\n]*+")
+# Anchored at the start of a redraw (a line or a `\r`): unanchored, every position of a long line without
+# a match re-read the rest of the line (20 KB lines took seconds).
+_IDLE_BAR = re.compile(r"(?m)(?:^|(?<=\r))[^\r\n]*?(?<!\d)0/\d++\s*+\[[\d:]++<[^\r\n]*+")
 _COUNTERS = [
     # timm: `Train: 1 [ 100/1251 (8%)]`, `Test: [  48/48]`
     re.compile(

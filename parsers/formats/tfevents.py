@@ -77,7 +77,8 @@ _MAX_SETTINGS_CHARS = 1024**2
 # `metric_dict` of `add_hparams` (`hparam/accuracy`), one point each.
 _SEARCH_SUMMARY = re.compile(r"hp_metric$|hparam/")
 # `|lr|0.1|`: a row of the markdown table CleanRL-style scripts log (`|param|value|` header, `|-|-|` rule)
-_TABLE_ROW = re.compile(r"^\s*\|\s*([A-Za-z_][\w.\-]*)\s*\|\s*([^|]*?)\s*\|\s*$")
+# (the value is stripped after the match: `\s*([^|]*?)\s*\|` re-read a long run of blanks quadratically)
+_TABLE_ROW = re.compile(r"^\s*+\|\s*+([A-Za-z_][\w.\-]*+)\s*+\|([^|]*+)\|\s*+$")
 _NUMPY_DTYPES = {1: np.float32, 2: np.float64, 19: np.float16, 3: np.int32, 9: np.int64, 14: None}
 
 
@@ -304,7 +305,7 @@ def _relocated(
 
 def _table_row(line: str) -> str:
     row = _TABLE_ROW.match(line)
-    return f"{row[1]}: {row[2]}" if row else line
+    return f"{row[1]}: {row[2].strip()}" if row else line
 
 
 def _hparam_value(value: Value) -> str:
