@@ -17,12 +17,13 @@ from tensorboardX.proto.tensor_pb2 import TensorProto
 
 from parsers import load_paths
 from parsers.formats import settings_file, tfevents
+from parsers.model import RunMeta
 from parsers.source import ParseError, SourceFile
 
 HF = Path(__file__).resolve().parents[1] / "fixtures" / "hf_tensorboard"
 
 
-def _facts(meta) -> dict:
+def _facts(meta: RunMeta) -> dict:
     return {name: getattr(meta, name) for name in meta.where}
 
 
