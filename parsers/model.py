@@ -9,7 +9,8 @@ line that states it so that a diagnosis can quote it as evidence).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -191,8 +192,27 @@ class RunMeta:
         if other.resumed and "resumed" in other.where:
             self.where.setdefault("resumed", other.where["resumed"])
 
+    def requote(self, move: Callable[[LogLine], LogLine]) -> None:
+        """Replace every quoted line of the facts by `move(line)` (settings read from a text embedded in
+        another file are quoted where they sit in that file). Walks the fields, so a fact added later
+        is moved too: a LogLine, or a list or dict of LogLines or of facts that carry one in `where`."""
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, {key: _requoted(item, move) for key, item in value.items()})
+            elif isinstance(value, list):
+                setattr(self, name, [_requoted(item, move) for item in value])
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _requoted(item: Any, move: Callable[[LogLine], LogLine]) -> Any:
+    if isinstance(item, LogLine):
+        return move(item)
+    if isinstance(getattr(item, "where", None), LogLine):
+        return replace(item, where=move(item.where))
+    return item
 
 
 @dataclass

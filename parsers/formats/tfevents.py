@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable
-from dataclasses import replace
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -42,12 +40,9 @@ from tensorboardX.proto.tensor_pb2 import TensorProto
 from parsers.formats import lightning_csv, yolo_csv
 from parsers.hparams import hyperparams_from_text
 from parsers.model import (
-    BatchNormLayer,
-    FrozenLayer,
     LogLine,
     ParseWarning,
     RunMeta,
-    WeightFiller,
     frame_from_columns,
 )
 from parsers.registry import ParsedFile
@@ -286,21 +281,8 @@ class _Settings:
         if not self.lines:
             return meta
         hyperparams_from_text("\n".join(self.lines), source, meta)
-        relocate = self._relocate
-        meta.where = {name: relocate(where) for name, where in meta.where.items()}
-        meta.comments = [relocate(line) for line in meta.comments]
-        for facts in (meta.batchnorm, meta.batchnorm_flags, meta.frozen_layers, meta.weight_fillers):
-            facts[:] = [_relocated(fact, relocate) for fact in facts]
+        meta.requote(lambda where: LogLine(where.source, self.records[where.line - 1], where.text))
         return meta
-
-    def _relocate(self, where: LogLine) -> LogLine:
-        return LogLine(where.source, self.records[where.line - 1], where.text)
-
-
-def _relocated(
-    fact: BatchNormLayer | FrozenLayer | WeightFiller, relocate: Callable[[LogLine], LogLine]
-) -> BatchNormLayer | FrozenLayer | WeightFiller:
-    return fact if fact.where is None else replace(fact, where=relocate(fact.where))
 
 
 def _table_row(line: str) -> str:
