@@ -66,7 +66,12 @@ _KERAS_SPLIT_NOTE = (
 )
 # A text summary holds settings when its tag says so (`args/text_summary`, `model_config`, `hparams`,
 # `hyperparameters`, `config`); other texts are samples, predictions or notes, logged again and again.
-_SETTINGS_TAG = re.compile(r"arg|config|cfg|param|setting|option|flag", re.IGNORECASE)
+# Whole words of the tag (`args/text_summary`, `model_config`, `hyperparameters`): a substring would take
+# `target_text` or `large_samples` for settings.
+_SETTINGS_TAG = re.compile(
+    r"(?<![a-z])(?:args?|arguments|\w*config|cfg|h?params?|hyperparam\w*|settings?|options?|flags?)(?![a-z])",
+    re.IGNORECASE,
+)
 _MAX_SETTINGS_CHARS = 1024**2
 # The hparams dashboard's values, not curves: Lightning's `hp_metric` (-1 until the user sets it) and the
 # `metric_dict` of `add_hparams` (`hparam/accuracy`), one point each.

@@ -99,6 +99,7 @@ def test_add_hparams_writes_a_settings_only_file_read_beside_the_curves(tmp_path
 def test_texts_that_are_not_settings_stay_unread(tmp_path):
     def log(writer: SummaryWriter) -> None:
         writer.add_text("samples", "lr=10 batch_size=1 pretrained=False")  # generated text, not settings
+        writer.add_text("target_text", "lr=20")  # `arg` inside a word is no settings tag
         writer.add_text("args", "Namespace(lr=0.5)")
         writer.add_text("args", "Namespace(lr=7.0)")  # logged again: the first value counts
         writer.add_scalar("loss", 1.0, 0)
