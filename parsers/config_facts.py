@@ -25,8 +25,9 @@ class EchoLike(Protocol):
     where: LogLine
 
 
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0", "none", "null", "", "-1", "[]", "()", "''", '""'}
+TRUE_WORDS = {"true", "yes", "on", "1"}  # 0/1 too: TensorBoard's hparams record stores a boolean as a number
+FALSE_WORDS = {"false", "no", "off", "0"}
+_FALSE = FALSE_WORDS | {"none", "null", "", "-1", "[]", "()", "''", '""'}
 
 # Settings that freeze weights: `freeze`, `freeze_backbone`, `freeze_layers`, `frozen_stages`
 # (mmdet/mmengine), `FREEZE_AT` (detectron2), `--freeze-layers`. Not: BatchNorm settings (below),
@@ -148,11 +149,11 @@ def echo_facts(echoes: Iterable[EchoLike], meta: RunMeta) -> None:
         value = echo.value.strip().strip("'\"").strip()
         lowered = value.lower()
         if key in _BN_EVAL_KEYS or (key == "norm" and lowered == "frozenbn"):
-            if lowered in _TRUE or lowered == "frozenbn":
+            if lowered in TRUE_WORDS or lowered == "frozenbn":
                 _bn_flag(meta, ".".join([*echo.path, echo.key]), echo.where)
         elif key == "type" and lowered == "frozenbn" and any("norm" in p for p in parents):
             _bn_flag(meta, ".".join(echo.path), echo.where)
-        elif key in _BN_ON_KEYS and lowered in _TRUE:
+        elif key in _BN_ON_KEYS and lowered in TRUE_WORDS:
             _bn_layers(meta, ".".join([*echo.path, echo.key]), echo.where)
         elif key in _ZERO_LR_KEYS:
             if _float(value) == 0:

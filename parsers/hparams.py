@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from parsers.config_facts import echo_facts, line_facts
+from parsers.config_facts import FALSE_WORDS, TRUE_WORDS, echo_facts, line_facts
 from parsers.formats._textlog import LineCounter, LineLayouts, Unsupported, has_log_prefix, strip_log_prefix
 from parsers.model import LogLine, RunMeta, as_counter
 
@@ -134,7 +134,6 @@ _FOREIGN_PARENT = re.compile(r"norm|bn|backbone|neck|head|model|val|test|eval|sc
 # Longest first: `adamw_torch` is AdamW, `nadam` is not Adam.
 _OPTIMIZERS = ("adamw", "adamax", "nadam", "radam", "adam", "sgd", "rmsprop", "adadelta", "adagrad")
 _OPTIMIZERS += ("adafactor", "lamb", "lars", "lion", "novograd", "ftrl")
-_TRUE = {"true", "1", "yes", "on"}
 _HALF_PRECISIONS = {"fp16", "bf16", "16", "16-mixed", "bf16-mixed"}
 _NONE = {"none", "null", "", "false", "0"}
 _WEIGHT_FILE = re.compile(
@@ -511,7 +510,7 @@ def _apply(echo: Echo, meta: RunMeta, claims: _Claims) -> None:
     elif (key == "type" and parents == ["model"]) or key == "meta_architecture":
         meta.set("net_name", value, echo.where)
     elif key in _NET_KEYS and not parents and re.fullmatch(r"[\w./\-]+", value) and lowered not in _NONE:
-        if _number(value) is None and lowered not in _TRUE:
+        if _number(value) is None and lowered not in TRUE_WORDS:
             meta.set("net_name", value, echo.where)
     elif key in ("betas", "adam_betas") and not foreign:
         numbers = re.findall(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", value)
@@ -527,19 +526,19 @@ def _apply(echo: Echo, meta: RunMeta, claims: _Claims) -> None:
 
 def _weights(key: str, value: str, where: LogLine, claims: _Claims) -> None:
     lowered = value.lower()
-    if key == "pretrained" and lowered in _TRUE:
+    if key == "pretrained" and lowered in TRUE_WORDS:
         claims.loaded.append((None, where))
-    elif key == "pretrained" and lowered == "0":  # TensorBoard's hparams record stores a boolean as 0/1
+    elif key == "pretrained" and lowered in FALSE_WORDS:
         claims.scratch.append(where)
     elif key in ("pretrained", "weights") and lowered in ("false", "none", "''", ""):
-        if key == "weights" or lowered == "false":
+        if key == "weights":
             claims.scratch.append(where)
     elif lowered not in _NONE and (key != "weights" or _WEIGHT_FILE.search(value)):
         claims.loaded.append((value, where))
 
 
 def _precision(key: str, parents: list[str], value: str, where: LogLine, meta: RunMeta) -> None:
-    truthy = value in _TRUE or value in ("o1", "o2", "o3")
+    truthy = value in TRUE_WORDS or value in ("o1", "o2", "o3")
     if key in ("fp16", "use_fp16", "half") and truthy:
         meta.set("precision", "fp16", where)
     elif key in ("bf16", "use_bf16") and truthy:
@@ -573,7 +572,7 @@ def _compound_facts(echoes: list[Echo], meta: RunMeta) -> None:
         by_key.setdefault(echo.dotted.lower(), echo)
     enabled = by_key.get("solver.clip_gradients.enabled")
     clip = by_key.get("solver.clip_gradients.clip_value")
-    if enabled and clip and enabled.value.lower() in _TRUE:
+    if enabled and clip and enabled.value.lower() in TRUE_WORDS:
         number = _number(clip.value)
         if number is not None:
             meta.set("clip_gradients", number, clip.where)

@@ -303,3 +303,11 @@ def test_prose_bullets_and_lists_of_mappings_are_not_settings():
     )
     assert "Changes" not in meta.hyperparams and "callbacks" not in meta.hyperparams
     assert meta.depth is None and meta.base_lr == 0.1
+
+
+@pytest.mark.parametrize("value", ["false", "no", "off", "0"])
+def test_pretrained_said_no_in_any_boolean_spelling_is_a_scratch_start(value):
+    """`0` is how TensorBoard's hparams record stores `pretrained=False`; `no` was read as a weights file."""
+    meta = RunMeta()
+    hyperparams_from_text(f"pretrained: {value}\n", "config.yaml", meta)
+    assert meta.pretrained is False
