@@ -14,6 +14,7 @@ costs one regex scan.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,9 +54,9 @@ _TOKEN = re.compile(
 _DICT_PAIR = re.compile(r"""['"]([A-Za-z_][\w.\-]*)['"]\s*:\s*('[^']*'|"[^"]*"|\[[^\[\]]*\]|[^,{}\[\]'"]+)""")
 # `key: value` / `key=value`; the value's trailing blanks and one comma are stripped after the match (a lazy
 # value before `\s*,?\s*$` backtracked quadratically over a long run of blanks)
-# A JSON line (`"lr": 0.1,`, json.dump with an indent) is one too: its key's quotes are the prefix and the
-# quote before the colon.
-_YAML_LINE = re.compile(r"^(\s*)(?:[^\w\s]+\s*)?([A-Za-z_][\w.\-]*)[\"']?\s*(?::(?=\s|$)|=)\s*(.*)$")
+_YAML_LINE = re.compile(r"^(\s*)(?:[^\w\s]+\s*)?([A-Za-z_][\w.\-]*)\s*(?::(?=\s|$)|=)\s*(.*)$")
+# A key of a JSON document written with an indent, one per line: `  "lr": 0.1,`
+_JSON_KEY = re.compile(r'(?m)^(\s*)"([A-Za-z_][\w.\-]*)"\s*:')
 # An item of a YAML block sequence of scalars (`- 16`, `  - 0.485`); `- name: x` is a mapping, not read.
 _YAML_SEQUENCE_ITEM = re.compile(r"^(\s*)-\s+([^\s:#{}\[\]][^:#{}\[\]]*)$")
 _MAX_LIST_ITEMS = 64
@@ -191,6 +192,30 @@ def hyperparams_from_text(
     claims.apply(meta)
     echo_facts(echoes, meta)
     line_facts(lines, source, meta, strip_log_prefix)
+
+
+def settings_document_facts(text: str, source: str, meta: RunMeta, *, python_config: bool = False) -> None:
+    """`hyperparams_from_text` for a file or text that holds only settings, which may be a JSON document
+    (`json_settings`); the facts quote its lines as they are."""
+    readable = json_settings(text)
+    hyperparams_from_text(readable, source, meta, python_config=python_config)
+    if readable is not text:
+        lines = text.split("\n")
+        meta.requote(lambda where: LogLine(where.source, where.line, lines[where.line - 1].strip()))
+
+
+def json_settings(text: str) -> str:
+    """A JSON document of settings (an `args.json`, HF's TrainingArguments or model config logged as
+    text) as the YAML the readers know: each key of an indented document unquoted in place, so line
+    numbers stay. Only a whole document: in a log, a pretty-printed JSON line may be a metrics record
+    (`"learning_rate": 7e-4,` of a logged step), which no line alone tells from a setting."""
+    if not text.lstrip().startswith("{"):
+        return text
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text
+    return _JSON_KEY.sub(r"\1\2:", text) if isinstance(document, dict) else text
 
 
 def config_text_facts(config: str, quote: Callable[[int], LogLine], meta: RunMeta) -> None:
@@ -421,7 +446,7 @@ def _python_echoes(unit: str, first_line: int, source: str, lines: dict[int, str
 def _line_echoes(line: str, message: str, number: int, source: str, sections: list) -> list[Echo]:
     where = LogLine(source, number, line.strip())
     stripped = message.strip()
-    if stripped.startswith("{") or _NAMED_DICT.match(stripped):
+    if (stripped.startswith("{") or _NAMED_DICT.match(stripped)) and not stripped.endswith("{"):
         if _METRIC_DICT_KEY.search(stripped):
             return []
         return [Echo((), k, _unquote(v.strip()), where) for k, v in _DICT_PAIR.findall(stripped)]
@@ -436,7 +461,7 @@ def _line_echoes(line: str, message: str, number: int, source: str, sections: li
     indent, key, value = len(found[1]), found[2], _without_trailing_comma(found[3])
     while sections and sections[-1][0] >= indent:
         sections.pop()
-    if not value or value in ("{", "["):  # a JSON object or list opens like a YAML section
+    if not value or value in ("{", "["):  # a JSON object or list (`key: {` ending the line) opens a section
         if not has_log_prefix(line) and ":" in message:
             sections.append((indent, key))
         return []

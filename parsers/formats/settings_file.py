@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from parsers.hparams import hyperparams_from_text
+from parsers.hparams import settings_document_facts
 from parsers.model import RunMeta
 from parsers.registry import ParsedFile
 from parsers.source import ParseError, SourceFile
@@ -52,7 +52,7 @@ def _read(text: str, name: str) -> RunMeta:
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     python_config = _PYTHON_CONFIG.search(text) is not None
     if python_config or not _PROGRAM.search(text):
-        hyperparams_from_text(text, name, meta, python_config=python_config)
+        settings_document_facts(text, name, meta, python_config=python_config)
     return meta
 
 

@@ -38,7 +38,7 @@ from tensorboardX.proto.summary_pb2 import Summary
 from tensorboardX.proto.tensor_pb2 import TensorProto
 
 from parsers.formats import lightning_csv, yolo_csv
-from parsers.hparams import hyperparams_from_text
+from parsers.hparams import hyperparams_from_text, json_settings
 from parsers.model import (
     LogLine,
     ParseWarning,
@@ -252,6 +252,7 @@ class _Settings:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.verbatim: list[str] = []
         self.records: list[int] = []
         self.chars = 0
 
@@ -260,17 +261,20 @@ class _Settings:
         plugin = item.metadata.plugin_data.plugin_name
         if plugin == "text" and _SETTINGS_TAG.search(item.tag):
             text = "\n".join(value.decode("utf-8", "replace") for value in item.tensor.string_val)
-            self._append(record, [_table_row(line) for line in text.split("\n")])
+            readable = [_table_row(line) for line in json_settings(text).split("\n")]
+            self._append(record, readable, text.split("\n"))
         elif plugin == "hparams":
             try:
                 data = HParamsPluginData.FromString(item.metadata.plugin_data.content)
             except DecodeError:
                 return
             pairs = data.session_start_info.hparams.items()
-            self._append(record, [f"{name}: {_hparam_value(value)}" for name, value in sorted(pairs)])
+            lines = [f"{name}: {_hparam_value(value)}" for name, value in sorted(pairs)]
+            self._append(record, lines, lines)
 
-    def _append(self, record: int, lines: list[str]) -> None:
-        """Add one summary's lines, up to the cap on the settings text of a file (the lines that fit)."""
+    def _append(self, record: int, lines: list[str], verbatim: list[str]) -> None:
+        """Add one summary's lines as the readers read them and as they were logged (for the quotes), up
+        to the cap on the settings text of a file (the lines that fit)."""
         kept = 0
         for line in lines:
             if self.chars + len(line) > _MAX_SETTINGS_CHARS:
@@ -278,6 +282,7 @@ class _Settings:
             self.chars += len(line) + 1
             kept += 1
         self.lines += [*lines[:kept], ""]  # a blank line ends a block before the next summary's
+        self.verbatim += [*verbatim[:kept], ""]
         self.records += [record] * (kept + 1)
 
     def meta(self, source: str) -> RunMeta:
@@ -286,8 +291,12 @@ class _Settings:
         if not self.lines:
             return meta
         hyperparams_from_text("\n".join(self.lines), source, meta)
-        meta.requote(lambda where: LogLine(where.source, self.records[where.line - 1], where.text))
+        meta.requote(self._as_logged)
         return meta
+
+    def _as_logged(self, where: LogLine) -> LogLine:
+        """A quote of the joined text as the line was logged, numbered with its record."""
+        return LogLine(where.source, self.records[where.line - 1], self.verbatim[where.line - 1].strip())
 
 
 def _table_row(line: str) -> str:

@@ -15,7 +15,7 @@ from tensorboardX.proto.event_pb2 import Event
 from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboardX.proto.tensor_pb2 import TensorProto
 
-from parsers import load_paths
+from parsers import load, load_paths
 from parsers.formats import settings_file, tfevents
 from parsers.model import RunMeta
 from parsers.source import ParseError, SourceFile
@@ -134,6 +134,15 @@ def test_an_indented_json_of_the_arguments_is_a_settings_file():
     meta = settings_file.parse(SourceFile.from_bytes("args.json", text.encode())).meta
     assert (meta.base_lr, meta.batch_size, meta.pretrained) == (0.02, 32, False)
     assert meta.where["base_lr"].line == 2  # the scheduler's own `lr` is a section's, not the run's
+    assert meta.where["base_lr"].text == '"lr": 0.02,'  # quoted as written
+
+
+def test_a_pretty_printed_metrics_record_in_a_log_is_no_setting():
+    """Line by line, `"learning_rate": 0.0007,` of a logged step looks like a setting: only a whole JSON
+    document of settings is read so."""
+    record = json.dumps({"epoch": 1, "learning_rate": 0.0007, "loss": 2.5, "step": 10}, indent=2)
+    log = load([("train.log", f"epoch 1 step 10 loss 2.5\n{record}\nepoch 1 step 20 loss 2.4\n".encode())])
+    assert log.meta.base_lr is None
 
 
 def test_an_undecodable_hparams_record_or_text_is_skipped():
