@@ -273,8 +273,8 @@ def _parse(source: SourceFile) -> ParsedFile:
 
 def _has_tqdm_bars(text: str) -> bool:
     """tqdm bars show from the first epoch on, so the head is looked at: a find of the rate (`it/s`,
-    `s/it`) first, where the counter regex would try every digit (searching a whole 20 MB log cost
-    5-15 % of its parse, `bench/text_bench.py`)."""
+    `s/it`) first, where the counter regex would try every digit (a search of the whole text cost 5-16 %
+    of the parse of `bench/text_bench.py --mb 20`'s logs)."""
     head = text[:_TQDM_HEAD_CHARS]
     return ("it/s" in head or "s/it" in head) and _TQDM_COUNTER.search(head) is not None
 

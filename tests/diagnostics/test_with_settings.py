@@ -22,6 +22,7 @@ def test_a_curves_only_run_is_judged_alone_and_with_its_arguments():
     assert out is not None and out["curves_only"] and out["unchecked"]
     assert out["alone"]["predicted"] == "healthy"  # the curves alone cannot show frozen random layers
     assert out["both"]["ranked"][:1] == ["no_pretraining"]
+    assert out["logged"] == out["both"]  # the same arguments logged into an event file with add_text
 
 
 def test_a_log_that_states_its_settings_is_judged_as_it_is():
