@@ -222,10 +222,15 @@ class Context:
         first_step = int(curve.steps[curve.trend_index[0]]) if len(curve.trend_index) else -1
         if first_step not in (0, 1) or self.meta.pretrained or self.meta.resumed:
             return False
+        return not self.logged_per_epoch()
+
+    def logged_per_epoch(self) -> bool:
+        """The training loss is logged once per epoch (its steps are the epoch numbers: Keras's and
+        Lightning's epoch rows): each point comes after a whole epoch of training, the first one too."""
         rows = self.log.series("loss", "train")
         epochs = rows["epoch"].to_numpy(dtype=float)
         known = np.isfinite(epochs)
-        return not (known.any() and np.allclose(epochs[known], rows["step"].to_numpy()[known]))
+        return bool(known.any() and np.allclose(epochs[known], rows["step"].to_numpy()[known]))
 
     @property
     def lnc(self) -> float | None:

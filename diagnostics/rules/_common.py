@@ -50,6 +50,16 @@ def first_is_initial(ctx: Context, curve: Curve) -> bool:
     return not resumed_late(ctx, curve)
 
 
+def final_accuracy(ctx: Context) -> tuple[float, float] | None:
+    """(last validation/test accuracy, its full scale: 1 or 100) when the log has one."""
+    for split in ("val", "test", "train"):
+        values = ctx.rows("accuracy", split)["value"].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values):
+            return float(values[-1]), 100.0 if values.max() > 1.5 else 1.0
+    return None
+
+
 def chance_evidence(ctx: Context, level: float) -> Evidence:
     assert ctx.classes is not None and ctx.lnc is not None
     c, how = ctx.classes

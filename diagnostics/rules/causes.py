@@ -110,15 +110,19 @@ def _broken_lr_policy(ctx: Context):
 def _huge_start(ctx: Context) -> bool:
     """LD110: the loss was many times ln(C) before any update, so the inputs or the init make the logits
     huge (not the lr, which has not acted yet, nor a bad batch). A summed loss (LD306) is huge anyway."""
-    summed = ctx.meta.loss_normalize is False or (ctx.meta.loss_normalization or "").upper() == "NONE"
-    return ctx.finding("LD110") is not None and not summed and ctx.finding("LD306") is None
+    return ctx.finding("LD110") is not None and not _summed_by_settings(ctx) and ctx.finding("LD306") is None
+
+
+def _summed_by_settings(ctx: Context) -> bool:
+    """The settings sum the loss over the batch (or pixels): its level is no multiple of ln(C)."""
+    return ctx.meta.loss_normalize is False or (ctx.meta.loss_normalization or "").upper() == "NONE"
 
 
 def _known_without_bn(ctx: Context) -> bool:
-    """The log lists the whole net (Caffe) and it has no BatchNorm layer, or its settings say it has none
-    (`batch_norm: false`, a transformer or recurrent net)."""
-    caffe_net = ctx.meta.framework == "caffe" and ctx.meta.depth is not None
-    return not ctx.meta.batchnorm and (caffe_net or states_no_batchnorm(ctx.meta))
+    """The log lists the whole net (Caffe's prototxt, Keras's `model.summary()`) and it has no BatchNorm
+    layer, or its settings say it has none (`batch_norm: false`, a transformer or recurrent net)."""
+    listed = ctx.meta.framework in ("caffe", "keras") and ctx.meta.depth is not None
+    return not ctx.meta.batchnorm and (listed or states_no_batchnorm(ctx.meta))
 
 
 def _validation_fall(ctx: Context) -> float:
@@ -153,6 +157,16 @@ def _collapsed(ctx: Context) -> bool:
     )
 
 
+def _never_near_chance(ctx: Context) -> bool:
+    """The loss (averaged) never came below `ld110_initial_ratio` x ln(C): the logits stayed huge. A normal
+    init starts at ln(C) and a too small lr keeps it there; staying far above it takes huge inputs or
+    weights thrown far by large steps."""
+    curve, lnc = ctx.train_loss, ctx.lnc
+    if curve is None or lnc is None or _summed_by_settings(ctx) or ctx.finding("LD114") is not None:
+        return False  # a summed loss is that large whatever the logits
+    return curve.min_level >= ctx.params.ld110_initial_ratio * lnc
+
+
 def _spike_fixes(ctx: Context, reading: str) -> list[Fix]:
     """LD112's remedies, with the run's steps: `fast` spikes (a bad batch meeting a parameter state)
     are skipped after a rollback; spikes `at_warmup_end` ask for a longer warm-up."""
@@ -175,6 +189,14 @@ def _collapse_evidence(ctx: Context) -> Evidence:
     return Evidence("evidence.collapsed_to_chance", params, int(ctx.train_loss.steps[0]))
 
 
+def _held_above_chance_evidence(ctx: Context) -> Evidence:
+    assert ctx.train_loss is not None and ctx.classes is not None and ctx.lnc is not None
+    best = ctx.train_loss.min_level
+    ratio = f"{best / ctx.lnc:.3g}"
+    params = {"best": fmt(best), "ratio": ratio, "c": ctx.classes[0], "lnc": round(ctx.lnc, 4)}
+    return Evidence("evidence.held_above_chance", params, int(ctx.train_loss.steps[0]))
+
+
 @rule("LD201", "lr-too-high", curves=("train_loss",), cause="lr_too_high")
 def lr_too_high(ctx: Context) -> RuleResult | None:
     s, p = _symptom(ctx), ctx.params
@@ -195,7 +217,8 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
         score = p.ld201_score_oscillating + (p.ld201_bonus_oscillating_lr_high if high else 0)
     elif s == "spiky":
         score = p.ld201_score_spiky + (p.ld201_bonus_spiky_lr_high if high else 0)
-    elif s in STALLED and _collapsed(ctx):
+    elif s in STALLED and (_collapsed(ctx) or _never_near_chance(ctx)):
+        # collapsed onto ln(C), or held far above it: large steps as much as huge inputs (LD203)
         score = p.ld201_score_collapsed + (p.ld201_bonus_collapsed_lr_high if high else 0)
     elif s in STALLED and high:
         score = p.ld201_score_stalled_lr_high
@@ -208,6 +231,8 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
     evidence = _evidence_of(ctx, "LD101", "LD102", "LD105", "LD108", "LD112") + _lr_evidence(ctx)
     if s in STALLED and _collapsed(ctx):
         evidence.insert(0, _collapse_evidence(ctx))
+    elif s in STALLED and _never_near_chance(ctx):
+        evidence.insert(0, _held_above_chance_evidence(ctx))
     evidence += _evidence_of(ctx, "LD309", "LD115")
     lower = _range_test_fix(ctx) if overshot else fixes.change_lr(ctx, 1 / p.lr_cut, "fixes.lower_lr")
     fix_list = [*lower, fixes.clip_gradients(ctx)]
@@ -263,7 +288,9 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
     creeping = None if _working_lr(ctx) else creep  # under a working lr the creep is LD205's reading
     if creeping is not None:
         score = max(score, p.ld202_score_creeping)
-    if flag > 0 or _overshot(ctx) or (_collapsed(ctx) and creep is None):
+    # Logits that stayed huge under an lr not known to be small: a large step, not a small one.
+    huge_logits = _never_near_chance(ctx) and flag >= 0 and not (lr is not None and lr <= p.tiny_lr)
+    if flag > 0 or _overshot(ctx) or (_collapsed(ctx) and creep is None) or huge_logits:
         score = p.ld202_score_large_step  # a large step, not a small one, explains this stall
     evidence = _evidence_of(ctx, "LD103", "LD104") + _lr_evidence(ctx) + _evidence_of(ctx, "LD309")
     if creeping is not None:

@@ -15,7 +15,7 @@ from diagnostics.context import Context
 from diagnostics.features import lr_decays
 from diagnostics.model import Evidence, Finding
 from diagnostics.registry import RuleResult, rule
-from diagnostics.rules._common import chance_evidence, first_is_initial, fmt
+from diagnostics.rules._common import chance_evidence, final_accuracy, first_is_initial, fmt
 
 
 @rule("LD109", "loss-at-chance-level", curves=("train_loss",))
@@ -26,23 +26,13 @@ def loss_at_chance(ctx: Context) -> RuleResult | None:
     if ctx.lnc is None or not len(curve.by) or not ctx.at_chance(curve.end_level):
         return None
     evidence = [chance_evidence(ctx, curve.end_level)]
-    accuracy = _final_accuracy(ctx)
+    accuracy = final_accuracy(ctx)
     assert ctx.classes is not None
     c = ctx.classes[0]
     if accuracy is not None and accuracy[0] <= ctx.chance_accuracy_ceiling() * accuracy[1]:
         params = {"accuracy": fmt(accuracy[0]), "c": c, "chance": fmt(accuracy[1] / c)}
         evidence.append(Evidence("evidence.accuracy_at_chance", params))
     return RuleResult([Finding("LD109", "warning", evidence, None, None, curve.label)])
-
-
-def _final_accuracy(ctx: Context) -> tuple[float, float] | None:
-    """(last validation/test accuracy, its full scale: 1 or 100) when the log has one."""
-    for split in ("val", "test", "train"):
-        values = ctx.rows("accuracy", split)["value"].to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
-        if len(values):
-            return float(values[-1]), 100.0 if values.max() > 1.5 else 1.0
-    return None
 
 
 @rule("LD110", "initial-loss-far-above-chance", curves=("train_loss",))
@@ -59,8 +49,9 @@ def initial_loss_high(ctx: Context) -> RuleResult | None:
         return None
     evidence = [
         Evidence(
-            "evidence.initial_high",
-            {"first": fmt(first), "lnc": round(ctx.lnc, 4), "ratio": round(first / ctx.lnc, 1)},
+            # a per-epoch log's first value is the first epoch's mean: huge from then on, not at the start
+            "evidence.initial_high_epoch" if ctx.logged_per_epoch() else "evidence.initial_high",
+            {"first": fmt(first), "lnc": round(ctx.lnc, 4), "ratio": float(f"{first / ctx.lnc:.3g}")},
             int(curve.steps[0]),
             ctx.curve_quote(curve, 0),
         )

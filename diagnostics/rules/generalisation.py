@@ -309,6 +309,10 @@ def eval_gap(ctx: Context) -> RuleResult | None:
     gap = late_gap(ctx, points)
     val_progress = 1 - gap.val / float(vy[0])
     wide = p.gap_min_height > 0 and gap.height > p.gap_min_height
+    # A validation loss that never came down and ends far above training is a gap however small the
+    # ratio over the whole run (the first evaluations, before training learned, sit at 1): LD106 leaves
+    # exactly these runs to this rule, so judging them by the whole-run ratio would leave them to none.
+    far = far or (apart_from_start and wide)
     lagging = val_progress < p.gap_progress * train_progress or wide
     if not (far or erratic) or not lagging:
         return None

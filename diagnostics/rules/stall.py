@@ -16,6 +16,7 @@ from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import (
     QUALITY_METRICS,
     chance_evidence,
+    final_accuracy,
     fmt,
     resumed_late,
     symptom_result,
@@ -66,7 +67,7 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     p, curve = ctx.params, ctx.train_loss
     assert curve is not None
     if len(curve.by) < p.ld103_min_buckets:
-        return None
+        return _at_chance_after_epochs(ctx, curve)
     start, end = curve.start_level, curve.end_level
     ref = _progress_reference(ctx, curve)
     drop = (start - curve.min_level) / ref
@@ -144,6 +145,24 @@ def loss_flat(ctx: Context) -> RuleResult | None:
     return symptom_result(
         ctx, "LD103", "flat", confidence, curve, int(curve.steps[0]), evidence, measurements=measurements
     )
+
+
+def _at_chance_after_epochs(ctx: Context, curve: Curve) -> RuleResult | None:
+    """Too few points for a shape, but not for a level: a loss at ln(C) with the accuracy at chance,
+    logged after whole epochs of training (not the untrained net's first loss), learned nothing."""
+    if not ctx.logged_per_epoch() or not ctx.at_chance(curve.end_level):
+        return None
+    accuracy = final_accuracy(ctx)
+    if accuracy is None or accuracy[0] > ctx.chance_accuracy_ceiling() * accuracy[1]:
+        return None
+    assert ctx.classes is not None
+    c = ctx.classes[0]
+    values = {"accuracy": fmt(accuracy[0]), "c": c, "chance": fmt(accuracy[1] / c)}
+    evidence = [chance_evidence(ctx, curve.end_level), Evidence("evidence.accuracy_at_chance", values)]
+    measurements = {"drop": 0.0, "at_chance": 1.0, "eval_at_chance": 1.0}
+    step = int(curve.steps[0])
+    confidence = ctx.params.ld103_confidence_short
+    return symptom_result(ctx, "LD103", "flat", confidence, curve, step, evidence, measurements=measurements)
 
 
 def _eval_stalled(ctx: Context) -> dict | None:

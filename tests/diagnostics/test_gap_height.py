@@ -13,7 +13,7 @@ from diag_helpers import SAMPLE_LOGS, decaying, make_log
 
 from diagnostics import diagnose, fitted
 from diagnostics.context import Context
-from diagnostics.rules.generalisation import eval_points, late_gap
+from diagnostics.rules.generalisation import eval_points, late_gap, never_generalised
 from diagnostics.split import paths_of
 from parsers import load_paths
 from parsers.model import BatchNormLayer, RunMeta
@@ -63,27 +63,30 @@ def _training_runs(keep) -> list:
     return runs
 
 
-def _heights(runs) -> dict[str, float]:
+def _heights(runs) -> dict[str, tuple[float, bool]]:
+    """Each run's late gap height and whether its validation loss never came down."""
     found = {}
     for run in runs:
         ctx = Context(load_paths(sorted(run.iterdir())), fitted.PARAMS)
         points = eval_points(ctx)
         if points is not None:
-            found[run.name] = late_gap(ctx, points).height
+            found[run.name] = (late_gap(ctx, points).height, never_generalised(ctx, points.steps, points.val))
     return found
 
 
 def test_the_height_lies_between_the_training_runs_healthy_gaps_and_memorised_ones():
-    """Where the threshold sits on the fit's own data: all but one in a hundred healthy training runs end
-    less than it above training (the widest, `cnn_157_healthy_resumed` at 0.304 of its first loss, is one
-    of the extra set's false alarms the fit could not remove without losing more; the next, 0.23), every
-    tiny-data run labelled eval gap more (the lowest at 0.34)."""
+    """Where the threshold sits on the fit's own data. Every tiny-data run labelled eval gap ends more
+    than it above training (the lowest at 0.30 of its first loss). A height over it makes a gap on its
+    own only for a validation loss that never came down (LD106 leaves those to LD107): no healthy
+    training run is one. Healthy runs whose validation loss came down may end above it (5 of 480 at the
+    fitted 0.15: frozen-backbone fine-tunes, a resumed run); there the height only says the evaluation
+    lags, beside a ratio that must say it too."""
     healthy = _heights(_training_runs(lambda r: r["symptom"] == "healthy"))
     memorised = _heights(_training_runs(lambda r: r["symptom"] == "eval_gap" and "tiny_data" in r["path"]))
     assert len(healthy) >= 200 and len(memorised) >= 10
     height = fitted.PARAMS.gap_min_height
-    assert sum(h >= height for h in healthy.values()) <= len(healthy) // 100
-    assert height < min(memorised.values())
+    assert not [run for run, (h, apart) in healthy.items() if apart and h > height]
+    assert height < min(h for h, _ in memorised.values())
 
 
 EXTRA = SAMPLE_LOGS / "corpus_extra" / "runs"

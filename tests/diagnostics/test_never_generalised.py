@@ -138,3 +138,36 @@ def test_an_early_minimum_after_a_short_fall_is_still_left_alone():
     log = make_log(train, steps, (steps, val))
     loosest = dataclasses.replace(fitted.PARAMS, ld106_learned_fall=0.3)
     assert not [f for f in diagnose(log, loosest).findings if f.rule == "LD106"]
+
+
+NO_HEIGHT = dataclasses.replace(fitted.PARAMS, gap_min_height=0.0)
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [("corpus_extra", "cnn_223_batch1_bn"), ("corpus_extra", "resnet_140_bn_momentum_3e-04")],
+)
+def test_a_validation_loss_that_never_came_down_and_ends_far_above_is_a_gap(folder: str, name: str):
+    """LD106 leaves a validation loss that never came down to LD107, which judged it by the train/val
+    ratio over the whole run: BatchNorm broken by batch 1 (a CNN, TensorBoard events) or by a running
+    average that barely moves (a ResNet, HF trainer_state): validation 1.65 -> 5.0 and 2.1 -> 2.3 while
+    training fell to 0.16 and 0.41. The first evaluations, before training learned, sit at a ratio
+    of 1, so the median ratio stayed under 2 (1.83, 1.96) and neither rule took the runs: they were
+    healthy. The late gap (150 % and 74 % of the first loss) makes them a gap; without it, they are not."""
+    log = corpus_run(folder, name)
+    d = diagnose(log)
+    assert d.symptom.symptom == "eval_gap"
+    assert "bn_stats" in [c.id for c in d.causes[:2]]
+    assert diagnose(log, NO_HEIGHT).symptom.symptom == "healthy"  # the control: no late-gap reading
+
+
+def test_a_validation_loss_that_never_came_down_but_stays_near_training_is_not_a_gap():
+    """A validation loss that never came down (flat at 2.3) while training fell only to 2.0: the late
+    gap is 13 % of the first loss, under `gap_min_height`, so LD107 does not take it on that reading."""
+    steps = np.arange(200) * 20
+    train = 2.0 + 0.3 * np.exp(-steps / 800)
+    val_steps = steps[20::20]
+    val = np.full(len(val_steps), 2.3)
+    d = diagnose(make_log(train, steps, (val_steps, val)))
+    assert fitted.PARAMS.gap_min_height > (2.3 - 2.0) / 2.3
+    assert "LD107" not in {f.rule for f in d.findings}
