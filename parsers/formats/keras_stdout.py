@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from parsers.formats._llm import without_ansi
 from parsers.formats._textlog import NUMBER, At, LineCounter, Problems, Rows, sniff_head, to_float
 from parsers.hparams import hyperparams_from_text
+from parsers.keras_summary import summary_facts
 from parsers.model import LogLine, RunMeta
 from parsers.names import split_and_metric
 from parsers.registry import ParsedFile
@@ -110,6 +111,7 @@ def parse(source: SourceFile) -> ParsedFile:
     text = _without_redraws(source.log_text)
     meta = RunMeta(framework=FRAMEWORK, format=FORMAT)
     hyperparams_from_text(text, source.name, meta)
+    summary_facts(text, source.name, meta)
     rows = Rows()
     problems = Problems(source.name)
     lines = LineCounter(text)
