@@ -1,7 +1,9 @@
 """Concrete fixes computed from the run's own values, for the framework the log came from.
 
 Each builder returns `Fix` objects: a catalogue key with the numbers (so the sentence renders in
-English or Chinese) and, where one helps, a copyable prototxt / Python / shell snippet.
+English or Chinese) and, where one helps, a copyable snippet: Caffe prototxt, PyTorch, Keras 3, or a
+Megatron flag / DeepSpeed config block. The key and numbers do not depend on the framework (the closed
+loop applies a fix by them); only the snippet does.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ TORCHVISION_MODELS = {
     "googlenet": 'torchvision.models.googlenet(weights="IMAGENET1K_V1")',
     "inception": 'torchvision.models.inception_v3(weights="IMAGENET1K_V1")',
     "densenet": 'torchvision.models.densenet121(weights="IMAGENET1K_V1")',
+}
+KERAS_APPLICATIONS = {
+    "vgg": "VGG16",
+    "fcn": "VGG16",  # Keras has no FCN: its VGG16 backbone, as FCN-32s uses
+    "resnet": "ResNet50",
+    "googlenet": "InceptionV3",
+    "inception": "InceptionV3",
+    "densenet": "DenseNet121",
 }
 TORCH_OPTIMIZERS = {
     "sgd": "SGD",
@@ -53,6 +63,11 @@ def is_caffe(ctx: Context) -> bool:
     return ctx.meta.framework == "caffe"
 
 
+def is_keras(ctx: Context) -> bool:
+    """A Keras log (its CSVLogger file or console output): the snippets are Keras 3 code."""
+    return ctx.meta.framework == "keras"
+
+
 def _lr_name(ctx: Context) -> str:
     return "base_lr" if is_caffe(ctx) else "lr"
 
@@ -61,6 +76,18 @@ def _optimizer_line(ctx: Context, lr: str) -> str:
     name = TORCH_OPTIMIZERS.get((ctx.meta.optimizer or "sgd").lower(), "SGD")
     extra = f", momentum={ctx.meta.momentum:g}" if name == "SGD" and ctx.meta.momentum else ""
     return f"optimizer = torch.optim.{name}(model.parameters(), lr={lr}{extra})"
+
+
+def _keras_optimizer(ctx: Context, lr: str, extra: str = "") -> str:
+    """`optimizer = keras.optimizers.X(learning_rate=lr, ...)`: Keras's optimiser names are PyTorch's."""
+    name = TORCH_OPTIMIZERS.get((ctx.meta.optimizer or "sgd").lower(), "SGD")
+    momentum = f", momentum={ctx.meta.momentum:g}" if name == "SGD" and ctx.meta.momentum else ""
+    return f"optimizer = keras.optimizers.{name}(learning_rate={lr}{momentum}{extra})"
+
+
+def _lr_text(ctx: Context) -> str:
+    """The run's lr as a literal, or the name `lr` when the log does not show it."""
+    return fmt_lr(ctx.lr_value) if ctx.lr_value is not None else "lr"
 
 
 def change_lr(ctx: Context, factor: float, key: str, reason: dict | None = None) -> list[Fix]:
@@ -76,6 +103,8 @@ def change_lr(ctx: Context, factor: float, key: str, reason: dict | None = None)
         return [Fix(key, params, f"--lr {new}", "bash")]
     if _stack(ctx) == "deepspeed":
         return [Fix(key, params, f'"optimizer": {{"params": {{"lr": {new}}}}}', "json")]
+    if is_keras(ctx):
+        return [Fix(key, params, _keras_optimizer(ctx, new), "python")]
     return [Fix(key, params, _optimizer_line(ctx, new), "python")]
 
 
@@ -86,6 +115,10 @@ def clip_gradients(ctx: Context) -> Fix:
         return Fix("fixes.clip_gradients", {}, "--clip-grad 1.0", "bash")
     if _stack(ctx) == "deepspeed":
         return Fix("fixes.clip_gradients", {}, '"gradient_clipping": 1.0', "json")
+    if is_keras(ctx):
+        return Fix(
+            "fixes.clip_gradients", {}, _keras_optimizer(ctx, _lr_text(ctx), ", clipnorm=1.0"), "python"
+        )
     return Fix(
         "fixes.clip_gradients",
         {},
@@ -94,9 +127,21 @@ def clip_gradients(ctx: Context) -> Fix:
     )
 
 
+def _keras_warmup(ctx: Context, steps: int) -> str:
+    """A linear warm-up to the run's lr over `steps`, then a cosine decay over the run."""
+    return (
+        "schedule = keras.optimizers.schedules.CosineDecay(\n"
+        f"    initial_learning_rate=0.0, decay_steps=total_steps, warmup_target={_lr_text(ctx)},"
+        f" warmup_steps={steps})\n"
+        f"{_keras_optimizer(ctx, 'schedule')}"
+    )
+
+
 def warmup(ctx: Context) -> Fix:
     if is_caffe(ctx):
         return Fix("fixes.warmup", {}, None)
+    if is_keras(ctx):
+        return Fix("fixes.warmup", {}, _keras_warmup(ctx, 1000), "python")
     return Fix(
         "fixes.warmup",
         {},
@@ -107,6 +152,9 @@ def warmup(ctx: Context) -> Fix:
 
 def input_scale(ctx: Context) -> list[Fix]:
     meta = ctx.meta
+    if is_keras(ctx):
+        snippet = "norm = keras.layers.Normalization()  # ⟦first_layer⟧\nnorm.adapt(x_train)"
+        return [Fix("fixes.normalize_input", {}, snippet, "python")]
     if not is_caffe(ctx):
         return [
             Fix(
@@ -177,6 +225,12 @@ def bn_batch_stats(ctx: Context) -> list[Fix]:
                 "prototxt",
             ),
         ]
+    if is_keras(ctx):
+        snippet = (
+            "logits = model(x, training=True)            # ⟦bn_train⟧\n"
+            "val_logits = model(x_val, training=False)   # ⟦bn_eval⟧"
+        )
+        return [Fix("fixes.bn_train_eval", {}, snippet, "python")]
     return [
         Fix(
             "fixes.bn_train_eval",
@@ -197,6 +251,9 @@ def small_batch(ctx: Context) -> list[Fix]:
     params = {"batch": batch, "iter_size": steps, "effective": steps * batch}
     if is_caffe(ctx):
         fixes = [Fix("fixes.iter_size", params, f"iter_size: {steps}", "prototxt")]
+    elif is_keras(ctx):
+        extra = f", gradient_accumulation_steps={steps}"
+        fixes = [Fix("fixes.accumulate", params, _keras_optimizer(ctx, _lr_text(ctx), extra), "python")]
     else:
         fixes = [
             Fix(
@@ -210,6 +267,8 @@ def small_batch(ctx: Context) -> list[Fix]:
         ]
     if ctx.meta.batchnorm:
         snippet = None if is_caffe(ctx) else "nn.GroupNorm(num_groups=32, num_channels=C)  # ⟦groupnorm⟧"
+        if is_keras(ctx):
+            snippet = "keras.layers.GroupNormalization(groups=32)  # ⟦groupnorm_keras⟧"
         fixes.append(Fix("fixes.groupnorm", {"batch": batch}, snippet, "python" if snippet else None))
     return fixes
 
@@ -227,6 +286,17 @@ def pretrained(ctx: Context) -> list[Fix]:
                 "bash",
             ),
             Fix("fixes.finetune_modes", {}),
+        ]
+    if is_keras(ctx):
+        name = KERAS_APPLICATIONS.get(arch, "ResNet50")
+        base = f'base = keras.applications.{name}(weights="imagenet", include_top=False, pooling="avg")'
+        head = (
+            "base.trainable = False   # ⟦frozen⟧\n"
+            "model = keras.Sequential([base, keras.layers.Dense(num_classes)])  # ⟦new_head⟧"
+        )
+        return [
+            Fix("fixes.load_weights_torch", {}, base, "python"),
+            Fix("fixes.finetune_modes", {}, head, "python"),
         ]
     model = TORCHVISION_MODELS.get(arch, TORCHVISION_MODELS["resnet"])
     return [
@@ -252,6 +322,17 @@ def init(ctx: Context) -> list[Fix]:
                 "prototxt",
             ),
         ]
+    if is_keras(ctx):
+        conv = 'keras.layers.Conv2D(c_out, 3, padding="same"'
+        return [
+            Fix("fixes.msra_init", {}, f'{conv}, kernel_initializer="he_normal")', "python"),
+            Fix(
+                "fixes.add_batchnorm",
+                {},
+                f"keras.Sequential([{conv}), keras.layers.BatchNormalization(), keras.layers.ReLU()])",
+                "python",
+            ),
+        ]
     return [
         Fix(
             "fixes.msra_init",
@@ -275,11 +356,17 @@ def loss_normalization(ctx: Context) -> list[Fix]:
     if not is_caffe(ctx):
         # PyTorch's losses average by default: a loss flagged for its normalisation was summed.
         known = ctx.lr_value is not None
+        snippet = "criterion = torch.nn.CrossEntropyLoss(reduction='mean')  # ⟦mean_reduction⟧"
+        if is_keras(ctx):
+            snippet = (
+                'loss = keras.losses.SparseCategoricalCrossentropy(reduction="sum_over_batch_size")'
+                "  # ⟦mean_reduction⟧"
+            )
         return [
             Fix(
                 "fixes.reduction_mean" if known else "fixes.reduction_mean_no_lr",
                 {"lr": fmt_lr(lr)} if known else {},
-                "criterion = torch.nn.CrossEntropyLoss(reduction='mean')  # ⟦mean_reduction⟧",
+                snippet,
                 "python",
             )
         ]
@@ -330,6 +417,9 @@ def overfitting(ctx: Context, step: int | None) -> list[Fix]:
     new_wd = f"{wd * 10:g}" if wd else "5e-4"
     if is_caffe(ctx):
         fixes.append(Fix("fixes.weight_decay", {"new": new_wd}, f"weight_decay: {new_wd}", "prototxt"))
+    elif is_keras(ctx):
+        snippet = f"optimizer = keras.optimizers.AdamW(learning_rate={_lr_text(ctx)}, weight_decay={new_wd})"
+        fixes.append(Fix("fixes.weight_decay", {"new": new_wd}, snippet, "python"))
     else:
         fixes.append(
             Fix(
@@ -354,6 +444,12 @@ def check_data(ctx: Context) -> list[Fix]:
                 "prototxt",
             )
         ]
+    elif is_keras(ctx):
+        snippet = (
+            "callbacks = [keras.callbacks.TerminateOnNaN()]\n"
+            "assert np.isfinite(x_train).all(), 'bad input data'"
+        )
+        fixes = [Fix("fixes.detect_anomaly", {}, snippet, "python")]
     else:
         fixes = [
             Fix(
@@ -373,6 +469,8 @@ def eval_pipeline(ctx: Context) -> Fix:
         if is_caffe(ctx)
         else "model.eval()\nwith torch.no_grad():\n    val_loss = criterion(model(x_val), y_val)"
     )
+    if is_keras(ctx):
+        snippet = "val_loss = model.evaluate(x_val, y_val)  # ⟦inference_mode⟧"
     return Fix("fixes.same_preprocessing", {}, snippet, "python" if snippet else None)
 
 
@@ -394,12 +492,12 @@ def lr_policy(ctx: Context, missing: list[str]) -> Fix:
 
 
 def _stack(ctx: Context) -> str:
-    """Which large-model stack wrote the log, for the flag or config block to show."""
+    """Which stack wrote the log, for the flag, config block or code to show."""
     formats = {ctx.meta.format, *ctx.meta.formats}
     for stack in ("megatron", "deepspeed"):
         if any(stack in (f or "") for f in formats):
             return stack
-    return "pytorch"
+    return "keras" if is_keras(ctx) else "pytorch"
 
 
 _BF16 = {
@@ -408,6 +506,10 @@ _BF16 = {
     "pytorch": (
         "with torch.autocast(device_type='cuda', dtype=torch.bfloat16):\n    loss = model(x, y)\n"
         "loss.backward()  # ⟦no_grad_scaler⟧",
+        "python",
+    ),
+    "keras": (
+        'keras.mixed_precision.set_global_policy("mixed_bfloat16")  # ⟦instead_of_mixed_float16⟧',
         "python",
     ),
 }
@@ -423,6 +525,11 @@ _SCALE_SETTINGS = {
     ),
     "pytorch": (
         "scaler = torch.amp.GradScaler('cuda', init_scale=2.**16, growth_interval=2000)",
+        "python",
+    ),
+    "keras": (
+        "optimizer = keras.optimizers.LossScaleOptimizer(\n"
+        "    optimizer, initial_scale=2.0**16, dynamic_growth_steps=2000)",
         "python",
     ),
 }
@@ -466,6 +573,8 @@ def longer_warmup(ctx: Context, warmup_steps: int) -> Fix:
     )
     if _stack(ctx) == "megatron":
         snippet = f"--lr-warmup-iters {longer}"
+    if is_keras(ctx):
+        snippet = _keras_warmup(ctx, longer)
     lang = "bash" if snippet.startswith("--") else "python"
     return Fix("fixes.longer_warmup", {"old": warmup_steps, "new": longer}, snippet, lang)
 
@@ -478,6 +587,10 @@ def adam_beta2(ctx: Context) -> Fix:
         return Fix("fixes.adam_beta2", params, "--adam-beta2 0.95", "bash")
     if _stack(ctx) == "deepspeed":
         return Fix("fixes.adam_beta2", params, '"optimizer": {"params": {"betas": [0.9, 0.95]}}', "json")
+    if is_keras(ctx):
+        name = "Adam" if (ctx.meta.optimizer or "").lower() == "adam" else "AdamW"
+        snippet = f"optimizer = keras.optimizers.{name}(learning_rate={_lr_text(ctx)}, beta_2=0.95)"
+        return Fix("fixes.adam_beta2", params, snippet, "python")
     name = TORCH_OPTIMIZERS.get((ctx.meta.optimizer or "adamw").lower(), "AdamW")
     lr = fmt_lr(ctx.lr_value) if ctx.lr_value is not None else "lr"
     return Fix(
