@@ -225,8 +225,9 @@ class Context:
         return not self.logged_per_epoch()
 
     def logged_per_epoch(self) -> bool:
-        """The training loss is logged once per epoch (its steps are the epoch numbers: Keras's and
-        Lightning's epoch rows): each point comes after a whole epoch of training, the first one too."""
+        """The training loss is logged once per epoch (its steps are the epoch numbers: Keras's rows, any
+        log whose only counter is the epoch): each point comes after a whole epoch of training, the first
+        one too."""
         rows = self.log.series("loss", "train")
         epochs = rows["epoch"].to_numpy(dtype=float)
         known = np.isfinite(epochs)

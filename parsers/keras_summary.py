@@ -37,7 +37,7 @@ _MAX_CHARS = 2_000_000  # a table is read this far at most (10,000 layers), not 
 
 class Layer(NamedTuple):
     name: str
-    type: str  # as printed: may be cut ("Batch") or wrapped onto the next line
+    type: str  # as printed: Keras 2 may cut it ("Batch"); Keras 3's own row for it is joined
     shape: str
     line: int
     text: str
@@ -72,7 +72,7 @@ def _last_dimension(shape: str) -> int | None:
 
 
 def _first_table(text: str) -> list[Layer]:
-    """The layers of the first summary table, in order (a type wrapped onto the next line joined)."""
+    """The layers of the first summary table, in order, up to its `Total params:` line."""
     header = _HEADER.search(text)
     if header is None:
         return []
