@@ -60,6 +60,19 @@ def final_accuracy(ctx: Context) -> tuple[float, float] | None:
     return None
 
 
+def accuracy_at_chance_evidence(ctx: Context) -> Evidence | None:
+    """The last accuracy logged is at chance for C classes (no more than `chance_accuracy_ceiling`);
+    None when it is above, when none is logged, or when C is unknown."""
+    accuracy = final_accuracy(ctx)
+    if ctx.classes is None or accuracy is None:
+        return None
+    value, scale = accuracy
+    if value > ctx.chance_accuracy_ceiling() * scale:
+        return None
+    c = ctx.classes[0]
+    return Evidence("evidence.accuracy_at_chance", {"accuracy": fmt(value), "c": c, "chance": fmt(scale / c)})
+
+
 def chance_evidence(ctx: Context, level: float) -> Evidence:
     assert ctx.classes is not None and ctx.lnc is not None
     c, how = ctx.classes

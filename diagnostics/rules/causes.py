@@ -14,7 +14,12 @@ from diagnostics.context import Context
 from diagnostics.model import Cause, Evidence, Fix
 from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import fmt
-from diagnostics.rules.config import missing_policy_fields, shallow_named_net, usual_lr_range
+from diagnostics.rules.config import (
+    loss_is_normalized,
+    missing_policy_fields,
+    shallow_named_net,
+    usual_lr_range,
+)
 from diagnostics.rules.generalisation import validation_fall
 from parsers.config_facts import states_no_batchnorm
 
@@ -110,12 +115,8 @@ def _broken_lr_policy(ctx: Context):
 def _huge_start(ctx: Context) -> bool:
     """LD110: the loss was many times ln(C) before any update, so the inputs or the init make the logits
     huge (not the lr, which has not acted yet, nor a bad batch). A summed loss (LD306) is huge anyway."""
-    return ctx.finding("LD110") is not None and not _summed_by_settings(ctx) and ctx.finding("LD306") is None
-
-
-def _summed_by_settings(ctx: Context) -> bool:
-    """The settings sum the loss over the batch (or pixels): its level is no multiple of ln(C)."""
-    return ctx.meta.loss_normalize is False or (ctx.meta.loss_normalization or "").upper() == "NONE"
+    summed = loss_is_normalized(ctx) is False
+    return ctx.finding("LD110") is not None and not summed and ctx.finding("LD306") is None
 
 
 def _known_without_bn(ctx: Context) -> bool:
@@ -162,7 +163,7 @@ def _never_near_chance(ctx: Context) -> bool:
     init starts at ln(C) and a too small lr keeps it there; staying far above it takes huge inputs or
     weights thrown far by large steps."""
     curve, lnc = ctx.train_loss, ctx.lnc
-    if curve is None or lnc is None or _summed_by_settings(ctx) or ctx.finding("LD114") is not None:
+    if curve is None or lnc is None or loss_is_normalized(ctx) is False or ctx.finding("LD114") is not None:
         return False  # a summed loss is that large whatever the logits
     return curve.min_level >= ctx.params.ld110_initial_ratio * lnc
 

@@ -15,7 +15,7 @@ from diagnostics.context import Context
 from diagnostics.features import lr_decays
 from diagnostics.model import Evidence, Finding
 from diagnostics.registry import RuleResult, rule
-from diagnostics.rules._common import chance_evidence, final_accuracy, first_is_initial, fmt
+from diagnostics.rules._common import accuracy_at_chance_evidence, chance_evidence, first_is_initial, fmt
 
 
 @rule("LD109", "loss-at-chance-level", curves=("train_loss",))
@@ -26,12 +26,9 @@ def loss_at_chance(ctx: Context) -> RuleResult | None:
     if ctx.lnc is None or not len(curve.by) or not ctx.at_chance(curve.end_level):
         return None
     evidence = [chance_evidence(ctx, curve.end_level)]
-    accuracy = final_accuracy(ctx)
-    assert ctx.classes is not None
-    c = ctx.classes[0]
-    if accuracy is not None and accuracy[0] <= ctx.chance_accuracy_ceiling() * accuracy[1]:
-        params = {"accuracy": fmt(accuracy[0]), "c": c, "chance": fmt(accuracy[1] / c)}
-        evidence.append(Evidence("evidence.accuracy_at_chance", params))
+    at_chance = accuracy_at_chance_evidence(ctx)
+    if at_chance is not None:
+        evidence.append(at_chance)
     return RuleResult([Finding("LD109", "warning", evidence, None, None, curve.label)])
 
 

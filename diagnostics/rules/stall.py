@@ -15,8 +15,8 @@ from diagnostics.model import Evidence, Finding
 from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import (
     QUALITY_METRICS,
+    accuracy_at_chance_evidence,
     chance_evidence,
-    final_accuracy,
     fmt,
     resumed_late,
     symptom_result,
@@ -152,13 +152,10 @@ def _at_chance_after_epochs(ctx: Context, curve: Curve) -> RuleResult | None:
     logged after whole epochs of training (not the untrained net's first loss), learned nothing."""
     if not ctx.logged_per_epoch() or not ctx.at_chance(curve.end_level):
         return None
-    accuracy = final_accuracy(ctx)
-    if accuracy is None or accuracy[0] > ctx.chance_accuracy_ceiling() * accuracy[1]:
+    at_chance = accuracy_at_chance_evidence(ctx)
+    if at_chance is None:
         return None
-    assert ctx.classes is not None
-    c = ctx.classes[0]
-    values = {"accuracy": fmt(accuracy[0]), "c": c, "chance": fmt(accuracy[1] / c)}
-    evidence = [chance_evidence(ctx, curve.end_level), Evidence("evidence.accuracy_at_chance", values)]
+    evidence = [chance_evidence(ctx, curve.end_level), at_chance]
     measurements = {"drop": 0.0, "at_chance": 1.0, "eval_at_chance": 1.0}
     step = int(curve.steps[0])
     confidence = ctx.params.ld103_confidence_short
