@@ -72,17 +72,14 @@ def _lr_name(ctx: Context) -> str:
     return "base_lr" if is_caffe(ctx) else "lr"
 
 
-def _optimizer_line(ctx: Context, lr: str) -> str:
-    name = TORCH_OPTIMIZERS.get((ctx.meta.optimizer or "sgd").lower(), "SGD")
-    extra = f", momentum={ctx.meta.momentum:g}" if name == "SGD" and ctx.meta.momentum else ""
-    return f"optimizer = torch.optim.{name}(model.parameters(), lr={lr}{extra})"
-
-
-def _keras_optimizer(ctx: Context, lr: str, extra: str = "") -> str:
-    """`optimizer = keras.optimizers.X(learning_rate=lr, ...)`: Keras's optimiser names are PyTorch's."""
+def _optimizer_line(ctx: Context, lr: str, extra: str = "") -> str:
+    """The run's optimiser with `lr` (and `extra` arguments), in PyTorch or Keras 3: their optimiser
+    names are the same."""
     name = TORCH_OPTIMIZERS.get((ctx.meta.optimizer or "sgd").lower(), "SGD")
     momentum = f", momentum={ctx.meta.momentum:g}" if name == "SGD" and ctx.meta.momentum else ""
-    return f"optimizer = keras.optimizers.{name}(learning_rate={lr}{momentum}{extra})"
+    if is_keras(ctx):
+        return f"optimizer = keras.optimizers.{name}(learning_rate={lr}{momentum}{extra})"
+    return f"optimizer = torch.optim.{name}(model.parameters(), lr={lr}{momentum}{extra})"
 
 
 def _lr_text(ctx: Context) -> str:
@@ -103,8 +100,6 @@ def change_lr(ctx: Context, factor: float, key: str, reason: dict | None = None)
         return [Fix(key, params, f"--lr {new}", "bash")]
     if _stack(ctx) == "deepspeed":
         return [Fix(key, params, f'"optimizer": {{"params": {{"lr": {new}}}}}', "json")]
-    if is_keras(ctx):
-        return [Fix(key, params, _keras_optimizer(ctx, new), "python")]
     return [Fix(key, params, _optimizer_line(ctx, new), "python")]
 
 
@@ -117,7 +112,7 @@ def clip_gradients(ctx: Context) -> Fix:
         return Fix("fixes.clip_gradients", {}, '"gradient_clipping": 1.0', "json")
     if is_keras(ctx):
         return Fix(
-            "fixes.clip_gradients", {}, _keras_optimizer(ctx, _lr_text(ctx), ", clipnorm=1.0"), "python"
+            "fixes.clip_gradients", {}, _optimizer_line(ctx, _lr_text(ctx), ", clipnorm=1.0"), "python"
         )
     return Fix(
         "fixes.clip_gradients",
@@ -133,7 +128,7 @@ def _keras_warmup(ctx: Context, steps: int) -> str:
         "schedule = keras.optimizers.schedules.CosineDecay(\n"
         f"    initial_learning_rate=0.0, decay_steps=total_steps, warmup_target={_lr_text(ctx)},"
         f" warmup_steps={steps})\n"
-        f"{_keras_optimizer(ctx, 'schedule')}"
+        f"{_optimizer_line(ctx, 'schedule')}"
     )
 
 
@@ -253,7 +248,7 @@ def small_batch(ctx: Context) -> list[Fix]:
         fixes = [Fix("fixes.iter_size", params, f"iter_size: {steps}", "prototxt")]
     elif is_keras(ctx):
         extra = f", gradient_accumulation_steps={steps}"
-        fixes = [Fix("fixes.accumulate", params, _keras_optimizer(ctx, _lr_text(ctx), extra), "python")]
+        fixes = [Fix("fixes.accumulate", params, _optimizer_line(ctx, _lr_text(ctx), extra), "python")]
     else:
         fixes = [
             Fix(
@@ -266,9 +261,10 @@ def small_batch(ctx: Context) -> list[Fix]:
             )
         ]
     if ctx.meta.batchnorm:
-        snippet = None if is_caffe(ctx) else "nn.GroupNorm(num_groups=32, num_channels=C)  # ⟦groupnorm⟧"
-        if is_keras(ctx):
-            snippet = "keras.layers.GroupNormalization(groups=32)  # ⟦groupnorm_keras⟧"
+        snippet = {
+            "caffe": None,
+            "keras": "keras.layers.GroupNormalization(groups=32)  # ⟦groupnorm_keras⟧",
+        }.get(ctx.meta.framework, "nn.GroupNorm(num_groups=32, num_channels=C)  # ⟦groupnorm⟧")
         fixes.append(Fix("fixes.groupnorm", {"batch": batch}, snippet, "python" if snippet else None))
     return fixes
 
@@ -464,13 +460,13 @@ def check_data(ctx: Context) -> list[Fix]:
 
 
 def eval_pipeline(ctx: Context) -> Fix:
-    snippet = (
-        None
-        if is_caffe(ctx)
-        else "model.eval()\nwith torch.no_grad():\n    val_loss = criterion(model(x_val), y_val)"
+    snippet = {
+        "caffe": None,
+        "keras": "val_loss = model.evaluate(x_val, y_val)  # ⟦inference_mode⟧",
+    }.get(
+        ctx.meta.framework,
+        "model.eval()\nwith torch.no_grad():\n    val_loss = criterion(model(x_val), y_val)",
     )
-    if is_keras(ctx):
-        snippet = "val_loss = model.evaluate(x_val, y_val)  # ⟦inference_mode⟧"
     return Fix("fixes.same_preprocessing", {}, snippet, "python" if snippet else None)
 
 
@@ -592,10 +588,9 @@ def adam_beta2(ctx: Context) -> Fix:
         snippet = f"optimizer = keras.optimizers.{name}(learning_rate={_lr_text(ctx)}, beta_2=0.95)"
         return Fix("fixes.adam_beta2", params, snippet, "python")
     name = TORCH_OPTIMIZERS.get((ctx.meta.optimizer or "adamw").lower(), "AdamW")
-    lr = fmt_lr(ctx.lr_value) if ctx.lr_value is not None else "lr"
     return Fix(
         "fixes.adam_beta2",
         params,
-        f"optimizer = torch.optim.{name}(model.parameters(), lr={lr}, betas=(0.9, 0.95))",
+        f"optimizer = torch.optim.{name}(model.parameters(), lr={_lr_text(ctx)}, betas=(0.9, 0.95))",
         "python",
     )
