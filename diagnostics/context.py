@@ -23,6 +23,8 @@ from parsers.model import LogLine, RunMeta, TrainingLog, purge_orphans
 
 # Metrics named like a loss that are no term of it: Caffe's raw display loss, an fp16 loss scale.
 NOT_LOSS_TERMS = {"loss_raw", "loss_scale"}
+# ... nor the same loss summarised or split another way (an epoch's mean, a running average).
+SAME_LOSS = {"loss_epoch", "epoch_loss", "avg_loss", "mean_loss", "running_loss", "train_loss", "val_loss"}
 DEEP_ARCHITECTURES = (
     "vgg",
     "resnet",
@@ -133,11 +135,25 @@ class Context:
 
     # ----- facts ---------------------------------------------------------------------------
     @cached_property
+    def classification_loss(self) -> bool:
+        """The loss may be a classifier's (a log that names no loss type is taken to be one)."""
+        loss_type = (self.meta.loss_type or "softmax").lower().replace("_", "")
+        return any(kind in loss_type for kind in ("softmax", "crossentropy", "nll", "ce"))
+
+    @cached_property
+    def loss_has_parts(self) -> bool:
+        """The log names parts of its loss (`loss_cls`, `box_loss`, ...): the loss is a sum of several
+        losses (a detector's), not one classifier's, even when an accuracy is logged beside it."""
+        return any(
+            (name.startswith("loss_") or name.endswith("_loss")) and name not in NOT_LOSS_TERMS | SAME_LOSS
+            for name in map(str, self.log.metrics["metric"].unique())
+        )
+
+    @cached_property
     def classes(self) -> tuple[int, str] | None:
         """(C, how it is known): from the last layer's num_output, or from an initial loss of ln(C).
         Only for a classification loss: ln(C) means nothing for a detection or regression loss."""
-        loss_type = (self.meta.loss_type or "softmax").lower().replace("_", "")
-        if not any(kind in loss_type for kind in ("softmax", "crossentropy", "nll", "ce")):
+        if not self.classification_loss:
             return None
         if self.meta.num_classes and self.meta.num_classes >= 2:
             return self.meta.num_classes, "num_output"

@@ -12,8 +12,9 @@ in `docs/rules.md`):
   first loss to the best one (on a log scale);
 * LD404 spikes getting taller: successive loss spikes, each taller than the one before;
 * LD405 first loss far above chance: a classifier whose first loss is many times ln(C) (C from the
-  configuration), and still is: summed losses, raw-pixel inputs and the like NaN within a few steps,
-  often at the second logged point, where no trend can warn yet;
+  configuration; without it, once an accuracy is logged, LD110's bound on C), and still is: summed
+  losses, raw-pixel inputs and the like NaN within a few steps, often at the second logged point,
+  where no trend can warn yet;
 * LD406 settings that blow up: a config check whose finding means a blow-up (LD306's summed loss with an
   lr for an averaged one; LD314's SGD lr many times the linear scaling rule), with the lr stated by the
   log's settings, so from the first logged point on;
@@ -82,7 +83,9 @@ WARNING_RULES = (
     WarningRule("LD403", "loss-rising-log-scale", "`train_loss`"),
     WarningRule("LD404", "spikes-growing-taller", "`train_loss`"),
     WarningRule(
-        "LD405", "first-loss-far-above-chance", "`train_loss`, `meta.num_classes` | `meta.echoed_classes`"
+        "LD405",
+        "first-loss-far-above-chance",
+        "`train_loss`, `meta.num_classes` | `meta.echoed_classes` | an `accuracy`",
     ),
     WarningRule("LD406", "settings-known-to-blow-up", "`train_loss`, a stated `meta.base_lr`, LD306 | LD314"),
     WarningRule("LD407", "loss-climbs-as-lr-rises", "`train_loss`, `train/lr`"),
@@ -243,6 +246,10 @@ class Signals:
     # ln(C) of a classification loss whose class count the configuration states before training
     # (num_output, an echoed num_classes): what a freshly initialised net's loss is.
     chance_loss: float | None = None
+    # Without it, for a classifier (an accuracy is logged, from step `classifier_from` on): ln of the
+    # class count few classifiers exceed (`ld110_max_classes`), above any untrained one's loss.
+    bound_chance: float | None = None
+    classifier_from: int | None = None
     # The evidence of the settings that blow a run up (BLOW_UP_SETTINGS), known before training.
     blow_up_settings: tuple[Evidence, ...] = ()
     # What LD408 reads: the highest usual lr of the run's optimiser (LD309's range), and the lr a line
@@ -275,8 +282,15 @@ def signals_of(log: TrainingLog) -> Signals:
         loss = Series(curve.steps, values, curve.lines, curve.sources, curve.label, heights, trend)
     signals = (loss, _series(ctx, ("grad_norm",)), _series(ctx, SCALE_METRICS), _series(ctx, ("lr",)))
     settings = _blow_up_settings(log, int(loss.steps[0])) if loss is not None else ()
+    accuracy = log.metrics.loc[log.metrics["metric"] == "accuracy", "step"]
+    classifier = ctx.classification_loss and not ctx.loss_has_parts and len(accuracy) > 0
     return Signals(
-        *signals, chance_loss=_chance_loss(ctx), blow_up_settings=settings, usual_lr=_usual_lr(ctx)
+        *signals,
+        chance_loss=_chance_loss(ctx),
+        bound_chance=math.log(ctx.params.ld110_max_classes) if classifier else None,
+        classifier_from=int(accuracy.min()) if classifier else None,
+        blow_up_settings=settings,
+        usual_lr=_usual_lr(ctx),
     )
 
 
@@ -293,9 +307,7 @@ def _chance_loss(ctx: Context) -> float | None:
     if classes is not None and classes[1] == "num_output":
         return math.log(classes[0])
     echoed = ctx.meta.echoed_classes
-    loss_type = (ctx.meta.loss_type or "softmax").lower().replace("_", "")
-    classification = any(kind in loss_type for kind in ("softmax", "crossentropy", "nll", "ce"))
-    return math.log(echoed) if echoed and echoed >= 2 and classification else None
+    return math.log(echoed) if echoed and echoed >= 2 and ctx.classification_loss else None
 
 
 def _blow_up_settings(log: TrainingLog, first_step: int) -> tuple[Evidence, ...]:
@@ -546,14 +558,18 @@ def _climb_with_lr(s: Signals, p: WarningParams) -> EarlyWarning | None:
 
 
 def _explosive_start(s: Signals, p: WarningParams) -> EarlyWarning | None:
-    loss, chance = s.loss, s.chance_loss
-    if loss is None or not len(loss) or chance is None or chance <= 0:
+    loss, chance, key = s.loss, s.chance_loss, "evidence.warn.start"
+    if loss is None or not len(loss):
+        return None
+    if chance is None and s.classifier_from is not None and s.classifier_from <= loss.steps[-1]:
+        chance, key = s.bound_chance, "evidence.warn.start_any_c"  # C unknown: above any classifier's
+    if chance is None or chance <= 0:
         return None
     first, latest = float(loss.values[0]), float(loss.values[-1])
     if min(first, latest) < p.start_ratio * chance:
         return None
     params = {"first": first, "ratio": first / chance, "classes": round(math.exp(chance)), "chance": chance}
-    evidence = Evidence("evidence.warn.start", params, int(loss.steps[0]), loss.quote(0))
+    evidence = Evidence(key, params, int(loss.steps[0]), loss.quote(0))
     return _warning("LD405", loss, _horizon(loss), evidence)
 
 

@@ -345,13 +345,20 @@ def init(ctx: Context) -> list[Fix]:
     ]
 
 
-def loss_normalization(ctx: Context) -> list[Fix]:
+def loss_normalization(ctx: Context, suspected: bool = False) -> list[Fix]:
+    """Average the loss (or divide the lr). `suspected`: only the first loss's size points at a sum,
+    so the fix says to check the reduction rather than that it is a sum."""
     lr = ctx.lr_value or 1e-10
     pixels = pixels_per_image(ctx)
     meta = ctx.meta
     if not is_caffe(ctx):
         # PyTorch's losses average by default: a loss flagged for its normalisation was summed.
         known = ctx.lr_value is not None
+        key = (
+            "fixes.reduction_mean_check"
+            if suspected
+            else ("fixes.reduction_mean" if known else "fixes.reduction_mean_no_lr")
+        )
         snippet = "criterion = torch.nn.CrossEntropyLoss(reduction='mean')  # ⟦mean_reduction⟧"
         if is_keras(ctx):
             snippet = (
@@ -360,13 +367,13 @@ def loss_normalization(ctx: Context) -> list[Fix]:
             )
         return [
             Fix(
-                "fixes.reduction_mean" if known else "fixes.reduction_mean_no_lr",
-                {"lr": fmt_lr(lr)} if known else {},
+                key,
+                {"lr": fmt_lr(lr)} if known and not suspected else {},
                 snippet,
                 "python",
             )
         ]
-    if meta.loss_normalize is False or (meta.loss_normalization or "").upper() == "NONE":
+    if suspected or meta.loss_normalize is False or (meta.loss_normalization or "").upper() == "NONE":
         # Summed with an lr chosen for a mean: average the loss (the lr stays), or divide the lr.
         fixes = [
             Fix(

@@ -551,6 +551,13 @@ class Params:
     ld110_initial_ratio: float = _p(
         3.0, "LD110", "a first loss at least this many times ln(C) is far above chance"
     )
+    ld110_max_classes: int = _p(
+        100000,
+        "LD110",
+        "C unknown but the log reports an accuracy: ln(C) is taken as ln(this), a class count few "
+        "classifiers exceed (so the first loss must be far above any untrained classifier's)",
+        (1000, 10000, 100000),
+    )
     ld111_warmup_share: float = _p(0.5, "LD111", "a first lr below this share of the peak is a warm-up")
     ld111_drop_factor: float = _p(0.6, "LD111", "an lr below this share of its previous value is a drop")
     ld111_decay_share: float = _p(0.5, "LD111", "a final lr below this share of the peak is a decay")
@@ -839,6 +846,13 @@ class Params:
     ld208_score_other: float = _score(0.5, "LD208", "a loss/lr mismatch with another symptom")
     ld208_score_tiny_lr: float = _score(
         0.6, "LD208", "an averaged loss with an lr for a sum (LD202 ranks first)"
+    )
+    ld208_score_huge_start: float = _p(
+        0.5,
+        "LD208",
+        "a first loss far above chance (LD110) with a stall or blow-up, the loss not known to be "
+        "averaged: a sum over samples, pixels or tokens is one way to start that high (0 = off)",
+        (0.0, 0.3, 0.5, 0.7, 0.85),
     )
     ld209_score_primary: float = _score(0.85, "LD209", "overfitting is the verdict")
     ld209_memorised_ratio: float = _p(

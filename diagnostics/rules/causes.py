@@ -568,22 +568,35 @@ def loss_normalization(ctx: Context) -> RuleResult | None:
     # The settings (LD306), or the curves themselves (LD114: a training loss the batch size times the
     # evaluation loss), show the loss and the lr do not match.
     found, summed = ctx.finding("LD306"), ctx.finding("LD114")
-    if not (found or summed) or s == "healthy":
+    # Or only the first loss: above any untrained classifier's (LD110 with C unknown: over 3x ln of
+    # 100,000 classes; a few times a known ln(C) is what huge logits give), from a loss whose reduction
+    # the log does not state (a stated one, LD306 judges against the lr). A sum is one of the ways to
+    # start that high (huge logits are the other, LD203/LD201).
+    huge = (
+        not (found or summed)
+        and _measured(ctx, "LD110", "classes_unknown") > 0
+        and loss_is_normalized(ctx) is None
+    )
+    if not (found or summed or huge) or s == "healthy":
         return None
     score = p.ld208_score_stall_blowup if s in (*STALLED, *BLOW_UP) else p.ld208_score_other
     if found and found.measurements.get("lr_for_other_loss", 0.0) > 0 and not summed:
         # The loss IS averaged, so for the loss as configured the lr is simply too low (LD202 ranks
         # first); summing the loss instead is the second way out.
         score = p.ld208_score_tiny_lr
-    evidence = _evidence_of(ctx, "LD306", "LD114") + _lr_evidence(ctx)
+    if huge:
+        score = p.ld208_score_huge_start if s in (*STALLED, *BLOW_UP) else 0.0
+        if not score:
+            return None
+    evidence = _evidence_of(ctx, "LD306", "LD114", *(("LD110",) if huge else ())) + _lr_evidence(ctx)
     return _cause(
         ctx,
         "loss_normalization",
         "LD208",
         score,
         evidence,
-        fixes.loss_normalization(ctx),
-        ["LD306" if found else "", "LD114" if summed else ""],
+        fixes.loss_normalization(ctx, suspected=huge),
+        ["LD306" if found else "", "LD114" if summed else "", "LD110" if huge else ""],
     )
 
 

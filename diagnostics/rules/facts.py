@@ -15,7 +15,13 @@ from diagnostics.context import Context
 from diagnostics.features import lr_decays
 from diagnostics.model import Evidence, Finding
 from diagnostics.registry import RuleResult, rule
-from diagnostics.rules._common import accuracy_at_chance_evidence, chance_evidence, first_is_initial, fmt
+from diagnostics.rules._common import (
+    accuracy_at_chance_evidence,
+    chance_evidence,
+    final_accuracy,
+    first_is_initial,
+    fmt,
+)
 
 
 @rule("LD109", "loss-at-chance-level", curves=("train_loss",))
@@ -39,21 +45,24 @@ def initial_loss_high(ctx: Context) -> RuleResult | None:
     MultiBoxLoss) and only when the first value is an initial loss, not that of a resumed run."""
     curve = ctx.train_loss
     assert curve is not None
-    if ctx.lnc is None or not first_is_initial(ctx, curve):
+    lnc, key = ctx.lnc, "evidence.initial_high"
+    if lnc is None and ctx.classification_loss and not ctx.loss_has_parts and final_accuracy(ctx) is not None:
+        # A classifier (it reports an accuracy; its loss is one loss, not a detector's sum of parts) of
+        # unknown C: no untrained one starts above ln(ld110_max_classes), so a first loss many times
+        # that is a sum or huge logits.
+        lnc, key = math.log(ctx.params.ld110_max_classes), "evidence.initial_high_any_c"
+    elif ctx.logged_per_epoch():
+        key = "evidence.initial_high_epoch"  # the first epoch's mean: huge from then on, not at the start
+    if lnc is None or not first_is_initial(ctx, curve):
         return None
     first = float(curve.values[0])
-    if not math.isfinite(first) or first < ctx.params.ld110_initial_ratio * ctx.lnc:
+    if not math.isfinite(first) or first < ctx.params.ld110_initial_ratio * lnc:
         return None
-    evidence = [
-        Evidence(
-            # a per-epoch log's first value is the first epoch's mean: huge from then on, not at the start
-            "evidence.initial_high_epoch" if ctx.logged_per_epoch() else "evidence.initial_high",
-            {"first": fmt(first), "lnc": round(ctx.lnc, 4), "ratio": float(f"{first / ctx.lnc:.3g}")},
-            int(curve.steps[0]),
-            ctx.curve_quote(curve, 0),
-        )
-    ]
-    measurements = {"initial_over_lnc": first / ctx.lnc}
+    params = {"first": fmt(first), "lnc": round(lnc, 4), "ratio": float(f"{first / lnc:.3g}")}
+    if key == "evidence.initial_high_any_c":
+        params["c"] = ctx.params.ld110_max_classes
+    evidence = [Evidence(key, params, int(curve.steps[0]), ctx.curve_quote(curve, 0))]
+    measurements = {"initial_over_lnc": first / lnc, "classes_unknown": float(ctx.lnc is None)}
     return RuleResult(
         [Finding("LD110", "warning", evidence, int(curve.steps[0]), None, curve.label, measurements)]
     )

@@ -40,6 +40,8 @@ SETTING_FIXES = {
     "fixes.normalize_true",
     "fixes.normalize_true_keep_lr",
     "fixes.reduction_mean",
+    "fixes.reduction_mean_no_lr",
+    "fixes.reduction_mean_check",
     "fixes.sum_smaller_lr",
 }
 
@@ -66,7 +68,9 @@ def apply_fix(r: Recipe, fix: str, params: dict) -> str:
         r.init_std = None
     elif fix == "fixes.add_batchnorm":
         r.model = {**r.model, "bn": True}
-    elif fix in ("fixes.normalize_true", "fixes.normalize_true_keep_lr", "fixes.reduction_mean"):
+    elif fix in ("fixes.normalize_true", "fixes.normalize_true_keep_lr") or fix.startswith(
+        "fixes.reduction_mean"
+    ):
         r.reduction = "mean"
     elif fix == "fixes.sum_smaller_lr":
         r.lr /= float(params.get("factor", r.batch))
