@@ -77,6 +77,15 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
 
 
+def open_in(page, url: str, lang: str = "en") -> None:
+    """Open the app and pick the page language (English is the default)."""
+    page.goto(url)
+    wait_idle(page)
+    if lang == "zh":
+        page.get_by_text("简体中文").click()
+        wait_idle(page)
+
+
 def upload(page, files: list[tuple[str, bytes]], index: int = 0) -> None:
     """Upload through the real file input (the dropzone's file chooser)."""
     with page.expect_file_chooser() as chooser:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_helpers import upload, wait_idle
+from browser_helpers import open_in, upload, wait_idle
 from playwright.sync_api import Browser, expect
 
 from diagnostics import diagnose
@@ -25,11 +25,7 @@ def test_a_keras_run_gets_keras_fixes(browser: Browser, app_url: str, artifacts:
     d = diagnose(load(files))
     assert d.symptom.symptom == "flat" and d.causes
     page = browser.new_page(viewport={"width": 1500, "height": 2200})
-    page.goto(app_url)
-    wait_idle(page)
-    if lang == "zh":
-        page.get_by_text("简体中文").click()
-        wait_idle(page)
+    open_in(page, app_url, lang)
     upload(page, files)
     verdict = page.locator(".st-key-verdict-0")
     expect(verdict).to_contain_text(t("symptoms.flat.title", lang), timeout=TIMEOUT)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import REPO, running_app, wait_idle
+from browser_helpers import REPO, open_in, running_app, wait_idle
 from playwright.sync_api import Page, expect
 
 from i18n import t
@@ -36,11 +36,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
 
 
 def open_watch_mode(page: Page, url: str, lang: str = "en") -> None:
-    page.goto(url)
-    wait_idle(page)
-    if lang == "zh":
-        page.get_by_text("简体中文").click()
-        wait_idle(page)
+    open_in(page, url, lang)
     page.get_by_text(t("ui.input.watch", lang)).click()
     wait_idle(page)
 
