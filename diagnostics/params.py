@@ -743,6 +743,13 @@ class Params:
     ld201_score_collapsed: float = _score(0.5, "LD201", "a stall after a collapse onto ln(C)")
     ld201_bonus_collapsed_lr_high: float = _score(0.2, "LD201", "... with a high lr")
     ld201_score_stalled_lr_high: float = _score(0.45, "LD201", "a stall with a high lr")
+    ld201_penalty_uniform_start: float = _p(
+        0.2,
+        "LD201",
+        "... taken off when the untrained net was already at ln(C) and never moved (LD206's uniform "
+        "start): a large step moves the loss, it does not hold it where it began (0 = off)",
+        (0.0, 0.1, 0.2, 0.3, 0.4),
+    )
     ld201_penalty_huge_start: float = _score(
         0.15, "LD201", "taken off: the logits were huge before the lr acted"
     )

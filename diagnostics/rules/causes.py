@@ -223,6 +223,8 @@ def lr_too_high(ctx: Context) -> RuleResult | None:
         score = p.ld201_score_collapsed + (p.ld201_bonus_collapsed_lr_high if high else 0)
     elif s in STALLED and high:
         score = p.ld201_score_stalled_lr_high
+        if _uniform_at_init(ctx):
+            score -= p.ld201_penalty_uniform_start  # held at ln(C) from the start: no step too large
     else:
         return None
     if _huge_start(ctx) and not high:
