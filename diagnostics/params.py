@@ -857,8 +857,9 @@ class Params:
     ld208_score_huge_start: float = _p(
         0.5,
         "LD208",
-        "a first loss far above chance (LD110) with a stall or blow-up, the loss not known to be "
-        "averaged: a sum over samples, pixels or tokens is one way to start that high (0 = off)",
+        "a first loss above any untrained classifier's (LD110 with C unknown) with a stall or blow-up, "
+        "the reduction not stated: a sum over samples, pixels or tokens is one way to start that high "
+        "(0 = off)",
         (0.0, 0.3, 0.5, 0.7, 0.85),
     )
     ld209_score_primary: float = _score(0.85, "LD209", "overfitting is the verdict")
