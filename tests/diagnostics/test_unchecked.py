@@ -73,6 +73,16 @@ def test_page_cli_and_json_show_the_list():
     assert d.to_json()["unchecked"] == d.unchecked
 
 
+def test_the_cli_names_each_check_once():
+    """A check that lacks only settings is said under 'not checked', not again under 'not applicable'."""
+    log = load_paths([CURVES_ONLY["tfevents"]])
+    d = diagnose(log)
+    text = render_text(log, d, "en")
+    for rule in d.not_applicable:
+        said = [line for line in text.splitlines() if rule in line.split(": ", 1)[-1].split(", ")]
+        assert len(said) == 1, (rule, said)
+
+
 def test_offline_report_lists_them():
     log = load_paths([CURVES_ONLY["csv"]])
     d = diagnose(log)
