@@ -58,7 +58,7 @@ def initial_loss_high(ctx: Context) -> RuleResult | None:
     first = float(curve.values[0])
     if not math.isfinite(first) or first < ctx.params.ld110_initial_ratio * lnc:
         return None
-    params = {"first": fmt(first), "lnc": round(lnc, 4), "ratio": float(f"{first / lnc:.3g}")}
+    params = {"first": fmt(first), "lnc": round(lnc, 4), "ratio": fmt(first / lnc)}
     if key == "evidence.initial_high_any_c":
         params["c"] = ctx.params.ld110_max_classes
     evidence = [Evidence(key, params, int(curve.steps[0]), ctx.curve_quote(curve, 0))]
