@@ -150,6 +150,19 @@ class Context:
         )
 
     @cached_property
+    def accuracy_from(self) -> int | None:
+        """The first step a finite accuracy is logged at (any split), or None when none is."""
+        rows = self.log.metrics
+        rows = rows[(rows["metric"] == "accuracy") & np.isfinite(rows["value"].to_numpy(dtype=float))]
+        return int(rows["step"].min()) if len(rows) else None
+
+    @cached_property
+    def one_classifier_loss(self) -> bool:
+        """The loss is known to be one classifier's: a classification loss, not a sum of parts, and an
+        accuracy is logged beside it. Only then does ln of any class count bound its untrained value."""
+        return self.classification_loss and not self.loss_has_parts and self.accuracy_from is not None
+
+    @cached_property
     def classes(self) -> tuple[int, str] | None:
         """(C, how it is known): from the last layer's num_output, or from an initial loss of ln(C).
         Only for a classification loss: ln(C) means nothing for a detection or regression loss."""

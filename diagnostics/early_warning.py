@@ -282,13 +282,12 @@ def signals_of(log: TrainingLog) -> Signals:
         loss = Series(curve.steps, values, curve.lines, curve.sources, curve.label, heights, trend)
     signals = (loss, _series(ctx, ("grad_norm",)), _series(ctx, SCALE_METRICS), _series(ctx, ("lr",)))
     settings = _blow_up_settings(log, int(loss.steps[0])) if loss is not None else ()
-    accuracy = log.metrics.loc[log.metrics["metric"] == "accuracy", "step"]
-    classifier = ctx.classification_loss and not ctx.loss_has_parts and len(accuracy) > 0
+    classifier = ctx.one_classifier_loss
     return Signals(
         *signals,
         chance_loss=_chance_loss(ctx),
         bound_chance=math.log(ctx.params.ld110_max_classes) if classifier else None,
-        classifier_from=int(accuracy.min()) if classifier else None,
+        classifier_from=ctx.accuracy_from if classifier else None,
         blow_up_settings=settings,
         usual_lr=_usual_lr(ctx),
     )

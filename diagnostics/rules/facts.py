@@ -18,7 +18,6 @@ from diagnostics.registry import RuleResult, rule
 from diagnostics.rules._common import (
     accuracy_at_chance_evidence,
     chance_evidence,
-    final_accuracy,
     first_is_initial,
     fmt,
 )
@@ -46,10 +45,9 @@ def initial_loss_high(ctx: Context) -> RuleResult | None:
     curve = ctx.train_loss
     assert curve is not None
     lnc, key = ctx.lnc, "evidence.initial_high"
-    if lnc is None and ctx.classification_loss and not ctx.loss_has_parts and final_accuracy(ctx) is not None:
-        # A classifier (it reports an accuracy; its loss is one loss, not a detector's sum of parts) of
-        # unknown C: no untrained one starts above ln(ld110_max_classes), so a first loss many times
-        # that is a sum or huge logits.
+    if lnc is None and ctx.one_classifier_loss:
+        # A classifier of unknown C: no untrained one starts above ln(ld110_max_classes), so a first
+        # loss many times that is a sum or huge logits.
         lnc, key = math.log(ctx.params.ld110_max_classes), "evidence.initial_high_any_c"
     elif ctx.logged_per_epoch():
         key = "evidence.initial_high_epoch"  # the first epoch's mean: huge from then on, not at the start

@@ -62,6 +62,18 @@ def test_without_an_accuracy_the_loss_may_be_anything(summed_fcn):
     assert ld110(without_accuracy(summed_fcn)) is None
 
 
+def test_an_accuracy_that_is_never_finite_says_nothing(summed_fcn):
+    """The finding and the watch read the same fact: a classifier from its first finite accuracy on."""
+    is_accuracy = summed_fcn.metrics["metric"] == "accuracy"
+    log = dataclasses.replace(
+        summed_fcn, metrics=summed_fcn.metrics.assign(value=summed_fcn.metrics["value"].where(~is_accuracy))
+    )
+    assert not Context(log, fitted.PARAMS).one_classifier_loss
+    assert ld110(log) is None and signals_of(log).classifier_from is None
+    first = int(summed_fcn.metrics.loc[is_accuracy, "step"].min())
+    assert Context(summed_fcn, fitted.PARAMS).accuracy_from == signals_of(summed_fcn).classifier_from == first
+
+
 def test_not_for_a_loss_named_other_than_a_classifiers(summed_fcn):
     log = dataclasses.replace(summed_fcn, meta=dataclasses.replace(summed_fcn.meta, loss_type="MSELoss"))
     assert ld110(log) is None
