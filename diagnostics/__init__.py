@@ -92,7 +92,7 @@ def diagnose(
         # Fewer than half of such alarms were right when fitted: healthy is the likelier reading,
         # and the alarm stays visible as the runner-up (a false alarm costs more than a miss).
         verdict, runner_up = runner_up, verdict
-    uncertain = verdict.confidence < calibration.uncertain_below
+    uncertain = verdict.confidence < calibration.uncertain_below or _healthy_without_a_trend(ctx, verdict)
     if causes:
         # The first cause's confidence is calibrated; the others keep their distance below it.
         shift = calibration.cause(causes[0].confidence) - causes[0].confidence
@@ -110,6 +110,12 @@ def diagnose(
         uncertain=uncertain,
         runner_up=runner_up,
     )
+
+
+def _healthy_without_a_trend(ctx: Context, verdict: SymptomResult) -> bool:
+    """Healthy means the loss falls and settles, which one value (LD116) cannot show: a log cut after
+    its first loss is uncertain, whatever the calibration says of short runs in general."""
+    return verdict.symptom == "healthy" and ctx.finding("LD116") is not None
 
 
 def _runner_up(

@@ -1,5 +1,6 @@
-"""LD109-LD111, LD115: facts about the curves that support causes (the loss at ln(C), a huge first loss,
-the lr schedule, a loss that climbs back as the lr rises); they name no symptom.
+"""LD109-LD111, LD115, LD116: facts about the curves that support causes (the loss at ln(C), a huge first
+loss, the lr schedule, a loss that climbs back as the lr rises) or temper the verdict (a single loss
+value); they name no symptom.
 
 Texts (title, why, example, fix) live in `i18n/rules.toml` under `rules.<id>`.
 """
@@ -165,3 +166,20 @@ def loss_rises_with_lr(ctx: Context) -> RuleResult | None:
         "lr_peak": found.lr_peak,
     }
     return RuleResult([Finding("LD115", "warning", evidence, found.step, None, curve.label, measurements)])
+
+
+@rule("LD116", "single-loss-value", curves=("train_loss",))
+def single_loss_value(ctx: Context) -> RuleResult | None:
+    """The log holds one finite training loss and nothing worse, nor an evaluation loss curve: no trend
+    can be read, so a healthy verdict is a guess (the runner calls it uncertain). A NaN after it is
+    LD101's to report."""
+    curve, val = ctx.train_loss, ctx.val_loss
+    assert curve is not None
+    if len(curve) != 1 or not np.isfinite(curve.values[0]):
+        return None
+    if val is not None and int(np.isfinite(val.values).sum()) >= 2:
+        return None  # the evaluation curve shows the trend
+    step = int(curve.steps[0])
+    params = {"loss": fmt(float(curve.values[0])), "step": step}
+    evidence = [Evidence("evidence.single_loss_value", params, step, ctx.curve_quote(curve, 0))]
+    return RuleResult([Finding("LD116", "info", evidence, step, None, curve.label)])
