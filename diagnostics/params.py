@@ -764,6 +764,14 @@ class Params:
     ld202_score_unknown_lr_plateau: float = _score(0.25, "LD202", "a plateau, lr not in the log")
     ld202_score_plateau: float = _score(0.3, "LD202", "a plateau under an ordinary lr")
     ld202_score_flat: float = _score(0.2, "LD202", "a flat run under an ordinary lr")
+    ld202_penalty_prior_only: float = _p(
+        0.0,
+        "LD202",
+        "taken off a plateau's score when its evaluated answers never changed under a working lr (the "
+        "net learned the class frequencies and nothing from its inputs; a small step still changes "
+        "answers once it has learned the prior) (0 = off)",
+        (0.0, 0.1, 0.2, 0.3),
+    )
     ld202_score_tiny_lr_flat: float = _score(0.9, "LD202", "a flat run under an lr at most tiny_lr")
     ld202_creeping_tau: float = _p(
         -0.6,
@@ -842,6 +850,13 @@ class Params:
     ld206_score_other: float = _score(0.2, "LD206", "another net at ln(C)")
     ld206_score_uniform_at_init: float = _score(
         0.45, "LD206", "at least this when the net predicted 1/C at init"
+    )
+    ld206_score_prior_only: float = _p(
+        0.0,
+        "LD206",
+        "a plateau whose evaluated answers never changed under a working lr, in a net not known to have "
+        "BatchNorm or skip connections: only the class frequencies were learnt (0 = off)",
+        grid=(0.0, 0.2, 0.3, 0.4, 0.5),
     )
     ld207_score_tiny: float = _score(0.55, "LD207", "batch at most small_batch with an unstable run")
     ld207_score_small: float = _score(0.4, "LD207", "batch at most small_batch_noise")

@@ -287,6 +287,8 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         # A loss that never moved under an lr orders of magnitude below any working one: the lr first,
         # before a missing init or pretraining (a net from scratch still moves with a working lr).
         score = p.ld202_score_tiny_lr_flat
+    if _prior_only(ctx) is not None:
+        score -= p.ld202_penalty_prior_only
     creep = _still_creeping(ctx)
     creeping = None if _working_lr(ctx) else creep  # under a working lr the creep is LD205's reading
     if creeping is not None:
@@ -509,21 +511,46 @@ def _uniform_at_init(ctx: Context) -> bool:
     return abs(curve.start_level - lnc) <= ctx.params.ld206_uniform_tolerance * lnc
 
 
+def _prior_only(ctx: Context) -> Evidence | None:
+    """A plateau whose evaluated answers never changed (`Context.eval_accuracy_frozen`) under a working
+    lr (`_working_lr`): the loss fell as far as learning how often each class occurs takes it (the output
+    bias: ln(C) down to the entropy of the class frequencies, as a segmentation net's background does)
+    and stopped, and nothing from the inputs ever changed an answer. No signal reaches the output
+    (vanishing through a deep net with a small init, inputs scaled to almost nothing, layers frozen at
+    random weights); a too small lr, once the prior is learnt, still changes answers little by little."""
+    if _symptom(ctx) != "plateau" or not _working_lr(ctx):
+        return None
+    frozen = ctx.eval_accuracy_frozen()
+    curve = ctx.train_loss
+    if frozen is None or curve is None:
+        return None
+    params = {"first": fmt(curve.start_level), "end": fmt(curve.end_level), "evals": frozen[1]}
+    return Evidence("evidence.prior_only", params, int(curve.steps[-1]))
+
+
 @rule("LD206", "deep-net-initialisation", curves=("train_loss",), cause="depth_init")
 def depth_init(ctx: Context) -> RuleResult | None:
     s, p = _symptom(ctx), ctx.params
     gaussian = ctx.finding("LD308")
-    if s not in (*STALLED, *BLOW_UP) or (not gaussian and not (s in STALLED and ctx.finding("LD109"))):
-        return None
     meta = ctx.meta
+    # The prior learnt and nothing else is a lost signal only where it can be lost (no BatchNorm or skip
+    # connections renormalising or carrying it).
+    prior_only = None if meta.batchnorm or meta.has_residual else _prior_only(ctx)
+    at_chance = s in STALLED and ctx.finding("LD109")
+    if s not in (*STALLED, *BLOW_UP) or not (gaussian or at_chance or prior_only):
+        return None
     if not gaussian and any(f.type in ("xavier", "msra") for f in meta.weight_fillers):
         return None  # a scaled init keeps the signal; LD206 is about fixed small gaussians
     plain = not meta.batchnorm and not meta.has_residual and (meta.depth or 0) >= p.deep_layers
     if gaussian:
         score = p.ld206_score_gaussian_stall if s in STALLED else p.ld206_score_gaussian
-    else:
+    elif at_chance:
         score = p.ld206_score_plain if plain else p.ld206_score_other
+    else:
+        score = p.ld206_score_prior_only
     evidence = _evidence_of(ctx, "LD308", "LD103", "LD109")
+    if prior_only is not None:
+        evidence.insert(0, prior_only)
     if s == "flat" and _uniform_at_init(ctx):
         score = max(score, p.ld206_score_uniform_at_init)
         assert ctx.train_loss is not None and ctx.lnc is not None and ctx.lr_value is not None
