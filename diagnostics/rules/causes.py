@@ -549,8 +549,13 @@ def depth_init(ctx: Context) -> RuleResult | None:
     else:
         score = p.ld206_score_prior_only
     evidence = _evidence_of(ctx, "LD308", "LD103", "LD109")
+    fix_list = fixes.init(ctx)
     if prior_only is not None:
         evidence.insert(0, prior_only)
+        if not gaussian and not fixes.is_caffe(ctx):
+            # The curves show the signal lost, not where: inputs scaled to almost nothing and layers frozen
+            # at random weights are the other two ways (a Caffe log's settings are judged by LD303/LD310).
+            fix_list += fixes.input_scale(ctx)[:1] + fixes.pretrained(ctx)[:1]
     if s == "flat" and _uniform_at_init(ctx):
         score = max(score, p.ld206_score_uniform_at_init)
         assert ctx.train_loss is not None and ctx.lnc is not None and ctx.lr_value is not None
@@ -560,7 +565,7 @@ def depth_init(ctx: Context) -> RuleResult | None:
             "lr": f"{ctx.lr_value:g}",
         }
         evidence.insert(0, Evidence("evidence.uniform_at_init", params, int(ctx.train_loss.steps[0])))
-    return _cause(ctx, "depth_init", "LD206", score, evidence, fixes.init(ctx), ["LD308" if gaussian else ""])
+    return _cause(ctx, "depth_init", "LD206", score, evidence, fix_list, ["LD308" if gaussian else ""])
 
 
 @rule("LD207", "small-batch", curves=("train_loss",), cause="small_batch", meta=("batch_size",))

@@ -55,6 +55,19 @@ def test_a_plateau_that_never_changed_an_answer_is_a_lost_signal(kind: str):
     assert causes(log, OFF)[:1] == ["lr_too_low"]
 
 
+@pytest.mark.parametrize(
+    ("kind", "weights"), [("tfevents", "model = torchvision"), ("keras_csv", "keras.applications")]
+)
+def test_its_fixes_name_all_three_ways_to_lose_the_signal(kind: str, weights: str):
+    """The curves show that no signal reaches the output, not where it is lost: after the init's two
+    fixes come the inputs' scale and pretrained weights, in the run's framework."""
+    cause = diagnose(run(SMALL_INIT[kind]), SCORED).causes[0]
+    keys = [f.key for f in cause.fixes]
+    assert keys[:2] == ["fixes.msra_init", "fixes.add_batchnorm"]
+    assert keys[2:] == ["fixes.normalize_input", "fixes.load_weights_torch"]
+    assert weights in cause.fixes[3].snippet
+
+
 def test_the_committed_fit_reads_it():
     """A refit that drops the reading should fail here and be looked at."""
     assert fitted.PARAMS.ld206_score_prior_only > 0
