@@ -179,9 +179,9 @@ def render_text(log: TrainingLog, d: Diagnosis, lang: str) -> str:
     out.append("")
     if d.unchecked:
         out.append(t("cli.unchecked", lang, rules=", ".join(d.unchecked)))
-    lacking_curves = [rule for rule in d.not_applicable if rule not in d.unchecked]  # said once, not twice
-    if lacking_curves:
-        out.append(t("cli.not_applicable", lang, rules=", ".join(lacking_curves)))
+    lacking_more = [rule for rule in d.not_applicable if rule not in d.unchecked]  # each said once, not twice
+    if lacking_more:
+        out.append(t("cli.not_applicable", lang, rules=", ".join(lacking_more)))
     if d.errors:
         out.append(t("cli.errors", lang, rules="; ".join(f"{r}: {e}" for r, e in d.errors)))
     return "\n".join(out)

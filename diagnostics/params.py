@@ -764,14 +764,6 @@ class Params:
     ld202_score_unknown_lr_plateau: float = _score(0.25, "LD202", "a plateau, lr not in the log")
     ld202_score_plateau: float = _score(0.3, "LD202", "a plateau under an ordinary lr")
     ld202_score_flat: float = _score(0.2, "LD202", "a flat run under an ordinary lr")
-    ld202_penalty_prior_only: float = _p(
-        0.0,
-        "LD202",
-        "taken off a plateau's score when its evaluated answers never changed under a working lr (the "
-        "net learned the class frequencies and nothing from its inputs; a small step still changes "
-        "answers once it has learned the prior) (0 = off)",
-        (0.0, 0.1, 0.2, 0.3),
-    )
     ld202_score_tiny_lr_flat: float = _score(0.9, "LD202", "a flat run under an lr at most tiny_lr")
     ld202_creeping_tau: float = _p(
         -0.6,

@@ -287,8 +287,6 @@ def lr_too_low(ctx: Context) -> RuleResult | None:
         # A loss that never moved under an lr orders of magnitude below any working one: the lr first,
         # before a missing init or pretraining (a net from scratch still moves with a working lr).
         score = p.ld202_score_tiny_lr_flat
-    if _prior_only(ctx) is not None:
-        score -= p.ld202_penalty_prior_only
     creep = _still_creeping(ctx)
     creeping = None if _working_lr(ctx) else creep  # under a working lr the creep is LD205's reading
     if creeping is not None:
