@@ -102,3 +102,15 @@ def test_not_where_the_signal_cannot_vanish():
     log = dataclasses.replace(log, meta=dataclasses.replace(log.meta, has_residual=True))
     assert not read_prior_only(log)
     assert "depth_init" not in causes(log, SCORED)
+
+
+def test_the_readme_counts_are_the_bench_s(capsys: pytest.CaptureFixture[str]):
+    """README (12) quotes `bench/prior_only.py`: a rule change that moves them must move the README too."""
+    from bench import prior_only
+
+    assert prior_only.main() == 0
+    out = capsys.readouterr().out
+    assert (
+        "15 runs with the reading; labels: depth_init 9, no_pretraining 4, input_scale 1, bn_stats 1" in out
+    )
+    assert "labelled cause named first: 8 with the reading off -> 11 with it" in out
