@@ -113,9 +113,10 @@ def diagnose(
 
 
 def _healthy_without_a_trend(ctx: Context, verdict: SymptomResult) -> bool:
-    """Healthy means the loss falls and settles, which one value (LD116) cannot show: a log cut after
-    its first loss is uncertain, whatever the calibration says of short runs in general."""
-    return verdict.symptom == "healthy" and ctx.finding("LD116") is not None
+    """Healthy means the loss falls and settles, which one value (LD116) cannot show, nor a log without
+    a training loss (LD117, which no curve rule reads): such a verdict is uncertain, whatever the
+    calibration says of short runs in general."""
+    return verdict.symptom == "healthy" and (ctx.finding("LD116") or ctx.finding("LD117")) is not None
 
 
 def _runner_up(

@@ -20,12 +20,15 @@ from parsers.model import LogLine
 
 
 # ----- LD101 -------------------------------------------------------------------------------------
-@rule("LD101", "nonfinite-loss", curves=("train_loss",), symptom="nan")
+@rule("LD101", "nonfinite-loss", symptom="nan")
 def nonfinite_loss(ctx: Context) -> RuleResult | None:
-    """The training loss becomes NaN/inf (or Caffe's clamp 87.3365) and stays there."""
+    """The training loss becomes NaN/inf (or Caffe's clamp 87.3365) and stays there. A log without a
+    training loss (LD117) is judged on its evaluation loss: a net whose weights turned NaN evaluates
+    to NaN, the one curve rule that reads as well there."""
     p = ctx.params
-    firsts = {id(c): _first_bad(c) for c in (ctx.train_loss_raw, ctx.train_loss) if c is not None}
-    curves = [c for c in (ctx.train_loss_raw, ctx.train_loss) if c is not None and firsts[id(c)] is not None]
+    judged = (ctx.train_loss_raw, ctx.train_loss) if ctx.train_loss is not None else (ctx.val_loss,)
+    firsts = {id(c): _first_bad(c) for c in judged if c is not None}
+    curves = [c for c in judged if c is not None and firsts[id(c)] is not None]
     if not curves:
         return _counted_nan(ctx)
     curve = min(curves, key=lambda c: c.steps[firsts[id(c)]])

@@ -1,6 +1,6 @@
-"""LD109-LD111, LD115, LD116: facts about the curves that support causes (the loss at ln(C), a huge first
+"""LD109-LD111, LD115-LD117: facts about the curves that support causes (the loss at ln(C), a huge first
 loss, the lr schedule, a loss that climbs back as the lr rises) or temper the verdict (a single loss
-value); they name no symptom.
+value, no training loss at all); they name no symptom.
 
 Texts (title, why, example, fix) live in `i18n/rules.toml` under `rules.<id>`.
 """
@@ -183,3 +183,33 @@ def single_loss_value(ctx: Context) -> RuleResult | None:
     params = {"loss": fmt(float(curve.values[0])), "step": step}
     evidence = [Evidence("evidence.single_loss_value", params, step, ctx.curve_quote(curve, 0))]
     return RuleResult([Finding("LD116", "info", evidence, step, None, curve.label)])
+
+
+# Names listed in LD117's evidence: enough to recognise the log, not a dump of a wide CSV's columns.
+LISTED_METRICS = 4
+
+
+@rule("LD117", "no-training-loss")
+def no_training_loss(ctx: Context) -> RuleResult | None:
+    """The log holds no training loss: every curve rule reads it, so none ran, and a healthy verdict
+    would only say nothing was checked (the runner calls it uncertain). The evaluation loss, when there
+    is one, is summarised so that a NaN or a rise in it is not hidden behind that verdict."""
+    if ctx.train_loss is not None:
+        return None
+    m = ctx.log.metrics
+    names = sorted({f"{split}/{metric}" for split, metric in zip(m["split"], m["metric"], strict=True)})
+    listed = ", ".join(names[:LISTED_METRICS]) + (", ..." if len(names) > LISTED_METRICS else "")
+    evidence = [Evidence("evidence.no_training_loss", {"metrics": listed or "-"})]
+    val = ctx.val_loss
+    if val is not None:
+        finite = np.isfinite(val.values)
+        params = {
+            "curve": val.label,
+            "points": len(val),
+            "first": fmt(float(val.values[0])),
+            "last": fmt(float(val.values[-1])),
+            "low": fmt(float(val.values[finite].min())) if finite.any() else "nan",
+            "nonfinite": int((~finite).sum()),
+        }
+        evidence.append(Evidence("evidence.eval_loss_only", params, int(val.steps[-1])))
+    return RuleResult([Finding("LD117", "info", evidence, None, None, val.label if val else None)])

@@ -1,0 +1,84 @@
+"""LD117: a log without a training loss passes the curve rules unread, so "healthy" is shown as uncertain
+with the evaluation loss summarised, and a NaN in that evaluation loss is still the verdict (LD101)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+
+import pytest
+from diag_helpers import REAL_LOGS, SAMPLE_LOGS
+
+from diagnostics import diagnose
+from diagnostics.__main__ import render_text
+from i18n import t
+from parsers import TrainingLog, load, load_paths
+
+# A real Keras run (corpus) whose training loss turns NaN after one batch of NaN pixels; its
+# validation loss follows one epoch later.
+NAN_RUN = SAMPLE_LOGS / "corpus/runs/cnn_067_nan_pixels_batch/training.csv.gz"
+HEALTHY_RUN = SAMPLE_LOGS / "lightning_warmup_cosine_healthy"
+
+
+def without_columns(path, *dropped: str) -> TrainingLog:
+    """The same CSVLogger file with some columns left out, as an evaluation-only export writes it."""
+    rows = list(csv.DictReader(io.StringIO(gzip.decompress(path.read_bytes()).decode())))
+    kept = [c for c in rows[0] if c not in dropped]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, kept, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return load([("training.csv", out.getvalue().encode())])
+
+
+def ld117(log: TrainingLog):
+    d = diagnose(log)
+    return d, [f for f in d.findings if f.rule == "LD117"]
+
+
+def test_the_evaluation_loss_turning_nan_is_the_verdict():
+    whole = diagnose(load_paths([NAN_RUN]))
+    assert whole.symptom.symptom == "nan" and "LD117" not in {f.rule for f in whole.findings}
+    d, (found,) = ld117(without_columns(NAN_RUN, "loss", "accuracy"))
+    assert d.symptom.symptom == "nan" and d.symptom.series == "val/loss"
+    assert d.symptom.onset_step == 7  # the first NaN validation epoch (epochs 0-6 are finite)
+    assert d.causes == []  # the cause rules read the training loss
+    summary = found.evidence[1].params
+    assert summary["points"] == 12 and summary["nonfinite"] == 5 and summary["last"] == "nan"
+    assert found.evidence[0].params == {"metrics": "train/lr, val/accuracy, val/loss"}
+
+
+def test_a_healthy_run_without_its_training_loss_is_uncertain():
+    log = load_paths(sorted(HEALTHY_RUN.iterdir()))
+    whole = diagnose(log)
+    assert whole.symptom.symptom == "healthy" and not whole.uncertain
+    train_loss = (log.metrics["split"] == "train") & log.metrics["metric"].astype(str).str.contains("loss")
+    cut = TrainingLog(metrics=log.metrics[~train_loss].reset_index(drop=True), meta=log.meta)
+    d, (found,) = ld117(cut)
+    assert d.symptom.symptom == "healthy" and d.uncertain
+    assert found.severity == "info" and found.evidence[1].params["nonfinite"] == 0
+    text = render_text(cut, d, "en")
+    assert "== Uncertain" in text and t("rules.LD117.title", "en") in text
+    assert t("rules.LD117.title", "zh") in render_text(cut, d, "zh")
+
+
+def test_accuracies_alone_say_nothing_of_the_loss():
+    d, (found,) = ld117(without_columns(NAN_RUN, "loss", "val_loss"))
+    assert d.symptom.symptom == "healthy" and d.uncertain
+    assert len(found.evidence) == 1  # no evaluation loss to summarise
+    assert found.evidence[0].params["metrics"] == "train/accuracy, train/lr, val/accuracy"
+
+
+def test_a_log_with_a_training_loss_is_judged_on_it():
+    _, found = ld117(without_columns(NAN_RUN, "val_loss"))
+    assert not found
+
+
+@pytest.mark.skipif(not REAL_LOGS.is_dir(), reason="needs ../shared/real_logs")
+def test_a_public_validation_only_log():
+    """A public ViT run logged as validation loss and accuracy only (labelled healthy, borderline
+    overfitting): the verdict stays healthy, shown as uncertain, and says why."""
+    d, (found,) = ld117(load_paths([REAL_LOGS / "other/vit_cifar10_transposed_loss_acc.csv"]))
+    assert d.symptom.symptom == "healthy" and d.uncertain
+    assert found.evidence[1].params["points"] == 200
