@@ -147,6 +147,7 @@ def cause_table(runs: list[Run], model, names: list[str]) -> list[str]:
         groups[name] = faults
         groups[f"{name}, settings stated"] = [r for r in faults if r.states_settings]
         groups[f"{name}, curves only"] = [r for r in faults if not r.states_settings]
+    groups["all held-out sets"] = [r for r in runs if r.set in HELD_OUT and r.causes]
     for group, faults in groups.items():
         if not faults:
             continue
