@@ -188,7 +188,7 @@ def show_diagnosis(view: RunView, lang: str, index: int) -> None:
         getattr(st, v.level)(v.sentence, icon=panels.LEVEL_ICON[v.level])
         if v.summary:
             st.caption(v.summary)
-        if d.healthy and d.unchecked:
+        if d.healthy_on_the_curves and d.unchecked:
             st.caption(t("ui.unchecked.healthy", lang, count=len(d.unchecked)))
     if d.secondary:
         st.caption(t("ui.secondary", lang, symptoms=", ".join(panels.secondary_symptoms(d, lang))))

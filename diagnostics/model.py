@@ -184,6 +184,12 @@ class Diagnosis:
     def healthy(self) -> bool:
         return self.symptom.symptom == "healthy"
 
+    @property
+    def healthy_on_the_curves(self) -> bool:
+        """Healthy with a training loss to judge: a log without one (LD117) was never read by the curve
+        rules, so "healthy as far as the curves show" would claim a check that did not run."""
+        return self.healthy and all(f.rule != "LD117" for f in self.findings)
+
     def readings(self) -> list[tuple[str, float]]:
         """(symptom, confidence) of the verdict, then of the runner-up when there is one."""
         out = [(self.symptom.symptom, self.symptom.confidence)]

@@ -57,6 +57,9 @@ def test_a_validation_only_log_is_no_verdict(browser: Browser, app_url: str, art
     said = t("evidence.no_training_loss", lang, metrics="train/lr, val/accuracy, val/loss")
     expect(page.get_by_text(said).first).to_be_visible(timeout=TIMEOUT)
     expect(page.locator("[data-testid='stException']")).to_have_count(0)
+    # Not "healthy as far as the curves show": no curve rule read this log.
+    assert d.unchecked
+    expect(page.get_by_text(t("ui.unchecked.healthy", lang, count=len(d.unchecked)))).to_have_count(0)
     wait_idle(page)
     page.screenshot(path=artifacts / f"e2e-no-training-loss-{lang}.png", full_page=True)
     page.close()
