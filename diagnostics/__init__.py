@@ -170,7 +170,9 @@ def _primary(ctx: Context) -> SymptomResult:
         confidence = p.healthy_confidence_medium
     else:
         confidence = p.healthy_confidence_short
-    return SymptomResult("healthy", confidence, None, curve.label if curve is not None else None, None)
+    # Without a training loss no curve rule judged anything (LD117): the verdict names no judged curve.
+    judged = ctx.train_loss.label if ctx.train_loss is not None else None
+    return SymptomResult("healthy", confidence, None, judged, None)
 
 
 def _spikes_lead(ctx: Context, found: dict[str, SymptomResult]) -> bool:

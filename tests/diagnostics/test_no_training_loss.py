@@ -58,6 +58,7 @@ def test_a_healthy_run_without_its_training_loss_is_uncertain():
     d, (found,) = ld117(cut)
     assert d.symptom.symptom == "healthy" and d.uncertain
     assert whole.healthy_on_the_curves and not d.healthy_on_the_curves
+    assert whole.symptom.series and d.symptom.series is None  # no curve was judged
     assert found.severity == "info" and found.evidence[1].params["nonfinite"] == 0
     text = render_text(cut, d, "en")
     assert "== Uncertain" in text and t("rules.LD117.title", "en") in text
