@@ -75,6 +75,7 @@ def test_a_nan_in_the_validation_loss_is_the_verdict(browser: Browser, app_url: 
         panels.verdict(d, "en").sentence, timeout=TIMEOUT
     )
     expect(page.get_by_text(t("rules.LD117.title", "en")).first).to_be_visible()
+    page.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT)  # the finite validation points are drawn
     expect(page.locator("[data-testid='stException']")).to_have_count(0)
     wait_idle(page)
     page.screenshot(path=artifacts / "e2e-no-training-loss-nan.png", full_page=True)
