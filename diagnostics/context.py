@@ -20,6 +20,7 @@ from diagnostics.features import Curve, recognise_classes
 from diagnostics.model import Cause, Finding, SymptomResult
 from diagnostics.params import KNOWN_CLASS_COUNTS, Params
 from parsers.model import LogLine, RunMeta, TrainingLog, purge_orphans
+from parsers.names import LOSS_SYNONYMS
 
 # Metrics named like a loss that are no term of it: Caffe's raw display loss, an fp16 loss scale.
 NOT_LOSS_TERMS = {"loss_raw", "loss_scale"}
@@ -108,7 +109,7 @@ class Context:
                 window = self.meta.average_loss
                 label += f" (smoothed, average_loss={window})" if window else " (smoothed)"
             return Curve.from_rows(rows, label, self.params)
-        return self._summed_components(split)
+        return self._summed_components(split) or self._loss_by_another_name(split)
 
     @cached_property
     def _has_raw(self) -> bool:
@@ -132,6 +133,14 @@ class Context:
         if not len(merged):
             return None
         return Curve.from_rows(merged, f"{split}/{'+'.join(names)} (sum)", self.params)
+
+    def _loss_by_another_name(self, split: str) -> Curve | None:
+        """`nll`, `xent`, `cost`...: the loss, for a log that logs it under no name with "loss" in it."""
+        for name in LOSS_SYNONYMS:
+            rows = self.rows(name, split)
+            if len(rows):
+                return Curve.from_rows(rows, f"{split}/{name}", self.params)
+        return None
 
     # ----- facts ---------------------------------------------------------------------------
     @cached_property

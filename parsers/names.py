@@ -34,6 +34,9 @@ _HASH_CHARS = 8
 # cache lives as long as the server process (an unbounded one grows with every file ever read).
 KEY_CACHE_SIZE = 4096
 _SEPARATORS = re.compile(r"[/_\-. ]+")
+# The loss under a name without "loss" in it (a negative log-likelihood, a cross-entropy, a cost), in
+# this order of preference: judged and drawn as the loss only when no metric of the split is named one.
+LOSS_SYNONYMS = ("nll", "cross_entropy", "xent", "ce", "cost")
 
 _ALIASES = {
     "loss": "loss",

@@ -18,7 +18,7 @@ from diagnostics.features import lr_decays
 from diagnostics.model import Diagnosis
 from i18n import t
 from parsers.model import TrainingLog, purge_orphans
-from parsers.names import CONSUMED_SAMPLES
+from parsers.names import CONSUMED_SAMPLES, LOSS_SYNONYMS
 from present.downsample import DEFAULT_POINTS, downsample, ema
 from present.safe import plot_text
 
@@ -171,8 +171,11 @@ def _series_keys(available: set[tuple[str, str]], panel: str) -> list[tuple[str,
     """(split, metric) pairs of this panel present in the run, train first."""
     metrics = PANELS[panel]
     if panel == "loss" and not any(m in {a[1] for a in available} for m in metrics):
-        # No canonical loss: fall back to the first metric whose name says "loss" (e.g. loss_cls).
-        metrics = tuple(sorted({m for _, m in available if "loss" in m and m != "loss_scale"})[:1])
+        # No canonical loss: fall back to the first metric whose name says "loss" (e.g. loss_cls), else
+        # to the loss under another name (nll, xent, ...), as the diagnosis does.
+        named = sorted({m for _, m in available if "loss" in m and m != "loss_scale"})
+        present = {m for _, m in available}
+        metrics = tuple((named or [m for m in LOSS_SYNONYMS if m in present])[:1])
     if panel == "other":
         shown = {m for key in PANELS if key != "other" for _, m in _series_keys(available, key)}
         fixed = {m for key in PANELS for m in PANELS[key]} | {CONSUMED_SAMPLES}

@@ -341,3 +341,22 @@ def test_label_slots_fill_top_then_bottom_then_give_up():
     assert slots.place(150) == "bottom right"
     assert slots.place(120) is None
     assert slots.place(900) == "top left"  # far away: the top is free again, on the wider side
+
+
+def test_a_loss_under_another_name_is_drawn_in_the_loss_panel():
+    """`xent` / `val_xent` (no "loss" in the name) is the loss the diagnosis judges, so it is drawn there,
+    with the log-scale switch and the smoothing of a loss."""
+    frame = frame_from_columns(
+        {
+            "step": np.tile(np.arange(40), 3),
+            "split": ["train"] * 40 + ["val"] * 40 + ["val"] * 40,
+            "metric": ["xent"] * 80 + ["accuracy"] * 40,
+            "value": np.concatenate(
+                [np.linspace(2.3, 0.4, 40), np.linspace(2.3, 0.6, 40), np.linspace(0, 1, 40)]
+            ),
+        }
+    )
+    fig = build_figure([RunView("run", TrainingLog(frame, RunMeta()))], ChartSettings(smoothing=0.0))
+    annotations = {a.text for a in fig.layout.annotations}
+    assert "Loss" in annotations and "Other metrics" not in annotations
+    assert {tr.name for tr in fig.data if tr.yaxis == "y"} == {"train xent", "val xent"}

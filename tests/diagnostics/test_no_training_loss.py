@@ -14,6 +14,7 @@ from diagnostics import diagnose
 from diagnostics.__main__ import render_text
 from i18n import t
 from parsers import TrainingLog, load, load_paths
+from parsers.names import LOSS_SYNONYMS
 
 # A real Keras run (corpus) whose training loss turns NaN after one batch of NaN pixels; its
 # validation loss follows one epoch later.
@@ -21,12 +22,14 @@ NAN_RUN = SAMPLE_LOGS / "corpus/runs/cnn_067_nan_pixels_batch/training.csv.gz"
 HEALTHY_RUN = SAMPLE_LOGS / "lightning_warmup_cosine_healthy"
 
 
-def without_columns(path, *dropped: str) -> TrainingLog:
-    """The same CSVLogger file with some columns left out, as an evaluation-only export writes it."""
+def without_columns(path, *dropped: str, renamed: dict[str, str] | None = None) -> TrainingLog:
+    """The same CSVLogger file with some columns left out, as an evaluation-only export writes it, or
+    renamed, as a script that names its loss otherwise writes it."""
+    names = renamed or {}
     rows = list(csv.DictReader(io.StringIO(gzip.decompress(path.read_bytes()).decode())))
-    kept = [c for c in rows[0] if c not in dropped]
+    rows = [{names.get(k, k): v for k, v in row.items() if k not in dropped} for row in rows]
     out = io.StringIO()
-    writer = csv.DictWriter(out, kept, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return load([("training.csv", out.getvalue().encode())])
@@ -70,6 +73,16 @@ def test_accuracies_alone_say_nothing_of_the_loss():
     assert d.symptom.symptom == "healthy" and d.uncertain
     assert len(found.evidence) == 1  # no evaluation loss to summarise
     assert found.evidence[0].params["metrics"] == "train/accuracy, train/lr, val/accuracy"
+
+
+@pytest.mark.parametrize("name", LOSS_SYNONYMS)
+def test_a_loss_under_another_name_is_the_loss(name):
+    """A loss logged as `xent` / `val_xent` (no "loss" in the name) is judged as the loss."""
+    whole = diagnose(load_paths([NAN_RUN]))
+    d, found = ld117(without_columns(NAN_RUN, renamed={"loss": name, "val_loss": f"val_{name}"}))
+    assert not found and d.symptom.series == f"train/{name}"
+    assert (d.symptom.symptom, d.symptom.onset_step) == (whole.symptom.symptom, whole.symptom.onset_step)
+    assert [c.id for c in d.causes] == [c.id for c in whole.causes]
 
 
 def test_a_log_with_a_training_loss_is_judged_on_it():
