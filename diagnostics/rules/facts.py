@@ -191,9 +191,10 @@ LISTED_METRICS = 4
 
 @rule("LD117", "no-training-loss")
 def no_training_loss(ctx: Context) -> RuleResult | None:
-    """The log holds no training loss: every curve rule reads it, so none ran, and a healthy verdict
-    would only say nothing was checked (the runner calls it uncertain). The evaluation loss, when there
-    is one, is summarised so that a NaN or a rise in it is not hidden behind that verdict."""
+    """The log holds no training loss: the curve rules read it (LD101 alone falls back on a NaN in the
+    evaluation loss), so a healthy verdict would only say nothing was checked (the runner calls it
+    uncertain). The evaluation loss, when there is one, is summarised so that a rise in it is not hidden
+    behind that verdict."""
     if ctx.train_loss is not None:
         return None
     m = ctx.log.metrics
@@ -212,4 +213,5 @@ def no_training_loss(ctx: Context) -> RuleResult | None:
             "nonfinite": int((~finite).sum()),
         }
         evidence.append(Evidence("evidence.eval_loss_only", params, int(val.steps[-1])))
-    return RuleResult([Finding("LD117", "info", evidence, None, None, val.label if val else None)])
+    series = val.label if val is not None else None
+    return RuleResult([Finding("LD117", "info", evidence, None, None, series)])
