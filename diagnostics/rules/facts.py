@@ -197,8 +197,8 @@ def no_training_loss(ctx: Context) -> RuleResult | None:
     behind that verdict."""
     if ctx.train_loss is not None:
         return None
-    m = ctx.log.metrics
-    names = sorted({f"{split}/{metric}" for split, metric in zip(m["split"], m["metric"], strict=True)})
+    pairs = ctx.log.metrics[["split", "metric"]].drop_duplicates()  # a few rows, not one per value
+    names = sorted(f"{split}/{metric}" for split, metric in zip(pairs["split"], pairs["metric"], strict=True))
     listed = ", ".join(names[:LISTED_METRICS]) + (", ..." if len(names) > LISTED_METRICS else "")
     evidence = [Evidence("evidence.no_training_loss", {"metrics": listed or "-"})]
     val = ctx.val_loss
