@@ -12,6 +12,7 @@ import math
 
 from diagnostics.context import Context
 from diagnostics.model import Fix
+from diagnostics.tool_settings import clip_setting, lr_setting, tool_of, warmup_setting
 
 # Weights that the usual Caffe recipes fine-tune from, and the torchvision equivalents.
 CAFFE_WEIGHTS = {
@@ -96,20 +97,16 @@ def change_lr(ctx: Context, factor: float, key: str, reason: dict | None = None)
     params = {"name": _lr_name(ctx), "old": f"{old:g}", "new": new, **reason}
     if is_caffe(ctx):
         return [Fix(key, params, f"base_lr: {new}", "prototxt")]
-    if _stack(ctx) == "megatron":
-        return [Fix(key, params, f"--lr {new}", "bash")]
-    if _stack(ctx) == "deepspeed":
-        return [Fix(key, params, f'"optimizer": {{"params": {{"lr": {new}}}}}', "json")]
-    return [Fix(key, params, _optimizer_line(ctx, new), "python")]
+    snippet, lang = lr_setting(tool_of(ctx.meta), new) or (_optimizer_line(ctx, new), "python")
+    return [Fix(key, params, snippet, lang)]
 
 
 def clip_gradients(ctx: Context) -> Fix:
     if is_caffe(ctx):
         return Fix("fixes.clip_gradients", {}, "clip_gradients: 10", "prototxt")
-    if _stack(ctx) == "megatron":
-        return Fix("fixes.clip_gradients", {}, "--clip-grad 1.0", "bash")
-    if _stack(ctx) == "deepspeed":
-        return Fix("fixes.clip_gradients", {}, '"gradient_clipping": 1.0', "json")
+    own = clip_setting(tool_of(ctx.meta))
+    if own is not None:
+        return Fix("fixes.clip_gradients", {}, *own)
     if is_keras(ctx):
         return Fix(
             "fixes.clip_gradients", {}, _optimizer_line(ctx, _lr_text(ctx), ", clipnorm=1.0"), "python"
@@ -132,17 +129,39 @@ def _keras_warmup(ctx: Context, steps: int) -> str:
     )
 
 
-def warmup(ctx: Context) -> Fix:
-    if is_caffe(ctx):
-        return Fix("fixes.warmup", {}, None)
+# Published recipes warm up over 0.3 % (nanoGPT) to 6 % (RoBERTa on GLUE) of their steps, detectron2 and
+# BERT over about 1 %; a run that blew up without any warm-up gets the upper end of that range.
+WARMUP_SHARE = 0.05
+
+
+def warmup_length(ctx: Context) -> int:
+    """Steps (as the log counts them) to warm up over: `WARMUP_SHARE` of the planned run (`max_iter`)
+    or, when the log does not state it, of the steps it logged, at two significant digits."""
+    logged = [
+        int(curve.steps[-1]) for curve in (ctx.train_loss, ctx.val_loss) if curve is not None and len(curve)
+    ]
+    run = max([ctx.meta.max_iter or 0, *logged])
+    steps = max(1, round(run * WARMUP_SHARE))
+    return int(float(f"{steps:.2g}"))
+
+
+def _warmup_snippet(ctx: Context, steps: int) -> tuple[str, str]:
     if is_keras(ctx):
-        return Fix("fixes.warmup", {}, _keras_warmup(ctx, 1000), "python")
-    return Fix(
-        "fixes.warmup",
-        {},
-        "scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters=1000)",
+        return _keras_warmup(ctx, steps), "python"
+    own = warmup_setting(tool_of(ctx.meta), steps, _lr_text(ctx))
+    return own or (
+        f"scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters={steps})",
         "python",
     )
+
+
+def warmup(ctx: Context) -> Fix:
+    """A linear warm-up to the run's lr over `warmup_length` steps (Caffe has no warm-up policy)."""
+    steps = warmup_length(ctx)
+    if is_caffe(ctx):
+        return Fix("fixes.warmup_caffe", {})
+    share = f"{WARMUP_SHARE * 100:g}"
+    return Fix("fixes.warmup", {"steps": steps, "share": share}, *_warmup_snippet(ctx, steps))
 
 
 def input_scale(ctx: Context) -> list[Fix]:
@@ -571,15 +590,7 @@ def longer_warmup(ctx: Context, warmup_steps: int) -> Fix:
     longer = 2 * warmup_steps
     if is_caffe(ctx):
         return Fix("fixes.longer_warmup", {"old": warmup_steps, "new": longer})
-    snippet = (
-        f"scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters={longer})"
-    )
-    if _stack(ctx) == "megatron":
-        snippet = f"--lr-warmup-iters {longer}"
-    if is_keras(ctx):
-        snippet = _keras_warmup(ctx, longer)
-    lang = "bash" if snippet.startswith("--") else "python"
-    return Fix("fixes.longer_warmup", {"old": warmup_steps, "new": longer}, snippet, lang)
+    return Fix("fixes.longer_warmup", {"old": warmup_steps, "new": longer}, *_warmup_snippet(ctx, longer))
 
 
 def adam_beta2(ctx: Context) -> Fix:

@@ -14,7 +14,8 @@ bf16 run), `number of skipped iterations` / `number of nan iterations` (counts o
 window, canonical `skipped_iters` / `nan_iters`), `num zeros` and `params norm` are kept, and so is
 `consumed samples` (`consumed_samples`: where the run is in its data order, which LD501 aligns runs on,
 also while the batch size ramps up). Other counters and timings (`elapsed time per iteration`,
-throughput, energy) are not curves; the `global batch size` of the first line is the run's batch size.
+throughput, energy) are not curves; the `global batch size` of the first line is the run's batch size,
+the `M` of its `iteration N/ M` the planned iterations (`max_iter`, `--train-iters`).
 Losses are averages over the `--log-interval` window. An iteration that goes back starts a new segment
 (a run resumed earlier).
 """
@@ -57,6 +58,7 @@ _NOT_CURVES = re.compile(
 )
 _SUFFIXES = (" value", " PPL")
 _BATCH_SIZE = "global batch size"
+_PLANNED = re.compile(r"iteration\s+\d+\s*/\s*(\d+)\s*\|")
 _SPLITS = ("train", "val", "test")
 # fields of a record that are not `key: value` pairs (a key holds no `|`)
 _STEP, _SPLIT = "|step", "|split"
@@ -82,6 +84,7 @@ def parse(source: SourceFile) -> ParsedFile:
         for name, records_of in in_split.items():
             rows.add(values, present & records_of, name, metric, key)
     _batch_size(text, meta, source.name, columns)
+    _planned_iterations(text, meta, source.name)
     return rows.parsed(source.name, meta, "no Megatron `iteration N/ M |` lines with values found")
 
 
@@ -154,3 +157,11 @@ def _batch_size(
         found = re.search(r"global batch size:\s*\d+", text)
         line = text.count("\n", 0, found.start()) + 1 if found else 0
         meta.set("batch_size", int(values[first]), LogLine(name, line, found[0] if found else ""))
+
+
+def _planned_iterations(text: str, meta: RunMeta, name: str) -> None:
+    """`--train-iters`, the `M` of the first `iteration N/ M |` line: the fixes size a warm-up by it."""
+    found = _PLANNED.search(text)
+    if found is not None:
+        line = text.count("\n", 0, found.start()) + 1
+        meta.set("max_iter", int(found[1]), LogLine(name, line, found[0]))
