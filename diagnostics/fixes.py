@@ -12,7 +12,16 @@ import math
 
 from diagnostics.context import Context
 from diagnostics.model import Fix
-from diagnostics.tool_settings import clip_setting, lr_setting, tool_of, warmup_setting
+from diagnostics.tool_settings import (
+    accumulation_setting,
+    beta2_setting,
+    clip_setting,
+    lr_setting,
+    precision_setting,
+    tool_of,
+    warmup_setting,
+    weights_setting,
+)
 
 # Weights that the usual Caffe recipes fine-tune from, and the torchvision equivalents.
 CAFFE_WEIGHTS = {
@@ -268,6 +277,8 @@ def small_batch(ctx: Context) -> list[Fix]:
     elif is_keras(ctx):
         extra = f", gradient_accumulation_steps={steps}"
         fixes = [Fix("fixes.accumulate", params, _optimizer_line(ctx, _lr_text(ctx), extra), "python")]
+    elif (own := accumulation_setting(tool_of(ctx.meta), steps, steps * batch)) is not None:
+        fixes = [Fix("fixes.accumulate", params, *own)]
     else:
         fixes = [
             Fix(
@@ -313,6 +324,9 @@ def pretrained(ctx: Context) -> list[Fix]:
             Fix("fixes.load_weights_torch", {}, base, "python"),
             Fix("fixes.finetune_modes", {}, head, "python"),
         ]
+    own = weights_setting(tool_of(ctx.meta))
+    if own is not None:
+        return [Fix("fixes.load_weights_torch", {}, *own), Fix("fixes.finetune_modes", {})]
     model = TORCHVISION_MODELS.get(arch, TORCHVISION_MODELS["resnet"])
     return [
         Fix("fixes.load_weights_torch", {}, f"model = {model}", "python"),
@@ -522,9 +536,7 @@ def _stack(ctx: Context) -> str:
     return "keras" if is_keras(ctx) else "pytorch"
 
 
-_BF16 = {
-    "megatron": ("--bf16  # ⟦instead_of_fp16⟧", "bash"),
-    "deepspeed": ('"bf16": {"enabled": true},\n"fp16": {"enabled": false}', "json"),
+_BF16 = {  # the tools with a precision setting of their own: `tool_settings.precision_setting`
     "pytorch": (
         "with torch.autocast(device_type='cuda', dtype=torch.bfloat16):\n    loss = model(x, y)\n"
         "loss.backward()  # ⟦no_grad_scaler⟧",
@@ -559,7 +571,7 @@ _SCALE_SETTINGS = {
 
 def bf16(ctx: Context) -> Fix:
     """bf16 has fp32's exponent range: no loss scale, no overflow to skip (BLOOM's remedy)."""
-    snippet, lang = _BF16[_stack(ctx)]
+    snippet, lang = precision_setting(tool_of(ctx.meta)) or _BF16[_stack(ctx)]
     return Fix("fixes.use_bf16", {}, snippet, lang)
 
 
@@ -597,10 +609,9 @@ def adam_beta2(ctx: Context) -> Fix:
     """beta2 0.95: a ~20-step second-moment window that follows a sudden gradient growth (OPT, BLOOM)."""
     old = f"{ctx.meta.adam_beta2:g}" if ctx.meta.adam_beta2 is not None else "0.999"
     params = {"old": old, "new": "0.95"}
-    if _stack(ctx) == "megatron":
-        return Fix("fixes.adam_beta2", params, "--adam-beta2 0.95", "bash")
-    if _stack(ctx) == "deepspeed":
-        return Fix("fixes.adam_beta2", params, '"optimizer": {"params": {"betas": [0.9, 0.95]}}', "json")
+    own = beta2_setting(tool_of(ctx.meta))
+    if own is not None:
+        return Fix("fixes.adam_beta2", params, *own)
     if is_keras(ctx):
         name = "Adam" if (ctx.meta.optimizer or "").lower() == "adam" else "AdamW"
         snippet = f"optimizer = keras.optimizers.{name}(learning_rate={_lr_text(ctx)}, beta_2=0.95)"

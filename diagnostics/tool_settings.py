@@ -1,5 +1,6 @@
-"""How each training tool spells the three settings most fixes change: the learning rate, the gradient
-clip and the lr warm-up.
+"""How each training tool spells the settings most fixes change: the learning rate, the gradient clip,
+the lr warm-up, gradient accumulation, pretrained weights, and for the large-model rules the precision
+(bf16 for fp16) and Adam's beta2.
 
 A detectron2 user changes `SOLVER.BASE_LR`, an HF Trainer user `learning_rate=` in `TrainingArguments`,
 a nanoGPT user `--learning_rate=`; none of them writes an optimiser line. The tool is read from the
@@ -7,11 +8,17 @@ formats the log was parsed from (the same facts the diagnosis reads), so the fix
 in the user's own setup. Tools without an entry get the PyTorch (or Keras) code from `fixes`.
 
 Names and defaults checked against the tools' sources: detectron2 `config/defaults.py`
-(`SOLVER.CLIP_GRADIENTS.*`, `SOLVER.WARMUP_ITERS`), torchtitan `config/job_config.py`
-(`optimizer.lr`, `lr_scheduler.warmup_steps`, `training.max_norm`, default 1.0), nanoGPT `train.py`
-(`learning_rate`, `warmup_iters`, `grad_clip`, default 1.0), the HF `TrainingArguments`
-(`max_grad_norm` default 1.0), Ultralytics (`lr0`, `warmup_epochs`), DeepSpeed's `WarmupLR`,
-MMEngine's `optim_wrapper`/`param_scheduler` and mmcv's `optimizer`/`optimizer_config`/`lr_config`.
+(`SOLVER.CLIP_GRADIENTS.*`, `SOLVER.WARMUP_ITERS`, `MODEL.WEIGHTS` with its base configs'
+`detectron2://ImageNetPretrained/MSRA/R-50.pkl`), torchtitan `config/job_config.py` (`optimizer.lr`,
+`optimizer.beta2`, `lr_scheduler.warmup_steps`, `training.max_norm`, default 1.0), nanoGPT `train.py`
+(`learning_rate`, `warmup_iters`, `grad_clip`, default 1.0, `beta2`, `dtype`,
+`gradient_accumulation_steps`), the HF `TrainingArguments` (`max_grad_norm` default 1.0, `bf16`,
+`adam_beta2`, `gradient_accumulation_steps`), Lightning's `gradient_clip_val`,
+`accumulate_grad_batches` and `precision="bf16-mixed"`, Ultralytics (`lr0`, `warmup_epochs`),
+DeepSpeed's `WarmupLR` and `gradient_accumulation_steps`, Megatron's `--global-batch-size`, MMEngine's
+`optim_wrapper` (`AmpOptimWrapper` with `dtype`, `accumulative_counts`) and `param_scheduler`, mmcv's
+`optimizer`/`optimizer_config` (`GradientCumulativeOptimizerHook`)/`lr_config`, and OpenMMLab's
+backbone `init_cfg` (`torchvision://resnet50`).
 """
 
 from __future__ import annotations
@@ -125,4 +132,75 @@ def warmup_setting(tool: str | None, steps: int, lr: str) -> tuple[str, str] | N
         "nanogpt": (f"python train.py ... --warmup_iters={steps}", "bash"),
         "torchtitan": (f"--lr_scheduler.warmup_steps {steps}", "bash"),
     }
+    return snippets.get(tool or "")
+
+
+def precision_setting(tool: str | None) -> tuple[str, str] | None:
+    """The snippet that trains in bf16 instead of fp16 (torchtitan has no fp16; detectron2's, mmcv's and
+    YOLO's AMP have no bf16 switch: they get the PyTorch code)."""
+    mmengine = "optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')"
+    snippets = {
+        "megatron": ("--bf16  # ⟦instead_of_fp16⟧", "bash"),
+        "deepspeed": ('"bf16": {"enabled": true},\n"fp16": {"enabled": false}', "json"),
+        "hf": ("TrainingArguments(..., bf16=True, fp16=False)", "python"),
+        "lightning": ('trainer = Trainer(..., precision="bf16-mixed")', "python"),
+        "mmengine": (mmengine, "python"),
+        "openmmlab": (f"# MMEngine (MMDetection 3.x)\n{mmengine}", "python"),
+        "nanogpt": ("python train.py ... --dtype=bfloat16", "bash"),
+    }
+    return snippets.get(tool or "")
+
+
+def beta2_setting(tool: str | None) -> tuple[str, str] | None:
+    """The snippet that sets Adam's beta2 to 0.95 in `tool`'s own settings."""
+    mmengine, mmcv = (
+        "optim_wrapper = dict(optimizer=dict(betas=(0.9, 0.95)))",
+        "optimizer = dict(betas=(0.9, 0.95))",
+    )
+    snippets = {
+        "megatron": ("--adam-beta2 0.95", "bash"),
+        "deepspeed": ('"optimizer": {"params": {"betas": [0.9, 0.95]}}', "json"),
+        "hf": ("TrainingArguments(..., adam_beta2=0.95)", "python"),
+        "mmengine": (mmengine, "python"),
+        "mmcv": (mmcv, "python"),
+        "openmmlab": (_both_openmmlab(mmengine, mmcv), "python"),
+        "nanogpt": ("python train.py ... --beta2=0.95", "bash"),
+        "torchtitan": ("--optimizer.beta2 0.95", "bash"),
+    }
+    return snippets.get(tool or "")
+
+
+def accumulation_setting(tool: str | None, steps: int, effective: int) -> tuple[str, str] | None:
+    """The snippet that accumulates gradients over `steps` batches (`effective` samples per update).
+    detectron2, torchtitan and YOLO have no such switch of their own (YOLO accumulates to a nominal
+    batch of 64 by itself): they get the PyTorch loop."""
+    mmengine = f"optim_wrapper = dict(accumulative_counts={steps})"
+    mmcv = f"optimizer_config = dict(type='GradientCumulativeOptimizerHook', cumulative_iters={steps})"
+    snippets = {
+        "megatron": (f"--global-batch-size {effective}  # ⟦micro_batches⟧", "bash"),
+        "deepspeed": (f'"gradient_accumulation_steps": {steps}', "json"),
+        "hf": (f"TrainingArguments(..., gradient_accumulation_steps={steps})", "python"),
+        "lightning": (f"trainer = Trainer(..., accumulate_grad_batches={steps})", "python"),
+        "mmengine": (mmengine, "python"),
+        "mmcv": (mmcv, "python"),
+        "openmmlab": (_both_openmmlab(mmengine, mmcv), "python"),
+        "nanogpt": (f"python train.py ... --gradient_accumulation_steps={steps}", "bash"),
+    }
+    return snippets.get(tool or "")
+
+
+def weights_setting(tool: str | None) -> tuple[str, str] | None:
+    """The snippet that starts from ImageNet-pretrained weights in the detection stacks' own settings
+    (their usual backbone, a ResNet-50); the other tools get torchvision or Keras code."""
+    snippets = {
+        "detectron2": (
+            "MODEL.WEIGHTS detectron2://ImageNetPretrained/MSRA/R-50.pkl  # ⟦d2_override⟧",
+            "bash",
+        ),
+        "mmengine": (
+            "model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')))",
+            "python",
+        ),
+    }
+    snippets["mmcv"] = snippets["openmmlab"] = snippets["mmengine"]  # the same key in mmdet 2.x and 3.x
     return snippets.get(tool or "")

@@ -99,6 +99,16 @@ def test_a_lightning_warm_up_steps_its_scheduler_per_step():
     assert fixes.clip_gradients(ctx).snippet == "trainer = Trainer(..., gradient_clip_val=1.0)"
 
 
+def test_a_lightning_batch_of_two_accumulates_in_its_trainer():
+    path = SAMPLE_LOGS / "corpus" / "runs" / "mlp_000_batch2_bn"
+    found: dict[str, Fix] = {}
+    for cause in diagnose(load_paths(sorted(path.iterdir()))).causes:
+        found.update({fix.key: fix for fix in cause.fixes})
+    accumulate = found["fixes.accumulate"]
+    assert accumulate.params == {"batch": 2, "iter_size": 16, "effective": 32}
+    assert accumulate.snippet == "trainer = Trainer(..., accumulate_grad_batches=16)"
+
+
 def test_a_plain_loop_and_caffe_keep_their_own_code():
     plain = _context(SAMPLE_LOGS / "corpus" / "runs" / "mlp_000")
     assert tool_of(plain.meta) is None
@@ -132,10 +142,27 @@ def test_public_logs_of_each_tool_get_its_spelling(relative, tool, spelling):
     assert ctx.lr_value is not None
     (lower,) = fixes.change_lr(ctx, 0.1, "fixes.lower_lr")
     assert spelling + lower.params["new"] in lower.snippet
+    weights = fixes.pretrained(ctx)[0].snippet
+    assert ("torchvision.models" in weights) == (tool == "yolo")  # the detection stacks load their own
+
+
+SPELLINGS = {  # tool: (accumulation over 4 batches of 8, pretrained weights)
+    "megatron": ("--global-batch-size 32", "torchvision"),
+    "deepspeed": ('"gradient_accumulation_steps": 4', "torchvision"),
+    "hf": ("gradient_accumulation_steps=4", "torchvision"),
+    "lightning": ("accumulate_grad_batches=4", "torchvision"),
+    "detectron2": ("optimizer.step()", "MODEL.WEIGHTS detectron2://ImageNetPretrained/MSRA/R-50.pkl"),
+    "mmengine": ("accumulative_counts=4", "checkpoint='torchvision://resnet50'"),
+    "mmcv": ("cumulative_iters=4", "checkpoint='torchvision://resnet50'"),
+    "openmmlab": ("cumulative_iters=4", "checkpoint='torchvision://resnet50'"),
+    "yolo": ("optimizer.step()", "torchvision"),
+    "nanogpt": ("--gradient_accumulation_steps=4", "torchvision"),
+    "torchtitan": ("optimizer.step()", "torchvision"),
+}
 
 
 def _meta_of(tool: str) -> RunMeta:
-    return RunMeta(framework="pytorch", format=TOOL_FORMATS[tool][0], max_iter=4000)
+    return RunMeta(framework="pytorch", format=TOOL_FORMATS[tool][0], max_iter=4000, batch_size=8)
 
 
 def _parses(fix: Fix, lang: str) -> None:
@@ -162,15 +189,25 @@ def test_every_tool_snippet_is_valid_code(tool, lang):
         fixes.clip_gradients(ctx),
         fixes.warmup(ctx),
         fixes.longer_warmup(ctx, 100),
+        fixes.bf16(ctx),
+        fixes.adam_beta2(ctx),
+        *fixes.small_batch(ctx),
+        *fixes.pretrained(ctx),
     ]
     for fix in built:
-        _parses(fix, lang)
+        if fix.snippet is not None:
+            _parses(fix, lang)
     assert "0.002" in built[0].snippet
     assert "200" in built[3].snippet  # twice the warm-up of 100
     assert built[2].params["steps"] == 200  # 5 % of the 4,000 planned steps
     # Lightning's scheduler and YOLO's clip stay PyTorch code (YOLO clips inside its own trainer)
-    if tool not in ("lightning", "yolo"):
-        assert "torch" not in "".join(fix.snippet for fix in built)
+    assert "0.95" in built[5].snippet
+    accumulate, weights = SPELLINGS[tool]
+    assert accumulate in built[6].snippet and weights in built[7].snippet
+    if tool not in ("lightning", "yolo", "detectron2", "mmcv", "torchtitan"):  # no bf16 switch of their own
+        assert "bf16" in built[4].snippet.lower() or "bfloat16" in built[4].snippet
+    if tool not in ("lightning", "yolo", "detectron2", "mmcv", "torchtitan"):
+        assert "torch." not in "".join(fix.snippet or "" for fix in built[:6])
 
 
 def test_the_warm_up_is_two_significant_digits_of_the_share():
