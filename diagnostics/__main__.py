@@ -64,6 +64,7 @@ FACTS = (
     "pretrained",
     "pretrained_from",
     "precision",
+    "train_loss_mean",
 )
 
 

@@ -8,6 +8,10 @@ Texts live in the TOML files of this folder (one table per key, `en` and `zh` be
 
 `t("ui.verdict", "zh", symptom=...)` formats one. Code never holds user-facing prose: a diagnosis
 stores catalogue keys and numbers, and is rendered in the reader's language at display time.
+
+A text whose noun follows a `{count}` may add the singular beside it (`en_one = "{count} isolated
+spike; ..."`), used when count is 1: "1 isolated spikes" reads as a bug; `zh_one` where the Chinese
+text speaks of "the largest of them".
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 DEFAULT_LANGUAGE = "en"
 _DIR = Path(__file__).parent
+_SINGULARS = {f"{lang}_one" for lang in LANGUAGES}
 
 
 @cache
@@ -37,7 +42,7 @@ def _flatten(table: dict[str, Any], prefix: str, out: dict[str, dict[str, str]],
     if "en" in table and isinstance(table["en"], str):
         if prefix in out:
             raise ValueError(f"catalogue key {prefix!r} defined twice ({origin})")
-        out[prefix] = {k: v for k, v in table.items() if k in LANGUAGES}
+        out[prefix] = {k: v for k, v in table.items() if k in LANGUAGES or k in _SINGULARS}
         return
     for key, value in table.items():
         if isinstance(value, dict):
@@ -53,6 +58,8 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, /, **params: Any) -> str:
     An unknown key raises KeyError: a typo must fail tests, not show a key to the user."""
     entry = catalogue()[key]
     template = entry.get(lang) or entry[DEFAULT_LANGUAGE]
+    if params.get("count") == 1 and lang in entry:
+        template = entry.get(f"{lang}_one", template)
     return template.format(**params) if params else template
 
 

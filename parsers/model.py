@@ -156,6 +156,9 @@ class RunMeta:
     pretrained: bool | None = None  # True: weights were loaded; False: the log shows a from-scratch start
     pretrained_from: str | None = None
     resumed: bool = False
+    # the HF Trainer's end-of-training summary (`train_loss`): the mean training loss over the whole
+    # run, one number, not a point of the curve; where no per-step loss was logged it is the only one
+    train_loss_mean: float | None = None
     # where each scalar fact above was read: field name -> line
     where: dict[str, LogLine] = field(default_factory=dict)
     # every hyper-parameter echo found, verbatim key -> value text

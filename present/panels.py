@@ -51,6 +51,7 @@ FACT_FIELDS = (
     "has_residual",
     "pretrained",
     "pretrained_from",
+    "train_loss_mean",
 )
 # Display mappings: snippet language -> code highlighter, verdict level -> icon, severity -> badge.
 HIGHLIGHT = {"prototxt": "protobuf", "python": "python", "bash": "bash", "yaml": "yaml", "json": "json"}

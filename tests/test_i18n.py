@@ -4,11 +4,12 @@ symptom and every evidence/fix key the engine uses has its texts."""
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from diagnostics.model import CAUSES, SYMPTOMS
 from diagnostics.registry import all_rules
-from i18n import LANGUAGES, catalogue, placeholders
+from i18n import LANGUAGES, catalogue, placeholders, t
 
 ROOT = Path(__file__).resolve().parents[1]
 RULE_PARTS = ("title", "summary", "why", "example", "fix")
@@ -16,9 +17,25 @@ RULE_PARTS = ("title", "summary", "why", "example", "fix")
 
 def test_every_key_has_every_language_with_the_same_placeholders():
     for key, entry in catalogue().items():
-        assert set(entry) == set(LANGUAGES), key
+        assert set(LANGUAGES) <= set(entry) <= set(LANGUAGES) | {f"{lang}_one" for lang in LANGUAGES}, key
         assert all(text.strip() for text in entry.values()), key
         assert placeholders(entry["en"]) == placeholders(entry["zh"]), key
+        for lang in LANGUAGES:
+            if f"{lang}_one" in entry:  # a singular only where the text counts something
+                assert "count" in placeholders(entry[lang]), key
+                assert placeholders(entry[f"{lang}_one"]) == placeholders(entry[lang]), key
+
+
+def test_a_count_of_one_reads_in_the_singular():
+    numbers = {"value": 9.1, "step": 40, "base": 2.3}
+    assert t("evidence.spikes", "en", count=1, **numbers).startswith("1 isolated spike: 9.1 at step 40")
+    assert t("evidence.spikes", "en", count=np.int64(1), **numbers).startswith("1 isolated spike:")
+    assert t("evidence.spikes", "en", count=2, **numbers).startswith("2 isolated spikes; the largest")
+    assert t("evidence.spikes", "zh", count=1, **numbers).startswith("1 个孤立尖峰：第 40 步")
+    assert "最大的一个" in t("evidence.spikes", "zh", count=3, **numbers)
+    assert (
+        t("ui.events.summary", "en", count=1, kinds="1 × checkpoint saved") == "1 event: 1 × checkpoint saved"
+    )
 
 
 def test_chinese_texts_are_chinese():

@@ -194,13 +194,18 @@ def no_training_loss(ctx: Context) -> RuleResult | None:
     """The log holds no training loss: the curve rules read it (LD101 alone falls back on a NaN in the
     evaluation loss), so a healthy verdict would only say nothing was checked (the runner calls it
     uncertain). The evaluation loss, when there is one, is summarised so that a rise in it is not hidden
-    behind that verdict."""
+    behind that verdict; so is the HF Trainer's end-of-run mean training loss, the one training number
+    such a log may hold."""
     if ctx.train_loss is not None:
         return None
     pairs = ctx.log.metrics[["split", "metric"]].drop_duplicates()  # a few rows, not one per value
     names = sorted(f"{split}/{metric}" for split, metric in zip(pairs["split"], pairs["metric"], strict=True))
     listed = ", ".join(names[:LISTED_METRICS]) + (", ..." if len(names) > LISTED_METRICS else "")
     evidence = [Evidence("evidence.no_training_loss", {"metrics": listed or "-"})]
+    mean = ctx.meta.train_loss_mean
+    if mean is not None:
+        quote = ctx.meta.where.get("train_loss_mean")
+        evidence.append(Evidence("evidence.train_loss_summary", {"value": fmt(mean)}, quote=quote))
     val = ctx.val_loss
     if val is not None:
         finite = np.isfinite(val.values)

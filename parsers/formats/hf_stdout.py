@@ -11,7 +11,8 @@ step, and the bar they are glued to does not give it either (stdout is buffered 
 stderr), so the step is counted: the n-th train dict is at n x `logging_steps` (with `logging_first_step`:
 1, then (n-1) x `logging_steps`) when the log echoes `logging_steps` (TrainingArguments or argparse);
 otherwise it is n, and a warning says so. Eval dicts sit at the step of the last train dict. The
-final summary dict is skipped: its `train_loss` is the run's mean loss, not a point of the curve.
+final summary dict is no point of the curve: its `train_loss` is the run's mean loss (the fact
+`train_loss_mean`).
 `epoch` going back starts a new segment (another run appended to the same file).
 """
 
@@ -23,7 +24,7 @@ import re
 from parsers.formats._textlog import NUMBER, At, LineCounter, Problems, Rows, WallClock, line_at, to_float
 from parsers.formats.hf_trainer_state import metric_of
 from parsers.hparams import hyperparams_from_text
-from parsers.model import ParseWarning, RunMeta, as_counter
+from parsers.model import LogLine, ParseWarning, RunMeta, as_counter
 from parsers.registry import ParsedFile
 from parsers.source import SourceFile
 
@@ -61,6 +62,9 @@ def parse(source: SourceFile) -> ParsedFile:
     last_epoch = -math.inf
     for found in _DICT.finditer(text):
         pairs = dict(_PAIR.findall(found[0]))
+        if _SUMMARY_KEY in pairs and "train_loss" in pairs:
+            quote = LogLine(source.name, lines.line(found.start()), found[0])
+            meta.set("train_loss_mean", to_float(pairs["train_loss"]), quote)
         if _SUMMARY_KEY in pairs or not pairs:
             continue
         train = not any(key.startswith(("eval_", "test_")) for key in pairs)

@@ -3,9 +3,10 @@
 Train entries carry `loss`, `learning_rate`, `grad_norm`, `epoch`, `step` and whatever the trainer
 adds (TRL: `mean_token_accuracy`); eval entries carry `eval_*` keys (split val). The last entry of
 a finished run is a summary (`train_runtime`, `train_loss` = the mean loss over the whole run):
-it is skipped, because read like the others it would put the run's AVERAGE loss on the curve at
-the last step, a false jump. Throughput and counters (`*_runtime`, `*_per_second`, `total_flos`,
-`num_tokens`) are not training signals and are left out.
+it is no point of the curve, because read like the others it would put the run's AVERAGE loss on
+the curve at the last step, a false jump; its `train_loss` is kept as the fact `train_loss_mean`.
+Throughput and counters (`*_runtime`, `*_per_second`, `total_flos`, `num_tokens`) are not training
+signals and are left out.
 
 Each entry is decoded on its own (`raw_decode`), so every value keeps the line of its key
 (`"loss": NaN,` is the line evidence quotes) and a file cut off mid-write still yields the entries
@@ -59,11 +60,15 @@ def parse(source: SourceFile) -> ParsedFile:
         raise ParseError('no "log_history" list: not a HuggingFace trainer_state.json')
     problems = Problems(source.name)
     entries, lines, pretty, end = _entries(text, start.end(), problems)
+    meta = _meta(source.name, text, start.start(), end, problems)
     steps = [as_step(entry.get("step")) for entry in entries]
     for line, step in zip(lines, steps, strict=True):
         if step is None:
             problems.add(line, "log_history entry without a step; skipped")
-    # the end-of-training summary (`train_runtime`) is left out, see the module docstring
+    # the end-of-training summary (`train_runtime`) is left out of the curve, see the module docstring
+    for entry, line, one_key_each in zip(entries, lines, pretty, strict=True):
+        if "train_runtime" in entry:
+            _summary_mean(source.name, entry, line, one_key_each, meta)
     keep = [
         step is not None and "train_runtime" not in entry for step, entry in zip(steps, entries, strict=True)
     ]
@@ -81,7 +86,6 @@ def parse(source: SourceFile) -> ParsedFile:
         values, present = numeric_column(entries, key)
         offset = np.fromiter((p.get(key, 0) for p in positions), dtype=np.int64, count=len(entries))
         rows.add(values, present, target[0], target[1], key, line=first_lines + offset * one_key_per_line)
-    meta = _meta(source.name, text, start.start(), end, problems)
     return rows.parsed(source.name, meta, problems, "log_history holds no logged metrics")
 
 
@@ -146,3 +150,11 @@ def _meta(name: str, text: str, history_start: int, history_end: int, problems: 
         if value is not None and value > 0:
             meta.set(fact, value, where(key))
     return meta
+
+
+def _summary_mean(name: str, entry: dict[str, Any], line: int, one_key_each: bool, meta: RunMeta) -> None:
+    """The summary's `train_loss` (the run's mean loss) as a fact, quoted from the line of its key."""
+    value = entry.get("train_loss")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        at = line + (list(entry).index("train_loss") + 1 if one_key_each else 0)
+        meta.set("train_loss_mean", float(value), LogLine(name, at, f'"train_loss": {json.dumps(value)}'))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 
 import pytest
 from diag_helpers import REAL_LOGS, SAMPLE_LOGS
@@ -97,3 +98,48 @@ def test_a_public_validation_only_log():
     d, (found,) = ld117(load_paths([REAL_LOGS / "other/vit_cifar10_transposed_loss_acc.csv"]))
     assert d.symptom.symptom == "healthy" and d.uncertain
     assert found.evidence[1].params["points"] == 200
+
+
+# A real HF Trainer state (corpus, training split); its last log_history entry is the end-of-run summary.
+HF_STATE = SAMPLE_LOGS / "corpus/runs/mlp_000_healthy_step_decay/trainer_state.json.gz"
+
+
+def test_the_trainers_end_of_run_mean_is_quoted_when_no_step_loss_was_logged():
+    """A run whose `logging_steps` exceeds its length logs no per-step loss: the summary's mean
+    `train_loss` is then its only training number, quoted from its own line (never drawn as a point)."""
+    state = json.loads(gzip.decompress(HF_STATE.read_bytes()))
+    summary = state["log_history"][-1]
+    state["log_history"] = [entry for entry in state["log_history"] if "loss" not in entry]
+    text = json.dumps(state, indent=2)
+    log = load([("trainer_state.json", text.encode())])
+    assert log.meta.train_loss_mean == summary["train_loss"]
+    where = log.meta.where["train_loss_mean"]
+    assert text.splitlines()[where.line - 1].strip() == f'"train_loss": {summary["train_loss"]},'
+    assert "loss" not in set(log.metrics.loc[log.metrics["split"] == "train", "metric"].astype(str))
+    d, (found,) = ld117(log)
+    assert d.uncertain  # one mean over the run is no curve: the verdict stays uncertain
+    mean = next(e for e in found.evidence if e.key == "evidence.train_loss_summary")
+    assert mean.params == {"value": "0.1953"} and mean.quote == where
+    for lang, words in (
+        ("en", "mean training loss over the whole run: 0.1953"),
+        ("zh", "平均训练损失：0.1953"),
+    ):
+        report = render_text(log, d, lang)
+        assert words in report and "train_loss_mean = 0.1952" in report  # the evidence and the fact
+
+
+def test_the_whole_state_keeps_the_mean_as_a_fact_only():
+    log = load_paths([HF_STATE])
+    assert log.meta.train_loss_mean == pytest.approx(0.19528339434681194)
+    assert "LD117" not in {f.rule for f in diagnose(log).findings}  # its step losses are there
+
+
+def test_hf_stdout_summary_dict_gives_the_mean():
+    text = (
+        "{'loss': 0.6931, 'grad_norm': 1.2, 'learning_rate': 4.9e-05, 'epoch': 1.0}\n"
+        "{'eval_loss': 0.5166, 'eval_runtime': 1.2, 'epoch': 1.0}\n"
+        "{'train_runtime': 61.2, 'train_samples_per_second': 9.8, 'train_loss': 0.44, 'epoch': 1.0}\n"
+    )
+    log = load([("train.out", text.encode())])
+    assert log.meta.train_loss_mean == 0.44 and log.meta.where["train_loss_mean"].line == 3
+    assert list(log.series("loss")["value"]) == [0.6931]  # the mean is not a point of the curve
