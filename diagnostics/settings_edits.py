@@ -8,7 +8,10 @@ byte-identical. Without such a file, the argparse `Namespace(...)` or the `pytho
 command the log echoes comes back changed, for the user to re-run.
 
 A value is only edited where it equals the value the fix starts from (the run's lr), so a warm-up lr,
-a scheduler's `min_lr` or another optimiser's lr in the same file is left alone.
+a scheduler's `min_lr` or another optimiser's lr in the same file is left alone. The fixes that are no
+lr change start from the tool's "off" value: a warm-up of 0 steps, gradient accumulation over 1 batch,
+a clip norm of 0 (HF, nanoGPT, Lightning, DeepSpeed and Megatron all read 0 as "do not clip"), or, to
+lengthen a warm-up, the warm-up the log showed.
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ from diagnostics.model import Fix
 
 # Which settings a fix changes, and the names those settings go by.
 SETTING_NAMES = {
-    "lr": ("lr", "learning_rate", "base_lr", "lr0", "max_lr", "peak_lr"),
+    "lr": ("lr", "learning_rate", "base_lr", "BASE_LR", "lr0", "max_lr", "peak_lr"),
     "adam_beta2": ("adam_beta2", "beta2"),
+    "warmup": ("warmup_steps", "warmup_iters", "lr_warmup_iters", "warmup_num_steps", "WARMUP_ITERS"),
+    "accumulation": ("gradient_accumulation_steps", "accumulate_grad_batches", "accumulative_counts"),
+    "clip": ("max_grad_norm", "grad_clip", "gradient_clip_val", "gradient_clipping", "clip_grad"),
 }
 FIX_SETTINGS = {"fixes.lower_lr": "lr", "fixes.raise_lr": "lr", "fixes.adam_beta2": "adam_beta2"}
+CLIP_NORM = "1.0"  # the norm the clipping fixes set (fixes.clip_gradients)
 SETTINGS_SUFFIXES = (".yaml", ".yml", ".json", ".py", ".toml", ".cfg", ".ini", ".sh", ".conf")
 MAX_SETTINGS_BYTES = 1024 * 1024  # a config is small; a bigger file is a log, not settings
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -42,11 +49,20 @@ class Change:
 
 
 def change_of(fix: Fix) -> Change | None:
-    """The settings change a fix stands for (None: the fix is no value change, e.g. clipping)."""
+    """The settings change a fix stands for (None: the fix is no value change, e.g. a data check)."""
+    params = fix.params
+    if fix.key == "fixes.warmup":
+        return Change("warmup", 0.0, str(params["steps"]))
+    if fix.key == "fixes.longer_warmup":
+        return Change("warmup", _float(params["old"]), str(params["new"]))
+    if fix.key == "fixes.accumulate":
+        return Change("accumulation", 1.0, str(params["iter_size"]))
+    if fix.key == "fixes.clip_gradients":
+        return Change("clip", 0.0, CLIP_NORM)
     setting = FIX_SETTINGS.get(fix.key)
-    if setting is None or "new" not in fix.params:
+    if setting is None or "new" not in params:
         return None
-    return Change(setting, _float(fix.params.get("old")), str(fix.params["new"]))
+    return Change(setting, _float(params.get("old")), str(params["new"]))
 
 
 def is_settings_file(name: str, data: bytes) -> bool:

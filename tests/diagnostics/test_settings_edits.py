@@ -17,7 +17,7 @@ from diag_helpers import REPO
 
 from diagnostics import corrections, diagnose, settings_edits
 from diagnostics.model import Fix
-from parsers import load_paths
+from parsers import load, load_paths
 from parsers.formats import lightning_hparams
 from parsers.source import SourceFile
 
@@ -139,3 +139,84 @@ def test_a_trainer_state_json_is_a_log_not_settings():
     data = (REAL / "hf_trainer_state" / "tinyllama_sft_trainer_state.json").read_bytes()
     assert not settings_edits.is_settings_file("trainer_state.json", data)
     assert settings_edits.is_settings_file("training_args.json", b'{"learning_rate": 5e-05}')
+
+
+# HF's TrainingArguments.to_json_string() keys (a subset, in its order) as a run with clipping turned
+# off and no warm-up saves them; the run is a real corpus HF Trainer run (training split) that spikes.
+SPIKY_HF_RUN = RUNS / "charlm_017_mislabel_every17" / "trainer_state.json.gz"
+HF_ARGS = {
+    "output_dir": "out",
+    "per_device_train_batch_size": 32,
+    "gradient_accumulation_steps": 1,
+    "learning_rate": 0.0028,
+    "weight_decay": 0.01,
+    "adam_beta1": 0.9,
+    "adam_beta2": 0.999,
+    "max_grad_norm": 0.0,
+    "num_train_epochs": 3.0,
+    "lr_scheduler_type": "linear",
+    "warmup_ratio": 0.0,
+    "warmup_steps": 0,
+}
+
+
+def test_an_hf_training_args_json_gets_the_lr_the_clip_and_beta2(tmp_path):
+    args = json.dumps(HF_ARGS, indent=2)
+    files = [
+        ("trainer_state.json", gzip.decompress(SPIKY_HF_RUN.read_bytes())),
+        ("training_args.json", args.encode()),
+    ]
+    diagnosis = diagnose(load([*files]))
+    configs, options = corrections.for_uploads(files, diagnosis)
+    edits = {o.fix: o.edits for o in options if o.cause == "lr_too_high"}
+    assert [(e.line, e.before, e.after) for e in edits["fixes.clip_gradients"]] == [
+        (9, '  "max_grad_norm": 0.0,', '  "max_grad_norm": 1.0,')
+    ]
+    assert edits["fixes.lower_lr"][0].after == '  "learning_rate": 0.00028,'
+    assert edits["fixes.adam_beta2"][0].after == '  "adam_beta2": 0.95,'
+    assert edits["fixes.clip_gradients"][0].explain("zh").startswith("梯度裁剪：0（关闭）→ 1.0")
+    corrected = corrections.apply(configs, [o for o in options if o.fix == "fixes.clip_gradients"])
+    assert json.loads(corrected.files["training_args.json"]) == {**HF_ARGS, "max_grad_norm": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("fix", "lines", "after"),
+    [
+        (
+            Fix("fixes.warmup", {"steps": 25, "share": "5"}),
+            ["warmup_iters = 0 # how many steps"],
+            ["warmup_iters = 25 # how many steps"],
+        ),
+        (
+            Fix("fixes.warmup", {"steps": 25, "share": "5"}),
+            ["--lr-warmup-iters 0 --lr 3e-4"],
+            ["--lr-warmup-iters 25 --lr 3e-4"],
+        ),
+        (Fix("fixes.warmup", {"steps": 25, "share": "5"}), ["warmup_steps: 500"], []),  # it warms up already
+        (
+            Fix("fixes.longer_warmup", {"old": 1000, "new": 2000}),
+            ["  WARMUP_ITERS: 1000"],
+            ["  WARMUP_ITERS: 2000"],
+        ),
+        (
+            Fix("fixes.accumulate", {"batch": 2, "iter_size": 16, "effective": 32}),
+            ["accumulate_grad_batches: 1"],
+            ["accumulate_grad_batches: 16"],
+        ),
+        (
+            Fix("fixes.accumulate", {"batch": 2, "iter_size": 16, "effective": 32}),
+            ["accumulate_grad_batches: 4"],
+            [],
+        ),
+        (Fix("fixes.clip_gradients"), ['  "gradient_clipping": 0,'], ['  "gradient_clipping": 1.0,']),
+        (Fix("fixes.clip_gradients"), ["grad_clip = 0.5"], []),  # it clips already: left as the user set it
+        (
+            Fix("fixes.lower_lr", {"name": "lr", "old": "0.02", "new": "0.002"}),
+            ["  BASE_LR: 0.02"],
+            ["  BASE_LR: 0.002"],
+        ),
+    ],
+)
+def test_each_fix_edits_the_tools_own_setting_only_from_its_off_value(fix, lines, after):
+    change = settings_edits.change_of(fix)
+    assert [new for _, _, new in settings_edits.changed_lines(lines, change)] == after
