@@ -5,6 +5,7 @@ buttons, and check their content against the uploaded file."""
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 from browser_helpers import REPO, upload, wait_idle
@@ -78,4 +79,32 @@ def test_a_lightning_run_gets_its_hparams_yaml_corrected(browser: Browser, app_u
     corrected = Path(download.value.path()).read_bytes()
     assert corrected == original.replace(b"\nlr: 1.4e-06\n", b"\nlr: 0.001\n")
     assert corrected != original
+    page.close()
+
+
+def test_an_hf_runs_training_args_get_each_fix_as_its_own_download(browser: Browser, app_url: str):
+    """A real corpus HF Trainer run that spikes, with a training_args.json that turned clipping off: the
+    lr cause offers the lower lr, the clip turned back on and beta2 0.95, each its own corrected file."""
+    state = REPO / "sample_logs" / "corpus" / "runs" / "charlm_017_mislabel_every17" / "trainer_state.json.gz"
+    args = {"learning_rate": 0.0028, "adam_beta2": 0.999, "max_grad_norm": 0.0, "warmup_steps": 0}
+    original = json.dumps(args, indent=2).encode()
+    files = [("trainer_state.json", gzip.decompress(state.read_bytes())), ("training_args.json", original)]
+    page = browser.new_page(viewport={"width": 1500, "height": 2400})
+    page.goto(app_url)
+    wait_idle(page)
+    upload(page, files)
+    buttons = page.get_by_role("button", name="Download corrected training_args.json")
+    expect(buttons).to_have_count(3, timeout=TIMEOUT)
+    wait_idle(page)
+    expect(page.get_by_text("gradient clipping: 0 (off) → 1.0", exact=False).first).to_be_visible()
+    corrected = []
+    for index in range(3):
+        with page.expect_download() as download:
+            buttons.nth(index).click()
+        corrected.append(json.loads(Path(download.value.path()).read_bytes()))
+    assert corrected == [
+        {**args, "learning_rate": 0.00028},
+        {**args, "max_grad_norm": 1.0},
+        {**args, "adam_beta2": 0.95},
+    ]
     page.close()
