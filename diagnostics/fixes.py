@@ -16,6 +16,7 @@ from diagnostics.tool_settings import (
     accumulation_setting,
     beta2_setting,
     clip_setting,
+    loss_scale_setting,
     lr_setting,
     precision_setting,
     tool_of,
@@ -527,12 +528,8 @@ def lr_policy(ctx: Context, missing: list[str]) -> Fix:
     )
 
 
-def _stack(ctx: Context) -> str:
-    """Which stack wrote the log, for the flag, config block or code to show."""
-    formats = {ctx.meta.format, *ctx.meta.formats}
-    for stack in ("megatron", "deepspeed"):
-        if any(stack in (f or "") for f in formats):
-            return stack
+def _framework_code(ctx: Context) -> str:
+    """Keras or PyTorch: the code for a tool without a setting of its own (`tool_settings`)."""
     return "keras" if is_keras(ctx) else "pytorch"
 
 
@@ -547,16 +544,7 @@ _BF16 = {  # the tools with a precision setting of their own: `tool_settings.pre
         "python",
     ),
 }
-_SCALE_SETTINGS = {
-    "megatron": (
-        "--initial-loss-scale 65536 --min-loss-scale 1 --loss-scale-window 1000 --hysteresis 2",
-        "bash",
-    ),
-    "deepspeed": (
-        '"fp16": {"enabled": true, "initial_scale_power": 16, "loss_scale_window": 1000,\n'
-        '         "hysteresis": 2, "min_loss_scale": 1}',
-        "json",
-    ),
+_SCALE_SETTINGS = {  # Megatron's and DeepSpeed's own: `tool_settings.loss_scale_setting`
     "pytorch": (
         "scaler = torch.amp.GradScaler('cuda', init_scale=2.**16, growth_interval=2000)",
         "python",
@@ -571,14 +559,14 @@ _SCALE_SETTINGS = {
 
 def bf16(ctx: Context) -> Fix:
     """bf16 has fp32's exponent range: no loss scale, no overflow to skip (BLOOM's remedy)."""
-    snippet, lang = precision_setting(tool_of(ctx.meta)) or _BF16[_stack(ctx)]
+    snippet, lang = precision_setting(tool_of(ctx.meta)) or _BF16[_framework_code(ctx)]
     return Fix("fixes.use_bf16", {}, snippet, lang)
 
 
 def loss_scale_settings(ctx: Context) -> Fix:
     """A dynamic scaler that starts high, waits a window of clean steps before doubling and tolerates
     an overflow (hysteresis) before halving."""
-    snippet, lang = _SCALE_SETTINGS[_stack(ctx)]
+    snippet, lang = loss_scale_setting(tool_of(ctx.meta)) or _SCALE_SETTINGS[_framework_code(ctx)]
     return Fix("fixes.loss_scale_settings", {}, snippet, lang)
 
 

@@ -52,8 +52,21 @@ def tool_of(meta: RunMeta) -> str | None:
     return None
 
 
-def _both_openmmlab(mmengine: str, mmcv: str) -> str:
-    return f"# MMEngine (MMDetection 3.x)\n{mmengine}\n# mmcv (MMDetection 2.x)\n{mmcv}"
+def _spelled(tool: str | None, snippets: dict[str, tuple[str, str]]) -> tuple[str, str] | None:
+    """`tool`'s snippet from a table. An OpenMMLab text log (`openmmlab`) may be either generation: it
+    gets the MMEngine and the mmcv spelling one after the other, each under its name (the one where
+    the table has one; once, unnamed, where both are the same)."""
+    if tool != "openmmlab":
+        return snippets.get(tool or "")
+    parts = [(f"# {title}\n", snippets[name]) for name, title in _OPENMMLAB if name in snippets]
+    if not parts:
+        return None
+    if len(parts) > 1 and len({code for _, (code, _) in parts}) == 1:  # spelled alike in both
+        return parts[0][1]
+    return "\n".join(head + code for head, (code, _) in parts), parts[0][1][1]
+
+
+_OPENMMLAB = (("mmengine", "MMEngine (MMDetection 3.x)"), ("mmcv", "mmcv (MMDetection 2.x)"))
 
 
 def lr_setting(tool: str | None, lr: str) -> tuple[str, str] | None:
@@ -66,12 +79,11 @@ def lr_setting(tool: str | None, lr: str) -> tuple[str, str] | None:
         "detectron2": (f"SOLVER.BASE_LR {lr}  # ⟦d2_override⟧", "bash"),
         "mmengine": (mmengine, "python"),
         "mmcv": (mmcv, "python"),
-        "openmmlab": (_both_openmmlab(mmengine, mmcv), "python"),
         "yolo": (f"model.train(..., lr0={lr})", "python"),
         "nanogpt": (f"python train.py ... --learning_rate={lr}", "bash"),
         "torchtitan": (f"--optimizer.lr {lr}", "bash"),
     }
-    return snippets.get(tool or "")
+    return _spelled(tool, snippets)
 
 
 def clip_setting(tool: str | None) -> tuple[str, str] | None:
@@ -92,11 +104,10 @@ def clip_setting(tool: str | None) -> tuple[str, str] | None:
         ),
         "mmengine": (mmengine, "python"),
         "mmcv": (mmcv, "python"),
-        "openmmlab": (_both_openmmlab(mmengine, mmcv), "python"),
         "nanogpt": ("python train.py ... --grad_clip=1.0  # ⟦default_clip⟧", "bash"),
         "torchtitan": ("--training.max_norm 1.0  # ⟦default_clip⟧", "bash"),
     }
-    return snippets.get(tool or "")
+    return _spelled(tool, snippets)
 
 
 def warmup_setting(tool: str | None, steps: int, lr: str) -> tuple[str, str] | None:
@@ -127,12 +138,11 @@ def warmup_setting(tool: str | None, steps: int, lr: str) -> tuple[str, str] | N
         "detectron2": (f"SOLVER.WARMUP_ITERS {steps}  # ⟦d2_override⟧", "bash"),
         "mmengine": (mmengine, "python"),
         "mmcv": (mmcv, "python"),
-        "openmmlab": (_both_openmmlab(mmengine, mmcv), "python"),
         "yolo": (f"model.train(..., warmup_epochs={steps})", "python"),  # its log counts epochs
         "nanogpt": (f"python train.py ... --warmup_iters={steps}", "bash"),
         "torchtitan": (f"--lr_scheduler.warmup_steps {steps}", "bash"),
     }
-    return snippets.get(tool or "")
+    return _spelled(tool, snippets)
 
 
 def precision_setting(tool: str | None) -> tuple[str, str] | None:
@@ -145,10 +155,9 @@ def precision_setting(tool: str | None) -> tuple[str, str] | None:
         "hf": ("TrainingArguments(..., bf16=True, fp16=False)", "python"),
         "lightning": ('trainer = Trainer(..., precision="bf16-mixed")', "python"),
         "mmengine": (mmengine, "python"),
-        "openmmlab": (f"# MMEngine (MMDetection 3.x)\n{mmengine}", "python"),
         "nanogpt": ("python train.py ... --dtype=bfloat16", "bash"),
     }
-    return snippets.get(tool or "")
+    return _spelled(tool, snippets)
 
 
 def beta2_setting(tool: str | None) -> tuple[str, str] | None:
@@ -163,11 +172,10 @@ def beta2_setting(tool: str | None) -> tuple[str, str] | None:
         "hf": ("TrainingArguments(..., adam_beta2=0.95)", "python"),
         "mmengine": (mmengine, "python"),
         "mmcv": (mmcv, "python"),
-        "openmmlab": (_both_openmmlab(mmengine, mmcv), "python"),
         "nanogpt": ("python train.py ... --beta2=0.95", "bash"),
         "torchtitan": ("--optimizer.beta2 0.95", "bash"),
     }
-    return snippets.get(tool or "")
+    return _spelled(tool, snippets)
 
 
 def accumulation_setting(tool: str | None, steps: int, effective: int) -> tuple[str, str] | None:
@@ -183,10 +191,9 @@ def accumulation_setting(tool: str | None, steps: int, effective: int) -> tuple[
         "lightning": (f"trainer = Trainer(..., accumulate_grad_batches={steps})", "python"),
         "mmengine": (mmengine, "python"),
         "mmcv": (mmcv, "python"),
-        "openmmlab": (_both_openmmlab(mmengine, mmcv), "python"),
         "nanogpt": (f"python train.py ... --gradient_accumulation_steps={steps}", "bash"),
     }
-    return snippets.get(tool or "")
+    return _spelled(tool, snippets)
 
 
 def weights_setting(tool: str | None) -> tuple[str, str] | None:
@@ -202,5 +209,22 @@ def weights_setting(tool: str | None) -> tuple[str, str] | None:
             "python",
         ),
     }
-    snippets["mmcv"] = snippets["openmmlab"] = snippets["mmengine"]  # the same key in mmdet 2.x and 3.x
-    return snippets.get(tool or "")
+    snippets["mmcv"] = snippets["mmengine"]  # the same key in mmdet 2.x and 3.x
+    return _spelled(tool, snippets)
+
+
+def loss_scale_setting(tool: str | None) -> tuple[str, str] | None:
+    """A dynamic fp16 loss scale that starts high, waits a window of clean steps before doubling and
+    tolerates an overflow (hysteresis) before halving, in Megatron's flags or DeepSpeed's config."""
+    snippets = {
+        "megatron": (
+            "--initial-loss-scale 65536 --min-loss-scale 1 --loss-scale-window 1000 --hysteresis 2",
+            "bash",
+        ),
+        "deepspeed": (
+            '"fp16": {"enabled": true, "initial_scale_power": 16, "loss_scale_window": 1000,\n'
+            '         "hysteresis": 2, "min_loss_scale": 1}',
+            "json",
+        ),
+    }
+    return _spelled(tool, snippets)

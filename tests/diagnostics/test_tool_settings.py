@@ -193,6 +193,7 @@ def test_every_tool_snippet_is_valid_code(tool, lang):
         fixes.adam_beta2(ctx),
         *fixes.small_batch(ctx),
         *fixes.pretrained(ctx),
+        fixes.loss_scale_settings(ctx),
     ]
     for fix in built:
         if fix.snippet is not None:
@@ -219,3 +220,27 @@ def test_the_warm_up_is_two_significant_digits_of_the_share():
         assert fixes.warmup_length(ctx) == expected
     short = Context(make_log(rise[:3], steps=np.arange(3)), fitted.PARAMS)
     assert fixes.warmup_length(short) == 1  # never zero steps
+
+
+def test_an_openmmlab_text_log_gets_both_generations_once_each():
+    ctx = Context(
+        make_log(np.linspace(2.0, 9.0, 50), lr=np.full(50, 0.02), meta=_meta_of("openmmlab")), fitted.PARAMS
+    )
+    lower = fixes.change_lr(ctx, 0.1, "fixes.lower_lr")[0].snippet
+    assert lower == (
+        "# MMEngine (MMDetection 3.x)\noptim_wrapper = dict(optimizer=dict(lr=0.002))\n"
+        "# mmcv (MMDetection 2.x)\noptimizer = dict(lr=0.002)"
+    )
+    assert fixes.pretrained(ctx)[0].snippet.count("init_cfg") == 1  # the same key in both: shown once
+    assert fixes.bf16(ctx).snippet.startswith("# MMEngine (MMDetection 3.x)\n")  # mmcv has no bf16
+
+
+def test_megatron_and_deepspeed_keep_their_own_loss_scale_settings():
+    for tool, spelling in (
+        ("megatron", "--initial-loss-scale 65536"),
+        ("deepspeed", '"initial_scale_power": 16'),
+    ):
+        ctx = Context(make_log(np.linspace(2.0, 9.0, 50), meta=_meta_of(tool)), fitted.PARAMS)
+        assert spelling in fixes.loss_scale_settings(ctx).snippet
+    plain = Context(make_log(np.linspace(2.0, 9.0, 50)), fitted.PARAMS)
+    assert "GradScaler" in fixes.loss_scale_settings(plain).snippet
